@@ -1,0 +1,5 @@
+import sys
+
+from cart.cli import main
+
+sys.exit(main())

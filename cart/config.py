@@ -1,0 +1,214 @@
+"""Typed configuration: one TOML file, validated at start.
+
+Each section is a frozen dataclass whose fields carry their constraints. Unknown keys,
+wrong types and out-of-range values are rejected with one line that names the file, the
+key and the problem. With no file at all the defaults run the simulated cart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cart.errors import Misconfigured
+
+DEFAULT_CONFIG_PATH = Path("/etc/dashcart/dashcart.toml")
+
+
+def setting(default: Any, *, min: float | None = None, max: float | None = None,
+            choices: tuple[Any, ...] | None = None, nonzero: bool = False, doc: str = "") -> Any:
+    """A config field with its constraints (checked by :func:`load_config`)."""
+    meta = {"min": min, "max": max, "choices": choices, "nonzero": nonzero, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class CartSection:
+    id: str = setting("cart-0001", doc="this cart's id, printed on orders")
+    state_dir: str = setting("", doc="where the journal and outbox live; empty: $XDG_STATE_HOME/dashcart or /var/lib/dashcart")
+    currency: str = setting("USD", choices=("USD", "EUR", "SEK", "GBP", "KRW", "JPY"))
+    language: str = setting("en", choices=("en", "ko"))
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = setting("info", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class ScaleSection:
+    backend: str = setting("sim", choices=("sim", "serial"),
+                           doc="sim: the simulated bridge on a pseudo-terminal; serial: a real scale at `port`")
+    protocol: str = setting("hx711-bridge", choices=("hx711-bridge", "mt-sics"))
+    port: str = setting("", doc="a device path or pyserial URL (loop://, socket://host:port)")
+    baudrate: int = setting(115200, min=300, max=4_000_000)
+    offset: int = setting(0, min=-8388608, max=8388607, doc="raw count at zero load")
+    counts_per_gram: float = setting(420.0, nonzero=True, min=-1e6, max=1e6)
+
+
+@dataclass(frozen=True)
+class Config:
+    cart: CartSection = field(default_factory=CartSection)
+    log: LogSection = field(default_factory=LogSection)
+    scale: ScaleSection = field(default_factory=ScaleSection)
+    source: str = field(default="", compare=False, metadata={"internal": True})
+
+    def state_dir(self) -> Path:
+        if self.cart.state_dir:
+            return Path(self.cart.state_dir)
+        xdg = os.environ.get("XDG_STATE_HOME")
+        if os.geteuid() == 0 and not xdg:
+            return Path("/var/lib/dashcart")
+        return Path(xdg or Path.home() / ".local" / "state") / "dashcart"
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _check_value(where: str, value: Any, ftype: Any, meta: dict[str, Any]) -> Any:
+    origin = typing.get_origin(ftype)
+    if origin is list:
+        (item,) = typing.get_args(ftype)
+        if not isinstance(value, list):
+            raise Misconfigured(f"{where}: expected a list, got {_describe(value)}")
+        return [_check_value(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
+    if origin is dict:
+        _, vtype = typing.get_args(ftype)
+        if not isinstance(value, dict):
+            raise Misconfigured(f"{where}: expected a table, got {_describe(value)}")
+        return {str(k): _check_value(f"{where}.{k}", v, vtype, {}) for k, v in value.items()}
+    if ftype is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if ftype in (int, float) and isinstance(value, bool) or not isinstance(value, ftype):
+        raise Misconfigured(f"{where}: expected {_TYPE_NAMES.get(ftype, ftype.__name__)}, got {_describe(value)}")
+    if ftype is float and not math.isfinite(value):
+        raise Misconfigured(f"{where}: must be a finite number, got {value}")
+    if meta.get("choices") and value not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        raise Misconfigured(f"{where}: {value!r} is not one of {allowed}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise Misconfigured(f"{where}: {value} is below the minimum {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise Misconfigured(f"{where}: {value} is above the maximum {meta['max']}")
+    if meta.get("nonzero") and value == 0:
+        raise Misconfigured(f"{where}: must not be zero")
+    return value
+
+
+def _describe(value: Any) -> str:
+    kind = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            prefix = f"{where}: " if where else ""
+            raise Misconfigured(f"{prefix}unknown key {key!r} (known: {known})")
+    kwargs = {}
+    for name, value in data.items():
+        ftype = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(ftype):
+            if not isinstance(value, dict):
+                raise Misconfigured(f"{key}: expected a [{name}] table, got {_describe(value)}")
+            kwargs[name] = _build(ftype, value, name if not where else key)
+        else:
+            kwargs[name] = _check_value(key, value, ftype, dict(fields[name].metadata))
+    return cls(**kwargs)
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Parse and validate TOML text; errors name ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Misconfigured(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = _build(Config, data, "")
+    except Misconfigured as exc:
+        raise Misconfigured(f"{source}: {exc}") from None
+    return dataclasses.replace(config, source=source)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path``; with None, the default file if it exists, else the built-in defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return Config()
+        path = DEFAULT_CONFIG_PATH
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise Misconfigured(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Misconfigured(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_config(config: Config) -> str:
+    """TOML text for every value that differs from the default."""
+    lines: list[str] = []
+    for section in dataclasses.fields(Config):
+        if section.metadata.get("internal"):
+            continue
+        current = getattr(config, section.name)
+        default = section.default_factory()  # type: ignore[misc]
+        changed = [(f.name, getattr(current, f.name)) for f in dataclasses.fields(current)
+                   if getattr(current, f.name) != getattr(default, f.name)]
+        if changed:
+            lines.append(f"[{section.name}]")
+            lines.extend(f"{name} = {_toml_value(value)}" for name, value in changed)
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(config: Config, path: str | Path) -> None:
+    """Write ``config`` to ``path`` atomically: a reader sees the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dump_config(config))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,98 @@
+"""The timestamped events that drivers and the UI put on the controller's queue.
+
+``t`` is seconds on the event clock (the trip's clock in a replay, the monotonic clock
+live). The controller and everything it calls take time only from these, so a recorded
+trip replays the same way every time. Events are immutable; add fields with defaults only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+
+
+@dataclass(frozen=True)
+class WeightSettled(Event):
+    """The load came to rest at a new weight: a settled change of ``delta_g``."""
+
+    delta_g: float
+    total_g: float
+    started_t: float = 0.0  # when the load began to move; evidence is gathered from here
+
+
+@dataclass(frozen=True)
+class WeightLive(Event):
+    """The current (possibly unsettled) load, for the screen; ``stable`` as the indicator says."""
+
+    grams: float
+    stable: bool
+
+
+@dataclass(frozen=True)
+class BarcodeSeen(Event):
+    """A code agreed across frames on one camera. ``gtin13`` is always 13 digits."""
+
+    camera: str
+    gtin13: str
+    format: str
+
+
+@dataclass(frozen=True)
+class MotionChanged(Event):
+    """Hands in (``active``) or out of the basket, from a camera's motion gate."""
+
+    camera: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class ItemRecognized(Event):
+    """The recognizer's candidates for what changed in the basket, best first.
+
+    ``direction`` is "added" (seen in the after frame) or "removed" (seen in the before frame).
+    """
+
+    camera: str
+    direction: str
+    candidates: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class BeaconSighting(Event):
+    """One BLE advertisement from a beacon; ``kind`` ibeacon | eddystone-uid | eddystone-eid."""
+
+    kind: str
+    id: str
+    rssi: float
+
+
+@dataclass(frozen=True)
+class ShopperAction(Event):
+    """What the shopper did on the screen (or with the app's QR code).
+
+    ``action`` is one of signin | choose | plu | cancel | confirm | remove | not_in_cart |
+    produce | staff | language | signout; ``value`` its argument (a token, a code, a PIN).
+    """
+
+    action: str
+    value: str = ""
+    question_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceStatus(Event):
+    """A device's health changed. ``state``: ok | degraded | down; ``message`` says what to do."""
+
+    device: str
+    state: str
+    message: str = ""
+    counters: dict[str, int] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Tick(Event):
+    """Time passes with nothing else happening (timeouts, dwell times, zero tracking)."""

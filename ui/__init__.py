@@ -1,0 +1,1 @@
+"""The pygame-ce touchscreen: draws the controller's snapshot, posts shopper actions."""
