@@ -20,6 +20,9 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.catalogue",
+    "cart.commands.replay",
+    "cart.commands.record",
 )
 
 log = logging.getLogger("dashcart")

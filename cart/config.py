@@ -56,10 +56,29 @@ class ScaleSection:
 
 
 @dataclass(frozen=True)
+class CatalogueSection:
+    db: str = setting("", doc="the imported catalogue (SQLite); empty: <state_dir>/catalogue.db")
+    images: str = setting("", doc="Grocery Store Dataset root for product pictures; empty: none unless the CSV's ../grocery-store")
+
+
+@dataclass(frozen=True)
+class FusionSection:
+    commit_probability: float = setting(0.97, min=0.5, max=0.9999,
+                                        doc="a basket change is made without asking only when its probability is at least this")
+    scale_noise_g: float = setting(2.0, min=0.0, max=100.0, doc="standard deviation of a settled change from the scale alone")
+    min_change_g: float = setting(6.0, min=0.0, max=500.0, doc="settled changes smaller than this are ignored (drift, crumbs)")
+    evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
+    evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
+    recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
     scale: ScaleSection = field(default_factory=ScaleSection)
+    catalogue: CatalogueSection = field(default_factory=CatalogueSection)
+    fusion: FusionSection = field(default_factory=FusionSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:
@@ -69,6 +88,9 @@ class Config:
         if os.geteuid() == 0 and not xdg:
             return Path("/var/lib/dashcart")
         return Path(xdg or Path.home() / ".local" / "state") / "dashcart"
+
+    def catalogue_db(self) -> Path:
+        return Path(self.catalogue.db) if self.catalogue.db else self.state_dir() / "catalogue.db"
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
