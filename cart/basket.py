@@ -68,6 +68,7 @@ class SessionState:
     next_question_id: int = 1
     checkout: dict[str, Any] | None = None
     questions_asked: int = 0
+    seq: int = 0                 # the journal row that began the session: unique per cart
 
 
 class Journal:
@@ -111,8 +112,8 @@ class Basket:
     def __init__(self, journal: Journal):
         self.journal = journal
         self.session = SessionState()
-        for _, t, kind, data in journal.rows(journal.last_session_start()):
-            self._apply(t, kind, data)
+        for seq, t, kind, data in journal.rows(journal.last_session_start()):
+            self._apply(t, kind, data, seq)
 
     @classmethod
     def open(cls, path: str | Path) -> "Basket":
@@ -145,8 +146,8 @@ class Basket:
     # -- changing (journal first, then memory) ----------------------------------------------
 
     def _record(self, t: float, kind: str, data: dict[str, Any]) -> None:
-        self.journal.append(t, kind, data)
-        self._apply(t, kind, data)
+        seq = self.journal.append(t, kind, data)
+        self._apply(t, kind, data, seq)
 
     def begin_session(self, t: float, shopper: str) -> None:
         self._record(t, "session", {"shopper": shopper})
@@ -189,10 +190,10 @@ class Basket:
 
     # -- folding ------------------------------------------------------------------------------
 
-    def _apply(self, t: float, kind: str, data: dict[str, Any]) -> None:
+    def _apply(self, t: float, kind: str, data: dict[str, Any], seq: int) -> None:
         s = self.session
         if kind == "session":
-            self.session = SessionState(state="shopping", shopper=data["shopper"], started_t=t)
+            self.session = SessionState(state="shopping", shopper=data["shopper"], started_t=t, seq=seq)
         elif kind == "state":
             s.state = data["state"]
             s.checkout = data.get("checkout")

@@ -41,6 +41,8 @@ OTHER_DENSITY = 1.0 / 5000.0  # ... spread over 0-5 kg
 PAIR_FACTOR = 0.1
 MISSING_BARCODE_FACTOR = 0.05  # a hypothesis that leaves out a product whose barcode was read
 MAX_Z = 3.5
+REMOVED_FLOOR = 0.02
+REMOVED_BARCODE_FACTOR = 100.0
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
 
@@ -255,8 +257,10 @@ class Fusion:
             keys.append((code, self.catalogue.get(code), qty, None, None))
 
         def prior(code: str) -> float:
-            value = 1.0 + 5.0 * evidence.removed.get(code, 0.0)
-            return value * (10.0 if code in seen else 1.0)
+            # What the cameras saw leave is the prior (with a floor: they can miss); a barcode
+            # read while the item was lifted out is near-certain.
+            value = REMOVED_FLOOR + evidence.removed.get(code, 0.0) if evidence.removed else 1.0
+            return value * (REMOVED_BARCODE_FACTOR if code in seen else 1.0)
 
         def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
             code, product, qty, weight, item_id = key
