@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.catalogue",
     "cart.commands.replay",
     "cart.commands.record",
+    "cart.commands.weigh",
 )
 
 log = logging.getLogger("dashcart")
