@@ -353,10 +353,12 @@ class Controller:
 
     # -- the shopper ---------------------------------------------------------------------------
 
-    def _question(self, qid: int | None) -> OpenQuestion | None:
+    def _question(self, qid: int | None, kinds: tuple[str, ...] = ("added", "unidentified", "removed")
+                  ) -> OpenQuestion | None:
+        """The question an answer is for: by id, else the newest one on screen of ``kinds``."""
         questions = self.basket.questions
         if qid is None:
-            return questions[0] if questions else None
+            return next((q for q in reversed(questions) if q.kind in kinds), None)
         return next((q for q in questions if q.id == qid), None)
 
     def _on_action(self, a: ShopperAction) -> None:
@@ -385,7 +387,10 @@ class Controller:
             return
         if state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             return
-        question = self._question(a.question_id)
+        # A PLU typed while an "added" question is up answers it; otherwise it starts a
+        # produce entry for the next placement.
+        question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
+                                  ("added", "unidentified", "removed", "remove_unknown"))
         if a.action in ("choose", "plu") and question is not None:
             self._answer(a.t, question, a.value)
         elif a.action in ("plu", "produce"):

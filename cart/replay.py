@@ -74,13 +74,36 @@ class ReplayResult:
                 "events": list(c.log), "checkout": c.checkout_result()}
 
 
+class BarcodesOnly:
+    """Barcode reading without the recognizer: the vision issue's reader and consensus."""
+
+    def __init__(self) -> None:
+        from cart.vision.barcode import BarcodeReader, Consensus
+        self._reader = BarcodeReader()
+        self._consensus: dict[str, Consensus] = {}
+        self._make = Consensus
+
+    def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]:
+        consensus = self._consensus.setdefault(camera_id, self._make())
+        return [BarcodeSeen(t, camera=camera_id, gtin13=code.gtin13, format=code.format)
+                for code in consensus.add(t, self._reader.read(frame))]
+
+    def on_settled(self, change: WeightSettled) -> list[Event]:
+        return []
+
+
 def default_vision(cameras: tuple[str, ...]) -> VisionPort | None:
-    """The vision pipeline when the vision package is installed; None (weight and touch only) if not."""
+    """The vision pipeline when installed; else barcodes only; else None (weight and touch only)."""
     try:
         from cart.vision.pipeline import VisionPipeline  # type: ignore[import-not-found]
     except ImportError as exc:
-        log.warning("vision pipeline not available (%s): replaying with weight, beacons and shopper only", exc)
-        return None
+        try:
+            vision = BarcodesOnly()
+        except ImportError:
+            log.warning("vision not available (%s): replaying with weight, beacons and shopper only", exc)
+            return None
+        log.warning("vision pipeline not available (%s): reading barcodes only, no recognizer", exc)
+        return vision
     return VisionPipeline(cameras=cameras) if _accepts(VisionPipeline, "cameras") else VisionPipeline()
 
 
