@@ -115,6 +115,7 @@ class Controller:
         self.weight_stable = True
         self.message = ""
         self.produce_entry: str | None = None
+        self.produce_count = 0
         self.removal_hint: str | None = None
         self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
         self.changes = 0                              # settled changes decided (not ignored)
@@ -260,14 +261,17 @@ class Controller:
             # Average over the cameras that answered: one camera's confident mistake is diluted.
             return {code: sum(v) / max(n, 1) for code, v in scores.items()}
 
-        entered = None
+        entered, count = None, 0
         if change.delta_g > 0 and self.produce_entry:
             entered, self.produce_entry = self.produce_entry, None
+            product = self.catalogue.get(entered)
+            count = self.produce_count if self.produce_count > 1 and product and not product.by_weight else 0
         elif change.delta_g < 0 and self.removal_hint:
             codes.append(self.removal_hint)
             self.removal_hint = None
         return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
-                        removed=mean(removed, len(cameras["removed"])), entered=entered, zone=self.zone)
+                        removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
+                        zone=self.zone)
 
     def _basket_entries(self) -> list[BasketEntry]:
         return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight") for i in self.basket.items]
@@ -398,8 +402,10 @@ class Controller:
                 self.message = f"no product with code {a.value}"
                 self._note(a.t, "rejected", action=a.action, value=a.value)
             else:
+                # Tapping the same product again counts pieces: "plu 4065" three times = 3 peppers.
+                self.produce_count = self.produce_count + 1 if self.produce_entry == a.value else 1
                 self.produce_entry = a.value
-                self._note(a.t, "produce_entry", code=a.value)
+                self._note(a.t, "produce_entry", code=a.value, count=self.produce_count)
         elif a.action in ("not_in_cart", "cancel") and question is not None:
             self._not_in_cart(a.t, question)
         elif a.action == "cancel" and self.produce_entry:

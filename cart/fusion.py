@@ -42,6 +42,7 @@ PAIR_FACTOR = 0.1
 MISSING_BARCODE_FACTOR = 0.05  # a hypothesis that leaves out a product whose barcode was read
 MAX_Z = 3.5
 REMOVED_FLOOR = 0.02
+COUNT_MISMATCH = 0.01          # the shopper said how many; another count needs strong weight evidence
 REMOVED_BARCODE_FACTOR = 100.0
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
@@ -75,6 +76,7 @@ class Evidence:
     added: Mapping[str, float] = field(default_factory=dict)    # recognizer: code -> score, appeared
     removed: Mapping[str, float] = field(default_factory=dict)  # recognizer: code -> score, left
     entered: str | None = None                              # a PLU/code the shopper entered for this placement
+    entered_qty: int = 0                                    # ... and how many pieces they said (0: not said)
     zone: str = ""
 
 
@@ -202,10 +204,12 @@ class Fusion:
                 like, z = _lot_likelihood(delta, p, noise)
                 scored.append((prior * like, (Part(p.code, 1, delta),), z))
                 continue
-            for n in range(1, MAX_UNITS + 1):
+            counted = evidence.entered_qty if p.code == evidence.entered else 0
+            for n in range(1, max(MAX_UNITS, counted) + 1):
                 like, z = _units_likelihood(delta, ((p, n),), noise)
                 if like > 0.0:
-                    scored.append((prior * unit_prior(n) * like, (Part(p.code, n, delta),), z))
+                    nprior = (1.0 if n == counted else COUNT_MISMATCH) if counted else unit_prior(n)
+                    scored.append((prior * nprior * like, (Part(p.code, n, delta),), z))
         # Two different products placed in one go: only among products something pointed at.
         evidenced = sorted(c for c in priors if priors[c] > BACKGROUND_PRIOR * ZONE_FACTOR
                            and not self.catalogue.get(c).by_weight)
@@ -242,9 +246,10 @@ class Fusion:
         loss = -delta
         noise = _noise(self.params, loss)
         seen = set(evidence.barcodes)
-        # One key per unit product (its units are interchangeable) and per weighed lot.
+        # One key per unit product (its units are interchangeable) and per weighed lot, with
+        # what the scale measured when they went in: far sharper than the catalogue's spread.
         keys: list[tuple[str, Product, int, float | None, int | None]] = []
-        units: dict[str, int] = {}
+        units: dict[str, tuple[int, float | None]] = {}
         for entry in basket:
             product = self.catalogue.get(entry.code)
             if product is None:
@@ -252,8 +257,11 @@ class Fusion:
             if entry.by_weight:
                 keys.append((entry.code, product, 1, entry.weight_g, entry.item_id))
             else:
-                units[entry.code] = units.get(entry.code, 0) + entry.qty
-        for code, qty in sorted(units.items()):
+                qty, grams = units.get(entry.code, (0, 0.0))
+                measured = None if grams is None or entry.weight_g is None else grams + entry.weight_g
+                units[entry.code] = (qty + entry.qty, measured)
+        unit_keys = {code: v for code, v in sorted(units.items())}
+        for code, (qty, _) in unit_keys.items():
             keys.append((code, self.catalogue.get(code), qty, None, None))
 
         def prior(code: str) -> float:
@@ -265,11 +273,15 @@ class Fusion:
         def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
             code, product, qty, weight, item_id = key
             if weight is not None:
-                yield Part(code, 1, weight, item_id), weight, math.hypot(noise, 0.01 * weight), 1.0
+                yield Part(code, 1, weight, item_id), weight, math.sqrt(2 * noise * noise + (0.005 * weight) ** 2), 1.0
                 return
+            measured = unit_keys[code][1]
+            mean_unit = measured / qty if measured else product.unit_weight_g
             for n in range(1, min(qty, cap) + 1):
-                yield (Part(code, n, n * product.unit_weight_g), n * product.unit_weight_g,
-                       math.sqrt(n * product.unit_weight_sd_g ** 2 + noise * noise), unit_prior(n))
+                # n of the qty units: their sum varies less the more of the measured whole it is
+                # (sampling without replacement); all of them weigh what went in, +- noise.
+                spread = n * product.unit_weight_sd_g ** 2 * ((qty - n) / max(qty - 1, 1) if measured else 1.0)
+                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), unit_prior(n))
 
         scored: list[tuple[float, tuple[Part, ...], float]] = []
         for key in keys:

@@ -9,6 +9,7 @@ that queues the order locally (status ``queued``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import logging
@@ -94,17 +95,26 @@ class BarcodesOnly:
 
 def default_vision(cameras: tuple[str, ...]) -> VisionPort | None:
     """The vision pipeline when installed; else barcodes only; else None (weight and touch only)."""
+    factory = _vision_factory()
+    if factory is None:
+        return None
+    return factory(cameras=cameras) if _accepts(factory, "cameras") else factory()
+
+
+@functools.lru_cache(maxsize=1)
+def _vision_factory() -> Callable[..., VisionPort] | None:
+    # Looked up once per process, so a benchmark of 200 trips warns once, not 200 times.
     try:
         from cart.vision.pipeline import VisionPipeline  # type: ignore[import-not-found]
+        return VisionPipeline
     except ImportError as exc:
         try:
-            vision = BarcodesOnly()
+            import cart.vision.barcode  # noqa: F401
         except ImportError:
             log.warning("vision not available (%s): replaying with weight, beacons and shopper only", exc)
             return None
         log.warning("vision pipeline not available (%s): reading barcodes only, no recognizer", exc)
-        return vision
-    return VisionPipeline(cameras=cameras) if _accepts(VisionPipeline, "cameras") else VisionPipeline()
+        return BarcodesOnly
 
 
 def _accepts(cls: type, name: str) -> bool:

@@ -14,7 +14,9 @@ lane. From the plan come:
   the camera (cartons with a rendered EAN-13 barcode label when the barcode is shown),
   and the basket before and after each change, built from the Grocery Store Dataset's
   photos (validation images first: the recognizer was trained on the training split);
-* ``beacons.csv``, ``shopper.csv``, ``trip.json`` (with the site map), and
+* ``beacons.csv``, ``shopper.csv`` (sign-in and PLU entries; answers to the cart's
+  questions come from :class:`ShopperOracle` during a replay, since which questions the
+  cart asks is what is being measured), ``trip.json`` (with the site map), and
 * ``truth.json`` (generator only; replay ignores it): what really happened and the basket
   that should come out.
 """
@@ -37,6 +39,8 @@ CAMERA = "top"
 FRAME_SIZE = (320, 240)
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 LANE_BEACON = f"ibeacon:{BEACON_UUID}:9:1"
+# What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
+MAX_LOAD_G = 14000.0
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ def _site(zones: list[str]) -> dict[str, Any]:
 
 def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
                   events: int = 20, mix: TripMix | None = None, frames: bool = True, offset: int = -84211,
-                  counts_per_gram: float = 420.0, catalogue_ref: str | None = None) -> Truth:
+                  counts_per_gram: float = 420.0, catalogue_ref: str | None = None,
+                  images: ProductImages | None = None) -> Truth:
     """Write one trip into ``out`` (a new directory) and return its truth."""
     from drivers.sim.scale_script import LoadScript, Lift, Place, Push, render_scale_log
 
@@ -196,7 +201,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     site = _site(zones)
     beacon_of = {zone: key for key, zone in site["zones"].items()}
     by_zone = {zone: [p for p in catalogue if p.zone == zone] for zone in zones}
-    images = ProductImages(dataset_root) if frames and dataset_root else None
+    if images is None and frames and dataset_root:
+        images = ProductImages(dataset_root)
     scene = Scene(rng)
     writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
                         catalogue=catalogue_ref, site=site, frames=frames)
@@ -236,7 +242,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         t += walk
         roll = rng.random()
         removable = [b for b in basket]
-        if removable and roll < mix.removal:
+        load_g = sum(b["grams"] for b in basket)
+        if removable and (roll < mix.removal or load_g > MAX_LOAD_G - 2500.0):
             entry = rng.choice(removable)
             product = catalogue.get(entry["code"])
             if frames:
@@ -274,7 +281,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 unit_g = [max(5.0, rng.gauss(product.unit_weight_g, product.unit_weight_sd_g)) for _ in range(pieces)]
             else:
                 qty = 1
-                if rng.random() < mix.multi_unit:
+                if rng.random() < mix.multi_unit and product.unit_weight_g * 4 + load_g < MAX_LOAD_G:
                     qty = rng.choice((2, 2, 2, 3, 3, 4))
                 sd = product.unit_weight_sd_g
                 unit_g = [max(5.0, rng.gauss(product.unit_weight_g, sd)) for _ in range(qty)]
@@ -282,7 +289,9 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if product.code_type == "plu":
                 how = "plu" if rng.random() < mix.plu_entered else "recognizer"
                 if how == "plu":
-                    writer.shopper(t - 1.5, "plu", product.code)
+                    # by the piece: one tap per piece, the way the screen counts them
+                    for tap in range(qty if not product.by_weight else 1):
+                        writer.shopper(t - 1.5 + 0.2 * tap, "plu", product.code)
             else:
                 how = "hidden" if rng.random() < mix.barcode_hidden else "barcode"
             pushed = rng.random() < mix.placed_while_pushed
@@ -313,10 +322,6 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             else:
                 basket.append({"key": key, "code": product.code, "qty": qty, "grams": grams, "unit_g": unit_g})
         truth.actions.append(action)
-        if action.how in ("hidden", "recognizer", "removal"):
-            # The shopper knows what they did: if the cart asks, this is their answer (with no
-            # question on screen the tap does nothing).
-            writer.shopper(action.rest_t + 1.5, "choose", action.code)
         t = action.rest_t + 0.5
     # to the lane
     lane_t = t + 4.0
@@ -349,3 +354,90 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     (Path(out) / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
     return truth
 
+
+
+class ShopperOracle:
+    """Answers the cart's questions as the shopper would (they know what they did), 1.5 s
+    after each appears, naming the question. For :func:`cart.replay.replay`'s ``oracle``."""
+
+    def __init__(self, truth: Truth, delay_s: float = 1.5):
+        self.truth = truth
+        self.delay_s = delay_s
+        self._seen: set[int] = set()
+
+    def __call__(self, controller: Any, t: float) -> list[Any]:
+        from cart.events import ShopperAction
+        actions = []
+        for q in controller.basket.questions:
+            if q.id in self._seen or q.kind == "remove_unknown":
+                continue
+            self._seen.add(q.id)
+            action = question_action(self.truth, q.t)
+            if action is not None:
+                actions.append(ShopperAction(q.t + self.delay_s, "choose", action.code, question_id=q.id))
+        return actions
+
+
+@dataclass
+class Comparison:
+    """How a replay's outcome compares with a generated trip's truth."""
+
+    exact: bool
+    wrong_codes: list[str]              # products whose final quantity/weight differs from the truth
+    silent: list[str]                   # ... of those, the ones no question was ever asked about
+    questions: int                      # questions the cart asked (gain, loss; not "take it out")
+    wrong_commits: int                  # changes the cart made on its own that the truth contradicts
+
+
+def question_action(truth: Truth, t: float) -> TruthAction | None:
+    """The action a question at ``t`` was about: the last one at rest before it."""
+    before = [a for a in truth.actions if a.t <= t]
+    return before[-1] if before else None
+
+
+def compare(truth: Truth, basket: dict[str, tuple[int, list[float]]], log: list[dict[str, Any]],
+            weight_tolerance_g: float = 5.0) -> Comparison:
+    """``basket``: code -> (units, weighed lots) as the cart ended the trip; ``log``: its events."""
+    wrong: list[str] = []
+    for code in sorted(set(truth.basket) | set(basket)):
+        want = truth.basket.get(code)
+        got = basket.get(code)
+        if want is None or got is None:
+            wrong.append(code)
+            continue
+        if want["lots"]:
+            a, b = sorted(want["lots"]), sorted(got[1])
+            if len(a) != len(b) or any(abs(x - y) > max(weight_tolerance_g, 0.01 * x) for x, y in zip(a, b)):
+                wrong.append(code)
+        elif want["qty"] != got[0]:
+            wrong.append(code)
+    asked_about: set[str] = set()
+    questions = 0
+    for entry in log:
+        if entry["type"] == "question" and entry["kind"] != "remove_unknown":
+            questions += 1
+            action = question_action(truth, entry["t"])
+            if action is not None:
+                asked_about.add(action.code)
+            asked_about.update(entry.get("candidates", []))
+    wrong_commits = 0
+    for entry in log:
+        if entry["type"] in ("added", "removed") and entry.get("by") == "fusion":
+            action = question_action(truth, entry["t"])
+            kind = "add" if entry["type"] == "added" else "remove"
+            if action is None or action.code != entry["code"] or action.kind != kind or \
+                    (not action.lot and action.qty != entry["qty"]):
+                wrong_commits += 1
+    silent = [c for c in wrong if c not in asked_about]
+    return Comparison(not wrong, wrong, silent, questions, wrong_commits)
+
+
+def basket_of(result_json: dict[str, Any]) -> dict[str, tuple[int, list[float]]]:
+    """code -> (units, weighed lots) from ``dashcart replay --json`` output."""
+    out: dict[str, tuple[int, list[float]]] = {}
+    for line in result_json["basket"]:
+        qty, lots = out.get(line["code"], (0, []))
+        if line["weight_g"] is not None:
+            lots = lots + [line["weight_g"]]
+        out[line["code"]] = (qty + line["qty"], lots)
+    return out
