@@ -183,7 +183,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
                             checkout=checkout, location=BeaconZones(site) if site else None)
     result = ReplayResult(controller, trip.problems, vision=vision is not None)
-    reported = len(trip.problems)
+    reported = 0   # the problems found while reading the trip are reported as the replay starts
 
     def problem(message: str) -> None:
         file, _, rest = message.partition(": ")
@@ -250,7 +250,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
         if on_problem is not None:
             for p in trip.problems[reported:]:
                 on_problem(p)
-            reported = len(trip.problems)
+            reported = 0   # the problems found while reading the trip are reported as the replay starts
     # Let everything that was waiting on the clock happen: evidence windows, the checkout
     # countdown, the simulated shopper's last answers.
     for _ in range(1000):
