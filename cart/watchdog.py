@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+#: Supervisor restart delays: first restart after 1 s, then longer. systemd's WatchdogSec must
+#: exceed a loop's deadline plus the longest of these (tests/test_systemd_unit.py checks).
+DEFAULT_BACKOFF_S: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
+
 
 @dataclass(frozen=True)
 class Stall:
@@ -194,7 +198,7 @@ class Supervisor:
     heartbeat overdue: systemd then restarts the whole service, which is the right next step.
     """
 
-    def __init__(self, heartbeats: Heartbeats, *, backoff_s: Sequence[float] = (1.0, 2.0, 5.0, 10.0),
+    def __init__(self, heartbeats: Heartbeats, *, backoff_s: Sequence[float] = DEFAULT_BACKOFF_S,
                  max_restarts: int = 5, window_s: float = 300.0, poll_s: float = 1.0) -> None:
         self.heartbeats = heartbeats
         self.backoff_s = tuple(backoff_s)
