@@ -60,9 +60,12 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # Every change goes through run (or write_file), so --dry-run can show it instead.
 run() {
     if [ "$DRY_RUN" = 1 ]; then
-        printf '+'
-        printf ' %q' "$@"
-        printf '\n'
+        local arg line="+"
+        for arg in "$@"; do
+            # Quote only what needs it, so the line can be pasted back into a shell.
+            if [[ $arg =~ ^[A-Za-z0-9_./=:,@%+-]+$ ]]; then line+=" $arg"; else line+=" $(printf '%q' "$arg")"; fi
+        done
+        printf '%s\n' "$line"
     else
         "$@"
     fi
