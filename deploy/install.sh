@@ -120,7 +120,7 @@ apt_missing() {
         if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
             continue
         fi
-        if [ -n "$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)')" ]; then
+        if apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -qv '(none)'; then
             printf '%s\n' "$pkg"
         else
             warn "apt has no package $pkg; skipping it"
@@ -133,14 +133,20 @@ step_preflight() {
         die "run as root (sudo $0), or with --dry-run to see what it would do"
     fi
     local codename=""
+    # shellcheck source=/dev/null
     [ -r /etc/os-release ] && codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ "$codename" = bookworm ] || warn "made for Raspberry Pi OS / Debian bookworm; this is '${codename:-unknown}'"
     [ "$(uname -m)" = aarch64 ] || warn "made for 64-bit Raspberry Pi OS (aarch64); this is $(uname -m): some wheels may be missing"
-    [ -f "$SRC/setup.cfg" ] && [ -f "$SRC/systemd/$UNIT_NAME" ] || die "$SRC is not a dashcart checkout"
+    if [ ! -f "$SRC/setup.cfg" ] || [ ! -f "$SRC/systemd/$UNIT_NAME" ]; then
+        die "$SRC is not a dashcart checkout"
+    fi
 }
 
 step_apt() {
-    have dpkg-query && have apt-get || { warn "not a Debian system: install the equivalents of ${APT_PACKAGES[*]} yourself"; return; }
+    if ! have dpkg-query || ! have apt-get; then
+        warn "not a Debian system: install the equivalents of ${APT_PACKAGES[*]} yourself"
+        return
+    fi
     local wanted=("${APT_PACKAGES[@]}") missing
     [ "$CSI" = 1 ] && wanted+=("${CSI_APT_PACKAGES[@]}")
     mapfile -t missing < <(apt_missing "${wanted[@]}")
@@ -195,7 +201,7 @@ step_venv() {
     say "dashcart: installing from $SRC into $VENV"
     run "$VENV/bin/pip" install --quiet --upgrade pip
     # --upgrade: a re-run after `git pull` replaces the installed copy with the checkout's.
-    run "$VENV/bin/pip" install --quiet --upgrade "$SRC[pi]"
+    run "$VENV/bin/pip" install --quiet --upgrade "${SRC}[pi]"
     run install -D -m 0644 "$SRC/docs/raspberry-pi.md" "$PREFIX/doc/raspberry-pi.md"
 }
 
