@@ -209,7 +209,10 @@ def test_display_connected_disconnected_and_absent(tmp_path):
     assert not f.ok and "no connected screen" in f.detail and "ribbon" in f.fix
     (drm / "card1-DSI-1" / "status").write_text("connected\n")
     f = only(check_display({}, drm, tmp_path / "no-config.txt"))
-    assert f.ok and "card1-DSI-1" in f.detail
+    assert f.ok and "card1-DSI-1" in f.detail and f.fix == ""
+    (drm / "card0").mkdir()  # Pi 5: the render-only v3d card comes first
+    f = only(check_display({}, drm, tmp_path / "no-config.txt"))
+    assert f.ok and "SDL_KMSDRM_DEVICE_INDEX=1" in f.fix
     f = only(check_display({}, tmp_path / "empty", tmp_path / "no-config.txt"))
     assert not f.ok and "vc4-kms-v3d" in f.fix
     assert only(check_display({"WAYLAND_DISPLAY": "wayland-0"}, tmp_path / "empty")).ok

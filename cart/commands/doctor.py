@@ -140,7 +140,14 @@ def check_display(environ: Mapping[str, str], drm_root: Path = Path("/sys/class/
                       "check the DSI ribbon or HDMI cable (and that the screen has power); "
                       "`cat /sys/class/drm/card*-*/status`")
     else:
-        yield Finding("display", True, f"KMSDRM: {', '.join(connected)} connected")
+        shown_on = sorted({name.split("-", 1)[0] for name in connected})
+        hint = ""
+        if len(cards) > 1 and shown_on[0] != cards[0].name:
+            # SDL probes the cards in order; Pi 5 has a render-only card in front of the display one.
+            index = shown_on[0][4:]
+            hint = (f"if the screen stays black: `systemctl edit dashcart`, add "
+                    f"[Service] Environment=SDL_KMSDRM_DEVICE_INDEX={index}")
+        yield Finding("display", True, f"KMSDRM: {', '.join(connected)} connected", hint)
         for card in cards:
             node = Path("/dev/dri") / card.name
             if node.exists() and not os.access(node, os.R_OK | os.W_OK):
