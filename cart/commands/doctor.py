@@ -271,7 +271,7 @@ def _model(config: Config) -> Iterator[Finding]:
 
 
 def check_catalogue(path: Path) -> Iterator[Finding]:
-    fix = "import one: dashcart catalogue import CATALOGUE.csv (see docs/raspberry-pi.md)"
+    fix = "import one as the service user: sudo -u dashcart dashcart catalogue import CATALOGUE.csv (docs/raspberry-pi.md)"
     if not path.exists():
         yield Finding("catalogue", False, f"{path} does not exist", fix)
         return
