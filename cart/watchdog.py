@@ -257,7 +257,10 @@ class Supervisor:
                 stall = stalled.get(worker.name)
                 if not crashed and stall is None:
                     continue
-                why = f"crashed ({worker.error})" if crashed else stall.describe()  # type: ignore[union-attr]
+                if stall is not None and not crashed:
+                    why = stall.describe()
+                else:
+                    why = f"crashed ({type(worker.error).__name__}: {worker.error})" if worker.error else "exited"
                 worker.stop.set()  # an abandoned thread that wakes up must leave quietly
                 worker.restarts = [t for t in worker.restarts if now - t < self.window_s]
                 if len(worker.restarts) >= self.max_restarts:
