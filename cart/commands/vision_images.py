@@ -61,7 +61,8 @@ def _images(paths: list[str]) -> Iterator[tuple[str, Any]]:
     for path in paths:
         image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
         if image is None:
-            reason = "no such file" if not Path(path).exists() else "not an image OpenCV can read"
+            reason = ("no such file" if not Path(path).exists() else "is a directory" if Path(path).is_dir()
+                      else "not an image OpenCV can read")
             print(f"{path}: {reason}", file=sys.stderr)
         yield path, image
 

@@ -37,7 +37,7 @@ class ChangeSettings:
     chroma_threshold: float = 12.0        # chromaticity distance (x255) that counts as a colour change
     lightness_threshold: float = 22.0     # grey-level change that counts, outside shadows
     texture_threshold: float = 0.6        # log-gradient change that a shadow cannot explain
-    shadow_ratio: tuple[float, float] = (0.35, 0.97)
+    shadow_ratio: tuple[float, float] = (0.45, 0.97)
     min_area: float = 0.004               # ignore changes smaller than this share of the frame
     border_penalty: float = 0.3           # weight of regions touching the edge (arms)
     margin: float = 0.08                  # crop this much wider than the region, each side

@@ -47,7 +47,7 @@ class CameraThread(threading.Thread):
         self.drop_after = drop_after
         self.state = CaptureState.CONNECTING
         self.counters = {"frames": 0, "failed_reads": 0, "dropouts": 0, "reconnects": 0}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._reported: str | None = None
 
     @property
@@ -55,7 +55,7 @@ class CameraThread(threading.Thread):
         return f"camera:{self.source.camera_id}"
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.is_alive():
             self.join(timeout)
 
@@ -69,14 +69,14 @@ class CameraThread(threading.Thread):
     def run(self) -> None:
         failures = 0
         playback_start = 0.0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if self.state in (CaptureState.CONNECTING, CaptureState.WAITING):
                 try:
                     self.source.open()
                 except RetryLater as exc:
                     self.state = CaptureState.WAITING
                     self._report("down", f"{exc}; retrying every {self.reconnect_s:g} s")
-                    self._stop.wait(self.reconnect_s)
+                    self._halt.wait(self.reconnect_s)
                     continue
                 except Misconfigured as exc:
                     self.state = CaptureState.FAILED
@@ -103,9 +103,9 @@ class CameraThread(threading.Thread):
                     self.source.close()
                     self.state = CaptureState.WAITING
                     self._report("down", f"{self.source.describe()} stopped delivering frames; reconnecting")
-                    self._stop.wait(self.reconnect_s)
+                    self._halt.wait(self.reconnect_s)
                 else:
-                    self._stop.wait(0.02)
+                    self._halt.wait(0.02)
                 continue
             failures = 0
             recorded_t, image = got
@@ -114,7 +114,7 @@ class CameraThread(threading.Thread):
             else:
                 t = playback_start + recorded_t
                 delay = t - self.clock()
-                if delay > 0 and self._stop.wait(delay):
+                if delay > 0 and self._halt.wait(delay):
                     break
             if self.ring.add(t, image) is not None:
                 self.counters["frames"] += 1

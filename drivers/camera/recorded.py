@@ -72,11 +72,11 @@ class RecordedSource(FrameSource):
             raise SourceEnded(self.describe())
         if self._video is None:
             raise SourceEnded(self.describe())
-        t = self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         ok, image = self._video.read()
         if not ok:
             raise SourceEnded(self.describe())
-        return t, image
+        # After a read, the position is the time of the frame just read.
+        return self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, image
 
     def close(self) -> None:
         if self._video is not None:
