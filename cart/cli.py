@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.replay",
     "cart.commands.record",
     "cart.commands.weigh",
+    "cart.commands.vision_images",
 )
 
 log = logging.getLogger("dashcart")
