@@ -79,6 +79,23 @@ class ControllerSettings:
     evidence_after_s: float = 0.35
     summary_s: float = 5.0
     nearby_count: int = 6
+    recognizer_temperature: float = 0.05
+    recognizer_reliability: float = 0.4
+
+
+def calibrate(candidates: tuple[tuple[str, float], ...], temperature: float,
+              reliability: float = 1.0) -> list[tuple[str, float]]:
+    """The recognizer's scores are cosine similarities to the gallery (0..1), not
+    probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
+    turns them into shares, and ``reliability`` (how often the true product is among the
+    candidates at all, measured per model) scales them to probabilities. Temperature 0 takes
+    the scores as they are."""
+    if temperature <= 0 or not candidates:
+        return list(candidates)
+    top = max(score for _, score in candidates)
+    weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
+    total = sum(w for _, w in weights)
+    return [(code, reliability * w / total) for code, w in weights]
 
 
 @dataclass
@@ -253,7 +270,8 @@ class Controller:
             if rec_start <= r.t <= end and r.direction in cameras:
                 target = added if r.direction == "added" else removed
                 cameras[r.direction].add(r.camera)
-                for code, score in r.candidates:
+                for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
+                                             self.settings.recognizer_reliability):
                     target.setdefault(code, []).append(score)
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
 

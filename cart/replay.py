@@ -75,46 +75,40 @@ class ReplayResult:
                 "events": list(c.log), "checkout": c.checkout_result()}
 
 
-class BarcodesOnly:
-    """Barcode reading without the recognizer: the vision issue's reader and consensus."""
-
-    def __init__(self) -> None:
-        from cart.vision.barcode import BarcodeReader, Consensus
-        self._reader = BarcodeReader()
-        self._consensus: dict[str, Consensus] = {}
-        self._make = Consensus
-
-    def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]:
-        consensus = self._consensus.setdefault(camera_id, self._make())
-        return [BarcodeSeen(t, camera=camera_id, gtin13=code.gtin13, format=code.format)
-                for code in consensus.add(t, self._reader.read(frame))]
-
-    def on_settled(self, change: WeightSettled) -> list[Event]:
-        return []
-
-
-def default_vision(cameras: tuple[str, ...]) -> VisionPort | None:
-    """The vision pipeline when installed; else barcodes only; else None (weight and touch only)."""
-    factory = _vision_factory()
-    if factory is None:
+def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort | None:
+    """The vision pipeline with the shipped recognizer and its prototypes mapped onto the
+    catalogue's products; barcodes only when there is no model; None without vision at all."""
+    if not cameras:
         return None
-    return factory(cameras=cameras) if _accepts(factory, "cameras") else factory()
-
-
-@functools.lru_cache(maxsize=1)
-def _vision_factory() -> Callable[..., VisionPort] | None:
-    # Looked up once per process, so a benchmark of 200 trips warns once, not 200 times.
     try:
-        from cart.vision.pipeline import VisionPipeline  # type: ignore[import-not-found]
-        return VisionPipeline
+        from cart.vision.pipeline import VisionPipeline
     except ImportError as exc:
-        try:
-            import cart.vision.barcode  # noqa: F401
-        except ImportError:
-            log.warning("vision not available (%s): replaying with weight, beacons and shopper only", exc)
-            return None
-        log.warning("vision pipeline not available (%s): reading barcodes only, no recognizer", exc)
-        return BarcodesOnly
+        _warn_once(f"vision not available ({exc}): replaying with weight, beacons and shopper only")
+        return None
+    recognizer, gallery = _recognition(catalogue.fingerprint, tuple((p.gsd_class, p.code) for p in catalogue))
+    if recognizer is None:
+        _warn_once("no recognizer: replaying with barcodes, weight, beacons and shopper")
+    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=gallery)
+
+
+@functools.lru_cache(maxsize=4)
+def _recognition(fingerprint: str, classes: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
+    """The recognizer and gallery, loaded once per process and catalogue (the model is read-only)."""
+    try:
+        from cart.vision.gallery import prototypes_gallery
+        from cart.vision.recognizer import DEFAULT_PROTOTYPES, Recognizer
+        recognizer = Recognizer(None, threads=1)
+        gallery = prototypes_gallery(DEFAULT_PROTOTYPES, recognizer.version,
+                                     {cls: code for cls, code in classes if cls})
+    except (ImportError, DashcartError) as exc:
+        _warn_once(f"recognizer not available: {exc}")
+        return None, None
+    return recognizer, gallery
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 def _accepts(cls: type, name: str) -> bool:
@@ -169,7 +163,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     catalogue = catalogue or resolve_catalogue(trip, catalogue_path)
     shopper = _check_codes(trip, catalogue)
     if vision is True:
-        vision = default_vision(trip.cameras)
+        vision = default_vision(trip.cameras, catalogue)
     elif vision is False:
         vision = None
     injected: list[tuple[float, int, int, Event]] = []

@@ -219,6 +219,18 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
             writer.frame_jpeg(CAMERA, t, jpeg.tobytes())
 
+    def still(t0: float) -> None:
+        # two frames of an untouched basket: the "before" the vision pipeline compares with
+        frame(t0, scene.render(np_rng))
+        frame(t0 + 0.15, scene.render(np_rng))
+
+    def settling(t0: float, rest_t: float) -> None:
+        # the hand is out; the camera keeps sending while the load comes to rest
+        ft = t0
+        while ft <= rest_t + 0.45:
+            frame(ft, scene.render(np_rng))
+            ft += 0.15
+
     def look(product: Product) -> np.ndarray:
         return images.pick(product, rng, 72) if images else np.zeros((72, 72, 3), np.uint8)
 
@@ -247,7 +259,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             entry = rng.choice(removable)
             product = catalogue.get(entry["code"])
             if frames:
-                frame(t - 0.6, scene.render(np_rng))
+                still(t - 0.7)
             if product.by_weight or entry["qty"] == 1 or rng.random() < 0.3:
                 qty, grams = entry["qty"], entry["grams"]
                 basket.remove(entry)
@@ -265,7 +277,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 if product.code_type != "plu" and rng.random() < mix.removal_barcode_seen:
                     for dt in (0.1, 0.35, 0.6):
                         frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng))
-                frame(lift.rest_t() + 0.15, scene.render(np_rng))
+                settling(t + 0.7, lift.rest_t())
         else:
             if roll < mix.removal + mix.carton:
                 product = rng.choice([p for p in catalogue if p.code_type != "plu"])
@@ -309,12 +321,12 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if frames:
                 appearance = look(product)
                 looks[key] = appearance
-                frame(t - 1.8, scene.render(np_rng))
+                still(t - 2.0)
                 if how == "barcode":
                     for dt in (1.5, 1.2, 0.9):
                         frame(t - dt, scene.held_up(appearance, label(product), np_rng))
                 scene.add(key, appearance)
-                frame(rest + 0.1, scene.render(np_rng))
+                settling(t + 0.45, rest)
             if existing is not None:
                 existing["qty"] += qty
                 existing["grams"] += grams

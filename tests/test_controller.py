@@ -32,9 +32,9 @@ def catalogue(request):
     return Catalogue.from_csv(SHARED_DATA / "catalogue/demo_store.csv")
 
 
-def make(catalogue, path=":memory:", store=None, site=None):
+def make(catalogue, path=":memory:", store=None, site=None, **settings):
     return Controller(catalogue, Basket(Journal(path)), checkout=store or FakeStore(),
-                      settings=ControllerSettings(summary_s=5.0),
+                      settings=ControllerSettings(summary_s=5.0, **settings),
                       location=BeaconZones(site) if site else None)
 
 
@@ -128,7 +128,7 @@ def test_removal_question_answered(catalogue):
 
 
 def test_vision_evidence_after_settle_is_waited_for(catalogue):
-    c = make(catalogue)
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
     c.handle(ShopperAction(0.0, "signin", "tok"))
     c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
     # the recognizer answers 0.2 s later, within the evidence window
@@ -161,3 +161,14 @@ def test_beacons_set_zone_and_lane(catalogue):
     for i in range(5):
         c.handle(BeaconSighting(10.0 + 0.2 * i, kind="ibeacon", id="a:9:9", rssi=-55))
     assert c.state is SessionState.CHECKOUT
+
+
+def test_weak_recognizer_alone_never_commits(catalogue):
+    # similarities from an untrained model: close together, so calibrated they are weak
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
+    c.handle(ItemRecognized(3.2, camera="top", direction="added",
+                            candidates=(("4088", 0.62), ("4680", 0.60), ("4065", 0.59), ("4681", 0.55))))
+    c.handle(Tick(4.0))
+    assert c.basket.items == [] and c.snapshot().questions[0].kind == "unidentified"
