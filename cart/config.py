@@ -69,7 +69,7 @@ class LocationSection:
     zone_enter_dbm: float = setting(-85.0, min=-120.0, max=0.0, doc="weakest smoothed RSSI that puts the cart in a zone")
     zone_hysteresis_db: float = setting(4.0, min=0.0, max=40.0, doc="how much stronger a new zone must be to switch")
     zone_dwell_s: float = setting(1.5, min=0.0, max=60.0, doc="how long the new zone must stay ahead to switch")
-    lane_enter_dbm: float = setting(-60.0, min=-120.0, max=0.0, doc="smoothed RSSI at which a lane beacon counts as passed (about 1 m)")
+    lane_enter_dbm: float = setting(-62.0, min=-120.0, max=0.0, doc="smoothed RSSI at which a lane beacon counts as passed (about 1 m)")
     lane_dwell_s: float = setting(0.6, min=0.0, max=30.0, doc="how long each lane beacon must stay above lane_enter_dbm")
     lane_max_transit_s: float = setting(20.0, min=1.0, max=600.0, doc="most seconds from the entry beacon to the exit beacon")
     allow_unauthenticated_lane: bool = setting(False, doc="accept lane beacons that are not eddystone-eid (demos and recorded trips only)")

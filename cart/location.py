@@ -189,6 +189,7 @@ class LaneDetector:
         self.state = LaneState.WAITING
         self._next = 0
         self._first_pass_t = 0.0
+        self._passed_t = 0.0
 
     def update(self, key: str, t: float, rssi: float) -> LaneDetected | None:
         if key not in self._lane:
@@ -225,9 +226,14 @@ class LaneDetector:
                 self._reset()
                 return None
             if index == self._next:
+                if index > 0 and self._above_since[self._lane[index]] < self._passed_t:
+                    # Already close before the previous beacon was passed: the cart came from
+                    # this side (wrong way) and has not left it since.
+                    continue
                 if index == 0:
                     self._first_pass_t = t
                     self.state = LaneState.IN_LANE
+                self._passed_t = t
                 self._next += 1
                 if self._next == len(self._lane):
                     self.state = LaneState.PASSED
