@@ -72,16 +72,21 @@ class Outbox:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=5000")
+            # Check the version before switching to WAL: a file we refuse stays byte for byte.
+            self._open_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on the card before place_order returns; an order is money.
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._open_schema()
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise PermanentlyBroken(f"{self.path}: not a readable outbox ({exc}); move it aside for the "
                                     f"on-call engineer, orders in it have not been lost") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def _open_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
