@@ -110,6 +110,15 @@ class ZoneChanged(Event):
 
 
 @dataclass(frozen=True)
+class LaneEntered(Event):
+    """The cart passed the lane's entry beacon: show "checking out" with a cancel button now, so the
+    shopper's cancel window has run by the time the exit beacon confirms. If no LaneDetected
+    follows within ``location.lane_max_transit_s``, the cart did not go through."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
 class LaneDetected(Event):
     """The cart went through the checkout lane: entry beacon, then exit beacon, close enough, long enough."""
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from cart.config import LocationSection
 from cart.errors import Misconfigured
-from cart.events import BeaconSighting, Event, LaneDetected, ZoneChanged
+from cart.events import BeaconSighting, Event, LaneDetected, LaneEntered, ZoneChanged
 from cart.lane_auth import EidVerifier
 from drivers.beacons import normalize_beacon_key
 
@@ -191,7 +191,7 @@ class LaneDetector:
         self._first_pass_t = 0.0
         self._passed_t = 0.0
 
-    def update(self, key: str, t: float, rssi: float) -> LaneDetected | None:
+    def update(self, key: str, t: float, rssi: float) -> LaneDetected | LaneEntered | None:
         if key not in self._lane:
             return self.tick(t)
         level = self._beacons.add(key, t, rssi)
@@ -209,7 +209,7 @@ class LaneDetector:
             return False
         return t - since >= self._s.lane_dwell_s
 
-    def tick(self, t: float) -> LaneDetected | None:
+    def tick(self, t: float) -> LaneDetected | LaneEntered | None:
         if not self._lane:
             return None
         close = [i for i, key in enumerate(self._lane) if self._close(key, t)]
@@ -230,14 +230,15 @@ class LaneDetector:
                     # Already close before the previous beacon was passed: the cart came from
                     # this side (wrong way) and has not left it since.
                     continue
-                if index == 0:
-                    self._first_pass_t = t
-                    self.state = LaneState.IN_LANE
                 self._passed_t = t
                 self._next += 1
                 if self._next == len(self._lane):
                     self.state = LaneState.PASSED
                     return LaneDetected(t, self._name)
+                if index == 0:
+                    self._first_pass_t = t
+                    self.state = LaneState.IN_LANE
+                    return LaneEntered(t, self._name)
         return None
 
     def _reset(self) -> None:

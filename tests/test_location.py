@@ -4,7 +4,7 @@ import pytest
 
 from cart.config import LocationSection
 from cart.errors import Misconfigured
-from cart.events import BeaconSighting, LaneDetected, ZoneChanged
+from cart.events import BeaconSighting, LaneDetected, LaneEntered, ZoneChanged
 from cart.lane_auth import EidVerifier, current_eid
 from cart.location import LaneDetector, LaneState, Locator, Site, nearby_products, zone_prior
 from drivers.sim.lane import PlacedBeacon, Radio, hear, straight
@@ -97,14 +97,16 @@ def steady(key, t0, t1, rssi, step=0.1):
     return [sighting(round(t0 + i * step, 3), key, rssi) for i in range(n)]
 
 
+def run_detector(detector, stream):
+    return [e for s in stream if (e := detector.update(f"{s.kind}:{s.id}", s.t, s.rssi))]
+
+
 def test_lane_needs_entry_then_exit_each_close_for_the_dwell():
     detector = LaneDetector(LANE, SETTINGS, {})
-    events = []
-    for s in steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[1], 1.5, 3.0, -50):
-        events.append(detector.update(f"{s.kind}:{s.id}", s.t, s.rssi))
-    detected = [e for e in events if e]
-    assert len(detected) == 1 and isinstance(detected[0], LaneDetected)
-    assert detected[0].t >= 1.5 + SETTINGS.lane_dwell_s
+    events = run_detector(detector, steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[1], 1.5, 3.0, -50))
+    entered, detected = events
+    assert isinstance(entered, LaneEntered) and entered.t >= SETTINGS.lane_dwell_s
+    assert isinstance(detected, LaneDetected) and detected.t >= 1.5 + SETTINGS.lane_dwell_s
     assert detector.state is LaneState.PASSED
 
 
@@ -122,13 +124,13 @@ def test_lane_needs_entry_then_exit_each_close_for_the_dwell():
 ])
 def test_lane_is_not_triggered_by(stream):
     detector = LaneDetector(LANE, SETTINGS, {})
-    assert not [e for s in stream if (e := detector.update(f"{s.kind}:{s.id}", s.t, s.rssi))]
+    assert not [e for e in run_detector(detector, stream) if isinstance(e, LaneDetected)]
 
 
 def test_lane_rearms_only_after_the_beacons_fade():
     detector = LaneDetector(LANE, SETTINGS, {})
     stream = steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[1], 1.5, 3.0, -50) + steady(LANE[1], 3.0, 6.0, -50)
-    assert len([e for s in stream if (e := detector.update(f"{s.kind}:{s.id}", s.t, s.rssi))]) == 1
+    assert len([e for e in run_detector(detector, stream) if isinstance(e, LaneDetected)]) == 1
     assert detector.tick(6.0 + SETTINGS.stale_s + 1) is None
     assert detector.state is LaneState.WAITING
 
