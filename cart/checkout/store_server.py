@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 # Fault names: what the next request meets.
-FAULTS = ("500", "503", "garbage", "slow", "drop-before-commit", "drop-after-commit", "wrong-order")
+FAULTS = ("none", "500", "503", "garbage", "slow", "drop-before-commit", "drop-after-commit", "wrong-order")
 
 
 class StoreError(Exception):
@@ -141,7 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The cart stopped waiting (its timeout); it will ask again and get this same reply.
+            log.debug("store: the cart went away before the reply")
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -219,6 +223,10 @@ class StoreServer(ThreadingHTTPServer):
                 raise ValueError(f"unknown fault {fault!r}")
         with self._faults_lock:
             self._faults.extend(faults)
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self._faults.clear()
 
     def next_fault(self) -> str | None:
         with self._faults_lock:
