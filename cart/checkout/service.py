@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import logging
 import threading
 import time
@@ -102,7 +103,8 @@ class CheckoutService:
         order = build_order(lines, cart_id=self._cart_id, session_id=session_id, seq=seq, shopper_token=token,
                             currency=self._currency, t=t, cart_key=self._cart_key)
         record = self.outbox.add(order, t)
-        self._due.setdefault(record.idempotency_key, t)
+        # Due at once whatever clock the deliverer keeps; retries are scheduled on its clock.
+        self._due.setdefault(record.idempotency_key, -math.inf)
         self.wake()
         return PendingOrder.of(record)
 
@@ -116,13 +118,13 @@ class CheckoutService:
     def next_due(self) -> float | None:
         """When the next pending order should be tried (event clock), or None if none is pending."""
         keys = {r.idempotency_key for r in self.outbox.pending()}
-        return min((self._due.get(k, 0.0) for k in keys), default=None)
+        return min((self._due.get(k, -math.inf) for k in keys), default=None)
 
     def deliver_due(self, t: float) -> list[Event]:
         """Try every pending order that is due at ``t``; returns what happened, as events."""
         events: list[Event] = []
         for record in self.outbox.pending():
-            if self._due.get(record.idempotency_key, -float("inf")) <= t:
+            if self._due.get(record.idempotency_key, -math.inf) <= t:
                 events.append(self._deliver(record, t))
         return events
 
