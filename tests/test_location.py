@@ -166,3 +166,12 @@ def test_forged_and_replayed_lane_advertisements_do_not_check_out():
         stream.append(BeaconSighting(t, "eddystone-eid", current_eid(KEY, "entry" if i < 30 else "exit", old + t, 64), -45, wall_t=now + t))
     assert [e for e in feed(locator, stream) if isinstance(e, LaneDetected)] == []
     assert locator.stats.unverified_lane == 120
+
+
+def test_site_from_config_names_the_key():
+    from cart.config import parse_config
+    config = parse_config('[location]\nlane = ["ibeacon:nope", "ibeacon:nope2"]\n', "dashcart.toml")
+    with pytest.raises(Misconfigured, match=r"location.lane: 'ibeacon:nope': an iBeacon id is"):
+        Site.from_config(config.location)
+    config = parse_config('[location]\nzones = { "eddystone-uid:00112233445566778899:aabbccddeeff" = "dairy" }\n')
+    assert Site.from_config(config.location).zones == {"eddystone-uid:00112233445566778899:aabbccddeeff": "dairy"}
