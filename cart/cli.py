@@ -20,6 +20,7 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.weigh",
     "cart.commands.store_sim",
     "cart.commands.lane_eid",
     "cart.commands.outbox",

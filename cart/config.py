@@ -56,6 +56,26 @@ class ScaleSection:
 
 
 @dataclass(frozen=True)
+class WeighingSection:
+    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
+
+    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
+    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
+                                   doc="stable when the filtered weight stays within this band over the window")
+    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
+    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
+    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
+                                       doc="zero tracking acts only within this many d of zero")
+    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
+                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
+    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
+    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
+                               doc="a longer gap between samples restarts the stability window")
+    overload_samples: int = setting(4, min=1, max=1000,
+                                    doc="this many saturated readings in a row mean overload, not a glitch")
+
+
+@dataclass(frozen=True)
 class LocationSection:
     backend: str = setting("sim", choices=("sim", "bleak", "none"),
                            doc="sim: play `script` (a beacons.csv); bleak: passive BLE scan on BlueZ; none: no beacons")
@@ -104,6 +124,7 @@ class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
     scale: ScaleSection = field(default_factory=ScaleSection)
+    weighing: WeighingSection = field(default_factory=WeighingSection)
     location: LocationSection = field(default_factory=LocationSection)
     checkout: CheckoutSection = field(default_factory=CheckoutSection)
     gpio: GpioSection = field(default_factory=GpioSection)
