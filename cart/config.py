@@ -270,7 +270,12 @@ def write_config(config: Config, path: str | Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+            old = path.stat()
+            os.chmod(tmp, old.st_mode & 0o7777)
+            if os.geteuid() == 0 and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                # `sudo dashcart calibrate` must leave /etc/dashcart/dashcart.toml (root:dashcart
+                # 0640) readable by the service, not turn it into root:root.
+                os.chown(tmp, old.st_uid, old.st_gid)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
