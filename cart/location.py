@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cart.config import LocationSection
+from cart.config import Config, LocationSection
 from cart.errors import Misconfigured
 from cart.events import BeaconSighting, Event, LaneDetected, LaneEntered, ZoneChanged
-from cart.lane_auth import EidVerifier
+from cart.lane_auth import EidVerifier, parse_key
 from drivers.beacons import normalize_beacon_key
 
 
@@ -307,6 +307,24 @@ class Locator:
 
     def on_tick(self, t: float) -> list[Event]:
         return [e for e in (self._zones.tick(t), self.lane.tick(t)) if e is not None]
+
+
+def build_locator(config: Config, site: Site | None = None, *,
+                  allow_unauthenticated_lane: bool | None = None) -> Locator:
+    """A :class:`Locator` for ``site`` (default: the one in ``[location]``), with the lane key from
+    ``[checkout]`` when the lane has Eddystone-EID beacons. Problems raise one-line Misconfigured."""
+    source = config.source or "config"
+    site = Site.from_config(config.location, f"{source}: location") if site is None else site
+    eid_beacons = [key.partition(":")[2] for key in site.lane if key.startswith("eddystone-eid:")]
+    verifier = None
+    if eid_beacons:
+        try:
+            key = parse_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
+        except ValueError as exc:
+            raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
+        verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods)
+    return Locator(site, config.location, verifier, allow_unauthenticated_lane=allow_unauthenticated_lane,
+                   where=f"{source}: location")
 
 
 def nearby_products(zone: str, product_zones: Mapping[str, str]) -> list[str]:

@@ -175,3 +175,18 @@ def test_site_from_config_names_the_key():
         Site.from_config(config.location)
     config = parse_config('[location]\nzones = { "eddystone-uid:00112233445566778899:aabbccddeeff" = "dairy" }\n')
     assert Site.from_config(config.location).zones == {"eddystone-uid:00112233445566778899:aabbccddeeff": "dairy"}
+
+
+def test_build_locator_from_config_wires_the_lane_key():
+    from cart.config import parse_config
+    from cart.location import build_locator
+    text = '[location]\nlane = ["eddystone-eid:entry", "eddystone-eid:exit"]\n'
+    with pytest.raises(Misconfigured, match=r"^dashcart.toml: checkout.lane_key: missing"):
+        build_locator(parse_config(text, "dashcart.toml"))
+    locator = build_locator(parse_config(text + f'[checkout]\nlane_key = "{KEY.hex()}"\n', "dashcart.toml"))
+    stream = [sighting(i * 0.1, f"eddystone-eid:{current_eid(KEY, 'entry' if i < 20 else 'exit', EPOCH + i * 0.1, 64)}",
+                       -45, wall_t=EPOCH + i * 0.1) for i in range(40)]
+    assert [e for e in feed(locator, stream) if isinstance(e, LaneDetected)]
+    with pytest.raises(Misconfigured, match="is not an eddystone-eid beacon"):
+        build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'))
+    assert build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'), allow_unauthenticated_lane=True)
