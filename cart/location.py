@@ -133,7 +133,10 @@ class ZoneTracker:
         levels: dict[str, float] = {}
         for key, zone in self._zones.items():
             level = self._beacons.level(key, t)
-            if level is not None and level >= self._s.zone_enter_dbm:
+            # Hysteresis on leaving too: the current zone holds until it fades clearly below the
+            # entry level, so a cart at a zone's edge does not flicker in and out of it.
+            floor = self._s.zone_enter_dbm - (self._s.zone_hysteresis_db if zone == self.zone else 0.0)
+            if level is not None and level >= floor:
                 levels[zone] = max(level, levels.get(zone, -math.inf))
         return levels
 

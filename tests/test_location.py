@@ -190,3 +190,12 @@ def test_build_locator_from_config_wires_the_lane_key():
     with pytest.raises(Misconfigured, match="is not an eddystone-eid beacon"):
         build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'))
     assert build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'), allow_unauthenticated_lane=True)
+
+
+def test_zone_does_not_flicker_at_its_edge():
+    locator = Locator(Site(zones={FRUIT: "produce-fruit"}), SETTINGS)
+    edge = SETTINGS.zone_enter_dbm
+    events = feed(locator, [sighting(i * 0.1, FRUIT, edge + (2 if i % 20 < 10 else -2)) for i in range(100)])
+    assert events == [ZoneChanged(0.0, "produce-fruit", "")]
+    events = feed(locator, [sighting(10 + i * 0.1, FRUIT, edge - 15) for i in range(50)])
+    assert [e.zone for e in events] == [""]
