@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.store_sim",
     "cart.commands.lane_eid",
     "cart.commands.outbox",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")
