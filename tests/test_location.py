@@ -199,3 +199,17 @@ def test_zone_does_not_flicker_at_its_edge():
     assert events == [ZoneChanged(0.0, "produce-fruit", "")]
     events = feed(locator, [sighting(10 + i * 0.1, FRUIT, edge - 15) for i in range(50)])
     assert [e.zone for e in events] == [""]
+
+
+def test_wrong_way_does_not_even_open_the_checkout_window():
+    detector = LaneDetector(LANE, SETTINGS, {})
+    stream = steady(LANE[1], 0.0, 1.5, -50) + steady(LANE[1], 1.5, 3.0, -75) + steady(LANE[0], 3.0, 4.5, -50)
+    assert run_detector(detector, stream) == []
+
+
+def test_window_closes_when_the_cart_does_not_go_through():
+    from cart.events import LaneLeft
+    detector = LaneDetector(LANE, SETTINGS, {})
+    events = run_detector(detector, steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[0], 1.5, 25.0, -80))
+    assert [type(e) for e in events] == [LaneEntered, LaneLeft]
+    assert events[1].t > events[0].t + SETTINGS.lane_max_transit_s
