@@ -25,6 +25,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.record",
     "cart.commands.weigh",
     "cart.commands.vision_images",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")

@@ -11,64 +11,51 @@ States (``SessionState``):
 * ``idle``: nobody signed in. ``signin`` begins a session (journaled) -> shopping.
 * ``shopping``: weight changes become basket changes or questions; answers close questions;
   ``plu``/``produce`` start a produce entry for the next placement; the lane -> checkout.
-* ``checkout``: the summary counts down ``summary_s`` (``cancel`` goes back to shopping,
-  ``confirm`` pays at once); open questions block it (stage ``blocked``) until answered;
-  then the order goes to the :class:`CheckoutPort` (stage ``paying``) and its
-  ``OrderAcknowledged`` ends it: paid/queued -> done, declined/failed -> stage ``failed``.
+* ``checkout``: entered on ``LaneEntered`` (the lane's entry beacon: the summary shows with a
+  cancel button until the exit beacon) or ``LaneDetected`` alone (then the summary counts
+  down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
+  it (stage ``blocked``) until answered. Then the basket goes to the :class:`CheckoutPort`
+  (the checkout issue's ``CheckoutService``: signed, into the outbox; stage ``paying``);
+  ``OrderAcknowledged`` (accepted | local) or ``OrderDelayed`` (kept in the outbox, sent
+  later) -> done; ``OrderRejected`` -> stage ``failed`` (staff help).
 * ``done``: paid; weight changes are the shopper unloading. ``confirm``/``signout`` -> idle.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cart.basket import Basket, OpenQuestion
 from cart.catalogue import Catalogue
-from cart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, OrderAcknowledged,
-                         ShopperAction, Tick, WeightLive, WeightSettled, ZoneChanged)
+from cart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
+                         OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
+                         WeightSettled, ZoneChanged)
 from cart.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, Part, best_quantity
 from cart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
 
 
-@dataclass(frozen=True)
-class OrderLine:
-    code: str
-    name: str
-    qty: int
-    unit_price_cents: int
-    price_cents: int
-    weight_g: float | None = None
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """What the cart asks the store to charge: product codes and prices, never pictures."""
-
-    t: float
-    cart_id: str
-    session: str                  # unique per cart: "<cart_id>-<journal seq of the session>"
-    shopper: str
-    lines: tuple[OrderLine, ...]
-    total_cents: int
-    currency: str
-    lane: str = ""
+class PlacedOrder(Protocol):
+    order_id: str
 
 
 class CheckoutPort(Protocol):
-    """The checkout issue's side: make the order durable (outbox) and send it.
+    """The checkout issue's side (``cart.checkout.service.CheckoutService``): sign the order and
+    commit it to the outbox, returning at once; the store's answer comes back later as an
+    ``OrderAcknowledged`` / ``OrderDelayed`` / ``OrderRejected`` event on the controller's queue.
+    Raises ValueError for an order it cannot build (empty basket, malformed shopper token)."""
 
-    ``place_order`` must return at once with the order's id; the store's answer comes back
-    later as an :class:`cart.events.OrderAcknowledged` event on the controller's queue.
-    """
-
-    def place_order(self, order: OrderRequest) -> str: ...
+    def place_order(self, lines: Sequence[BasketLine], *, shopper_token: str, session_id: str, t: float,
+                    seq: int = 1) -> PlacedOrder: ...
 
 
 class LocationPort(Protocol):
-    def on_sighting(self, sighting: BeaconSighting) -> list[Event]: ...
+    """``cart.location.Locator``: sightings and ticks in, ``ZoneChanged``/``Lane*`` events out."""
+
+    def on_event(self, event: Event) -> list[Event]: ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +124,7 @@ class Controller:
         self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
         self.changes = 0                              # settled changes decided (not ignored)
         self._pending: _Pending | None = None
+        self._orders = 0                              # orders placed this session (their seq)
         self._barcodes: list[BarcodeSeen] = []
         self._recognized: list[ItemRecognized] = []
         self._checkout: _Checkout | None = None
@@ -193,19 +181,26 @@ class Controller:
         elif isinstance(event, WeightLive):
             self.live_weight_g, self.weight_stable = event.grams, event.stable
             self._snapshot = None
-        elif isinstance(event, BeaconSighting):
+        elif isinstance(event, (BeaconSighting, Tick)):
             if self.location is not None:
-                for derived in self.location.on_sighting(event):
+                for derived in self.location.on_event(event):
                     self.handle(derived)
         elif isinstance(event, ZoneChanged):
             if event.zone != self.zone:
                 self.zone = event.zone
                 self._note(event.t, "zone", zone=event.zone)
+        elif isinstance(event, LaneEntered):
+            self._on_lane(event, passed=False)
         elif isinstance(event, LaneDetected):
-            self._on_lane(event)
+            self._on_lane(event, passed=True)
+        elif isinstance(event, LaneLeft):
+            if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage in ("summary", "blocked"):
+                self._checkout = None
+                self._set_state(event.t, SessionState.SHOPPING)
+                self._note(event.t, "checkout", stage="left_lane")
         elif isinstance(event, ShopperAction):
             self._on_action(event)
-        elif isinstance(event, OrderAcknowledged):
+        elif isinstance(event, (OrderAcknowledged, OrderDelayed, OrderRejected)):
             self._on_ack(event)
         self._on_time(event.t)
         self._prune(event.t)
@@ -490,11 +485,19 @@ class Controller:
 
     # -- checkout ------------------------------------------------------------------------------
 
-    def _on_lane(self, lane: LaneDetected) -> None:
+    def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co is not None:
+            if passed and co.stage == "summary":
+                # through the exit beacon: the cancel window ran while the cart crossed the lane
+                self._place_order(lane.t)
+            return
         if self.state is not SessionState.SHOPPING:
             return
-        self._checkout = _Checkout(stage="summary", since=lane.t, deadline=lane.t + self.settings.summary_s,
-                                   lane=lane.lane)
+        # Entry beacon: the summary stays up (cancellable) until the exit beacon. Only the exit
+        # (a lane without an entry event): count the cancel window down from now.
+        self._checkout = _Checkout(stage="summary", since=lane.t, lane=lane.lane,
+                                   deadline=lane.t + self.settings.summary_s if passed else None)
         self._set_state(lane.t, SessionState.CHECKOUT, {"stage": "summary", "since": lane.t, "lane": lane.lane})
         self._note(lane.t, "checkout", stage="summary", lane=lane.lane)
         if self.basket.questions:
@@ -511,48 +514,60 @@ class Controller:
         if self.basket.questions:
             self._block(t)
             return
-        order = self.order(t, co.lane)
-        co.stage, co.deadline = "paying", None
+        co.deadline = None
+        if not self.basket.items:
+            co.stage, co.status = "paid", "empty"
+            self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "status": "empty"})
+            self._note(t, "checkout", stage="paid", status="empty")
+            return
         if self.checkout_port is None:
-            co.order_id, co.status = "", "no_checkout"
-            co.stage, co.reason = "failed", "checkout is not available on this cart"
+            co.stage, co.status, co.reason = "failed", "unavailable", "checkout is not available on this cart"
             self._note(t, "checkout", stage="failed", reason=co.reason)
             return
-        co.order_id = self.checkout_port.place_order(order)
+        self._orders += 1
+        try:
+            placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
+                                                    session_id=self.session_key, t=t, seq=self._orders)
+        except ValueError as exc:
+            co.stage, co.status, co.reason = "failed", "invalid", str(exc)
+            self._note(t, "checkout", stage="failed", reason=co.reason)
+            return
+        co.stage, co.order_id = "paying", placed.order_id
         self.basket.set_state(t, SessionState.CHECKOUT.value,
                               {"stage": "paying", "since": co.since, "lane": co.lane, "order_id": co.order_id})
-        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=order.total_cents)
+        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=self.basket.total_cents())
 
-    def _on_ack(self, ack: OrderAcknowledged) -> None:
+    def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
         co = self._checkout
-        if self.state is not SessionState.CHECKOUT or co is None or ack.order_id != co.order_id:
+        if co is None or ack.order_id != co.order_id:
             return
-        co.status = ack.status
-        if ack.status in ("paid", "queued"):
+        if isinstance(ack, OrderRejected):
+            if self.state is SessionState.CHECKOUT:
+                co.stage, co.status, co.reason = "failed", "rejected", ack.reason or "the store refused the order"
+                self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+            return
+        # Delayed: the signed order is durable in the outbox and will be sent; the shopper may go.
+        status = ack.status if isinstance(ack, OrderAcknowledged) else "queued"
+        co.status = status
+        if self.state is SessionState.CHECKOUT:
             co.stage = "paid"
             self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
-                                                       "status": ack.status})
-            self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=ack.status)
-        else:
-            co.stage, co.reason = "failed", ack.message or f"payment {ack.status}"
-            self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status=ack.status)
-
-    def order(self, t: float, lane: str = "") -> OrderRequest:
-        lines = tuple(OrderLine(i.code, i.name, i.qty, i.unit_price_cents, i.price_cents, i.weight_g)
-                      for i in self.basket.items)
-        return OrderRequest(t=t, cart_id=self.settings.cart_id, session=self.session_key, shopper=self.basket.session.shopper,
-                            lines=lines, total_cents=sum(line.price_cents for line in lines),
-                            currency=self.settings.currency, lane=lane)
+                                                       "status": status})
+        self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=status)
 
     @property
     def session_key(self) -> str:
-        return f"{self.settings.cart_id}-{self.basket.session.seq}"
+        """Unique per cart (the journal row that began the session) and the same after a restart."""
+        basis = f"{self.settings.cart_id}\0{self.basket.session.seq}\0{self.basket.session.started_t}"
+        return hashlib.sha256(basis.encode()).hexdigest()[:12]
 
     def checkout_result(self) -> dict[str, Any] | None:
         co = self._checkout
         if co is None:
             return None
         status = {"paid": co.status or "paid", "paying": "pending", "summary": "pending"}.get(co.stage, co.stage)
+        if co.stage == "failed":
+            status = co.status or "failed"
         return {"t": round(co.t or co.since, 3), "status": status, "order_id": co.order_id or None}
 
     # -- the screen ----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from cart.trip import TripWriter
 CAMERA = "top"
 FRAME_SIZE = (320, 240)
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
-LANE_BEACON = f"ibeacon:{BEACON_UUID}:9:1"
+LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
 # What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
 MAX_LOAD_G = 14000.0
 
@@ -184,7 +184,7 @@ def _zones(catalogue: Catalogue) -> list[str]:
 
 def _site(zones: list[str]) -> dict[str, Any]:
     return {"zones": {f"ibeacon:{BEACON_UUID}:1:{i + 1}": zone for i, zone in enumerate(zones)},
-            "lane": [LANE_BEACON]}
+            "lane": list(LANE_BEACONS)}
 
 
 def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
@@ -240,7 +240,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         return labels[product.code]
 
     t = 1.0
-    writer.shopper(0.5, "signin", f"shopper-{seed}")
+    writer.shopper(0.5, "signin", f"dcs1:generated-shopper-{seed:08d}")
     zone = rng.choice(zones)
     zone_changes: list[tuple[float, str]] = [(0.0, zone)]
     for _ in range(events):
@@ -338,7 +338,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     # to the lane
     lane_t = t + 4.0
     load.append(Push(t + 0.5, lane_t + 1.0, amplitude_g=150.0))
-    duration = lane_t + 12.0
+    duration = lane_t + 14.0
     truth.duration_s = duration
     for code in {b["code"] for b in basket}:
         entries = [b for b in basket if b["code"] == code]
@@ -357,8 +357,11 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if other != current:
                 writer.beacon(s + 0.1, "ibeacon", beacon_of[other].split(":", 1)[1], round(rng.gauss(-86, 3)))
         else:
-            writer.beacon(s, "ibeacon", LANE_BEACON.split(":", 1)[1], round(rng.gauss(-55, 2)))
-        s += 0.5
+            # through the lane: past the entry beacon, then the exit beacon, close by
+            near = 0 if s < lane_t + 3.0 else 1
+            writer.beacon(s, "ibeacon", LANE_BEACONS[near].split(":", 1)[1], round(rng.gauss(-50, 2)))
+            writer.beacon(s + 0.1, "ibeacon", LANE_BEACONS[1 - near].split(":", 1)[1], round(rng.gauss(-75, 2)))
+        s += 0.25 if s >= lane_t else 0.5
     script = LoadScript(duration_s=duration, events=tuple(load))
     for st, line in render_scale_log(script, seed=seed, offset=offset, counts_per_gram=counts_per_gram):
         writer.scale_line(st, line)
