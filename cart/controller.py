@@ -124,6 +124,7 @@ class Controller:
         self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
         self.changes = 0                              # settled changes decided (not ignored)
         self._pending: _Pending | None = None
+        self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._orders = 0                              # orders placed this session (their seq)
         self._barcodes: list[BarcodeSeen] = []
         self._recognized: list[ItemRecognized] = []
@@ -261,10 +262,13 @@ class Controller:
         removed: dict[str, list[float]] = {}
         rec_start = (change.started_t or change.t) - 0.5
         cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        places: dict[str, tuple[str, int, int, int, int]] = {}
         for r in self._recognized:
             if rec_start <= r.t <= end and r.direction in cameras:
                 target = added if r.direction == "added" else removed
                 cameras[r.direction].add(r.camera)
+                if r.box is not None and r.direction not in places:
+                    places[r.direction] = (r.camera, *r.box)
                 for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
                                              self.settings.recognizer_reliability):
                     target.setdefault(code, []).append(score)
@@ -282,12 +286,13 @@ class Controller:
         elif change.delta_g < 0 and self.removal_hint:
             codes.append(self.removal_hint)
             self.removal_hint = None
+        self._placed = places.get("added")
         return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
                         removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
-                        zone=self.zone)
+                        zone=self.zone, removed_place=places.get("removed"))
 
     def _basket_entries(self) -> list[BasketEntry]:
-        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight") for i in self.basket.items]
+        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place) for i in self.basket.items]
 
     def _decide_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -302,9 +307,9 @@ class Controller:
             return
         self.changes += 1
         if decision.action == "add":
-            self._commit_add(t, decision.best, change.delta_g, "fusion")
+            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed)
         elif decision.action == "remove":
-            self._commit_remove(t, decision.best, "fusion")
+            self._commit_remove(t, decision.best, "fusion", -change.delta_g)
         else:
             self._ask(t, decision)
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
@@ -323,28 +328,30 @@ class Controller:
                     return True
         return False
 
-    def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str) -> None:
+    def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
+                    place: tuple[str, int, int, int, int] | None = None) -> None:
         for part in best.parts:
             product = self.catalogue.get(part.code)
             weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
             item = self.basket.add(t, code=product.code, name=product.name, qty=part.qty, sold_by=product.sold_by,
                                    unit_price_cents=product.price_cents,
                                    price_cents=product.price_for(part.qty, part.weight_g),
-                                   weight_g=round(weight, 1), image=product.image)
+                                   weight_g=round(weight, 1), image=product.image, place=place)
             self._last_change = (product.code, t)
             self._note(t, "added", code=item.code, qty=item.qty, weight_g=item.weight_g, price_cents=item.price_cents,
                        by=how)
 
-    def _commit_remove(self, t: float, best: Hypothesis, how: str) -> None:
+    def _commit_remove(self, t: float, best: Hypothesis, how: str, loss_g: float | None = None) -> None:
         for part in best.parts:
             if part.item_id is not None:
                 item = self.basket.session.items[part.item_id]
                 self.basket.remove(t, part.item_id, item.qty)
                 qty = 1
             else:
-                qty = self.basket.remove_units(t, part.code, part.qty)
+                qty = self.basket.remove_units(t, part.code, part.qty, loss_g if len(best.parts) == 1 else None)
             self._last_change = (part.code, t)
-            self._note(t, "removed", code=part.code, qty=qty, weight_g=round(part.weight_g, 1), by=how)
+            self._note(t, "removed", code=part.code, qty=qty,
+                       weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
 
     def _ask(self, t: float, decision: Decision) -> None:
         candidates: list[dict[str, Any]] = []
@@ -363,7 +370,8 @@ class Controller:
             candidates.append(entry)
             if len(candidates) == 5:
                 break
-        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates)
+        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates,
+                            self._placed if decision.delta_g > 0 else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
             self._block(t)
@@ -454,14 +462,14 @@ class Controller:
                 self._note(t, "removed", code=code, qty=1, weight_g=lot.weight_g, by="shopper")
             else:
                 qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
-                qty = self.basket.remove_units(t, code, qty)
+                qty = self.basket.remove_units(t, code, qty, -q.delta_g)
                 self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
             self._last_change = (code, t)
         else:
             qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
-            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper")
+            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place)
         self._after_question(t)
 
     def _not_in_cart(self, t: float, q: OpenQuestion) -> None:

@@ -41,7 +41,8 @@ PAIR_FACTOR = 0.1
 MISSING_BARCODE_FACTOR = 0.05  # a hypothesis that leaves out a product whose barcode was read
 MAX_Z = 3.5
 REMOVED_FLOOR = 0.02
-COUNT_MISMATCH = 0.01          # the shopper said how many; another count needs strong weight evidence
+COUNT_MISMATCH = 0.01
+PLACE_FLOOR = 0.1              # a basket item away from where something left (10x at most)          # the shopper said how many; another count needs strong weight evidence
 REMOVED_BARCODE_FACTOR = 100.0
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
@@ -77,6 +78,7 @@ class Evidence:
     entered: str | None = None                              # a PLU/code the shopper entered for this placement
     entered_qty: int = 0                                    # ... and how many pieces they said (0: not said)
     zone: str = ""
+    removed_place: tuple[str, int, int, int, int] | None = None   # camera and box of what left
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class BasketEntry:
     weight_g: float | None
     item_id: int
     by_weight: bool
+    place: tuple[str, int, int, int, int] | None = None   # camera and box where it was put down
 
 
 def _noise(params: FusionParams, delta: float) -> float:
@@ -273,8 +276,18 @@ class Fusion:
         named = sum(evidence.removed.values())
         floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys), 1)
 
-        def prior(code: str) -> float:
+        # Where the cameras saw something leave: items lie where they were put (mostly; a
+        # pushed cart shuffles them, so the overlap only ever shifts the odds, capped).
+        overlap: dict[tuple[str, int | None], float] = {}
+        if evidence.removed_place is not None:
+            for entry in basket:
+                key = (entry.code, entry.item_id if entry.by_weight else None)
+                overlap[key] = max(overlap.get(key, 0.0), _iou(entry.place, evidence.removed_place))
+
+        def prior(code: str, item_id: int | None = None) -> float:
             value = floor + evidence.removed.get(code, 0.0) if evidence.removed else 1.0
+            if overlap:
+                value *= PLACE_FLOOR + overlap.get((code, item_id), 0.0)
             return value * (REMOVED_BARCODE_FACTOR if code in seen else 1.0)
 
         def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
@@ -288,25 +301,39 @@ class Fusion:
                 # n of the qty units: their sum varies less the more of the measured whole it is
                 # (sampling without replacement); all of them weigh what went in, +- noise.
                 spread = n * product.unit_weight_sd_g ** 2 * ((qty - n) / max(qty - 1, 1) if measured else 1.0)
-                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), unit_prior(n))
+                # taking out everything of a kind (often what went in together) is as likely as one
+                nprior = 1.0 if n == qty else unit_prior(n)
+                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), nprior)
 
         scored: list[tuple[float, tuple[Part, ...], float]] = []
         for key in keys:
             for part, mean, sd, nprior in options(key, MAX_UNITS):
-                scored.append((prior(key[0]) * nprior * normal_pdf(loss, mean, sd), (part,), (loss - mean) / sd))
+                scored.append((prior(key[0], key[4]) * nprior * normal_pdf(loss, mean, sd), (part,),
+                               (loss - mean) / sd))
         for i, a in enumerate(keys):
             for b in keys[i + 1:]:
                 for pa, ma, sa, qa in options(a, MAX_PAIR_UNITS):
                     for pb, mb, sb, qb in options(b, MAX_PAIR_UNITS):
                         sd = math.sqrt(sa * sa + sb * sb - noise * noise)
-                        scored.append((prior(a[0]) * prior(b[0]) * qa * qb * PAIR_FACTOR * normal_pdf(loss, ma + mb, sd),
-                                       (pa, pb), (loss - ma - mb) / sd))
+                        scored.append((prior(a[0], a[4]) * prior(b[0], b[4]) * qa * qb * PAIR_FACTOR
+                                       * normal_pdf(loss, ma + mb, sd), (pa, pb), (loss - ma - mb) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, {k[0] for k in keys})
         best = ranked[0]
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
             return Decision("remove", delta, ranked)
         return Decision("ask", delta, ranked, question="removed")
+
+
+def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, int] | None) -> float:
+    """Overlap of two (camera, x0, y0, x1, y1) boxes: intersection over union; 0 across cameras."""
+    if a is None or b is None or a[0] != b[0]:
+        return 0.0
+    ix = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    iy = max(0, min(a[4], b[4]) - max(a[2], b[2]))
+    inter = ix * iy
+    union = (a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int:

@@ -169,7 +169,9 @@ class Scene:
         w, h = FRAME_SIZE
         frame = self.render(np_rng)
         big = cv2.resize(image, (200, 200), interpolation=cv2.INTER_AREA)
-        x0, y0 = (w - 200) // 2, (h - 200) // 2
+        # a hand never holds still: each frame has the product somewhere else
+        x0 = (w - 200) // 2 + int(np_rng.integers(-25, 26))
+        y0 = max(0, (h - 200) // 2 + int(np_rng.integers(-15, 16)))
         frame[y0:y0 + 200, x0:x0 + 200] = big
         if label is not None:
             lh, lw = label.shape[:2]
