@@ -121,6 +121,11 @@ class Basket:
     def open(cls, path: str | Path) -> "Basket":
         return cls(Journal(path))
 
+    @classmethod
+    def for_config(cls, config: Any) -> "Basket":
+        """The cart's journal: ``basket.db`` in the configured state directory."""
+        return cls.open(Path(config.state_dir()) / "basket.db")
+
     # -- reading -------------------------------------------------------------------------
 
     @property

@@ -23,8 +23,8 @@ States (``SessionState``):
 
 from __future__ import annotations
 
-import math
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -68,6 +68,13 @@ class ControllerSettings:
     nearby_count: int = 6
     recognizer_temperature: float = 0.05
     recognizer_reliability: float = 0.4
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ControllerSettings":
+        f = config.fusion
+        return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
+                   evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
+                   recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability)
 
 
 def calibrate(candidates: tuple[tuple[str, float], ...], temperature: float,
@@ -135,6 +142,13 @@ class Controller:
         self._restore()
 
     # -- the state ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Any, catalogue: Catalogue, basket: Basket, *, checkout: CheckoutPort | None = None,
+                    location: LocationPort | None = None) -> "Controller":
+        """The live cart's controller: settings from ``[cart]``, ``[fusion]`` and ``[checkout]``."""
+        return cls(catalogue, basket, fusion=FusionParams.from_config(config.fusion),
+                   settings=ControllerSettings.from_config(config), checkout=checkout, location=location)
 
     @property
     def state(self) -> SessionState:

@@ -151,6 +151,11 @@ def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAct
 Oracle = Callable[[Controller, float], list[ShopperAction]]
 
 
+def replay_settings(config: Any) -> ControllerSettings:
+    """The controller settings the live cart would use with ``config``."""
+    return ControllerSettings.from_config(config)
+
+
 def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogue_path: Path | None = None,
            fusion: FusionParams | None = None, settings: ControllerSettings | None = None,
            weighing: Any = None, vision: VisionPort | None | bool = True, oracle: Oracle | None = None,
