@@ -428,8 +428,9 @@ class Controller:
             return
         # A PLU typed while an "added" question is up answers it; otherwise it starts a
         # produce entry for the next placement.
+        # ("take it out" is answered by the scale, not by a tap.)
         question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
-                                  ("added", "unidentified", "removed", "remove_unknown"))
+                                  ("added", "unidentified", "removed"))
         if a.action in ("choose", "plu") and question is not None:
             self._answer(a.t, question, a.value)
         elif a.action in ("plu", "produce"):
