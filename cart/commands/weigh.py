@@ -91,20 +91,22 @@ def _live(args: argparse.Namespace, config: Config) -> int:
     with open_scale(config) as scale:
         print(f"dashcart weigh: watching {scale.describe()}" + ("" if args.json else "; Ctrl-C stops"),
               file=sys.stderr)
-        ever_connected = False
+        ever_connected = warned = False
         while deadline is None or time.monotonic() < deadline:
             wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             items = scale.read(timeout=wait)
             ever_connected = ever_connected or scale.connected
+            counters = scale.counters
+            if not warned and counters.corrupt >= 50 and counters.corrupt > 10 * counters.readings:
+                warned = True
+                print(f"dashcart weigh: {scale.describe()}: {counters.corrupt} corrupt lines, "
+                      f"{counters.readings} readings: wrong baud rate or protocol?", file=sys.stderr)
             for change in feed_decoded(engine, items):
                 print(_change_json(change, t0) if args.json else _change_text(change, t0), flush=True)
         log.info("scale counters: %s", scale.counters.as_dict())
         if not ever_connected:
             raise RetryLater(f"{scale_cfg.port or scale.describe()}: could not open the scale: "
                              f"{getattr(scale, 'last_error', '') or 'no connection'}")
-        if scale.counters.lines and not scale.counters.readings:
-            print(f"dashcart weigh: {scale.describe()}: {scale.counters.corrupt} corrupt lines and no "
-                  f"readings: wrong baud rate or protocol?", file=sys.stderr)
     return 0
 
 
