@@ -202,3 +202,13 @@ def test_random_wiring_noise_never_settles(shared_data):
     for k in range(800):
         out += engine.feed_raw(k / 80, values[k % len(values)])
     assert out == [] and not engine.stable
+
+
+def test_weighing_section_is_validated():
+    from cart.config import parse_config
+
+    assert parse_config("[weighing]\nmotion_band_g = 3\n").weighing.motion_band_g == 3.0
+    with pytest.raises(Misconfigured, match=r"f.toml: weighing.track_rate_d_per_s: 1.0 is above the maximum 0.5"):
+        parse_config("[weighing]\ntrack_rate_d_per_s = 1.0\n", "f.toml")
+    with pytest.raises(Misconfigured, match="unknown key 'band'"):
+        parse_config("[weighing]\nband = 1\n", "f.toml")

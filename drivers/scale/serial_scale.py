@@ -53,7 +53,7 @@ class _LineProtocol(serial.threaded.Protocol):
                 del self.buffer[: end + 1]
                 self.owner._line(now, line)
             if len(self.buffer) > MAX_BUFFERED_BYTES:
-                self.owner._line(now, bytes(self.buffer[:80]) * 2)   # counted as over-long
+                self.owner._line(now, bytes(self.buffer))   # counted as an over-long line
                 self.buffer.clear()
         except Exception:   # a bug here must not take the reader down with the cart
             log.exception("scale: could not handle data; dropped")

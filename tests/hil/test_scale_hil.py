@@ -118,8 +118,8 @@ def test_wire_faults_are_counted_and_make_no_phantom(rig, kind, counter):
     rig.until_changes(1)
     rig.settle()
     before = rig.driver.counters.as_dict()
-    bridge.fault(kind, duration_s=1.0, count=3)
-    rig.pump(1.5)
+    bridge.fault(kind, duration_s=0.6, count=3)
+    rig.pump(0.9)
     rig.settle()
     rig.pump(0.3)
     assert len(rig.changes) == 1, rig.changes
