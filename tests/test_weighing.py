@@ -212,3 +212,15 @@ def test_weighing_section_is_validated():
         parse_config("[weighing]\ntrack_rate_d_per_s = 1.0\n", "f.toml")
     with pytest.raises(Misconfigured, match="unknown key 'band'"):
         parse_config("[weighing]\nband = 1\n", "f.toml")
+
+
+def test_truth_merges_what_comes_to_rest_together():
+    script = LoadScript(20, (Place(1, 100), Place(1.5, 50), Place(5, 20), Push(8, 10, 300), Place(9, 70),
+                             Place(14, 30)))
+    truth = script.truth()
+    assert [round(t.delta_g) for t in truth] == [150, 20, 70, 30]
+    assert truth[2].rest_t > 10.0  # the item placed while pushing rests when the shaking stops
+    # within a confirmation budget, the next change may be reported with the previous one
+    close = LoadScript(20, (Place(1, 100), Place(2.0, 50)))
+    assert [round(t.delta_g) for t in close.truth()] == [100, 50]
+    assert [round(t.delta_g) for t in close.truth(merge_within_s=0.5)] == [150]
