@@ -78,3 +78,13 @@ def test_live_weigh_on_a_missing_port_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines()[-1].startswith(f"dashcart weigh: {tmp_path / 'ttyUSB7'}")
+
+
+def test_live_weigh_at_the_wrong_baud_rate_says_so(capsys):
+    from drivers.sim.scale import LoadScript, SimulatedBridge
+
+    with SimulatedBridge(LoadScript(0.0), baudrate=115200) as bridge:
+        assert main(["weigh", "--port", bridge.port, "--baudrate", "9600", "--duration", "6", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "wrong baud rate or protocol" in captured.err

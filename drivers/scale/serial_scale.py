@@ -44,6 +44,7 @@ class _LineProtocol(serial.threaded.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             now = self.owner._clock()
+            self.owner.counters.bytes_received += len(data)
             self.buffer.extend(data)
             while True:
                 end = self.buffer.find(b"\n")

@@ -209,3 +209,19 @@ def test_any_bytes_on_the_line_never_crash_the_driver():
         driver.close()
         os.close(master)
         os.close(slave)
+
+
+def test_wrong_baud_rate_is_garbage_not_weight(rig):
+    bridge = rig.control()
+    other = SerialScale(bridge.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
+    try:
+        rig.driver.close()
+        assert other.wait_connected(WAIT_S)
+        engine = WeighingEngine(OFFSET, CPG)
+        end = time.monotonic() + WAIT_S
+        while other.counters.corrupt < 3:
+            assert time.monotonic() < end, other.counters
+            assert feed_decoded(engine, other.read(timeout=0.05)) == []
+        assert other.counters.readings == 0
+    finally:
+        other.close()
