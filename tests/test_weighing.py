@@ -224,3 +224,14 @@ def test_truth_merges_what_comes_to_rest_together():
     close = LoadScript(20, (Place(1, 100), Place(2.0, 50)))
     assert [round(t.delta_g) for t in close.truth()] == [100, 50]
     assert [round(t.delta_g) for t in close.truth(merge_within_s=0.5)] == [150]
+
+
+def test_overloaded_from_the_start_then_in_range():
+    engine = WeighingEngine(OFFSET, CPG)
+    out = []
+    for k in range(40):
+        out += engine.feed_raw(k / 80, -8388608)
+    assert engine.state is ScaleState.OVERLOAD
+    out += steady(engine, 0.5, 2, 300.0)
+    out += steady(engine, 2.5, 2, 400.0)
+    assert engine.stable and [round(c.delta_g) for c in out] == [100]
