@@ -88,3 +88,15 @@ def test_live_weigh_at_the_wrong_baud_rate_says_so(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "wrong baud rate or protocol" in captured.err
+
+
+def test_a_log_of_random_bytes_is_survived(tmp_path, capsys):
+    import random
+
+    rng = random.Random(3)
+    path = tmp_path / "scale.log"
+    path.write_bytes(bytes(rng.randrange(256) for _ in range(50000)))
+    assert main(["weigh", "--replay", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert f"{path}:" in captured.err and "malformed lines in all" in captured.err

@@ -26,6 +26,7 @@ class Rig:
 
     def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None) -> None:
         self.bridge = bridge
+        self.port = port
         self.driver = SerialScale(port, protocol, backoff_s=(0.05, 0.5))
         self.engine = WeighingEngine(OFFSET, CPG)
         self.changes = []
@@ -154,8 +155,7 @@ def test_trade_scale_streams_after_sir(rig):
 
 
 def test_wrong_protocol_counts_corrupt_and_never_weighs(rig):
-    bridge = rig.control()
-    other = SerialScale(bridge.port, "mt-sics", backoff_s=(0.05, 0.5))
+    other = SerialScale(rig.port, "mt-sics", backoff_s=(0.05, 0.5))
     try:
         rig.driver.close()  # one reader on the port at a time
         assert other.wait_connected(WAIT_S)
@@ -212,8 +212,7 @@ def test_any_bytes_on_the_line_never_crash_the_driver():
 
 
 def test_wrong_baud_rate_is_garbage_not_weight(rig):
-    bridge = rig.control()
-    other = SerialScale(bridge.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
+    other = SerialScale(rig.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
     try:
         rig.driver.close()
         assert other.wait_connected(WAIT_S)
