@@ -22,6 +22,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.weigh",
     "cart.commands.calibrate",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")
