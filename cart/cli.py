@@ -20,6 +20,7 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.screenshots",
 )
 
 log = logging.getLogger("dashcart")
