@@ -38,6 +38,8 @@ class Fonts:
     """Fonts by (size, bold), loaded once. ``hangul`` says whether Korean will be readable."""
 
     def __init__(self, regular: str = "", bold: str = "") -> None:
+        if not pygame.font.get_init():
+            pygame.font.init()
         self._cache: dict[tuple[int, bool], pygame.font.Font] = {}
         self.regular, self.bold = self._choose(regular, bold)
         probe = self.get(20)

@@ -102,10 +102,12 @@ class Layout:
                            self.height - h.bottom - 2 * self.pad)
 
     def header_parts(self) -> dict[str, pygame.Rect]:
+        """Title, status light, language and help; ``status`` (shown only when a device is in
+        trouble) takes the right end of the title's space."""
         inner = self.header.inflate(-2 * self.pad, -2 * self.pad)
-        title, light, status, lang, help_ = split_cols(
-            inner, [None, self.px(28), self.px(90), self.px(96), self.px(110)], self.pad)
+        title, light, lang, help_ = split_cols(inner, [None, self.px(28), self.px(88), self.px(100)], self.pad)
         light = pygame.Rect(0, 0, light.w, light.w).move(light.x, light.centery - light.w // 2)
+        status = pygame.Rect(title.right - self.px(90), title.y, self.px(90), title.h)
         return {"title": title, "light": light, "status": status, "language": lang, "help": help_}
 
     # ---- screens ----------------------------------------------------------------------
@@ -115,7 +117,7 @@ class Layout:
         buttons_h = self.button_h
         if self.portrait:
             basket, totals, nearby_title, nearby, buttons = split_rows(
-                b, [None, totals_h, self.px(34), self.px(250), buttons_h], gap)
+                b, [None, totals_h, self.px(34), self.px(210), buttons_h], gap)
         else:
             left, right = split_cols(b, [None, int(b.w * 0.36)], gap)
             basket, totals = split_rows(left, [None, totals_h], gap)
@@ -193,35 +195,50 @@ class Layout:
         return rects
 
     def produce(self) -> dict[str, pygame.Rect]:
-        """Tabs (search / PLU / back), then results over an on-screen keyboard, or the keypad."""
+        """Tabs (search / PLU / back), then the query and an on-screen keyboard beside (landscape)
+        or under (portrait) the matching products."""
         b, gap = self.body, self.pad
         tabs, rest = split_rows(b, [self.button_h, None], gap)
         search_tab, plu_tab, back = split_cols(tabs, [None, None, self.px(120)], gap)
-        kb_h = 4 * max(MIN_TARGET, self.px(50)) + 3 * gap
+        query_h = max(MIN_TARGET, self.px(50))
         if self.portrait:
-            kb_h = 4 * self.px(76) + 3 * gap
-        query, results_title, results, keyboard = split_rows(
-            rest, [max(MIN_TARGET, self.px(50)), self.px(30), None, kb_h], gap)
+            kb_h = 4 * self.px(76) + 3 * self.key_gap
+            query, results_title, results, keyboard = split_rows(rest, [query_h, self.px(30), None, kb_h], gap)
+        else:
+            kb_w = max(10 * MIN_TARGET + 9 * self.key_gap, int(rest.w * 0.62))
+            left, right = split_cols(rest, [kb_w, None], gap)
+            query, keyboard = split_rows(left, [query_h, None], gap)
+            results_title, results = split_rows(right, [self.px(30), None], gap)
         return {"search_tab": search_tab, "plu_tab": plu_tab, "back": back, "query": query,
                 "results_title": results_title, "results": results, "keyboard": keyboard, "rest": rest}
 
+    @property
+    def key_gap(self) -> int:
+        return max(4, self.px(5))
+
     def produce_cells(self, count: int) -> list[pygame.Rect]:
+        """Tiles for matching products: a grid in portrait, a column of rows in landscape."""
         area = self.produce()["results"]
-        cols = max(1, area.w // max(self.px(150), MIN_TARGET))
-        rows = max(1, area.h // max(self.px(150), MIN_TARGET + 24))
+        if self.portrait:
+            cols = max(1, area.w // self.px(150))
+            rows = max(1, area.h // self.px(150))
+        else:
+            cols = 2 if area.w >= self.px(400) else 1
+            rows = max(1, area.h // max(MIN_TARGET + 8, self.px(72)))
         return grid(area, cols, rows, self.pad)[:count]
 
     def keyboard(self, area: pygame.Rect) -> dict[str, pygame.Rect]:
         """QWERTY in three rows plus space / delete."""
-        rows = split_rows(area, [None] * 4, self.pad)
+        gap = self.key_gap
+        rows = split_rows(area, [None] * 4, gap)
         keys: dict[str, pygame.Rect] = {}
         for row, letters in zip(rows, ("qwertyuiop", "asdfghjkl", "zxcvbnm")):
-            cell = (area.w - 9 * self.pad) // 10
-            total = len(letters) * cell + (len(letters) - 1) * self.pad
+            cell = (area.w - 9 * gap) // 10
+            total = len(letters) * cell + (len(letters) - 1) * gap
             start = pygame.Rect(area.x + (area.w - total) // 2, row.y, total, row.h)
-            for letter, r in zip(letters, split_cols(start, [cell] * len(letters), self.pad)):
+            for letter, r in zip(letters, split_cols(start, [cell] * len(letters), gap)):
                 keys[f"key:{letter}"] = r
-        space, delete, clear = split_cols(rows[3], [None, self.px(130), self.px(130)], self.pad)
+        space, delete, clear = split_cols(rows[3], [None, self.px(100), self.px(100)], gap)
         keys.update({"key:space": space, "key:delete": delete, "key:clear": clear})
         return keys
 

@@ -62,6 +62,9 @@ class DrawContext:
             lines = _wrap(font, text, w) if wrap else [text]
             if all(font.size(line)[0] <= w for line in lines) and len(lines) * font.get_linesize() <= h:
                 return lines, s
+        # Still too big: the box's height is a hard limit, then cut what does not fit.
+        while smallest > 8 and self.fonts.get(smallest, bold).get_linesize() > h:
+            smallest -= 1
         font = self.fonts.get(smallest, bold)
         max_lines = max(1, h // font.get_linesize())
         lines = _wrap(font, text, w) if wrap else [text]

@@ -32,15 +32,18 @@ def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
     widgets: list[Widget] = [Panel(lay.header, id="header", color=theme.HEADER_BG, radius=0)]
     note = v.ui.note if v.now < v.ui.note_until else ""
     message = note or v.snap.message
-    if message:
-        widgets.append(Panel(parts["title"], id="note_bg", color=theme.HIGHLIGHT, radius=6))
-        widgets.append(Text(parts["title"].inflate(-12, 0), id="note", text=message, size=lay.font("body"),
-                            bold=True))
-    else:
-        widgets.append(Text(parts["title"], id="title", text=title, size=lay.font("title"), bold=True,
-                            color=theme.HEADER_INK))
-    widgets.append(Light(parts["light"], id="light", color=light_color(v)))
     troubled = troubled_devices(v)
+    title_rect = parts["title"].copy()
+    if troubled:
+        title_rect.w = parts["status"].x - lay.pad - title_rect.x
+    if message:
+        widgets.append(Panel(title_rect, id="note_bg", color=theme.HIGHLIGHT, radius=6))
+        widgets.append(Text(title_rect.inflate(-12, 0), id="note", text=message, size=lay.font("body"),
+                            bold=True, wrap=True))
+    else:
+        widgets.append(Text(title_rect, id="title", text=title, size=lay.font("large" if lay.portrait else "title"),
+                            bold=True, color=theme.HEADER_INK))
+    widgets.append(Light(parts["light"], id="light", color=light_color(v)))
     if troubled:
         widgets.append(Button(parts["status"], id="status", label=tr("trouble.more"), size=lay.font("small"),
                               style="danger", on_tap=lambda: v.open("trouble")))
@@ -123,7 +126,7 @@ def keypad(v: View, rects: dict[str, pygame.Rect], pad: str, shown: str) -> list
         if not name.startswith("key:"):
             continue
         key = name[4:]
-        label = {"clear": "\u232b", "ok": v.tr("ok")}.get(key, key)
+        label = {"clear": "\u2190", "ok": v.tr("ok")}.get(key, key)
         style = "primary" if key == "ok" else "key"
         widgets.append(Button(rect, id=f"{pad}:{key}", label=label, size=lay.font("title"), style=style,
                               on_tap=lambda k=key: v.press(pad, k)))
@@ -135,8 +138,9 @@ def keyboard(v: View, area: pygame.Rect) -> list[Widget]:
     widgets: list[Widget] = []
     for name, rect in lay.keyboard(area).items():
         key = name[4:]
-        label = {"space": "\u2423", "delete": "\u232b", "clear": "\u2715"}.get(key, key.upper())
-        widgets.append(Button(rect, id=f"kb:{key}", label=label, size=lay.font("large"), style="key",
+        label = {"space": v.tr("space"), "delete": "\u2190", "clear": v.tr("clear")}.get(key, key.upper())
+        size = lay.font("body") if key in ("space", "clear") else lay.font("large")
+        widgets.append(Button(rect, id=f"kb:{key}", label=label, size=size, style="key",
                               on_tap=lambda k=key: v.press("kb", k)))
     return widgets
 

@@ -54,7 +54,7 @@ def build_menu(v: View) -> list[Widget]:
     widgets = header(v, tr("staff.menu"), show_help=False) + [
         Text(r["title"], id="staff_title", text=tr("staff.menu"), size=lay.font("title"), bold=True),
         Text(r["status"], id="staff_status",
-             text=f"{len(v.snap.questions)} ? \u00b7 {len(v.snap.lines)} \u00b7 {tr.money(v.snap.total_cents)}",
+             text=tr("staff.status", q=len(v.snap.questions), n=len(v.snap.lines), total=tr.money(v.snap.total_cents)),
              size=lay.font("body"), color=theme.MUTED),
     ]
     for name in STAFF_OVERRIDES:

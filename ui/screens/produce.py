@@ -53,7 +53,7 @@ def build(v: View) -> list[Widget]:
     found = matches(v)
     widgets += [
         Panel(r["query"], id="query_bg", border=theme.MUTED),
-        Text(r["query"].inflate(-2 * lay.pad, 0), id="query", text=(ui.query + "\u258f") if ui.query else
+        Text(r["query"].inflate(-2 * lay.pad, 0), id="query", text=(ui.query + "|") if ui.query else
              tr("produce.search"), size=lay.font("large"), color=theme.INK if ui.query else theme.MUTED),
         Text(r["results_title"], id="results_title",
              text=tr("produce.results") if ui.query else tr("produce.in_zone"), size=lay.font("body"), bold=True),
@@ -65,7 +65,8 @@ def build(v: View) -> list[Widget]:
     for rect, product in zip(cells, found):
         widgets += product_tile(v, rect, product.code, product.name, product.image,
                                 tr.unit_price(product.price_cents, product.sold_by),
-                                on_tap=lambda code=product.code: v.post("produce", code), id_prefix="produce")
+                                on_tap=lambda code=product.code: v.post("produce", code), id_prefix="produce",
+                                vertical=lay.portrait)
     return widgets + keyboard(v, r["keyboard"])
 
 

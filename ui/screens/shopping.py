@@ -25,7 +25,7 @@ def build(v: View) -> list[Widget]:
                             text=f"{tr('savings')} {tr.money(snap.savings_cents)}", size=lay.font("large"),
                             bold=True, color=(150, 240, 170), align="right"))
     widgets.append(Text(r["nearby_title"], id="nearby_title",
-                        text=f"{tr('nearby')}" + (f" \u00b7 {snap.zone}" if snap.zone else ""),
+                        text=f"{tr('nearby')}" + (f" \u00b7 {snap.zone.replace('-', ' ')}" if snap.zone else ""),
                         size=lay.font("large"), bold=True))
     shown = snap.nearby[:lay.nearby_max]
     if not shown:
