@@ -172,20 +172,21 @@ class App:
         """React to what changed in the session since the last frame."""
         last = self._last
         self._last = snap
+        change = (snap.last_change_code, snap.last_change_t)
+        if snap.last_change_code and (last is None or change != (last.last_change_code, last.last_change_t)):
+            index = next((i for i, l in enumerate(snap.lines) if l.code == snap.last_change_code), None)
+            if index is not None:
+                if last is not None and _grew(last, snap.lines[index]):
+                    self.beeper.beep()
+                visible = max(1, self.layout.shopping()["list"].h // self.layout.row_h)
+                if not self.ui.scroll <= index < self.ui.scroll + visible:
+                    self.ui.scroll = max(0, index - visible + 1)
         if last is None:
             return
         if snap.state == SessionState.IDLE and last.state != SessionState.IDLE:
             self.ui = UiState(language=self.config.cart.language)
         if snap.language != last.language:
             self.ui.language = snap.language
-        change = (snap.last_change_code, snap.last_change_t)
-        if change != (last.last_change_code, last.last_change_t) and snap.last_change_code:
-            index = next((i for i, l in enumerate(snap.lines) if l.code == snap.last_change_code), None)
-            if index is not None:
-                self.beeper.beep()
-                visible = max(1, self.layout.shopping()["list"].h // self.layout.row_h)
-                if not self.ui.scroll <= index < self.ui.scroll + visible:
-                    self.ui.scroll = max(0, index - visible + 1)
         if snap.produce_entry is not None and last.produce_entry is None and self.ui.mode == "produce":
             self.ui.open(None)
         if self.ui.mode == "remove_pending" and remove.removal_done(self._view(snap)):
@@ -296,6 +297,12 @@ def _merge(rects: list[pygame.Rect]) -> list[pygame.Rect]:
                     break
         merged.append(rect)
     return merged
+
+
+def _grew(before: Snapshot, line) -> bool:
+    """The changed line is new or holds more than before: an item went in (a removal is silent)."""
+    old = next((l for l in before.lines if l.code == line.code), None)
+    return old is None or line.qty > old.qty or (line.weight_g or 0) > (old.weight_g or 0)
 
 
 def _mask(token: str) -> str:

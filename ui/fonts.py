@@ -27,11 +27,14 @@ INSTALL_HINT = "install a Hangul font: `apt-get install fonts-nanum` (or set ui.
 
 def has_hangul(font: pygame.font.Font) -> bool:
     """Whether ``font`` draws Hangul rather than its missing-glyph box."""
-    # A font without a glyph draws the same .notdef box for every missing code point, so a
-    # syllable that renders like a private-use code point is missing.
-    missing = pygame.image.tobytes(font.render("\U0010fffd", False, (255, 255, 255)), "RGBA")
-    hangul = pygame.image.tobytes(font.render("\ud55c", False, (255, 255, 255)), "RGBA")
-    return hangul != missing
+    # A font without Hangul draws the same .notdef box for every syllable; with Hangul, two
+    # different syllables look different.
+    try:
+        han = pygame.image.tobytes(font.render("\ud55c", False, (255, 255, 255)), "RGBA")
+        geul = pygame.image.tobytes(font.render("\uae00", False, (255, 255, 255)), "RGBA")
+    except pygame.error:
+        return False
+    return han != geul
 
 
 class Fonts:
@@ -74,10 +77,10 @@ class Fonts:
 
 
 def _loads(path: str) -> bool:
+    # SDL_ttf opens some broken files and fails only when drawing: draw something to be sure.
     try:
-        pygame.font.Font(path, 12)
-        return True
-    except (OSError, FileNotFoundError, pygame.error):
+        return pygame.font.Font(path, 12).render("Ag", True, (0, 0, 0)).get_width() > 0
+    except (OSError, pygame.error):
         return False
 
 
