@@ -17,6 +17,7 @@ from ui.fonts import Fonts, has_hangul
 from ui.images import Images
 from ui.sound import Beeper, beep_samples
 
+from tests import ui_helpers
 from tests.ui_helpers import Harness
 
 SCENES = {s.name: s for s in scenes(load_products(None))}
@@ -186,7 +187,10 @@ def test_run_ui_draws_frames_and_posts_taps():
         return question
 
     config = parse_config('[ui]\nfullscreen = false\nfps = 60\nsound = false\n')
-    drawn = run_ui(get_snapshot, actions.append, config, clock=lambda: 42.0, max_frames=4)
+    try:
+        drawn = run_ui(get_snapshot, actions.append, config, clock=lambda: 42.0, max_frames=4)
+    finally:
+        ui_helpers.forget_fonts()  # run_ui quits pygame, which invalidates every loaded font
     assert drawn == 4
     assert [(a.action, a.value, a.question_id, a.t) for a in actions] == [("choose", code, 7, 42.0)]
 

@@ -24,6 +24,10 @@ def fonts_for(config: Config) -> Fonts:
     return _FONTS[key]
 
 
+def forget_fonts() -> None:
+    _FONTS.clear()
+
+
 class Harness:
     def __init__(self, snap: Snapshot, size=(800, 480), config: Config | None = None, tmp: Path | None = None,
                  language: str = "en", beeper=None):
