@@ -7,6 +7,7 @@ bigger panel of the same density class, and never smaller than a finger (48 px).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pygame
@@ -56,6 +57,8 @@ def grid(rect: pygame.Rect, cols: int, rows: int, gap: int) -> list[pygame.Rect]
 
 @dataclass(frozen=True)
 class Layout:
+    """Rectangles for a screen size. Methods are cached: treat the returned rects as read-only."""
+
     width: int
     height: int
 
@@ -101,6 +104,7 @@ class Layout:
         return pygame.Rect(self.pad, h.bottom + self.pad, self.width - 2 * self.pad,
                            self.height - h.bottom - 2 * self.pad)
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def header_parts(self) -> dict[str, pygame.Rect]:
         """Title, status light, language and help; ``status`` (shown only when a device is in
         trouble) takes the right end of the title's space."""
@@ -111,6 +115,7 @@ class Layout:
         return {"title": title, "light": light, "status": status, "language": lang, "help": help_}
 
     # ---- screens ----------------------------------------------------------------------
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def shopping(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         totals_h = self.px(70)
@@ -133,6 +138,7 @@ class Layout:
         parts["total"], parts["savings"] = split_cols(totals, [None, int(totals.w * 0.42)], gap)
         return parts
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def nearby_tiles(self, count: int) -> list[pygame.Rect]:
         area = self.shopping()["nearby"]
         if self.portrait:
@@ -146,6 +152,7 @@ class Layout:
             return max(1, min(4, area.w // self.px(160)))
         return max(1, min(4, area.h // max(MIN_TARGET + 8, self.px(96))))
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def question(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         title, detail, cands, buttons = split_rows(b, [self.px(40), self.px(28), None, self.button_h], gap)
@@ -153,6 +160,7 @@ class Layout:
         return {"title": title, "detail": detail, "candidates": cands,
                 "not_in_cart": not_in_cart, "none_fits": none_fits}
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def candidate_cells(self, count: int) -> list[pygame.Rect]:
         area = self.question()["candidates"]
         cols, rows = (2, 3) if self.portrait else (3, 2) if count > 3 else (count or 1, 1)
@@ -160,6 +168,7 @@ class Layout:
             rows = 2
         return grid(area, cols, rows, self.pad)[:count]
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def choice_screen(self, n_buttons: int) -> dict[str, pygame.Rect]:
         """A title, lines of explanation and a column of big buttons (none fits, trouble, blocked)."""
         b, gap = self.body, self.pad
@@ -181,6 +190,7 @@ class Layout:
         rects.update({f"key:{k}": c for k, c in zip(keys, cells)})
         return rects
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def plu_entry(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         top, rest = split_rows(b, [self.px(34), None], gap)
@@ -194,6 +204,7 @@ class Layout:
         rects.update(self.keypad(pad_area))
         return rects
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def produce(self) -> dict[str, pygame.Rect]:
         """Tabs (search / PLU / back), then the query and an on-screen keyboard beside (landscape)
         or under (portrait) the matching products."""
@@ -216,6 +227,7 @@ class Layout:
     def key_gap(self) -> int:
         return max(4, self.px(5))
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def produce_cells(self, count: int) -> list[pygame.Rect]:
         """Tiles for matching products: a grid in portrait, a column of rows in landscape."""
         area = self.produce()["results"]
@@ -242,6 +254,7 @@ class Layout:
         keys.update({"key:space": space, "key:delete": delete, "key:clear": clear})
         return keys
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def weigh(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         if self.portrait:
@@ -254,6 +267,7 @@ class Layout:
         return {"title": title, "picture": picture, "weight": weight, "price": price, "unit": unit,
                 "cancel": cancel, "add": add}
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def list_screen(self) -> dict[str, pygame.Rect]:
         """Title, a scrolling list with scroll buttons, a row of buttons (remove, summary)."""
         b, gap = self.body, self.pad
@@ -262,6 +276,7 @@ class Layout:
         up, down = split_rows(scroll, [None, None], gap)
         return {"title": title, "list": list_rect, "scroll_up": up, "scroll_down": down, "buttons": buttons}
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def checkout(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         title, status, body, buttons = split_rows(b, [self.px(48), self.px(40), None, self.button_h], gap)
@@ -272,6 +287,7 @@ class Layout:
         cancel, pay = split_cols(buttons, [None, None], gap)
         return {"title": title, "status": status, "lines": lines, "totals": totals, "cancel": cancel, "pay": pay}
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def help(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         bh = self.button_h
@@ -290,6 +306,7 @@ class Layout:
     def staff_pin(self) -> dict[str, pygame.Rect]:
         return self.plu_entry()
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def staff_menu(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         title, status, buttons = split_rows(b, [self.px(44), self.px(34), None], gap)
@@ -299,6 +316,7 @@ class Layout:
         rects.update(dict(zip(names, cells)))
         return rects
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def welcome(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         if self.portrait:

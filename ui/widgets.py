@@ -18,6 +18,7 @@ from ui.fonts import Fonts
 from ui.images import Images
 
 ELLIPSIS = "\u2026"
+_KEY = (255, 0, 254)  # colour key for rounded corners: a colour no theme uses
 
 
 class DrawContext:
@@ -30,11 +31,32 @@ class DrawContext:
         self._fits: dict[tuple, tuple[list[str], int]] = {}
         self._limit = text_cache_size
 
+    def shape(self, size: tuple[int, int], color, border, radius: int) -> pygame.Surface:
+        """A rounded box, drawn once per (size, colours) and blitted after (rounded
+        ``draw.rect`` is the slowest thing on a frame). Corners are transparent by colour key."""
+        key = ("shape", size, color, border, radius)
+        surface = self._text.get(key)
+        if surface is None:
+            surface = pygame.Surface(size)
+            surface.fill(_KEY)
+            rect = surface.get_rect()
+            pygame.draw.rect(surface, color, rect, border_radius=radius)
+            if border:
+                pygame.draw.rect(surface, border, rect, 2, border_radius=radius)
+            surface = _for_display(surface, alpha=False)
+            surface.set_colorkey(_KEY, pygame.RLEACCEL)
+            self._text[key] = surface
+            if len(self._text) > self._limit:
+                self._text.popitem(last=False)
+        else:
+            self._text.move_to_end(key)
+        return surface
+
     def render(self, text: str, size: int, bold: bool, color: tuple[int, int, int]) -> pygame.Surface:
         key = (text, size, bold, color)
         surface = self._text.get(key)
         if surface is None:
-            surface = self.fonts.get(size, bold).render(text, True, color)
+            surface = _for_display(self.fonts.get(size, bold).render(text, True, color), alpha=True)
             self._text[key] = surface
             if len(self._text) > self._limit:
                 self._text.popitem(last=False)
@@ -72,6 +94,13 @@ class DrawContext:
             lines = lines[:max_lines]
             lines[-1] = lines[-1] + ELLIPSIS
         return [_ellipsize(font, line, w) for line in lines], smallest
+
+
+def _for_display(surface: pygame.Surface, alpha: bool) -> pygame.Surface:
+    """In the display's pixel format when there is a display: blits then take SDL's fast path."""
+    if pygame.display.get_surface() is None:
+        return surface
+    return surface.convert_alpha() if alpha else surface.convert()
 
 
 def _wrap(font: pygame.font.Font, text: str, w: int) -> list[str]:
@@ -125,9 +154,12 @@ class Panel(Widget):
         return super().key() + (self.color, self.border, self.radius)
 
     def draw(self, surface, ctx):
-        pygame.draw.rect(surface, self.color, self.rect, border_radius=self.radius)
+        if self.radius:
+            surface.blit(ctx.shape(self.rect.size, self.color, self.border, self.radius), self.rect)
+            return
+        surface.fill(self.color, self.rect)
         if self.border:
-            pygame.draw.rect(surface, self.border, self.rect, 2, border_radius=self.radius)
+            pygame.draw.rect(surface, self.border, self.rect, 2)
 
 
 @dataclass(eq=False)
@@ -189,9 +221,8 @@ class Button(Widget):
             bg, ink = theme.HEADER_BG, theme.HEADER_INK
         if not self.enabled:
             bg, ink = (225, 225, 225), (95, 95, 95)
-        pygame.draw.rect(surface, bg, self.rect, border_radius=10)
-        pygame.draw.rect(surface, theme.MUTED if self.style in ("key", "secondary") else bg,
-                         self.rect, 2, border_radius=10)
+        border = theme.MUTED if self.style in ("key", "secondary") else None
+        surface.blit(ctx.shape(self.rect.size, bg, border, 10), self.rect)
         inner = self.rect.inflate(-16, -8)
         label = Text(inner, text=self.label, size=self.size, color=ink, bold=True, align="center", wrap=True)
         label.draw(surface, ctx)
