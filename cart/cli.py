@@ -21,6 +21,7 @@ from cart.errors import DashcartError
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.screenshots",
+    "cart.commands.ui_demo",
 )
 
 log = logging.getLogger("dashcart")

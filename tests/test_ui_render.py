@@ -11,7 +11,6 @@ import pytest
 
 from cart.cli import main
 from cart.config import parse_config
-from cart.snapshot import BasketLine
 from ui.demo import load_products, scenes
 from ui.fonts import Fonts, has_hangul
 from ui.images import Images
@@ -207,3 +206,12 @@ def test_screenshots_command_writes_every_screen(tmp_path, shared_data):
 def test_screenshots_command_rejects_a_bad_size(tmp_path, capsys):
     assert main(["screenshots", str(tmp_path), "--size", "big"]) == 2
     assert "ui.resolution: 'big' is not WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_ui_demo_command_runs_and_rejects_unknown_scenes(capsys):
+    try:
+        assert main(["ui-demo", "--scene", "checkout_summary", "--seconds", "0.2", "--windowed"]) == 0
+    finally:
+        ui_helpers.forget_fonts()
+    assert main(["ui-demo", "--scene", "nope"]) == 2
+    assert "--scene 'nope': not a demo scene" in capsys.readouterr().err

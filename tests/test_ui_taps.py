@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cart.config import parse_config
-from cart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
+from cart.snapshot import CheckoutView, DeviceView, Snapshot
 from ui.demo import load_products, scenes
 from ui.i18n import format_money
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from cart.snapshot import (BasketLine, Candidate, CheckoutView, DeviceView, NearbyProduct, Question,
                            SessionState, Snapshot)
 
+# The shared data beside a checkout of the repository (repo/../shared/data).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 ICONIC = Path("grocery-store") / "iconic-images-and-descriptions"
 CATALOGUE = Path("catalogue") / "demo_store.csv"
 
