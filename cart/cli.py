@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.screenshots",
     "cart.commands.ui_demo",
+    "cart.commands.weigh",
 )
 
 log = logging.getLogger("dashcart")
