@@ -215,3 +215,16 @@ def test_ui_demo_command_runs_and_rejects_unknown_scenes(capsys):
         ui_helpers.forget_fonts()
     assert main(["ui-demo", "--scene", "nope"]) == 2
     assert "--scene 'nope': not a demo scene" in capsys.readouterr().err
+
+
+def test_doctor_reports_the_hangul_font(tmp_path):
+    from cart.commands.doctor import _hangul_font
+    from ui.font_paths import KNOWN_FONTS
+    font = tmp_path / "Hangul.ttf"
+    font.write_bytes(b"x")
+    [f] = _hangul_font(parse_config(f'[ui]\nfont = "{font}"\n'))
+    assert f.ok and f.detail == str(font)
+    [f] = _hangul_font(parse_config(f'[ui]\nfont = "{tmp_path / "nope.ttf"}"\n'))
+    assert not f.ok and "nope.ttf does not exist" in f.detail and "fonts-nanum" in f.fix
+    [f] = _hangul_font(parse_config(""))
+    assert f.ok == any(os.path.isfile(regular) for regular, _ in KNOWN_FONTS)
