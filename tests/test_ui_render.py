@@ -228,3 +228,13 @@ def test_doctor_reports_the_hangul_font(tmp_path):
     assert not f.ok and "nope.ttf does not exist" in f.detail and "fonts-nanum" in f.fix
     [f] = _hangul_font(parse_config(""))
     assert f.ok == any(os.path.isfile(regular) for regular, _ in KNOWN_FONTS)
+
+
+def test_beeper_plays_on_sdl_dummy_audio():
+    beeper = Beeper(enabled=True, volume=0.3)
+    try:
+        assert beeper.audible
+        beeper.beep()
+    finally:
+        pygame.mixer.quit()
+    assert not Beeper(enabled=False).audible

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cart.config import parse_config
-from cart.snapshot import CheckoutView, DeviceView, Snapshot
+from cart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
 from ui.demo import load_products, scenes
 from ui.i18n import format_money
 
@@ -305,4 +305,33 @@ def test_session_end_resets_the_screen():
     h.render(Snapshot(t=2000.0))
     assert h.app.screen == "welcome"
     h.render(SHOP)
+    assert h.app.screen == "shopping"
+
+
+def test_questions_come_first_even_at_checkout():
+    snap = dataclasses.replace(QUESTION, state=SessionState.CHECKOUT,
+                               checkout=CheckoutView("blocked", reason="open question"))
+    h = Harness(snap)
+    assert h.app.screen == "question"
+    h.render(dataclasses.replace(snap, questions=()))
+    assert h.app.screen == "checkout"
+    assert h.find("choice_title").text == "Checkout is on hold"
+
+
+def test_controller_message_shows_in_the_header():
+    h = Harness(dataclasses.replace(SHOP, message="Put the bag in the hook, not the basket"))
+    assert h.find("note").text == "Put the bag in the hook, not the basket"
+    assert "title" not in h.ids()
+
+
+def test_mouse_wheel_and_escape():
+    import pygame
+    from ui.demo import basket_of
+    h = Harness(basket_of(load_products(None), 30))
+    h.app.ui.scroll = 0
+    h.app.handle_event(pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=-2))
+    assert h.app.ui.scroll == 2
+    h.tap("produce")
+    h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
+    h.render()
     assert h.app.screen == "shopping"
