@@ -9,6 +9,7 @@ from pathlib import Path
 from cart.config import Config
 from cart.errors import Misconfigured
 
+
 def run(args: argparse.Namespace, config: Config) -> int:
     # Screenshots never need a real window: SDL draws off-screen.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")

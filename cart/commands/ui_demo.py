@@ -16,6 +16,7 @@ from pathlib import Path
 from cart.config import Config
 from cart.errors import Misconfigured
 
+
 def run(args: argparse.Namespace, config: Config) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     from ui.demo import DEFAULT_DATA_DIR, load_products, scenes
@@ -44,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser = subparsers.add_parser("ui-demo", parents=[common], help="show the touchscreen with a demo scene",
                                    description="Open the touchscreen and draw a demo scene; taps print the "
                                                "shopper action as JSON lines. Close the window or Ctrl-C to stop.")
-    parser.add_argument("--scene", default="shopping", help="which demo scene (default: shopping)")
+    parser.add_argument("--scene", default="shopping",
+                        help="which demo scene's snapshot (default: shopping); overlays such as help open by tapping")
     parser.add_argument("--resolution", choices=("800x480", "1280x800", "720x1280"), help="override ui.resolution")
     parser.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: run until closed)")
