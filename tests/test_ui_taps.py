@@ -335,3 +335,23 @@ def test_mouse_wheel_and_escape():
     h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
     h.render()
     assert h.app.screen == "shopping"
+
+
+def test_question_without_candidates_offers_plu_and_staff():
+    snap = SCENES["question_unidentified"].snapshot
+    h = Harness(snap)
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:9", None)
+    h.tap("enter_plu")
+    for key in "4011":
+        h.tap(f"plu:{key}")
+    h.tap("plu:ok")
+    assert h.last() == ("plu", "4011", 9)
+
+
+def test_removed_question_says_nothing_came_out():
+    h = Harness(SCENES["question_removed"].snapshot)
+    assert h.find("not_in_cart").label == "Nothing came out"
+    assert h.find("question_detail").text.startswith("Weight change: -")
+    h.tap("not_in_cart")
+    assert h.last() == ("not_in_cart", "", 8)
