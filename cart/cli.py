@@ -23,6 +23,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.screenshots",
     "cart.commands.ui_demo",
     "cart.commands.weigh",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")
