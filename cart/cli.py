@@ -20,6 +20,8 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.screenshots",
+    "cart.commands.ui_demo",
     "cart.commands.weigh",
     "cart.commands.calibrate",
     "cart.commands.store_sim",
