@@ -21,6 +21,7 @@ from cart.errors import DashcartError
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.vision_images",
+    "cart.commands.weigh",
 )
 
 log = logging.getLogger("dashcart")

@@ -96,12 +96,33 @@ class VisionSection:
 
 
 @dataclass(frozen=True)
+class WeighingSection:
+    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
+
+    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
+    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
+                                   doc="stable when the filtered weight stays within this band over the window")
+    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
+    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
+    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
+                                       doc="zero tracking acts only within this many d of zero")
+    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
+                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
+    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
+    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
+                               doc="a longer gap between samples restarts the stability window")
+    overload_samples: int = setting(4, min=1, max=1000,
+                                    doc="this many saturated readings in a row mean overload, not a glitch")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
     scale: ScaleSection = field(default_factory=ScaleSection)
     cameras: CamerasSection = field(default_factory=CamerasSection)
     vision: VisionSection = field(default_factory=VisionSection)
+    weighing: WeighingSection = field(default_factory=WeighingSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:
@@ -254,7 +275,12 @@ def write_config(config: Config, path: str | Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+            old = path.stat()
+            os.chmod(tmp, old.st_mode & 0o7777)
+            if os.geteuid() == 0 and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                # `sudo dashcart calibrate` must leave /etc/dashcart/dashcart.toml (root:dashcart
+                # 0640) readable by the service, not turn it into root:root.
+                os.chown(tmp, old.st_uid, old.st_gid)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,179 @@
+"""Hardware in the loop: the real serial driver and the weighing engine against a bridge.
+
+By default the bridge is the simulator on a pseudo-terminal (every fault on demand). With
+``--scale-port URL`` (or DASHCART_SCALE_PORT) the tests that need no scripted load run
+against a real bridge at rest; those that need to place items or inject faults skip.
+No timing assertions: waits are generous deadlines, never measurements.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cart.weighing import WeighingEngine, feed_decoded
+from drivers.scale.serial_scale import SerialScale
+from drivers.sim.scale import LoadScript, SimulatedBridge
+
+OFFSET = 5000
+CPG = 420.0
+WAIT_S = 15.0
+
+
+class Rig:
+    """A driver + engine on a bridge; collects settled changes as they come."""
+
+    def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None) -> None:
+        self.bridge = bridge
+        self.driver = SerialScale(port, protocol, backoff_s=(0.05, 0.5))
+        self.engine = WeighingEngine(OFFSET, CPG)
+        self.changes = []
+
+    def control(self) -> SimulatedBridge:
+        if self.bridge is None:
+            pytest.skip("needs the simulated bridge (it scripts loads and faults)")
+        return self.bridge
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+
+    def until(self, predicate, what: str) -> None:
+        end = time.monotonic() + WAIT_S
+        while not predicate():
+            assert time.monotonic() < end, f"gave up waiting for {what}; counters {self.driver.counters}"
+            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+
+    def settle(self) -> None:
+        self.until(lambda: self.engine.stable, "the scale to be stable")
+
+    def until_changes(self, n: int) -> None:
+        self.until(lambda: len(self.changes) >= n, f"{n} settled changes")
+
+
+@pytest.fixture
+def rig(request):
+    port = request.config.getoption("--scale-port")
+    protocol = getattr(request, "param", "hx711-bridge")
+    bridge = None
+    if not port:
+        bridge = SimulatedBridge(LoadScript(0.0), seed=3, offset=OFFSET, counts_per_gram=CPG, protocol=protocol)
+        port = bridge.start()
+    elif protocol != "hx711-bridge":
+        pytest.skip("a real bridge speaks hx711-bridge/1")
+    rig = Rig(port, protocol, bridge)
+    try:
+        assert rig.driver.wait_connected(WAIT_S), rig.driver.last_error
+        yield rig
+    finally:
+        rig.driver.close()
+        if bridge is not None:
+            bridge.stop()
+
+
+def test_readings_arrive_clean_and_the_empty_scale_is_quiet(rig):
+    rig.settle()
+    rig.pump(1.5)
+    counters = rig.driver.counters
+    assert counters.readings > 20
+    assert counters.corrupt == 0 and counters.seq_gaps == 0
+    assert rig.changes == []
+
+
+def test_items_placed_and_lifted_are_weighed(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(500)
+    rig.until_changes(1)
+    bridge.lift(500 - 380)
+    rig.until_changes(2)
+    rig.pump(0.5)
+    assert [round(c.delta_g) for c in rig.changes] in ([500, -120], [499, -120], [500, -121], [501, -120],
+                                                       [500, -119], [499, -119], [501, -121])
+    assert rig.changes[1].total_g == pytest.approx(380, abs=2)
+
+
+def test_shaking_cart_no_event_then_one_change(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.push(2.0, 350)
+    bridge.place(250)
+    rig.until_changes(1)
+    rig.pump(1.0)
+    assert len(rig.changes) == 1
+    assert rig.changes[0].delta_g == pytest.approx(250, abs=2)
+
+
+@pytest.mark.parametrize("kind,counter", [
+    ("garbage", "corrupt"), ("bad_crc", "corrupt"), ("truncated", "corrupt"), ("bridge_error", "bridge_errors"),
+    ("drop", "seq_gaps"), ("saturation", "saturated"), ("sign_glitch", None), ("spike", None),
+    ("silence", "seq_gaps"),
+])
+def test_wire_faults_are_counted_and_make_no_phantom(rig, kind, counter):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(300)
+    rig.until_changes(1)
+    rig.settle()
+    before = rig.driver.counters.as_dict()
+    bridge.fault(kind, duration_s=1.0, count=3)
+    rig.pump(1.5)
+    rig.settle()
+    rig.pump(0.3)
+    assert len(rig.changes) == 1, rig.changes
+    if counter:
+        assert rig.driver.counters.as_dict()[counter] > before[counter]
+    assert rig.driver.counters.reconnects == 0
+
+
+def test_disconnect_reconnects_and_reports_what_changed_meanwhile(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(400)
+    rig.until_changes(1)
+    rig.settle()
+    bridge.fault("disconnect", duration_s=1.5)
+    rig.until(lambda: not rig.driver.connected, "the driver to notice the unplug")
+    bridge.lift(150)
+    rig.until(lambda: rig.driver.counters.reconnects >= 1, "a reconnect")
+    rig.until_changes(2)
+    assert rig.changes[1].delta_g == pytest.approx(-150, abs=2)
+    assert rig.changes[1].total_g == pytest.approx(250, abs=2)
+
+
+@pytest.mark.parametrize("rig", ["mt-sics"], indirect=True)
+def test_trade_scale_streams_after_sir(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(725)
+    rig.until_changes(1)
+    assert rig.changes[0].delta_g == pytest.approx(725, abs=1)
+    assert rig.driver.counters.corrupt == 0
+
+
+def test_wrong_protocol_counts_corrupt_and_never_weighs(rig):
+    bridge = rig.control()
+    other = SerialScale(bridge.port, "mt-sics", backoff_s=(0.05, 0.5))
+    try:
+        rig.driver.close()  # one reader on the port at a time
+        assert other.wait_connected(WAIT_S)
+        end = time.monotonic() + WAIT_S
+        while other.counters.corrupt < 40:
+            assert time.monotonic() < end
+            assert other.read(timeout=0.05) == []
+    finally:
+        other.close()
+
+
+def test_a_missing_port_is_retried_not_fatal(tmp_path):
+    driver = SerialScale(str(tmp_path / "ttyUSB9"), backoff_s=(0.05, 0.2))
+    try:
+        end = time.monotonic() + WAIT_S
+        while "ttyUSB9" not in driver.last_error:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        assert not driver.connected and driver.read(timeout=0.1) == []
+    finally:
+        driver.close()

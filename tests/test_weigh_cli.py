@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from cart.cli import main
+from drivers.sim.scale_script import Fault, Lift, LoadScript, Place, format_scale_log, render_scale_log
+
+
+@pytest.fixture
+def scale_log(tmp_path):
+    script = LoadScript(8, (Place(1, 500), Fault(2.5, "garbage"), Fault(3, "bad_crc"), Lift(4, 120)))
+    path = tmp_path / "scale.log"
+    path.write_text(format_scale_log(render_scale_log(script, seed=4, offset=2000, counts_per_gram=400.0)))
+    return path
+
+
+def test_replay_json_is_exactly_the_contract(scale_log, capsys):
+    assert main(["weigh", "--replay", str(scale_log), "--offset", "2000", "--counts-per-gram", "400", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [set(r) for r in records] == [{"t", "event", "delta_g", "total_g"}] * 2
+    assert [r["event"] for r in records] == ["settled", "settled"]
+    assert records[0]["delta_g"] == pytest.approx(500, abs=2)
+    assert records[1]["delta_g"] == pytest.approx(-120, abs=2)
+    assert records[1]["total_g"] == pytest.approx(380, abs=2)
+    assert 1.5 < records[0]["t"] < 3.0 and 4.3 < records[1]["t"] < 5.5
+
+
+def test_replay_uses_the_config_calibration(scale_log, tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[scale]\noffset = 2000\ncounts_per_gram = 200.0\n")
+    assert main(["weigh", "--config", str(config), "--replay", str(scale_log), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["delta_g"] == pytest.approx(1000, abs=4)  # half the gain: twice the grams
+
+
+def test_malformed_log_lines_are_named_and_skipped(scale_log, capsys):
+    text = scale_log.read_text().splitlines()
+    text.insert(100, "not-a-time R 1 2 3")
+    text.insert(200, "")
+    scale_log.write_text("\n".join(text) + "\n")
+    assert main(["weigh", "--replay", str(scale_log), "--offset", "2000", "--counts-per-gram", "400", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert f"{scale_log}:101:" in captured.err and f"{scale_log}:201:" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_missing_log_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["weigh", "--replay", str(tmp_path / "none.log"), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and "none.log" in captured.err
+
+
+def test_zero_counts_per_gram_is_refused(scale_log, capsys):
+    assert main(["weigh", "--replay", str(scale_log), "--counts-per-gram", "0", "--json"]) == 2
+    assert "--counts-per-gram" in capsys.readouterr().err
+
+
+def test_other_protocol_says_so(scale_log, capsys):
+    assert main(["weigh", "--replay", str(scale_log), "--protocol", "mt-sics", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no mt-sics readings" in captured.err
