@@ -202,3 +202,14 @@ def test_bad_camera_config_names_the_entry(text, expected):
     with pytest.raises(Misconfigured) as info:
         parse_config(text, "c.toml")
     assert str(info.value).startswith(expected)
+
+
+def test_trip_frames_merges_cameras_in_time_order(tmp_path):
+    from drivers.camera import trip_frames
+    _write_trip_frames(tmp_path / "frames" / "left", [0, 66, 133])
+    _write_trip_frames(tmp_path / "frames" / "right", [33, 66, 100])
+    merged = [(f.camera, f.t) for f in trip_frames(tmp_path, ["left", "right"])]
+    assert merged == [("left", 0.0), ("right", 0.033), ("left", 0.066), ("right", 0.066),
+                      ("right", 0.1), ("left", 0.133)]
+    with pytest.raises(Misconfigured, match="no frames folder for camera 'top'"):
+        list(trip_frames(tmp_path, ["left", "top"]))
