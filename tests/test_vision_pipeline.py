@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from cart.config import CamerasSection, VisionSection
-from cart.events import BarcodeSeen, ItemRecognized, MotionChanged, WeightSettled
+from cart.events import BarcodeSeen, ItemRecognized, MotionChanged
 from cart.vision.gallery import prototypes_gallery
 from cart.vision.pipeline import VisionPipeline
 from cart.vision.recognizer import Recognizer
