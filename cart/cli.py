@@ -21,7 +21,13 @@ from cart.errors import DashcartError
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.vision_images",
+    "cart.commands.screenshots",
+    "cart.commands.ui_demo",
     "cart.commands.weigh",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")
