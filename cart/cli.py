@@ -20,6 +20,7 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.vision_images",
     "cart.commands.screenshots",
     "cart.commands.ui_demo",
     "cart.commands.weigh",
