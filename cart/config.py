@@ -77,26 +77,6 @@ class FusionSection:
 
 
 @dataclass(frozen=True)
-class WeighingSection:
-    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
-
-    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
-    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
-                                   doc="stable when the filtered weight stays within this band over the window")
-    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
-    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
-    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
-                                       doc="zero tracking acts only within this many d of zero")
-    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
-                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
-    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
-    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
-                               doc="a longer gap between samples restarts the stability window")
-    overload_samples: int = setting(4, min=1, max=1000,
-                                    doc="this many saturated readings in a row mean overload, not a glitch")
-
-
-@dataclass(frozen=True)
 class CameraSpec:
     """One camera looking into the basket (a ``[[cameras.devices]]`` table)."""
 
@@ -134,6 +114,42 @@ class VisionSection:
                                       doc="share of the downscaled frame that must change to count as motion")
     motion_hold_s: float = setting(0.6, min=0, max=10, doc="stillness needed before hands count as out again")
     barcode_every: int = setting(1, min=1, max=30, doc="scan every Nth frame while hands are in (CPU budget)")
+
+
+@dataclass(frozen=True)
+class UiSection:
+    resolution: str = setting("800x480", choices=("800x480", "1280x800", "720x1280"),
+                              doc="the touchscreen's size; 720x1280 is portrait")
+    fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
+    fps: int = setting(30, min=5, max=60)
+    video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
+    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
+    font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
+    sound: bool = setting(True, doc="a short beep when an item is added")
+    volume: float = setting(0.5, min=0.0, max=1.0)
+    staff_pin: str = setting("", doc="staff PIN, plain digits (prefer staff_pin_sha256); empty with no hash: staff mode is off")
+    staff_pin_sha256: str = setting("", doc="hex SHA-256 of the staff PIN")
+    show_cursor: bool = setting(False, doc="show the mouse pointer (desktop testing)")
+
+
+@dataclass(frozen=True)
+class WeighingSection:
+    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
+
+    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
+    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
+                                   doc="stable when the filtered weight stays within this band over the window")
+    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
+    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
+    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
+                                       doc="zero tracking acts only within this many d of zero")
+    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
+                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
+    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
+    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
+                               doc="a longer gap between samples restarts the stability window")
+    overload_samples: int = setting(4, min=1, max=1000,
+                                    doc="this many saturated readings in a row mean overload, not a glitch")
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,7 @@ class Config:
     location: LocationSection = field(default_factory=LocationSection)
     checkout: CheckoutSection = field(default_factory=CheckoutSection)
     gpio: GpioSection = field(default_factory=GpioSection)
+    ui: UiSection = field(default_factory=UiSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:

@@ -49,6 +49,9 @@ class _Camera:
     reader: BarcodeReader | None
     levels: deque[tuple[float, float]] = field(default_factory=deque)  # (t, motion level) per frame
     frames_since_scan: int = 0
+    hands_in_at: deque[float] = field(default_factory=deque)  # when the gate last went active
+    # levels is appended by the camera's feed thread and read by the recognition worker.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class VisionPipeline:
@@ -71,7 +74,9 @@ class VisionPipeline:
         self._still_level = vision.motion_threshold
         self._cameras: dict[str, _Camera] = {}
         for cam in cameras:
-            ring = (rings or {}).get(cam) or FrameRing(cam, camera_settings.buffer_s)
+            ring = (rings or {}).get(cam)
+            if ring is None:  # (not `or`: an empty ring is falsy)
+                ring = FrameRing(cam, camera_settings.buffer_s)
             self._cameras[cam] = _Camera(
                 ring=ring,
                 gate=MotionGate(cam, vision.motion_threshold, vision.motion_hold_s),
@@ -107,10 +112,17 @@ class VisionPipeline:
         cam.ring.add(t, frame)
         thumb = thumbnail(frame)
         events: list[Event] = list(cam.health.update(t, frame, thumb))
-        events.extend(cam.gate.update(t, thumb))
-        cam.levels.append((t, cam.gate.level))
-        while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
-            cam.levels.popleft()
+        motion = cam.gate.update(t, thumb)
+        events.extend(motion)
+        for change in motion:
+            if change.active:
+                cam.hands_in_at.append(t)
+        while cam.hands_in_at and cam.hands_in_at[0] < t - cam.ring.seconds:
+            cam.hands_in_at.popleft()
+        with cam.lock:
+            cam.levels.append((t, cam.gate.level))
+            while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
+                cam.levels.popleft()
         if cam.reader is not None and cam.gate.active:
             cam.frames_since_scan += 1
             if cam.frames_since_scan >= self.vision.barcode_every:
@@ -124,7 +136,9 @@ class VisionPipeline:
     def _still_frame(self, cam: _Camera, until: float) -> Frame | None:
         """The newest frame taken no later than ``until`` with hands still (else the newest
         frame before ``until`` at all)."""
-        for t, level in reversed(cam.levels):
+        with cam.lock:
+            levels = list(cam.levels)
+        for t, level in reversed(levels):
             if t <= until and level <= self._still_level:
                 frame = cam.ring.at_or_before(t)
                 if frame is not None and frame.t == t:
@@ -135,9 +149,14 @@ class VisionPipeline:
         """What changed on each camera for ``event``: (camera, change, before, after),
         biggest change first."""
         direction = "added" if event.delta_g > 0 else "removed"
-        began = event.started_t if 0 < event.started_t <= event.t else event.t
         found = []
         for name, cam in self._cameras.items():
+            if 0 < event.started_t <= event.t:
+                began = event.started_t
+            else:
+                # The weighing didn't say when the load began to move: use when hands
+                # last came in before it settled.
+                began = max((t for t in list(cam.hands_in_at) if t <= event.t), default=event.t)
             # Before: still, and before the load began to move (minus a frame, since the
             # hand is in view a moment before the item touches the basket).
             before = self._still_frame(cam, began - 0.1)
