@@ -82,8 +82,9 @@ def main() -> int:
         for action in truth.actions:
             key = f"{action.kind}/{action.how}"
             events_by_how[key] = events_by_how.get(key, 0) + 1
-        if not cmp.exact:
-            failures.append(f"trip-{seed}: wrong {cmp.wrong_codes} silent {cmp.silent}")
+        if not cmp.exact or cmp.wrong_commits:
+            failures.append(f"trip-{seed}: wrong {cmp.wrong_codes} silent {cmp.silent} "
+                            f"wrong commits {cmp.wrong_commits}")
         elif not args.keep:
             shutil.rmtree(trip_dir, ignore_errors=True)
         print(f"\r{i + 1}/{args.trips} trips", end="", file=sys.stderr, flush=True)
@@ -110,7 +111,7 @@ def main() -> int:
     print(f"trip time {totals['trip_s']:.0f} s, replay CPU {totals['replay_cpu_s']:.1f} s, generation {totals['gen_s']:.1f} s, "
           f"{totals['settled']} settled changes, {totals['frames']} frames decoded")
     for line in failures[:20]:
-        print(f"  not exact: {line}")
+        print(f"  look at: {line}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

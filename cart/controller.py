@@ -296,7 +296,8 @@ class Controller:
         if change.delta_g > 0 and self.produce_entry:
             entered, self.produce_entry = self.produce_entry, None
             product = self.catalogue.get(entered)
-            count = self.produce_count if self.produce_count > 1 and product and not product.by_weight else 0
+            # pieces: one tap per piece on the screen (a bag sold by weight has no count)
+            count = self.produce_count if product and not product.by_weight else 0
         elif change.delta_g < 0 and self.removal_hint:
             codes.append(self.removal_hint)
             self.removal_hint = None
@@ -432,7 +433,7 @@ class Controller:
         question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
                                   ("added", "unidentified", "removed"))
         if a.action in ("choose", "plu") and question is not None:
-            self._answer(a.t, question, a.value)
+            self._answer(a.t, question, a.value, a.qty)
         elif a.action in ("plu", "produce"):
             if self.catalogue.get(a.value) is None:
                 self.message = f"no product with code {a.value}"
@@ -450,7 +451,7 @@ class Controller:
         elif a.action == "remove" and a.value in self.catalogue:
             self.removal_hint = a.value
 
-    def _answer(self, t: float, q: OpenQuestion, code: str) -> None:
+    def _answer(self, t: float, q: OpenQuestion, code: str, said_qty: int = 0) -> None:
         product = self.catalogue.get(code)
         if product is None:
             self.message = f"no product with code {code}"
@@ -476,12 +477,17 @@ class Controller:
                 self.basket.remove(t, lot.id, lot.qty)
                 self._note(t, "removed", code=code, qty=1, weight_g=lot.weight_g, by="shopper")
             else:
-                qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
+                qty = said_qty or (chosen["qty"] if chosen else
+                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
                 qty = self.basket.remove_units(t, code, qty, -q.delta_g)
                 self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
             self._last_change = (code, t)
         else:
-            qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
+            if product.by_weight:
+                qty = 1
+            else:
+                qty = said_qty or (chosen["qty"] if chosen else
+                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
             self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place)

@@ -99,6 +99,7 @@ class ShopperAction(Event):
     action: str
     value: str = ""
     question_id: int | None = None
+    qty: int = 0          # choose: how many, when the shopper said so on the screen (0: from the weight)
 
 
 @dataclass(frozen=True)

@@ -391,7 +391,9 @@ class ShopperOracle:
             self._seen.add(q.id)
             action = question_action(self.truth, q.t)
             if action is not None:
-                actions.append(ShopperAction(q.t + self.delay_s, "choose", action.code, question_id=q.id))
+                # the screen lets the shopper say how many of a unit product; a bag is one lot
+                qty = 0 if action.lot is not None else action.qty
+                actions.append(ShopperAction(q.t + self.delay_s, "choose", action.code, question_id=q.id, qty=qty))
         return actions
 
 
