@@ -21,6 +21,7 @@ from cart.errors import DashcartError
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
     "cart.commands.weigh",
+    "cart.commands.calibrate",
 )
 
 log = logging.getLogger("dashcart")

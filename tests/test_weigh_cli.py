@@ -63,3 +63,18 @@ def test_other_protocol_says_so(scale_log, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "no mt-sics readings" in captured.err
+
+
+def test_live_weigh_on_the_default_simulated_scale(capsys):
+    # the built-in defaults run the simulated cart: its first item (500 g) lands at 2 s
+    assert main(["weigh", "--json", "--duration", "8"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert records and records[0]["event"] == "settled"
+    assert records[0]["delta_g"] == pytest.approx(500, abs=2)
+
+
+def test_live_weigh_on_a_missing_port_says_so(tmp_path, capsys):
+    assert main(["weigh", "--port", str(tmp_path / "ttyUSB7"), "--duration", "0.5", "--json"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines()[-1].startswith(f"dashcart weigh: {tmp_path / 'ttyUSB7'}")

@@ -9,22 +9,26 @@ import logging
 import math
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from cart.config import Config
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, RetryLater
+
+if TYPE_CHECKING:
+    from cart.weighing import SettledChange
 
 log = logging.getLogger("dashcart.weigh")
 
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _change_json(change) -> str:  # type: ignore[no-untyped-def]
-    return json.dumps({"t": round(change.t, 4), "event": "settled",
+def _change_json(change: SettledChange, t0: float = 0.0) -> str:
+    return json.dumps({"t": round(change.t - t0, 4), "event": "settled",
                        "delta_g": round(change.delta_g, 1), "total_g": round(change.total_g, 1)})
 
 
-def _change_text(change) -> str:  # type: ignore[no-untyped-def]
-    return f"{change.t:10.3f} s  {change.delta_g:+9.1f} g  total {change.total_g:9.1f} g"
+def _change_text(change: SettledChange, t0: float = 0.0) -> str:
+    return f"{change.t - t0:10.3f} s  {change.delta_g:+9.1f} g  total {change.total_g:9.1f} g"
 
 
 def _scale_config(args: argparse.Namespace, config: Config) -> Config:
@@ -81,16 +85,28 @@ def _live(args: argparse.Namespace, config: Config) -> int:
 
     scale_cfg = config.scale
     engine = WeighingEngine(scale_cfg.offset, scale_cfg.counts_per_gram, config.weighing)
-    deadline = None if args.duration is None else time.monotonic() + args.duration
+    # times printed are seconds since the command started, like a scale.log's clock
+    t0 = time.monotonic()
+    deadline = None if args.duration is None else t0 + args.duration
     with open_scale(config) as scale:
         print(f"dashcart weigh: watching {scale.describe()}" + ("" if args.json else "; Ctrl-C stops"),
               file=sys.stderr)
+        ever_connected = warned = False
         while deadline is None or time.monotonic() < deadline:
             wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             items = scale.read(timeout=wait)
+            ever_connected = ever_connected or scale.connected
+            counters = scale.counters
+            if not warned and counters.corrupt >= 50 and counters.corrupt > 10 * counters.readings:
+                warned = True
+                print(f"dashcart weigh: {scale.describe()}: {counters.corrupt} corrupt lines, "
+                      f"{counters.readings} readings: wrong baud rate or protocol?", file=sys.stderr)
             for change in feed_decoded(engine, items):
-                print(_change_json(change) if args.json else _change_text(change), flush=True)
+                print(_change_json(change, t0) if args.json else _change_text(change, t0), flush=True)
         log.info("scale counters: %s", scale.counters.as_dict())
+        if not ever_connected:
+            raise RetryLater(f"{scale_cfg.port or scale.describe()}: could not open the scale: "
+                             f"{getattr(scale, 'last_error', '') or 'no connection'}")
     return 0
 
 

@@ -177,3 +177,35 @@ def test_a_missing_port_is_retried_not_fatal(tmp_path):
         assert not driver.connected and driver.read(timeout=0.1) == []
     finally:
         driver.close()
+
+
+def test_any_bytes_on_the_line_never_crash_the_driver():
+    import os
+    import random
+    import tty
+
+    from drivers.scale.protocol import encode_hx711
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    driver = SerialScale(os.ttyname(slave), backoff_s=(0.05, 0.5))
+    try:
+        assert driver.wait_connected(WAIT_S)
+        rng = random.Random(11)
+        junk = bytes(rng.randrange(256) for _ in range(20000))
+        for start in range(0, len(junk), 1000):
+            os.write(master, junk[start:start + 1000])
+        os.write(master, b"\n" + b"R" * 9000 + b"\n")   # an endless "line"
+        for seq in range(5):
+            os.write(master, encode_hx711(seq, 1000 + seq))
+        got = []
+        end = time.monotonic() + WAIT_S
+        while len(got) < 5:
+            assert time.monotonic() < end, driver.counters
+            got += [s.raw for s in driver.read(timeout=0.05) if getattr(s, "raw", None) is not None]
+        assert got[-5:] == [1000, 1001, 1002, 1003, 1004]
+        assert driver.connected and driver.counters.corrupt > 0
+    finally:
+        driver.close()
+        os.close(master)
+        os.close(slave)
