@@ -20,8 +20,12 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.catalogue",
+    "cart.commands.replay",
+    "cart.commands.record",
     "cart.commands.weigh",
     "cart.commands.calibrate",
+    "cart.commands.vision_images",
 )
 
 log = logging.getLogger("dashcart")

@@ -56,6 +56,23 @@ class ScaleSection:
 
 
 @dataclass(frozen=True)
+class CatalogueSection:
+    db: str = setting("", doc="the imported catalogue (SQLite); empty: <state_dir>/catalogue.db")
+    images: str = setting("", doc="Grocery Store Dataset root for product pictures; empty: none unless the CSV's ../grocery-store")
+
+
+@dataclass(frozen=True)
+class FusionSection:
+    commit_probability: float = setting(0.97, min=0.5, max=0.9999,
+                                        doc="a basket change is made without asking only when its probability is at least this")
+    scale_noise_g: float = setting(2.0, min=0.0, max=100.0, doc="standard deviation of a settled change from the scale alone")
+    min_change_g: float = setting(6.0, min=0.0, max=500.0, doc="settled changes smaller than this are ignored (drift, crumbs)")
+    evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
+    evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
+    recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
+
+
+@dataclass(frozen=True)
 class WeighingSection:
     """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
 
@@ -76,11 +93,55 @@ class WeighingSection:
 
 
 @dataclass(frozen=True)
+class CameraSpec:
+    """One camera looking into the basket (a ``[[cameras.devices]]`` table)."""
+
+    id: str = setting("cam0", doc="the camera's name in events, trips (frames/<id>/) and the health screen")
+    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded"),
+                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file")
+    source: str = setting("0", doc="opencv: a device index or /dev/v4l/by-id/... path; picamera2: the camera number; "
+                                   "recorded: frames/<id> folder of <ms>.jpg or a video file")
+    width: int = setting(640, min=16, max=4096)
+    height: int = setting(480, min=16, max=4096)
+    fps: float = setting(15.0, min=1, max=120)
+
+
+@dataclass(frozen=True)
+class CamerasSection:
+    devices: list[CameraSpec] = setting([], doc="the cameras; none (the default) runs the cart on weight and touch only")
+    buffer_s: float = setting(4.0, min=0.5, max=30, doc="seconds of frames each camera keeps in memory")
+    reconnect_s: float = setting(2.0, min=0.1, max=60, doc="wait between attempts to reopen a camera that dropped out")
+    frozen_s: float = setting(3.0, min=0.5, max=60, doc="identical frames for this long: the camera is frozen")
+    covered_s: float = setting(2.0, min=0.5, max=60, doc="dark, featureless frames for this long: covered or black")
+    debug_capture_dir: str = setting("", doc="maintainers only: write every frame the vision pipeline keeps here; "
+                                             "empty (the default) writes nothing, ever")
+
+
+@dataclass(frozen=True)
+class VisionSection:
+    enabled: bool = setting(True, doc="false: weight and touch only, even with cameras")
+    model: str = setting("", doc="the recognizer .tflite (its .json sidecar next to it); empty: the one shipped with dashcart")
+    threads: int = setting(2, min=1, max=8, doc="CPU threads for the recognizer")
+    top_k: int = setting(5, min=1, max=20, doc="candidates per recognized item")
+    barcode_fallback: bool = setting(True, doc="try OpenCV's decoder on frames zxing reads nothing in (steep angles)")
+    barcode_agree: int = setting(2, min=1, max=10, doc="reads of the same code needed within barcode_window_s")
+    barcode_window_s: float = setting(1.0, min=0.1, max=10)
+    motion_threshold: float = setting(0.02, min=0.0001, max=1,
+                                      doc="share of the downscaled frame that must change to count as motion")
+    motion_hold_s: float = setting(0.6, min=0, max=10, doc="stillness needed before hands count as out again")
+    barcode_every: int = setting(1, min=1, max=30, doc="scan every Nth frame while hands are in (CPU budget)")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
     scale: ScaleSection = field(default_factory=ScaleSection)
+    catalogue: CatalogueSection = field(default_factory=CatalogueSection)
+    fusion: FusionSection = field(default_factory=FusionSection)
     weighing: WeighingSection = field(default_factory=WeighingSection)
+    cameras: CamerasSection = field(default_factory=CamerasSection)
+    vision: VisionSection = field(default_factory=VisionSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:
@@ -90,6 +151,9 @@ class Config:
         if os.geteuid() == 0 and not xdg:
             return Path("/var/lib/dashcart")
         return Path(xdg or Path.home() / ".local" / "state") / "dashcart"
+
+    def catalogue_db(self) -> Path:
+        return Path(self.catalogue.db) if self.catalogue.db else self.state_dir() / "catalogue.db"
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -101,6 +165,14 @@ def _check_value(where: str, value: Any, ftype: Any, meta: dict[str, Any]) -> An
         (item,) = typing.get_args(ftype)
         if not isinstance(value, list):
             raise Misconfigured(f"{where}: expected a list, got {_describe(value)}")
+        if dataclasses.is_dataclass(item):
+            # An array of tables ([[section.key]]): each entry is checked like a section.
+            built = []
+            for i, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    raise Misconfigured(f"{where}[{i}]: expected a table, got {_describe(entry)}")
+                built.append(_build(item, entry, f"{where}[{i}]"))
+            return built
         return [_check_value(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
     if origin is dict:
         _, vtype = typing.get_args(ftype)
@@ -190,6 +262,8 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value):
+        return _toml_value(dataclasses.asdict(value))
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")

@@ -96,3 +96,26 @@ class DeviceStatus(Event):
 @dataclass(frozen=True)
 class Tick(Event):
     """Time passes with nothing else happening (timeouts, dwell times, zero tracking)."""
+
+
+@dataclass(frozen=True)
+class ZoneChanged(Event):
+    """The cart entered a catalogue zone (from beacon sightings); "" when it left all zones."""
+
+    zone: str
+
+
+@dataclass(frozen=True)
+class LaneDetected(Event):
+    """The cart is in a checkout lane: the controller starts checkout."""
+
+    lane: str = ""
+
+
+@dataclass(frozen=True)
+class OrderAcknowledged(Event):
+    """The checkout's answer for a placed order. ``status``: queued | paid | declined | failed."""
+
+    order_id: str
+    status: str
+    message: str = ""

@@ -1,0 +1,76 @@
+"""Vision on a running cart: capture threads, one processing thread per camera, a
+recognition worker; events go to the controller's queue through ``emit``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from cart.config import Config
+from cart.errors import PermanentlyBroken
+from cart.events import DeviceStatus, Event
+from cart.vision.gallery import Gallery
+from cart.vision.pipeline import VisionPipeline
+from cart.vision.recognizer import Recognizer
+
+log = logging.getLogger(__name__)
+
+
+def open_recognizer(config: Config, emit: Callable[[Event], None] | None = None,
+                    t: float = 0.0) -> Recognizer | None:
+    """The configured recognizer, or None when it is missing or broken: that is reported
+    (one line, and a DeviceStatus ``vision`` down through ``emit``) and the cart carries
+    on with barcodes, weight and touch."""
+    if not config.vision.enabled:
+        return None
+    try:
+        return Recognizer(config.vision.model or None, threads=config.vision.threads)
+    except PermanentlyBroken as exc:
+        log.error("%s", exc)
+        if emit is not None:
+            emit(DeviceStatus(t, "vision", "down", str(exc)))
+        return None
+
+
+class LiveVision:
+    """Starts and stops everything vision needs on the cart. Each processing thread takes
+    the newest frame of its camera, so when the CPU falls behind frames are skipped, not
+    queued."""
+
+    def __init__(self, config: Config, emit: Callable[[Event], None], *, recognizer: Recognizer | None,
+                 gallery: Gallery | None, clock: Callable[[], float] = time.monotonic) -> None:
+        from drivers.camera import start_cameras
+        self.emit = emit
+        self.cameras = start_cameras(config.cameras, emit, clock=clock)
+        rings = {c.source.camera_id: c.ring for c in self.cameras}
+        self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,
+                                       gallery=gallery, worker=True, emit=emit, rings=rings)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._process, args=(cam,), name=f"vision-{cam}", daemon=True)
+                         for cam in rings]
+        for thread in self._threads:
+            thread.start()
+
+    def _process(self, camera: str) -> None:
+        ring = self.pipeline.ring(camera)
+        last = float("-inf")
+        while not self._stop.is_set():
+            frame = ring.wait_newer(last, timeout=0.5)
+            if frame is None:
+                continue
+            last = frame.t
+            try:
+                for event in self.pipeline.feed(camera, frame.t, frame.image):
+                    self.emit(event)
+            except Exception:  # one bad frame must not stop the camera's processing
+                log.exception("camera %s: processing the frame at t=%.3f failed", camera, frame.t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for camera in self.cameras:
+            camera.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.pipeline.close()
