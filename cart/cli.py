@@ -26,6 +26,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.weigh",
     "cart.commands.calibrate",
     "cart.commands.vision_images",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
 )
 
 log = logging.getLogger("dashcart")

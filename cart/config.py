@@ -133,6 +133,50 @@ class VisionSection:
 
 
 @dataclass(frozen=True)
+class LocationSection:
+    backend: str = setting("sim", choices=("sim", "bleak", "none"),
+                           doc="sim: play `script` (a beacons.csv); bleak: passive BLE scan on BlueZ; none: no beacons")
+    adapter: str = setting("", doc="bleak: the BlueZ adapter (hci0); empty: the default one")
+    script: str = setting("", doc="sim: a beacons.csv (t,kind,id,rssi) to play back; empty: no sightings")
+    zones: dict[str, str] = setting({}, doc='which beacon marks which catalogue zone: "<kind>:<id>" = "<zone>"')
+    lane: list[str] = setting([], doc='the lane beacons in the order a cart passes them, entry first: "<kind>:<id>"')
+    calibration: dict[str, float] = setting({}, doc='per-beacon RSSI correction in dB from the site survey: "<kind>:<id>" = dB')
+    smoothing_s: float = setting(1.0, min=0.05, max=30.0, doc="RSSI smoothing time constant")
+    stale_s: float = setting(4.0, min=0.5, max=120.0, doc="a beacon unheard this long is forgotten")
+    zone_enter_dbm: float = setting(-85.0, min=-120.0, max=0.0, doc="weakest smoothed RSSI that puts the cart in a zone")
+    zone_hysteresis_db: float = setting(4.0, min=0.0, max=40.0, doc="how much stronger a new zone must be to switch")
+    zone_dwell_s: float = setting(1.5, min=0.0, max=60.0, doc="how long the new zone must stay ahead to switch")
+    lane_enter_dbm: float = setting(-62.0, min=-120.0, max=0.0, doc="smoothed RSSI at which a lane beacon counts as passed (about 1 m)")
+    lane_dwell_s: float = setting(0.6, min=0.0, max=30.0, doc="how long each lane beacon must stay above lane_enter_dbm")
+    lane_max_transit_s: float = setting(20.0, min=1.0, max=600.0, doc="most seconds from the entry beacon to the exit beacon")
+    allow_unauthenticated_lane: bool = setting(False, doc="accept lane beacons that are not eddystone-eid (demos and recorded trips only)")
+
+
+@dataclass(frozen=True)
+class CheckoutSection:
+    store_url: str = setting("", doc="the store API base URL (https://store.example/api); empty: demo, a local receipt")
+    cart_key: str = setting("", doc="hex, at least 16 bytes: the cart's HMAC-SHA256 key for signing orders")
+    lane_key: str = setting("", doc="hex, at least 16 bytes: the store key the lane beacons derive their rotating ids from")
+    eid_period_s: int = setting(64, min=4, max=86400, doc="how often the lane beacon's identifier rotates")
+    eid_skew_periods: int = setting(1, min=0, max=10, doc="clock skew allowed between cart and beacon, in periods")
+    timeout_s: float = setting(5.0, min=0.1, max=120.0, doc="per request to the store")
+    retry_initial_s: float = setting(0.5, min=0.01, max=600.0)
+    retry_max_s: float = setting(60.0, min=0.01, max=3600.0)
+    cancel_window_s: float = setting(5.0, min=0.0, max=60.0, doc="how long the shopper can cancel once in the lane")
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    pin_factory: str = setting("mock", choices=("mock", "auto", "lgpio", "rpigpio", "native", "none"),
+                               doc="mock: simulated pins; auto: gpiozero's choice; none: no light or buzzer")
+    red_pin: int = setting(17, min=0, max=27, doc="BCM pin numbers")
+    green_pin: int = setting(27, min=0, max=27)
+    blue_pin: int = setting(22, min=0, max=27)
+    buzzer_pin: int = setting(23, min=-1, max=27, doc="-1: no buzzer")
+    active_high: bool = setting(True, doc="false for common-anode LEDs")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
@@ -142,6 +186,9 @@ class Config:
     weighing: WeighingSection = field(default_factory=WeighingSection)
     cameras: CamerasSection = field(default_factory=CamerasSection)
     vision: VisionSection = field(default_factory=VisionSection)
+    location: LocationSection = field(default_factory=LocationSection)
+    checkout: CheckoutSection = field(default_factory=CheckoutSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:

@@ -68,6 +68,9 @@ class BeaconSighting(Event):
     kind: str
     id: str
     rssi: float
+    # Seconds since the Unix epoch when the advertisement was heard: the lane beacon's rotating
+    # identifier is derived from it. Live: the scanner's wall clock; replay: trip epoch + t.
+    wall_t: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,22 +103,56 @@ class Tick(Event):
 
 @dataclass(frozen=True)
 class ZoneChanged(Event):
-    """The cart entered a catalogue zone (from beacon sightings); "" when it left all zones."""
+    """The cart moved into ``zone`` (a catalogue zone; "" when no zone beacon is near)."""
 
     zone: str
+    previous: str = ""
+
+
+@dataclass(frozen=True)
+class LaneEntered(Event):
+    """The cart passed the lane's entry beacon: show "checking out" with a cancel button now, so the
+    shopper's cancel window has run by the time the exit beacon confirms. If no LaneDetected
+    follows within ``location.lane_max_transit_s``, the cart did not go through."""
+
+    lane: str
 
 
 @dataclass(frozen=True)
 class LaneDetected(Event):
-    """The cart is in a checkout lane: the controller starts checkout."""
+    """The cart went through the checkout lane: entry beacon, then exit beacon, close enough, long enough."""
 
     lane: str = ""
 
 
 @dataclass(frozen=True)
 class OrderAcknowledged(Event):
-    """The checkout's answer for a placed order. ``status``: queued | paid | declined | failed."""
+    """The order is settled: ``status`` accepted (the store took it) | local (no store; a
+    receipt file was written). ``receipt_to`` is masked ("k***@example.com"); ``receipt_path``
+    the local receipt, if one was written."""
 
     order_id: str
     status: str
+    receipt_to: str = ""
+    receipt_path: str = ""
+    total_cents: int = 0
     message: str = ""
+
+
+@dataclass(frozen=True)
+class OrderDelayed(Event):
+    """The store could not be reached or answered badly; the order waits in the outbox and
+    will be retried. ``reason`` is one line for the screen and the log."""
+
+    order_id: str
+    attempts: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderRejected(Event):
+    """The store refused the order for good (bad signature, unknown shopper, conflicting
+    duplicate): staff must help. Nothing was charged."""
+
+    order_id: str
+    reason: str = ""
