@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.store_sim",
     "cart.commands.lane_eid",
     "cart.commands.outbox",
+    "cart.commands.screenshots",
 )
 
 log = logging.getLogger("dashcart")

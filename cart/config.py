@@ -177,6 +177,22 @@ class GpioSection:
 
 
 @dataclass(frozen=True)
+class UiSection:
+    resolution: str = setting("800x480", choices=("800x480", "1280x800", "720x1280"),
+                              doc="the touchscreen's size; 720x1280 is portrait")
+    fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
+    fps: int = setting(30, min=5, max=60)
+    video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
+    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
+    font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
+    sound: bool = setting(True, doc="a short beep when an item is added")
+    volume: float = setting(0.5, min=0.0, max=1.0)
+    staff_pin: str = setting("", doc="staff PIN, plain digits (prefer staff_pin_sha256); empty with no hash: staff mode is off")
+    staff_pin_sha256: str = setting("", doc="hex SHA-256 of the staff PIN")
+    show_cursor: bool = setting(False, doc="show the mouse pointer (desktop testing)")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
@@ -189,6 +205,7 @@ class Config:
     location: LocationSection = field(default_factory=LocationSection)
     checkout: CheckoutSection = field(default_factory=CheckoutSection)
     gpio: GpioSection = field(default_factory=GpioSection)
+    ui: UiSection = field(default_factory=UiSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:
