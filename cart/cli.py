@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.lane_eid",
     "cart.commands.outbox",
     "cart.commands.screenshots",
+    "cart.commands.run",
+    "cart.commands.demo",
 )
 
 log = logging.getLogger("dashcart")
