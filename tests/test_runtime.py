@@ -1,0 +1,121 @@
+"""The live cart's runtime: READY and a clean stop under a notify socket, a restart that resumes
+the basket from the journal, and missing devices that degrade the cart instead of stopping it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cart.catalogue import Catalogue
+from cart.config import CameraSpec, Config
+from cart.events import BarcodeSeen, ShopperAction, WeightSettled
+from cart.runtime import CartRuntime, wait_for
+from cart.snapshot import SessionState
+from tests.notify_socket import NotifyReceiver
+
+REPO = Path(__file__).resolve().parent.parent
+MILK = "2410000001415"
+
+
+def _config(state_dir: Path, **sections: object) -> Config:
+    config = Config()
+    # A serial scale that is not there: the cart must run on without it.
+    scale = dataclasses.replace(config.scale, backend="serial", port=str(state_dir / "no-such-tty"))
+    return dataclasses.replace(config, cart=dataclasses.replace(config.cart, state_dir=str(state_dir)),
+                               scale=scale, **sections)
+
+
+@pytest.fixture
+def catalogue(shared_data: Path) -> Catalogue:
+    return Catalogue.from_csv(shared_data / "catalogue" / "demo_store.csv")
+
+
+def _messages_until(receiver: NotifyReceiver, needle: str, timeout: float) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text, _pid = receiver.receive(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        seen.append(text)
+        if needle in text.splitlines():
+            return seen
+    raise AssertionError(f"no {needle} within {timeout} s; got {seen}")
+
+
+def test_run_headless_sends_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    receiver = NotifyReceiver()
+    env = dict(os.environ, NOTIFY_SOCKET=receiver.env_value, XDG_STATE_HOME=str(tmp_path / "state"))
+    env.pop("WATCHDOG_USEC", None)
+    child = subprocess.Popen([sys.executable, "-m", "cart", "run", "--headless"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = _messages_until(receiver, "READY=1", 60)
+        assert any(line.startswith("STATUS=idle") for m in ready for line in m.splitlines())
+        child.send_signal(signal.SIGTERM)
+        _messages_until(receiver, "STOPPING=1", 20)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    _out, err = child.communicate()
+    assert "Traceback" not in err
+    # The journal lives in the state dir, where the next start finds it.
+    assert (tmp_path / "state" / "dashcart" / "basket.sqlite").is_file()
+
+
+def _add_milk(runtime: CartRuntime) -> None:
+    t = runtime.clock()
+    runtime.post(ShopperAction(t, "signin", "dcs1:test-shopper-00000001"))
+    runtime.post(BarcodeSeen(t + 0.1, "top", MILK, "EAN-13"))
+    runtime.post(WeightSettled(t + 0.5, 1584.0, 1584.0, started_t=t + 0.2))
+
+
+def test_restart_resumes_the_basket_from_the_journal(tmp_path: Path, catalogue: Catalogue) -> None:
+    config = _config(tmp_path)
+    first = CartRuntime(config, catalogue=catalogue)
+    first.start()
+    try:
+        _add_milk(first)
+        snap = wait_for(first, lambda s: any(line.code == MILK for line in s.lines), 10)
+        assert snap is not None, "the milk never reached the basket"
+    finally:
+        first.stop()
+
+    second = CartRuntime(config, catalogue=catalogue)
+    second.start()
+    try:
+        snap = second.snapshot()
+        assert snap.state is SessionState.SHOPPING
+        assert [(line.code, line.qty) for line in snap.lines] == [(MILK, 1)]
+        assert snap.total_cents == catalogue.get(MILK).price_cents
+    finally:
+        second.stop()
+
+
+def test_missing_scale_and_camera_degrade_and_the_cart_keeps_working(tmp_path: Path, catalogue: Catalogue) -> None:
+    config = _config(tmp_path)
+    cameras = dataclasses.replace(config.cameras, reconnect_s=0.2, devices=[
+        CameraSpec(id="cam0", backend="recorded", source=str(tmp_path / "no-such-camera"))])
+    config = dataclasses.replace(config, cameras=cameras, vision=dataclasses.replace(config.vision, enabled=False))
+    runtime = CartRuntime(config, catalogue=catalogue)
+    runtime.start()
+    try:
+        snap = wait_for(runtime, lambda s: {"scale", "camera:cam0"} <= {d.device for d in s.devices if d.state == "down"},
+                        15)
+        assert snap is not None, f"devices never reported down: {runtime.snapshot().devices}"
+        # Weight and touch: the shopper can still sign in and the controller still decides.
+        _add_milk(runtime)
+        assert wait_for(runtime, lambda s: any(line.code == MILK for line in s.lines), 10) is not None
+        assert runtime.supervisor.restarts("controller") == 0
+    finally:
+        runtime.stop()
