@@ -302,6 +302,15 @@ class SimulatedCart:
         self.view.hand(False)
         self.bridge.place(grams)
 
+    def show_qr(self, token: str, seconds: float = 5.0) -> bool:
+        """Hold the phone with the app's QR code up to the camera until the cart signs in."""
+        from drivers.sim.camera import qr_code
+        self.view.hold_up(qr_code(token))
+        try:
+            return wait_for(self.runtime, is_state(SessionState.SHOPPING), seconds) is not None
+        finally:
+            self.view.hold_up(None)
+
     def take(self, code: str, grams: float) -> None:
         self.view.hand(True)
         time.sleep(0.5)
@@ -370,9 +379,9 @@ class ScriptedTrip:
         cart, runtime = self.cart, self.cart.runtime
         catalogue = cart.catalogue
         self._shot("welcome")
-        self.say("shopper signs in (shows the app's QR code)")
-        runtime.action("signin", DEMO_TOKEN)
-        self._wait("the session to start", is_state(SessionState.SHOPPING))
+        self.say("shopper signs in: holds the store app's QR code up to the camera")
+        if not cart.show_qr(DEMO_TOKEN, self.timeout):
+            self.problems.append("the cart did not read the sign-in QR code")
         time.sleep(0.5)   # the scale settles at zero first
         grams: dict[str, list[float]] = {}
         for step in self.trip:

@@ -187,6 +187,8 @@ class CartRuntime:
         self._camera_threads: list[Any] = []
         self._vision_threads: list[threading.Thread] = []
         self._vision_stop = threading.Event()
+        self._signin: Any = None
+        self._signin_lock = threading.Lock()
         self._beacons: Any = None
         self._service: Any = None
         self._locator: Any = None
@@ -349,6 +351,8 @@ class CartRuntime:
         recognizer = open_recognizer(self.config, self.post, self.clock())
         gallery = self._gallery(recognizer, catalogue)
         rings = {thread.source.camera_id: thread.ring for thread in threads}
+        from cart.signin import QrSignIn
+        self._signin = QrSignIn()
         self._vision = VisionPipeline(list(rings), self.config.vision, section, recognizer=recognizer,
                                       gallery=gallery, worker=True, emit=self.post, rings=rings)
         for camera in rings:
@@ -373,6 +377,12 @@ class CartRuntime:
             log.error("vision: no gallery: %s; barcodes only", exc)
             return None
 
+    def latest_frame(self, camera: str) -> Any:
+        """The newest frame ``camera`` delivered (a :class:`drivers.camera.ring.Frame`), or None."""
+        if self._vision is None or camera not in self._vision.cameras:
+            return None
+        return self._vision.ring(camera).latest()
+
     def _camera_process(self, camera: str) -> None:
         # The newest frame each time round: when the CPU falls behind, frames are skipped, not queued.
         ring = self._vision.ring(camera)
@@ -385,6 +395,12 @@ class CartRuntime:
             try:
                 for event in self._vision.feed(camera, frame.t, frame.image):
                     self.post(event)
+                if self._snapshot.state in (SessionState.IDLE, SessionState.DONE):
+                    # Nobody signed in: look for the store app's QR code held up to the camera.
+                    with self._signin_lock:
+                        signin = self._signin.on_frame(frame.t, frame.image)
+                    if signin is not None:
+                        self.post(signin)
             except Exception:  # one bad frame must not stop the camera's processing
                 log.exception("camera %s: processing the frame at t=%.3f failed", camera, frame.t)
 

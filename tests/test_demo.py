@@ -58,3 +58,41 @@ def test_the_script_truth_and_the_basket_check(shared_data: Path) -> None:
     del wrong["2450000001459"]
     assert any("missing" in p for p in basket_matches(truth, wrong, catalogue))
     assert any("never put in" in p for p in basket_matches(truth, {**truth, "2490000001493": (1, [])}, catalogue))
+
+
+def test_interactive_keys_sign_in_and_put_a_carton_in(tmp_path: Path, shared_data: Path) -> None:
+    import threading
+    import time
+
+    import pygame
+
+    from cart.config import Config
+    from cart.demo import SimulatedCart
+    from cart.demo_interactive import SHELF_CODES, run_interactive
+    from cart.runtime import wait_for
+    from cart.snapshot import SessionState
+
+    cart = SimulatedCart(Config(), shared_data, tmp_path / "state")
+    cart.start()
+    milk = SHELF_CODES.index("2410000001415")
+    finished = threading.Event()
+    seen: dict[str, object] = {}
+
+    def person() -> None:
+        try:
+            time.sleep(1.0)
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q, unicode="q", mod=0))
+            seen["signed_in"] = wait_for(cart.runtime, lambda s: s.state is SessionState.SHOPPING, 15)
+            key = "1234567890"[milk]
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=ord(key), unicode=key, mod=0))
+            seen["milk"] = wait_for(cart.runtime, lambda s: any(line.code == "2410000001415" for line in s.lines), 15)
+        finally:
+            finished.set()
+
+    threading.Thread(target=person, daemon=True).start()
+    try:
+        run_interactive(cart, should_stop=finished.is_set)
+    finally:
+        cart.stop()
+    assert seen.get("signed_in") is not None, "pressing q (show the QR code) did not sign in"
+    assert seen.get("milk") is not None, "pressing the milk's key did not put it in the basket"

@@ -37,6 +37,17 @@ def barcode_label(gtin13: str) -> np.ndarray:
     return image
 
 
+def qr_code(text: str, size: int = 200) -> np.ndarray:
+    """A phone screen showing ``text`` as a QR code (BGR, white around it)."""
+    import cv2
+    import zxingcpp
+    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode)
+    image = np.array(zxingcpp.write_barcode_to_image(code, scale=4, add_quiet_zones=True))
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
 def placeholder(name: str, size: int = 200) -> np.ndarray:
     """A product without a photo: a coloured box with its name, on white (so it keys out)."""
     import cv2
