@@ -62,14 +62,15 @@ def new_store(workdir: Path, **kw: float) -> StoreServer:
                                       {TOKEN: "kim@example.com"}), **kw).start()
 
 
-def bench_lane_to_receipt(workdir: Path, trips: int) -> list[float]:
-    """Wall seconds from the exit beacon confirming the lane to the receipt event reaching the queue."""
+def bench_lane_to_receipt(workdir: Path, trips: int) -> tuple[list[float], list[float]]:
+    """(event-time seconds from passing the exit beacon to LaneDetected, wall seconds from
+    LaneDetected to the receipt event reaching the controller's queue), per trip."""
     store = new_store(workdir)
     checkout = service(workdir / "cart", store.url)
     events: queue.Queue = queue.Queue()
     checkout.start(events.put)
     radio = Radio(lane_key=LANE_KEY, epoch=EPOCH)
-    latencies = []
+    latencies, detection = [], []
     try:
         for trip in range(trips):
             path, duration = straight((-4.0, 0.1), (7.0, 0.1), 1.0)
@@ -77,6 +78,7 @@ def bench_lane_to_receipt(workdir: Path, trips: int) -> list[float]:
             for sighting in hear(LANE_BEACONS, path, duration, radio, seed=trip, t0=trip * 100.0):
                 if any(isinstance(e, LaneDetected) for e in loc.on_sighting(sighting)):
                     start = time.perf_counter()
+                    detection.append(sighting.t - (trip * 100.0 + 7.0))  # at x = 3 m (the exit) at 1 m/s
                     sid = session_id_for("cart-0001", trip * 100.0, EPOCH + trip * 100.0)
                     checkout.place_order(LINES, shopper_token=TOKEN, session_id=sid, t=sighting.t)
                     event = events.get(timeout=10)
@@ -86,7 +88,7 @@ def bench_lane_to_receipt(workdir: Path, trips: int) -> list[float]:
     finally:
         checkout.close()
         store.stop()
-    return latencies
+    return detection, latencies
 
 
 FAULTS = ("none", "500", "503", "garbage", "drop-before-commit", "drop-after-commit", "wrong-order", "slow")
@@ -218,9 +220,12 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "lane").mkdir()
-        lat = bench_lane_to_receipt(Path(tmp) / "lane", trips)
-        rows.append(("lane to receipt on screen, p50 (s)", f"{statistics.median(lat):.3f}", "<= 2"))
-        rows.append(("lane to receipt on screen, max (s)", f"{max(lat):.3f}", "<= 2"))
+        detection, lat = bench_lane_to_receipt(Path(tmp) / "lane", trips)
+        total = [d + w for d, w in zip(detection, lat)]
+        rows.append(("exit beacon passed -> lane detected, max (s)", f"{max(detection):.3f}", ""))
+        rows.append(("lane detected -> receipt on screen, p50 (s)", f"{statistics.median(lat):.3f}", "<= 2"))
+        rows.append(("lane detected -> receipt on screen, max (s)", f"{max(lat):.3f}", "<= 2"))
+        rows.append(("exit beacon passed -> receipt on screen, max (s)", f"{max(total):.3f}", "<= 2"))
         (Path(tmp) / "net").mkdir()
         net = bench_network_failures(Path(tmp) / "net", orders, 100)
     rows.append((f"failed deliveries injected ({net['orders']} orders, 1 cart restart)", str(net["failed deliveries"]),

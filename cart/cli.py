@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.screenshots",
     "cart.commands.run",
     "cart.commands.demo",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")

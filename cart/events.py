@@ -112,8 +112,16 @@ class ZoneChanged(Event):
 @dataclass(frozen=True)
 class LaneEntered(Event):
     """The cart passed the lane's entry beacon: show "checking out" with a cancel button now, so the
-    shopper's cancel window has run by the time the exit beacon confirms. If no LaneDetected
-    follows within ``location.lane_max_transit_s``, the cart did not go through."""
+    shopper's cancel window has run by the time the exit beacon confirms. LaneDetected or
+    LaneLeft follows."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
+class LaneLeft(Event):
+    """After LaneEntered, the cart did not go through (too slow, or turned back the wrong way):
+    close the "checking out" window."""
 
     lane: str
 

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cart.config import LocationSection
+from cart.config import Config, LocationSection
 from cart.errors import Misconfigured
-from cart.events import BeaconSighting, Event, LaneDetected, LaneEntered, ZoneChanged
-from cart.lane_auth import EidVerifier
+from cart.events import BeaconSighting, Event, LaneDetected, LaneEntered, LaneLeft, ZoneChanged
+from cart.lane_auth import EidVerifier, parse_key
 from drivers.beacons import normalize_beacon_key
 
 
@@ -133,7 +133,10 @@ class ZoneTracker:
         levels: dict[str, float] = {}
         for key, zone in self._zones.items():
             level = self._beacons.level(key, t)
-            if level is not None and level >= self._s.zone_enter_dbm:
+            # Hysteresis on leaving too: the current zone holds until it fades clearly below the
+            # entry level, so a cart at a zone's edge does not flicker in and out of it.
+            floor = self._s.zone_enter_dbm - (self._s.zone_hysteresis_db if zone == self.zone else 0.0)
+            if level is not None and level >= floor:
                 levels[zone] = max(level, levels.get(zone, -math.inf))
         return levels
 
@@ -190,8 +193,9 @@ class LaneDetector:
         self._next = 0
         self._first_pass_t = 0.0
         self._passed_t = 0.0
+        self._blocked_until = -math.inf
 
-    def update(self, key: str, t: float, rssi: float) -> LaneDetected | LaneEntered | None:
+    def update(self, key: str, t: float, rssi: float) -> LaneDetected | LaneEntered | LaneLeft | None:
         if key not in self._lane:
             return self.tick(t)
         level = self._beacons.add(key, t, rssi)
@@ -209,23 +213,27 @@ class LaneDetector:
             return False
         return t - since >= self._s.lane_dwell_s
 
-    def tick(self, t: float) -> LaneDetected | LaneEntered | None:
+    def tick(self, t: float) -> LaneDetected | LaneEntered | LaneLeft | None:
         if not self._lane:
             return None
         close = [i for i, key in enumerate(self._lane) if self._close(key, t)]
         if self.state is LaneState.PASSED:
-            if not any(self._beacons.level(k, t) is not None and self._beacons.level(k, t) >= self._s.lane_enter_dbm
+            if not any((level := self._beacons.level(k, t)) is not None and level >= self._s.lane_enter_dbm
                        for k in self._lane):
                 self._reset()
             return None
         if self.state is LaneState.IN_LANE and t - self._first_pass_t > self._s.lane_max_transit_s:
-            self._reset()
+            return self._abandon(t)
         for index in close:
             if index > self._next:
-                # A later beacon before an earlier one: coming in the wrong way, or skipping the lane.
-                self._reset()
-                return None
+                # A later beacon before an earlier one: coming in the wrong way, or skipping part
+                # of the lane. Hold the entry off until the cart has been away for a transit time,
+                # so a cart leaving the wrong way past the entry does not open the window.
+                self._blocked_until = t + self._s.lane_max_transit_s
+                return self._abandon(t) if self.state is LaneState.IN_LANE else None
             if index == self._next:
+                if index == 0 and t < self._blocked_until:
+                    continue
                 if index > 0 and self._above_since[self._lane[index]] < self._passed_t:
                     # Already close before the previous beacon was passed: the cart came from
                     # this side (wrong way) and has not left it since.
@@ -240,6 +248,10 @@ class LaneDetector:
                     self.state = LaneState.IN_LANE
                     return LaneEntered(t, self._name)
         return None
+
+    def _abandon(self, t: float) -> LaneLeft:
+        self._reset()
+        return LaneLeft(t, self._name)
 
     def _reset(self) -> None:
         self.state = LaneState.WAITING
@@ -307,6 +319,24 @@ class Locator:
 
     def on_tick(self, t: float) -> list[Event]:
         return [e for e in (self._zones.tick(t), self.lane.tick(t)) if e is not None]
+
+
+def build_locator(config: Config, site: Site | None = None, *,
+                  allow_unauthenticated_lane: bool | None = None) -> Locator:
+    """A :class:`Locator` for ``site`` (default: the one in ``[location]``), with the lane key from
+    ``[checkout]`` when the lane has Eddystone-EID beacons. Problems raise one-line Misconfigured."""
+    source = config.source or "config"
+    site = Site.from_config(config.location, f"{source}: location") if site is None else site
+    eid_beacons = [key.partition(":")[2] for key in site.lane if key.startswith("eddystone-eid:")]
+    verifier = None
+    if eid_beacons:
+        try:
+            key = parse_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
+        except ValueError as exc:
+            raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
+        verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods)
+    return Locator(site, config.location, verifier, allow_unauthenticated_lane=allow_unauthenticated_lane,
+                   where=f"{source}: location")
 
 
 def nearby_products(zone: str, product_zones: Mapping[str, str]) -> list[str]:

@@ -50,6 +50,10 @@ class QrSignIn:
         self._last: tuple[str, float] | None = None
         self.rejected = 0
 
+    def reset(self) -> None:
+        """Sign-out: the same shopper may sign in again straight away."""
+        self._last = None
+
     def read_tokens(self, image: Any) -> list[str]:
         import zxingcpp
 

@@ -146,3 +146,14 @@ def test_beacons_csv_reads_and_names_bad_rows(tmp_path):
     path.write_text("t,kind,id,rssi\n0.5,ibeacon,x,loud\n")
     with pytest.raises(Misconfigured, match="line 2: t and rssi must be numbers"):
         read_beacons_csv(path)
+
+
+def test_trip_sightings_take_wall_time_from_the_optional_epoch(tmp_path):
+    from drivers.sim.beacons import trip_sightings
+    assert trip_sightings(tmp_path, {}) == []
+    (tmp_path / "beacons.csv").write_text("t,kind,id,rssi\n2.0,eddystone-eid,0011223344556677,-50\n")
+    (s,) = trip_sightings(tmp_path, {"epoch": 1_767_225_600})
+    assert s.wall_t == 1_767_225_602.0
+    assert trip_sightings(tmp_path, {})[0].wall_t is None
+    with pytest.raises(Misconfigured, match=r"trip.json: epoch must be Unix seconds"):
+        trip_sightings(tmp_path, {"epoch": "yesterday"})

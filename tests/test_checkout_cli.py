@@ -62,3 +62,30 @@ def test_store_api_document_lists_every_field_the_cart_sends():
     assert {k.strip() for k in required.split(",")} == set(document)
     line_required = re.search(r"Line:\n(?:.*\n)*?\s+required: \[([^\]]*)\]", text).group(1)
     assert {k.strip() for k in line_required.split(",")} == set(document["lines"][0])
+
+
+def test_beacons_parses_captured_reports(shared_data, capsys):
+    assert main(["beacons", "--hci", str(shared_data / "ble" / "advertisements.jsonl"), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 28
+    assert rows[0]["kind"] == "ibeacon" and rows[0]["mac"] == "6A6BC9A23E43"
+    assert sum(r["kind"] == "ibeacon" for r in rows) == 3   # two iBeacon captures and the Tilt
+
+
+def test_beacons_reports_malformed_lines_and_carries_on(tmp_path, capsys):
+    path = tmp_path / "capture.hex"
+    path.write_text("zz\n043E2A0201\n043E2A02010001433EA2C96B6A1E02011A1AFF4C000215E2C56DB5DFFB48D2B060D0F5A71096E000640000C5B3\n")
+    assert main(["beacons", "--hci", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(":1: malformed: not hexadecimal")
+    assert "parameter bytes" in out[1] and "ibeacon:e2c56db5" in out[2]
+
+
+def test_beacons_listens_to_the_configured_scanner(tmp_path, capsys):
+    script = tmp_path / "beacons.csv"
+    script.write_text("t,kind,id,rssi\n0.0,eddystone-uid,00112233445566778899:aabbccddeeff,-70\n")
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[location]\nbackend = "sim"\nscript = "{script}"\n')
+    assert main(["beacons", "--config", str(config), "--seconds", "0.5", "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == "00112233445566778899:aabbccddeeff" and row["rssi"] == -70

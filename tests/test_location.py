@@ -175,3 +175,41 @@ def test_site_from_config_names_the_key():
         Site.from_config(config.location)
     config = parse_config('[location]\nzones = { "eddystone-uid:00112233445566778899:aabbccddeeff" = "dairy" }\n')
     assert Site.from_config(config.location).zones == {"eddystone-uid:00112233445566778899:aabbccddeeff": "dairy"}
+
+
+def test_build_locator_from_config_wires_the_lane_key():
+    from cart.config import parse_config
+    from cart.location import build_locator
+    text = '[location]\nlane = ["eddystone-eid:entry", "eddystone-eid:exit"]\n'
+    with pytest.raises(Misconfigured, match=r"^dashcart.toml: checkout.lane_key: missing"):
+        build_locator(parse_config(text, "dashcart.toml"))
+    locator = build_locator(parse_config(text + f'[checkout]\nlane_key = "{KEY.hex()}"\n', "dashcart.toml"))
+    stream = [sighting(i * 0.1, f"eddystone-eid:{current_eid(KEY, 'entry' if i < 20 else 'exit', EPOCH + i * 0.1, 64)}",
+                       -45, wall_t=EPOCH + i * 0.1) for i in range(40)]
+    assert [e for e in feed(locator, stream) if isinstance(e, LaneDetected)]
+    with pytest.raises(Misconfigured, match="is not an eddystone-eid beacon"):
+        build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'))
+    assert build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'), allow_unauthenticated_lane=True)
+
+
+def test_zone_does_not_flicker_at_its_edge():
+    locator = Locator(Site(zones={FRUIT: "produce-fruit"}), SETTINGS)
+    edge = SETTINGS.zone_enter_dbm
+    events = feed(locator, [sighting(i * 0.1, FRUIT, edge + (2 if i % 20 < 10 else -2)) for i in range(100)])
+    assert events == [ZoneChanged(0.0, "produce-fruit", "")]
+    events = feed(locator, [sighting(10 + i * 0.1, FRUIT, edge - 15) for i in range(50)])
+    assert [e.zone for e in events] == [""]
+
+
+def test_wrong_way_does_not_even_open_the_checkout_window():
+    detector = LaneDetector(LANE, SETTINGS, {})
+    stream = steady(LANE[1], 0.0, 1.5, -50) + steady(LANE[1], 1.5, 3.0, -75) + steady(LANE[0], 3.0, 4.5, -50)
+    assert run_detector(detector, stream) == []
+
+
+def test_window_closes_when_the_cart_does_not_go_through():
+    from cart.events import LaneLeft
+    detector = LaneDetector(LANE, SETTINGS, {})
+    events = run_detector(detector, steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[0], 1.5, 25.0, -80))
+    assert [type(e) for e in events] == [LaneEntered, LaneLeft]
+    assert events[1].t > events[0].t + SETTINGS.lane_max_transit_s

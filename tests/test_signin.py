@@ -48,3 +48,11 @@ def test_a_new_shopper_signs_in_straight_away():
     assert reader.on_frame(0.0, qr_frame(TOKEN)).value == TOKEN
     other = "dcs1:Lee0123456789abcdefgh"
     assert reader.on_frame(0.5, qr_frame(other)).value == other
+
+
+def test_after_sign_out_the_same_shopper_can_sign_in_again_at_once():
+    reader = QrSignIn(repeat_s=5.0)
+    frame = qr_frame(TOKEN)
+    assert reader.on_frame(0.0, frame) is not None
+    reader.reset()
+    assert reader.on_frame(0.5, frame).value == TOKEN

@@ -233,7 +233,8 @@ class StoreServer(ThreadingHTTPServer):
             return self._faults.popleft() if self._faults else None
 
     def start(self) -> StoreServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="store-server", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="store-server", daemon=True)
         self._thread.start()
         return self
 

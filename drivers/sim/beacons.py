@@ -62,6 +62,28 @@ def read_beacons_csv(path: str | Path, epoch: float | None = None) -> list[Beaco
     return sightings
 
 
+def trip_epoch(trip: dict, where: str) -> float | None:
+    """The optional ``epoch`` of a trip.json: Unix seconds at the trip's t = 0.
+
+    An extension of ``dashcart-trip/1`` (older readers ignore it): without it a replay cannot
+    verify lane beacon identifiers, which depend on the time of day.
+    """
+    epoch = trip.get("epoch")
+    if epoch is None:
+        return None
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not math.isfinite(epoch) or epoch < 0:
+        raise Misconfigured(f"{where}: epoch must be Unix seconds (a number >= 0), got {epoch!r}")
+    return float(epoch)
+
+
+def trip_sightings(trip_dir: str | Path, trip: dict) -> list[BeaconSighting]:
+    """The sightings of a trip directory (none without ``beacons.csv``), ``wall_t`` from its epoch."""
+    path = Path(trip_dir) / "beacons.csv"
+    if not path.exists():
+        return []
+    return read_beacons_csv(path, trip_epoch(trip, str(Path(trip_dir) / "trip.json")))
+
+
 def write_beacons_csv(path: str | Path, sightings: Sequence[BeaconSighting]) -> None:
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
