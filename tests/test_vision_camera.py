@@ -180,3 +180,36 @@ def test_recorded_camera_plays_back_in_real_time_on_the_live_clock(tmp_path):
     assert len(times) == 3
     assert times[0] >= started
     assert times[2] - times[0] == pytest.approx(0.04, abs=1e-6)
+
+
+def test_cameras_config_is_an_array_of_tables_and_round_trips():
+    from cart.config import dump_config, parse_config
+    config = parse_config('[cameras]\nbuffer_s = 3\n[[cameras.devices]]\nid = "left"\nsource = "/dev/v4l/by-id/x"\n'
+                          '[[cameras.devices]]\nid = "right"\nbackend = "recorded"\nsource = "frames/right"\nfps = 10\n')
+    assert [(d.id, d.backend, d.fps) for d in config.cameras.devices] == [("left", "opencv", 15.0), ("right", "recorded", 10.0)]
+    assert parse_config(dump_config(config)) == config
+    assert parse_config("").cameras.devices == []   # no cameras by default: weight and touch only
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[[cameras.devices]]\nbackend = "usb"\n', "c.toml: cameras.devices[0].backend: 'usb' is not one of"),
+    ('[[cameras.devices]]\nfps = 0\n', "c.toml: cameras.devices[0].fps: 0.0 is below the minimum 1"),
+    ('[[cameras.devices]]\nlens = 1\n', "c.toml: cameras.devices[0]: unknown key 'lens'"),
+    ('[cameras]\ndevices = [1]\n', "c.toml: cameras.devices[0]: expected a table, got integer 1"),
+])
+def test_bad_camera_config_names_the_entry(text, expected):
+    from cart.config import parse_config
+    with pytest.raises(Misconfigured) as info:
+        parse_config(text, "c.toml")
+    assert str(info.value).startswith(expected)
+
+
+def test_trip_frames_merges_cameras_in_time_order(tmp_path):
+    from drivers.camera import trip_frames
+    _write_trip_frames(tmp_path / "frames" / "left", [0, 66, 133])
+    _write_trip_frames(tmp_path / "frames" / "right", [33, 66, 100])
+    merged = [(f.camera, f.t) for f in trip_frames(tmp_path, ["left", "right"])]
+    assert merged == [("left", 0.0), ("right", 0.033), ("left", 0.066), ("right", 0.066),
+                      ("right", 0.1), ("left", 0.133)]
+    with pytest.raises(Misconfigured, match="no frames folder for camera 'top'"):
+        list(trip_frames(tmp_path, ["left", "top"]))

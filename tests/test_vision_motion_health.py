@@ -1,6 +1,5 @@
 import numpy as np
 
-from cart.events import DeviceStatus, MotionChanged
 from cart.vision.health import CameraHealth, CameraView
 from cart.vision.motion import MotionGate, thumbnail
 from drivers.sim.basket_scene import BasketScene

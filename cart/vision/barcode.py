@@ -3,7 +3,8 @@
 Only EAN-13, UPC-A, EAN-8 and UPC-E are decoded: a cart never needs anything else and
 every extra format is another chance of a false read. zxing-cpp misses codes turned
 30-60 degrees in the image plane; ``cv2.barcode`` (still in OpenCV 5's main modules) finds
-and decodes those at any angle, so it runs when zxing finds nothing.
+those at any angle, so when zxing finds nothing OpenCV decodes them itself and zxing
+reads each box OpenCV found, warped upright.
 
 A read is kept only when re-decoding the region around it agrees: zxing occasionally
 returns a valid-check-digit misread from a thin slice across the bars (the edge of a
@@ -40,12 +41,6 @@ class Read:
 
     code: Code
     quad: np.ndarray
-
-    @property
-    def thickness(self) -> float:
-        """How far the read extends across the bars, in pixels (a one-line read is ~1)."""
-        q = self.quad
-        return float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -165,9 +160,9 @@ class BarcodeReader:
         return mine > 0 and mine > max(votes.values(), default=0)
 
     def _fallback(self, gray: np.ndarray) -> list[Read]:
-        """OpenCV's detector+decoder, at three scales; a code counts when at least two of
-        the three agree and no other code gets as many votes (it, too, misreads now and
-        then: a partial UPC-A as an EAN-8)."""
+        """OpenCV's detector+decoder at three scales, where a code counts when at least two
+        of the three agree and no other code gets as many votes (it, too, misreads now and
+        then: a partial UPC-A as an EAN-8); plus zxing on each box OpenCV found, upright."""
         import cv2
         votes: Counter[str] = Counter()
         codes: dict[str, Read] = {}

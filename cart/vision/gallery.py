@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,14 +131,15 @@ def read_prototypes(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
+            for key in ("classes", "vectors", "labels"):
+                if key not in data.files:
+                    raise Misconfigured(f"{path}: missing array {key!r} (need classes, vectors, labels)")
             classes = [str(c) for c in data["classes"]]
             vectors = np.asarray(data["vectors"], dtype=np.float32)
             labels = np.asarray(data["labels"], dtype=np.int64)
     except FileNotFoundError:
         raise Misconfigured(f"{path}: prototypes file not found") from None
-    except KeyError as exc:
-        raise Misconfigured(f"{path}: missing array {exc.args[0]!r} (need classes, vectors, labels)") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise Misconfigured(f"{path}: not a readable .npz: {exc}") from None
     if vectors.ndim != 2 or labels.shape != (vectors.shape[0],):
         raise Misconfigured(f"{path}: vectors {vectors.shape} and labels {labels.shape} do not match")

@@ -49,6 +49,8 @@ class _Camera:
     reader: BarcodeReader | None
     levels: deque[tuple[float, float]] = field(default_factory=deque)  # (t, motion level) per frame
     frames_since_scan: int = 0
+    # levels is appended by the camera's feed thread and read by the recognition worker.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class VisionPipeline:
@@ -71,7 +73,9 @@ class VisionPipeline:
         self._still_level = vision.motion_threshold
         self._cameras: dict[str, _Camera] = {}
         for cam in cameras:
-            ring = (rings or {}).get(cam) or FrameRing(cam, camera_settings.buffer_s)
+            ring = (rings or {}).get(cam)
+            if ring is None:  # (not `or`: an empty ring is falsy)
+                ring = FrameRing(cam, camera_settings.buffer_s)
             self._cameras[cam] = _Camera(
                 ring=ring,
                 gate=MotionGate(cam, vision.motion_threshold, vision.motion_hold_s),
@@ -108,9 +112,10 @@ class VisionPipeline:
         thumb = thumbnail(frame)
         events: list[Event] = list(cam.health.update(t, frame, thumb))
         events.extend(cam.gate.update(t, thumb))
-        cam.levels.append((t, cam.gate.level))
-        while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
-            cam.levels.popleft()
+        with cam.lock:
+            cam.levels.append((t, cam.gate.level))
+            while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
+                cam.levels.popleft()
         if cam.reader is not None and cam.gate.active:
             cam.frames_since_scan += 1
             if cam.frames_since_scan >= self.vision.barcode_every:
@@ -124,7 +129,9 @@ class VisionPipeline:
     def _still_frame(self, cam: _Camera, until: float) -> Frame | None:
         """The newest frame taken no later than ``until`` with hands still (else the newest
         frame before ``until`` at all)."""
-        for t, level in reversed(cam.levels):
+        with cam.lock:
+            levels = list(cam.levels)
+        for t, level in reversed(levels):
             if t <= until and level <= self._still_level:
                 frame = cam.ring.at_or_before(t)
                 if frame is not None and frame.t == t:

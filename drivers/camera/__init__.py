@@ -8,7 +8,7 @@ Backends (chosen by ``[[cameras.devices]] backend``): ``opencv`` (USB/V4L2),
 from drivers.camera.capture import CameraThread, CaptureState, start_cameras
 from drivers.camera.ring import Frame, FrameRing
 from drivers.camera.source import FrameSource, SourceEnded, open_source
-from drivers.camera.recorded import RecordedSource
+from drivers.camera.recorded import RecordedSource, trip_frames
 
 __all__ = ["CameraThread", "CaptureState", "Frame", "FrameRing", "FrameSource", "RecordedSource",
-           "SourceEnded", "open_source", "start_cameras"]
+           "SourceEnded", "open_source", "start_cameras", "trip_frames"]

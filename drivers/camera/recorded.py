@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,16 @@ class RecordedSource(FrameSource):
                     yield Frame(self.camera_id, float(t or 0.0), image)
         finally:
             self.close()
+
+
+def trip_frames(trip_dir: str | Path, cameras: Iterable[str]) -> Iterator[Frame]:
+    """Every frame of a ``dashcart-trip/1`` recording's cameras, merged in time order (ties:
+    in the order ``cameras`` lists them), for a replay to interleave with the scale log.
+    A camera listed without a ``frames/<id>`` folder is a :class:`Misconfigured` error."""
+    sources = [RecordedSource(cam, Path(trip_dir) / "frames" / cam) for cam in cameras]
+    for source in sources:
+        if not source.path.is_dir():
+            raise Misconfigured(f"{source.path}: no frames folder for camera {source.camera_id!r}")
+    streams = [((f.t, i, f) for f in source.frames()) for i, source in enumerate(sources)]
+    for _, _, frame in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield frame
