@@ -26,7 +26,17 @@ from cart.weighing import WeighingEngine  # noqa: E402
 from drivers.scale.protocol import Reading, parse_hx711  # noqa: E402
 from drivers.sim.scale_script import Drift, Fault, Lift, LoadScript, Place, Push, render_scale_log  # noqa: E402
 
+# An item that starts moving within the confirmation budget after the previous one came to
+# rest may be reported together with it ("two items 0.5 s apart: two changes or their sum").
+CONFIRM_BUDGET_S = 0.5
 WIRE_FAULTS = ("garbage", "bad_crc", "drop", "truncated", "sign_glitch", "spike", "saturation", "bridge_error")
+
+
+def _hand(rng: random.Random, grams: float) -> dict:
+    """How this item is put in or taken out: every shopper and every item rings differently."""
+    return {"press_s": rng.uniform(0.15, 0.5), "press_g": rng.uniform(0.0, 0.6) * min(grams, 800.0),
+            "ring_g": rng.uniform(0.03, 0.3) * min(grams, 1000.0) + rng.uniform(1, 10),
+            "ring_hz": rng.uniform(3.0, 14.0), "ring_decay_s": rng.uniform(0.05, 0.25)}
 
 
 def random_session(rng: random.Random, minutes: float) -> LoadScript:
@@ -36,20 +46,21 @@ def random_session(rng: random.Random, minutes: float) -> LoadScript:
     t = 2.0
     while t < duration - 6.0:
         roll = rng.random()
-        if present and roll < 0.3:
+        if present and (roll < 0.3 or sum(present) > 12000):   # a cart holds ~15 kg
             grams = present.pop(rng.randrange(len(present)))
-            events.append(Lift(t, grams))
+            events.append(Lift(t, grams, **_hand(rng, grams)))
         else:
             grams = round(rng.choice([rng.uniform(10, 60), rng.uniform(60, 600), rng.uniform(600, 3000)]), 1)
-            events.append(Place(t, grams))
+            events.append(Place(t, grams, **_hand(rng, grams)))
             present.append(grams)
             if rng.random() < 0.15:                       # a second item half a second later
                 second = round(rng.uniform(10, 800), 1)
-                events.append(Place(t + 0.5, second))
+                events.append(Place(t + 0.5, second, **_hand(rng, second)))
                 present.append(second)
         if rng.random() < 0.25:                           # the cart is pushed, maybe meanwhile
             t0 = t + rng.uniform(-1.0, 0.5)
-            events.append(Push(max(0.5, t0), max(0.5, t0) + rng.uniform(1.0, 5.0), rng.uniform(100, 500)))
+            events.append(Push(max(0.5, t0), max(0.5, t0) + rng.uniform(1.0, 5.0), rng.uniform(100, 600),
+                               decay_s=rng.uniform(0.05, 0.2)))
         t += rng.uniform(3.0, 9.0)
     quiet = [e.t - 1.2 for e in events if isinstance(e, Place)]
     for _ in range(int(minutes * 12)):                    # ~ one wire fault every 5 s
@@ -58,11 +69,11 @@ def random_session(rng: random.Random, minutes: float) -> LoadScript:
         if start > 1 and not any(isinstance(e, Push) and e.t0 - 1 < start < e.rest_t() + 1 for e in events):
             events.append(Fault(start, rng.choice(("silence", "disconnect")), duration_s=0.6))
     events.append(Drift(0.0, duration, rng.uniform(-0.05, 0.05)))
-    return LoadScript(duration, tuple(events), initial_g=rng.uniform(0, 200))
+    return LoadScript(duration, tuple(events), initial_g=rng.uniform(0, 200), noise_counts=rng.uniform(40, 160))
 
 
 def score(script: LoadScript, changes) -> dict:  # type: ignore[no-untyped-def]
-    truth = script.truth()
+    truth = script.truth(merge_within_s=CONFIRM_BUDGET_S)
     used = set()
     found = big = correct_events = 0
     errors: list[float] = []
@@ -72,13 +83,15 @@ def score(script: LoadScript, changes) -> dict:  # type: ignore[no-untyped-def]
         mine = [k for k, c in enumerate(changes) if true.started_t <= c.t < end and k not in used]
         used.update(mine)
         total = sum(changes[k].delta_g for k in mine)
-        ok = bool(mine) and abs(total - true.delta_g) <= max(2.0, 0.005 * abs(true.delta_g))
+        allowed = max(2.0, 0.005 * abs(true.delta_g))
+        if mine:
+            errors.append(abs(total - true.delta_g) / allowed)
+        ok = bool(mine) and abs(total - true.delta_g) <= allowed
         if abs(true.delta_g) >= 10:
             big += 1
             found += ok
         if ok:
             correct_events += len(mine)
-            errors.append(abs(total - true.delta_g))
             latencies.append(changes[mine[-1]].t - true.rest_t)
     return {"truth": big, "found": found, "events": len(changes), "correct_events": correct_events,
             "errors": errors, "latencies": latencies}
@@ -125,7 +138,7 @@ def main() -> int:
         ("recall, changes >= 10 g", f"{recall:.4f} ({totals['found']}/{totals['truth']})", ">= 0.99", recall >= 0.99),
         ("precision (no phantoms)", f"{precision:.4f} ({totals['correct_events']}/{totals['events']})", ">= 0.99",
          precision >= 0.99),
-        ("worst |error| of a found change", f"{worst:.2f} g", "<= max(2 g, 0.5 %)", True),
+        ("worst |error| / max(2 g, 0.5 %)", f"{worst:.2f}", "<= 1", worst <= 1.0),
         ("median confirmation after rest", f"{p50:.3f} s", "<= 0.5 s", p50 <= 0.5),
         ("p95 confirmation after rest", f"{p95:.3f} s", "<= 1.0 s", p95 <= 1.0),
         ("earliest confirmation vs rest", f"{lat[0]:+.3f} s", "(< 0: before rest)", True),

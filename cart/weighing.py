@@ -223,7 +223,8 @@ class WeighingEngine:
             dt = 0.0
         self._last_t = t
         if self.state is ScaleState.OVERLOAD:
-            self.state = ScaleState.MOVING
+            # back in range; with no settled weight yet (overloaded since start) start afresh
+            self.state = ScaleState.MOVING if self._reference_g is not None else ScaleState.STARTING
         median = self._median
         median.append(grams)
         if len(median) < median.maxlen:  # type: ignore[operator]

@@ -71,20 +71,27 @@ def config_file(tmp_path):
     return path
 
 
-def test_guided_calibration_writes_the_config(bridge, config_file):
+def _guided(bridge, config_file, typed: str, placed_g: float | None) -> tuple[int, str]:
+    """Answer the prompts like a person: Enter on the empty basket, then the weight."""
     proc = _spawn(["--config", str(config_file), "--port", bridge.port, "--band-counts", "2000", "--timeout", "30"])
     try:
         _read_until(proc, "press Enter")
         proc.stdin.write("\n")
         proc.stdin.flush()
         _read_until(proc, "type its weight")
-        bridge.place(1000.0)
-        time.sleep(0.2)
-        proc.stdin.write("1000\n")
+        if placed_g is not None:
+            bridge.place(placed_g)
+            time.sleep(0.2)
+        proc.stdin.write(typed + "\n")
         proc.stdin.flush()
-        assert proc.wait(timeout=90) == 0, proc.stderr.read()
+        return proc.wait(timeout=90), proc.stderr.read()
     finally:
         proc.kill()
+
+
+def test_guided_calibration_writes_the_config(bridge, config_file):
+    rc, err = _guided(bridge, config_file, "1000", 1000.0)
+    assert rc == 0, err
     config = load_config(config_file)
     assert abs(config.scale.offset - TRUE_OFFSET) < 150
     assert config.scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
@@ -106,18 +113,8 @@ def test_unattended_calibration(bridge, config_file):
 
 def test_a_weight_that_moves_nothing_is_refused_and_the_config_kept(bridge, config_file):
     before = config_file.read_text()
-    proc = _spawn(["--config", str(config_file), "--port", bridge.port, "--band-counts", "2000", "--timeout", "30"])
-    try:
-        _read_until(proc, "press Enter")
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        _read_until(proc, "type its weight")
-        proc.stdin.write("500\n")   # ... but nothing was put on
-        proc.stdin.flush()
-        assert proc.wait(timeout=90) == 2
-        err = proc.stderr.read()
-    finally:
-        proc.kill()
+    rc, err = _guided(bridge, config_file, "500", None)   # typed, but nothing was put on
+    assert rc == 2
     assert "moved the reading by only" in err and "Traceback" not in err
     assert config_file.read_text() == before
 

@@ -67,7 +67,7 @@ def test_other_protocol_says_so(scale_log, capsys):
 
 def test_live_weigh_on_the_default_simulated_scale(capsys):
     # the built-in defaults run the simulated cart: its first item (500 g) lands at 2 s
-    assert main(["weigh", "--json", "--duration", "8"]) == 0
+    assert main(["weigh", "--json", "--duration", "6"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert records and records[0]["event"] == "settled"
     assert records[0]["delta_g"] == pytest.approx(500, abs=2)
@@ -78,3 +78,13 @@ def test_live_weigh_on_a_missing_port_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines()[-1].startswith(f"dashcart weigh: {tmp_path / 'ttyUSB7'}")
+
+
+def test_live_weigh_at_the_wrong_baud_rate_says_so(capsys):
+    from drivers.sim.scale import LoadScript, SimulatedBridge
+
+    with SimulatedBridge(LoadScript(0.0), baudrate=115200) as bridge:
+        assert main(["weigh", "--port", bridge.port, "--baudrate", "9600", "--duration", "4", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "wrong baud rate or protocol" in captured.err

@@ -202,3 +202,36 @@ def test_random_wiring_noise_never_settles(shared_data):
     for k in range(800):
         out += engine.feed_raw(k / 80, values[k % len(values)])
     assert out == [] and not engine.stable
+
+
+def test_weighing_section_is_validated():
+    from cart.config import parse_config
+
+    assert parse_config("[weighing]\nmotion_band_g = 3\n").weighing.motion_band_g == 3.0
+    with pytest.raises(Misconfigured, match=r"f.toml: weighing.track_rate_d_per_s: 1.0 is above the maximum 0.5"):
+        parse_config("[weighing]\ntrack_rate_d_per_s = 1.0\n", "f.toml")
+    with pytest.raises(Misconfigured, match="unknown key 'band'"):
+        parse_config("[weighing]\nband = 1\n", "f.toml")
+
+
+def test_truth_merges_what_comes_to_rest_together():
+    script = LoadScript(20, (Place(1, 100), Place(1.5, 50), Place(5, 20), Push(8, 10, 300), Place(9, 70),
+                             Place(14, 30)))
+    truth = script.truth()
+    assert [round(t.delta_g) for t in truth] == [150, 20, 70, 30]
+    assert truth[2].rest_t > 10.0  # the item placed while pushing rests when the shaking stops
+    # within a confirmation budget, the next change may be reported with the previous one
+    close = LoadScript(20, (Place(1, 100), Place(2.0, 50)))
+    assert [round(t.delta_g) for t in close.truth()] == [100, 50]
+    assert [round(t.delta_g) for t in close.truth(merge_within_s=0.5)] == [150]
+
+
+def test_overloaded_from_the_start_then_in_range():
+    engine = WeighingEngine(OFFSET, CPG)
+    out = []
+    for k in range(40):
+        out += engine.feed_raw(k / 80, -8388608)
+    assert engine.state is ScaleState.OVERLOAD
+    out += steady(engine, 0.5, 2, 300.0)
+    out += steady(engine, 2.5, 2, 400.0)
+    assert engine.stable and [round(c.delta_g) for c in out] == [100]

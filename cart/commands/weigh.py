@@ -97,10 +97,12 @@ def _live(args: argparse.Namespace, config: Config) -> int:
             items = scale.read(timeout=wait)
             ever_connected = ever_connected or scale.connected
             counters = scale.counters
-            if not warned and counters.corrupt >= 50 and counters.corrupt > 10 * counters.readings:
+            if not warned and (counters.bytes_received >= 200 and not counters.readings
+                               or counters.corrupt >= 50 and counters.corrupt > 10 * counters.readings):
                 warned = True
-                print(f"dashcart weigh: {scale.describe()}: {counters.corrupt} corrupt lines, "
-                      f"{counters.readings} readings: wrong baud rate or protocol?", file=sys.stderr)
+                print(f"dashcart weigh: {scale.describe()}: {counters.bytes_received} bytes, "
+                      f"{counters.corrupt} corrupt lines, {counters.readings} readings: "
+                      f"wrong baud rate or protocol?", file=sys.stderr)
             for change in feed_decoded(engine, items):
                 print(_change_json(change, t0) if args.json else _change_text(change, t0), flush=True)
         log.info("scale counters: %s", scale.counters.as_dict())

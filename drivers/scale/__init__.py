@@ -35,7 +35,8 @@ def open_scale(config: Config, **driver_options: object) -> ScaleDriver:
         from drivers.sim.scale import SimulatedBridge, demo_script
 
         bridge = SimulatedBridge(demo_script(), repeat=True, offset=scale.offset,
-                                 counts_per_gram=scale.counts_per_gram, protocol=scale.protocol)
+                                 counts_per_gram=scale.counts_per_gram, protocol=scale.protocol,
+                                 baudrate=scale.baudrate)
         port = bridge.start()
         return SerialScale(port, scale.protocol, scale.baudrate, owned=bridge, **driver_options)  # type: ignore[arg-type]
     if not scale.port:

@@ -25,6 +25,7 @@ from drivers.scale.protocol import (
 
 @dataclass
 class ScaleCounters:
+    bytes_received: int = 0   # counted by the serial driver
     lines: int = 0
     readings: int = 0
     corrupt: int = 0          # bad CRC, junk, over-long, wrong protocol

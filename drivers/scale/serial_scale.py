@@ -44,6 +44,7 @@ class _LineProtocol(serial.threaded.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             now = self.owner._clock()
+            self.owner.counters.bytes_received += len(data)
             self.buffer.extend(data)
             while True:
                 end = self.buffer.find(b"\n")
@@ -53,7 +54,7 @@ class _LineProtocol(serial.threaded.Protocol):
                 del self.buffer[: end + 1]
                 self.owner._line(now, line)
             if len(self.buffer) > MAX_BUFFERED_BYTES:
-                self.owner._line(now, bytes(self.buffer[:80]) * 2)   # counted as over-long
+                self.owner._line(now, bytes(self.buffer))   # counted as an over-long line
                 self.buffer.clear()
         except Exception:   # a bug here must not take the reader down with the cart
             log.exception("scale: could not handle data; dropped")

@@ -18,6 +18,7 @@ import pty
 import select
 import shutil
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -35,6 +36,9 @@ from drivers.sim.scale_script import (  # noqa: F401  (re-exported: the sim's pu
 log = logging.getLogger("dashcart.sim.scale")
 
 SICS_RATE_HZ = 20
+# termios speed codes -> baud, to see what speed the reader set on the pty
+_SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
+           if name.startswith("B") and name[1:].isdigit()}
 
 
 def demo_script() -> LoadScript:
@@ -57,12 +61,13 @@ class SimulatedBridge:
 
     def __init__(self, script: LoadScript | None = None, *, seed: int = 0, offset: int = 0,
                  counts_per_gram: float = 420.0, protocol: str = "hx711-bridge", repeat: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 baudrate: int = 115200, clock: Callable[[], float] = time.monotonic) -> None:
         self.script = script or LoadScript(0.0)
         self.protocol = protocol
         self.offset = offset
         self.counts_per_gram = counts_per_gram
         self.repeat = repeat and self.script.duration_s > 0
+        self.baudrate = baudrate
         self._clock = clock
         self._rng = np.random.default_rng(seed)
         self._phases = push_phases(self.script, self._rng)
@@ -179,6 +184,11 @@ class SimulatedBridge:
         if not line or self._master < 0:
             return
         data = (line + ("\r\n" if self.protocol == "mt-sics" else "\n")).encode("utf-8", "replace")
+        reader_baud = self._reader_baud()
+        if reader_baud and reader_baud != self.baudrate:
+            # A UART listening at the wrong speed sees framing garbage, more or fewer bytes.
+            n = max(1, len(data) * reader_baud // self.baudrate)
+            data = bytes(self._rng.integers(0, 256, min(n, 256), dtype=np.uint8))
         try:
             os.write(self._master, data)
         except BlockingIOError:
@@ -186,6 +196,13 @@ class SimulatedBridge:
         except OSError as exc:
             if exc.errno not in (errno.EIO, errno.EAGAIN):
                 raise
+
+    def _reader_baud(self) -> int:
+        """The speed the reader set on the port (0: unknown or not set yet)."""
+        try:
+            return _SPEEDS.get(termios.tcgetattr(self._slave)[5], 0)
+        except (termios.error, OSError):
+            return 0
 
     def _drain_commands(self) -> list[str]:
         if self._master < 0:

@@ -130,22 +130,27 @@ class LoadScript:
         object.__setattr__(self, "faults", tuple(sorted(
             (e for e in self.events if isinstance(e, Fault)), key=lambda f: f.t)))
 
-    def truth(self) -> list[TrueChange]:
+    def truth(self, merge_within_s: float = 0.0) -> list[TrueChange]:
         """The settled changes a perfect indicator would report, in time order.
 
         Changes whose motion overlaps (two items dropped 0.5 s apart, an item placed while
-        the cart is pushed) come to rest together: they are merged into one.
+        the cart is pushed) come to rest together: they are merged into one. So is a change
+        that starts less than ``merge_within_s`` after the previous one came to rest (an
+        indicator that may take that long to confirm can rightly report both as one).
         """
         moves = sorted((e for e in self.events if isinstance(e, Place)), key=lambda e: e.t)
         pushes = [e for e in self.events if isinstance(e, Push)]
         out: list[TrueChange] = []
         for move in moves:
             rest = move.rest_t()
-            for push in pushes:
-                if push.t0 <= rest and move.t <= push.rest_t():
-                    rest = max(rest, push.rest_t())
+            extended = True
+            while extended:   # shaking that starts before the load is (long enough) at rest
+                extended = False
+                for push in pushes:
+                    if push.t0 <= rest + merge_within_s and move.t <= push.rest_t() and push.rest_t() > rest:
+                        rest, extended = push.rest_t(), True
             delta = move.sign * move.grams
-            if out and move.t <= out[-1].rest_t:
+            if out and move.t <= out[-1].rest_t + merge_within_s:
                 last = out[-1]
                 out[-1] = TrueChange(last.started_t, max(rest, last.rest_t), last.delta_g + delta)
             else:

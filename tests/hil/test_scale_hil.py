@@ -118,8 +118,8 @@ def test_wire_faults_are_counted_and_make_no_phantom(rig, kind, counter):
     rig.until_changes(1)
     rig.settle()
     before = rig.driver.counters.as_dict()
-    bridge.fault(kind, duration_s=1.0, count=3)
-    rig.pump(1.5)
+    bridge.fault(kind, duration_s=0.6, count=3)
+    rig.pump(0.9)
     rig.settle()
     rig.pump(0.3)
     assert len(rig.changes) == 1, rig.changes
@@ -209,3 +209,19 @@ def test_any_bytes_on_the_line_never_crash_the_driver():
         driver.close()
         os.close(master)
         os.close(slave)
+
+
+def test_wrong_baud_rate_is_garbage_not_weight(rig):
+    bridge = rig.control()
+    other = SerialScale(bridge.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
+    try:
+        rig.driver.close()
+        assert other.wait_connected(WAIT_S)
+        engine = WeighingEngine(OFFSET, CPG)
+        end = time.monotonic() + WAIT_S
+        while other.counters.bytes_received < 300:
+            assert time.monotonic() < end, other.counters
+            assert feed_decoded(engine, other.read(timeout=0.05)) == []
+        assert other.counters.readings == 0
+    finally:
+        other.close()
