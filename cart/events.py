@@ -78,7 +78,21 @@ class ShopperAction(Event):
     """What the shopper did on the screen (or with the app's QR code).
 
     ``action`` is one of signin | choose | plu | cancel | confirm | remove | not_in_cart |
-    produce | staff | language | signout; ``value`` its argument (a token, a code, a PIN).
+    produce | staff | language | signout | call_staff; ``value`` its argument (a token, a code, a PIN).
+
+    What the touchscreen sends (``ui/``; ``question_id`` set when it answers a question):
+      choose <code> (qid)          this candidate is what went in / came out
+      not_in_cart "" (qid)         the weight change is not a cart item
+      plu <code> (qid)             answer by PLU; without qid: start weighing that PLU
+      produce <code>               start weighing this loose item (picked by picture or name)
+      confirm <code> | "checkout"  add the weighed produce entry | pay now
+      cancel <code> | "checkout"   drop the produce entry or the pending removal | stop checkout
+      remove <code>                the shopper will take this line's item out (the scale confirms)
+      language en|ko               the shopper switched language
+      call_staff <where>           help / question:<id> / checkout / trouble: staff are wanted
+      staff <override>             after a correct staff PIN (checked and audited by the UI):
+                                   clear_questions | unblock | void_last | tare | end_session
+      signout ""                   the shopper ends the session
     """
 
     action: str

@@ -51,7 +51,7 @@ def test_every_string_has_glyphs_in_the_font():
     # one that no font has.
     notdef = pygame.image.tobytes(font.render("\U0010fffd", False, (255, 255, 255)), "RGBA")
     used = set("".join(STRINGS["en"].values()) + "".join(STRINGS["ko"].values()) + "\u25b2\u25bc\u2190\u25cf\u2013"
-               "$\u20ac\u00a3\u20a9\u00a5\u00d7\u00b7\u2026|")
+               "$\u20ac\u00a3\u20a9\u00a5\u00d7\u00b7\u2026|\u2022")
     missing = [c for c in sorted(used) if not c.isspace() and
                pygame.image.tobytes(font.render(c, False, (255, 255, 255)), "RGBA") == notdef]
     assert not missing, f"characters the font cannot draw: {missing}"

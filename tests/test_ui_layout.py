@@ -6,7 +6,7 @@ import itertools
 import pygame
 import pytest
 
-from cart.snapshot import BasketLine, SessionState, Snapshot
+from cart.snapshot import BasketLine, CheckoutView, SessionState, Snapshot
 from ui.demo import basket_of, load_products
 from ui.layout import MIN_TARGET, RESOLUTIONS, Layout
 from ui.widgets import ELLIPSIS
@@ -100,3 +100,27 @@ def test_long_names_are_cut_to_their_box(size):
     for wid in ("total", "savings", f"line_price:{line.code}"):
         w = h.find(wid)
         assert w.rect.contains(w.drawn), wid
+
+
+def test_checkout_summary_of_99_items_scrolls():
+    snap = dataclasses.replace(basket_of(load_products(None), 99), state=SessionState.CHECKOUT,
+                               checkout=CheckoutView("summary", cancellable=True, seconds_left=5))
+    h = Harness(snap)
+    h.app.ui.scroll = 0
+    h.render()
+    names = lambda: [w.id for w in h.app.widgets if w.id.startswith("checkout_name:")]
+    first = names()
+    h.tap("scroll_down")
+    assert names() and names() != first
+    assert h.actions == []
+
+
+def test_ui_config_is_validated():
+    from cart.config import parse_config
+    from cart.errors import Misconfigured
+    with pytest.raises(Misconfigured, match=r"dashcart.toml: ui.resolution: '640x480' is not one of"):
+        parse_config('[ui]\nresolution = "640x480"\n', "dashcart.toml")
+    with pytest.raises(Misconfigured, match="ui.fps: 500 is above the maximum 60"):
+        parse_config("[ui]\nfps = 500\n")
+    ui = parse_config('[ui]\nresolution = "720x1280"\nsound = false\nstaff_pin_sha256 = "ab"\n').ui
+    assert (ui.resolution, ui.sound, ui.fullscreen) == ("720x1280", False, True)

@@ -11,7 +11,6 @@ import pytest
 
 from cart.cli import main
 from cart.config import parse_config
-from cart.snapshot import BasketLine
 from ui.demo import load_products, scenes
 from ui.fonts import Fonts, has_hangul
 from ui.images import Images
@@ -207,3 +206,35 @@ def test_screenshots_command_writes_every_screen(tmp_path, shared_data):
 def test_screenshots_command_rejects_a_bad_size(tmp_path, capsys):
     assert main(["screenshots", str(tmp_path), "--size", "big"]) == 2
     assert "ui.resolution: 'big' is not WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_ui_demo_command_runs_and_rejects_unknown_scenes(capsys):
+    try:
+        assert main(["ui-demo", "--scene", "checkout_summary", "--seconds", "0.2", "--windowed"]) == 0
+    finally:
+        ui_helpers.forget_fonts()
+    assert main(["ui-demo", "--scene", "nope"]) == 2
+    assert "--scene 'nope': not a demo scene" in capsys.readouterr().err
+
+
+def test_doctor_reports_the_hangul_font(tmp_path):
+    from cart.commands.doctor import _hangul_font
+    from ui.font_paths import KNOWN_FONTS
+    font = tmp_path / "Hangul.ttf"
+    font.write_bytes(b"x")
+    [f] = _hangul_font(parse_config(f'[ui]\nfont = "{font}"\n'))
+    assert f.ok and f.detail == str(font)
+    [f] = _hangul_font(parse_config(f'[ui]\nfont = "{tmp_path / "nope.ttf"}"\n'))
+    assert not f.ok and "nope.ttf does not exist" in f.detail and "fonts-nanum" in f.fix
+    [f] = _hangul_font(parse_config(""))
+    assert f.ok == any(os.path.isfile(regular) for regular, _ in KNOWN_FONTS)
+
+
+def test_beeper_plays_on_sdl_dummy_audio():
+    beeper = Beeper(enabled=True, volume=0.3)
+    try:
+        assert beeper.audible
+        beeper.beep()
+    finally:
+        pygame.mixer.quit()
+    assert not Beeper(enabled=False).audible

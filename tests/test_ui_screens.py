@@ -9,7 +9,7 @@ import pytest
 from ui.demo import load_products, scenes
 from ui.layout import MIN_TARGET, RESOLUTIONS
 from ui.screenshots import scene_app
-from ui.widgets import Button, Light, Picture, Tap, Text
+from ui.widgets import Button, Light, Picture, Text
 
 from tests.ui_helpers import fonts_for
 from cart.config import parse_config

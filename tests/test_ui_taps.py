@@ -306,3 +306,52 @@ def test_session_end_resets_the_screen():
     assert h.app.screen == "welcome"
     h.render(SHOP)
     assert h.app.screen == "shopping"
+
+
+def test_questions_come_first_even_at_checkout():
+    snap = dataclasses.replace(QUESTION, state=SessionState.CHECKOUT,
+                               checkout=CheckoutView("blocked", reason="open question"))
+    h = Harness(snap)
+    assert h.app.screen == "question"
+    h.render(dataclasses.replace(snap, questions=()))
+    assert h.app.screen == "checkout"
+    assert h.find("choice_title").text == "Checkout is on hold"
+
+
+def test_controller_message_shows_in_the_header():
+    h = Harness(dataclasses.replace(SHOP, message="Put the bag in the hook, not the basket"))
+    assert h.find("note").text == "Put the bag in the hook, not the basket"
+    assert "title" not in h.ids()
+
+
+def test_mouse_wheel_and_escape():
+    import pygame
+    from ui.demo import basket_of
+    h = Harness(basket_of(load_products(None), 30))
+    h.app.ui.scroll = 0
+    h.app.handle_event(pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=-2))
+    assert h.app.ui.scroll == 2
+    h.tap("produce")
+    h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
+    h.render()
+    assert h.app.screen == "shopping"
+
+
+def test_question_without_candidates_offers_plu_and_staff():
+    snap = SCENES["question_unidentified"].snapshot
+    h = Harness(snap)
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:9", None)
+    h.tap("enter_plu")
+    for key in "4011":
+        h.tap(f"plu:{key}")
+    h.tap("plu:ok")
+    assert h.last() == ("plu", "4011", 9)
+
+
+def test_removed_question_says_nothing_came_out():
+    h = Harness(SCENES["question_removed"].snapshot)
+    assert h.find("not_in_cart").label == "Nothing came out"
+    assert h.find("question_detail").text.startswith("Weight change: -")
+    h.tap("not_in_cart")
+    assert h.last() == ("not_in_cart", "", 8)

@@ -271,7 +271,7 @@ class App:
         widget, start = self._press
         self._press = None
         dy = pos[1] - start[1]
-        if abs(dy) > self.layout.px(24) and self.screen in ("shopping", "remove"):
+        if abs(dy) > self.layout.px(24) and self.screen in ("shopping", "remove", "checkout"):
             self.scroll(-round(dy / self.layout.row_h))  # a drag: the list follows the finger
             return
         if widget is None or not widget.rect.collidepoint(pos):

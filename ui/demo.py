@@ -15,6 +15,8 @@ from pathlib import Path
 from cart.snapshot import (BasketLine, Candidate, CheckoutView, DeviceView, NearbyProduct, Question,
                            SessionState, Snapshot)
 
+# The shared data beside a checkout of the repository (repo/../shared/data).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 ICONIC = Path("grocery-store") / "iconic-images-and-descriptions"
 CATALOGUE = Path("catalogue") / "demo_store.csv"
 
@@ -184,6 +186,12 @@ def scenes(products: list[DemoProduct]) -> list[Scene]:
         Scene("shopping_empty", dataclasses.replace(shopping, lines=(), total_cents=0, savings_cents=0,
                                                     last_change_code=None, last_change_t=None)),
         Scene("question", question),
+        Scene("question_removed", dataclasses.replace(question, questions=(Question(
+            id=8, t=999.0, kind="removed", delta_g=-1062.0,
+            candidates=tuple(Candidate(code=l.code, name=l.name, price_cents=l.unit_price_cents, image=l.image,
+                                       sold_by=l.sold_by) for l in lines[:3])),))),
+        Scene("question_unidentified", dataclasses.replace(question, questions=(Question(
+            id=9, t=999.0, kind="unidentified", delta_g=310.0),))),
         Scene("none_fits", question, mode="none_fits"),
         Scene("question_plu", question, mode="question_plu", digits="413"),
         Scene("produce", shopping, mode="produce"),

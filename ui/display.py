@@ -23,17 +23,21 @@ def open_display(ui: UiSection) -> pygame.Surface:
     if ui.video_driver:
         # SDL reads its driver from the environment; this is SDL's interface, set from config.
         os.environ["SDL_VIDEODRIVER"] = ui.video_driver
-    attempts = [(ui.fullscreen, size)] + ([(False, size)] if ui.fullscreen else [])
+    # Full screen is SCALED: the UI lays out at the configured size and SDL scales it to the
+    # panel, so a panel of another size still shows the tested layout.
+    attempts = [pygame.FULLSCREEN | pygame.SCALED, pygame.FULLSCREEN, 0] if ui.fullscreen else [0]
     errors = []
-    for fullscreen, wanted in attempts:
+    for flags in attempts:
         try:
             pygame.display.init()
-            flags = pygame.FULLSCREEN if fullscreen else 0
-            surface = pygame.display.set_mode(wanted, flags)
+            surface = pygame.display.set_mode(size, flags)
             pygame.display.set_caption("dashcart")
             pygame.mouse.set_visible(ui.show_cursor)
             log.info("display %s %dx%d%s", pygame.display.get_driver(), *surface.get_size(),
-                     " fullscreen" if fullscreen else "")
+                     " fullscreen" if flags else "")
+            if surface.get_size() != size:
+                log.warning("display is %dx%d, not ui.resolution %s: the layout follows the display",
+                            *surface.get_size(), ui.resolution)
             return surface
         except pygame.error as exc:
             errors.append(str(exc))

@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pygame
 
+from ui.font_paths import INSTALL_HINT, KNOWN_FONTS
+
 log = logging.getLogger("dashcart.ui.fonts")
-
-# (regular, bold) pairs, best first. Nanum Gothic is small and hinted for screens.
-KNOWN_FONTS: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/nanum/NanumGothic.ttf", "/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf"),
-    ("/usr/share/fonts/truetype/nanum/NanumBarunGothic.ttf", "/usr/share/fonts/truetype/nanum/NanumBarunGothicBold.ttf"),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-    ("/usr/share/fonts/truetype/noto/NotoSansKR-Regular.ttf", "/usr/share/fonts/truetype/noto/NotoSansKR-Bold.ttf"),
-)
-
-INSTALL_HINT = "install a Hangul font: `apt-get install fonts-nanum` (or set ui.font)"
 
 
 def has_hangul(font: pygame.font.Font) -> bool:

@@ -22,7 +22,8 @@ class Images:
 
     def __init__(self, fonts: Fonts, limit: int = 256) -> None:
         self._fonts = fonts
-        self._originals: dict[str, pygame.Surface | None] = {}
+        self._originals: OrderedDict[str, pygame.Surface] = OrderedDict()  # bounded: pictures may be big
+        self._broken: set[str] = set()  # logged once, then always the placeholder
         self._scaled: OrderedDict[tuple[str | None, str, int, int], pygame.Surface] = OrderedDict()
         self._limit = limit
 
@@ -40,13 +41,20 @@ class Images:
         return surface
 
     def _load(self, path: str) -> pygame.Surface | None:
-        if path not in self._originals:
+        if path in self._broken:
+            return None
+        original = self._originals.get(path)
+        if original is None:
             try:
-                self._originals[path] = pygame.image.load(path)
-            except (OSError, FileNotFoundError, pygame.error) as exc:
+                original = pygame.image.load(path)
+            except (OSError, pygame.error) as exc:
                 log.warning("product picture %s cannot be loaded (%s); drawing a placeholder", path, exc)
-                self._originals[path] = None
-        return self._originals[path]
+                self._broken.add(path)
+                return None
+            self._originals[path] = original
+            if len(self._originals) > self._limit // 4:
+                self._originals.popitem(last=False)
+        return original
 
     def placeholder(self, name: str, size: tuple[int, int]) -> pygame.Surface:
         """A tile in a colour derived from the name, with its initials: the same product looks the same."""

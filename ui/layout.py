@@ -285,7 +285,10 @@ class Layout:
         else:
             lines, totals = split_cols(body, [None, int(body.w * 0.38)], gap)
         cancel, pay = split_cols(buttons, [None, None], gap)
-        return {"title": title, "status": status, "lines": lines, "totals": totals, "cancel": cancel, "pay": pay}
+        list_rect, scroll = split_cols(lines, [None, max(MIN_TARGET, self.px(56))], gap)
+        up, down = split_rows(scroll, [None, None], gap)
+        return {"title": title, "status": status, "list": list_rect, "scroll_up": up, "scroll_down": down,
+                "totals": totals, "cancel": cancel, "pay": pay}
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def help(self) -> dict[str, pygame.Rect]:

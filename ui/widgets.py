@@ -22,7 +22,7 @@ _KEY = (255, 0, 254)  # colour key for rounded corners: a colour no theme uses
 
 
 class DrawContext:
-    """What drawing needs: fonts, pictures and a cache of rendered text."""
+    """What drawing needs: fonts, pictures and a cache of rendered text and shapes."""
 
     def __init__(self, fonts: Fonts, images: Images, text_cache_size: int = 2048) -> None:
         self.fonts = fonts
@@ -31,12 +31,20 @@ class DrawContext:
         self._fits: dict[tuple, tuple[list[str], int]] = {}
         self._limit = text_cache_size
 
+    def _cached(self, key: tuple, make) -> pygame.Surface:
+        surface = self._text.get(key)
+        if surface is None:
+            surface = self._text[key] = make()
+            if len(self._text) > self._limit:
+                self._text.popitem(last=False)
+        else:
+            self._text.move_to_end(key)
+        return surface
+
     def shape(self, size: tuple[int, int], color, border, radius: int) -> pygame.Surface:
         """A rounded box, drawn once per (size, colours) and blitted after (rounded
         ``draw.rect`` is the slowest thing on a frame). Corners are transparent by colour key."""
-        key = ("shape", size, color, border, radius)
-        surface = self._text.get(key)
-        if surface is None:
+        def make() -> pygame.Surface:
             surface = pygame.Surface(size)
             surface.fill(_KEY)
             rect = surface.get_rect()
@@ -45,24 +53,13 @@ class DrawContext:
                 pygame.draw.rect(surface, border, rect, 2, border_radius=radius)
             surface = _for_display(surface, alpha=False)
             surface.set_colorkey(_KEY, pygame.RLEACCEL)
-            self._text[key] = surface
-            if len(self._text) > self._limit:
-                self._text.popitem(last=False)
-        else:
-            self._text.move_to_end(key)
-        return surface
+            return surface
+
+        return self._cached(("shape", size, color, border, radius), make)
 
     def render(self, text: str, size: int, bold: bool, color: tuple[int, int, int]) -> pygame.Surface:
-        key = (text, size, bold, color)
-        surface = self._text.get(key)
-        if surface is None:
-            surface = _for_display(self.fonts.get(size, bold).render(text, True, color), alpha=True)
-            self._text[key] = surface
-            if len(self._text) > self._limit:
-                self._text.popitem(last=False)
-        else:
-            self._text.move_to_end(key)
-        return surface
+        return self._cached((text, size, bold, color), lambda: _for_display(
+            self.fonts.get(size, bold).render(text, True, color), alpha=True))
 
     def fit(self, text: str, size: int, bold: bool, w: int, h: int, wrap: bool) -> tuple[list[str], int]:
         """Lines and font size that fit ``w`` x ``h``: shrink to 75 %, then wrap/ellipsize."""

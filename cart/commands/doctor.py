@@ -165,6 +165,17 @@ def _display(config: Config) -> Iterator[Finding]:
     yield from check_display(os.environ)
 
 
+def _hangul_font(config: Config) -> Iterator[Finding]:
+    from ui.font_paths import INSTALL_HINT, installed_hangul_font
+    configured = _setting(config, "ui.font", "")
+    found = installed_hangul_font(configured)
+    if configured and found != configured:
+        yield Finding("hangul font", False, f"ui.font {configured} does not exist", INSTALL_HINT)
+    else:
+        yield Finding("hangul font", bool(found), found or "none found (Korean shows as boxes)",
+                      "" if found else INSTALL_HINT)
+
+
 # --- software --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -383,7 +394,7 @@ def _read(path: Path) -> str:
 
 
 CHECKS: tuple[Callable[[Config], Iterator[Finding]], ...] = (
-    _serial_ports, _cameras, _bluetooth, _display, _model, _catalogue, _store, _python_packages, _groups,
+    _serial_ports, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _store, _python_packages, _groups,
 )
 
 

@@ -9,18 +9,17 @@ from pathlib import Path
 from cart.config import Config
 from cart.errors import Misconfigured
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 def run(args: argparse.Namespace, config: Config) -> int:
     # Screenshots never need a real window: SDL draws off-screen.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    from ui.demo import DEFAULT_DATA_DIR
     from ui.layout import RESOLUTIONS, parse_resolution
     from ui.screenshots import write_screenshots
 
-    data = Path(args.data) if args.data else DEFAULT_DATA
+    data = Path(args.data) if args.data else DEFAULT_DATA_DIR
     if args.data and not data.is_dir():
         raise Misconfigured(f"--data {data}: no such directory")
     sizes = tuple(parse_resolution(s) for s in args.size) if args.size else RESOLUTIONS

@@ -6,12 +6,10 @@ import math
 
 from cart.snapshot import CheckoutView, SessionState
 from ui import theme
-from ui.screens.common import basket_row, choice, header
+from ui.screens.common import basket_list, choice, header
 from ui.layout import split_rows
 from ui.view import View
 from ui.widgets import Button, Panel, Text, Widget
-
-import pygame
 
 
 def build(v: View) -> list[Widget]:
@@ -37,18 +35,8 @@ def build(v: View) -> list[Widget]:
     widgets = header(v, tr("checkout.lane")) + [
         Text(r["title"], id="checkout_title", text=title, size=lay.font("title"), bold=True),
         Text(r["status"], id="checkout_status", text=status, size=lay.font("large"), color=theme.PRIMARY, bold=True),
-        Panel(r["lines"], id="checkout_lines_bg", border=theme.LINE),
     ]
-    rows = max(1, r["lines"].h // lay.row_h)
-    shown = snap.lines[:rows if len(snap.lines) <= rows else rows - 1]
-    for i, line in enumerate(shown):
-        rect = pygame.Rect(r["lines"].x, r["lines"].y + i * lay.row_h, r["lines"].w, lay.row_h).inflate(-4, -4)
-        widgets += basket_row(v, rect, line, i, False, id_prefix="checkout")
-    if len(shown) < len(snap.lines):
-        more = pygame.Rect(r["lines"].x, r["lines"].y + len(shown) * lay.row_h, r["lines"].w, lay.row_h)
-        widgets.append(Text(more.inflate(-2 * lay.pad, -4), id="checkout_more",
-                            text=f"+ {tr('items', n=len(snap.lines) - len(shown))}", size=lay.font("body"),
-                            color=theme.MUTED, align="center"))
+    widgets += basket_list(v, r["list"], r["scroll_up"], r["scroll_down"], id_prefix="checkout")
     totals = r["totals"]
     total_r, save_r = split_rows(totals.inflate(-2 * lay.pad, -2 * lay.pad), [None, None], lay.pad)
     widgets += [Panel(totals, id="checkout_totals_bg", color=theme.HEADER_BG),
