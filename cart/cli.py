@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.lane_eid",
     "cart.commands.outbox",
     "cart.commands.screenshots",
+    "cart.commands.ui_demo",
     "cart.commands.run",
     "cart.commands.demo",
     "cart.commands.beacons",
