@@ -124,11 +124,15 @@ class CheckoutAdapter:
 
 def find_data_dir(explicit: str | None = None) -> Path | None:
     """The shared data folder (demo catalogue, Grocery Store Dataset): ``explicit``, else
-    ``../shared/data`` beside the source tree (a checkout and CI have it there)."""
+    ``../shared/data`` beside the source tree (a checkout and CI have it there), else
+    ``../shared/data`` or ``shared/data`` from the current directory (an installed package run
+    from the repository)."""
     if explicit:
         return Path(explicit)
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "shared" / "data", here / "shared" / "data"):
+    cwd = Path.cwd()
+    for candidate in (here.parent / "shared" / "data", here / "shared" / "data",
+                      cwd.parent / "shared" / "data", cwd / "shared" / "data"):
         if (candidate / "catalogue" / "demo_store.csv").is_file():
             return candidate
     return None
