@@ -26,6 +26,8 @@ SHELF_CODES = ("4011", "4020", "4225", "4053", "2410000001415", "2450000001459",
 KEYS = "1234567890"
 PANEL_W = 300
 ROW_H = 26
+#: A person lets go of one item before reaching for the next: the scale settles in between.
+SETTLE_S = 1.5
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Shopper:
             barcode = self.show_barcodes and product.code_type != "plu"
             self.cart.put(code, grams, barcode=barcode)
             self.contents.append(InBasket(code, grams))
+            time.sleep(SETTLE_S)
         self._do(f"putting in {product.name}", job)
 
     def take(self, code: str) -> None:
@@ -94,6 +97,7 @@ class Shopper:
         def job() -> None:
             self.cart.take(code, item.grams)
             self.contents.remove(item)
+            time.sleep(SETTLE_S)
         self._do(f"taking out {product.name}", job)
 
     def sign_in(self) -> None:

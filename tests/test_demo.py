@@ -80,7 +80,10 @@ def test_interactive_keys_sign_in_and_put_a_carton_in(tmp_path: Path, shared_dat
 
     def person() -> None:
         try:
-            time.sleep(1.0)
+            for _ in range(200):   # events posted before the window exists are lost
+                if pygame.display.get_init() and pygame.display.get_surface() is not None:
+                    break
+                time.sleep(0.05)
             pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q, unicode="q", mod=0))
             seen["signed_in"] = wait_for(cart.runtime, lambda s: s.state is SessionState.SHOPPING, 15)
             key = "1234567890"[milk]
