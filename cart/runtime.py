@@ -188,9 +188,7 @@ class CartRuntime:
         self._status = ""
         self._scale: Any = None
         self._vision: Any = None
-        self._camera_threads: list[Any] = []
-        self._vision_threads: list[threading.Thread] = []
-        self._vision_stop = threading.Event()
+        self._live: Any = None
         self._signin: Any = None
         self._signin_lock = threading.Lock()
         self._beacons: Any = None
@@ -336,34 +334,15 @@ class CartRuntime:
         if sources is None and not self.config.cameras.devices:
             log.info("no cameras configured: weight and touch only")
             return
-        from cart.vision.live import open_recognizer
-        from cart.vision.pipeline import VisionPipeline
-        from drivers.camera.capture import CameraThread
-        from drivers.camera.ring import FrameRing
-        from drivers.camera.source import open_source
-
-        if sources is None:
-            sources = [open_source(spec) for spec in self.config.cameras.devices]
-        section = self.config.cameras
-        threads = []
-        for source in sources:
-            thread = CameraThread(source, FrameRing(source.camera_id, section.buffer_s), self.post,
-                                  clock=self.clock, reconnect_s=section.reconnect_s)
-            thread.start()
-            threads.append(thread)
-        self._camera_threads = threads
-        recognizer = open_recognizer(self.config, self.post, self.clock())
-        gallery = self._gallery(recognizer, catalogue)
-        rings = {thread.source.camera_id: thread.ring for thread in threads}
         from cart.signin import QrSignIn
+        from cart.vision.live import LiveVision, open_recognizer
+
+        recognizer = open_recognizer(self.config, self.post, self.clock())
         self._signin = QrSignIn()
-        self._vision = VisionPipeline(list(rings), self.config.vision, section, recognizer=recognizer,
-                                      gallery=gallery, worker=True, emit=self.post, rings=rings)
-        for camera in rings:
-            thread = threading.Thread(target=self._camera_process, args=(camera,), name=f"vision-{camera}",
-                                      daemon=True)
-            thread.start()
-            self._vision_threads.append(thread)
+        self._live = LiveVision(self.config, self.post, recognizer=recognizer,
+                                gallery=self._gallery(recognizer, catalogue), clock=self.clock,
+                                sources=sources, on_frame=self._look_for_signin)
+        self._vision = self._live.pipeline
 
     def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
         """The recognizer's gallery for this catalogue: the shipped prototypes of the dataset's
@@ -387,26 +366,14 @@ class CartRuntime:
             return None
         return self._vision.ring(camera).latest()
 
-    def _camera_process(self, camera: str) -> None:
-        # The newest frame each time round: when the CPU falls behind, frames are skipped, not queued.
-        ring = self._vision.ring(camera)
-        last = float("-inf")
-        while not self._vision_stop.is_set():
-            frame = ring.wait_newer(last, timeout=IDLE_WAIT_S)
-            if frame is None:
-                continue
-            last = frame.t
-            try:
-                for event in self._vision.feed(camera, frame.t, frame.image):
-                    self.post(event)
-                if self._snapshot.state in (SessionState.IDLE, SessionState.DONE):
-                    # Nobody signed in: look for the store app's QR code held up to the camera.
-                    with self._signin_lock:
-                        signin = self._signin.on_frame(frame.t, frame.image)
-                    if signin is not None:
-                        self.post(signin)
-            except Exception:  # one bad frame must not stop the camera's processing
-                log.exception("camera %s: processing the frame at t=%.3f failed", camera, frame.t)
+    def _look_for_signin(self, camera: str, frame: Any) -> None:
+        """Nobody signed in: look for the store app's QR code held up to a camera."""
+        if self._snapshot.state not in (SessionState.IDLE, SessionState.DONE):
+            return
+        with self._signin_lock:
+            signin = self._signin.on_frame(frame.t, frame.image)
+        if signin is not None:
+            self.post(signin)
 
     def _start_beacons(self) -> None:
         scanner = self.devices.beacons
@@ -536,13 +503,8 @@ class CartRuntime:
         self.stopped.set()
         if self._beacons is not None:
             self._beacons.stop()
-        self._vision_stop.set()
-        for thread in self._camera_threads:
-            thread.stop()
-        for thread in self._vision_threads:
-            thread.join(timeout=2)
-        if self._vision is not None:
-            self._vision.close()
+        if self._live is not None:
+            self._live.stop()
         self.supervisor.stop()
         if self._scale is not None:
             try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from cart.config import Config
 from cart.errors import PermanentlyBroken
@@ -14,6 +15,10 @@ from cart.events import DeviceStatus, Event
 from cart.vision.gallery import Gallery
 from cart.vision.pipeline import VisionPipeline
 from cart.vision.recognizer import Recognizer
+
+if TYPE_CHECKING:
+    from drivers.camera.ring import Frame
+    from drivers.camera.source import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +45,21 @@ class LiveVision:
     queued."""
 
     def __init__(self, config: Config, emit: Callable[[Event], None], *, recognizer: Recognizer | None,
-                 gallery: Gallery | None, clock: Callable[[], float] = time.monotonic) -> None:
-        from drivers.camera import start_cameras
+                 gallery: Gallery | None, clock: Callable[[], float] = time.monotonic,
+                 sources: Sequence[FrameSource] | None = None,
+                 on_frame: Callable[[str, Frame], None] | None = None) -> None:
+        """``sources``: frame sources to use instead of the configured cameras (the simulated
+        cart's); ``on_frame(camera, frame)``: also called with every processed frame (sign-in)."""
+        from drivers.camera import CameraThread, FrameRing, start_cameras
         self.emit = emit
-        self.cameras = start_cameras(config.cameras, emit, clock=clock)
+        self.on_frame = on_frame
+        if sources is None:
+            self.cameras = start_cameras(config.cameras, emit, clock=clock)
+        else:
+            self.cameras = [CameraThread(source, FrameRing(source.camera_id, config.cameras.buffer_s), emit,
+                                         clock=clock, reconnect_s=config.cameras.reconnect_s) for source in sources]
+            for camera in self.cameras:
+                camera.start()
         rings = {c.source.camera_id: c.ring for c in self.cameras}
         self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,
                                        gallery=gallery, worker=True, emit=emit, rings=rings)
@@ -64,6 +80,8 @@ class LiveVision:
             try:
                 for event in self.pipeline.feed(camera, frame.t, frame.image):
                     self.emit(event)
+                if self.on_frame is not None:
+                    self.on_frame(camera, frame)
             except Exception:  # one bad frame must not stop the camera's processing
                 log.exception("camera %s: processing the frame at t=%.3f failed", camera, frame.t)
 
