@@ -97,8 +97,9 @@ class CameraSpec:
     """One camera looking into the basket (a ``[[cameras.devices]]`` table)."""
 
     id: str = setting("cam0", doc="the camera's name in events, trips (frames/<id>/) and the health screen")
-    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded"),
-                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file")
+    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded", "sim"),
+                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file; "
+                               "sim: the simulated basket view (an empty basket unless the demo puts things in)")
     source: str = setting("0", doc="opencv: a device index or /dev/v4l/by-id/... path; picamera2: the camera number; "
                                    "recorded: frames/<id> folder of <ms>.jpg or a video file")
     width: int = setting(640, min=16, max=4096)

@@ -119,3 +119,22 @@ def test_missing_scale_and_camera_degrade_and_the_cart_keeps_working(tmp_path: P
         assert runtime.supervisor.restarts("controller") == 0
     finally:
         runtime.stop()
+
+
+def test_sim_camera_backend_films_the_simulated_basket() -> None:
+    from cart.config import parse_config
+    from drivers.camera.source import open_source
+    from drivers.sim.camera import SceneCamera
+
+    config = parse_config('[[cameras.devices]]\nid = "top"\nbackend = "sim"\nwidth = 320\nheight = 240\n', "t.toml")
+    source = open_source(config.cameras.devices[0])
+    assert isinstance(source, SceneCamera)
+    with source:
+        recorded_t, empty = source.read()
+        source.view.place(empty[:96, :96].copy() * 0 + 40)   # a dark square lands on the floor
+        _, after = source.read()
+    assert recorded_t is None and empty.shape == (240, 320, 3)
+    # The first free spot is the top-left one: it went dark there, and only there.
+    spot, elsewhere = (slice(20, 90), slice(20, 90)), (slice(150, 220), slice(200, 300))
+    assert after[spot].mean() < empty[spot].mean() - 15
+    assert abs(after[elsewhere].mean() - empty[elsewhere].mean()) < 5
