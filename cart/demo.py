@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from cart.config import Config
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, PermanentlyBroken
 from cart.events import BeaconSighting, Event
 from cart.runtime import CartRuntime, Devices, find_data_dir, is_state, wait_for
 from cart.snapshot import SessionState, Snapshot
@@ -208,8 +207,7 @@ class ProductPhotos:
 class Screenshots:
     """The real UI renderer drawing the cart's snapshot off-screen, saved as PNG files."""
 
-    def __init__(self, out: Path, config: Config, post: Callable[[Any], None]) -> None:
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")   # an off-screen surface needs no display
+    def __init__(self, out: Path, config: Config, post: Callable[[Any], None], *, deferred: bool = False) -> None:
         import pygame
 
         from ui.app import App
@@ -222,8 +220,26 @@ class Screenshots:
         self.app = App(config, post, lambda: self._snap_t, self.size)
         self._surface = pygame.Surface(self.size)
         self.saved: list[Path] = []
+        # With the window up, pygame draws in the main thread only: shots wait for drain().
+        self._deferred = deferred
+        self._pending: list[tuple[str, Snapshot]] = []
+        self._lock = threading.Lock()
 
-    def shoot(self, name: str, snap: Snapshot) -> Path:
+    def shoot(self, name: str, snap: Snapshot) -> None:
+        if self._deferred:
+            with self._lock:
+                self._pending.append((name, snap))
+            return
+        self._save(name, snap)
+
+    def drain(self) -> None:
+        """Take the deferred shots (call from the thread that draws)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for name, snap in pending:
+            self._save(name, snap)
+
+    def _save(self, name: str, snap: Snapshot) -> Path:
         import pygame
         self._snap_t = snap.t
         self.app.render(snap, self._surface, full=True)
@@ -278,7 +294,10 @@ class SimulatedCart:
         self._in_scene: dict[str, list[int]] = {}
 
     def start(self) -> None:
-        self.runtime.devices.scale = self._scale_factory()
+        try:
+            self.runtime.devices.scale = self._scale_factory()
+        except OSError as exc:
+            raise PermanentlyBroken(f"cannot open a pseudo-terminal for the simulated scale: {exc}") from None
         self.runtime.start()
 
     def stop(self) -> None:

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -> int:  # type: ignore[no-untyped-def]
     from cart.demo import ScriptedTrip, Screenshots
 
-    shots = Screenshots(Path(args.screenshots), cart.config, cart.runtime.post) if args.screenshots else None
+    shots = Screenshots(Path(args.screenshots), cart.config, cart.runtime.post,
+                        deferred=mode == "screen") if args.screenshots else None
     trip = ScriptedTrip(cart, say, shots)
     if mode == "screen":
         from ui.run import run_ui
@@ -84,9 +85,18 @@ def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -
             if result_box and not done_at:
                 done_at.append(time.monotonic())
             return bool(done_at) and time.monotonic() - done_at[0] > args.linger
-        run_ui(cart.runtime.ui_beat(), cart.runtime.post, cart.config, clock=cart.runtime.clock,
-               should_stop=should_stop)
+        get_snapshot = cart.runtime.ui_beat()
+
+        def frame() -> object:
+            if shots is not None:
+                shots.drain()
+            return get_snapshot()
+        run_ui(frame, cart.runtime.post, cart.config, clock=cart.runtime.clock, should_stop=should_stop)
         worker.join(timeout=60)
+        if shots is not None:
+            shots.drain()
+        if result_box and shots is not None:
+            result_box[0].screenshots = list(shots.saved)
         if not result_box:
             print("dashcart demo: the window was closed before the trip ended", file=sys.stderr)
             return 1
