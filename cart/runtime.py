@@ -165,8 +165,9 @@ class CartRuntime:
                  catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None,
-                 summary_s: float | None = None) -> None:
+                 summary_s: float | None = None, loop_deadline_s: float = LOOP_DEADLINE_S) -> None:
         self.config = config
+        self.loop_deadline_s = loop_deadline_s
         self.devices = devices or Devices()
         self.notifier = notifier or Notifier()
         self.clock = clock
@@ -178,7 +179,7 @@ class CartRuntime:
         self.queue: queue.Queue[Event] = queue.Queue()
         self.heartbeats = Heartbeats(clock)
         self.watchdog = SystemdWatchdog(self.notifier, self.heartbeats)
-        self.supervisor = Supervisor(self.heartbeats)
+        self.supervisor = Supervisor(self.heartbeats, poll_s=min(1.0, loop_deadline_s / 2))
         self.stopped = threading.Event()
         self.controller: Controller | None = None
         self.checkout: CheckoutAdapter | None = None
@@ -255,7 +256,7 @@ class CartRuntime:
         self._start_beacons()
         if self._service is not None:
             self._service.start(self.post)
-        self.supervisor.add("controller", self._controller_loop, LOOP_DEADLINE_S)
+        self.supervisor.add("controller", self._controller_loop, self.loop_deadline_s)
         self.supervisor.start()
         self._started = True
 
@@ -305,7 +306,8 @@ class CartRuntime:
         self._scale = scale
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
-        self.supervisor.add("scale reader", lambda beat, stop: self._scale_loop(engine, beat, stop), LOOP_DEADLINE_S)
+        self.supervisor.add("scale reader", lambda beat, stop: self._scale_loop(engine, beat, stop),
+                            self.loop_deadline_s)
 
     def _scale_loop(self, engine: Any, beat: Heartbeat, stop: threading.Event) -> None:
         from cart.weighing import feed_decoded
@@ -479,7 +481,7 @@ class CartRuntime:
     def ui_beat(self) -> Callable[[], Snapshot]:
         """The UI's ``get_snapshot``: called once per frame, so it also beats the UI's heartbeat
         (a hung UI stops the watchdog pings) and sends READY on the first frame."""
-        beat = self.heartbeats.register("ui", LOOP_DEADLINE_S, replace=True)
+        beat = self.heartbeats.register("ui", self.loop_deadline_s, replace=True)
 
         def get() -> Snapshot:
             beat.beat()
@@ -505,12 +507,13 @@ class CartRuntime:
             self._beacons.stop()
         if self._live is not None:
             self._live.stop()
-        self.supervisor.stop()
         if self._scale is not None:
+            # First, so that a reader hung inside read() wakes up and can leave.
             try:
                 self._scale.close()
             except Exception:  # already gone with the device
                 log.debug("scale close failed", exc_info=True)
+        self.supervisor.stop()
         if self._service is not None:
             self._service.close()
         if self._basket is not None:

@@ -138,3 +138,39 @@ def test_sim_camera_backend_films_the_simulated_basket() -> None:
     spot, elsewhere = (slice(20, 90), slice(20, 90)), (slice(150, 220), slice(200, 300))
     assert after[spot].mean() < empty[spot].mean() - 15
     assert abs(after[elsewhere].mean() - empty[elsewhere].mean()) < 5
+
+
+class StuckScale:
+    """A scale whose reads hang (a wedged USB adapter): the first read returns, later ones block."""
+
+    def __init__(self) -> None:
+        import threading
+        self.reads = 0
+        self._released = threading.Event()
+
+    def read(self, timeout: float | None = None) -> list:
+        self.reads += 1
+        if self.reads > 1:
+            self._released.wait()
+        return []
+
+    def close(self) -> None:
+        self._released.set()
+
+
+def test_a_hung_scale_reader_is_restarted_while_the_cart_keeps_working(tmp_path: Path, catalogue: Catalogue) -> None:
+    from cart.runtime import Devices
+    scale = StuckScale()
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue, devices=Devices(scale=scale), loop_deadline_s=0.8)
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 15
+        while runtime.supervisor.restarts("scale reader") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runtime.supervisor.restarts("scale reader") >= 1
+        assert scale.reads >= 3            # the replacement worker read again
+        runtime.action("signin", "dcs1:test-shopper-00000001")
+        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 5) is not None
+        assert runtime.supervisor.restarts("controller") == 0
+    finally:
+        runtime.stop()
