@@ -86,3 +86,41 @@ def replay_scale_log(path: str | Path, protocol: str = "hx711-bridge", offset: i
     result = replay_pairs(read_scale_log(path, problem), protocol, offset, counts_per_gram, settings)
     result.malformed = malformed
     return result
+
+
+def trip_scale_settings(trip_json: str | Path) -> dict[str, object]:
+    """The ``scale`` object of a ``dashcart-trip/1`` trip.json: protocol, offset, counts_per_gram.
+
+    Only the keys present are returned; a wrong one is :class:`Misconfigured` naming the file.
+    """
+    import json
+
+    from drivers.scale.protocol import PROTOCOLS, RAW_MAX, RAW_MIN
+
+    path = Path(trip_json)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise Misconfigured(f"{path}: no such trip.json") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise Misconfigured(f"{path}: not a readable JSON trip description: {exc}") from None
+    scale = data.get("scale", {}) if isinstance(data, dict) else None
+    if not isinstance(scale, dict):
+        raise Misconfigured(f"{path}: scale: expected an object")
+    out: dict[str, object] = {}
+    protocol = scale.get("protocol")
+    if protocol is not None:
+        if protocol not in PROTOCOLS:
+            raise Misconfigured(f"{path}: scale.protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        out["protocol"] = protocol
+    offset = scale.get("offset")
+    if offset is not None:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not RAW_MIN <= offset <= RAW_MAX:
+            raise Misconfigured(f"{path}: scale.offset: expected a 24-bit integer count, got {offset!r}")
+        out["offset"] = offset
+    gain = scale.get("counts_per_gram")
+    if gain is not None:
+        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not math.isfinite(gain) or gain == 0:
+            raise Misconfigured(f"{path}: scale.counts_per_gram: expected a non-zero number, got {gain!r}")
+        out["counts_per_gram"] = float(gain)
+    return out

@@ -135,3 +135,23 @@ def test_decoder_sics():
     assert d.decode(0.1, b"S +\r\n") == [Sample(0.1, saturated=True)]
     assert d.decode(0.2, b"R 1 84211 67\n") == []
     assert d.counters.corrupt == 1 and d.counters.saturated == 1
+
+
+def test_a_burst_of_late_lines_keeps_the_bridge_pace():
+    d = LineDecoder()
+    times = [s.t for seq in range(3) for s in d.decode(10.0 + seq / 80, encode_hx711(seq, 0))]
+    # the reader stalls 0.2 s; 16 lines then arrive at once
+    times += [s.t for seq in range(3, 19) for s in d.decode(10.25, encode_hx711(seq, 0))]
+    assert times == pytest.approx([10.0 + k / 80 for k in range(19)])
+    # a lost reading keeps its slot; a line far behind or ahead of its pace re-anchors
+    assert d.decode(10.5, encode_hx711(20, 0))[-1].t == pytest.approx(10.0 + 20 / 80)
+    assert d.decode(12.0, encode_hx711(21, 0))[-1].t == 12.0
+    assert d.decode(12.001, encode_hx711(22, 0))[-1].t == 12.001
+
+
+def test_banner_sets_the_rate():
+    d = LineDecoder()
+    d.decode(0.0, "# hx711-bridge/1 rate=10")
+    assert d.rate_hz == 10.0
+    d.decode(1.0, encode_hx711(0, 0))
+    assert d.decode(1.3, encode_hx711(1, 0))[-1].t == pytest.approx(1.1)

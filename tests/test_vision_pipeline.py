@@ -189,3 +189,15 @@ def test_only_the_debug_capture_folder_gets_images(session, model, watch, tmp_pa
     written = sorted(p for kind, p in watch if kind == "imwrite")
     assert [p.rsplit("-", 1)[-1] for p in written] == ["after.jpg", "before.jpg", "crop.jpg"]
     assert all(p.startswith(str(capture)) for p in written)
+
+
+def test_without_started_t_the_before_frame_is_from_before_the_hands_came_in(session):
+    import dataclasses
+    frames, settled = session
+    pipeline = VisionPipeline(["left"])
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+    [(_, change, before, _)] = pipeline.find_changes(dataclasses.replace(settled, started_t=0.0))
+    hands_in = 8 / 15
+    assert before.t < hands_in
+    assert change.direction == "added"

@@ -88,3 +88,35 @@ def test_live_weigh_at_the_wrong_baud_rate_says_so(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "wrong baud rate or protocol" in captured.err
+
+
+def test_a_log_of_random_bytes_is_survived(tmp_path, capsys):
+    import random
+
+    rng = random.Random(3)
+    path = tmp_path / "scale.log"
+    path.write_bytes(bytes(rng.randrange(256) for _ in range(50000)))
+    assert main(["weigh", "--replay", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert f"{path}:" in captured.err and "malformed lines in all" in captured.err
+
+
+def test_replay_takes_the_calibration_from_the_trip(scale_log, capsys):
+    trip = scale_log.parent
+    (trip / "trip.json").write_text(json.dumps({"format": "dashcart-trip/1", "cameras": [],
+                                                "scale": {"protocol": "hx711-bridge", "offset": 2000,
+                                                          "counts_per_gram": 400.0}}))
+    assert main(["weigh", "--replay", str(trip), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [round(r["delta_g"]) for r in records] in ([500, -120], [500, -121], [501, -120], [499, -120])
+    # a flag still wins over the trip
+    assert main(["weigh", "--replay", str(scale_log), "--counts-per-gram", "200", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["delta_g"] == pytest.approx(1000, abs=4)
+
+
+def test_a_bad_trip_json_is_named(scale_log, capsys):
+    (scale_log.parent / "trip.json").write_text('{"scale": {"counts_per_gram": 0}}')
+    assert main(["weigh", "--replay", str(scale_log), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "trip.json: scale.counts_per_gram" in err and len(err.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ import logging
 import math
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cart.config import Config
@@ -32,9 +33,19 @@ def _change_text(change: SettledChange, t0: float = 0.0) -> str:
 
 
 def _scale_config(args: argparse.Namespace, config: Config) -> Config:
-    """The config's [scale] section with this command's overrides applied."""
+    """The config's [scale] section, then a replayed trip's own calibration, then the flags."""
     scale = config.scale
-    changes = {}
+    changes: dict[str, object] = {}
+    if args.replay:
+        from cart.scale_replay import trip_scale_settings
+
+        replay = Path(args.replay)
+        trip_json = (replay if replay.is_dir() else replay.parent) / "trip.json"
+        if replay.is_dir():
+            args.replay = str(replay / "scale.log")
+        if trip_json.is_file():
+            changes.update(trip_scale_settings(trip_json))
+            log.info("scale settings from %s: %s", trip_json, changes)
     if args.protocol is not None:
         changes["protocol"] = args.protocol
     if args.offset is not None:
@@ -125,7 +136,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Print every settled change of the load: from a recorded scale.log (--replay), "
                     "or live from the scale (--port, else the configured scale; by default the "
                     "simulated one).")
-    parser.add_argument("--replay", metavar="SCALE_LOG", help="a recorded scale.log (dashcart-trip/1)")
+    parser.add_argument("--replay", metavar="SCALE_LOG",
+                        help="a recorded scale.log or trip directory (dashcart-trip/1); a trip.json beside "
+                             "it gives the protocol and calibration unless the flags below do")
     parser.add_argument("--port", metavar="URL", help="a serial device or pyserial URL of a live scale")
     parser.add_argument("--baudrate", type=int, help="serial speed (default: scale.baudrate)")
     parser.add_argument("--protocol", choices=("hx711-bridge", "mt-sics"), help="default: scale.protocol")

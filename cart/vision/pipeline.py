@@ -49,6 +49,7 @@ class _Camera:
     reader: BarcodeReader | None
     levels: deque[tuple[float, float]] = field(default_factory=deque)  # (t, motion level) per frame
     frames_since_scan: int = 0
+    hands_in_at: deque[float] = field(default_factory=deque)  # when the gate last went active
     # levels is appended by the camera's feed thread and read by the recognition worker.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -111,7 +112,13 @@ class VisionPipeline:
         cam.ring.add(t, frame)
         thumb = thumbnail(frame)
         events: list[Event] = list(cam.health.update(t, frame, thumb))
-        events.extend(cam.gate.update(t, thumb))
+        motion = cam.gate.update(t, thumb)
+        events.extend(motion)
+        for change in motion:
+            if change.active:
+                cam.hands_in_at.append(t)
+        while cam.hands_in_at and cam.hands_in_at[0] < t - cam.ring.seconds:
+            cam.hands_in_at.popleft()
         with cam.lock:
             cam.levels.append((t, cam.gate.level))
             while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
@@ -142,9 +149,14 @@ class VisionPipeline:
         """What changed on each camera for ``event``: (camera, change, before, after),
         biggest change first."""
         direction = "added" if event.delta_g > 0 else "removed"
-        began = event.started_t if 0 < event.started_t <= event.t else event.t
         found = []
         for name, cam in self._cameras.items():
+            if 0 < event.started_t <= event.t:
+                began = event.started_t
+            else:
+                # The weighing didn't say when the load began to move: use when hands
+                # last came in before it settled.
+                began = max((t for t in list(cam.hands_in_at) if t <= event.t), default=event.t)
             # Before: still, and before the load began to move (minus a frame, since the
             # hand is in view a moment before the item touches the basket).
             before = self._still_frame(cam, began - 0.1)

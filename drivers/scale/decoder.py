@@ -59,21 +59,47 @@ class Gap:
     lost: int = -1
 
 
-class LineDecoder:
-    """Decodes one scale's lines; keeps the sequence number to find gaps."""
+DEFAULT_RATE_HZ = 80.0
+# Readings arriving later than this behind their pace are taken at their arrival time.
+MAX_PACE_LAG_S = 0.5
 
-    def __init__(self, protocol: str = "hx711-bridge") -> None:
+
+class LineDecoder:
+    """Decodes one scale's lines; keeps the sequence number to find gaps.
+
+    A bridge reading is stamped with the time it was *taken*, from its sequence number at the
+    bridge's rate (80 Hz, or the banner's ``rate=``), never later than it arrived: when the
+    reader was held up and a burst of lines arrives at once, the samples keep their 12.5 ms
+    spacing instead of piling up on one instant. A reading more than ``MAX_PACE_LAG_S``
+    behind its pace, or ahead of its arrival (the bridge's crystal is fast), re-anchors the
+    pace at its arrival time, so times never go backwards.
+    """
+
+    def __init__(self, protocol: str = "hx711-bridge", rate_hz: float = DEFAULT_RATE_HZ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown scale protocol {protocol!r}")
         self.protocol = protocol
+        self.rate_hz = rate_hz
         self.counters = ScaleCounters()
         self.last_corrupt: Corrupt | None = None
         self._seq: int | None = None
         self._banners = 0
+        self._anchor_t = 0.0
+        self._since_anchor: int | None = None   # readings since the anchor; None: no anchor
 
     def reset(self) -> None:
         """The connection was lost: the next sequence number starts afresh."""
         self._seq = None
+        self._since_anchor = None
+
+    def _paced(self, arrived: float, steps: int) -> float:
+        if self._since_anchor is not None:
+            self._since_anchor += steps
+            taken = self._anchor_t + self._since_anchor / self.rate_hz
+            if arrived - MAX_PACE_LAG_S <= taken <= arrived:
+                return taken
+        self._anchor_t, self._since_anchor = arrived, 0
+        return arrived
 
     def decode(self, t: float, line: bytes | str) -> list[Sample | Gap]:
         self.counters.lines += 1
@@ -85,6 +111,7 @@ class LineDecoder:
             out: list[Sample | Gap] = []
             lost = seq_gap(self._seq, message.seq)
             self._seq = message.seq
+            t = self._paced(t, 1 + lost)
             if lost:
                 self.counters.seq_gaps += 1
                 self.counters.lost_readings += lost
@@ -95,6 +122,10 @@ class LineDecoder:
             return out
         if isinstance(message, Info):
             if message.is_banner:
+                rate = dict(part.partition("=")[::2] for part in message.text.split()[1:]).get("rate", "")
+                if rate.isdigit() and 0 < int(rate) <= 10000:
+                    self.rate_hz = float(rate)
+                self._since_anchor = None
                 self._banners += 1
                 if self._banners > 1:
                     self.counters.reboots += 1

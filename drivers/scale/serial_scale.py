@@ -176,7 +176,8 @@ class SerialScale:
 
     def _open(self) -> serial.Serial:
         port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=None, do_not_open=True)
-        port.exclusive = True if hasattr(port, "exclusive") and self.url.startswith("/") else None
+        if self.url.startswith("/"):
+            port.exclusive = True   # two readers would each get half the lines
         port.open()
         try:
             port.reset_input_buffer()   # stale bytes from before we listened are not news

@@ -26,6 +26,7 @@ class Rig:
 
     def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None) -> None:
         self.bridge = bridge
+        self.port = port
         self.driver = SerialScale(port, protocol, backoff_s=(0.05, 0.5))
         self.engine = WeighingEngine(OFFSET, CPG)
         self.changes = []
@@ -154,8 +155,7 @@ def test_trade_scale_streams_after_sir(rig):
 
 
 def test_wrong_protocol_counts_corrupt_and_never_weighs(rig):
-    bridge = rig.control()
-    other = SerialScale(bridge.port, "mt-sics", backoff_s=(0.05, 0.5))
+    other = SerialScale(rig.port, "mt-sics", backoff_s=(0.05, 0.5))
     try:
         rig.driver.close()  # one reader on the port at a time
         assert other.wait_connected(WAIT_S)
@@ -212,8 +212,7 @@ def test_any_bytes_on_the_line_never_crash_the_driver():
 
 
 def test_wrong_baud_rate_is_garbage_not_weight(rig):
-    bridge = rig.control()
-    other = SerialScale(bridge.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
+    other = SerialScale(rig.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
     try:
         rig.driver.close()
         assert other.wait_connected(WAIT_S)
@@ -225,3 +224,46 @@ def test_wrong_baud_rate_is_garbage_not_weight(rig):
         assert other.counters.readings == 0
     finally:
         other.close()
+
+
+def test_event_source_puts_settled_live_and_status_events(rig):
+    import queue as queue_module
+    import threading
+
+    from cart.events import DeviceStatus, WeightLive, WeightSettled
+    from cart.scale_events import ScaleEventSource
+
+    bridge = rig.control()
+    events = queue_module.Queue()
+    source = ScaleEventSource(rig.driver, rig.engine, events.put)
+
+    class Beat:
+        beats = 0
+
+        def beat(self):
+            Beat.beats += 1
+
+    stop = threading.Event()
+    worker = threading.Thread(target=source.loop, args=(Beat(), stop))
+    worker.start()
+    got = []
+    try:
+        end = time.monotonic() + WAIT_S
+        while not any(isinstance(e, WeightLive) and e.stable for e in got):
+            assert time.monotonic() < end
+            got += [events.get(timeout=WAIT_S)]
+        bridge.place(640)
+        while not any(isinstance(e, WeightSettled) for e in got):
+            assert time.monotonic() < end + WAIT_S
+            got += [events.get(timeout=WAIT_S)]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert isinstance(got[0], DeviceStatus) and got[0].state == "ok"
+    settled = [e for e in got if isinstance(e, WeightSettled)]
+    assert len(settled) == 1 and settled[0].delta_g == pytest.approx(640, abs=2)
+    assert settled[0].started_t < settled[0].t
+    live = [e for e in got if isinstance(e, WeightLive)]
+    assert any(not e.stable for e in live) and max(e.grams for e in live) > 600
+    assert all(b.t - a.t >= 0 for a, b in zip(live, live[1:]))
+    assert Beat.beats > 0
