@@ -44,7 +44,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     totals = dict(trips=0, events=0, questions=0, exact=0, silent=0, silent_trips=0, wrong_commits=0,
-                  trip_s=0.0, replay_cpu_s=0.0, gen_s=0.0, settled=0, frames=0)
+                  paid=0, trip_s=0.0, replay_cpu_s=0.0, gen_s=0.0, settled=0, frames=0)
     kinds: dict[str, int] = {}
     events_by_how: dict[str, int] = {}
     failures: list[str] = []
@@ -64,6 +64,7 @@ def main() -> int:
         out = result.as_json()
         cmp = compare(truth, basket_of(out), out["events"])
         totals["trips"] += 1
+        totals["paid"] += bool(out["checkout"] and out["checkout"]["status"] in ("local", "accepted"))
         totals["events"] += len(truth.actions)
         totals["questions"] += cmp.questions
         totals["exact"] += cmp.exact
@@ -100,6 +101,7 @@ def main() -> int:
         ("final basket exact (answers as shopper would)", f"{totals['exact']}/{n} = {100 * exact_rate:.2f}%", ">= 99.8 %"),
         ("replay speed (trip time / replay CPU time)", f"{speed:.1f}x", ">= 20x"),
         ("changes committed wrongly by fusion", f"{totals['wrong_commits']}", "(0 ideal)"),
+        ("trips that paid at the lane", f"{totals['paid']}/{n}", ""),
     ]
     for name, value, target in rows:
         print(f"{name:<46}{value:>16}  {target:<12}")

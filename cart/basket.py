@@ -42,6 +42,7 @@ class Item:
     weight_g: float | None       # what the scale measured for this placement
     t: float
     image: str | None = None
+    place: tuple[str, int, int, int, int] | None = None   # camera and box where it was seen put down
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class OpenQuestion:
     t: float
     kind: str                    # added | removed | unidentified | remove_unknown
     delta_g: float
-    candidates: tuple[dict[str, Any], ...] = ()   # {"code", "qty", "score", "weight_g"?}
+    candidates: tuple[dict[str, Any], ...] = ()   # {"code", "qty", "score", "item_id"?}
+    place: tuple[str, int, int, int, int] | None = None   # where the cameras saw the change
 
 
 @dataclass
@@ -119,6 +121,11 @@ class Basket:
     def open(cls, path: str | Path) -> "Basket":
         return cls(Journal(path))
 
+    @classmethod
+    def for_config(cls, config: Any) -> "Basket":
+        """The cart's journal: ``basket.db`` in the configured state directory."""
+        return cls.open(Path(config.state_dir()) / "basket.db")
+
     # -- reading -------------------------------------------------------------------------
 
     @property
@@ -156,33 +163,39 @@ class Basket:
         self._record(t, "state", {"state": state, "checkout": checkout})
 
     def add(self, t: float, *, code: str, name: str, qty: int, sold_by: str, unit_price_cents: int,
-            price_cents: int, weight_g: float | None, image: str | None = None) -> Item:
+            price_cents: int, weight_g: float | None, image: str | None = None,
+            place: tuple[str, int, int, int, int] | None = None) -> Item:
         item_id = self.session.next_item_id
         self._record(t, "add", {"id": item_id, "code": code, "name": name, "qty": qty, "sold_by": sold_by,
                                 "unit_price_cents": unit_price_cents, "price_cents": price_cents,
-                                "weight_g": weight_g, "image": image})
+                                "weight_g": weight_g, "image": image, "place": list(place) if place else None})
         return self.session.items[item_id]
 
-    def remove(self, t: float, item_id: int, qty: int) -> None:
-        """Take ``qty`` units out of placement ``item_id`` (a weighed lot goes whole)."""
+    def remove(self, t: float, item_id: int, qty: int, grams: float | None = None) -> None:
+        """Take ``qty`` units out of placement ``item_id`` (a weighed lot goes whole); ``grams``,
+        what the scale saw leave, keeps the weight of the units left exact."""
         if item_id not in self.session.items:
             raise KeyError(item_id)
-        self._record(t, "remove", {"id": item_id, "qty": qty})
+        self._record(t, "remove", {"id": item_id, "qty": qty, "grams": grams})
 
-    def remove_units(self, t: float, code: str, qty: int) -> int:
+    def remove_units(self, t: float, code: str, qty: int, grams: float | None = None) -> int:
         """Take ``qty`` units of ``code`` out, newest placements first; returns how many went."""
+        items = sorted((i for i in self.session.items.values() if i.code == code), key=lambda i: -i.id)
         left = qty
-        for item in sorted((i for i in self.session.items.values() if i.code == code), key=lambda i: -i.id):
+        for item in items:
             if left <= 0:
                 break
             take = min(left, item.qty)
-            self.remove(t, item.id, take)
+            # the measured loss belongs to one placement only when one placement gives it all
+            self.remove(t, item.id, take, grams if take == qty else None)
             left -= take
         return qty - left
 
-    def ask(self, t: float, kind: str, delta_g: float, candidates: list[dict[str, Any]]) -> OpenQuestion:
+    def ask(self, t: float, kind: str, delta_g: float, candidates: list[dict[str, Any]],
+            place: tuple[str, int, int, int, int] | None = None) -> OpenQuestion:
         qid = self.session.next_question_id
-        self._record(t, "question", {"id": qid, "kind": kind, "delta_g": delta_g, "candidates": candidates})
+        self._record(t, "question", {"id": qid, "kind": kind, "delta_g": delta_g, "candidates": candidates,
+                                     "place": list(place) if place else None})
         return self.session.questions[qid]
 
     def close_question(self, t: float, qid: int, resolution: str) -> None:
@@ -201,7 +214,8 @@ class Basket:
             s.items[data["id"]] = Item(id=data["id"], code=data["code"], name=data["name"], qty=data["qty"],
                                        sold_by=data["sold_by"], unit_price_cents=data["unit_price_cents"],
                                        price_cents=data["price_cents"], weight_g=data["weight_g"], t=t,
-                                       image=data.get("image"))
+                                       image=data.get("image"),
+                                       place=tuple(data["place"]) if data.get("place") else None)
             s.next_item_id = max(s.next_item_id, data["id"] + 1)
         elif kind == "remove":
             item = s.items[data["id"]]
@@ -209,12 +223,16 @@ class Basket:
             if left <= 0 or item.sold_by == "weight":
                 del s.items[item.id]
             else:
-                per_unit = (item.weight_g or 0.0) / item.qty
+                weight = item.weight_g
+                if weight is not None:
+                    gone = data.get("grams")
+                    weight = weight - gone if gone is not None and 0 < gone < weight else weight / item.qty * left
                 s.items[item.id] = Item(**{**asdict(item), "qty": left, "price_cents": item.unit_price_cents * left,
-                                           "weight_g": per_unit * left if item.weight_g is not None else None})
+                                           "weight_g": weight})
         elif kind == "question":
             s.questions[data["id"]] = OpenQuestion(id=data["id"], t=t, kind=data["kind"], delta_g=data["delta_g"],
-                                                   candidates=tuple(data["candidates"]))
+                                                   candidates=tuple(data["candidates"]),
+                                                   place=tuple(data["place"]) if data.get("place") else None)
             s.next_question_id = max(s.next_question_id, data["id"] + 1)
             s.questions_asked += 1
         elif kind == "answer":

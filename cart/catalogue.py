@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cart.errors import Misconfigured
+from cart.vision.gtin import check_digit, is_valid
 
 REQUIRED_COLUMNS = ("code", "code_type", "name", "sold_by", "price_cents", "unit_weight_g",
                     "unit_weight_sd_g", "zone")
@@ -95,16 +96,6 @@ class CatalogueInvalid(Misconfigured):
         return [f"{self.source}:{p.line}: {p.message}" for p in self.problems]
 
 
-def gtin_check_digit(body: str) -> int:
-    """GS1 check digit of the digits before it (weights 3,1,3,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
-def valid_gtin(code: str) -> bool:
-    return code.isdigit() and len(code) in (8, 12, 13, 14) and gtin_check_digit(code[:-1]) == int(code[-1])
-
-
 def valid_plu(code: str) -> bool:
     if not code.isdigit():
         return False
@@ -135,8 +126,8 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
         length = {"ean13": 13, "ean8": 8, "upca": 12}[code_type]
         if not code.isdigit() or len(code) != length:
             bad(f"code {code!r} is not {length} digits for {code_type}")
-        elif not valid_gtin(code):
-            bad(f"code {code!r} has a wrong check digit (expected {gtin_check_digit(code[:-1])})")
+        elif not is_valid(code):
+            bad(f"code {code!r} has a wrong check digit (expected {check_digit(code[:-1])})")
         else:
             code = to_gtin13(code)
     name = row["name"].strip()

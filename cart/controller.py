@@ -11,64 +11,51 @@ States (``SessionState``):
 * ``idle``: nobody signed in. ``signin`` begins a session (journaled) -> shopping.
 * ``shopping``: weight changes become basket changes or questions; answers close questions;
   ``plu``/``produce`` start a produce entry for the next placement; the lane -> checkout.
-* ``checkout``: the summary counts down ``summary_s`` (``cancel`` goes back to shopping,
-  ``confirm`` pays at once); open questions block it (stage ``blocked``) until answered;
-  then the order goes to the :class:`CheckoutPort` (stage ``paying``) and its
-  ``OrderAcknowledged`` ends it: paid/queued -> done, declined/failed -> stage ``failed``.
+* ``checkout``: entered on ``LaneEntered`` (the lane's entry beacon: the summary shows with a
+  cancel button until the exit beacon) or ``LaneDetected`` alone (then the summary counts
+  down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
+  it (stage ``blocked``) until answered. Then the basket goes to the :class:`CheckoutPort`
+  (the checkout issue's ``CheckoutService``: signed, into the outbox; stage ``paying``);
+  ``OrderAcknowledged`` (accepted | local) or ``OrderDelayed`` (kept in the outbox, sent
+  later) -> done; ``OrderRejected`` -> stage ``failed`` (staff help).
 * ``done``: paid; weight changes are the shopper unloading. ``confirm``/``signout`` -> idle.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cart.basket import Basket, OpenQuestion
 from cart.catalogue import Catalogue
-from cart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, OrderAcknowledged,
-                         ShopperAction, Tick, WeightLive, WeightSettled, ZoneChanged)
+from cart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
+                         OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
+                         WeightSettled, ZoneChanged)
 from cart.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, Part, best_quantity
 from cart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
 
 
-@dataclass(frozen=True)
-class OrderLine:
-    code: str
-    name: str
-    qty: int
-    unit_price_cents: int
-    price_cents: int
-    weight_g: float | None = None
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """What the cart asks the store to charge: product codes and prices, never pictures."""
-
-    t: float
-    cart_id: str
-    session: str                  # unique per cart: "<cart_id>-<journal seq of the session>"
-    shopper: str
-    lines: tuple[OrderLine, ...]
-    total_cents: int
-    currency: str
-    lane: str = ""
+class PlacedOrder(Protocol):
+    order_id: str
 
 
 class CheckoutPort(Protocol):
-    """The checkout issue's side: make the order durable (outbox) and send it.
+    """The checkout issue's side (``cart.checkout.service.CheckoutService``): sign the order and
+    commit it to the outbox, returning at once; the store's answer comes back later as an
+    ``OrderAcknowledged`` / ``OrderDelayed`` / ``OrderRejected`` event on the controller's queue.
+    Raises ValueError for an order it cannot build (empty basket, malformed shopper token)."""
 
-    ``place_order`` must return at once with the order's id; the store's answer comes back
-    later as an :class:`cart.events.OrderAcknowledged` event on the controller's queue.
-    """
-
-    def place_order(self, order: OrderRequest) -> str: ...
+    def place_order(self, lines: Sequence[BasketLine], *, shopper_token: str, session_id: str, t: float,
+                    seq: int = 1) -> PlacedOrder: ...
 
 
 class LocationPort(Protocol):
-    def on_sighting(self, sighting: BeaconSighting) -> list[Event]: ...
+    """``cart.location.Locator``: sightings and ticks in, ``ZoneChanged``/``Lane*`` events out."""
+
+    def on_event(self, event: Event) -> list[Event]: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +66,30 @@ class ControllerSettings:
     evidence_after_s: float = 0.35
     summary_s: float = 5.0
     nearby_count: int = 6
+    recognizer_temperature: float = 0.05
+    recognizer_reliability: float = 0.4
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ControllerSettings":
+        f = config.fusion
+        return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
+                   evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
+                   recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability)
+
+
+def calibrate(candidates: tuple[tuple[str, float], ...], temperature: float,
+              reliability: float = 1.0) -> list[tuple[str, float]]:
+    """The recognizer's scores are cosine similarities to the gallery (0..1), not
+    probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
+    turns them into shares, and ``reliability`` (how often the true product is among the
+    candidates at all, measured per model) scales them to probabilities. Temperature 0 takes
+    the scores as they are."""
+    if temperature <= 0 or not candidates:
+        return list(candidates)
+    top = max(score for _, score in candidates)
+    weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
+    total = sum(w for _, w in weights)
+    return [(code, reliability * w / total) for code, w in weights]
 
 
 @dataclass
@@ -120,6 +131,8 @@ class Controller:
         self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
         self.changes = 0                              # settled changes decided (not ignored)
         self._pending: _Pending | None = None
+        self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
+        self._orders = 0                              # orders placed this session (their seq)
         self._barcodes: list[BarcodeSeen] = []
         self._recognized: list[ItemRecognized] = []
         self._checkout: _Checkout | None = None
@@ -129,6 +142,13 @@ class Controller:
         self._restore()
 
     # -- the state ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Any, catalogue: Catalogue, basket: Basket, *, checkout: CheckoutPort | None = None,
+                    location: LocationPort | None = None) -> "Controller":
+        """The live cart's controller: settings from ``[cart]``, ``[fusion]`` and ``[checkout]``."""
+        return cls(catalogue, basket, fusion=FusionParams.from_config(config.fusion),
+                   settings=ControllerSettings.from_config(config), checkout=checkout, location=location)
 
     @property
     def state(self) -> SessionState:
@@ -176,19 +196,26 @@ class Controller:
         elif isinstance(event, WeightLive):
             self.live_weight_g, self.weight_stable = event.grams, event.stable
             self._snapshot = None
-        elif isinstance(event, BeaconSighting):
+        elif isinstance(event, (BeaconSighting, Tick)):
             if self.location is not None:
-                for derived in self.location.on_sighting(event):
+                for derived in self.location.on_event(event):
                     self.handle(derived)
         elif isinstance(event, ZoneChanged):
             if event.zone != self.zone:
                 self.zone = event.zone
                 self._note(event.t, "zone", zone=event.zone)
+        elif isinstance(event, LaneEntered):
+            self._on_lane(event, passed=False)
         elif isinstance(event, LaneDetected):
-            self._on_lane(event)
+            self._on_lane(event, passed=True)
+        elif isinstance(event, LaneLeft):
+            if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage in ("summary", "blocked"):
+                self._checkout = None
+                self._set_state(event.t, SessionState.SHOPPING)
+                self._note(event.t, "checkout", stage="left_lane")
         elif isinstance(event, ShopperAction):
             self._on_action(event)
-        elif isinstance(event, OrderAcknowledged):
+        elif isinstance(event, (OrderAcknowledged, OrderDelayed, OrderRejected)):
             self._on_ack(event)
         self._on_time(event.t)
         self._prune(event.t)
@@ -249,11 +276,15 @@ class Controller:
         removed: dict[str, list[float]] = {}
         rec_start = (change.started_t or change.t) - 0.5
         cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        places: dict[str, tuple[str, int, int, int, int]] = {}
         for r in self._recognized:
             if rec_start <= r.t <= end and r.direction in cameras:
                 target = added if r.direction == "added" else removed
                 cameras[r.direction].add(r.camera)
-                for code, score in r.candidates:
+                if r.box is not None and r.direction not in places:
+                    places[r.direction] = (r.camera, *r.box)
+                for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
+                                             self.settings.recognizer_reliability):
                     target.setdefault(code, []).append(score)
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
 
@@ -269,12 +300,13 @@ class Controller:
         elif change.delta_g < 0 and self.removal_hint:
             codes.append(self.removal_hint)
             self.removal_hint = None
+        self._placed = places.get("added")
         return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
                         removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
-                        zone=self.zone)
+                        zone=self.zone, removed_place=places.get("removed"))
 
     def _basket_entries(self) -> list[BasketEntry]:
-        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight") for i in self.basket.items]
+        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place) for i in self.basket.items]
 
     def _decide_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -289,9 +321,9 @@ class Controller:
             return
         self.changes += 1
         if decision.action == "add":
-            self._commit_add(t, decision.best, change.delta_g, "fusion")
+            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed)
         elif decision.action == "remove":
-            self._commit_remove(t, decision.best, "fusion")
+            self._commit_remove(t, decision.best, "fusion", -change.delta_g)
         else:
             self._ask(t, decision)
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
@@ -310,28 +342,30 @@ class Controller:
                     return True
         return False
 
-    def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str) -> None:
+    def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
+                    place: tuple[str, int, int, int, int] | None = None) -> None:
         for part in best.parts:
             product = self.catalogue.get(part.code)
             weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
             item = self.basket.add(t, code=product.code, name=product.name, qty=part.qty, sold_by=product.sold_by,
                                    unit_price_cents=product.price_cents,
                                    price_cents=product.price_for(part.qty, part.weight_g),
-                                   weight_g=round(weight, 1), image=product.image)
+                                   weight_g=round(weight, 1), image=product.image, place=place)
             self._last_change = (product.code, t)
             self._note(t, "added", code=item.code, qty=item.qty, weight_g=item.weight_g, price_cents=item.price_cents,
                        by=how)
 
-    def _commit_remove(self, t: float, best: Hypothesis, how: str) -> None:
+    def _commit_remove(self, t: float, best: Hypothesis, how: str, loss_g: float | None = None) -> None:
         for part in best.parts:
             if part.item_id is not None:
                 item = self.basket.session.items[part.item_id]
                 self.basket.remove(t, part.item_id, item.qty)
                 qty = 1
             else:
-                qty = self.basket.remove_units(t, part.code, part.qty)
+                qty = self.basket.remove_units(t, part.code, part.qty, loss_g if len(best.parts) == 1 else None)
             self._last_change = (part.code, t)
-            self._note(t, "removed", code=part.code, qty=qty, weight_g=round(part.weight_g, 1), by=how)
+            self._note(t, "removed", code=part.code, qty=qty,
+                       weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
 
     def _ask(self, t: float, decision: Decision) -> None:
         candidates: list[dict[str, Any]] = []
@@ -350,7 +384,8 @@ class Controller:
             candidates.append(entry)
             if len(candidates) == 5:
                 break
-        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates)
+        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates,
+                            self._placed if decision.delta_g > 0 else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
             self._block(t)
@@ -393,8 +428,9 @@ class Controller:
             return
         # A PLU typed while an "added" question is up answers it; otherwise it starts a
         # produce entry for the next placement.
+        # ("take it out" is answered by the scale, not by a tap.)
         question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
-                                  ("added", "unidentified", "removed", "remove_unknown"))
+                                  ("added", "unidentified", "removed"))
         if a.action in ("choose", "plu") and question is not None:
             self._answer(a.t, question, a.value)
         elif a.action in ("plu", "produce"):
@@ -441,14 +477,14 @@ class Controller:
                 self._note(t, "removed", code=code, qty=1, weight_g=lot.weight_g, by="shopper")
             else:
                 qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
-                qty = self.basket.remove_units(t, code, qty)
+                qty = self.basket.remove_units(t, code, qty, -q.delta_g)
                 self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
             self._last_change = (code, t)
         else:
             qty = chosen["qty"] if chosen else best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g)
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
-            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper")
+            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place)
         self._after_question(t)
 
     def _not_in_cart(self, t: float, q: OpenQuestion) -> None:
@@ -472,11 +508,19 @@ class Controller:
 
     # -- checkout ------------------------------------------------------------------------------
 
-    def _on_lane(self, lane: LaneDetected) -> None:
+    def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co is not None:
+            if passed and co.stage == "summary":
+                # through the exit beacon: the cancel window ran while the cart crossed the lane
+                self._place_order(lane.t)
+            return
         if self.state is not SessionState.SHOPPING:
             return
-        self._checkout = _Checkout(stage="summary", since=lane.t, deadline=lane.t + self.settings.summary_s,
-                                   lane=lane.lane)
+        # Entry beacon: the summary stays up (cancellable) until the exit beacon. Only the exit
+        # (a lane without an entry event): count the cancel window down from now.
+        self._checkout = _Checkout(stage="summary", since=lane.t, lane=lane.lane,
+                                   deadline=lane.t + self.settings.summary_s if passed else None)
         self._set_state(lane.t, SessionState.CHECKOUT, {"stage": "summary", "since": lane.t, "lane": lane.lane})
         self._note(lane.t, "checkout", stage="summary", lane=lane.lane)
         if self.basket.questions:
@@ -493,48 +537,60 @@ class Controller:
         if self.basket.questions:
             self._block(t)
             return
-        order = self.order(t, co.lane)
-        co.stage, co.deadline = "paying", None
+        co.deadline = None
+        if not self.basket.items:
+            co.stage, co.status = "paid", "empty"
+            self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "status": "empty"})
+            self._note(t, "checkout", stage="paid", status="empty")
+            return
         if self.checkout_port is None:
-            co.order_id, co.status = "", "no_checkout"
-            co.stage, co.reason = "failed", "checkout is not available on this cart"
+            co.stage, co.status, co.reason = "failed", "unavailable", "checkout is not available on this cart"
             self._note(t, "checkout", stage="failed", reason=co.reason)
             return
-        co.order_id = self.checkout_port.place_order(order)
+        self._orders += 1
+        try:
+            placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
+                                                    session_id=self.session_key, t=t, seq=self._orders)
+        except ValueError as exc:
+            co.stage, co.status, co.reason = "failed", "invalid", str(exc)
+            self._note(t, "checkout", stage="failed", reason=co.reason)
+            return
+        co.stage, co.order_id = "paying", placed.order_id
         self.basket.set_state(t, SessionState.CHECKOUT.value,
                               {"stage": "paying", "since": co.since, "lane": co.lane, "order_id": co.order_id})
-        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=order.total_cents)
+        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=self.basket.total_cents())
 
-    def _on_ack(self, ack: OrderAcknowledged) -> None:
+    def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
         co = self._checkout
-        if self.state is not SessionState.CHECKOUT or co is None or ack.order_id != co.order_id:
+        if co is None or ack.order_id != co.order_id:
             return
-        co.status = ack.status
-        if ack.status in ("paid", "queued"):
+        if isinstance(ack, OrderRejected):
+            if self.state is SessionState.CHECKOUT:
+                co.stage, co.status, co.reason = "failed", "rejected", ack.reason or "the store refused the order"
+                self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+            return
+        # Delayed: the signed order is durable in the outbox and will be sent; the shopper may go.
+        status = ack.status if isinstance(ack, OrderAcknowledged) else "queued"
+        co.status = status
+        if self.state is SessionState.CHECKOUT:
             co.stage = "paid"
             self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
-                                                       "status": ack.status})
-            self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=ack.status)
-        else:
-            co.stage, co.reason = "failed", ack.message or f"payment {ack.status}"
-            self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status=ack.status)
-
-    def order(self, t: float, lane: str = "") -> OrderRequest:
-        lines = tuple(OrderLine(i.code, i.name, i.qty, i.unit_price_cents, i.price_cents, i.weight_g)
-                      for i in self.basket.items)
-        return OrderRequest(t=t, cart_id=self.settings.cart_id, session=self.session_key, shopper=self.basket.session.shopper,
-                            lines=lines, total_cents=sum(line.price_cents for line in lines),
-                            currency=self.settings.currency, lane=lane)
+                                                       "status": status})
+        self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=status)
 
     @property
     def session_key(self) -> str:
-        return f"{self.settings.cart_id}-{self.basket.session.seq}"
+        """Unique per cart (the journal row that began the session) and the same after a restart."""
+        basis = f"{self.settings.cart_id}\0{self.basket.session.seq}\0{self.basket.session.started_t}"
+        return hashlib.sha256(basis.encode()).hexdigest()[:12]
 
     def checkout_result(self) -> dict[str, Any] | None:
         co = self._checkout
         if co is None:
             return None
         status = {"paid": co.status or "paid", "paying": "pending", "summary": "pending"}.get(co.stage, co.stage)
+        if co.stage == "failed":
+            status = co.status or "failed"
         return {"t": round(co.t or co.since, 3), "status": status, "order_id": co.order_id or None}
 
     # -- the screen ----------------------------------------------------------------------------

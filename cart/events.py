@@ -59,6 +59,7 @@ class ItemRecognized(Event):
     camera: str
     direction: str
     candidates: tuple[tuple[str, float], ...]
+    box: tuple[int, int, int, int] | None = None   # where in the camera's frame it changed (x0, y0, x1, y1)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class LaneLeft(Event):
 class LaneDetected(Event):
     """The cart went through the checkout lane: entry beacon, then exit beacon, close enough, long enough."""
 
-    lane: str = ""
+    lane: str
 
 
 @dataclass(frozen=True)

@@ -31,18 +31,18 @@ from cart.catalogue import Catalogue, Product
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 MAX_UNITS = 8
 MAX_PAIR_UNITS = 3
-BACKGROUND_PRIOR = 1e-4
-ZONE_FACTOR = 2.0
-BARCODE_PRIOR = 1.0
-ENTRY_PRIOR = 1.0
-RECOGNIZER_PRIOR = 0.3
-OTHER_PRIOR = 2e-3            # an item that is not in the catalogue at all
+ZONE_FACTOR = 2.0             # products of the zone the cart is in are likelier
+OFF_BARCODE = 1e-4            # a product other than the ones whose barcodes were read
+OFF_ENTRY = 1e-5              # a product other than the one the shopper entered
+RECOGNIZER_FLOOR = 2e-3       # a product the recognizer did not name (calibrated shares add to it)
+OTHER_PRIOR = 2e-3            # an item that is not in the catalogue at all (per product)
 OTHER_DENSITY = 1.0 / 5000.0  # ... spread over 0-5 kg
 PAIR_FACTOR = 0.1
 MISSING_BARCODE_FACTOR = 0.05  # a hypothesis that leaves out a product whose barcode was read
 MAX_Z = 3.5
 REMOVED_FLOOR = 0.02
-COUNT_MISMATCH = 0.01          # the shopper said how many; another count needs strong weight evidence
+COUNT_MISMATCH = 0.01
+PLACE_FLOOR = 0.1              # a basket item away from where something left (10x at most)          # the shopper said how many; another count needs strong weight evidence
 REMOVED_BARCODE_FACTOR = 100.0
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
@@ -78,6 +78,7 @@ class Evidence:
     entered: str | None = None                              # a PLU/code the shopper entered for this placement
     entered_qty: int = 0                                    # ... and how many pieces they said (0: not said)
     zone: str = ""
+    removed_place: tuple[str, int, int, int, int] | None = None   # camera and box of what left
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class BasketEntry:
     weight_g: float | None
     item_id: int
     by_weight: bool
+    place: tuple[str, int, int, int, int] | None = None   # camera and box where it was put down
 
 
 def _noise(params: FusionParams, delta: float) -> float:
@@ -166,32 +168,36 @@ class Fusion:
 
     # -- gains ----------------------------------------------------------------------------
 
-    def _priors(self, evidence: Evidence) -> tuple[dict[str, float], set[str]]:
-        priors: dict[str, float] = {}
+    def _priors(self, evidence: Evidence) -> tuple[dict[str, float], set[str], float]:
+        """Prior x evidence for each product (unnormalized), the identified products, and the
+        same for "something not in the catalogue". Independent evidence multiplies."""
         identified: set[str] = set()
-        for p in self._products:
-            priors[p.code] = BACKGROUND_PRIOR
-        for code in set(evidence.barcodes):
-            if code in priors:
-                priors[code] += BARCODE_PRIOR
-                identified.add(code)
-        if evidence.entered and evidence.entered in priors:
-            priors[evidence.entered] += ENTRY_PRIOR
+        priors = {p.code: ZONE_FACTOR if evidence.zone and p.zone == evidence.zone else 1.0 for p in self._products}
+        other = OTHER_PRIOR * len(priors)
+        scanned = {c for c in evidence.barcodes if c in priors}
+        if scanned:
+            identified |= scanned
+            for code in priors:
+                if code not in scanned:
+                    priors[code] *= OFF_BARCODE
+            other *= OFF_BARCODE
+        if evidence.entered in priors:
             identified.add(evidence.entered)
-        for code, score in evidence.added.items():
-            if code in priors:
-                priors[code] += RECOGNIZER_PRIOR * score
-                if score >= self.params.recognizer_min_score:
-                    identified.add(code)
-        if evidence.zone:
-            for p in self._products:
-                if p.zone == evidence.zone:
-                    priors[p.code] *= ZONE_FACTOR
-        return priors, identified
+            for code in priors:
+                if code != evidence.entered:
+                    priors[code] *= OFF_ENTRY
+            other *= OFF_ENTRY
+        if evidence.added:
+            for code in priors:
+                priors[code] *= RECOGNIZER_FLOOR + evidence.added.get(code, 0.0)
+            other *= RECOGNIZER_FLOOR
+            identified |= {c for c, score in evidence.added.items()
+                           if c in priors and score >= self.params.recognizer_min_score}
+        return priors, identified, other
 
     def _gain(self, delta: float, evidence: Evidence) -> Decision:
         noise = _noise(self.params, delta)
-        priors, identified = self._priors(evidence)
+        priors, identified, other = self._priors(evidence)
         scanned = {c for c in evidence.barcodes if c in priors}
         scored: list[tuple[float, tuple[Part, ...], float]] = []
 
@@ -211,12 +217,12 @@ class Fusion:
                     nprior = (1.0 if n == counted else COUNT_MISMATCH) if counted else unit_prior(n)
                     scored.append((prior * nprior * like, (Part(p.code, n, delta),), z))
         # Two different products placed in one go: only among products something pointed at.
-        evidenced = sorted(c for c in priors if priors[c] > BACKGROUND_PRIOR * ZONE_FACTOR
-                           and not self.catalogue.get(c).by_weight)
+        evidenced = sorted(c for c in identified if not self.catalogue.get(c).by_weight)
         for i, a in enumerate(evidenced):
             for b in evidenced[i + 1:]:
                 pa, pb = self.catalogue.get(a), self.catalogue.get(b)
-                prior = priors[a] * priors[b] * PAIR_FACTOR * missing_factor({a, b})
+                # a pair explains one placement with two products: the second costs its own prior
+                prior = priors[a] * priors[b] / len(priors) * PAIR_FACTOR * missing_factor({a, b})
                 for na in range(1, MAX_PAIR_UNITS + 1):
                     for nb in range(1, MAX_PAIR_UNITS + 1):
                         like, z = _units_likelihood(delta, ((pa, na), (pb, nb)), noise)
@@ -225,7 +231,7 @@ class Fusion:
                             share = delta * wa / (wa + nb * pb.unit_weight_g)
                             scored.append((prior * unit_prior(na) * unit_prior(nb) * like,
                                            (Part(a, na, share), Part(b, nb, delta - share)), z))
-        scored.append((OTHER_PRIOR * OTHER_DENSITY, (), 0.0))
+        scored.append((other * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, identified)
         best = ranked[0]
         if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
@@ -264,10 +270,24 @@ class Fusion:
         for code, (qty, _) in unit_keys.items():
             keys.append((code, self.catalogue.get(code), qty, None, None))
 
-        def prior(code: str) -> float:
-            # What the cameras saw leave is the prior (with a floor: they can miss); a barcode
-            # read while the item was lifted out is near-certain.
-            value = REMOVED_FLOOR + evidence.removed.get(code, 0.0) if evidence.removed else 1.0
+        # What the cameras saw leave is the prior: the recognizer's probabilities, and what
+        # they leave unsaid spread over the basket; a barcode read while the item was lifted
+        # out is near-certain.
+        named = sum(evidence.removed.values())
+        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys), 1)
+
+        # Where the cameras saw something leave: items lie where they were put (mostly; a
+        # pushed cart shuffles them, so the overlap only ever shifts the odds, capped).
+        overlap: dict[tuple[str, int | None], float] = {}
+        if evidence.removed_place is not None:
+            for entry in basket:
+                key = (entry.code, entry.item_id if entry.by_weight else None)
+                overlap[key] = max(overlap.get(key, 0.0), _iou(entry.place, evidence.removed_place))
+
+        def prior(code: str, item_id: int | None = None) -> float:
+            value = floor + evidence.removed.get(code, 0.0) if evidence.removed else 1.0
+            if overlap:
+                value *= PLACE_FLOOR + overlap.get((code, item_id), 0.0)
             return value * (REMOVED_BARCODE_FACTOR if code in seen else 1.0)
 
         def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
@@ -281,25 +301,39 @@ class Fusion:
                 # n of the qty units: their sum varies less the more of the measured whole it is
                 # (sampling without replacement); all of them weigh what went in, +- noise.
                 spread = n * product.unit_weight_sd_g ** 2 * ((qty - n) / max(qty - 1, 1) if measured else 1.0)
-                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), unit_prior(n))
+                # taking out everything of a kind (often what went in together) is as likely as one
+                nprior = 1.0 if n == qty else unit_prior(n)
+                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), nprior)
 
         scored: list[tuple[float, tuple[Part, ...], float]] = []
         for key in keys:
             for part, mean, sd, nprior in options(key, MAX_UNITS):
-                scored.append((prior(key[0]) * nprior * normal_pdf(loss, mean, sd), (part,), (loss - mean) / sd))
+                scored.append((prior(key[0], key[4]) * nprior * normal_pdf(loss, mean, sd), (part,),
+                               (loss - mean) / sd))
         for i, a in enumerate(keys):
             for b in keys[i + 1:]:
                 for pa, ma, sa, qa in options(a, MAX_PAIR_UNITS):
                     for pb, mb, sb, qb in options(b, MAX_PAIR_UNITS):
                         sd = math.sqrt(sa * sa + sb * sb - noise * noise)
-                        scored.append((prior(a[0]) * prior(b[0]) * qa * qb * PAIR_FACTOR * normal_pdf(loss, ma + mb, sd),
-                                       (pa, pb), (loss - ma - mb) / sd))
+                        scored.append((prior(a[0], a[4]) * prior(b[0], b[4]) * qa * qb * PAIR_FACTOR
+                                       * normal_pdf(loss, ma + mb, sd), (pa, pb), (loss - ma - mb) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, {k[0] for k in keys})
         best = ranked[0]
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
             return Decision("remove", delta, ranked)
         return Decision("ask", delta, ranked, question="removed")
+
+
+def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, int] | None) -> float:
+    """Overlap of two (camera, x0, y0, x1, y1) boxes: intersection over union; 0 across cameras."""
+    if a is None or b is None or a[0] != b[0]:
+        return 0.0
+    ix = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    iy = max(0, min(a[4], b[4]) - max(a[2], b[2]))
+    inter = ix * iy
+    union = (a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int:

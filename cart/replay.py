@@ -3,8 +3,9 @@
 The scale lines go through the scale driver's decoder and the weighing engine, the frames
 through the vision pipeline, the beacons through the zone tracker, the shopper's answers
 as actions, all merged in time order into the same :class:`cart.controller.Controller` the
-cart runs, with an in-memory journal. Nothing is sent anywhere: the checkout is a dry run
-that queues the order locally (status ``queued``).
+cart runs, with an in-memory journal. Nothing is sent anywhere: the checkout service runs
+without a store in a scratch directory, so an order ends as a local receipt (status
+``local``) that is thrown away with it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import hashlib
 import heapq
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +22,13 @@ from typing import Any, Protocol
 
 from cart.basket import Basket, Journal
 from cart.catalogue import Catalogue, load_catalogue
-from cart.controller import Controller, ControllerSettings, OrderRequest
+from cart.controller import Controller, ControllerSettings
 from cart.errors import DashcartError, Misconfigured
 from cart.events import BarcodeSeen, Event, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from cart.config import LocationSection
 from cart.fusion import FusionParams
 from cart.trip import Trip, TripProblem, read_trip
-from cart.zones import BeaconZones, SiteMap
+from cart.location import Locator, Site
 
 log = logging.getLogger("dashcart.replay")
 
@@ -38,19 +41,21 @@ class VisionPort(Protocol):
     def on_settled(self, change: WeightSettled) -> list[Event]: ...
 
 
-class DryRunCheckout:
-    """Orders stay on this machine: the id is a digest of the order, the answer is ``queued``."""
+class ReplayCheckout:
+    """The checkout issue's real service (order built, signed, into an outbox) in a scratch
+    state directory and without a store: delivery writes a local receipt there, at once."""
 
-    def __init__(self, post: Callable[[Event], None]):
+    def __init__(self, post: Callable[[Event], None], state_dir: Path):
+        from cart.checkout.service import CheckoutService
+        from cart.config import Config
+        self._service = CheckoutService(Config(), state_dir=state_dir)
         self._post = post
-        self.orders: list[OrderRequest] = []
 
-    def place_order(self, order: OrderRequest) -> str:
-        digest = hashlib.sha256(repr((order.session, order.lines, order.total_cents)).encode()).hexdigest()
-        order_id = f"dry-{digest[:12]}"
-        self.orders.append(order)
-        self._post(OrderAcknowledged(order.t, order_id=order_id, status="queued"))
-        return order_id
+    def place_order(self, lines: Any, *, shopper_token: str, session_id: str, t: float, seq: int = 1) -> Any:
+        placed = self._service.place_order(lines, shopper_token=shopper_token, session_id=session_id, t=t, seq=seq)
+        for event in self._service.deliver_due(t):
+            self._post(event)
+        return placed
 
 
 @dataclass
@@ -75,46 +80,40 @@ class ReplayResult:
                 "events": list(c.log), "checkout": c.checkout_result()}
 
 
-class BarcodesOnly:
-    """Barcode reading without the recognizer: the vision issue's reader and consensus."""
-
-    def __init__(self) -> None:
-        from cart.vision.barcode import BarcodeReader, Consensus
-        self._reader = BarcodeReader()
-        self._consensus: dict[str, Consensus] = {}
-        self._make = Consensus
-
-    def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]:
-        consensus = self._consensus.setdefault(camera_id, self._make())
-        return [BarcodeSeen(t, camera=camera_id, gtin13=code.gtin13, format=code.format)
-                for code in consensus.add(t, self._reader.read(frame))]
-
-    def on_settled(self, change: WeightSettled) -> list[Event]:
-        return []
-
-
-def default_vision(cameras: tuple[str, ...]) -> VisionPort | None:
-    """The vision pipeline when installed; else barcodes only; else None (weight and touch only)."""
-    factory = _vision_factory()
-    if factory is None:
+def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort | None:
+    """The vision pipeline with the shipped recognizer and its prototypes mapped onto the
+    catalogue's products; barcodes only when there is no model; None without vision at all."""
+    if not cameras:
         return None
-    return factory(cameras=cameras) if _accepts(factory, "cameras") else factory()
-
-
-@functools.lru_cache(maxsize=1)
-def _vision_factory() -> Callable[..., VisionPort] | None:
-    # Looked up once per process, so a benchmark of 200 trips warns once, not 200 times.
     try:
-        from cart.vision.pipeline import VisionPipeline  # type: ignore[import-not-found]
-        return VisionPipeline
+        from cart.vision.pipeline import VisionPipeline
     except ImportError as exc:
-        try:
-            import cart.vision.barcode  # noqa: F401
-        except ImportError:
-            log.warning("vision not available (%s): replaying with weight, beacons and shopper only", exc)
-            return None
-        log.warning("vision pipeline not available (%s): reading barcodes only, no recognizer", exc)
-        return BarcodesOnly
+        _warn_once(f"vision not available ({exc}): replaying with weight, beacons and shopper only")
+        return None
+    recognizer, gallery = _recognition(catalogue.fingerprint, tuple((p.gsd_class, p.code) for p in catalogue))
+    if recognizer is None:
+        _warn_once("no recognizer: replaying with barcodes, weight, beacons and shopper")
+    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=gallery)
+
+
+@functools.lru_cache(maxsize=4)
+def _recognition(fingerprint: str, classes: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
+    """The recognizer and gallery, loaded once per process and catalogue (the model is read-only)."""
+    try:
+        from cart.vision.gallery import prototypes_gallery
+        from cart.vision.recognizer import DEFAULT_PROTOTYPES, Recognizer
+        recognizer = Recognizer(None, threads=1)
+        gallery = prototypes_gallery(DEFAULT_PROTOTYPES, recognizer.version,
+                                     {cls: code for cls, code in classes if cls})
+    except (ImportError, DashcartError) as exc:
+        _warn_once(f"recognizer not available: {exc}")
+        return None, None
+    return recognizer, gallery
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 def _accepts(cls: type, name: str) -> bool:
@@ -152,6 +151,11 @@ def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAct
 Oracle = Callable[[Controller, float], list[ShopperAction]]
 
 
+def replay_settings(config: Any) -> ControllerSettings:
+    """The controller settings the live cart would use with ``config``."""
+    return ControllerSettings.from_config(config)
+
+
 def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogue_path: Path | None = None,
            fusion: FusionParams | None = None, settings: ControllerSettings | None = None,
            weighing: Any = None, vision: VisionPort | None | bool = True, oracle: Oracle | None = None,
@@ -169,7 +173,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     catalogue = catalogue or resolve_catalogue(trip, catalogue_path)
     shopper = _check_codes(trip, catalogue)
     if vision is True:
-        vision = default_vision(trip.cameras)
+        vision = default_vision(trip.cameras, catalogue)
     elif vision is False:
         vision = None
     injected: list[tuple[float, int, int, Event]] = []
@@ -178,10 +182,18 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     def post(event: Event) -> None:
         heapq.heappush(injected, (event.t, 0, next(counter), event))
 
-    checkout = DryRunCheckout(post)
-    site = SiteMap.from_json(trip.site) if trip.site else None
+    scratch = tempfile.TemporaryDirectory(prefix="dashcart-replay-")
+    checkout = ReplayCheckout(post, Path(scratch.name))
+    location = None
+    if trip.site:
+        try:
+            # Recorded and generated trips use plain iBeacons for the lane: accepted here only.
+            location = Locator(Site.from_dict(trip.site, f"{trip.path / 'trip.json'}: site"), LocationSection(),
+                               allow_unauthenticated_lane=True, where=f"{trip.path / 'trip.json'}: site")
+        except Misconfigured as exc:
+            trip.problems.append(TripProblem(str(trip.path / "trip.json"), None, f"{exc}; no zones or lane"))
     controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
-                            checkout=checkout, location=BeaconZones(site) if site else None)
+                            checkout=checkout, location=location)
     result = ReplayResult(controller, trip.problems, vision=vision is not None)
     reported = 0   # the problems found while reading the trip are reported as the replay starts
 
@@ -264,6 +276,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     if on_problem is not None:
         for p in trip.problems[reported:]:
             on_problem(p)
+    scratch.cleanup()
     result.duration_s = end_t
     return result
 

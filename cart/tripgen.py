@@ -38,7 +38,7 @@ from cart.trip import TripWriter
 CAMERA = "top"
 FRAME_SIZE = (320, 240)
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
-LANE_BEACON = f"ibeacon:{BEACON_UUID}:9:1"
+LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
 # What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
 MAX_LOAD_G = 14000.0
 
@@ -169,7 +169,9 @@ class Scene:
         w, h = FRAME_SIZE
         frame = self.render(np_rng)
         big = cv2.resize(image, (200, 200), interpolation=cv2.INTER_AREA)
-        x0, y0 = (w - 200) // 2, (h - 200) // 2
+        # a hand never holds still: each frame has the product somewhere else
+        x0 = (w - 200) // 2 + int(np_rng.integers(-25, 26))
+        y0 = max(0, (h - 200) // 2 + int(np_rng.integers(-15, 16)))
         frame[y0:y0 + 200, x0:x0 + 200] = big
         if label is not None:
             lh, lw = label.shape[:2]
@@ -184,7 +186,7 @@ def _zones(catalogue: Catalogue) -> list[str]:
 
 def _site(zones: list[str]) -> dict[str, Any]:
     return {"zones": {f"ibeacon:{BEACON_UUID}:1:{i + 1}": zone for i, zone in enumerate(zones)},
-            "lane": [LANE_BEACON]}
+            "lane": list(LANE_BEACONS)}
 
 
 def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
@@ -219,6 +221,18 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
             writer.frame_jpeg(CAMERA, t, jpeg.tobytes())
 
+    def still(t0: float) -> None:
+        # two frames of an untouched basket: the "before" the vision pipeline compares with
+        frame(t0, scene.render(np_rng))
+        frame(t0 + 0.15, scene.render(np_rng))
+
+    def settling(t0: float, rest_t: float) -> None:
+        # the hand is out; the camera keeps sending while the load comes to rest
+        ft = t0
+        while ft <= rest_t + 0.45:
+            frame(ft, scene.render(np_rng))
+            ft += 0.15
+
     def look(product: Product) -> np.ndarray:
         return images.pick(product, rng, 72) if images else np.zeros((72, 72, 3), np.uint8)
 
@@ -228,7 +242,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         return labels[product.code]
 
     t = 1.0
-    writer.shopper(0.5, "signin", f"shopper-{seed}")
+    writer.shopper(0.5, "signin", f"dcs1:generated-shopper-{seed:08d}")
     zone = rng.choice(zones)
     zone_changes: list[tuple[float, str]] = [(0.0, zone)]
     for _ in range(events):
@@ -247,7 +261,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             entry = rng.choice(removable)
             product = catalogue.get(entry["code"])
             if frames:
-                frame(t - 0.6, scene.render(np_rng))
+                still(t - 0.7)
             if product.by_weight or entry["qty"] == 1 or rng.random() < 0.3:
                 qty, grams = entry["qty"], entry["grams"]
                 basket.remove(entry)
@@ -265,7 +279,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 if product.code_type != "plu" and rng.random() < mix.removal_barcode_seen:
                     for dt in (0.1, 0.35, 0.6):
                         frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng))
-                frame(lift.rest_t() + 0.15, scene.render(np_rng))
+                settling(t + 0.7, lift.rest_t())
         else:
             if roll < mix.removal + mix.carton:
                 product = rng.choice([p for p in catalogue if p.code_type != "plu"])
@@ -309,12 +323,12 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if frames:
                 appearance = look(product)
                 looks[key] = appearance
-                frame(t - 1.8, scene.render(np_rng))
+                still(t - 2.0)
                 if how == "barcode":
                     for dt in (1.5, 1.2, 0.9):
                         frame(t - dt, scene.held_up(appearance, label(product), np_rng))
                 scene.add(key, appearance)
-                frame(rest + 0.1, scene.render(np_rng))
+                settling(t + 0.45, rest)
             if existing is not None:
                 existing["qty"] += qty
                 existing["grams"] += grams
@@ -326,7 +340,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     # to the lane
     lane_t = t + 4.0
     load.append(Push(t + 0.5, lane_t + 1.0, amplitude_g=150.0))
-    duration = lane_t + 12.0
+    duration = lane_t + 14.0
     truth.duration_s = duration
     for code in {b["code"] for b in basket}:
         entries = [b for b in basket if b["code"] == code]
@@ -345,8 +359,11 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if other != current:
                 writer.beacon(s + 0.1, "ibeacon", beacon_of[other].split(":", 1)[1], round(rng.gauss(-86, 3)))
         else:
-            writer.beacon(s, "ibeacon", LANE_BEACON.split(":", 1)[1], round(rng.gauss(-55, 2)))
-        s += 0.5
+            # through the lane: past the entry beacon, then the exit beacon, close by
+            near = 0 if s < lane_t + 3.0 else 1
+            writer.beacon(s, "ibeacon", LANE_BEACONS[near].split(":", 1)[1], round(rng.gauss(-50, 2)))
+            writer.beacon(s + 0.1, "ibeacon", LANE_BEACONS[1 - near].split(":", 1)[1], round(rng.gauss(-75, 2)))
+        s += 0.25 if s >= lane_t else 0.5
     script = LoadScript(duration_s=duration, events=tuple(load))
     for st, line in render_scale_log(script, seed=seed, offset=offset, counts_per_gram=counts_per_gram):
         writer.scale_line(st, line)

@@ -1,27 +1,31 @@
 """The session state machine on a virtual clock: events in, basket, questions and checkout out."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from cart.basket import Basket, Journal
 from cart.catalogue import Catalogue
 from cart.controller import Controller, ControllerSettings
-from cart.events import (BarcodeSeen, BeaconSighting, ItemRecognized, LaneDetected, OrderAcknowledged, ShopperAction,
-                         Tick, WeightSettled)
+from cart.config import LocationSection
+from cart.events import (BarcodeSeen, BeaconSighting, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
+                         OrderAcknowledged, OrderDelayed, ShopperAction, Tick, WeightSettled)
+from cart.location import Locator, Site
 from cart.snapshot import SessionState
-from cart.zones import BeaconZones, SiteMap
 
 JUICE = "2280000001285"
 
 
 class FakeStore:
-    """Stands where the checkout issue's outbox goes; records orders, answers nothing by itself."""
+    """Stands where the checkout service goes; records orders, answers nothing by itself."""
 
     def __init__(self):
         self.orders = []
 
-    def place_order(self, order):
-        self.orders.append(order)
-        return f"order-{len(self.orders)}"
+    def place_order(self, lines, *, shopper_token, session_id, t, seq=1):
+        self.orders.append(SimpleNamespace(lines=tuple(lines), shopper=shopper_token, session=session_id, t=t,
+                                           total_cents=sum(line.price_cents for line in lines)))
+        return SimpleNamespace(order_id=f"order-{len(self.orders)}")
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +36,10 @@ def catalogue(request):
     return Catalogue.from_csv(SHARED_DATA / "catalogue/demo_store.csv")
 
 
-def make(catalogue, path=":memory:", store=None, site=None):
+def make(catalogue, path=":memory:", store=None, site=None, **settings):
     return Controller(catalogue, Basket(Journal(path)), checkout=store or FakeStore(),
-                      settings=ControllerSettings(summary_s=5.0),
-                      location=BeaconZones(site) if site else None)
+                      settings=ControllerSettings(summary_s=5.0, **settings),
+                      location=Locator(site, LocationSection(), allow_unauthenticated_lane=True) if site else None)
 
 
 def place(c, t, grams, code=None, total=0.0):
@@ -65,9 +69,9 @@ def test_idle_to_shopping_to_checkout_to_done(catalogue):
     c.handle(Tick(15.5))
     assert len(store.orders) == 1 and store.orders[0].total_cents == 299
     assert store.orders[0].lines[0].code == JUICE and c.snapshot().checkout.stage == "paying"
-    c.handle(OrderAcknowledged(16.0, order_id="order-1", status="paid"))
+    c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
     assert c.state is SessionState.DONE
-    assert c.checkout_result() == {"t": 16.0, "status": "paid", "order_id": "order-1"}
+    assert c.checkout_result() == {"t": 16.0, "status": "accepted", "order_id": "order-1"}
     c.handle(ShopperAction(20.0, "confirm"))
     assert c.state is SessionState.IDLE
     # snapshots are immutable pictures: the first one still says idle
@@ -83,7 +87,7 @@ def test_open_question_blocks_checkout_until_answered(catalogue):
     place(c, 3.0, 170.0)                                # nothing identified it
     q = c.snapshot().questions
     assert len(q) == 1 and q[0].kind == "unidentified" and c.basket.items == []
-    c.handle(LaneDetected(6.0))
+    c.handle(LaneDetected(6.0, lane="lane-1"))
     c.handle(Tick(30.0))
     assert c.snapshot().checkout.stage == "blocked" and not store.orders
     c.handle(ShopperAction(31.0, "choose", "4088", question_id=q[0].id))
@@ -128,7 +132,7 @@ def test_removal_question_answered(catalogue):
 
 
 def test_vision_evidence_after_settle_is_waited_for(catalogue):
-    c = make(catalogue)
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
     c.handle(ShopperAction(0.0, "signin", "tok"))
     c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
     # the recognizer answers 0.2 s later, within the evidence window
@@ -143,7 +147,7 @@ def test_restart_resumes_session_and_questions(catalogue, tmp_path):
     c.handle(ShopperAction(0.0, "signin", "tok"))
     place(c, 2.0, 1062.0, JUICE)
     place(c, 4.0, 170.0)
-    c.handle(LaneDetected(6.0))
+    c.handle(LaneDetected(6.0, lane="lane-1"))
     before = c.snapshot()
     again = make(catalogue, path)
     after = again.snapshot()
@@ -152,12 +156,44 @@ def test_restart_resumes_session_and_questions(catalogue, tmp_path):
 
 
 def test_beacons_set_zone_and_lane(catalogue):
-    site = SiteMap({"ibeacon:a:1:1": "produce-veg", "ibeacon:a:1:2": "dairy"}, ("ibeacon:a:9:9",))
-    c = make(catalogue, site=site)
+    uuid = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
+    site = Site.from_dict({"zones": {f"ibeacon:{uuid}:1:1": "produce-veg", f"ibeacon:{uuid}:1:2": "dairy"},
+                           "lane": [f"ibeacon:{uuid}:9:1", f"ibeacon:{uuid}:9:2"]}, "site")
+    store = FakeStore()
+    c = make(catalogue, site=site, store=store)
     c.handle(ShopperAction(0.0, "signin", "tok"))
-    for i in range(5):
-        c.handle(BeaconSighting(1.0 + 0.2 * i, kind="ibeacon", id="a:1:1", rssi=-60))
+    for i in range(10):
+        c.handle(BeaconSighting(1.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:1:1", rssi=-60))
     assert c.snapshot().zone == "produce-veg" and c.snapshot().nearby
-    for i in range(5):
-        c.handle(BeaconSighting(10.0 + 0.2 * i, kind="ibeacon", id="a:9:9", rssi=-55))
+    place(c, 5.0, 1062.0, JUICE)
+    for i in range(12):
+        c.handle(BeaconSighting(10.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:9:1", rssi=-50))
+    assert c.state is SessionState.CHECKOUT and c.snapshot().checkout.cancellable and not store.orders
+    for i in range(12):
+        c.handle(BeaconSighting(13.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:9:2", rssi=-50))
+    assert len(store.orders) == 1 and c.snapshot().checkout.stage == "paying"
+
+
+def test_lane_left_and_cancel_go_back_to_shopping(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
     assert c.state is SessionState.CHECKOUT
+    c.handle(LaneLeft(9.0, lane="lane-1"))
+    assert c.state is SessionState.SHOPPING
+    c.handle(LaneDetected(20.0, lane="lane-1"))
+    c.handle(ShopperAction(21.0, "cancel"))
+    assert c.state is SessionState.SHOPPING and c.basket.quantity(JUICE) == 1
+
+
+def test_store_offline_order_waits_in_outbox_and_shopper_may_go(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(LaneDetected(8.0, lane="lane-1"))          # exit beacon: pays at once
+    assert len(store.orders) == 1
+    c.handle(OrderDelayed(8.5, order_id="order-1", attempts=1, reason="store unreachable"))
+    assert c.state is SessionState.DONE and c.checkout_result()["status"] == "queued"

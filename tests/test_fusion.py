@@ -111,3 +111,21 @@ def test_removal_between_look_alikes_uses_the_cameras(fusion):
 
 def test_small_changes_ignored(fusion):
     assert fusion.decide(3.0, Evidence()).action == "ignore"
+
+
+def test_removal_where_the_cameras_saw_it_leave(fusion):
+    # two equal-weight look-alikes; the change was where the orange juice was put down
+    basket = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False, ("top", 10, 10, 90, 90)),
+              BasketEntry(BRAVO_ORANGE, 1, 1064.0, 2, False, ("top", 200, 120, 280, 200))]
+    d = fusion.decide(-1064.0, Evidence(removed_place=("top", 205, 118, 282, 203)), basket)
+    assert parts(d) == [(BRAVO_ORANGE, 1)] and d.best.probability > 0.85
+    # another camera's box says nothing about this one's
+    d = fusion.decide(-1064.0, Evidence(removed_place=("side", 205, 118, 282, 203)), basket)
+    assert d.action == "ask"
+
+
+def test_removal_uses_measured_weights_not_the_catalogue(fusion):
+    # three cantaloupes went in at 4452 g (catalogue 1400 +- 200 each): all three out is sure
+    basket = [BasketEntry("4050", 3, 4452.0, 1, False), BasketEntry("2410000001415", 4, 6365.0, 2, False)]
+    d = fusion.decide(-4451.0, Evidence(), basket)
+    assert d.action == "remove" and parts(d) == [("4050", 3)]

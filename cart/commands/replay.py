@@ -11,16 +11,13 @@ from cart.config import Config
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from cart.controller import ControllerSettings
     from cart.fusion import FusionParams
-    from cart.replay import replay
+    from cart.replay import replay, replay_settings
 
     fallback = Path(args.catalogue) if args.catalogue else config.catalogue_db()
-    settings = ControllerSettings(cart_id=config.cart.id, currency=config.cart.currency,
-                                  evidence_before_s=config.fusion.evidence_before_s,
-                                  evidence_after_s=config.fusion.evidence_after_s)
+    settings = replay_settings(config)
     result = replay(args.trip, catalogue_path=fallback, fusion=FusionParams.from_config(config.fusion),
-                    settings=settings, weighing=getattr(config, "weighing", None), vision=not args.no_vision,
+                    settings=settings, weighing=config.weighing, vision=not args.no_vision,
                     on_problem=lambda p: print(f"dashcart replay: {p}", file=sys.stderr))
     out = result.as_json()
     if args.json:

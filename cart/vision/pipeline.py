@@ -190,7 +190,7 @@ class VisionPipeline:
         candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
         if self.capture_dir is not None:
             self._capture(event, camera, change, before, after)
-        return [ItemRecognized(event.t, camera, change.direction, candidates)]
+        return [ItemRecognized(event.t, camera, change.direction, candidates, box=change.box)]
 
     def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
         """Maintainer's debug capture: the frames and crop behind one recognition."""
