@@ -441,9 +441,8 @@ class ScriptedTrip:
         done = self._wait("payment", is_state(SessionState.DONE), 15)
         self._shot("paid")
         receipt = None
-        receipts = runtime.checkout.receipts if runtime.checkout is not None else []
-        if receipts:
-            receipt = receipts[-1]
+        if runtime.receipts:
+            receipt = runtime.receipts[-1]
         elif done is not None:
             self.problems.append("paid, but no receipt was written")
         truth = truth_of(self.trip)

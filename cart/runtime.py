@@ -17,16 +17,14 @@ on with what it has: weight and touch at the least.
 The basket journal (``basket.sqlite``) and the order outbox live under the config's state dir,
 so a restarted cart resumes the session where it was.
 
-Seams this module adapts (kept here so the parts stay as their owners wrote them): the
-controller's :class:`CheckoutPort` takes an :class:`OrderRequest`, the checkout service takes
-basket lines and answers with ``accepted``/``local``/delayed/rejected events; location runs here
-on sightings and ticks and hands the controller zone and lane events.
+The controller gets the checkout service (orders into the outbox, answers back on the queue)
+and the locator (zones and the lane from sightings and ticks) directly; the runtime keeps the
+devices' health (``DeviceStatus``) for the snapshot and the local receipts for the demo.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import queue
 import threading
@@ -37,12 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from cart.config import Config
-from cart.controller import Controller, ControllerSettings, OrderRequest
+from cart.controller import Controller
 from cart.errors import DashcartError
-from cart.events import (BeaconSighting, DeviceStatus, Event, OrderAcknowledged, OrderDelayed, OrderRejected,
-                         ShopperAction, Tick, WeightLive, WeightSettled)
+from cart.events import DeviceStatus, Event, OrderAcknowledged, ShopperAction, Tick, WeightSettled
 from cart.sdnotify import Notifier
-from cart.snapshot import BasketLine, DeviceView, SessionState, Snapshot
+from cart.snapshot import DeviceView, SessionState, Snapshot
 from cart.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
 
 log = logging.getLogger("dashcart.run")
@@ -66,60 +63,6 @@ class Devices:
     scale: Any = None
     cameras: Sequence[Any] | None = None
     beacons: Any = None
-
-
-class CheckoutAdapter:
-    """The controller's :class:`cart.controller.CheckoutPort` on top of the checkout service.
-
-    ``place_order`` commits the order to the outbox (durable before it returns) and the sender
-    thread's answers come back on the queue, where :meth:`translate` turns them into what the
-    controller understands: accepted by the store or written as a local receipt -> ``paid``;
-    the store out of reach -> ``queued`` (the order waits in the outbox; the shopper may go);
-    refused -> ``declined``.
-    """
-
-    def __init__(self, service: Any, catalogue: Any, post: Callable[[Event], None],
-                 session_start: Callable[[], float | None]) -> None:
-        self.service = service
-        self.catalogue = catalogue
-        self._post = post
-        self._session_start = session_start
-        self.receipts: list[str] = []
-        self._delayed: set[str] = set()
-
-    def place_order(self, order: OrderRequest) -> str:
-        lines = []
-        for line in order.lines:
-            product = self.catalogue.get(line.code)
-            sold_by = product.sold_by if product is not None else ("weight" if line.qty == 1 and line.weight_g else "unit")
-            lines.append(BasketLine(code=line.code, name=line.name, qty=line.qty, price_cents=line.price_cents,
-                                    unit_price_cents=line.unit_price_cents, sold_by=sold_by, weight_g=line.weight_g))
-        start = self._session_start() or 0.0
-        # The journal's session row is unique per cart, and its time per boot: together they
-        # name the session, so a restart that places the same order again gets the stored one.
-        session_id = hashlib.sha256(f"{order.session}\0{start:.6f}".encode()).hexdigest()[:12]
-        try:
-            pending = self.service.place_order(lines, shopper_token=order.shopper, session_id=session_id, t=order.t)
-        except ValueError as exc:
-            order_id = f"{order.session}-refused"
-            log.error("checkout: cannot place the order: %s", exc)
-            self._post(OrderAcknowledged(order.t, order_id, "failed", message=str(exc)))
-            return order_id
-        return pending.order_id
-
-    def translate(self, event: Event) -> Event | None:
-        if isinstance(event, OrderAcknowledged) and event.status in ("accepted", "local"):
-            if event.receipt_path:
-                self.receipts.append(event.receipt_path)
-            return dataclasses.replace(event, status="paid")
-        if isinstance(event, OrderDelayed):
-            if event.order_id in self._delayed:
-                return None
-            self._delayed.add(event.order_id)
-            return OrderAcknowledged(event.t, event.order_id, "queued", message=event.reason)
-        if isinstance(event, OrderRejected):
-            return OrderAcknowledged(event.t, event.order_id, "declined", message=event.reason)
-        return event
 
 
 def find_data_dir(explicit: str | None = None) -> Path | None:
@@ -165,7 +108,7 @@ class CartRuntime:
                  catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None,
-                 summary_s: float | None = None, loop_deadline_s: float = LOOP_DEADLINE_S) -> None:
+                 loop_deadline_s: float = LOOP_DEADLINE_S) -> None:
         self.config = config
         self.loop_deadline_s = loop_deadline_s
         self.devices = devices or Devices()
@@ -174,7 +117,6 @@ class CartRuntime:
         self.data_dir = data_dir
         self.on_snapshot = on_snapshot
         self.on_note = on_note
-        self._summary_s = summary_s
         self._catalogue = catalogue
         self.queue: queue.Queue[Event] = queue.Queue()
         self.heartbeats = Heartbeats(clock)
@@ -182,7 +124,8 @@ class CartRuntime:
         self.supervisor = Supervisor(self.heartbeats, poll_s=min(1.0, loop_deadline_s / 2))
         self.stopped = threading.Event()
         self.controller: Controller | None = None
-        self.checkout: CheckoutAdapter | None = None
+        #: Local receipts written this run (no store configured), newest last.
+        self.receipts: list[str] = []
         self.device_states: dict[str, DeviceView] = {}
         self._snapshot = Snapshot()
         self._noted = 0
@@ -233,22 +176,14 @@ class CartRuntime:
             if len(self._catalogue) == 0:
                 self._device("catalogue", "down", which)
         catalogue = self._catalogue
-        self._basket = Basket.open(state_dir / "basket.sqlite")
+        self._basket = Basket.for_config(self.config)
         self._service = self._open_checkout(state_dir)
-        if self._service is not None:
-            self.checkout = CheckoutAdapter(self._service, catalogue, self.post,
-                                            lambda: self._basket.session.started_t)
-        from cart.fusion import FusionParams
-        settings = ControllerSettings(cart_id=self.config.cart.id, currency=self.config.cart.currency,
-                                      evidence_before_s=self.config.fusion.evidence_before_s,
-                                      evidence_after_s=self.config.fusion.evidence_after_s,
-                                      **({"summary_s": self._summary_s} if self._summary_s is not None else {}))
-        self.controller = Controller(catalogue, self._basket, fusion=FusionParams.from_config(self.config.fusion),
-                                     settings=settings, checkout=self.checkout)
-        self._noted = len(self.controller.log)
         self._locator = self._open_locator()
+        self.controller = Controller.from_config(self.config, catalogue, self._basket, checkout=self._service,
+                                                 location=self._locator)
+        self._noted = len(self.controller.log)
         if self._basket.items or self._basket.session.state != "idle":
-            log.info("resuming the session from %s: %s, %d items", state_dir / "basket.sqlite",
+            log.info("resuming the session from %s: %s, %d items", self._basket.journal.path,
                      self._basket.session.state, len(self._basket.items))
         self._publish()
         self._start_scale()
@@ -291,14 +226,13 @@ class CartRuntime:
         return Locator(site, section, verifier)
 
     def _start_scale(self) -> None:
+        from cart.scale_events import ScaleEventSource
         from cart.weighing import WeighingEngine
         scale = self.devices.scale
         if scale is None:
             from drivers.scale import open_scale
             try:
-                scale = open_scale(self.config, on_status=self.post)
-            except DashcartError:
-                raise
+                scale = open_scale(self.config)
             except OSError as exc:   # e.g. no pseudo-terminals for the simulated bridge
                 log.error("scale: cannot start: %s; weight is off", exc)
                 self._device("scale", "down", f"cannot start the scale: {exc}")
@@ -306,30 +240,15 @@ class CartRuntime:
         self._scale = scale
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
-        self.supervisor.add("scale reader", lambda beat, stop: self._scale_loop(engine, beat, stop),
-                            self.loop_deadline_s)
+        source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
+        self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)
 
-    def _scale_loop(self, engine: Any, beat: Heartbeat, stop: threading.Event) -> None:
-        from cart.weighing import feed_decoded
-        scale = self._scale
-        last_live, last_stable = -1.0, None
-        while not stop.is_set():
-            items = scale.read(timeout=IDLE_WAIT_S)
-            beat.beat()
-            if not items:
-                continue
-            for change in feed_decoded(engine, items):
-                event = change.to_event()
-                self.post(event)
-                if self._vision is not None:
-                    # The recognizer runs in the vision worker; its answer comes back as an event.
-                    for derived in self._vision.on_settled(event):
-                        self.post(derived)
-            t = items[-1].t
-            stable = engine.stable
-            if stable != last_stable or t - last_live >= LIVE_WEIGHT_PERIOD_S:
-                self.post(WeightLive(t, round(engine.live_g, 1), bool(stable)))
-                last_live, last_stable = t, stable
+    def _from_scale(self, event: Event) -> None:
+        self.post(event)
+        if isinstance(event, WeightSettled) and self._vision is not None:
+            # The recognizer runs in the vision worker; its answer comes back as an event.
+            for derived in self._vision.on_settled(event):
+                self.post(derived)
 
     def _start_cameras(self, catalogue: Any) -> None:
         sources = self.devices.cameras
@@ -413,25 +332,11 @@ class CartRuntime:
             if due is None or due > event.t:
                 break
             controller.handle(Tick(due))
-        derived: list[Event] = []
         if isinstance(event, DeviceStatus):
             self._on_device(event)
-        elif isinstance(event, BeaconSighting):
-            if self._locator is not None:
-                derived = self._locator.on_sighting(event)
-        elif isinstance(event, Tick):
-            if self._locator is not None:
-                derived = self._locator.on_tick(event.t)
-            controller.handle(event)
-        elif self.checkout is not None and isinstance(event, (OrderAcknowledged, OrderDelayed, OrderRejected)):
-            translated = self.checkout.translate(event)
-            if translated is not None:
-                controller.handle(translated)
-        else:
-            controller.handle(event)
-        for extra in derived:
-            log.info("location: %s", extra)
-            controller.handle(extra)
+        elif isinstance(event, OrderAcknowledged) and event.receipt_path:
+            self.receipts.append(event.receipt_path)
+        controller.handle(event)
         self._publish()
 
     def _on_device(self, status: DeviceStatus) -> None:

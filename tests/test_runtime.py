@@ -70,7 +70,7 @@ def test_run_headless_sends_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     _out, err = child.communicate()
     assert "Traceback" not in err
     # The journal lives in the state dir, where the next start finds it.
-    assert (tmp_path / "state" / "dashcart" / "basket.sqlite").is_file()
+    assert (tmp_path / "state" / "dashcart" / "basket.db").is_file()
 
 
 def _add_milk(runtime: CartRuntime) -> None:
@@ -145,8 +145,14 @@ class StuckScale:
 
     def __init__(self) -> None:
         import threading
+        from drivers.scale.decoder import ScaleCounters
         self.reads = 0
+        self.connected = True
+        self.counters = ScaleCounters()
         self._released = threading.Event()
+
+    def describe(self) -> str:
+        return "a stuck scale"
 
     def read(self, timeout: float | None = None) -> list:
         self.reads += 1
