@@ -99,3 +99,12 @@ def test_interactive_keys_sign_in_and_put_a_carton_in(tmp_path: Path, shared_dat
         cart.stop()
     assert seen.get("signed_in") is not None, "pressing q (show the QR code) did not sign in"
     assert seen.get("milk") is not None, "pressing the milk's key did not put it in the basket"
+
+
+def test_interactive_without_a_display_says_so(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["SDL_VIDEODRIVER"] = "dummy"
+    done = subprocess.run([sys.executable, "-m", "cart", "demo", "--interactive"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "needs a display" in done.stderr and "--headless" in done.stderr

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from cart.config import Config
+from cart.errors import Misconfigured
 
 log = logging.getLogger("dashcart.demo")
 
@@ -32,6 +33,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from cart.demo import SimulatedCart, fresh_state_dir
 
     mode = "interactive" if args.interactive else "headless" if args.headless else "screen"
+    if mode == "interactive" and not have_display():
+        raise Misconfigured("--interactive needs a display ($DISPLAY or $WAYLAND_DISPLAY, or SDL_VIDEODRIVER=kmsdrm "
+                            "on a Pi's screen); without one, run `dashcart demo --headless`")
     if mode != "headless" and not have_display():
         print("dashcart demo: no display found ($DISPLAY/$WAYLAND_DISPLAY unset): running headless", file=sys.stderr)
         mode = "headless"
