@@ -262,7 +262,7 @@ class CartRuntime:
         self._signin = QrSignIn()
         self._live = LiveVision(self.config, self.post, recognizer=recognizer,
                                 gallery=self._gallery(recognizer, catalogue), clock=self.clock,
-                                sources=sources, on_frame=self._look_for_signin)
+                                sources=sources, on_frame=self._look_for_signin, heartbeats=self.heartbeats)
         self._vision = self._live.pipeline
 
     def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
