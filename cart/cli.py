@@ -20,6 +20,20 @@ from cart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.doctor",
+    "cart.commands.catalogue",
+    "cart.commands.replay",
+    "cart.commands.record",
+    "cart.commands.weigh",
+    "cart.commands.calibrate",
+    "cart.commands.vision_images",
+    "cart.commands.screenshots",
+    "cart.commands.ui_demo",
+    "cart.commands.store_sim",
+    "cart.commands.lane_eid",
+    "cart.commands.outbox",
+    "cart.commands.run",
+    "cart.commands.demo",
+    "cart.commands.beacons",
 )
 
 log = logging.getLogger("dashcart")

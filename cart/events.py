@@ -59,6 +59,7 @@ class ItemRecognized(Event):
     camera: str
     direction: str
     candidates: tuple[tuple[str, float], ...]
+    box: tuple[int, int, int, int] | None = None   # where in the camera's frame it changed (x0, y0, x1, y1)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class BeaconSighting(Event):
     kind: str
     id: str
     rssi: float
+    # Seconds since the Unix epoch when the advertisement was heard: the lane beacon's rotating
+    # identifier is derived from it. Live: the scanner's wall clock; replay: trip epoch + t.
+    wall_t: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,21 @@ class ShopperAction(Event):
     """What the shopper did on the screen (or with the app's QR code).
 
     ``action`` is one of signin | choose | plu | cancel | confirm | remove | not_in_cart |
-    produce | staff | language | signout; ``value`` its argument (a token, a code, a PIN).
+    produce | staff | language | signout | call_staff; ``value`` its argument (a token, a code, a PIN).
+
+    What the touchscreen sends (``ui/``; ``question_id`` set when it answers a question):
+      choose <code> (qid)          this candidate is what went in / came out
+      not_in_cart "" (qid)         the weight change is not a cart item
+      plu <code> (qid)             answer by PLU; without qid: start weighing that PLU
+      produce <code>               start weighing this loose item (picked by picture or name)
+      confirm <code> | "checkout"  add the weighed produce entry | pay now
+      cancel <code> | "checkout"   drop the produce entry or the pending removal | stop checkout
+      remove <code>                the shopper will take this line's item out (the scale confirms)
+      language en|ko               the shopper switched language
+      call_staff <where>           help / question:<id> / checkout / trouble: staff are wanted
+      staff <override>             after a correct staff PIN (checked and audited by the UI):
+                                   clear_questions | unblock | void_last | tare | end_session
+      signout ""                   the shopper ends the session
     """
 
     action: str
@@ -96,3 +114,68 @@ class DeviceStatus(Event):
 @dataclass(frozen=True)
 class Tick(Event):
     """Time passes with nothing else happening (timeouts, dwell times, zero tracking)."""
+
+
+@dataclass(frozen=True)
+class ZoneChanged(Event):
+    """The cart moved into ``zone`` (a catalogue zone; "" when no zone beacon is near)."""
+
+    zone: str
+    previous: str = ""
+
+
+@dataclass(frozen=True)
+class LaneEntered(Event):
+    """The cart passed the lane's entry beacon: show "checking out" with a cancel button now, so the
+    shopper's cancel window has run by the time the exit beacon confirms. LaneDetected or
+    LaneLeft follows."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
+class LaneLeft(Event):
+    """After LaneEntered, the cart did not go through (too slow, or turned back the wrong way):
+    close the "checking out" window."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
+class LaneDetected(Event):
+    """The cart went through the checkout lane: entry beacon, then exit beacon, close enough, long enough."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
+class OrderAcknowledged(Event):
+    """The order is settled: ``status`` accepted (the store took it) | local (no store; a
+    receipt file was written). ``receipt_to`` is masked ("k***@example.com"); ``receipt_path``
+    the local receipt, if one was written."""
+
+    order_id: str
+    status: str
+    receipt_to: str = ""
+    receipt_path: str = ""
+    total_cents: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OrderDelayed(Event):
+    """The store could not be reached or answered badly; the order waits in the outbox and
+    will be retried. ``reason`` is one line for the screen and the log."""
+
+    order_id: str
+    attempts: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderRejected(Event):
+    """The store refused the order for good (bad signature, unknown shopper, conflicting
+    duplicate): staff must help. Nothing was charged."""
+
+    order_id: str
+    reason: str = ""

@@ -36,8 +36,9 @@ class Candidate:
     name: str
     score: float = 0.0
     qty: int = 1
-    price_cents: int = 0
+    price_cents: int = 0             # per unit, or per kg when sold by weight
     image: str | None = None
+    sold_by: str = "unit"            # unit | weight
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,8 @@ class Snapshot:
     message: str = ""                # a transient line for the shopper
     produce_entry: Candidate | None = None  # the produce being weighed, if the shopper started one
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # Every loose item the shopper may pick by name or PLU on the produce screen (the
+    # catalogue's PLU / sold-by-weight products); `nearby` is only the current zone's.
+    produce: tuple[NearbyProduct, ...] = ()
+    # While a produce entry is open: the weight put in since it began (live), for its price.
+    produce_weight_g: float | None = None

@@ -16,3 +16,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--scale-port", default=os.environ.get("DASHCART_SCALE_PORT", ""),
+                     help="run the scale hardware-in-the-loop tests against a real bridge at this "
+                          "pyserial URL (also DASHCART_SCALE_PORT); default: the simulated bridge")

@@ -1,0 +1,73 @@
+"""The local receipt (text and HTML) written when no store is configured: the demo cart."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _money(cents: int, currency: str) -> str:
+    if currency in ("KRW", "JPY"):  # no minor unit in use
+        return f"{cents:,} {currency}"
+    return f"{cents // 100:,}.{cents % 100:02d} {currency}"
+
+
+def _line_text(line: dict[str, Any], currency: str) -> tuple[str, str]:
+    if line["sold_by"] == "weight" and line.get("weight_g") is not None:
+        what = f"{line['name']} {line['weight_g'] / 1000:.3f} kg @ {_money(line['unit_price_cents'], currency)}/kg"
+    else:
+        what = f"{line['qty']} x {line['name']}"
+    return what, _money(line["price_cents"], currency)
+
+
+def receipt_text(order: dict[str, Any]) -> str:
+    currency = order["currency"]
+    rows = [_line_text(line, currency) for line in order["lines"]]
+    width = max([len(w) for w, _ in rows] + [20])
+    out = ["dashcart receipt", f"order {order['order_id']}  cart {order['cart_id']}", ""]
+    out += [f"{what:<{width}}  {price:>14}" for what, price in rows]
+    out.append("")
+    if order["savings_cents"]:
+        out.append(f"{'savings':<{width}}  {_money(-order['savings_cents'], currency):>14}")
+    out.append(f"{'TOTAL':<{width}}  {_money(order['total_cents'], currency):>14}")
+    out.append("")
+    out.append("Not charged: this cart has no store connection (demo).")
+    return "\n".join(out) + "\n"
+
+
+def receipt_html(order: dict[str, Any]) -> str:
+    currency = order["currency"]
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(w)}</td><td class=p>{esc(p)}</td></tr>"
+                   for w, p in (_line_text(line, currency) for line in order["lines"]))
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>Receipt {esc(order['order_id'])}</title>"
+            "<style>body{font-family:sans-serif;max-width:30em}td.p{text-align:right}</style></head><body>"
+            f"<h1>Receipt</h1><p>Order {esc(order['order_id'])}, cart {esc(order['cart_id'])}</p>"
+            f"<table>{rows}<tr><th>Total</th><th class=p>{esc(_money(order['total_cents'], currency))}</th></tr>"
+            "</table><p>Not charged: this cart has no store connection (demo).</p></body></html>\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_local_receipt(directory: Path, order: dict[str, Any]) -> Path:
+    """Write ``<order_id>.txt`` and ``.html`` under ``directory``; returns the text file's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in order["order_id"])
+    text_path = directory / f"{safe}.txt"
+    _write_atomic(text_path, receipt_text(order))
+    _write_atomic(directory / f"{safe}.html", receipt_html(order))
+    return text_path

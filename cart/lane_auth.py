@@ -1,0 +1,115 @@
+"""The lane beacon's rotating identifier (Eddystone-EID style) and its verification on the cart.
+
+A lane beacon broadcasts an Eddystone-EID frame whose 8-byte identifier is
+``HMAC-SHA256(lane_key, "dashcart-eid/1" 0x00 <beacon name> 0x00 <counter, 8 bytes big-endian>)[:8]``
+with ``counter = floor(unix_time / period_s)``. Only holders of the store's lane key can compute
+it, and it changes every period, so a forged advertisement (no key) or a recording played back
+later (an old counter) does not match. The cart accepts the current counter +-``skew`` periods
+(clocks drift) and never a counter older than the newest it already accepted from that beacon
+(a replay of the previous period while the real beacon is on the air).
+
+This differs from Google's Eddystone-EID (AES-128 over a 2^K-second counter, with a key
+exchange at provisioning): same frame and idea, a simpler key schedule the store controls.
+A live relay (re-broadcasting the real beacon's frame elsewhere within the same period) is not
+stopped by any EID; the lane detector's RSSI, dwell and beacon order make it impractical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+EID_DOMAIN = b"dashcart-eid/1"
+EID_BYTES = 8
+
+
+def eid_for(key: bytes, beacon: str, counter: int) -> bytes:
+    """The 8-byte identifier beacon ``beacon`` broadcasts during period ``counter``."""
+    message = EID_DOMAIN + b"\x00" + beacon.encode("utf-8") + b"\x00" + counter.to_bytes(8, "big", signed=True)
+    return hmac.new(key, message, hashlib.sha256).digest()[:EID_BYTES]
+
+
+def period_counter(wall_t: float, period_s: int) -> int:
+    return math.floor(wall_t / period_s)
+
+
+def current_eid(key: bytes, beacon: str, wall_t: float, period_s: int) -> str:
+    """What a lane beacon named ``beacon`` should broadcast at ``wall_t`` (hex), for provisioning."""
+    return eid_for(key, beacon, period_counter(wall_t, period_s)).hex()
+
+
+@dataclass
+class EidStats:
+    accepted: int = 0
+    forged: int = 0       # matches no lane beacon in the window: wrong key, random, or very old
+    replayed: int = 0     # a real identifier from a period older than one already accepted
+    no_clock: int = 0     # the sighting carried no wall time, so it cannot be checked
+    by_beacon: dict[str, int] = field(default_factory=dict)
+
+
+class EidVerifier:
+    """Maps a heard EID to the lane beacon that sent it, or None; keeps replay state per beacon."""
+
+    def __init__(self, key: bytes, beacons: Iterable[str], period_s: int, skew_periods: int = 1) -> None:
+        if len(key) < 16:
+            raise ValueError("the lane key must be at least 16 bytes")
+        self._key = key
+        self._beacons = tuple(beacons)
+        self._period_s = period_s
+        self._skew = skew_periods
+        self._latest: dict[str, int] = {}
+        self._table_counter: int | None = None
+        self._table: dict[bytes, tuple[str, int]] = {}
+        self.stats = EidStats()
+
+    def _window(self, counter: int) -> dict[bytes, tuple[str, int]]:
+        if counter != self._table_counter:
+            self._table = {eid_for(self._key, b, c): (b, c)
+                           for b in self._beacons
+                           for c in range(counter - self._skew, counter + self._skew + 1)}
+            self._table_counter = counter
+        return self._table
+
+    def verify(self, eid_hex: str, wall_t: float | None) -> str | None:
+        """The beacon name if ``eid_hex`` is genuine and fresh at ``wall_t``, else None."""
+        if wall_t is None or not math.isfinite(wall_t):
+            self.stats.no_clock += 1
+            return None
+        try:
+            eid = bytes.fromhex(eid_hex)
+        except ValueError:
+            self.stats.forged += 1
+            return None
+        found = None
+        # Constant-time compare against each candidate: do not leak how close a forgery got.
+        for candidate, owner in self._window(period_counter(wall_t, self._period_s)).items():
+            if hmac.compare_digest(candidate, eid):
+                found = owner
+        if found is None:
+            self.stats.forged += 1
+            return None
+        beacon, counter = found
+        if counter < self._latest.get(beacon, counter):
+            self.stats.replayed += 1
+            return None
+        self._latest[beacon] = counter
+        self.stats.accepted += 1
+        self.stats.by_beacon[beacon] = self.stats.by_beacon.get(beacon, 0) + 1
+        return beacon
+
+
+def parse_key(text: str, where: str) -> bytes:
+    """A hex key from the config; raises ValueError naming ``where`` and the problem."""
+    text = text.strip()
+    if not text:
+        raise ValueError(f"{where}: missing (a hex key of at least 16 bytes)")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{where}: not hexadecimal") from None
+    if len(key) < 16:
+        raise ValueError(f"{where}: {len(key)} bytes is too short (at least 16)")
+    return key

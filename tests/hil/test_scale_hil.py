@@ -1,0 +1,269 @@
+"""Hardware in the loop: the real serial driver and the weighing engine against a bridge.
+
+By default the bridge is the simulator on a pseudo-terminal (every fault on demand). With
+``--scale-port URL`` (or DASHCART_SCALE_PORT) the tests that need no scripted load run
+against a real bridge at rest; those that need to place items or inject faults skip.
+No timing assertions: waits are generous deadlines, never measurements.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cart.weighing import WeighingEngine, feed_decoded
+from drivers.scale.serial_scale import SerialScale
+from drivers.sim.scale import LoadScript, SimulatedBridge
+
+OFFSET = 5000
+CPG = 420.0
+WAIT_S = 15.0
+
+
+class Rig:
+    """A driver + engine on a bridge; collects settled changes as they come."""
+
+    def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None) -> None:
+        self.bridge = bridge
+        self.port = port
+        self.driver = SerialScale(port, protocol, backoff_s=(0.05, 0.5))
+        self.engine = WeighingEngine(OFFSET, CPG)
+        self.changes = []
+
+    def control(self) -> SimulatedBridge:
+        if self.bridge is None:
+            pytest.skip("needs the simulated bridge (it scripts loads and faults)")
+        return self.bridge
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+
+    def until(self, predicate, what: str) -> None:
+        end = time.monotonic() + WAIT_S
+        while not predicate():
+            assert time.monotonic() < end, f"gave up waiting for {what}; counters {self.driver.counters}"
+            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+
+    def settle(self) -> None:
+        self.until(lambda: self.engine.stable, "the scale to be stable")
+
+    def until_changes(self, n: int) -> None:
+        self.until(lambda: len(self.changes) >= n, f"{n} settled changes")
+
+
+@pytest.fixture
+def rig(request):
+    port = request.config.getoption("--scale-port")
+    protocol = getattr(request, "param", "hx711-bridge")
+    bridge = None
+    if not port:
+        bridge = SimulatedBridge(LoadScript(0.0), seed=3, offset=OFFSET, counts_per_gram=CPG, protocol=protocol)
+        port = bridge.start()
+    elif protocol != "hx711-bridge":
+        pytest.skip("a real bridge speaks hx711-bridge/1")
+    rig = Rig(port, protocol, bridge)
+    try:
+        assert rig.driver.wait_connected(WAIT_S), rig.driver.last_error
+        yield rig
+    finally:
+        rig.driver.close()
+        if bridge is not None:
+            bridge.stop()
+
+
+def test_readings_arrive_clean_and_the_empty_scale_is_quiet(rig):
+    rig.settle()
+    rig.pump(1.5)
+    counters = rig.driver.counters
+    assert counters.readings > 20
+    assert counters.corrupt == 0 and counters.seq_gaps == 0
+    assert rig.changes == []
+
+
+def test_items_placed_and_lifted_are_weighed(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(500)
+    rig.until_changes(1)
+    bridge.lift(500 - 380)
+    rig.until_changes(2)
+    rig.pump(0.5)
+    assert [round(c.delta_g) for c in rig.changes] in ([500, -120], [499, -120], [500, -121], [501, -120],
+                                                       [500, -119], [499, -119], [501, -121])
+    assert rig.changes[1].total_g == pytest.approx(380, abs=2)
+
+
+def test_shaking_cart_no_event_then_one_change(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.push(2.0, 350)
+    bridge.place(250)
+    rig.until_changes(1)
+    rig.pump(1.0)
+    assert len(rig.changes) == 1
+    assert rig.changes[0].delta_g == pytest.approx(250, abs=2)
+
+
+@pytest.mark.parametrize("kind,counter", [
+    ("garbage", "corrupt"), ("bad_crc", "corrupt"), ("truncated", "corrupt"), ("bridge_error", "bridge_errors"),
+    ("drop", "seq_gaps"), ("saturation", "saturated"), ("sign_glitch", None), ("spike", None),
+    ("silence", "seq_gaps"),
+])
+def test_wire_faults_are_counted_and_make_no_phantom(rig, kind, counter):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(300)
+    rig.until_changes(1)
+    rig.settle()
+    before = rig.driver.counters.as_dict()
+    bridge.fault(kind, duration_s=0.6, count=3)
+    rig.pump(0.9)
+    rig.settle()
+    rig.pump(0.3)
+    assert len(rig.changes) == 1, rig.changes
+    if counter:
+        assert rig.driver.counters.as_dict()[counter] > before[counter]
+    assert rig.driver.counters.reconnects == 0
+
+
+def test_disconnect_reconnects_and_reports_what_changed_meanwhile(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(400)
+    rig.until_changes(1)
+    rig.settle()
+    bridge.fault("disconnect", duration_s=1.5)
+    rig.until(lambda: not rig.driver.connected, "the driver to notice the unplug")
+    bridge.lift(150)
+    rig.until(lambda: rig.driver.counters.reconnects >= 1, "a reconnect")
+    rig.until_changes(2)
+    assert rig.changes[1].delta_g == pytest.approx(-150, abs=2)
+    assert rig.changes[1].total_g == pytest.approx(250, abs=2)
+
+
+@pytest.mark.parametrize("rig", ["mt-sics"], indirect=True)
+def test_trade_scale_streams_after_sir(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(725)
+    rig.until_changes(1)
+    assert rig.changes[0].delta_g == pytest.approx(725, abs=1)
+    assert rig.driver.counters.corrupt == 0
+
+
+def test_wrong_protocol_counts_corrupt_and_never_weighs(rig):
+    other = SerialScale(rig.port, "mt-sics", backoff_s=(0.05, 0.5))
+    try:
+        rig.driver.close()  # one reader on the port at a time
+        assert other.wait_connected(WAIT_S)
+        end = time.monotonic() + WAIT_S
+        while other.counters.corrupt < 40:
+            assert time.monotonic() < end
+            assert other.read(timeout=0.05) == []
+    finally:
+        other.close()
+
+
+def test_a_missing_port_is_retried_not_fatal(tmp_path):
+    driver = SerialScale(str(tmp_path / "ttyUSB9"), backoff_s=(0.05, 0.2))
+    try:
+        end = time.monotonic() + WAIT_S
+        while "ttyUSB9" not in driver.last_error:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        assert not driver.connected and driver.read(timeout=0.1) == []
+    finally:
+        driver.close()
+
+
+def test_any_bytes_on_the_line_never_crash_the_driver():
+    import os
+    import random
+    import tty
+
+    from drivers.scale.protocol import encode_hx711
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    driver = SerialScale(os.ttyname(slave), backoff_s=(0.05, 0.5))
+    try:
+        assert driver.wait_connected(WAIT_S)
+        rng = random.Random(11)
+        junk = bytes(rng.randrange(256) for _ in range(20000))
+        for start in range(0, len(junk), 1000):
+            os.write(master, junk[start:start + 1000])
+        os.write(master, b"\n" + b"R" * 9000 + b"\n")   # an endless "line"
+        for seq in range(5):
+            os.write(master, encode_hx711(seq, 1000 + seq))
+        got = []
+        end = time.monotonic() + WAIT_S
+        while len(got) < 5:
+            assert time.monotonic() < end, driver.counters
+            got += [s.raw for s in driver.read(timeout=0.05) if getattr(s, "raw", None) is not None]
+        assert got[-5:] == [1000, 1001, 1002, 1003, 1004]
+        assert driver.connected and driver.counters.corrupt > 0
+    finally:
+        driver.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_wrong_baud_rate_is_garbage_not_weight(rig):
+    other = SerialScale(rig.port, "hx711-bridge", baudrate=9600, backoff_s=(0.05, 0.5))
+    try:
+        rig.driver.close()
+        assert other.wait_connected(WAIT_S)
+        engine = WeighingEngine(OFFSET, CPG)
+        end = time.monotonic() + WAIT_S
+        while other.counters.bytes_received < 300:
+            assert time.monotonic() < end, other.counters
+            assert feed_decoded(engine, other.read(timeout=0.05)) == []
+        assert other.counters.readings == 0
+    finally:
+        other.close()
+
+
+def test_event_source_puts_settled_live_and_status_events(rig):
+    import queue as queue_module
+    import threading
+
+    from cart.events import DeviceStatus, WeightLive, WeightSettled
+    from cart.scale_events import ScaleEventSource
+
+    bridge = rig.control()
+    events = queue_module.Queue()
+    source = ScaleEventSource(rig.driver, rig.engine, events.put)
+
+    class Beat:
+        beats = 0
+
+        def beat(self):
+            Beat.beats += 1
+
+    stop = threading.Event()
+    worker = threading.Thread(target=source.loop, args=(Beat(), stop))
+    worker.start()
+    got = []
+    try:
+        end = time.monotonic() + WAIT_S
+        while not any(isinstance(e, WeightLive) and e.stable for e in got):
+            assert time.monotonic() < end
+            got += [events.get(timeout=WAIT_S)]
+        bridge.place(640)
+        while not any(isinstance(e, WeightSettled) for e in got):
+            assert time.monotonic() < end + WAIT_S
+            got += [events.get(timeout=WAIT_S)]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert isinstance(got[0], DeviceStatus) and got[0].state == "ok"
+    settled = [e for e in got if isinstance(e, WeightSettled)]
+    assert len(settled) == 1 and settled[0].delta_g == pytest.approx(640, abs=2)
+    assert settled[0].started_t < settled[0].t
+    live = [e for e in got if isinstance(e, WeightLive)]
+    assert any(not e.stable for e in live) and max(e.grams for e in live) > 600
+    assert all(b.t - a.t >= 0 for a, b in zip(live, live[1:]))
+    assert Beat.beats > 0
