@@ -24,13 +24,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cart.commands.replay",
     "cart.commands.record",
     "cart.commands.weigh",
+    "cart.commands.calibrate",
     "cart.commands.vision_images",
     "cart.commands.screenshots",
     "cart.commands.ui_demo",
-    "cart.commands.calibrate",
     "cart.commands.store_sim",
     "cart.commands.lane_eid",
     "cart.commands.outbox",
+    "cart.commands.run",
+    "cart.commands.demo",
     "cart.commands.beacons",
 )
 

@@ -77,12 +77,33 @@ class FusionSection:
 
 
 @dataclass(frozen=True)
+class WeighingSection:
+    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
+
+    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
+    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
+                                   doc="stable when the filtered weight stays within this band over the window")
+    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
+    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
+    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
+                                       doc="zero tracking acts only within this many d of zero")
+    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
+                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
+    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
+    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
+                               doc="a longer gap between samples restarts the stability window")
+    overload_samples: int = setting(4, min=1, max=1000,
+                                    doc="this many saturated readings in a row mean overload, not a glitch")
+
+
+@dataclass(frozen=True)
 class CameraSpec:
     """One camera looking into the basket (a ``[[cameras.devices]]`` table)."""
 
     id: str = setting("cam0", doc="the camera's name in events, trips (frames/<id>/) and the health screen")
-    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded"),
-                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file")
+    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded", "sim"),
+                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file; "
+                               "sim: the simulated basket view (an empty basket unless the demo puts things in)")
     source: str = setting("0", doc="opencv: a device index or /dev/v4l/by-id/... path; picamera2: the camera number; "
                                    "recorded: frames/<id> folder of <ms>.jpg or a video file")
     width: int = setting(640, min=16, max=4096)
@@ -114,42 +135,6 @@ class VisionSection:
                                       doc="share of the downscaled frame that must change to count as motion")
     motion_hold_s: float = setting(0.6, min=0, max=10, doc="stillness needed before hands count as out again")
     barcode_every: int = setting(1, min=1, max=30, doc="scan every Nth frame while hands are in (CPU budget)")
-
-
-@dataclass(frozen=True)
-class UiSection:
-    resolution: str = setting("800x480", choices=("800x480", "1280x800", "720x1280"),
-                              doc="the touchscreen's size; 720x1280 is portrait")
-    fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
-    fps: int = setting(30, min=5, max=60)
-    video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
-    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
-    font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
-    sound: bool = setting(True, doc="a short beep when an item is added")
-    volume: float = setting(0.5, min=0.0, max=1.0)
-    staff_pin: str = setting("", doc="staff PIN, plain digits (prefer staff_pin_sha256); empty with no hash: staff mode is off")
-    staff_pin_sha256: str = setting("", doc="hex SHA-256 of the staff PIN")
-    show_cursor: bool = setting(False, doc="show the mouse pointer (desktop testing)")
-
-
-@dataclass(frozen=True)
-class WeighingSection:
-    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
-
-    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
-    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
-                                   doc="stable when the filtered weight stays within this band over the window")
-    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
-    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
-    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
-                                       doc="zero tracking acts only within this many d of zero")
-    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
-                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
-    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
-    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
-                               doc="a longer gap between samples restarts the stability window")
-    overload_samples: int = setting(4, min=1, max=1000,
-                                    doc="this many saturated readings in a row mean overload, not a glitch")
 
 
 @dataclass(frozen=True)
@@ -194,6 +179,22 @@ class GpioSection:
     blue_pin: int = setting(22, min=0, max=27)
     buzzer_pin: int = setting(23, min=-1, max=27, doc="-1: no buzzer")
     active_high: bool = setting(True, doc="false for common-anode LEDs")
+
+
+@dataclass(frozen=True)
+class UiSection:
+    resolution: str = setting("800x480", choices=("800x480", "1280x800", "720x1280"),
+                              doc="the touchscreen's size; 720x1280 is portrait")
+    fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
+    fps: int = setting(30, min=5, max=60)
+    video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
+    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
+    font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
+    sound: bool = setting(True, doc="a short beep when an item is added")
+    volume: float = setting(0.5, min=0.0, max=1.0)
+    staff_pin: str = setting("", doc="staff PIN, plain digits (prefer staff_pin_sha256); empty with no hash: staff mode is off")
+    staff_pin_sha256: str = setting("", doc="hex SHA-256 of the staff PIN")
+    show_cursor: bool = setting(False, doc="show the mouse pointer (desktop testing)")
 
 
 @dataclass(frozen=True)

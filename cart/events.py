@@ -160,6 +160,7 @@ class OrderAcknowledged(Event):
     receipt_to: str = ""
     receipt_path: str = ""
     total_cents: int = 0
+    message: str = ""
 
 
 @dataclass(frozen=True)

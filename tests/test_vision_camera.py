@@ -150,6 +150,55 @@ def test_capture_thread_waits_for_the_camera_streams_and_reconnects():
     assert source.opens == 3
 
 
+class HangingSource(FlakySource):
+    """A camera whose driver hangs in read() (a wedged V4L2 device) until released."""
+
+    def __init__(self):
+        super().__init__(["frame"])
+        self.release = threading.Event()
+
+    def read(self):
+        if not self.script:
+            self.release.wait(30)
+            raise SourceEnded("hanging")
+        return super().read()
+
+
+def test_capture_heartbeat_goes_silent_only_when_a_read_hangs():
+    from cart.watchdog import Heartbeats
+
+    now = [0.0]
+    beats = Heartbeats(clock=lambda: now[0])
+    stalls_seen = []
+
+    class UnpluggedForAMinute(FlakySource):
+        def open(self):
+            now[0] += 2.0  # each attempt to open takes a while
+            stalls_seen.extend(beats.stalls())
+            super().open()
+
+    unplugged = UnpluggedForAMinute(["absent"] * 30 + ["end"])
+    waiting = start_cameras(CamerasSection(reconnect_s=0.001), lambda e: None,
+                            sources=[unplugged], heartbeats=beats)[0]
+    waiting.join(10)
+    # A minute of waiting for the unplugged camera, beating all along; it lets go when it ends.
+    assert unplugged.opens == 31 and stalls_seen == []
+    assert "camera:flaky" not in beats.names()
+
+    hanging = HangingSource()
+    hanging.camera_id = "stuck"
+    thread = start_cameras(CamerasSection(), lambda e: None, sources=[hanging], heartbeats=beats)[0]
+    deadline = time.monotonic() + 10
+    while not hanging.script == [] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    now[0] += 60.0  # a minute passes with the read still hanging
+    assert [s.name for s in beats.stalls()] == ["camera:stuck"]
+    hanging.release.set()
+    thread.join(10)
+    assert beats.stalls() == [] and beats.names() == []
+
+
 def test_capture_thread_gives_up_on_a_misconfigured_camera(monkeypatch):
     import builtins
     real_import = builtins.__import__

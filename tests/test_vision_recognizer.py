@@ -1,3 +1,4 @@
+import json
 import sqlite3
 
 import numpy as np
@@ -77,8 +78,11 @@ def test_missing_or_bad_sidecar_is_named(tmp_path):
     model.with_suffix(".json").write_text('{"input_size": 224}')
     with pytest.raises(PermanentlyBroken, match="m.json: missing 'scale'"):
         Recognizer(model)
-    model.with_suffix(".json").write_text('{"input_size": 160, "scale": 1, "mean": [0,0,0], "std": [1,1,1], "version": "x"}')
-    with pytest.raises(PermanentlyBroken, match="does not match the sidecar's input_size 160"):
+    # a size the shipped model is not, whatever size it was exported at
+    wrong = json.loads(MODEL.with_suffix(".json").read_text())["input_size"] + 32
+    model.with_suffix(".json").write_text(
+        f'{{"input_size": {wrong}, "scale": 1, "mean": [0,0,0], "std": [1,1,1], "version": "x"}}')
+    with pytest.raises(PermanentlyBroken, match=f"does not match the sidecar's input_size {wrong}"):
         Recognizer(model)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from cart.config import Config
 from cart.errors import PermanentlyBroken
@@ -14,8 +15,17 @@ from cart.events import DeviceStatus, Event
 from cart.vision.gallery import Gallery
 from cart.vision.pipeline import VisionPipeline
 from cart.vision.recognizer import Recognizer
+from cart.watchdog import Heartbeat, Heartbeats
+
+if TYPE_CHECKING:
+    from drivers.camera.ring import Frame
+    from drivers.camera.source import FrameSource
 
 log = logging.getLogger(__name__)
+
+#: A frame's barcode scan and motion gate take tens of milliseconds; a processing loop
+#: silent this long is stuck.
+PROCESSING_DEADLINE_S = 10.0
 
 
 def open_recognizer(config: Config, emit: Callable[[Event], None] | None = None,
@@ -40,10 +50,18 @@ class LiveVision:
     queued."""
 
     def __init__(self, config: Config, emit: Callable[[Event], None], *, recognizer: Recognizer | None,
-                 gallery: Gallery | None, clock: Callable[[], float] = time.monotonic) -> None:
+                 gallery: Gallery | None, clock: Callable[[], float] = time.monotonic,
+                 sources: Sequence[FrameSource] | None = None,
+                 on_frame: Callable[[str, Frame], None] | None = None,
+                 heartbeats: Heartbeats | None = None) -> None:
+        """``sources``: frame sources to use instead of the configured cameras (the simulated
+        cart's); ``on_frame(camera, frame)``: also called with every processed frame (sign-in);
+        ``heartbeats``: capture and processing loops beat there for the systemd watchdog."""
         from drivers.camera import start_cameras
         self.emit = emit
-        self.cameras = start_cameras(config.cameras, emit, clock=clock)
+        self.on_frame = on_frame
+        self.heartbeats = heartbeats
+        self.cameras = start_cameras(config.cameras, emit, clock=clock, sources=sources, heartbeats=heartbeats)
         rings = {c.source.camera_id: c.ring for c in self.cameras}
         self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,
                                        gallery=gallery, worker=True, emit=emit, rings=rings)
@@ -54,9 +72,21 @@ class LiveVision:
             thread.start()
 
     def _process(self, camera: str) -> None:
+        beat = None
+        if self.heartbeats is not None:
+            beat = self.heartbeats.register(f"vision:{camera}", PROCESSING_DEADLINE_S, replace=True)
+        try:
+            self._process_frames(camera, beat)
+        finally:
+            if beat is not None:
+                beat.close()
+
+    def _process_frames(self, camera: str, beat: Heartbeat | None) -> None:
         ring = self.pipeline.ring(camera)
         last = float("-inf")
         while not self._stop.is_set():
+            if beat is not None:
+                beat.beat()
             frame = ring.wait_newer(last, timeout=0.5)
             if frame is None:
                 continue
@@ -64,6 +94,8 @@ class LiveVision:
             try:
                 for event in self.pipeline.feed(camera, frame.t, frame.image):
                     self.emit(event)
+                if self.on_frame is not None:
+                    self.on_frame(camera, frame)
             except Exception:  # one bad frame must not stop the camera's processing
                 log.exception("camera %s: processing the frame at t=%.3f failed", camera, frame.t)
 

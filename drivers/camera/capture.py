@@ -6,11 +6,12 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cart.config import CamerasSection
 from cart.errors import Misconfigured, RetryLater
 from cart.events import DeviceStatus, Event
+from cart.watchdog import Heartbeat, Heartbeats
 from drivers.camera.ring import FrameRing
 from drivers.camera.source import FrameSource, SourceEnded, open_source
 
@@ -33,11 +34,15 @@ class CameraThread(threading.Thread):
 
     ``drop_after`` consecutive failed reads count as a drop-out: the camera is closed and
     reopened every ``reconnect_s`` until it comes back.
+
+    ``heartbeat`` (a :class:`cart.watchdog.Heartbeat`) beats on every pass, waiting for an
+    unplugged camera included: only a read that never returns silences it, and that is the
+    hang the watchdog is for. It is closed when the thread ends on purpose.
     """
 
     def __init__(self, source: FrameSource, ring: FrameRing, emit: Callable[[Event], None], *,
                  clock: Callable[[], float] = time.monotonic, reconnect_s: float = 2.0,
-                 drop_after: int = 10) -> None:
+                 drop_after: int = 10, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(name=f"camera-{source.camera_id}", daemon=True)
         self.source = source
         self.ring = ring
@@ -45,6 +50,7 @@ class CameraThread(threading.Thread):
         self.clock = clock
         self.reconnect_s = reconnect_s
         self.drop_after = drop_after
+        self.heartbeat = heartbeat
         self.state = CaptureState.CONNECTING
         self.counters = {"frames": 0, "failed_reads": 0, "dropouts": 0, "reconnects": 0}
         self._halt = threading.Event()
@@ -67,9 +73,18 @@ class CameraThread(threading.Thread):
         self.emit(DeviceStatus(self.clock(), self.device, state, message, dict(self.counters)))
 
     def run(self) -> None:
+        try:
+            self._capture()
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.close()
+
+    def _capture(self) -> None:
         failures = 0
         playback_start = 0.0
         while not self._halt.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             if self.state in (CaptureState.CONNECTING, CaptureState.WAITING):
                 try:
                     self.source.open()
@@ -123,19 +138,32 @@ class CameraThread(threading.Thread):
             self.state = CaptureState.STOPPED
 
 
+def capture_deadline_s(section: CamerasSection) -> float:
+    """How long a capture loop may go without beating before it counts as hung: a few
+    reconnect waits, since opening a USB camera can itself take seconds."""
+    return max(10.0, 3 * section.reconnect_s)
+
+
 def start_cameras(section: CamerasSection, emit: Callable[[Event], None], *,
-                  clock: Callable[[], float] = time.monotonic, base_dir: str = "") -> list[CameraThread]:
-    """A started capture thread (with its ring) for each configured camera; none configured,
-    none started: the cart runs on weight and touch."""
-    ids = [spec.id for spec in section.devices]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise Misconfigured(f"cameras.devices: camera id {duplicates[0]!r} is used more than once")
+                  clock: Callable[[], float] = time.monotonic, base_dir: str = "",
+                  sources: Sequence[FrameSource] | None = None,
+                  heartbeats: Heartbeats | None = None) -> list[CameraThread]:
+    """A started capture thread (with its ring) for each configured camera, or for each of
+    ``sources`` when given; none configured, none started: the cart runs on weight and touch.
+    With ``heartbeats`` each thread beats ``camera:<id>`` for the systemd watchdog."""
+    if sources is None:
+        ids = [spec.id for spec in section.devices]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise Misconfigured(f"cameras.devices: camera id {duplicates[0]!r} is used more than once")
+        sources = [open_source(spec, base_dir) for spec in section.devices]
     threads = []
-    for spec in section.devices:
-        source = open_source(spec, base_dir)
-        thread = CameraThread(source, FrameRing(spec.id, section.buffer_s), emit,
-                              clock=clock, reconnect_s=section.reconnect_s)
+    for source in sources:
+        beat = None
+        if heartbeats is not None:
+            beat = heartbeats.register(f"camera:{source.camera_id}", capture_deadline_s(section), replace=True)
+        thread = CameraThread(source, FrameRing(source.camera_id, section.buffer_s), emit,
+                              clock=clock, reconnect_s=section.reconnect_s, heartbeat=beat)
         thread.start()
         threads.append(thread)
     return threads

@@ -64,4 +64,7 @@ def open_source(spec: CameraSpec, base_dir: str = "") -> FrameSource:
         from drivers.camera.recorded import RecordedSource
         path = spec.source if os.path.isabs(spec.source) or not base_dir else os.path.join(base_dir, spec.source)
         return RecordedSource(spec.id, path)
+    if spec.backend == "sim":
+        from drivers.sim.camera import BasketView, SceneCamera
+        return SceneCamera(spec.id, BasketView(spec.width, spec.height), fps=spec.fps)
     raise Misconfigured(f"cameras.devices: camera {spec.id!r}: unknown backend {spec.backend!r}")
