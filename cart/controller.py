@@ -66,8 +66,8 @@ class ControllerSettings:
     evidence_after_s: float = 0.35
     summary_s: float = 5.0
     nearby_count: int = 6
-    recognizer_temperature: float = 0.05
-    recognizer_reliability: float = 0.4
+    recognizer_temperature: float = 0.08
+    recognizer_reliability: float = 0.7
 
     @classmethod
     def from_config(cls, config: Any) -> "ControllerSettings":
