@@ -237,7 +237,7 @@ def main() -> int:
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss)
+            loss_sum += loss.item()
         msg = evaluate() if (epoch % 3 == 2 or epoch == args.epochs - 1) else ""
         print(f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / steps_per_epoch:.3f} "
               f"({time.time() - t_ep:.0f}s) {msg}", flush=True)
