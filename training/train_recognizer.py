@@ -149,8 +149,8 @@ def main() -> int:
                     help="frozen-layer outputs are kept here and reused when settings match")
     ap.add_argument("--image-size", type=int, default=160)
     ap.add_argument("--freeze", type=int, default=11, help="blocks 0..N-1 (and the stem) stay frozen")
-    ap.add_argument("--views", type=int, default=3, help="cached views per training image")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--views", type=int, default=5, help="cached views per training image")
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3, help="backbone blocks; the head gets 10x")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
@@ -237,7 +237,7 @@ def main() -> int:
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss)
+            loss_sum += loss.item()
         msg = evaluate() if (epoch % 3 == 2 or epoch == args.epochs - 1) else ""
         print(f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / steps_per_epoch:.3f} "
               f"({time.time() - t_ep:.0f}s) {msg}", flush=True)
