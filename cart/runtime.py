@@ -272,6 +272,9 @@ class CartRuntime:
             return None
         from cart.vision.gallery import prototypes_gallery
         from cart.vision.recognizer import DEFAULT_PROTOTYPES
+        stored = self._stored_gallery(recognizer.version)
+        if stored is not None:
+            return stored
         mapping = {p.gsd_class: p.code for p in catalogue if p.gsd_class}
         if not mapping:
             return None
@@ -280,6 +283,30 @@ class CartRuntime:
         except DashcartError as exc:
             log.error("vision: no gallery: %s; barcodes only", exc)
             return None
+
+    def _stored_gallery(self, model_version: str) -> Any:
+        """The gallery in the imported catalogue's database (shipped prototypes plus the
+        products enrolled there), or None where there is none for this model."""
+        import sqlite3
+
+        from cart.vision.gallery import load
+        db = self.config.catalogue_db()
+        if not db.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(db)
+            try:
+                stored = load(conn, model_version)
+            finally:
+                conn.close()
+        except (sqlite3.Error, DashcartError) as exc:
+            log.error("vision: cannot read the gallery in %s: %s", db, exc)
+            return None
+        if not len(stored):
+            log.warning("vision: %s has no gallery for model %s (re-import the catalogue); "
+                        "using the shipped prototypes", db, model_version)
+            return None
+        return stored
 
     def latest_frame(self, camera: str) -> Any:
         """The newest frame ``camera`` delivered (a :class:`drivers.camera.ring.Frame`), or None."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cart.config import Config
 
@@ -12,7 +13,7 @@ from cart.config import Config
 def run(args: argparse.Namespace, config: Config) -> int:
     from cart.catalogue import Catalogue, CatalogueInvalid, import_catalogue
 
-    db = args.db or config.catalogue_db()
+    db = Path(args.db) if args.db else config.catalogue_db()
     if args.action == "import":
         try:
             count = import_catalogue(args.file, db, args.images or config.catalogue.images or None)
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                   file=sys.stderr)
             return exc.exit_code
         print(f"imported {count} products into {db}")
+        print(_seed_gallery(db, config))
         return 0
     catalogue = Catalogue.open(db)
     products = [p for p in catalogue if not args.code or p.code in args.code]
@@ -37,6 +39,37 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"{p.code:>13}  {p.name:<40} {p.price_cents:>6}{per:<3}  {p.unit_weight_g:>7.0f} g ±{p.unit_weight_sd_g:<4.0f} {p.zone}")
     print(f"{len(products)} of {len(catalogue)} products, {db}", file=sys.stderr)
     return 0
+
+
+def _seed_gallery(db: Path, config: Config) -> str:
+    """Put the recognizer's shipped prototypes into the catalogue's gallery, each class under
+    the code of the product whose ``gsd_class`` it is; products enrolled with ``dashcart
+    enroll`` keep theirs. A missing or broken model only means no gallery: barcodes, weight
+    and touch still work, so the import itself stands."""
+    import sqlite3
+
+    from cart.catalogue import Catalogue
+    from cart.errors import DashcartError
+    from cart.vision import gallery
+    from cart.vision.recognizer import DEFAULT_MODEL, DEFAULT_PROTOTYPES, read_sidecar
+
+    model = Path(config.vision.model) if config.vision.model else DEFAULT_MODEL
+    prototypes = model.with_name(DEFAULT_PROTOTYPES.name)
+    mapping = {p.gsd_class: p.code for p in Catalogue.open(db) if p.gsd_class}
+    if not mapping:
+        return "gallery: no product has a gsd_class; teach the recognizer with `dashcart enroll CODE IMAGE...`"
+    if not prototypes.is_file():
+        return f"gallery: no {prototypes.name} beside {model}; teach the recognizer with `dashcart enroll CODE IMAGE...`"
+    try:
+        version = str(read_sidecar(model)["version"])
+        conn = sqlite3.connect(db)
+        try:
+            added = gallery.import_prototypes(conn, prototypes, version, mapping)
+        finally:
+            conn.close()
+    except (DashcartError, sqlite3.Error) as exc:
+        return f"gallery: not updated: {exc}"
+    return f"gallery: {sum(added.values())} new prototypes of model {version} for {len(mapping)} products"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

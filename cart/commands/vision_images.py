@@ -147,12 +147,26 @@ def run_identify(args: argparse.Namespace, config: Config) -> int:
     return 1 if failed else 0
 
 
+def _check_code_in_catalogue(db: Path, code: str) -> None:
+    """A prototype under a code the catalogue lacks could never be sold: refuse it early."""
+    if not db.is_file():
+        return
+    from cart.catalogue import Catalogue
+    try:
+        catalogue = Catalogue.open(db)
+    except Misconfigured:
+        return  # a gallery-only database: nothing to check against
+    if len(catalogue) and code not in catalogue:
+        raise Misconfigured(f"{code}: not a product in the catalogue at {db} (import the catalogue first)")
+
+
 def run_enroll(args: argparse.Namespace, config: Config) -> int:
     import numpy as np
 
     from cart.vision import gallery as gallery_mod
     recognizer = _recognizer(args, config)
-    db = Path(args.catalogue_db) if args.catalogue_db else config.state_dir() / "catalogue.db"
+    db = Path(args.catalogue_db) if args.catalogue_db else config.catalogue_db()
+    _check_code_in_catalogue(db, args.code)
     vectors, failed = [], False
     for path, image in _images(args.images):
         if image is None:
