@@ -355,3 +355,13 @@ def test_removed_question_says_nothing_came_out():
     assert h.find("question_detail").text.startswith("Weight change: -")
     h.tap("not_in_cart")
     assert h.last() == ("not_in_cart", "", 8)
+
+
+def test_an_item_nobody_named_must_come_out_or_staff_is_called():
+    h = Harness(SCENES["question_take_out"].snapshot)
+    assert h.find("choice_title").text == "Please take that item out again"
+    assert "+310 g" in h.find("choice_text").text
+    assert not {"not_in_cart", "none_fits", "enter_plu"} & h.ids()
+    assert not any(i.startswith("candidate:") for i in h.ids())
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:10", None)

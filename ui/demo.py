@@ -192,6 +192,8 @@ def scenes(products: list[DemoProduct]) -> list[Scene]:
                                        sold_by=l.sold_by) for l in lines[:3])),))),
         Scene("question_unidentified", dataclasses.replace(question, questions=(Question(
             id=9, t=999.0, kind="unidentified", delta_g=310.0),))),
+        Scene("question_take_out", dataclasses.replace(question, questions=(Question(
+            id=10, t=999.0, kind="remove_unknown", delta_g=310.0),))),
         Scene("none_fits", question, mode="none_fits"),
         Scene("question_plu", question, mode="question_plu", digits="413"),
         Scene("produce", shopping, mode="produce"),

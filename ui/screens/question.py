@@ -12,7 +12,7 @@ from ui.view import View
 from ui.widgets import Button, Text, Widget
 
 TITLES = {"added": "question.added", "removed": "question.removed", "unidentified": "question.unidentified",
-          "produce": "question.produce"}
+          "produce": "question.produce", "remove_unknown": "question.remove_unknown"}
 
 
 def current(v: View) -> Question:
@@ -28,6 +28,13 @@ def build(v: View) -> list[Widget]:
     if len(v.snap.questions) > 1:
         detail += f"  \u00b7  1 / {len(v.snap.questions)}"
     widgets = header(v, f"{tr('total')}  {tr.money(v.snap.total_cents)}")
+    if q.kind == "remove_unknown":
+        # Nobody could name what went in, so it can't be sold: it must come out (the scale
+        # closes the question) or staff must sort it out. Choosing or denying makes no sense.
+        return widgets + choice(v, tr("question.remove_unknown"), f"{detail}. {tr('question.remove_unknown_hint')}", [
+            ("call_staff", tr("question.call_staff"), "secondary",
+             lambda: v.post("call_staff", f"question:{q.id}")),
+        ])
     widgets += [
         Text(r["title"], id="question_title", text=tr(TITLES.get(q.kind, "question.added")),
              size=lay.font("title"), bold=True, align="center"),
