@@ -369,8 +369,11 @@ class CartRuntime:
     def _on_device(self, status: DeviceStatus) -> None:
         old = self.device_states.get(status.device)
         if old is None or old.state != status.state or old.message != status.message:
-            (log.info if status.state == "ok" else log.warning)("device %s: %s %s", status.device, status.state,
-                                                                  status.message)
+            if self.stopped.is_set():
+                level = logging.DEBUG  # we closed it ourselves on the way out: not news for the operator
+            else:
+                level = logging.INFO if status.state == "ok" else logging.WARNING
+            log.log(level, "device %s: %s %s", status.device, status.state, status.message)
         self.device_states[status.device] = DeviceView(status.device, status.state, status.message)
 
     def _publish(self) -> None:
