@@ -88,9 +88,13 @@ class CatalogueInvalid(Misconfigured):
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
         self.problems = problems
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        super().__init__(f"{source}:{first.line}: {first.message}{more}; nothing imported")
+        super().__init__(f"{self.summary()}; nothing imported")
+
+    def summary(self) -> str:
+        """The first problem, and how many more there are, in one line."""
+        first = self.problems[0]
+        more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        return f"{self.source}:{first.line}: {first.message}{more}"
 
     def lines(self) -> list[str]:
         return [f"{self.source}:{p.line}: {p.message}" for p in self.problems]

@@ -11,7 +11,6 @@ without a store in a scratch directory, so an order ends as a local receipt (sta
 from __future__ import annotations
 
 import functools
-import hashlib
 import heapq
 import logging
 import tempfile
@@ -24,7 +23,7 @@ from cart.basket import Basket, Journal
 from cart.catalogue import Catalogue, load_catalogue
 from cart.controller import Controller, ControllerSettings
 from cart.errors import DashcartError, Misconfigured
-from cart.events import BarcodeSeen, Event, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from cart.events import BarcodeSeen, Event, ShopperAction, Tick, WeightSettled
 from cart.config import LocationSection
 from cart.fusion import FusionParams
 from cart.trip import Trip, TripProblem, read_trip

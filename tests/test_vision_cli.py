@@ -73,7 +73,7 @@ def test_identify_with_a_bad_catalogue_says_what_is_wrong(tmp_path, shared_data,
     bad.write_text("code,name\n4011,Banana\n")
     assert main(["identify", str(_val_image(shared_data, "Lemon")), "--catalogue", str(bad), "--json"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"dashcart identify: {bad}: no 'gsd_class' column (has: code, name)"
+    assert err.strip() == f"dashcart identify: {bad}:1: missing column 'code_type' (and 5 more problems)"
 
 
 @needs_model

@@ -7,7 +7,6 @@ the others are still processed, and the exit status says something went wrong.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sqlite3
@@ -85,20 +84,14 @@ def run_barcode(args: argparse.Namespace, config: Config) -> int:
 
 
 def read_gsd_mapping(path: str) -> dict[str, str]:
-    """gsd_class -> code from a catalogue CSV (rows without a gsd_class are not mapped)."""
+    """gsd_class -> code from a catalogue CSV, checked as `dashcart catalogue import` checks
+    it (rows without a gsd_class are not mapped)."""
+    from cart.catalogue import CatalogueInvalid, parse_catalogue_csv
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            fields = reader.fieldnames or []
-            for needed in ("code", "gsd_class"):
-                if needed not in fields:
-                    raise Misconfigured(f"{path}: no {needed!r} column (has: {', '.join(fields) or 'nothing'})")
-            return {row["gsd_class"].strip(): row["code"].strip() for row in reader
-                    if (row.get("gsd_class") or "").strip() and (row.get("code") or "").strip()}
-    except FileNotFoundError:
-        raise Misconfigured(f"{path}: no such catalogue file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise Misconfigured(f"{path}: cannot read the catalogue: {exc}") from None
+        products = parse_catalogue_csv(path)
+    except CatalogueInvalid as exc:
+        raise Misconfigured(exc.summary()) from None
+    return {p.gsd_class: p.code for p in products if p.gsd_class}
 
 
 def _recognizer(args: argparse.Namespace, config: Config) -> Any:
