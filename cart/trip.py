@@ -206,7 +206,7 @@ class TripWriter:
 
     def __init__(self, path: str | Path, *, protocol: str = "hx711-bridge", offset: int = 0,
                  counts_per_gram: float = 420.0, cameras: tuple[str, ...] = (), catalogue: str | None = None,
-                 site: dict[str, Any] | None = None, frames: bool = False):
+                 site: dict[str, Any] | None = None, frames: bool = False, epoch: float | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.cameras = tuple(cameras) if frames else ()
@@ -217,6 +217,8 @@ class TripWriter:
             meta["catalogue"] = catalogue
         if site is not None:
             meta["site"] = site
+        if epoch is not None:
+            meta["epoch"] = epoch  # Unix time at t = 0: lets a replay check the lane's rotating ids
         (self.path / "trip.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         for camera in self.cameras:
             (self.path / "frames" / camera).mkdir(parents=True, exist_ok=True)

@@ -1,25 +1,29 @@
 """``dashcart record OUT_DIR``: record a live trip as ``dashcart-trip/1``.
 
-Records what the scale sends (every line, with its receive time) and, only with
-``--frames``, the cameras' frames: frames are the shopper's basket, so they are written only
-when someone asks for them on purpose.
+Records what the scale sends (every line, with its receive time), the beacons the
+configured scanner hears (``beacons.csv``, with the site's zones and lane in ``trip.json``)
+and, only with ``--frames``, the cameras' frames: frames are the shopper's basket, so they
+are written only when someone asks for them on purpose.
 """
 
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import time
 from pathlib import Path
 
 from cart.config import Config
 from cart.errors import Misconfigured, RetryLater
+from cart.events import BeaconSighting, Event
+from cart.trip import TripWriter
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
     import serial
 
-    from cart.trip import TripWriter
+    from drivers.beacon_scanner import open_scanner
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
@@ -44,9 +48,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if not cap.isOpened():
                 raise RetryLater(f"camera {ident} at {device}: cannot open")
             captures[ident] = cap
-    writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
-                        counts_per_gram=config.scale.counts_per_gram, cameras=tuple(captures), frames=args.frames)
+    site = {"zones": dict(config.location.zones), "lane": list(config.location.lane)}
     start = time.monotonic()
+    writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
+                        counts_per_gram=config.scale.counts_per_gram, cameras=tuple(captures), frames=args.frames,
+                        site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3))
+    # The scanner calls back from its own thread; the writer is only touched from this one.
+    sightings: queue.Queue[Event] = queue.Queue()
+    scanner = open_scanner(config.location, clock=lambda: time.monotonic() - start)
+    scanner.start(sightings.put)
     next_frame = 0.0
     print(f"recording into {out}; Ctrl-C to stop", file=sys.stderr)
     try:
@@ -55,6 +65,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             now = time.monotonic() - start
             if line:
                 writer.scale_line(now, line)
+            _write_sightings(sightings, writer)
             if captures and now >= next_frame:
                 import cv2
                 for ident, cap in captures.items():
@@ -67,12 +78,24 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        scanner.stop()
+        _write_sightings(sightings, writer)
         writer.close()
         port.close()
         for cap in captures.values():
             cap.release()
     print(f"recorded {time.monotonic() - start:.1f} s into {out}", file=sys.stderr)
     return 0
+
+
+def _write_sightings(sightings: queue.Queue[Event], writer: TripWriter) -> None:
+    while True:
+        try:
+            event = sightings.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(event, BeaconSighting):
+            writer.beacon(event.t, event.kind, event.id, event.rssi)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
