@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from cart.basket import Basket, OpenQuestion
 from cart.catalogue import Catalogue
+from cart.config import CartSection, CheckoutSection, FusionSection
 from cart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
                          OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
                          WeightSettled, ZoneChanged)
@@ -58,16 +59,20 @@ class LocationPort(Protocol):
     def on_event(self, event: Event) -> list[Event]: ...
 
 
+# The config's defaults are the only copy of these numbers.
+_CART, _FUSION, _CHECKOUT = CartSection(), FusionSection(), CheckoutSection()
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
-    cart_id: str = "cart-0001"
-    currency: str = "USD"
-    evidence_before_s: float = 4.0
-    evidence_after_s: float = 0.35
-    summary_s: float = 5.0
+    cart_id: str = _CART.id
+    currency: str = _CART.currency
+    evidence_before_s: float = _FUSION.evidence_before_s
+    evidence_after_s: float = _FUSION.evidence_after_s
+    summary_s: float = _CHECKOUT.cancel_window_s
     nearby_count: int = 6
-    recognizer_temperature: float = 0.08
-    recognizer_reliability: float = 0.7
+    recognizer_temperature: float = _FUSION.recognizer_temperature
+    recognizer_reliability: float = _FUSION.recognizer_reliability
 
     @classmethod
     def from_config(cls, config: Any) -> "ControllerSettings":

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cart.catalogue import Catalogue, Product
+from cart.config import FusionSection
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 MAX_UNITS = 8
@@ -56,12 +57,15 @@ def normal_pdf(x: float, mean: float, sd: float) -> float:
     return math.exp(-0.5 * z * z) / (sd * SQRT_2PI)
 
 
+_DEFAULTS = FusionSection()  # the config's defaults are the only copy of these numbers
+
+
 @dataclass(frozen=True)
 class FusionParams:
-    commit_probability: float = 0.97
-    scale_noise_g: float = 2.0
-    min_change_g: float = 6.0
-    recognizer_min_score: float = 0.5
+    commit_probability: float = _DEFAULTS.commit_probability
+    scale_noise_g: float = _DEFAULTS.scale_noise_g
+    min_change_g: float = _DEFAULTS.min_change_g
+    recognizer_min_score: float = _DEFAULTS.recognizer_min_score
 
     @classmethod
     def from_config(cls, section: object) -> "FusionParams":
