@@ -287,19 +287,13 @@ class CartRuntime:
     def _stored_gallery(self, model_version: str) -> Any:
         """The gallery in the imported catalogue's database (shipped prototypes plus the
         products enrolled there), or None where there is none for this model."""
-        import sqlite3
-
-        from cart.vision.gallery import load
+        from cart.vision.gallery import load_file
         db = self.config.catalogue_db()
         if not db.is_file():
             return None
         try:
-            conn = sqlite3.connect(db)
-            try:
-                stored = load(conn, model_version)
-            finally:
-                conn.close()
-        except (sqlite3.Error, DashcartError) as exc:
+            stored = load_file(db, model_version)
+        except DashcartError as exc:
             log.error("vision: cannot read the gallery in %s: %s", db, exc)
             return None
         if not len(stored):

@@ -111,13 +111,7 @@ def run_identify(args: argparse.Namespace, config: Config) -> int:
     from cart.vision.recognizer import DEFAULT_PROTOTYPES
     recognizer = _recognizer(args, config)
     if args.catalogue_db:
-        if not Path(args.catalogue_db).is_file():
-            raise Misconfigured(f"{args.catalogue_db}: no such catalogue database")
-        conn = _open_db(args.catalogue_db)
-        try:
-            gallery = gallery_mod.load(conn, recognizer.version)
-        finally:
-            conn.close()
+        gallery = gallery_mod.load_file(args.catalogue_db, recognizer.version)
         if not len(gallery):
             raise Misconfigured(f"{args.catalogue_db}: no gallery for recognizer model {recognizer.version!r} "
                                 "(import its prototypes or enroll products first)")

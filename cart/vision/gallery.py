@@ -126,6 +126,20 @@ def load(conn: sqlite3.Connection, model_version: str) -> Gallery:
     return Gallery(model_version, tuple(codes), np.stack(vectors).astype(np.float32), np.asarray(labels, np.int64))
 
 
+def load_file(db_path: str | Path, model_version: str) -> Gallery:
+    """Every prototype stored for ``model_version`` in the catalogue database at ``db_path``."""
+    if not Path(db_path).is_file():
+        raise Misconfigured(f"{db_path}: no such catalogue database")
+    try:
+        conn = sqlite3.connect(db_path)
+        try:
+            return load(conn, model_version)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise Misconfigured(f"{db_path}: cannot read the gallery: {exc}") from None
+
+
 def read_prototypes(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(class names, vectors [N, D], labels [N]) from a ``gsd_prototypes.npz``."""
     path = Path(path)
