@@ -2,8 +2,8 @@
 
     python bench/bench_fusion.py [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40]
 
-Each trip is generated (cart.tripgen: the simulated scale's wire lines, 320x240 frames
-with EAN-13 labels, beacons, the shopper's answers), replayed through the cart's own code
+Each trip is generated (cart.tripgen: the simulated scale's wire lines, frames of the
+cameras' configured size, 640x480, with EAN-13 labels, beacons, the shopper's answers), replayed through the cart's own code
 (cart.replay: decoder, weighing engine, vision, controller, fusion, journal) and compared
 with its truth. Replay time is the process CPU time of the replay alone, on one core.
 """
@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--keep", metavar="DIR", help="keep the trips (and failed ones) here")
     parser.add_argument("--no-vision", action="store_true")
+    parser.add_argument("--frame", default="640x480", help="camera frame size WxH (default: the cameras' default)")
     args = parser.parse_args()
 
     data = Path(args.data)
@@ -43,6 +44,7 @@ def main() -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dashcart-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
+    frame_size = tuple(int(v) for v in args.frame.lower().split("x"))
     totals = dict(trips=0, events=0, questions=0, exact=0, silent=0, silent_trips=0, wrong_commits=0,
                   paid=0, trip_s=0.0, replay_cpu_s=0.0, gen_s=0.0, settled=0, frames=0)
     kinds: dict[str, int] = {}
@@ -55,7 +57,8 @@ def main() -> int:
         shutil.rmtree(trip_dir, ignore_errors=True)
         t0 = time.perf_counter()
         truth = generate_trip(trip_dir, catalogue, data / "grocery-store", seed,
-                              events=rng.randint(args.min_events, args.max_events), images=images)
+                              events=rng.randint(args.min_events, args.max_events), images=images,
+                              frame_size=frame_size)
         totals["gen_s"] += time.perf_counter() - t0
         c0 = time.process_time()
         result = replay(trip_dir, catalogue=catalogue, vision=not args.no_vision, oracle=ShopperOracle(truth))
@@ -94,7 +97,7 @@ def main() -> int:
     exact_rate = totals["exact"] / max(n, 1)
     speed = totals["trip_s"] / max(totals["replay_cpu_s"], 1e-9)
     print(f"dashcart fusion bench: {n} trips, {totals['events']} events ({args.min_events}-{args.max_events} per trip), "
-          f"seed {args.seed}, vision {vision_mode}")
+          f"seed {args.seed}, vision {vision_mode} ({args.frame} frames)")
     print(f"{'metric':<46}{'measured':>16}  {'target':<12}")
     rows = [
         ("silent errors (wrong product, never asked)", f"{totals['silent']} in {totals['silent_trips']} trips", "0"),

@@ -43,6 +43,7 @@ class Item:
     t: float
     image: str | None = None
     place: tuple[str, int, int, int, int] | None = None   # camera and box where it was seen put down
+    look: str | None = None      # how it looked there (cart.look), to recognize it when it leaves
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class OpenQuestion:
     delta_g: float
     candidates: tuple[dict[str, Any], ...] = ()   # {"code", "qty", "score", "item_id"?}
     place: tuple[str, int, int, int, int] | None = None   # where the cameras saw the change
+    look: str | None = None                               # ... and how what changed looked
 
 
 @dataclass
@@ -164,11 +166,12 @@ class Basket:
 
     def add(self, t: float, *, code: str, name: str, qty: int, sold_by: str, unit_price_cents: int,
             price_cents: int, weight_g: float | None, image: str | None = None,
-            place: tuple[str, int, int, int, int] | None = None) -> Item:
+            place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> Item:
         item_id = self.session.next_item_id
         self._record(t, "add", {"id": item_id, "code": code, "name": name, "qty": qty, "sold_by": sold_by,
                                 "unit_price_cents": unit_price_cents, "price_cents": price_cents,
-                                "weight_g": weight_g, "image": image, "place": list(place) if place else None})
+                                "weight_g": weight_g, "image": image, "place": list(place) if place else None,
+                                "look": look})
         return self.session.items[item_id]
 
     def remove(self, t: float, item_id: int, qty: int, grams: float | None = None) -> None:
@@ -192,10 +195,10 @@ class Basket:
         return qty - left
 
     def ask(self, t: float, kind: str, delta_g: float, candidates: list[dict[str, Any]],
-            place: tuple[str, int, int, int, int] | None = None) -> OpenQuestion:
+            place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> OpenQuestion:
         qid = self.session.next_question_id
         self._record(t, "question", {"id": qid, "kind": kind, "delta_g": delta_g, "candidates": candidates,
-                                     "place": list(place) if place else None})
+                                     "place": list(place) if place else None, "look": look})
         return self.session.questions[qid]
 
     def close_question(self, t: float, qid: int, resolution: str) -> None:
@@ -215,7 +218,8 @@ class Basket:
                                        sold_by=data["sold_by"], unit_price_cents=data["unit_price_cents"],
                                        price_cents=data["price_cents"], weight_g=data["weight_g"], t=t,
                                        image=data.get("image"),
-                                       place=tuple(data["place"]) if data.get("place") else None)
+                                       place=tuple(data["place"]) if data.get("place") else None,
+                                       look=data.get("look"))
             s.next_item_id = max(s.next_item_id, data["id"] + 1)
         elif kind == "remove":
             item = s.items[data["id"]]
@@ -232,7 +236,8 @@ class Basket:
         elif kind == "question":
             s.questions[data["id"]] = OpenQuestion(id=data["id"], t=t, kind=data["kind"], delta_g=data["delta_g"],
                                                    candidates=tuple(data["candidates"]),
-                                                   place=tuple(data["place"]) if data.get("place") else None)
+                                                   place=tuple(data["place"]) if data.get("place") else None,
+                                                   look=data.get("look"))
             s.next_question_id = max(s.next_question_id, data["id"] + 1)
             s.questions_asked += 1
         elif kind == "answer":

@@ -137,6 +137,7 @@ class Controller:
         self.changes = 0                              # settled changes decided (not ignored)
         self._pending: _Pending | None = None
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
+        self._placed_look: str | None = None                          # ... and how what went in looked
         self._orders = 0                              # orders placed this session (their seq)
         self._barcodes: list[BarcodeSeen] = []
         self._recognized: list[ItemRecognized] = []
@@ -282,12 +283,15 @@ class Controller:
         rec_start = (change.started_t or change.t) - 0.5
         cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
         places: dict[str, tuple[str, int, int, int, int]] = {}
+        looks: dict[str, str] = {}
         for r in self._recognized:
             if rec_start <= r.t <= end and r.direction in cameras:
                 target = added if r.direction == "added" else removed
                 cameras[r.direction].add(r.camera)
                 if r.box is not None and r.direction not in places:
                     places[r.direction] = (r.camera, *r.box)
+                if r.look and r.direction not in looks:
+                    looks[r.direction] = r.look
                 for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
                                              self.settings.recognizer_reliability):
                     target.setdefault(code, []).append(score)
@@ -306,13 +310,14 @@ class Controller:
         elif change.delta_g < 0 and self.removal_hint:
             codes.append(self.removal_hint)
             self.removal_hint = None
-        self._placed = places.get("added")
+        self._placed, self._placed_look = places.get("added"), looks.get("added")
         return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
                         removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
-                        zone=self.zone, removed_place=places.get("removed"))
+                        zone=self.zone, removed_place=places.get("removed"), removed_look=looks.get("removed"))
 
     def _basket_entries(self) -> list[BasketEntry]:
-        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place) for i in self.basket.items]
+        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place, i.look)
+                for i in self.basket.items]
 
     def _decide_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -327,7 +332,7 @@ class Controller:
             return
         self.changes += 1
         if decision.action == "add":
-            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed)
+            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed, self._placed_look)
         elif decision.action == "remove":
             self._commit_remove(t, decision.best, "fusion", -change.delta_g)
         else:
@@ -349,14 +354,16 @@ class Controller:
         return False
 
     def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
-                    place: tuple[str, int, int, int, int] | None = None) -> None:
+                    place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
+        # Two products put in together share one crop: its look identifies neither alone.
+        look = look if len(best.parts) == 1 else None
         for part in best.parts:
             product = self.catalogue.get(part.code)
             weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
             item = self.basket.add(t, code=product.code, name=product.name, qty=part.qty, sold_by=product.sold_by,
                                    unit_price_cents=product.price_cents,
                                    price_cents=product.price_for(part.qty, part.weight_g),
-                                   weight_g=round(weight, 1), image=product.image, place=place)
+                                   weight_g=round(weight, 1), image=product.image, place=place, look=look)
             self._last_change = (product.code, t)
             self._note(t, "added", code=item.code, qty=item.qty, weight_g=item.weight_g, price_cents=item.price_cents,
                        by=how)
@@ -390,8 +397,9 @@ class Controller:
             candidates.append(entry)
             if len(candidates) == 5:
                 break
+        gain = decision.delta_g > 0
         q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates,
-                            self._placed if decision.delta_g > 0 else None)
+                            self._placed if gain else None, self._placed_look if gain else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
             self._block(t)
@@ -495,7 +503,7 @@ class Controller:
                                    best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
-            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place)
+            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place, q.look)
         self._after_question(t)
 
     def _not_in_cart(self, t: float, q: OpenQuestion) -> None:

@@ -60,6 +60,7 @@ class ItemRecognized(Event):
     direction: str
     candidates: tuple[tuple[str, float], ...]
     box: tuple[int, int, int, int] | None = None   # where in the camera's frame it changed (x0, y0, x1, y1)
+    look: str | None = None                        # the crop's embedding, compact (cart.look)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ lane. From the plan come:
 * ``scale.log``: the scale issue's load-script renderer (``drivers.sim.scale_script``),
   with the true weights of the very items put in (each unit drawn from the catalogue's
   mean and spread), hand presses, ringing and the cart's shaking;
-* ``frames/top/<ms>.jpg``: small (320x240) views into the basket: the product held up to
+* ``frames/top/<ms>.jpg``: views into the basket (640x480 by default, a basket camera's
+  configured size; items scale with the frame): the product held up to
   the camera (cartons with a rendered EAN-13 barcode label when the barcode is shown),
   and the basket before and after each change, built from the Grocery Store Dataset's
   photos (validation images first: the recognizer was trained on the training split);
@@ -36,7 +37,11 @@ from cart.catalogue import Catalogue, Product
 from cart.trip import TripWriter
 
 CAMERA = "top"
-FRAME_SIZE = (320, 240)
+FRAME_SIZE = (640, 480)          # the cameras' configured default ([[cameras.devices]])
+# An item lying in the basket, and one held up to the camera, as a share of the frame width:
+# about what a camera over a 50 cm basket sees of a 1 l carton or an apple.
+ITEM_SHARE = 0.225
+HELD_SHARE = 0.625
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
 # What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
@@ -138,21 +143,31 @@ def barcode_label(gtin13: str) -> np.ndarray:
 class Scene:
     """The basket seen from above: a floor and the photos of what lies on it."""
 
-    def __init__(self, rng: random.Random):
-        w, h = FRAME_SIZE
+    def __init__(self, rng: random.Random, frame_size: tuple[int, int] = FRAME_SIZE):
+        w, h = self.size = frame_size
         floor = np.full((h, w, 3), (72, 76, 80), np.uint8)
-        floor[:, ::24] = (130, 130, 135)
-        floor[::24, :] = (130, 130, 135)
+        pitch = max(8, round(w * 0.075))   # the basket's wire grid
+        floor[:, ::pitch] = (130, 130, 135)
+        floor[::pitch, :] = (130, 130, 135)
         self.floor = floor
-        self.items: dict[int, tuple[np.ndarray, int, int]] = {}
+        self.item_px = round(w * ITEM_SHARE)
+        self.items: dict[Any, tuple[np.ndarray, int, int]] = {}
         self.rng = rng
 
-    def add(self, key: int, image: np.ndarray) -> None:
-        w, h = FRAME_SIZE
+    def add(self, key: Any, image: np.ndarray, near: Any = None) -> None:
+        """Lay ``image`` somewhere in the basket, or half overlapping item ``near`` (the
+        next unit of several put in together)."""
+        w, h = self.size
         size = image.shape[0]
-        self.items[key] = (image, self.rng.randrange(0, w - size), self.rng.randrange(0, h - size))
+        if near in self.items:
+            _, x, y = self.items[near]
+            dx, dy = self.rng.choice(((size // 2, 0), (-size // 2, 0), (0, size // 2), (0, -size // 2)))
+            x, y = min(max(0, x + dx), w - size), min(max(0, y + dy), h - size)
+        else:
+            x, y = self.rng.randrange(0, w - size), self.rng.randrange(0, h - size)
+        self.items[key] = (image, x, y)
 
-    def remove(self, key: int) -> None:
+    def remove(self, key: Any) -> None:
         self.items.pop(key, None)
 
     def render(self, np_rng: np.random.Generator) -> np.ndarray:
@@ -166,13 +181,14 @@ class Scene:
     def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator) -> np.ndarray:
         """The product held close to the camera, its barcode (if any) toward it."""
         import cv2
-        w, h = FRAME_SIZE
+        w, h = self.size
         frame = self.render(np_rng)
-        big = cv2.resize(image, (200, 200), interpolation=cv2.INTER_AREA)
+        held = min(round(w * HELD_SHARE), h)
+        big = cv2.resize(image, (held, held), interpolation=cv2.INTER_AREA)
         # a hand never holds still: each frame has the product somewhere else
-        x0 = (w - 200) // 2 + int(np_rng.integers(-25, 26))
-        y0 = max(0, (h - 200) // 2 + int(np_rng.integers(-15, 16)))
-        frame[y0:y0 + 200, x0:x0 + 200] = big
+        x0 = min(max(0, (w - held) // 2 + int(np_rng.integers(-w // 13, w // 13 + 1))), w - held)
+        y0 = min(max(0, (h - held) // 2 + int(np_rng.integers(-h // 16, h // 16 + 1))), h - held)
+        frame[y0:y0 + held, x0:x0 + held] = big
         if label is not None:
             lh, lw = label.shape[:2]
             lx, ly = max(0, (w - lw) // 2), h - lh - 8
@@ -192,7 +208,7 @@ def _site(zones: list[str]) -> dict[str, Any]:
 def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
                   events: int = 20, mix: TripMix | None = None, frames: bool = True, offset: int = -84211,
                   counts_per_gram: float = 420.0, catalogue_ref: str | None = None,
-                  images: ProductImages | None = None) -> Truth:
+                  images: ProductImages | None = None, frame_size: tuple[int, int] = FRAME_SIZE) -> Truth:
     """Write one trip into ``out`` (a new directory) and return its truth."""
     from drivers.sim.scale_script import LoadScript, Lift, Place, Push, render_scale_log
 
@@ -205,12 +221,14 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     by_zone = {zone: [p for p in catalogue if p.zone == zone] for zone in zones}
     if images is None and frames and dataset_root:
         images = ProductImages(dataset_root)
-    scene = Scene(rng)
+    scene = Scene(rng, frame_size)
     writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
                         catalogue=catalogue_ref, site=site, frames=frames)
     truth = Truth(seed=seed)
     load: list[Any] = []
-    basket: list[dict[str, Any]] = []      # what is physically in the cart: {"key","code","qty","grams","unit_g"}
+    # what is physically in the cart: {"key","code","qty","grams","unit_g","units"}; "units" are
+    # the scene's pictures of it (one per unit; one for a bag of produce)
+    basket: list[dict[str, Any]] = []
     labels: dict[str, np.ndarray] = {}
     looks: dict[int, np.ndarray] = {}
     next_key = 1
@@ -234,7 +252,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             ft += 0.15
 
     def look(product: Product) -> np.ndarray:
-        return images.pick(product, rng, 72) if images else np.zeros((72, 72, 3), np.uint8)
+        size = scene.item_px
+        return images.pick(product, rng, size) if images else np.zeros((size, size, 3), np.uint8)
 
     def label(product: Product) -> np.ndarray:
         if product.code not in labels:
@@ -265,21 +284,23 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             if product.by_weight or entry["qty"] == 1 or rng.random() < 0.3:
                 qty, grams = entry["qty"], entry["grams"]
                 basket.remove(entry)
-                scene.remove(entry["key"])
+                for unit in entry["units"]:
+                    scene.remove(unit)
             else:
                 qty = 1
                 grams = entry["unit_g"].pop()
                 entry["qty"] -= 1
                 entry["grams"] -= grams
+                scene.remove(entry["units"].pop())
             lift = Lift(t, grams)
             load.append(lift)
             action = TruthAction(t, lift.rest_t(), "remove", product.code, qty, grams, "removal",
                                  entry["key"] if product.by_weight else None)
             if frames:
                 if product.code_type != "plu" and rng.random() < mix.removal_barcode_seen:
-                    for dt in (0.1, 0.35, 0.6):
+                    for dt in (0.1, 0.25, 0.4):
                         frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng))
-                settling(t + 0.7, lift.rest_t())
+                settling(t + 0.55, lift.rest_t())
         else:
             if roll < mix.removal + mix.carton:
                 product = rng.choice([p for p in catalogue if p.code_type != "plu"])
@@ -327,14 +348,19 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 if how == "barcode":
                     for dt in (1.5, 1.2, 0.9):
                         frame(t - dt, scene.held_up(appearance, label(product), np_rng))
-                scene.add(key, appearance)
+            units = [(key, i) for i in range(1 if product.by_weight else qty)]
+            if frames:
+                for i, unit in enumerate(units):
+                    scene.add(unit, appearance, near=units[i - 1] if i else None)
                 settling(t + 0.45, rest)
             if existing is not None:
                 existing["qty"] += qty
                 existing["grams"] += grams
                 existing["unit_g"] += unit_g
+                existing["units"] += units
             else:
-                basket.append({"key": key, "code": product.code, "qty": qty, "grams": grams, "unit_g": unit_g})
+                basket.append({"key": key, "code": product.code, "qty": qty, "grams": grams, "unit_g": unit_g,
+                               "units": units})
         truth.actions.append(action)
         t = action.rest_t + 0.5
     # to the lane

@@ -141,6 +141,29 @@ def test_vision_evidence_after_settle_is_waited_for(catalogue):
     assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1)]
 
 
+def test_items_keep_their_look_across_a_restart_and_it_tells_which_left(catalogue, tmp_path):
+    import numpy as np
+
+    from cart.look import encode_look
+    rng = np.random.default_rng(7)
+    looks = {JUICE: rng.normal(size=1280), "2290000001291": rng.normal(size=1280)}
+    path = tmp_path / "journal.db"
+    c = make(catalogue, path)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    for t, code, grams in ((2.0, JUICE, 1062.0), (5.0, "2290000001291", 1066.0)):
+        c.handle(ItemRecognized(t + 0.1, camera="top", direction="added", candidates=((code, 0.9),),
+                                look=encode_look(looks[code])))
+        place(c, t, grams, code)
+    c = make(catalogue, path)                           # power cut: the looks come back with the items
+    assert all(i.look for i in c.basket.items)
+    # the two look-alikes weigh the same; what left looks like the orange juice did going in
+    c.handle(WeightSettled(9.0, delta_g=-1064.0, total_g=1062.0, started_t=8.2))
+    c.handle(ItemRecognized(9.1, camera="top", direction="removed", candidates=(),
+                            look=encode_look(looks["2290000001291"] + 0.3 * rng.normal(size=1280))))
+    c.handle(Tick(10.0))
+    assert not c.basket.questions and [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
+
+
 def test_restart_resumes_session_and_questions(catalogue, tmp_path):
     path = tmp_path / "journal.db"
     c = make(catalogue, path)

@@ -124,6 +124,30 @@ def test_removal_where_the_cameras_saw_it_leave(fusion):
     assert d.action == "ask"
 
 
+def test_removal_recognizes_the_item_by_how_it_looked_going_in(fusion):
+    import numpy as np
+
+    from cart.fusion import look_factor
+    from cart.look import encode_look
+
+    rng = np.random.default_rng(5)
+    apple_look, orange_look = rng.normal(size=1280), rng.normal(size=1280)
+    basket = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False, look=encode_look(apple_look)),
+              BasketEntry(BRAVO_ORANGE, 1, 1064.0, 2, False, look=encode_look(orange_look))]
+    # what left looks like the orange juice did when it went in (another frame: some noise)
+    seen = encode_look(orange_look + 0.3 * rng.normal(size=1280))
+    d = fusion.decide(-1064.0, Evidence(removed_look=seen), basket)
+    assert d.action == "remove" and parts(d) == [(BRAVO_ORANGE, 1)]
+    # a crop that resembles neither (the item was half hidden) says nothing: the cart asks
+    d = fusion.decide(-1064.0, Evidence(removed_look=encode_look(rng.normal(size=1280))), basket)
+    assert d.action == "ask"
+    # items without a look (added before the cameras worked) are neither favoured nor excluded
+    blind = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False), basket[1]]
+    d = fusion.decide(-1064.0, Evidence(removed_look=seen), blind)
+    assert parts(d) == [(BRAVO_ORANGE, 1)]
+    assert look_factor(None) == look_factor(0.2) == 1.0 < look_factor(0.8) < look_factor(0.99)
+
+
 def test_removal_uses_measured_weights_not_the_catalogue(fusion):
     # three cantaloupes went in at 4452 g (catalogue 1400 +- 200 each): all three out is sure
     basket = [BasketEntry("4050", 3, 4452.0, 1, False), BasketEntry("2410000001415", 4, 6365.0, 2, False)]

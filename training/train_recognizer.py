@@ -39,9 +39,11 @@ from recognizer_model import CosineHead, EmbeddingNet, load_backbone  # noqa: E4
 NUM_CLASSES = 81
 
 
-def augment(rgb: np.ndarray, size: int, produce: bool, rng: np.random.Generator) -> np.ndarray:
+def augment(rgb: np.ndarray, size: int, produce: bool, rng: np.random.Generator, lowres: float = 0.0) -> np.ndarray:
     """One random view: resized crop, quarter turn, mirror (produce only: carton text must
-    not be mirrored), brightness/contrast/saturation/hue jitter. Returns uint8 size x size."""
+    not be mirrored), brightness/contrast/saturation/hue jitter, and with probability
+    ``lowres`` the detail of a small crop (an item far from a basket camera is 60-150 px).
+    Returns uint8 size x size."""
     h, w = rgb.shape[:2]
     for _ in range(10):
         area = h * w * rng.uniform(0.35, 1.0)
@@ -51,6 +53,9 @@ def augment(rgb: np.ndarray, size: int, produce: bool, rng: np.random.Generator)
             x0, y0 = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
             rgb = rgb[y0 : y0 + ch, x0 : x0 + cw]
             break
+    if lowres and rng.random() < lowres:
+        small = int(rng.integers(56, 129))
+        rgb = cv2.resize(resize_square(rgb, small), (size, size), interpolation=cv2.INTER_LINEAR)
     out = resize_square(rgb, size)
     out = np.rot90(out, int(rng.integers(0, 4)))  # a basket is seen from above: any turn
     if produce and rng.random() < 0.5:
@@ -85,7 +90,7 @@ def trainable_forward(bb: nn.Module, h: torch.Tensor, freeze: int, training: boo
 @torch.no_grad()
 def cache_features(
     bb: nn.Module, samples: list[gsd_data.Sample], size: int, freeze: int, views: int,
-    seed: int, batch: int = 32,
+    seed: int, lowres: float = 0.0, batch: int = 32,
 ) -> np.ndarray:
     """[len(samples), views, C, H, W] float16 outputs of the frozen layers; view 0 is clean."""
     rng = np.random.default_rng(seed)
@@ -108,7 +113,7 @@ def cache_features(
     for i, s in enumerate(samples):
         rgb = read_rgb(s.path)
         for v in range(views):
-            img = resize_square(rgb, size) if v == 0 else augment(rgb, size, s.group != "Packages", rng)
+            img = resize_square(rgb, size) if v == 0 else augment(rgb, size, s.group != "Packages", rng, lowres)
             pending.append(img)
             slots.append((i, v))
             if len(pending) == batch:
@@ -150,6 +155,8 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=160)
     ap.add_argument("--freeze", type=int, default=11, help="blocks 0..N-1 (and the stem) stay frozen")
     ap.add_argument("--views", type=int, default=5, help="cached views per training image")
+    ap.add_argument("--lowres", type=float, default=0.0,
+                    help="share of augmented views given the detail of a 56-128 px crop")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3, help="backbone blocks; the head gets 10x")
@@ -170,14 +177,14 @@ def main() -> int:
     bb = net.backbone
     bb.eval()
     args.cache.mkdir(parents=True, exist_ok=True)
-    tag = f"s{args.image_size}-f{args.freeze}-v{args.views}-seed{args.seed}"
+    tag = f"s{args.image_size}-f{args.freeze}-v{args.views}-lr{args.lowres:g}-seed{args.seed}"
 
     def cached(name: str, samples: list[gsd_data.Sample], views: int) -> np.ndarray:
         path = args.cache / f"{name}-{tag}.npy"
         if path.exists():
             return np.load(path, mmap_mode="r")
         print(f"caching frozen-layer features: {name} ({len(samples)} x {views} views)", flush=True)
-        feats = cache_features(bb, samples, args.image_size, args.freeze, views, args.seed)
+        feats = cache_features(bb, samples, args.image_size, args.freeze, views, args.seed, args.lowres)
         np.save(path, feats)
         return feats
 

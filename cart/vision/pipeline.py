@@ -29,6 +29,7 @@ import numpy as np
 
 from cart.config import CamerasSection, VisionSection
 from cart.events import BarcodeSeen, Event, ItemRecognized, WeightSettled
+from cart.look import encode_look
 from cart.vision.barcode import BarcodeReader, Consensus
 from cart.vision.change import Change, find_change
 from cart.vision.gallery import Gallery
@@ -190,7 +191,8 @@ class VisionPipeline:
         candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
         if self.capture_dir is not None:
             self._capture(event, camera, change, before, after)
-        return [ItemRecognized(event.t, camera, change.direction, candidates, box=change.box)]
+        return [ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
+                               look=encode_look(embedding))]
 
     def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
         """Maintainer's debug capture: the frames and crop behind one recognition."""
