@@ -261,7 +261,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
         if on_problem is not None:
             for p in trip.problems[reported:]:
                 on_problem(p)
-            reported = 0   # the problems found while reading the trip are reported as the replay starts
+            reported = len(trip.problems)
     # Let everything that was waiting on the clock happen: evidence windows, the checkout
     # countdown, the simulated shopper's last answers.
     for _ in range(1000):

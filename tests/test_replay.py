@@ -99,6 +99,7 @@ def test_bad_lines_are_named_and_replay_goes_on(demo, tmp_path, capsys):
     assert f"shopper.csv:{n + 2}: code '99999' is not in the catalogue" in err
     assert f"{frames[0].name}: cannot decode the frame" in err
     assert "Traceback" not in err
+    assert err.count("scale.log:101:") == 1 and err.count(frames[0].name) == 1   # each problem said once
     good = run_json(capsys, str(trip), "--catalogue", str(csv))[1]
     assert out["basket"] == good["basket"]                    # one bad line and frame changed nothing
 
