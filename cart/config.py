@@ -70,10 +70,12 @@ class FusionSection:
     evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
     evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
     recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
-    recognizer_temperature: float = setting(0.08, min=0.0, max=1.0,
+    # Both fitted with bench/fit_recognizer_calibration.py for the shipped lite0-gsd-160 model
+    # on 640x480 basket crops; re-fit them for every new model, frame size or gallery method.
+    recognizer_temperature: float = setting(0.05, min=0.0, max=1.0,
                                             doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")
-    recognizer_reliability: float = setting(0.7, min=0.0, max=1.0,
-                                            doc="how often the true product is among the recognizer's candidates (measure per model; about 0.7 for lite0-gsd-160)")
+    recognizer_reliability: float = setting(0.9, min=0.0, max=1.0,
+                                            doc="how often the true product is among the recognizer's candidates (measure per model; about 0.9 for lite0-gsd-160 on 640x480 frames)")
 
 
 @dataclass(frozen=True)
