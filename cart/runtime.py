@@ -108,7 +108,7 @@ class CartRuntime:
                  catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None,
-                 loop_deadline_s: float = LOOP_DEADLINE_S) -> None:
+                 loop_deadline_s: float = LOOP_DEADLINE_S, recorder: Any = None) -> None:
         self.config = config
         self.loop_deadline_s = loop_deadline_s
         self.devices = devices or Devices()
@@ -117,6 +117,9 @@ class CartRuntime:
         self.data_dir = data_dir
         self.on_snapshot = on_snapshot
         self.on_note = on_note
+        #: A :class:`cart.trip_recorder.TripRecorder` (``run --record``): gets the scale's lines,
+        #: the beacons, the shopper's actions and (if it was asked for them) the frames.
+        self.recorder = recorder
         self._catalogue = catalogue
         self.queue: queue.Queue[Event] = queue.Queue()
         self.heartbeats = Heartbeats(clock)
@@ -146,6 +149,8 @@ class CartRuntime:
 
     def post(self, event: Event) -> None:
         """Put an event on the controller's queue (any thread; never blocks)."""
+        if self.recorder is not None:
+            self.recorder.event(event)
         self.queue.put_nowait(event)
 
     def snapshot(self) -> Snapshot:
@@ -231,8 +236,9 @@ class CartRuntime:
         scale = self.devices.scale
         if scale is None:
             from drivers.scale import open_scale
+            options = {"on_line": self.recorder.scale_line} if self.recorder is not None else {}
             try:
-                scale = open_scale(self.config)
+                scale = open_scale(self.config, **options)
             except OSError as exc:   # e.g. no pseudo-terminals for the simulated bridge
                 log.error("scale: cannot start: %s; weight is off", exc)
                 self._device("scale", "down", f"cannot start the scale: {exc}")
@@ -262,7 +268,7 @@ class CartRuntime:
         self._signin = QrSignIn()
         self._live = LiveVision(self.config, self.post, recognizer=recognizer,
                                 gallery=self._gallery(recognizer, catalogue), clock=self.clock,
-                                sources=sources, on_frame=self._look_for_signin, heartbeats=self.heartbeats)
+                                sources=sources, on_frame=self._on_frame, heartbeats=self.heartbeats)
         self._vision = self._live.pipeline
 
     def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
@@ -307,6 +313,11 @@ class CartRuntime:
         if self._vision is None or camera not in self._vision.cameras:
             return None
         return self._vision.ring(camera).latest()
+
+    def _on_frame(self, camera: str, frame: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.frame(camera, frame.t, frame.image)
+        self._look_for_signin(camera, frame)
 
     def _look_for_signin(self, camera: str, frame: Any) -> None:
         """Nobody signed in: look for the store app's QR code held up to a camera."""
@@ -447,6 +458,8 @@ class CartRuntime:
             self._service.close()
         if self._basket is not None:
             self._basket.journal.close()
+        if self.recorder is not None:
+            self.recorder.close()
         self.watchdog.stop()
         self.notifier.close()
 

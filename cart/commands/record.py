@@ -3,31 +3,29 @@
 Records what the scale sends (every line, with its receive time), the beacons the
 configured scanner hears (``beacons.csv``, with the site's zones and lane in ``trip.json``)
 and, only with ``--frames``, the cameras' frames: frames are the shopper's basket, so they
-are written only when someone asks for them on purpose.
+are written only when someone asks for them on purpose. It opens the scale itself, so it runs
+instead of the cart; to record a cart in use, shopper's actions included, use
+``dashcart run --record DIR`` (cart.trip_recorder does the writing for both).
 """
 
 from __future__ import annotations
 
 import argparse
-import queue
 import sys
 import time
 from pathlib import Path
 
 from cart.config import Config
 from cart.errors import Misconfigured, RetryLater
-from cart.events import BeaconSighting, Event
-from cart.trip import TripWriter
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
     import serial
 
+    from cart.trip_recorder import TripRecorder, check_new_trip_dir
     from drivers.beacon_scanner import open_scanner
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise Misconfigured(f"{out}: not empty; record into a new directory")
     if not config.scale.port:
         raise Misconfigured(f"{config.source or 'config'}: scale.port is empty; set it to the scale's serial port")
     cameras: dict[str, str] = {}
@@ -36,6 +34,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if not sep or not ident or "/" in ident:
             raise Misconfigured(f"--camera {spec!r}: expected ID=DEVICE, e.g. top=/dev/video0")
         cameras[ident] = device
+    check_new_trip_dir(out)   # before any device is opened
     try:
         port = serial.serial_for_url(config.scale.port, baudrate=config.scale.baudrate, timeout=0.05)
     except (serial.SerialException, ValueError) as exc:
@@ -48,54 +47,32 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if not cap.isOpened():
                 raise RetryLater(f"camera {ident} at {device}: cannot open")
             captures[ident] = cap
-    site = {"zones": dict(config.location.zones), "lane": list(config.location.lane)}
     start = time.monotonic()
-    writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
-                        counts_per_gram=config.scale.counts_per_gram, cameras=tuple(captures), frames=args.frames,
-                        site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3))
-    # The scanner calls back from its own thread; the writer is only touched from this one.
-    sightings: queue.Queue[Event] = queue.Queue()
-    scanner = open_scanner(config.location, clock=lambda: time.monotonic() - start)
-    scanner.start(sightings.put)
-    next_frame = 0.0
+    recorder = TripRecorder(out, config, start_t=start, frames=args.frames, cameras=tuple(captures),
+                            frames_fps=args.fps)
+    # The scanner calls back from its own thread; the recorder takes care of that.
+    scanner = open_scanner(config.location, clock=time.monotonic)
+    scanner.start(recorder.event)
     print(f"recording into {out}; Ctrl-C to stop", file=sys.stderr)
     try:
         while args.duration is None or time.monotonic() - start < args.duration:
             line = port.readline()
-            now = time.monotonic() - start
             if line:
-                writer.scale_line(now, line)
-            _write_sightings(sightings, writer)
-            if captures and now >= next_frame:
-                import cv2
-                for ident, cap in captures.items():
-                    ok, image = cap.read()
-                    if ok:
-                        encoded, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-                        if encoded:
-                            writer.frame_jpeg(ident, now, jpeg.tobytes())
-                next_frame = now + 1.0 / args.fps
+                recorder.scale_line(time.monotonic(), line)
+            for ident, cap in captures.items():
+                ok, image = cap.read()
+                if ok:
+                    recorder.frame(ident, time.monotonic(), image)
     except KeyboardInterrupt:
         pass
     finally:
         scanner.stop()
-        _write_sightings(sightings, writer)
-        writer.close()
+        recorder.close()
         port.close()
         for cap in captures.values():
             cap.release()
     print(f"recorded {time.monotonic() - start:.1f} s into {out}", file=sys.stderr)
     return 0
-
-
-def _write_sightings(sightings: queue.Queue[Event], writer: TripWriter) -> None:
-    while True:
-        try:
-            event = sightings.get_nowait()
-        except queue.Empty:
-            return
-        if isinstance(event, BeaconSighting):
-            writer.beacon(event.t, event.kind, event.id, event.rssi)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

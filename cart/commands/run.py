@@ -33,9 +33,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     notifier = Notifier.from_environment()
     headless = args.headless
+    recorder = open_recorder(args, config)
     runtime = CartRuntime(config, notifier=notifier, data_dir=Path(args.data) if args.data else None,
                           on_snapshot=ChangeLogger(lambda line: print(f"dashcart: {line}", file=sys.stderr,
-                                                                       flush=True)) if headless else None)
+                                                                       flush=True)) if headless else None,
+                          recorder=recorder)
     install_stop_signals(runtime.request_stop)
     try:
         runtime.start()
@@ -49,7 +51,26 @@ def run(args: argparse.Namespace, config: Config) -> int:
             run_ui(runtime.ui_beat(), runtime.post, config, clock=runtime.clock, should_stop=runtime.stopped.is_set)
     finally:
         runtime.stop()
+        if recorder is not None:
+            print(f"dashcart: recorded the trip into {recorder.out} ({recorder.lines} scale lines); "
+                  f"replay it with `dashcart replay {recorder.out}`", file=sys.stderr)
     return 0
+
+
+def open_recorder(args: argparse.Namespace, config: Config):  # -> TripRecorder | None
+    """``--record DIR``: the trip recorder, on the clock the runtime stamps events with."""
+    if not args.record:
+        if args.record_frames:
+            from cart.errors import Misconfigured
+            raise Misconfigured("--record-frames: only with --record DIR")
+        return None
+    import time
+
+    from cart.trip_recorder import TripRecorder
+    db = config.catalogue_db()
+    cameras = tuple(spec.id for spec in config.cameras.devices)
+    return TripRecorder(args.record, config, start_t=time.monotonic(), frames=args.record_frames, cameras=cameras,
+                        catalogue=db if db.is_file() else None)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -63,4 +84,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--data", metavar="DIR",
                         help="shared data folder for the demo catalogue when no catalogue is imported "
                              "(default: ../shared/data beside the source tree, if there)")
+    parser.add_argument("--record", metavar="DIR",
+                        help="maintainers: record this run as a dashcart-trip/1 trip in DIR (new or empty): the "
+                             "scale's lines, beacons and the shopper's actions, for `dashcart replay DIR`")
+    parser.add_argument("--record-frames", action="store_true",
+                        help="with --record: also write camera frames (5 per second per camera). Frames show the "
+                             "shopper's basket: only for a debugging session the shopper knows about")
     parser.set_defaults(func=run)

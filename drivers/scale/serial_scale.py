@@ -69,18 +69,21 @@ class SerialScale:
 
     ``read(timeout)`` returns the samples (and gaps) that arrived since the last call.
     ``on_status`` is called with a :class:`cart.events.DeviceStatus` on every change of
-    health (from the reader thread: keep it quick, e.g. put it on a queue).
+    health (from the reader thread: keep it quick, e.g. put it on a queue). ``on_line(t, line)``
+    gets every line exactly as received, garbage included (a trip recorder's tap; same thread).
     """
 
     def __init__(self, url: str, protocol: str = "hx711-bridge", baudrate: int = 115200, *,
                  clock: Callable[[], float] = time.monotonic,
                  on_status: Callable[[DeviceStatus], None] | None = None,
+                 on_line: Callable[[float, bytes], None] | None = None,
                  backoff_s: tuple[float, float] = (0.1, 5.0), owned: object = None) -> None:
         self.url = url
         self.protocol = protocol
         self.baudrate = baudrate
         self._clock = clock
         self._on_status = on_status
+        self._on_line = on_line
         self._backoff = backoff_s
         self._owned = owned           # e.g. the simulated bridge behind the port, stopped on close
         self._decoder = LineDecoder(protocol)
@@ -150,6 +153,11 @@ class SerialScale:
 
     def _line(self, now: float, line: bytes) -> None:
         self._last_line_t = now
+        if self._on_line is not None:
+            try:
+                self._on_line(now, line)
+            except Exception:   # a recorder's trouble must not cost the cart its weight
+                log.exception("scale: line tap failed")
         for item in self._decoder.decode(now, line):
             try:
                 self._queue.put_nowait(item)
