@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cart.config import Config
 from cart.controller import Controller
@@ -41,6 +41,9 @@ from cart.events import DeviceStatus, Event, OrderAcknowledged, ShopperAction, T
 from cart.sdnotify import Notifier
 from cart.snapshot import DeviceView, SessionState, Snapshot
 from cart.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
+
+if TYPE_CHECKING:
+    from cart.trip_recorder import TripRecorder
 
 log = logging.getLogger("dashcart.run")
 
@@ -108,7 +111,7 @@ class CartRuntime:
                  catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None,
-                 loop_deadline_s: float = LOOP_DEADLINE_S, recorder: Any = None) -> None:
+                 loop_deadline_s: float = LOOP_DEADLINE_S, recorder: TripRecorder | None = None) -> None:
         self.config = config
         self.loop_deadline_s = loop_deadline_s
         self.devices = devices or Devices()

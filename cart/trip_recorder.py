@@ -83,19 +83,19 @@ class TripRecorder:
 
     def event(self, event: Event) -> None:
         """An event on its way to the controller: beacons and shopper actions are kept."""
+        kept = isinstance(event, BeaconSighting) or (isinstance(event, ShopperAction)
+                                                       and event.action in SHOPPER_ACTIONS)
         rel = self._t(event.t)
-        if rel is None:
-            return
+        if not kept or rel is None:
+            return   # most events (live weight, motion) are derived from what is recorded
         with self._lock:
             if self._closed:
                 return
             if isinstance(event, BeaconSighting):
                 self._writer.beacon(rel, event.kind, event.id, event.rssi)
-            elif isinstance(event, ShopperAction) and event.action in SHOPPER_ACTIONS:
+            else:
                 value = RECORDED_TOKEN if event.action == "signin" else event.value
                 self._writer.shopper(rel, event.action, value)
-            else:
-                return
             self._writer.flush()
 
     def frame(self, camera: str, t: float, image: Any) -> None:

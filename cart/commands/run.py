@@ -13,8 +13,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cart.config import Config
+
+if TYPE_CHECKING:
+    from cart.trip_recorder import TripRecorder
 
 log = logging.getLogger("dashcart.run")
 
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def open_recorder(args: argparse.Namespace, config: Config):  # -> TripRecorder | None
+def open_recorder(args: argparse.Namespace, config: Config) -> TripRecorder | None:
     """``--record DIR``: the trip recorder, on the clock the runtime stamps events with."""
     if not args.record:
         if args.record_frames:
