@@ -184,6 +184,8 @@ class CartRuntime:
             if len(self._catalogue) == 0:
                 self._device("catalogue", "down", which)
         catalogue = self._catalogue
+        if self.recorder is not None and getattr(catalogue, "source", ""):
+            self.recorder.catalogue(catalogue.source)
         self._basket = Basket.for_config(self.config)
         self._service = self._open_checkout(state_dir)
         self._locator = self._open_locator()

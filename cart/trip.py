@@ -219,12 +219,23 @@ class TripWriter:
             meta["site"] = site
         if epoch is not None:
             meta["epoch"] = epoch  # Unix time at t = 0: lets a replay check the lane's rotating ids
-        (self.path / "trip.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        self._meta = meta
+        self._write_meta()
         for camera in self.cameras:
             (self.path / "frames" / camera).mkdir(parents=True, exist_ok=True)
         self._scale = open(self.path / "scale.log", "ab")
         self._beacons = None
         self._shopper = None
+
+    def _write_meta(self) -> None:
+        tmp = self.path / "trip.json.tmp"
+        tmp.write_text(json.dumps(self._meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.path / "trip.json")
+
+    def set_catalogue(self, catalogue: str) -> None:
+        """Name the trip's catalogue (relative to the trip) once it is known."""
+        self._meta["catalogue"] = catalogue
+        self._write_meta()
 
     def scale_line(self, t: float, line: bytes | str) -> None:
         data = line.encode("latin-1") if isinstance(line, str) else line

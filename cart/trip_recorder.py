@@ -47,7 +47,7 @@ class TripRecorder:
     """One recording. ``start_t`` is the clock's reading at t = 0 of the trip."""
 
     def __init__(self, out: str | Path, config: Config, *, start_t: float, frames: bool = False,
-                 cameras: tuple[str, ...] = (), frames_fps: float = 5.0, catalogue: Path | None = None) -> None:
+                 cameras: tuple[str, ...] = (), frames_fps: float = 5.0) -> None:
         out = check_new_trip_dir(out)
         self.out = out
         self.start_t = start_t
@@ -56,12 +56,9 @@ class TripRecorder:
         self._frame_gap_s = 1.0 / frames_fps
         self._last_frame: dict[str, float] = {}
         site = {"zones": dict(config.location.zones), "lane": list(config.location.lane)}
-        # trip.json names the catalogue relative to the trip, so the two can move together
-        catalogue_ref = os.path.relpath(catalogue.resolve(), out.resolve()) if catalogue is not None else None
         self._writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
                                   counts_per_gram=config.scale.counts_per_gram, cameras=cameras, frames=frames,
-                                  catalogue=catalogue_ref, site=site if site["zones"] or site["lane"] else None,
-                                  epoch=round(time.time(), 3))
+                                  site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3))
         self._lock = threading.Lock()
         self._closed = False
         self.lines = 0
@@ -69,6 +66,16 @@ class TripRecorder:
     def _t(self, t: float) -> float | None:
         rel = t - self.start_t
         return rel if rel >= 0 else None   # from before the recording began
+
+    def catalogue(self, path: str | Path) -> None:
+        """The catalogue the cart runs with (a database or CSV), named in trip.json relative to
+        the trip, so that the replay prices the same products and the two can move together."""
+        path = Path(path)
+        if not path.is_file():
+            return
+        with self._lock:
+            if not self._closed:
+                self._writer.set_catalogue(os.path.relpath(path.resolve(), self.out.resolve()))
 
     def scale_line(self, t: float, line: bytes) -> None:
         """A line exactly as the scale sent it (the serial driver's ``on_line``)."""

@@ -71,10 +71,8 @@ def open_recorder(args: argparse.Namespace, config: Config) -> TripRecorder | No
     import time
 
     from cart.trip_recorder import TripRecorder
-    db = config.catalogue_db()
     cameras = tuple(spec.id for spec in config.cameras.devices)
-    return TripRecorder(args.record, config, start_t=time.monotonic(), frames=args.record_frames, cameras=cameras,
-                        catalogue=db if db.is_file() else None)
+    return TripRecorder(args.record, config, start_t=time.monotonic(), frames=args.record_frames, cameras=cameras)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
