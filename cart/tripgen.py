@@ -35,6 +35,7 @@ import numpy as np
 
 from cart.catalogue import Catalogue, Product
 from cart.trip import TripWriter
+from drivers.sim.camera import barcode_label
 
 CAMERA = "top"
 FRAME_SIZE = (640, 480)          # the cameras' configured default ([[cameras.devices]])
@@ -125,19 +126,6 @@ class ProductImages:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             self._cache[path] = cv2.resize(image, (160, 160), interpolation=cv2.INTER_AREA)
         return cv2.resize(self._cache[path], (size, size), interpolation=cv2.INTER_AREA)
-
-
-def barcode_label(gtin13: str) -> np.ndarray:
-    """A printed EAN-13 label (white, with quiet zones), 2 px per module, as BGR."""
-    import cv2
-    import zxingcpp
-    barcode = zxingcpp.create_barcode(gtin13, zxingcpp.BarcodeFormat.EAN13)
-    image = np.array(zxingcpp.write_barcode_to_image(barcode, scale=2, add_quiet_zones=True))
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[0] < 60:
-        image = cv2.resize(image, (image.shape[1], 60), interpolation=cv2.INTER_NEAREST)
-    return image
 
 
 class Scene:

@@ -20,11 +20,22 @@ import numpy as np
 from drivers.camera.source import FrameSource
 from drivers.sim.basket_scene import BasketScene
 
-# The printed EAN-13 label the trip generator also draws (one renderer for both).
-from cart.tripgen import barcode_label  # noqa: E402,F401
-
 FRAME_SIZE = (320, 240)
 ITEM_SIZE = 96
+
+
+def barcode_label(gtin13: str) -> np.ndarray:
+    """A printed EAN-13 label (white, with quiet zones), 2 px per module, as BGR: what the
+    simulated camera shows held up, and what the trip generator draws too."""
+    import cv2
+    import zxingcpp
+    barcode = zxingcpp.create_barcode(gtin13, zxingcpp.BarcodeFormat.EAN13)
+    image = np.array(zxingcpp.write_barcode_to_image(barcode, scale=2, add_quiet_zones=True))
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[0] < 60:
+        image = cv2.resize(image, (image.shape[1], 60), interpolation=cv2.INTER_NEAREST)
+    return image
 
 
 def qr_code(text: str, size: int = 200) -> np.ndarray:
