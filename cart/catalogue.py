@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, read_user_file
 from cart.vision.gtin import check_digit, is_valid
 
 REQUIRED_COLUMNS = ("code", "code_type", "name", "sold_by", "price_cents", "unit_weight_g",
@@ -178,12 +178,7 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
 def parse_catalogue_csv(path: str | Path) -> list[Product]:
     """Read and check a catalogue CSV; raise :class:`CatalogueInvalid` with every problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise Misconfigured(f"{path}: no such catalogue file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Misconfigured(f"{path}: cannot read: {exc}") from None
+    text = read_user_file(path, "no such catalogue file", encoding="utf-8-sig")
     reader = csv.reader(text.splitlines())
     problems: list[Problem] = []
     header = next(reader, None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, read_user_file
 
 DEFAULT_CONFIG_PATH = Path("/etc/dashcart/dashcart.toml")
 
@@ -314,12 +314,7 @@ def load_config(path: str | Path | None = None) -> Config:
             return Config()
         path = DEFAULT_CONFIG_PATH
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise Misconfigured(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Misconfigured(f"{path}: cannot read: {exc}") from None
+    text = read_user_file(path, "no such config file")
     return parse_config(text, str(path))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cart.config import WeighingSection
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, read_user_file
 from cart.weighing import SettledChange, WeighingEngine, feed_decoded
 from drivers.scale.decoder import LineDecoder, ScaleCounters
 
@@ -31,12 +31,7 @@ def read_scale_log(path: str | Path, on_problem: ProblemHandler) -> Iterator[tup
 
     Split on newlines only: a line as received may hold any other byte.
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise Misconfigured(f"{path}: no such scale log") from None
-    except OSError as exc:
-        raise Misconfigured(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = read_user_file(path, "no such scale log", encoding=None)
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -99,10 +94,8 @@ def trip_scale_settings(trip_json: str | Path) -> dict[str, object]:
 
     path = Path(trip_json)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Misconfigured(f"{path}: no such trip.json") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(read_user_file(path, "no such trip.json"))
+    except ValueError as exc:
         raise Misconfigured(f"{path}: not a readable JSON trip description: {exc}") from None
     scale = data.get("scale", {}) if isinstance(data, dict) else None
     if not isinstance(scale, dict):

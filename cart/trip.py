@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cart.errors import Misconfigured
+from cart.errors import Misconfigured, read_user_file
 from cart.events import BeaconSighting, ShopperAction
 
 FORMAT = "dashcart-trip/1"
@@ -83,12 +83,9 @@ def _read_header(path: Path) -> dict[str, Any]:
     meta_path = path / "trip.json"
     if not path.is_dir():
         raise Misconfigured(f"{path}: no such trip directory")
+    text = read_user_file(meta_path, f"missing; a {FORMAT} trip needs trip.json")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Misconfigured(f"{meta_path}: missing; a {FORMAT} trip needs trip.json") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Misconfigured(f"{meta_path}: cannot read: {exc}") from None
+        meta = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Misconfigured(f"{meta_path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
