@@ -141,6 +141,26 @@ def test_vision_evidence_after_settle_is_waited_for(catalogue):
     assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1)]
 
 
+def test_cameras_that_disagree_make_a_question_and_cameras_that_agree_a_commit(catalogue):
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
+    # one camera is sure of the red pepper, the other of the yellow one: their average (just
+    # under one half each) identifies neither, so the cart asks, with both peppers first
+    c.handle(ItemRecognized(3.2, camera="left", direction="added", candidates=(("4088", 0.995), ("4680", 0.004))))
+    c.handle(ItemRecognized(3.2, camera="right", direction="added", candidates=(("4680", 0.995), ("4088", 0.004))))
+    c.handle(Tick(4.0))
+    (q,) = c.snapshot().questions
+    assert q.kind == "unidentified" and {cand.code for cand in q.candidates[:2]} == {"4088", "4680"}
+    assert c.basket.items == []
+    c.handle(ShopperAction(5.0, "choose", "4088"))
+    c.handle(WeightSettled(9.0, delta_g=168.0, total_g=336.0, started_t=8.2))
+    for camera in ("left", "right"):
+        c.handle(ItemRecognized(9.2, camera=camera, direction="added", candidates=(("4088", 0.995), ("4680", 0.004))))
+    c.handle(Tick(10.0))
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1), ("4088", 1)]
+
+
 def test_items_keep_their_look_across_a_restart_and_it_tells_which_left(catalogue, tmp_path):
     import numpy as np
 

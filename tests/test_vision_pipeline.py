@@ -201,3 +201,18 @@ def test_without_started_t_the_before_frame_is_from_before_the_hands_came_in(ses
     hands_in = 8 / 15
     assert before.t < hands_in
     assert change.direction == "added"
+
+
+def test_every_camera_that_saw_the_change_gives_its_recognition(session, model):
+    frames, settled = session
+    recognizer, gallery = model
+    pipeline = VisionPipeline(["left", "right", "blind"], recognizer=recognizer, gallery=gallery)
+    still = frames[0][1]
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+        pipeline.feed("right", t, frame[:, ::-1].copy())    # the other side of the basket
+        pipeline.feed("blind", t, still)                    # sees nothing change
+    events = pipeline.on_settled(settled)
+    assert [e.camera for e in events] in (["left", "right"], ["right", "left"])
+    assert all(isinstance(e, ItemRecognized) and e.direction == "added" and e.t == settled.t for e in events)
+    assert all(PRODUCT in [code for code, _ in e.candidates] for e in events)

@@ -7,7 +7,7 @@ Per frame (cheap, always): keep it in the camera's ring, check the camera's heal
 run the motion gate. While hands are in (or just left), scan for barcodes and put the
 reads through the multi-frame consensus. Per settled weight change (expensive, rare):
 pick a still frame from before the load began to move and one from when it came to
-rest, find what changed, and run the recognizer on the crop.
+rest, find what changed, and run the recognizer on the crop of each camera that saw it.
 
 Live, recognition can run in a worker thread (``worker=True``): :meth:`on_settled`
 returns at once and the :class:`ItemRecognized` is handed to ``emit`` when ready, still
@@ -182,17 +182,18 @@ class VisionPipeline:
         return self._recognize(event)
 
     def _recognize(self, event: WeightSettled) -> list[Event]:
-        changes = self.find_changes(event)
-        if not changes:
-            return []
-        camera, change, before, after = changes[0]
+        """One recognition per camera that saw the change, the biggest change first: each
+        camera sees the item from its own side, and fusion averages what they say."""
         assert self.recognizer is not None and self.gallery is not None
-        embedding = self.recognizer.embed(change.crop)
-        candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
-        if self.capture_dir is not None:
-            self._capture(event, camera, change, before, after)
-        return [ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
-                               look=encode_look(embedding))]
+        events: list[Event] = []
+        for camera, change, before, after in self.find_changes(event):
+            embedding = self.recognizer.embed(change.crop)
+            candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
+            if self.capture_dir is not None:
+                self._capture(event, camera, change, before, after)
+            events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
+                                         look=encode_look(embedding)))
+        return events
 
     def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
         """Maintainer's debug capture: the frames and crop behind one recognition."""
