@@ -16,6 +16,10 @@ Recipe (sized for ~1 hour on 2 CPU cores; see training/README.md):
   series, by file number) to a held-out set, so every class can be measured.
 Everything random is seeded (--seed); the same command reproduces the same checkpoint on the
 same software (torch CPU kernels are deterministic for these ops).
+
+``--full`` is the recipe for a GPU (training/device_finetune.sh): every layer fine-tuned, each
+epoch on views augmented afresh by ``--workers`` processes, bf16 autocast on CUDA; the
+checkpoint has the same form, so export and the bench take it as they are.
 """
 from __future__ import annotations
 
@@ -164,16 +168,26 @@ def main() -> int:
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--full", action="store_true",
+                    help="fine-tune every layer on views augmented afresh each epoch (no cache; --freeze and "
+                         "--views unused): the recipe for a GPU, far too slow on 2 CPU cores")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda when there is one)")
+    ap.add_argument("--workers", type=int, default=2, help="--full: processes decoding and augmenting images")
+    ap.add_argument("--limit", type=int, default=0, help="use only every n-th training image (a smoke test)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     train, val, held = gsd_data.evaluation_sets(args.data)
+    if args.limit > 1:
+        train, val, held = train[:: args.limit], val[:: args.limit], held[:: args.limit]
     print(f"train {len(train)} images, val {len(val)} ({len({s.label for s in val})} classes), "
           f"held-out train tail {len(held)} ({len({s.label for s in held})} classes)", flush=True)
 
     net = EmbeddingNet(load_backbone(pretrained=True))
+    if args.full:
+        return train_full(args, net, train, val, held)
     bb = net.backbone
     bb.eval()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -253,12 +267,100 @@ def main() -> int:
     return 0
 
 
+class ImageViews(torch.utils.data.Dataset):
+    """--full: each image as the network sees it, a fresh augmented view per epoch (``epoch``
+    is set before each one; the view depends only on seed, epoch and image, not on workers)."""
+
+    def __init__(self, samples: list[gsd_data.Sample], size: int, seed: int, lowres: float, augmented: bool):
+        self.samples, self.size, self.seed, self.lowres, self.augmented = samples, size, seed, lowres, augmented
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        s = self.samples[i]
+        rgb = read_rgb(s.path)
+        if self.augmented:
+            rng = np.random.default_rng((self.seed, self.epoch, i))
+            img = augment(rgb, self.size, s.group != "Packages", rng, self.lowres)
+        else:
+            img = resize_square(rgb, self.size)
+        return torch.from_numpy(normalize(img)).permute(2, 0, 1), s.label
+
+
+def train_full(args: argparse.Namespace, net: EmbeddingNet, train: list[gsd_data.Sample],
+               val: list[gsd_data.Sample], held: list[gsd_data.Sample]) -> int:
+    """Every layer fine-tuned on views augmented afresh each epoch; bf16 autocast on a GPU."""
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    net.to(device)
+    head = CosineHead(1280, NUM_CLASSES).to(device)
+    opt = torch.optim.AdamW([{"params": net.parameters(), "lr": args.lr},
+                             {"params": head.parameters(), "lr": args.lr * 10}], weight_decay=args.weight_decay)
+    data = ImageViews(train, args.image_size, args.seed, args.lowres, augmented=True)
+    generator = torch.Generator().manual_seed(args.seed)
+
+    def loader(dataset: torch.utils.data.Dataset, shuffle: bool) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=shuffle, generator=generator,
+                                           num_workers=args.workers, pin_memory=device.type == "cuda",
+                                           drop_last=shuffle)
+
+    steps_per_epoch = len(train) // args.batch
+    total = max(1, steps_per_epoch * args.epochs)
+    warmup = max(1, steps_per_epoch // 2)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    @torch.no_grad()
+    def embed(samples: list[gsd_data.Sample]) -> tuple[torch.Tensor, np.ndarray]:
+        net.eval()
+        out = []
+        for x, _ in loader(ImageViews(samples, args.image_size, args.seed, 0.0, augmented=False), False):
+            with autocast:
+                out.append(net(x.to(device)).float())
+        return F.normalize(torch.cat(out), dim=1).cpu(), np.array([s.label for s in samples])
+
+    def evaluate() -> str:
+        train_emb, train_y = embed(train)
+        rows = []
+        for name, samples in (("val", val), ("held", held)):
+            if samples:
+                emb, y = embed(samples)
+                p1, p5 = prototype_accuracy(train_emb, train_y, emb, y)
+                rows.append(f"{name} {p1:.3f}/{p5:.3f}")
+        return "prototype top1/top5 " + " ".join(rows)
+
+    t0 = time.time()
+    print(f"full fine-tune on {device}: {len(train)} images, {args.epochs} epochs of {steps_per_epoch} steps", flush=True)
+    for epoch in range(args.epochs):
+        net.train()
+        data.epoch = epoch
+        t_ep, loss_sum = time.time(), 0.0
+        for x, y in loader(data, True):
+            with autocast:
+                loss = F.cross_entropy(head(net(x.to(device, non_blocking=True)).float()), y.to(device),
+                                       label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item()
+        msg = evaluate() if (epoch % 5 == 4 or epoch == args.epochs - 1) else ""
+        print(f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / max(steps_per_epoch, 1):.3f} "
+              f"({time.time() - t_ep:.0f}s) {msg}", flush=True)
+        save(args, net, head, epoch + 1)   # export loads it with map_location="cpu"
+    print(f"done in {time.time() - t0:.0f}s -> {args.out}", flush=True)
+    return 0
+
+
 def save(args: argparse.Namespace, net: EmbeddingNet, head: CosineHead, epochs_done: int) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "image_size": args.image_size,
         "embedding_dim": None,
-        "version": f"lite0-gsd-{args.image_size}-f{args.freeze}-e{epochs_done}-seed{args.seed}",
+        "version": f"lite0-gsd-{args.image_size}-f{0 if args.full else args.freeze}-e{epochs_done}-seed{args.seed}",
         "epochs_done": epochs_done,
         "args": {k: str(v) for k, v in vars(args).items()},
     }
