@@ -62,6 +62,8 @@ class TripMix:
     multi_unit: float = 0.25               # several units at once
     placed_while_pushed: float = 0.10
     removal_barcode_seen: float = 0.30
+    items_shift: float = 0.30              # pushing on shifts what lies in the basket...
+    shift_share: float = 0.05              # ... by up to this share of the frame's width, all together
 
 
 @dataclass
@@ -158,6 +160,16 @@ class Scene:
     def remove(self, key: Any) -> None:
         self.items.pop(key, None)
 
+    def shift(self, rng: random.Random, share: float) -> None:
+        """The cart was pushed: the load slides together, each item a little on its own too,
+        so items no longer lie quite where the cameras saw them put down."""
+        w, h = self.size
+        dx, dy = (round(rng.uniform(-share, share) * w) for _ in range(2))
+        for key, (image, x, y) in list(self.items.items()):
+            size = image.shape[0]
+            jx, jy = (round(rng.uniform(-share, share) * w / 4) for _ in range(2))
+            self.items[key] = (image, min(max(0, x + dx + jx), w - size), min(max(0, y + dy + jy), h - size))
+
     def render(self, np_rng: np.random.Generator) -> np.ndarray:
         frame = self.floor.copy()
         for image, x, y in self.items.values():
@@ -203,6 +215,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     mix = mix or TripMix()
     rng = random.Random(seed)
     np_rng = np.random.default_rng(seed)
+    # its own stream, so that shifting the load leaves every other choice of the trip as it was
+    shift_rng = random.Random(seed * 7919 + 1)
     zones = _zones(catalogue)
     site = _site(zones)
     beacon_of = {zone: key for key, zone in site["zones"].items()}
@@ -260,6 +274,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             zone_changes.append((t + 0.5, zone))
             walk += 2.0
         load.append(Push(t + 0.2, t + walk - 1.8, amplitude_g=rng.uniform(40.0, 250.0)))
+        if frames and shift_rng.random() < mix.items_shift:
+            scene.shift(shift_rng, mix.shift_share)
         t += walk
         roll = rng.random()
         removable = [b for b in basket]
