@@ -40,6 +40,10 @@ from drivers.camera.ring import Frame, FrameRing
 
 log = logging.getLogger(__name__)
 
+#: A removal's candidate that the after frame shows at least this nearly as clearly as the
+#: before frame did is still in the basket (cosine similarity to the gallery).
+STILL_THERE_MARGIN = 0.05
+
 
 @dataclass
 class _Camera:
@@ -189,11 +193,24 @@ class VisionPipeline:
         for camera, change, before, after in self.find_changes(event):
             embedding = self.recognizer.embed(change.crop)
             candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
+            if change.direction == "removed":
+                candidates = self._not_still_there(candidates, change, after)
             if self.capture_dir is not None:
                 self._capture(event, camera, change, before, after)
             events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
                                          look=encode_look(embedding)))
         return events
+
+    def _not_still_there(self, candidates: tuple[tuple[str, float], ...], change: Change,
+                         after: Frame) -> tuple[tuple[str, float], ...]:
+        """A removal's crop comes from the before frame, and an item taken from under others
+        leaves a crop that shows mostly them. What the recognizer also finds, as clearly, in
+        the same place of the after frame is still in the basket: it is not what left."""
+        x0, y0, x1, y1 = change.box
+        assert self.recognizer is not None and self.gallery is not None
+        remaining = dict(self.gallery.rank(self.recognizer.embed(after.image[y0:y1, x0:x1]), self.vision.top_k))
+        return tuple((code, score) for code, score in candidates
+                     if remaining.get(code, 0.0) < score - STILL_THERE_MARGIN)
 
     def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
         """Maintainer's debug capture: the frames and crop behind one recognition."""
