@@ -150,6 +150,15 @@ def prototype_accuracy(
     return float((top5[:, :1] == y).mean()), float((top5 == y).any(1).mean())
 
 
+def step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor) -> float:
+    """One optimizer step on ``loss``; returns its value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT)
@@ -254,11 +263,7 @@ def main() -> int:
             loss = F.cross_entropy(
                 head(trainable_forward(bb, x, args.freeze, True)), y, label_smoothing=args.label_smoothing
             )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item()
+            loss_sum += step(opt, sched, loss)
         msg = evaluate() if (epoch % 3 == 2 or epoch == args.epochs - 1) else ""
         print(f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / steps_per_epoch:.3f} "
               f"({time.time() - t_ep:.0f}s) {msg}", flush=True)
@@ -342,11 +347,7 @@ def train_full(args: argparse.Namespace, net: EmbeddingNet, train: list[gsd_data
             with autocast:
                 loss = F.cross_entropy(head(net(x.to(device, non_blocking=True)).float()), y.to(device),
                                        label_smoothing=args.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item()
+            loss_sum += step(opt, sched, loss)
         msg = evaluate() if (epoch % 5 == 4 or epoch == args.epochs - 1) else ""
         print(f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / max(steps_per_epoch, 1):.3f} "
               f"({time.time() - t_ep:.0f}s) {msg}", flush=True)
