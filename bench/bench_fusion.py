@@ -12,6 +12,7 @@ of ``--jobs`` worker processes replays its trips on one core of its own).
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import random
 import shutil
@@ -65,18 +66,14 @@ class Job:
     keep: bool
 
 
-_STATE: dict[str, object] = {}   # per worker process: the catalogue and photos, loaded once
-
-
-def _catalogue_and_images(data: Path) -> tuple[Catalogue, ProductImages]:
-    if "catalogue" not in _STATE:
-        _STATE["catalogue"] = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
-        _STATE["images"] = ProductImages(data / "grocery-store")
-    return _STATE["catalogue"], _STATE["images"]  # type: ignore[return-value]
+@functools.lru_cache(maxsize=1)
+def catalogue_and_images(data: Path) -> tuple[Catalogue, ProductImages]:
+    """The demo catalogue and its photos, loaded once per worker process (the photos keep a cache)."""
+    return Catalogue.from_csv(data / "catalogue" / "demo_store.csv"), ProductImages(data / "grocery-store")
 
 
 def run_trip(job: Job) -> TripOutcome:
-    catalogue, images = _catalogue_and_images(job.data)
+    catalogue, images = catalogue_and_images(job.data)
     outcome = TripOutcome(job.seed)
     trip_dir = job.work / f"trip-{job.seed}"
     t0 = time.perf_counter()
@@ -148,7 +145,7 @@ def main() -> int:
     jobs = [Job(args.seed + i, rng.randint(args.min_events, args.max_events), work, Path(args.data), frame_size,
                 settings, not args.no_vision, args.reuse, bool(args.keep)) for i in range(args.trips)]
     outcomes: list[TripOutcome] = []
-    with multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else _InProcess() as pool:
+    with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
         for outcome in pool.imap(run_trip, jobs):
             outcomes.append(outcome)
             print(f"\r{len(outcomes)}/{args.trips} trips", end="", file=sys.stderr, flush=True)
@@ -157,20 +154,6 @@ def main() -> int:
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-class _InProcess:
-    """``Pool`` for one job: the trips run in this process, one after another."""
-
-    def __enter__(self) -> "_InProcess":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    @staticmethod
-    def imap(fn, items):
-        return map(fn, items)
 
 
 def report(args: argparse.Namespace, settings: ControllerSettings, outcomes: list[TripOutcome]) -> None:

@@ -37,14 +37,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cart.catalogue import Catalogue  # noqa: E402
 from cart.controller import calibrate  # noqa: E402
 from cart.events import ItemRecognized  # noqa: E402
 from cart.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
 from cart.look import look_similarity  # noqa: E402
 from cart.replay import default_vision, replay  # noqa: E402
 from cart.trip import read_trip  # noqa: E402
-from cart.tripgen import ProductImages, ShopperOracle, generate_trip, load_truth, question_action  # noqa: E402
+from cart.tripgen import ShopperOracle, generate_trip, load_truth, question_action  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from bench_fusion import catalogue_and_images  # noqa: E402
 
 TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]
 LOOK_STEPS = [0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
@@ -98,12 +100,11 @@ class TripCrops:
 def trip_crops(job: tuple[Path, Path, int, int]) -> TripCrops:
     """Generate (unless kept) and replay one trip; what its recognitions said, with the truth."""
     work, data, seed, events = job
-    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    catalogue, images = catalogue_and_images(data)
     trip_dir = work / f"trip-{seed}"
     if not (trip_dir / "truth.json").is_file():
         shutil.rmtree(trip_dir, ignore_errors=True)
-        generate_trip(trip_dir, catalogue, data / "grocery-store", seed, events=events,
-                      images=ProductImages(data / "grocery-store"))
+        generate_trip(trip_dir, catalogue, data / "grocery-store", seed, events=events, images=images)
     truth = load_truth(trip_dir)
     vision = RecordingVision(default_vision(read_trip(trip_dir).cameras, catalogue), ShopperOracle(truth))
     replay(trip_dir, catalogue=catalogue, vision=vision, oracle=vision)
@@ -136,7 +137,7 @@ def main() -> int:
     args = parser.parse_args()
 
     data = Path(args.data)
-    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    catalogue, _ = catalogue_and_images(data)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dashcart-calib-"))
     work.mkdir(parents=True, exist_ok=True)
     jobs = [(work, data, args.seed + i, args.events) for i in range(args.trips)]

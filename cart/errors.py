@@ -7,6 +7,7 @@ the command line prints it without a traceback.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 class DashcartError(Exception):
@@ -37,7 +38,6 @@ def read_user_file(path: str | os.PathLike[str], missing: str, encoding: str | N
     """The contents of a file the user named (text in ``encoding``, or bytes for None). A file
     that is not there is :class:`Misconfigured` with ``"<path>: <missing>"``; one that cannot be
     read or decoded says why, in one line."""
-    from pathlib import Path
     try:
         return Path(path).read_bytes() if encoding is None else Path(path).read_text(encoding=encoding)
     except FileNotFoundError:
