@@ -17,7 +17,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cart.vision.barcode import BarcodeReader  # noqa: E402
+from dashcart.core.vision.barcode import BarcodeReader  # noqa: E402
 
 TARGETS = {"ean13-1": 32, "ean13-2": 17, "ean8-1": 8, "upca-1": 18, "upca-2": 36, "upce-1": 3, "upce-2": 35}
 # Codes printed next to the one the manifest names, really there in the photo (the

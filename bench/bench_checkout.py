@@ -4,7 +4,7 @@
 
 Everything real except the radio: the reference store on loopback HTTP, the SQLite outbox with
 fsync, the parser on raw HCI bytes, the EID verifier and lane detector. The radio is the
-log-distance model of ``drivers/sim/lane.py`` (3.5 dB noise, 3 % multipath spikes of +8 dB).
+log-distance model of ``dashcart/sim/lane_radio.py`` (3.5 dB noise, 3 % multipath spikes of +8 dB).
 Prints one table: measured value next to the target.
 """
 
@@ -23,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cart.checkout.order import session_id_for  # noqa: E402
-from cart.checkout.service import CheckoutService  # noqa: E402
-from cart.checkout.store_server import ReferenceStore, StoreServer  # noqa: E402
-from cart.config import LocationSection, parse_config  # noqa: E402
-from cart.events import BeaconSighting, LaneDetected, OrderAcknowledged, OrderDelayed  # noqa: E402
-from cart.lane_auth import EidVerifier, current_eid  # noqa: E402
-from cart.location import Locator, Site  # noqa: E402
-from cart.snapshot import BasketLine  # noqa: E402
-from drivers.beacons import beacon_from_advertisement, parse_hci_event  # noqa: E402
-from drivers.sim.lane import PlacedBeacon, Radio, hear, straight  # noqa: E402
+from dashcart.core.checkout.order import session_id_for  # noqa: E402
+from dashcart.runtime.checkout_sender import CheckoutService  # noqa: E402
+from dashcart.sim.reference_store import ReferenceStore, StoreServer  # noqa: E402
+from dashcart.config import LocationSection, parse_config  # noqa: E402
+from dashcart.events import BeaconSighting, LaneDetected, OrderAcknowledged, OrderDelayed  # noqa: E402
+from dashcart.core.lane_auth import EidVerifier, current_eid  # noqa: E402
+from dashcart.core.location import Locator, Site  # noqa: E402
+from dashcart.snapshot import BasketLine  # noqa: E402
+from dashcart.drivers.beacon.advertisement import beacon_from_advertisement, parse_hci_event  # noqa: E402
+from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight  # noqa: E402
 
 CART_KEY = "2b7e151628aed2a6abf7158809cf4f3c"
 LANE_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")

@@ -31,7 +31,7 @@ def main() -> int:
     failed = 0
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="dashcart-bench-demo-") as tmp:
-            cmd = [sys.executable, "-m", "cart", "demo", "--headless", "--state-dir", tmp,
+            cmd = [sys.executable, "-m", "dashcart", "demo", "--headless", "--state-dir", tmp,
                    "--screenshots", os.path.join(tmp, "shots")] + (["--data", args.data] if args.data else [])
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.monotonic()

@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cart.config import VisionSection  # noqa: E402
-from cart.vision.pipeline import VisionPipeline  # noqa: E402
-from drivers.sim.basket_scene import BasketScene  # noqa: E402
+from dashcart.config import VisionSection  # noqa: E402
+from dashcart.core.vision.pipeline import VisionPipeline  # noqa: E402
+from dashcart.sim.basket_scene import BasketScene  # noqa: E402
 
 FPS = 15
 CAMERAS = ("left", "right")

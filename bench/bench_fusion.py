@@ -2,9 +2,9 @@
 
     python bench/bench_fusion.py [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40] [--jobs 2]
 
-Each trip is generated (cart.tripgen: the simulated scale's wire lines, frames of the
+Each trip is generated (dashcart.trips.generator: the simulated scale's wire lines, frames of the
 cameras' configured size, 640x480, with EAN-13 labels, beacons, the shopper's answers), replayed through the cart's own code
-(cart.replay: decoder, weighing engine, vision, controller, fusion, journal) and compared
+(dashcart.trips.replay: decoder, weighing engine, vision, controller, fusion, journal) and compared
 with its truth. Replay time is the process CPU time of the replay alone, on one core (each
 of ``--jobs`` worker processes replays its trips on one core of its own).
 """
@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cart.catalogue import Catalogue  # noqa: E402
-from cart.controller import ControllerSettings  # noqa: E402
-from cart.replay import replay  # noqa: E402
-from cart.tripgen import (ProductImages, ShopperOracle, question_action, basket_of, compare,  # noqa: E402
+from dashcart.core.catalogue import Catalogue  # noqa: E402
+from dashcart.core.controller import ControllerSettings  # noqa: E402
+from dashcart.trips.replay import replay  # noqa: E402
+from dashcart.trips.generator import (ProductImages, ShopperOracle, question_action, basket_of, compare,  # noqa: E402
                           generate_trip, load_truth)
 
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pygame  # noqa: E402
 
-from cart.config import Config  # noqa: E402
-from ui.app import App  # noqa: E402
-from ui.demo import basket_of, load_products  # noqa: E402
-from ui.layout import RESOLUTIONS  # noqa: E402
+from dashcart.config import Config  # noqa: E402
+from dashcart.ui.app import App  # noqa: E402
+from dashcart.ui.sample_scenes import basket_of, load_products  # noqa: E402
+from dashcart.ui.layout import RESOLUTIONS  # noqa: E402
 
 TARGET_MS = 5.0
 

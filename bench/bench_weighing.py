@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cart.scale_replay import replay_pairs  # noqa: E402
-from cart.weighing import WeighingEngine  # noqa: E402
-from drivers.scale.protocol import Reading, parse_hx711  # noqa: E402
-from drivers.sim.scale_script import Drift, Fault, Lift, LoadScript, Place, Push, render_scale_log  # noqa: E402
+from dashcart.trips.scale_replay import replay_pairs  # noqa: E402
+from dashcart.core.weighing import WeighingEngine  # noqa: E402
+from dashcart.drivers.scale.protocol import Reading, parse_hx711  # noqa: E402
+from dashcart.sim.load_script import Drift, Fault, Lift, LoadScript, Place, Push, render_scale_log  # noqa: E402
 
 # An item that starts moving within the confirmation budget after the previous one came to
 # rest may be reported together with it ("two items 0.5 s apart: two changes or their sum").

@@ -5,14 +5,14 @@ the *looks* of basket items are to what leaves (prints; not a test).
     python bench/fit_recognizer_calibration.py [--trips 80] [--seed 5000] [--keep DIR] [--jobs 2]
 
 The recognizer's scores are cosine similarities; fusion turns the candidates into
-probabilities with ``p = reliability * softmax(score / T)`` (cart.controller.calibrate). Each
+probabilities with ``p = reliability * softmax(score / T)`` (dashcart.core.controller.calibrate). Each
 generated trip is replayed through the cart's own vision pipeline and every recognition of
 an item going *in* is paired with what the truth says went in. (T, r) are chosen by maximum
 likelihood of the true product: ``r * softmax`` when it is among the candidates, and the
 remaining ``1 - r`` spread over the rest of the catalogue when it is not. Re-run this for
 every new model, crop size or gallery method, and put the result in the config defaults.
 
-Looks (cart.look): for every removal the cameras saw, the similarity of what left to each
+Looks (dashcart.core.appearance): for every removal the cameras saw, the similarity of what left to each
 basket item's look, split into "the same product" and "another product". Fusion's
 ``LOOK_PLAIN`` must stay above what other products reach, or a look-alike carton of equal
 weight is taken out of the bill in place of the one that left.
@@ -37,13 +37,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cart.controller import calibrate  # noqa: E402
-from cart.events import ItemRecognized  # noqa: E402
-from cart.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
-from cart.look import look_similarity  # noqa: E402
-from cart.replay import default_vision, replay  # noqa: E402
-from cart.trip import read_trip  # noqa: E402
-from cart.tripgen import ShopperOracle, generate_trip, load_truth, question_action  # noqa: E402
+from dashcart.core.controller import calibrate  # noqa: E402
+from dashcart.events import ItemRecognized  # noqa: E402
+from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
+from dashcart.core.appearance import look_similarity  # noqa: E402
+from dashcart.trips.replay import default_vision, replay  # noqa: E402
+from dashcart.trips.format import read_trip  # noqa: E402
+from dashcart.trips.generator import ShopperOracle, generate_trip, load_truth, question_action  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from bench_fusion import catalogue_and_images  # noqa: E402

@@ -1,6 +1,6 @@
 """`dashcart run` as systemd sees it: time to READY=1, watchdog pings, memory, clean stop.
 
-Starts `python -m cart run` on the simulated hardware (or --config FILE) with NOTIFY_SOCKET and
+Starts `python -m dashcart run` on the simulated hardware (or --config FILE) with NOTIFY_SOCKET and
 WATCHDOG_USEC set, exactly as the unit does, and listens on a real datagram socket. Prints a
 table. Targets (issue 7): READY in under 3 s; under 250 MB resident.
 
@@ -48,7 +48,7 @@ def main() -> int:
                SDL_VIDEODRIVER=os.environ.get("SDL_VIDEODRIVER", "dummy"),
                SDL_AUDIODRIVER=os.environ.get("SDL_AUDIODRIVER", "dummy"),
                XDG_STATE_HOME=os.path.join(tmp, "state"))
-    cmd = [sys.executable, "-m", "cart", "run"] + (["--config", args.config] if args.config else [])
+    cmd = [sys.executable, "-m", "dashcart", "run"] + (["--config", args.config] if args.config else [])
     start = time.monotonic()
     child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # WATCHDOG_PID would pin the watchdog to this pid; systemd sets it to the main pid, which is the child.

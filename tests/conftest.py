@@ -18,6 +18,13 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def catalogue(shared_data: Path):
+    """The demo store's catalogue, parsed (no database)."""
+    from dashcart.core.catalogue import Catalogue
+    return Catalogue.from_csv(shared_data / "catalogue" / "demo_store.csv")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--scale-port", default=os.environ.get("DASHCART_SCALE_PORT", ""),
                      help="run the scale hardware-in-the-loop tests against a real bridge at this "

@@ -1,7 +1,7 @@
 import pytest
 
-from cart.config import Config, dump_config, load_config, parse_config, write_config
-from cart.errors import Misconfigured
+from dashcart.config import Config, dump_config, load_config, parse_config, write_config
+from dashcart.errors import Misconfigured
 
 
 def test_no_file_gives_simulated_defaults():

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO / "cart" / "vision" / "models" / "recognizer.tflite"
-PROTOTYPES = REPO / "cart" / "vision" / "models" / "gsd_prototypes.npz"
+MODEL = REPO / "dashcart" / "core" / "vision" / "models" / "recognizer.tflite"
+PROTOTYPES = REPO / "dashcart" / "core" / "vision" / "models" / "gsd_prototypes.npz"
 
 
 def iconic(shared_data: Path, name: str) -> np.ndarray:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cart.events import WeightSettled
-from drivers.sim.basket_scene import BasketScene
+from dashcart.events import WeightSettled
+from dashcart.sim.basket_scene import BasketScene
 from tests.vision_helpers import barcode_label, iconic
 
 FPS = 15

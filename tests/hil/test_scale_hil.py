@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from cart.weighing import WeighingEngine, feed_decoded
-from drivers.scale.serial_scale import SerialScale
-from drivers.sim.scale import LoadScript, SimulatedBridge
+from dashcart.core.weighing import WeighingEngine, feed_decoded
+from dashcart.drivers.scale.serial_scale import SerialScale
+from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 
 OFFSET = 5000
 CPG = 420.0
@@ -184,7 +184,7 @@ def test_any_bytes_on_the_line_never_crash_the_driver():
     import random
     import tty
 
-    from drivers.scale.protocol import encode_hx711
+    from dashcart.drivers.scale.protocol import encode_hx711
 
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -230,8 +230,8 @@ def test_event_source_puts_settled_live_and_status_events(rig):
     import queue as queue_module
     import threading
 
-    from cart.events import DeviceStatus, WeightLive, WeightSettled
-    from cart.scale_events import ScaleEventSource
+    from dashcart.events import DeviceStatus, WeightLive, WeightSettled
+    from dashcart.runtime.scale_reader import ScaleEventSource
 
     bridge = rig.control()
     events = queue_module.Queue()

@@ -1,5 +1,0 @@
-import sys
-
-from cart.cli import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from dashcart.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""The ``dashcart`` command line.
+
+Each command lives in its own module under ``dashcart.commands`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func(args, config) -> int``.
+Command modules import their heavy dependencies inside ``func`` so that ``--help`` is fast
+and a missing optional dependency breaks only the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from dashcart import __version__
+from dashcart.config import load_config
+from dashcart.errors import DashcartError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "dashcart.commands.doctor",
+    "dashcart.commands.catalogue",
+    "dashcart.commands.replay",
+    "dashcart.commands.record",
+    "dashcart.commands.weigh",
+    "dashcart.commands.calibrate",
+    "dashcart.commands.vision_images",
+    "dashcart.commands.screenshots",
+    "dashcart.commands.ui_demo",
+    "dashcart.commands.store_sim",
+    "dashcart.commands.lane_eid",
+    "dashcart.commands.outbox",
+    "dashcart.commands.run",
+    "dashcart.commands.demo",
+    "dashcart.commands.beacons",
+)
+
+log = logging.getLogger("dashcart")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dashcart",
+        description="The smart shopping cart: scale, cameras, basket, touchscreen and checkout.")
+    parser.add_argument("--version", action="version", version=f"dashcart {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="config file (default: /etc/dashcart/dashcart.toml if it exists, else built-in defaults)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output on stderr (-v info, -vv debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers, common)
+    return parser
+
+
+def configure_logging(level_name: str, verbose: int) -> None:
+    level = getattr(logging, level_name.upper())
+    if verbose:
+        level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging("warning", args.verbose)
+    try:
+        config = load_config(args.config)
+        configure_logging(config.log.level, args.verbose)
+        return int(args.func(args, config) or 0)
+    except DashcartError as exc:
+        print(f"dashcart {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our --json output went away (e.g. `| head`): not an error of ours.
+        sys.stderr.close()
+        return 0

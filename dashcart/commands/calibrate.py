@@ -1,0 +1,140 @@
+"""``dashcart calibrate``: guided tare and known-weight calibration of the HX711 scale.
+
+Interactive by default (it tells you when to empty the basket and when to put the weight
+on). With ``--known-grams G --yes`` it runs unattended: it takes the first stable reading as
+empty, waits for the load to change and come to rest, and uses that as the known weight.
+Writes ``scale.offset`` and ``scale.counts_per_gram`` to the config file atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from dashcart.config import DEFAULT_CONFIG_PATH, Config, write_config
+from dashcart.errors import Misconfigured, RetryLater
+
+CAPTURE_S = 1.0
+
+
+def _capture(scale, band_counts: float, timeout_s: float, differ_from: float | None = None,  # type: ignore[no-untyped-def]
+             min_span: float = 0.0) -> tuple[float, float]:
+    """Wait for CAPTURE_S seconds of stable readings; return their mean and noise."""
+    from dashcart.core.scale_calibration import noise_counts, stable_mean
+    from dashcart.drivers.scale.decoder import Gap
+
+    scale.read(timeout=0)   # what arrived while the shopper was reading the prompt is stale
+    raws: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for item in scale.read(timeout=0.1):
+            if isinstance(item, Gap):
+                raws.clear()
+            elif item.raw is not None and not item.saturated:
+                raws.append((item.t, item.raw))
+        if not raws or raws[-1][0] - raws[0][0] < CAPTURE_S:
+            continue
+        while raws[-1][0] - raws[1][0] >= CAPTURE_S:
+            raws.pop(0)
+        window = [r for _, r in raws]
+        mean = stable_mean(window, band_counts)
+        if mean is None:
+            continue
+        if differ_from is not None and abs(mean - differ_from) < min_span:
+            continue
+        return mean, noise_counts(window)
+    if not scale.connected:
+        raise RetryLater(f"{scale.describe()}: no readings: {getattr(scale, 'last_error', '') or 'not connected'}")
+    what = "a stable changed reading (was the known weight put on?)" if differ_from is not None else "a stable reading"
+    raise Misconfigured(f"{scale.describe()}: no {what} within {timeout_s:g} s "
+                        f"(counters: {scale.counters.as_dict()})")
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt)
+    except EOFError:
+        raise Misconfigured("calibrate: input ended before calibration finished "
+                            "(use --known-grams G --yes to run unattended)") from None
+
+
+def _target(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.config or config.source or DEFAULT_CONFIG_PATH)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from dashcart.core.scale_calibration import MIN_SPAN_COUNTS, calibrate
+    from dashcart.drivers.scale import open_scale
+
+    if args.port:
+        config = dataclasses.replace(config, scale=dataclasses.replace(config.scale, port=args.port, backend="serial"))
+    if config.scale.protocol != "hx711-bridge":
+        raise Misconfigured(f"scale.protocol is {config.scale.protocol!r}: a trade scale is calibrated by its "
+                            "own service, not by dashcart")
+    if args.yes and args.known_grams is None:
+        raise Misconfigured("--yes needs --known-grams G (the weight you will put on)")
+    if args.known_grams is not None and args.known_grams <= 0:
+        raise Misconfigured(f"--known-grams: must be a positive number of grams, got {args.known_grams:g}")
+    target = _target(args, config)
+    band = args.band_counts or config.weighing.motion_band_g * abs(config.scale.counts_per_gram)
+    interactive = not args.yes
+    out = sys.stdout
+    with open_scale(config) as scale:
+        print(f"Calibrating {scale.describe()}; the result goes to {target}.", file=out)
+        if interactive:
+            _ask("1/2 Empty the basket (leave the bag hooks as in use), then press Enter: ")
+        else:
+            print("1/2 Reading the empty basket...", file=out, flush=True)
+        empty, noise = _capture(scale, band, args.timeout)
+        print(f"    empty: {empty:.0f} counts (noise {noise:.0f})", file=out, flush=True)
+        known = args.known_grams
+        if interactive:
+            while known is None:
+                answer = _ask("2/2 Put the known weight in the basket, type its weight in grams, press Enter: ")
+                try:
+                    known = float(answer)
+                except ValueError:
+                    print(f"    {answer!r} is not a number of grams", file=out)
+            loaded, _ = _capture(scale, band, args.timeout)
+        else:
+            print(f"2/2 Put the {known:g} g weight in the basket; waiting for it to settle...", file=out, flush=True)
+            loaded, _ = _capture(scale, band, args.timeout, differ_from=empty, min_span=MIN_SPAN_COUNTS)
+    result = calibrate(empty, loaded, float(known), noise)
+    scale_cfg = dataclasses.replace(config.scale, offset=result.offset, counts_per_gram=result.counts_per_gram)
+    if args.port and config.source:
+        # --port was for this session only: keep the file's own port and backend
+        scale_cfg = dataclasses.replace(scale_cfg, port=_file_scale(config).port, backend=_file_scale(config).backend)
+    try:
+        write_config(dataclasses.replace(config, scale=scale_cfg), target)
+    except OSError as exc:
+        raise Misconfigured(f"{target}: cannot write the calibration: {exc.strerror or exc} "
+                            "(run as root or pass --config FILE)") from None
+    print(f"Calibrated: offset = {result.offset}, counts_per_gram = {result.counts_per_gram:g}; "
+          f"written to {target}", file=out)
+    return 0
+
+
+def _file_scale(config: Config):  # type: ignore[no-untyped-def]
+    from dashcart.config import load_config
+
+    return load_config(config.source).scale
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", parents=[common], help="tare and known-weight calibration of the scale",
+        description="Guided calibration: read the empty basket, then a known weight; write scale.offset and "
+                    "scale.counts_per_gram to the config file (--config, else the default file) atomically.")
+    parser.add_argument("--port", metavar="URL", help="calibrate the bridge at this port (default: scale.port)")
+    parser.add_argument("--known-grams", type=float, metavar="G", help="the known weight in grams")
+    parser.add_argument("--yes", action="store_true",
+                        help="no prompts: needs --known-grams; waits for the weight to be put on")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="how long to wait for each stable reading (default 60)")
+    parser.add_argument("--band-counts", type=float, metavar="N",
+                        help="stable when readings stay within N counts (default: weighing.motion_band_g x "
+                             "|counts_per_gram|)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,432 @@
+"""``dashcart doctor``: what this machine has for a cart, and what is missing.
+
+Each check yields :class:`Finding` lines: what was found, and for anything missing how to fix
+it. The checks take their inputs (paths, URLs, sysfs roots) as arguments so the tests can
+point them at a loopback server or a made-up sysfs tree; the ``_config_*`` wrappers feed them
+from the config. Doctor reports, it never crashes: a check that raises becomes a finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import grp
+import json
+import os
+import pwd
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dashcart.config import Config
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _setting(config: Config, dotted: str, default: Any) -> Any:
+    """``config.<section>.<key>``, or ``default`` where this build's config has no such setting.
+
+    Doctor runs against whatever sections exist, so it keeps working while parts land.
+    """
+    section, key = dotted.split(".")
+    return getattr(getattr(config, section, None), key, default)
+
+
+# --- the scale -------------------------------------------------------------------------------
+
+def _serial_ports(config: Config) -> Iterator[Finding]:
+    ports = sorted(glob.glob("/dev/ttyUSB*") + glob.glob("/dev/ttyACM*") + glob.glob("/dev/serial/by-id/*"))
+    port = config.scale.port
+    if config.scale.backend == "sim":
+        yield Finding("scale", True, "simulated scale (scale.backend = \"sim\")")
+    elif "://" in port:
+        yield Finding("scale", True, f"{config.scale.protocol} scale at {port}")
+    elif port and os.path.exists(port):
+        if os.access(port, os.R_OK | os.W_OK):
+            yield Finding("scale", True, f"{config.scale.protocol} scale at {port}")
+        else:
+            yield Finding("scale", False, f"{port} exists but this user may not open it",
+                          "add the user to the dialout group (the service has it via SupplementaryGroups=)")
+    else:
+        yield Finding("scale", False, f"configured port {port!r} does not exist",
+                      "plug in the scale bridge and set scale.port (see `ls /dev/serial/by-id`)")
+    yield Finding("serial ports", bool(ports), ", ".join(ports) or "none found",
+                  "" if ports else "is the bridge's USB cable in? is the user in the dialout group?")
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+# V4L2 nodes on a Pi that are not cameras: the hardware codecs and ISP.
+_NOT_CAMERAS = ("bcm2835-codec", "bcm2835-isp", "rpi-hevc-dec", "pispbe", "rpivid")
+# Nodes that are a CSI camera's receiver: usable through libcamera (picamera2), not plain V4L2.
+_CSI_RECEIVERS = ("unicam", "rp1-cfe")
+
+
+def check_cameras(v4l_root: Path = Path("/sys/class/video4linux")) -> Iterator[Finding]:
+    usb, csi = [], []
+    for node in sorted(v4l_root.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else 0):
+        name = _read(node / "name")
+        index = _read(node / "index") or "0"
+        if index != "0" or name.startswith(_NOT_CAMERAS):
+            continue  # a UVC camera's metadata node, or a codec
+        (csi if name.startswith(_CSI_RECEIVERS) else usb).append(f"/dev/{node.name} ({name or 'unnamed'})")
+    if usb:
+        yield Finding("cameras", True, ", ".join(usb))
+    if csi:
+        yield Finding("CSI cameras", True, ", ".join(csi) + " through libcamera",
+                      "needs picamera2: install with `deploy/install.sh --csi`")
+    if not usb and not csi:
+        yield Finding("cameras", False, "no camera found",
+                      "plug in a USB camera (`v4l2-ctl --list-devices`) or enable the CSI camera; "
+                      "the cart runs on weight and touch without one")
+
+
+def _cameras(config: Config) -> Iterator[Finding]:
+    yield from check_cameras()
+
+
+# --- Bluetooth -------------------------------------------------------------------------------
+
+def check_bluetooth(sys_class: Path = Path("/sys/class")) -> Iterator[Finding]:
+    adapters = sorted(p.name for p in (sys_class / "bluetooth").glob("hci*"))
+    blocked = [p.name for p in (sys_class / "rfkill").glob("rfkill*")
+               if _read(p / "type") == "bluetooth" and "1" in (_read(p / "soft"), _read(p / "hard"))]
+    if blocked:
+        yield Finding("bluetooth", False, f"blocked by rfkill ({', '.join(blocked)})",
+                      "sudo rfkill unblock bluetooth (a hard block is a switch or the firmware)")
+    elif adapters:
+        yield Finding("bluetooth", True, ", ".join(adapters))
+    else:
+        yield Finding("bluetooth", False, "no adapter",
+                      "enable Bluetooth (systemctl enable --now bluetooth) or plug in a BLE dongle; "
+                      "zones and the lane need it")
+
+
+def _bluetooth(config: Config) -> Iterator[Finding]:
+    backend = _setting(config, "location.backend", "")
+    if backend in ("sim", "none"):
+        yield Finding("bluetooth", True, f"not needed (location.backend = {backend!r})")
+        return
+    yield from check_bluetooth()
+
+
+# --- display ---------------------------------------------------------------------------------
+
+def check_display(environ: Mapping[str, str], drm_root: Path = Path("/sys/class/drm"),
+                  boot_config: Path = Path("/boot/firmware/config.txt")) -> Iterator[Finding]:
+    if environ.get("WAYLAND_DISPLAY") or environ.get("DISPLAY"):
+        yield Finding("display", True, "a desktop session (X11/Wayland)")
+        return
+    cards = sorted(p for p in drm_root.glob("card*") if "-" not in p.name)
+    if not cards:
+        fix = "connect the touchscreen and enable KMS: dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt, then reboot"
+        yield Finding("display", False, "no KMS/DRM device (/dev/dri/card*)", fix)
+        return
+    connected = sorted(p.name for p in drm_root.glob("card*-*") if _read(p / "status") == "connected")
+    if not connected:
+        yield Finding("display", False, f"{', '.join(c.name for c in cards)} but no connected screen",
+                      "check the DSI ribbon or HDMI cable (and that the screen has power); "
+                      "`cat /sys/class/drm/card*-*/status`")
+    else:
+        shown_on = sorted({name.split("-", 1)[0] for name in connected})
+        hint = ""
+        if len(cards) > 1 and shown_on[0] != cards[0].name:
+            # SDL probes the cards in order; Pi 5 has a render-only card in front of the display one.
+            index = shown_on[0][4:]
+            hint = (f"if the screen stays black: `systemctl edit dashcart`, add "
+                    f"[Service] Environment=SDL_KMSDRM_DEVICE_INDEX={index}")
+        yield Finding("display", True, f"KMSDRM: {', '.join(connected)} connected", hint)
+        for card in cards:
+            node = Path("/dev/dri") / card.name
+            if node.exists() and not os.access(node, os.R_OK | os.W_OK):
+                yield Finding("display access", False, f"{node} is not writable by this user",
+                              "add the user to the video and render groups")
+                break
+    if boot_config.exists():
+        lines = [ln.split("#", 1)[0].strip() for ln in boot_config.read_text(errors="replace").splitlines()]
+        if not any(ln.startswith("dtoverlay=vc4-kms-v3d") or ln.startswith("dtoverlay=vc4-fkms-v3d") for ln in lines):
+            yield Finding("display driver", False, f"{boot_config} does not load vc4-kms-v3d",
+                          f"add `dtoverlay=vc4-kms-v3d` to {boot_config} and reboot (SDL's KMSDRM needs it)")
+
+
+def _display(config: Config) -> Iterator[Finding]:
+    yield from check_display(os.environ)
+
+
+def _hangul_font(config: Config) -> Iterator[Finding]:
+    from dashcart.ui.font_paths import INSTALL_HINT, installed_hangul_font
+    configured = _setting(config, "ui.font", "")
+    found = installed_hangul_font(configured)
+    if configured and found != configured:
+        yield Finding("hangul font", False, f"ui.font {configured} does not exist", INSTALL_HINT)
+    else:
+        yield Finding("hangul font", bool(found), found or "none found (Korean shows as boxes)",
+                      "" if found else INSTALL_HINT)
+
+
+# --- software --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Package:
+    module: str        # what the cart imports
+    distribution: str  # what pip installs
+    needed_for: str
+    alternative: str = ""  # a module accepted instead
+
+
+PACKAGES: tuple[Package, ...] = (
+    Package("serial", "pyserial", "the scale"),
+    Package("numpy", "numpy", "everything"),
+    Package("cv2", "opencv-python-headless", "cameras"),
+    Package("ai_edge_litert", "ai-edge-litert", "the recognizer", alternative="tflite_runtime"),
+    Package("pygame", "pygame-ce", "the touchscreen"),
+    Package("gpiozero", "gpiozero", "the status light and buzzer"),
+    Package("zxingcpp", "zxing-cpp", "barcodes"),
+    Package("bleak", "bleak", "zones and the checkout lane"),
+)
+
+# Runs in a child interpreter: a native module that segfaults on import (a wheel for the wrong
+# CPU, a library ABI mismatch) takes the child down, not doctor.
+_PROBE = r"""
+import importlib, importlib.metadata, json, sys
+out = {}
+for module, dist in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(module)
+    except BaseException as exc:
+        out[module] = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:200]}
+        continue
+    try:
+        version = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    out[module] = {"ok": True, "version": version}
+print(json.dumps(out))
+"""
+
+
+def check_python_packages(packages: Iterable[Package] = PACKAGES, python: str = sys.executable,
+                          env: Mapping[str, str] | None = None, timeout_s: float = 120.0) -> Iterator[Finding]:
+    packages = list(packages)
+    modules = [(p.module, p.distribution) for p in packages] + \
+              [(p.alternative, p.alternative) for p in packages if p.alternative]
+    probe_env = dict(os.environ if env is None else env, PYGAME_HIDE_SUPPORT_PROMPT="1")
+    result = subprocess.run([python, "-c", _PROBE, json.dumps(modules)], capture_output=True, text=True,
+                            timeout=timeout_s, env=probe_env)
+    try:
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        why = f"signal {-result.returncode}" if result.returncode < 0 else f"exit {result.returncode}"
+        yield Finding("python packages", False, f"importing them crashed Python ({why})",
+                      f"reinstall: {python} -m pip install --force-reinstall "
+                      + " ".join(p.distribution for p in packages))
+        return
+    for package in packages:
+        area = f"package {package.distribution}"
+        got = found.get(package.module, {})
+        if got.get("ok"):
+            yield Finding(area, True, f"{got.get('version') or 'installed'} ({package.needed_for})")
+        elif package.alternative and found.get(package.alternative, {}).get("ok"):
+            yield Finding(area, True, f"{package.alternative} instead ({package.needed_for})")
+        else:
+            yield Finding(area, False, f"cannot import {package.module}: {got.get('error', 'missing')}",
+                          f"{python} -m pip install {package.distribution}  (needed for {package.needed_for})")
+    if found.get("pygame", {}).get("ok") and found.get("pygame", {}).get("version") is None:
+        yield Finding("package pygame-ce", False, "the original pygame is installed, not pygame-ce",
+                      f"{python} -m pip uninstall -y pygame && {python} -m pip install pygame-ce "
+                      "(pygame's wheels lack the KMSDRM driver)")
+
+
+def _python_packages(config: Config) -> Iterator[Finding]:
+    yield from check_python_packages()
+
+
+# --- files: model and catalogue --------------------------------------------------------------
+
+from dashcart.core.vision.recognizer import DEFAULT_MODEL  # noqa: E402  (the runtime's own default)
+
+
+def check_model(path: Path) -> Iterator[Finding]:
+    fix = "reinstall dashcart (the model ships inside the package: deploy/install.sh) or set the model path in the config"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except FileNotFoundError:
+        yield Finding("model", False, f"{path} is missing: the recognizer cannot run", fix)
+        return
+    except OSError as exc:
+        yield Finding("model", False, f"{path}: cannot read: {exc.strerror}", fix)
+        return
+    # A TFLite flatbuffer carries the file identifier "TFL3" after its 4-byte root offset.
+    if head[4:8] != b"TFL3":
+        yield Finding("model", False, f"{path} is not a TFLite model", fix)
+        return
+    yield Finding("model", True, f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _model(config: Config) -> Iterator[Finding]:
+    configured = _setting(config, "vision.model", "")
+    yield from check_model(Path(configured) if configured else DEFAULT_MODEL)
+
+
+def check_catalogue(path: Path) -> Iterator[Finding]:
+    fix = "import one as the service user: sudo -u dashcart dashcart catalogue import CATALOGUE.csv (docs/raspberry-pi.md)"
+    if not path.exists():
+        yield Finding("catalogue", False, f"{path} does not exist", fix)
+        return
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            products = db.execute("SELECT count(*) FROM products").fetchone()[0] if "products" in tables else None
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        yield Finding("catalogue", False, f"{path}: {exc}", fix)
+        return
+    if products is None:
+        yield Finding("catalogue", False, f"{path} has no products table", fix)
+    elif products == 0:
+        yield Finding("catalogue", False, f"{path} holds no products", fix)
+    else:
+        yield Finding("catalogue", True, f"{path}: {products} products")
+
+
+def _catalogue(config: Config) -> Iterator[Finding]:
+    configured = _setting(config, "catalogue.db", "")
+    yield from check_catalogue(Path(configured) if configured else config.state_dir() / "catalogue.db")
+
+
+# --- the store -------------------------------------------------------------------------------
+
+def check_store(url: str, timeout_s: float = 3.0) -> Iterator[Finding]:
+    if not url:
+        yield Finding("store", False, "no store configured: receipts stay on the cart",
+                      "set checkout.store_url to the store API's base URL")
+        return
+    if not url.startswith(("http://", "https://")):
+        yield Finding("store", False, f"{url!r} is not an http(s) URL", "set checkout.store_url to https://...")
+        return
+    fix = ("check the cart's network (`nmcli device status`), the URL, and that the store server is up; "
+           "orders wait in the outbox meanwhile")
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "dashcart-doctor"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (http(s) checked above)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code  # it answered: reachable; the status says how it is
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        yield Finding("store", False, f"{url} unreachable: {reason}", fix)
+        return
+    if status >= 500:
+        yield Finding("store", False, f"{url} answered HTTP {status}", "the store server is failing; call the store's IT")
+    else:
+        yield Finding("store", True, f"{url} answered HTTP {status}")
+
+
+def _store(config: Config) -> Iterator[Finding]:
+    yield from check_store(_setting(config, "checkout.store_url", ""), _setting(config, "checkout.timeout_s", 3.0))
+
+
+# --- the user --------------------------------------------------------------------------------
+
+#: group -> what it opens; the unit's SupplementaryGroups= and deploy/install.sh use the same list.
+GROUPS: dict[str, str] = {
+    "dialout": "the serial scale", "video": "cameras and the display", "render": "the GPU",
+    "input": "the touchscreen", "gpio": "the status light and buzzer", "bluetooth": "BLE beacons",
+}
+
+
+def check_groups(user: str, member_of: set[str], existing: set[str], is_root: bool) -> Iterator[Finding]:
+    if is_root:
+        yield Finding("user groups", True, "running as root: every device is open (the service runs as 'dashcart')")
+        return
+    absent = [g for g in GROUPS if g not in existing]
+    missing = [g for g in GROUPS if g in existing and g not in member_of]
+    if absent:
+        yield Finding("user groups", False, f"group(s) {', '.join(absent)} do not exist on this system",
+                      "deploy/install.sh creates them (the unit will not start without them)")
+    if missing:
+        needs = "; ".join(f"{g}: {GROUPS[g]}" for g in missing)
+        yield Finding("user groups", False, f"{user} is not in {', '.join(missing)} ({needs})",
+                      f"sudo usermod -aG {','.join(missing)} {user}, then log in again")
+    if not absent and not missing:
+        yield Finding("user groups", True, f"{user} is in {', '.join(GROUPS)}")
+
+
+def _groups(config: Config) -> Iterator[Finding]:
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    member_of = {grp.getgrgid(gid).gr_name for gid in set(os.getgroups()) | {os.getegid()} if _gid_known(gid)}
+    existing = {g.gr_name for g in grp.getgrall()}
+    yield from check_groups(user, member_of, existing, uid == 0)
+
+
+def _gid_known(gid: int) -> bool:
+    try:
+        grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return True
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+CHECKS: tuple[Callable[[Config], Iterator[Finding]], ...] = (
+    _serial_ports, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _store, _python_packages, _groups,
+)
+
+
+def run_checks(config: Config, checks: Iterable[Callable[[Config], Iterator[Finding]]] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in CHECKS if checks is None else checks:
+        try:
+            findings.extend(check(config))
+        except Exception as exc:  # doctor reports; it never crashes
+            findings.append(Finding(check.__name__.strip("_"), False, f"check failed: {type(exc).__name__}: {exc}",
+                                    "a bug in doctor: please report it with this line"))
+    return findings
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    findings = run_checks(config)
+    width = max((len(f.area) for f in findings), default=0)
+    print(f"config: {config.source or 'built-in defaults'}")
+    for f in findings:
+        mark = "ok  " if f.ok else "MISSING"
+        print(f"{mark:7} {f.area:<{width}}  {f.detail}")
+        if f.fix:
+            print(f"{'':7} {'':<{width}}  -> {f.fix}")
+    missing = sum(not f.ok for f in findings)
+    print(f"{missing} problem(s) found" if missing else "everything a cart needs is here")
+    return 1 if missing and getattr(args, "strict", False) else 0
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("doctor", parents=[common], help="report what hardware and files the cart finds",
+                                   description="Report what this machine has for a cart (scale port, cameras, "
+                                               "Bluetooth, display, model, catalogue, store, Python packages, "
+                                               "user groups) and how to fix what is missing.")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when anything is missing (for scripts)")
+    parser.set_defaults(func=run)

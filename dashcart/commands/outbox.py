@@ -1,0 +1,37 @@
+"""``dashcart outbox``: the orders this cart has placed and whether the store has them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from dashcart.config import Config
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from dashcart.core.checkout.outbox import Outbox
+
+    path = config.state_dir() / "outbox.sqlite"
+    if not path.exists():
+        print(f"no outbox at {path}") if not args.json else None
+        return 0
+    outbox = Outbox(path)
+    try:
+        records = outbox.all()
+    finally:
+        outbox.close()
+    for r in records:
+        if args.json:
+            print(json.dumps({"order_id": r.order_id, "status": r.status, "attempts": r.attempts,
+                              "total_cents": r.total_cents, "last_error": r.last_error}))
+        else:
+            print(f"{r.order_id}  {r.status:<8}  {r.total_cents:>8}  attempts {r.attempts}  {r.last_error}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("outbox", parents=[common], help="list the orders in this cart's outbox",
+                                   description="List the orders this cart placed: pending (waiting for the "
+                                               "store), accepted, rejected, or local (demo receipt).")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run)

@@ -1,0 +1,95 @@
+"""``dashcart run``: the live cart service (what systemd starts), on simulated hardware by default.
+
+The UI runs in the main thread unless ``--headless``; then basket and session changes are
+logged to stderr instead. SIGTERM (``systemctl stop``) and SIGINT stop it cleanly: STOPPING=1,
+the loops end, the journal and outbox are closed; the session resumes on the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dashcart.config import Config
+
+if TYPE_CHECKING:
+    from dashcart.trips.recorder import TripRecorder
+
+log = logging.getLogger("dashcart.run")
+
+
+def install_stop_signals(stop: callable) -> None:  # type: ignore[valid-type]
+    """SIGTERM and SIGINT call ``stop`` (only possible from the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop())
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from dashcart.runtime.cart_runtime import CartRuntime, ChangeLogger
+    from dashcart.runtime.sdnotify import Notifier
+
+    notifier = Notifier.from_environment()
+    headless = args.headless
+    recorder = open_recorder(args, config)
+    runtime = CartRuntime(config, notifier=notifier, data_dir=Path(args.data) if args.data else None,
+                          on_snapshot=ChangeLogger(lambda line: print(f"dashcart: {line}", file=sys.stderr,
+                                                                       flush=True)) if headless else None,
+                          recorder=recorder)
+    install_stop_signals(runtime.request_stop)
+    try:
+        runtime.start()
+        log.info("cart %s up; state in %s", config.cart.id, runtime.state_dir)
+        if headless:
+            runtime.ready()
+            while not runtime.wait(1.0):
+                pass
+        else:
+            from dashcart.ui.run import run_ui
+            run_ui(runtime.ui_beat(), runtime.post, config, clock=runtime.clock, should_stop=runtime.stopped.is_set)
+    finally:
+        runtime.stop()
+        if recorder is not None:
+            print(f"dashcart: recorded the trip into {recorder.out} ({recorder.lines} scale lines); "
+                  f"replay it with `dashcart replay {recorder.out}`", file=sys.stderr)
+    return 0
+
+
+def open_recorder(args: argparse.Namespace, config: Config) -> TripRecorder | None:
+    """``--record DIR``: the trip recorder, on the clock the runtime stamps events with."""
+    if not args.record:
+        if args.record_frames:
+            from dashcart.errors import Misconfigured
+            raise Misconfigured("--record-frames: only with --record DIR")
+        return None
+    import time
+
+    from dashcart.trips.recorder import TripRecorder
+    cameras = tuple(spec.id for spec in config.cameras.devices)
+    return TripRecorder(args.record, config, start_t=time.monotonic(), frames=args.record_frames, cameras=cameras)
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "run", parents=[common], help="run the cart (the service systemd starts)",
+        description="Run the cart: scale, cameras, beacons, basket, touchscreen and checkout. With no config "
+                    "file it runs on simulated hardware. Tells systemd READY=1 when up and pings its watchdog "
+                    "while every loop makes progress; SIGTERM stops it cleanly.")
+    parser.add_argument("--headless", action="store_true",
+                        help="no screen: log basket changes and questions to stderr")
+    parser.add_argument("--data", metavar="DIR",
+                        help="shared data folder for the demo catalogue when no catalogue is imported "
+                             "(default: ../shared/data beside the source tree, if there)")
+    parser.add_argument("--record", metavar="DIR",
+                        help="maintainers: record this run as a dashcart-trip/1 trip in DIR (new or empty): the "
+                             "scale's lines, beacons and the shopper's actions, for `dashcart replay DIR`")
+    parser.add_argument("--record-frames", action="store_true",
+                        help="with --record: also write camera frames (5 per second per camera). Frames show the "
+                             "shopper's basket: only for a debugging session the shopper knows about")
+    parser.set_defaults(func=run)

@@ -1,0 +1,74 @@
+"""``dashcart store-sim``: the reference store API on this machine, for demos and store engineers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from dashcart.config import Config
+from dashcart.errors import Misconfigured
+
+log = logging.getLogger(__name__)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise Misconfigured(f"--{what} {value!r}: expected NAME=VALUE")
+        out[name] = rest
+    return out
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from dashcart.sim.reference_store import ReferenceStore, StoreServer
+    from dashcart.core.lane_auth import parse_key
+
+    carts = _pairs(args.cart, "cart")
+    if not carts:
+        if not config.checkout.cart_key:
+            raise Misconfigured("store-sim: give --cart ID=HEXKEY, or set checkout.cart_key in the config")
+        carts = {config.cart.id: config.checkout.cart_key}
+    keys = {}
+    for cart_id, text in carts.items():
+        try:
+            keys[cart_id] = parse_key(text, f"--cart {cart_id}")
+        except ValueError as exc:
+            raise Misconfigured(str(exc)) from None
+    shoppers = _pairs(args.shopper, "shopper")
+    store = ReferenceStore(Path(args.db), keys, shoppers)
+    try:
+        server = StoreServer(store, args.host, args.port)
+    except OSError as exc:
+        raise Misconfigured(f"store-sim: cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    server.start()
+    print(f"store API at {server.url}/v1/orders  (orders in {args.db}; Ctrl-C stops)", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        store.close()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("store-sim", parents=[common], help="run the reference store API (demo)",
+                                   description="Serve the store API of docs/store-api.yaml on this machine: it "
+                                               "checks signatures, deduplicates by idempotency key and keeps "
+                                               "orders in SQLite.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", default="store.sqlite", help="where the store keeps its orders")
+    parser.add_argument("--cart", action="append", default=[], metavar="ID=HEXKEY",
+                        help="a cart and its signing key (default: this config's cart.id and checkout.cart_key)")
+    parser.add_argument("--shopper", action="append", default=[], metavar="TOKEN=EMAIL",
+                        help="a shopper token and where its receipts go; with none, any well-formed token")
+    parser.set_defaults(func=run)

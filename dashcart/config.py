@@ -1,0 +1,380 @@
+"""Typed configuration: one TOML file, validated at start.
+
+Each section is a frozen dataclass whose fields carry their constraints. Unknown keys,
+wrong types and out-of-range values are rejected with one line that names the file, the
+key and the problem. With no file at all the defaults run the simulated cart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashcart.errors import Misconfigured, read_user_file
+
+DEFAULT_CONFIG_PATH = Path("/etc/dashcart/dashcart.toml")
+
+
+def setting(default: Any, *, min: float | None = None, max: float | None = None,
+            choices: tuple[Any, ...] | None = None, nonzero: bool = False, doc: str = "") -> Any:
+    """A config field with its constraints (checked by :func:`load_config`)."""
+    meta = {"min": min, "max": max, "choices": choices, "nonzero": nonzero, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class CartSection:
+    id: str = setting("cart-0001", doc="this cart's id, printed on orders")
+    state_dir: str = setting("", doc="where the journal and outbox live; empty: $XDG_STATE_HOME/dashcart or /var/lib/dashcart")
+    currency: str = setting("USD", choices=("USD", "EUR", "SEK", "GBP", "KRW", "JPY"))
+    language: str = setting("en", choices=("en", "ko"))
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = setting("info", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class ScaleSection:
+    backend: str = setting("sim", choices=("sim", "serial"),
+                           doc="sim: the simulated bridge on a pseudo-terminal; serial: a real scale at `port`")
+    protocol: str = setting("hx711-bridge", choices=("hx711-bridge", "mt-sics"))
+    port: str = setting("", doc="a device path or pyserial URL (loop://, socket://host:port)")
+    baudrate: int = setting(115200, min=300, max=4_000_000)
+    offset: int = setting(0, min=-8388608, max=8388607, doc="raw count at zero load")
+    counts_per_gram: float = setting(420.0, nonzero=True, min=-1e6, max=1e6)
+
+
+@dataclass(frozen=True)
+class CatalogueSection:
+    db: str = setting("", doc="the imported catalogue (SQLite); empty: <state_dir>/catalogue.db")
+    images: str = setting("", doc="Grocery Store Dataset root for product pictures; empty: none unless the CSV's ../grocery-store")
+
+
+@dataclass(frozen=True)
+class FusionSection:
+    commit_probability: float = setting(0.97, min=0.5, max=0.9999,
+                                        doc="a basket change is made without asking only when its probability is at least this")
+    scale_noise_g: float = setting(2.0, min=0.0, max=100.0, doc="standard deviation of a settled change from the scale alone")
+    min_change_g: float = setting(6.0, min=0.0, max=500.0, doc="settled changes smaller than this are ignored (drift, crumbs)")
+    evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
+    evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
+    recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
+    # Both fitted with bench/fit_recognizer_calibration.py for the shipped lite0-gsd-160 model
+    # on 640x480 basket crops; re-fit them for every new model, frame size or gallery method.
+    recognizer_temperature: float = setting(0.05, min=0.0, max=1.0,
+                                            doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")
+    recognizer_reliability: float = setting(0.9, min=0.0, max=1.0,
+                                            doc="how often the true product is among the recognizer's candidates (measure per model; about 0.9 for lite0-gsd-160 on 640x480 frames)")
+
+
+@dataclass(frozen=True)
+class WeighingSection:
+    """How the weighing engine turns samples into settled changes (see docs/scale.md)."""
+
+    division_g: float = setting(1.0, min=0.01, max=100.0, doc="d, the indicator's scale interval")
+    motion_band_g: float = setting(2.0, min=0.05, max=1000.0,
+                                   doc="stable when the filtered weight stays within this band over the window")
+    stable_window_s: float = setting(0.3, min=0.05, max=5.0, doc="the stability window")
+    min_change_g: float = setting(4.0, min=0.1, max=10000.0, doc="smaller settled changes are not reported")
+    zero_track_band_d: float = setting(1.0, min=0.0, max=20.0,
+                                       doc="zero tracking acts only within this many d of zero")
+    track_rate_d_per_s: float = setting(0.5, min=0.0, max=0.5,
+                                        doc="zero (and reference) tracking speed; OIML R76 allows at most 0.5 d/s")
+    median_samples: int = setting(5, min=1, max=15, doc="odd length of the glitch-rejecting median filter")
+    max_gap_s: float = setting(0.25, min=0.02, max=10.0,
+                               doc="a longer gap between samples restarts the stability window")
+    overload_samples: int = setting(4, min=1, max=1000,
+                                    doc="this many saturated readings in a row mean overload, not a glitch")
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """One camera looking into the basket (a ``[[cameras.devices]]`` table)."""
+
+    id: str = setting("cam0", doc="the camera's name in events, trips (frames/<id>/) and the health screen")
+    backend: str = setting("opencv", choices=("opencv", "picamera2", "recorded", "sim"),
+                           doc="opencv: USB/V4L2; picamera2: CSI on a Pi; recorded: a trip's frames folder or a video file; "
+                               "sim: the simulated basket view (an empty basket unless the demo puts things in)")
+    source: str = setting("0", doc="opencv: a device index or /dev/v4l/by-id/... path; picamera2: the camera number; "
+                                   "recorded: frames/<id> folder of <ms>.jpg or a video file")
+    width: int = setting(640, min=16, max=4096)
+    height: int = setting(480, min=16, max=4096)
+    fps: float = setting(15.0, min=1, max=120)
+
+
+@dataclass(frozen=True)
+class CamerasSection:
+    devices: list[CameraSpec] = setting([], doc="the cameras; none (the default) runs the cart on weight and touch only")
+    buffer_s: float = setting(4.0, min=0.5, max=30, doc="seconds of frames each camera keeps in memory")
+    reconnect_s: float = setting(2.0, min=0.1, max=60, doc="wait between attempts to reopen a camera that dropped out")
+    frozen_s: float = setting(3.0, min=0.5, max=60, doc="identical frames for this long: the camera is frozen")
+    covered_s: float = setting(2.0, min=0.5, max=60, doc="dark, featureless frames for this long: covered or black")
+    debug_capture_dir: str = setting("", doc="maintainers only: write every frame the vision pipeline keeps here; "
+                                             "empty (the default) writes nothing, ever")
+
+
+@dataclass(frozen=True)
+class VisionSection:
+    enabled: bool = setting(True, doc="false: weight and touch only, even with cameras")
+    model: str = setting("", doc="the recognizer .tflite (its .json sidecar next to it); empty: the one shipped with dashcart")
+    threads: int = setting(2, min=1, max=8, doc="CPU threads for the recognizer")
+    top_k: int = setting(5, min=1, max=20, doc="candidates per recognized item")
+    barcode_fallback: bool = setting(True, doc="try OpenCV's decoder on frames zxing reads nothing in (steep angles)")
+    barcode_agree: int = setting(2, min=1, max=10, doc="reads of the same code needed within barcode_window_s")
+    barcode_window_s: float = setting(1.0, min=0.1, max=10)
+    motion_threshold: float = setting(0.02, min=0.0001, max=1,
+                                      doc="share of the downscaled frame that must change to count as motion")
+    motion_hold_s: float = setting(0.6, min=0, max=10, doc="stillness needed before hands count as out again")
+    barcode_every: int = setting(1, min=1, max=30, doc="scan every Nth frame while hands are in (CPU budget)")
+
+
+@dataclass(frozen=True)
+class LocationSection:
+    backend: str = setting("sim", choices=("sim", "bleak", "none"),
+                           doc="sim: play `script` (a beacons.csv); bleak: passive BLE scan on BlueZ; none: no beacons")
+    adapter: str = setting("", doc="bleak: the BlueZ adapter (hci0); empty: the default one")
+    script: str = setting("", doc="sim: a beacons.csv (t,kind,id,rssi) to play back; empty: no sightings")
+    zones: dict[str, str] = setting({}, doc='which beacon marks which catalogue zone: "<kind>:<id>" = "<zone>"')
+    lane: list[str] = setting([], doc='the lane beacons in the order a cart passes them, entry first: "<kind>:<id>"')
+    calibration: dict[str, float] = setting({}, doc='per-beacon RSSI correction in dB from the site survey: "<kind>:<id>" = dB')
+    smoothing_s: float = setting(1.0, min=0.05, max=30.0, doc="RSSI smoothing time constant")
+    stale_s: float = setting(4.0, min=0.5, max=120.0, doc="a beacon unheard this long is forgotten")
+    zone_enter_dbm: float = setting(-85.0, min=-120.0, max=0.0, doc="weakest smoothed RSSI that puts the cart in a zone")
+    zone_hysteresis_db: float = setting(4.0, min=0.0, max=40.0, doc="how much stronger a new zone must be to switch")
+    zone_dwell_s: float = setting(1.5, min=0.0, max=60.0, doc="how long the new zone must stay ahead to switch")
+    lane_enter_dbm: float = setting(-62.0, min=-120.0, max=0.0, doc="smoothed RSSI at which a lane beacon counts as passed (about 1 m)")
+    lane_dwell_s: float = setting(0.6, min=0.0, max=30.0, doc="how long each lane beacon must stay above lane_enter_dbm")
+    lane_max_transit_s: float = setting(20.0, min=1.0, max=600.0, doc="most seconds from the entry beacon to the exit beacon")
+    allow_unauthenticated_lane: bool = setting(False, doc="accept lane beacons that are not eddystone-eid (demos and recorded trips only)")
+
+
+@dataclass(frozen=True)
+class CheckoutSection:
+    store_url: str = setting("", doc="the store API base URL (https://store.example/api); empty: demo, a local receipt")
+    cart_key: str = setting("", doc="hex, at least 16 bytes: the cart's HMAC-SHA256 key for signing orders")
+    lane_key: str = setting("", doc="hex, at least 16 bytes: the store key the lane beacons derive their rotating ids from")
+    eid_period_s: int = setting(64, min=4, max=86400, doc="how often the lane beacon's identifier rotates")
+    eid_skew_periods: int = setting(1, min=0, max=10, doc="clock skew allowed between cart and beacon, in periods")
+    timeout_s: float = setting(5.0, min=0.1, max=120.0, doc="per request to the store")
+    retry_initial_s: float = setting(0.5, min=0.01, max=600.0)
+    retry_max_s: float = setting(60.0, min=0.01, max=3600.0)
+    cancel_window_s: float = setting(5.0, min=0.0, max=60.0, doc="how long the shopper can cancel once in the lane")
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    pin_factory: str = setting("mock", choices=("mock", "auto", "lgpio", "rpigpio", "native", "none"),
+                               doc="mock: simulated pins; auto: gpiozero's choice; none: no light or buzzer")
+    red_pin: int = setting(17, min=0, max=27, doc="BCM pin numbers")
+    green_pin: int = setting(27, min=0, max=27)
+    blue_pin: int = setting(22, min=0, max=27)
+    buzzer_pin: int = setting(23, min=-1, max=27, doc="-1: no buzzer")
+    active_high: bool = setting(True, doc="false for common-anode LEDs")
+
+
+@dataclass(frozen=True)
+class UiSection:
+    resolution: str = setting("800x480", choices=("800x480", "1280x800", "720x1280"),
+                              doc="the touchscreen's size; 720x1280 is portrait")
+    fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
+    fps: int = setting(30, min=5, max=60)
+    video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
+    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
+    font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
+    sound: bool = setting(True, doc="a short beep when an item is added")
+    volume: float = setting(0.5, min=0.0, max=1.0)
+    staff_pin: str = setting("", doc="staff PIN, plain digits (prefer staff_pin_sha256); empty with no hash: staff mode is off")
+    staff_pin_sha256: str = setting("", doc="hex SHA-256 of the staff PIN")
+    show_cursor: bool = setting(False, doc="show the mouse pointer (desktop testing)")
+
+
+@dataclass(frozen=True)
+class Config:
+    cart: CartSection = field(default_factory=CartSection)
+    log: LogSection = field(default_factory=LogSection)
+    scale: ScaleSection = field(default_factory=ScaleSection)
+    catalogue: CatalogueSection = field(default_factory=CatalogueSection)
+    fusion: FusionSection = field(default_factory=FusionSection)
+    weighing: WeighingSection = field(default_factory=WeighingSection)
+    cameras: CamerasSection = field(default_factory=CamerasSection)
+    vision: VisionSection = field(default_factory=VisionSection)
+    location: LocationSection = field(default_factory=LocationSection)
+    checkout: CheckoutSection = field(default_factory=CheckoutSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
+    ui: UiSection = field(default_factory=UiSection)
+    source: str = field(default="", compare=False, metadata={"internal": True})
+
+    def state_dir(self) -> Path:
+        if self.cart.state_dir:
+            return Path(self.cart.state_dir)
+        xdg = os.environ.get("XDG_STATE_HOME")
+        if os.geteuid() == 0 and not xdg:
+            return Path("/var/lib/dashcart")
+        return Path(xdg or Path.home() / ".local" / "state") / "dashcart"
+
+    def catalogue_db(self) -> Path:
+        return Path(self.catalogue.db) if self.catalogue.db else self.state_dir() / "catalogue.db"
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _check_value(where: str, value: Any, ftype: Any, meta: dict[str, Any]) -> Any:
+    origin = typing.get_origin(ftype)
+    if origin is list:
+        (item,) = typing.get_args(ftype)
+        if not isinstance(value, list):
+            raise Misconfigured(f"{where}: expected a list, got {_describe(value)}")
+        if dataclasses.is_dataclass(item):
+            # An array of tables ([[section.key]]): each entry is checked like a section.
+            built = []
+            for i, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    raise Misconfigured(f"{where}[{i}]: expected a table, got {_describe(entry)}")
+                built.append(_build(item, entry, f"{where}[{i}]"))
+            return built
+        return [_check_value(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
+    if origin is dict:
+        _, vtype = typing.get_args(ftype)
+        if not isinstance(value, dict):
+            raise Misconfigured(f"{where}: expected a table, got {_describe(value)}")
+        return {str(k): _check_value(f"{where}.{k}", v, vtype, {}) for k, v in value.items()}
+    if ftype is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if ftype in (int, float) and isinstance(value, bool) or not isinstance(value, ftype):
+        raise Misconfigured(f"{where}: expected {_TYPE_NAMES.get(ftype, ftype.__name__)}, got {_describe(value)}")
+    if ftype is float and not math.isfinite(value):
+        raise Misconfigured(f"{where}: must be a finite number, got {value}")
+    if meta.get("choices") and value not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        raise Misconfigured(f"{where}: {value!r} is not one of {allowed}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise Misconfigured(f"{where}: {value} is below the minimum {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise Misconfigured(f"{where}: {value} is above the maximum {meta['max']}")
+    if meta.get("nonzero") and value == 0:
+        raise Misconfigured(f"{where}: must not be zero")
+    return value
+
+
+def _describe(value: Any) -> str:
+    kind = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            prefix = f"{where}: " if where else ""
+            raise Misconfigured(f"{prefix}unknown key {key!r} (known: {known})")
+    kwargs = {}
+    for name, value in data.items():
+        ftype = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(ftype):
+            if not isinstance(value, dict):
+                raise Misconfigured(f"{key}: expected a [{name}] table, got {_describe(value)}")
+            kwargs[name] = _build(ftype, value, name if not where else key)
+        else:
+            kwargs[name] = _check_value(key, value, ftype, dict(fields[name].metadata))
+    return cls(**kwargs)
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Parse and validate TOML text; errors name ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Misconfigured(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = _build(Config, data, "")
+    except Misconfigured as exc:
+        raise Misconfigured(f"{source}: {exc}") from None
+    return dataclasses.replace(config, source=source)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path``; with None, the default file if it exists, else the built-in defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return Config()
+        path = DEFAULT_CONFIG_PATH
+    path = Path(path)
+    text = read_user_file(path, "no such config file")
+    return parse_config(text, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value):
+        return _toml_value(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_config(config: Config) -> str:
+    """TOML text for every value that differs from the default."""
+    lines: list[str] = []
+    for section in dataclasses.fields(Config):
+        if section.metadata.get("internal"):
+            continue
+        current = getattr(config, section.name)
+        default = section.default_factory()  # type: ignore[misc]
+        changed = [(f.name, getattr(current, f.name)) for f in dataclasses.fields(current)
+                   if getattr(current, f.name) != getattr(default, f.name)]
+        if changed:
+            lines.append(f"[{section.name}]")
+            lines.extend(f"{name} = {_toml_value(value)}" for name, value in changed)
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(config: Config, path: str | Path) -> None:
+    """Write ``config`` to ``path`` atomically: a reader sees the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dump_config(config))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            old = path.stat()
+            os.chmod(tmp, old.st_mode & 0o7777)
+            if os.geteuid() == 0 and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                # `sudo dashcart calibrate` must leave /etc/dashcart/dashcart.toml (root:dashcart
+                # 0640) readable by the service, not turn it into root:root.
+                os.chown(tmp, old.st_uid, old.st_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

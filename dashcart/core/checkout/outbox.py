@@ -1,0 +1,177 @@
+"""The order outbox: SQLite in WAL mode, written (and synced) before an order is sent.
+
+An order in the outbox survives a crash or a power cut and is sent again when the cart comes
+back; the store deduplicates by the idempotency key, so sending again never charges twice.
+Rows are never deleted by the cart: an accepted order keeps its receipt for the on-call
+engineer (``dashcart outbox``).
+
+Schema versions (``PRAGMA user_version``): 1 had no ``last_error`` or ``receipt``; 2 adds them.
+An older file is migrated in place, keeping every row; a newer one is refused untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashcart.core.checkout.order import Order
+from dashcart.errors import Misconfigured, PermanentlyBroken
+
+SCHEMA_VERSION = 2
+
+_CREATE = """
+CREATE TABLE orders (
+    idempotency_key TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL UNIQUE,
+    cart_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    signature TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- pending | accepted | rejected | local
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_t REAL NOT NULL,
+    updated_t REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    receipt TEXT NOT NULL DEFAULT ''   -- the store's reply (JSON), or the local receipt's path
+)"""
+
+_MIGRATIONS = {
+    1: ("ALTER TABLE orders ADD COLUMN last_error TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE orders ADD COLUMN receipt TEXT NOT NULL DEFAULT ''"),
+}
+
+STATUSES = ("pending", "accepted", "rejected", "local")
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    idempotency_key: str
+    order_id: str
+    cart_id: str
+    body: bytes
+    signature: str
+    total_cents: int
+    status: str
+    attempts: int
+    created_t: float
+    updated_t: float
+    last_error: str = ""
+    receipt: str = ""
+
+
+_COLUMNS = "idempotency_key, order_id, cart_id, body, signature, total_cents, status, attempts, " \
+           "created_t, updated_t, last_error, receipt"
+
+
+class Outbox:
+    """Thread-safe: the controller adds orders while the sender thread marks them."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA busy_timeout=5000")
+            # Check the version before switching to WAL: a file we refuse stays byte for byte.
+            self._open_schema()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on the card before place_order returns; an order is money.
+            self._db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise PermanentlyBroken(f"{self.path}: not a readable outbox ({exc}); move it aside for the "
+                                    f"on-call engineer, orders in it have not been lost") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open_schema(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and not tables:
+            with self._transaction():
+                self._db.execute(_CREATE)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        if version > SCHEMA_VERSION:
+            raise Misconfigured(f"{self.path}: outbox schema version {version} is newer than this dashcart "
+                                f"reads ({SCHEMA_VERSION}); upgrade dashcart (the file is left as it is)")
+        if "orders" not in tables or version == 0:
+            raise PermanentlyBroken(f"{self.path}: an SQLite file but not a dashcart outbox; move it aside")
+        if version < SCHEMA_VERSION:
+            with self._transaction():
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def add(self, order: Order, t: float) -> OutboxRecord:
+        """Store ``order`` as pending; adding the same idempotency key again returns the stored row."""
+        with self._lock, self._transaction():
+            self._db.execute(
+                f"INSERT OR IGNORE INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, '', '')",
+                (order.idempotency_key, order.order_id, order.cart_id, order.body, order.signature,
+                 order.total_cents, t, t))
+            return self._get(order.idempotency_key)  # type: ignore[return-value]
+
+    def _get(self, key: str) -> OutboxRecord | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
+        return OutboxRecord(*row) if row else None
+
+    def get(self, key: str) -> OutboxRecord | None:
+        with self._lock:
+            return self._get(key)
+
+    def by_order_id(self, order_id: str) -> OutboxRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        return OutboxRecord(*row) if row else None
+
+    def pending(self) -> list[OutboxRecord]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE status = 'pending' ORDER BY created_t, rowid")
+            return [OutboxRecord(*r) for r in rows]
+
+    def all(self) -> list[OutboxRecord]:
+        with self._lock:
+            return [OutboxRecord(*r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM orders ORDER BY rowid")]
+
+    def record_attempt(self, key: str, t: float, error: str) -> OutboxRecord:
+        with self._lock, self._transaction():
+            self._db.execute("UPDATE orders SET attempts = attempts + 1, last_error = ?, updated_t = ? "
+                             "WHERE idempotency_key = ?", (error, t, key))
+            return self._get(key)  # type: ignore[return-value]
+
+    def settle(self, key: str, status: str, t: float, receipt: str = "", error: str = "") -> OutboxRecord:
+        """Mark a pending order accepted, local or rejected (once: a settled order stays settled)."""
+        if status not in STATUSES or status == "pending":
+            raise ValueError(f"cannot settle as {status!r}")
+        with self._lock, self._transaction():
+            self._db.execute("UPDATE orders SET status = ?, receipt = ?, last_error = ?, updated_t = ?, "
+                             "attempts = attempts + 1 WHERE idempotency_key = ? AND status = 'pending'",
+                             (status, receipt, error, t, key))
+            return self._get(key)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+

@@ -1,0 +1,666 @@
+"""The session state machine: idle -> shopping -> checkout -> done, driven by timestamped events.
+
+The controller is the one place where the drivers' events, the fusion, the journaled basket
+and the checkout meet. It takes time only from the events (``t``), so a recorded trip
+replays exactly; a settled weight change waits ``evidence_after_s`` on that clock for the
+cameras' answer and is decided by the first event at or past its deadline (drivers send a
+``Tick`` when nothing else happens).
+
+States (``SessionState``):
+
+* ``idle``: nobody signed in. ``signin`` begins a session (journaled) -> shopping.
+* ``shopping``: weight changes become basket changes or questions; answers close questions;
+  ``plu``/``produce`` start a produce entry for the next placement; the lane -> checkout.
+* ``checkout``: entered on ``LaneEntered`` (the lane's entry beacon: the summary shows with a
+  cancel button until the exit beacon) or ``LaneDetected`` alone (then the summary counts
+  down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
+  it (stage ``blocked``) until answered. Then the basket goes to the :class:`CheckoutPort`
+  (the checkout issue's ``CheckoutService``: signed, into the outbox; stage ``paying``);
+  ``OrderAcknowledged`` (accepted | local) or ``OrderDelayed`` (kept in the outbox, sent
+  later) -> done; ``OrderRejected`` -> stage ``failed`` (staff help).
+* ``done``: paid; weight changes are the shopper unloading. ``confirm``/``signout`` -> idle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dashcart.core.basket import Basket, OpenQuestion
+from dashcart.core.catalogue import Catalogue
+from dashcart.config import CartSection, CheckoutSection, FusionSection
+from dashcart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
+                         OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
+                         WeightSettled, ZoneChanged)
+from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, Part, best_quantity
+from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
+
+
+class PlacedOrder(Protocol):
+    order_id: str
+
+
+class CheckoutPort(Protocol):
+    """The checkout issue's side (``dashcart.runtime.checkout_sender.CheckoutService``): sign the order and
+    commit it to the outbox, returning at once; the store's answer comes back later as an
+    ``OrderAcknowledged`` / ``OrderDelayed`` / ``OrderRejected`` event on the controller's queue.
+    Raises ValueError for an order it cannot build (empty basket, malformed shopper token)."""
+
+    def place_order(self, lines: Sequence[BasketLine], *, shopper_token: str, session_id: str, t: float,
+                    seq: int = 1) -> PlacedOrder: ...
+
+
+class LocationPort(Protocol):
+    """``dashcart.core.location.Locator``: sightings and ticks in, ``ZoneChanged``/``Lane*`` events out."""
+
+    def on_event(self, event: Event) -> list[Event]: ...
+
+
+# The config's defaults are the only copy of these numbers.
+_CART, _FUSION, _CHECKOUT = CartSection(), FusionSection(), CheckoutSection()
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    cart_id: str = _CART.id
+    currency: str = _CART.currency
+    evidence_before_s: float = _FUSION.evidence_before_s
+    evidence_after_s: float = _FUSION.evidence_after_s
+    summary_s: float = _CHECKOUT.cancel_window_s
+    nearby_count: int = 6
+    recognizer_temperature: float = _FUSION.recognizer_temperature
+    recognizer_reliability: float = _FUSION.recognizer_reliability
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ControllerSettings":
+        f = config.fusion
+        return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
+                   evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
+                   recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability)
+
+
+def calibrate(candidates: tuple[tuple[str, float], ...], temperature: float,
+              reliability: float = 1.0) -> list[tuple[str, float]]:
+    """The recognizer's scores are cosine similarities to the gallery (0..1), not
+    probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
+    turns them into shares, and ``reliability`` (how often the true product is among the
+    candidates at all, measured per model) scales them to probabilities. Temperature 0 takes
+    the scores as they are."""
+    if temperature <= 0 or not candidates:
+        return list(candidates)
+    top = max(score for _, score in candidates)
+    weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
+    total = sum(w for _, w in weights)
+    return [(code, reliability * w / total) for code, w in weights]
+
+
+@dataclass
+class _Pending:
+    change: WeightSettled
+    deadline: float
+
+
+@dataclass
+class _Checkout:
+    stage: str                    # summary | blocked | paying | paid | failed
+    since: float                  # when the cart entered the lane
+    t: float = 0.0                # when the stage last changed
+    deadline: float | None = None
+    lane: str = ""
+    order_id: str = ""
+    status: str = ""
+    reason: str = ""
+
+
+class Controller:
+    def __init__(self, catalogue: Catalogue, basket: Basket, *, fusion: FusionParams | None = None,
+                 settings: ControllerSettings | None = None, checkout: CheckoutPort | None = None,
+                 location: LocationPort | None = None):
+        self.catalogue = catalogue
+        self.basket = basket
+        self.fusion = Fusion(catalogue, fusion)
+        self.settings = settings or ControllerSettings()
+        self.checkout_port = checkout
+        self.location = location
+        self.t = 0.0
+        self.zone = ""
+        self.live_weight_g = 0.0
+        self.weight_stable = True
+        self.message = ""
+        self.produce_entry: str | None = None
+        self.produce_count = 0
+        self.removal_hint: str | None = None
+        self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
+        self.changes = 0                              # settled changes decided (not ignored)
+        self._pending: _Pending | None = None
+        self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
+        self._placed_look: str | None = None                          # ... and how what went in looked
+        self._orders = 0                              # orders placed this session (their seq)
+        self._barcodes: list[BarcodeSeen] = []
+        self._recognized: list[ItemRecognized] = []
+        self._checkout: _Checkout | None = None
+        self._last_change: tuple[str, float] | None = None
+        self._snapshot: Snapshot | None = None
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._restore()
+
+    # -- the state ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Any, catalogue: Catalogue, basket: Basket, *, checkout: CheckoutPort | None = None,
+                    location: LocationPort | None = None) -> "Controller":
+        """The live cart's controller: settings from ``[cart]``, ``[fusion]`` and ``[checkout]``."""
+        return cls(catalogue, basket, fusion=FusionParams.from_config(config.fusion),
+                   settings=ControllerSettings.from_config(config), checkout=checkout, location=location)
+
+    @property
+    def state(self) -> SessionState:
+        return SessionState(self.basket.session.state)
+
+    def _set_state(self, t: float, state: SessionState, checkout: dict[str, Any] | None = None) -> None:
+        self.basket.set_state(t, state.value, checkout)
+        self._note(t, "state", state=state.value)
+
+    def _restore(self) -> None:
+        """After a restart: the journal says where the session was; a checkout in flight resumes."""
+        saved = self.basket.session.checkout
+        if self.state is SessionState.CHECKOUT and saved:
+            self._checkout = _Checkout(stage=saved.get("stage", "summary"), since=saved.get("since", 0.0),
+                                       lane=saved.get("lane", ""), order_id=saved.get("order_id", ""))
+            if self._checkout.stage == "summary":
+                self._checkout.stage = "blocked" if self.basket.questions else "summary"
+        elif self.state is SessionState.DONE and saved:
+            self._checkout = _Checkout(stage="paid", since=saved.get("since", 0.0), order_id=saved.get("order_id", ""),
+                                       status=saved.get("status", ""))
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """``callback(snapshot)`` after every event that changed what the screen shows."""
+        self._subscribers.append(callback)
+
+    def _note(self, t: float, type_: str, **data: Any) -> None:
+        self.log.append({"t": round(t, 3), "type": type_, **data})
+        if type_ == "checkout" and self._checkout is not None:
+            self._checkout.t = t
+        self._snapshot = None
+
+    # -- the event loop -----------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Consume one event (in time order)."""
+        if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
+            self._decide_pending()
+        self.t = max(self.t, event.t)
+        if isinstance(event, WeightSettled):
+            self._on_settled(event)
+        elif isinstance(event, BarcodeSeen):
+            self._barcodes.append(event)
+        elif isinstance(event, ItemRecognized):
+            self._recognized.append(event)
+        elif isinstance(event, WeightLive):
+            self.live_weight_g, self.weight_stable = event.grams, event.stable
+            self._snapshot = None
+        elif isinstance(event, (BeaconSighting, Tick)):
+            if self.location is not None:
+                for derived in self.location.on_event(event):
+                    self.handle(derived)
+        elif isinstance(event, ZoneChanged):
+            if event.zone != self.zone:
+                self.zone = event.zone
+                self._note(event.t, "zone", zone=event.zone)
+        elif isinstance(event, LaneEntered):
+            self._on_lane(event, passed=False)
+        elif isinstance(event, LaneDetected):
+            self._on_lane(event, passed=True)
+        elif isinstance(event, LaneLeft):
+            if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage in ("summary", "blocked"):
+                self._checkout = None
+                self._set_state(event.t, SessionState.SHOPPING)
+                self._note(event.t, "checkout", stage="left_lane")
+        elif isinstance(event, ShopperAction):
+            self._on_action(event)
+        elif isinstance(event, (OrderAcknowledged, OrderDelayed, OrderRejected)):
+            self._on_ack(event)
+        self._on_time(event.t)
+        self._prune(event.t)
+        if self._subscribers and self._snapshot is None:
+            snap = self.snapshot()
+            for callback in self._subscribers:
+                callback(snap)
+
+    def next_deadline(self) -> float | None:
+        """The next time something happens without a new event (the loop sends a Tick then)."""
+        times = []
+        if self._pending is not None:
+            times.append(self._pending.deadline)
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co and co.stage == "summary" and co.deadline is not None:
+            times.append(co.deadline)
+        return min(times) if times else None
+
+    def flush(self, t: float) -> None:
+        """The end of a replay: let every deadline up to ``t`` pass."""
+        self.handle(Tick(t))
+
+    def _on_time(self, t: float) -> None:
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co and co.stage == "summary" and co.deadline is not None \
+                and t >= co.deadline:
+            self._place_order(t)
+
+    def _prune(self, t: float) -> None:
+        horizon = t - self.settings.evidence_before_s - 30.0
+        if self._barcodes and self._barcodes[0].t < horizon:
+            self._barcodes = [b for b in self._barcodes if b.t >= horizon]
+        if self._recognized and self._recognized[0].t < horizon:
+            self._recognized = [r for r in self._recognized if r.t >= horizon]
+
+    # -- weight --------------------------------------------------------------------------------
+
+    def _on_settled(self, change: WeightSettled) -> None:
+        if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
+            self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
+            return
+        self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
+
+    def _evidence(self, change: WeightSettled) -> Evidence:
+        start = (change.started_t or change.t) - self.settings.evidence_before_s
+        end = change.t + self.settings.evidence_after_s
+        codes: list[str] = []
+        used: list[BarcodeSeen] = []
+        for b in self._barcodes:
+            if start <= b.t <= end:
+                product = self.catalogue.by_gtin(b.gtin13)
+                used.append(b)
+                if product is not None and product.code not in codes:
+                    codes.append(product.code)
+        # A read belongs to one placement: the next change must not count it again.
+        self._barcodes = [b for b in self._barcodes if b not in used]
+        added: dict[str, list[float]] = {}
+        removed: dict[str, list[float]] = {}
+        rec_start = (change.started_t or change.t) - 0.5
+        cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        places: dict[str, tuple[str, int, int, int, int]] = {}
+        looks: dict[str, str] = {}
+        for r in self._recognized:
+            if rec_start <= r.t <= end and r.direction in cameras:
+                target = added if r.direction == "added" else removed
+                cameras[r.direction].add(r.camera)
+                if r.box is not None and r.direction not in places:
+                    places[r.direction] = (r.camera, *r.box)
+                if r.look and r.direction not in looks:
+                    looks[r.direction] = r.look
+                for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
+                                             self.settings.recognizer_reliability):
+                    target.setdefault(code, []).append(score)
+        self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
+
+        def mean(scores: dict[str, list[float]], n: int) -> dict[str, float]:
+            # Average over the cameras that answered: one camera's confident mistake is diluted.
+            return {code: sum(v) / max(n, 1) for code, v in scores.items()}
+
+        entered, count = None, 0
+        if change.delta_g > 0 and self.produce_entry:
+            entered, self.produce_entry = self.produce_entry, None
+            product = self.catalogue.get(entered)
+            # pieces: one tap per piece on the screen (a bag sold by weight has no count)
+            count = self.produce_count if product and not product.by_weight else 0
+        elif change.delta_g < 0 and self.removal_hint:
+            codes.append(self.removal_hint)
+            self.removal_hint = None
+        self._placed, self._placed_look = places.get("added"), looks.get("added")
+        return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
+                        removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
+                        zone=self.zone, removed_place=places.get("removed"), removed_look=looks.get("removed"))
+
+    def _basket_entries(self) -> list[BasketEntry]:
+        return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place, i.look)
+                for i in self.basket.items]
+
+    def _decide_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        change = pending.change
+        evidence = self._evidence(change)
+        t = pending.deadline
+        if change.delta_g < 0 and self._take_back_unknown(t, change.delta_g):
+            return
+        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries())
+        if decision.action == "ignore":
+            self._note(t, "ignored", delta_g=round(change.delta_g, 1), reason="below min_change_g")
+            return
+        self.changes += 1
+        if decision.action == "add":
+            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed, self._placed_look)
+        elif decision.action == "remove":
+            self._commit_remove(t, decision.best, "fusion", -change.delta_g)
+        else:
+            self._ask(t, decision)
+        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
+            # The basket changed in the lane: show the new summary for a full countdown.
+            self._checkout.deadline = t + self.settings.summary_s
+
+    def _take_back_unknown(self, t: float, delta_g: float) -> bool:
+        """A loss that matches an unanswered gain: the shopper took that item out again."""
+        for q in reversed(self.basket.questions):
+            if q.kind in ("added", "unidentified", "remove_unknown") and q.delta_g > 0:
+                sd = math.hypot(2.0 * self.fusion.params.scale_noise_g, 0.01 * q.delta_g)
+                if abs(q.delta_g + delta_g) <= 3.0 * sd:
+                    self.basket.close_question(t, q.id, "taken_out")
+                    self._note(t, "answered", id=q.id, resolution="taken_out")
+                    self._after_question(t)
+                    return True
+        return False
+
+    def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
+                    place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
+        # Two products put in together share one crop: its look identifies neither alone.
+        look = look if len(best.parts) == 1 else None
+        for part in best.parts:
+            product = self.catalogue.get(part.code)
+            weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
+            item = self.basket.add(t, code=product.code, name=product.name, qty=part.qty, sold_by=product.sold_by,
+                                   unit_price_cents=product.price_cents,
+                                   price_cents=product.price_for(part.qty, part.weight_g),
+                                   weight_g=round(weight, 1), image=product.image, place=place, look=look)
+            self._last_change = (product.code, t)
+            self._note(t, "added", code=item.code, qty=item.qty, weight_g=item.weight_g, price_cents=item.price_cents,
+                       by=how)
+
+    def _commit_remove(self, t: float, best: Hypothesis, how: str, loss_g: float | None = None) -> None:
+        for part in best.parts:
+            if part.item_id is not None:
+                item = self.basket.session.items[part.item_id]
+                self.basket.remove(t, part.item_id, item.qty)
+                qty = 1
+            else:
+                qty = self.basket.remove_units(t, part.code, part.qty, loss_g if len(best.parts) == 1 else None)
+            self._last_change = (part.code, t)
+            self._note(t, "removed", code=part.code, qty=qty,
+                       weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
+
+    def _ask(self, t: float, decision: Decision) -> None:
+        candidates: list[dict[str, Any]] = []
+        seen: set[tuple[str, int | None]] = set()
+        for h in decision.ranked:
+            if len(h.parts) != 1:
+                continue
+            part = h.parts[0]
+            key = (part.code, part.item_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = {"code": part.code, "qty": part.qty, "score": round(h.probability, 4)}
+            if part.item_id is not None:
+                entry["item_id"] = part.item_id
+            candidates.append(entry)
+            if len(candidates) == 5:
+                break
+        gain = decision.delta_g > 0
+        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates,
+                            self._placed if gain else None, self._placed_look if gain else None)
+        self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
+        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
+            self._block(t)
+
+    # -- the shopper ---------------------------------------------------------------------------
+
+    def _question(self, qid: int | None, kinds: tuple[str, ...] = ("added", "unidentified", "removed")
+                  ) -> OpenQuestion | None:
+        """The question an answer is for: by id, else the newest one on screen of ``kinds``."""
+        questions = self.basket.questions
+        if qid is None:
+            return next((q for q in reversed(questions) if q.kind in kinds), None)
+        return next((q for q in questions if q.id == qid), None)
+
+    def _on_action(self, a: ShopperAction) -> None:
+        state = self.state
+        if a.action == "signin":
+            if state in (SessionState.IDLE, SessionState.DONE):
+                self._checkout = None
+                self.produce_entry = None
+                self.basket.begin_session(a.t, a.value)
+                self._note(a.t, "signin")
+            return
+        if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):
+            if state is SessionState.DONE or (state is SessionState.SHOPPING and not self.basket.items
+                                              and not self.basket.questions):
+                self._set_state(a.t, SessionState.IDLE)
+                self._checkout = None
+            return
+        if state is SessionState.CHECKOUT and self._checkout is not None and a.action in ("cancel", "confirm") \
+                and self._checkout.stage in ("summary", "failed"):
+            if a.action == "cancel":
+                self._checkout = None
+                self._set_state(a.t, SessionState.SHOPPING)
+                self._note(a.t, "checkout", stage="cancelled")
+            else:
+                self._place_order(a.t)
+            return
+        if state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
+            return
+        # A PLU typed while an "added" question is up answers it; otherwise it starts a
+        # produce entry for the next placement.
+        # ("take it out" is answered by the scale, not by a tap.)
+        question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
+                                  ("added", "unidentified", "removed"))
+        if a.action in ("choose", "plu") and question is not None:
+            self._answer(a.t, question, a.value, a.qty)
+        elif a.action in ("plu", "produce"):
+            if self.catalogue.get(a.value) is None:
+                self.message = f"no product with code {a.value}"
+                self._note(a.t, "rejected", action=a.action, value=a.value)
+            else:
+                # Tapping the same product again counts pieces: "plu 4065" three times = 3 peppers.
+                self.produce_count = self.produce_count + 1 if self.produce_entry == a.value else 1
+                self.produce_entry = a.value
+                self._note(a.t, "produce_entry", code=a.value, count=self.produce_count)
+        elif a.action in ("not_in_cart", "cancel") and question is not None:
+            self._not_in_cart(a.t, question)
+        elif a.action == "cancel" and self.produce_entry:
+            self.produce_entry = None
+            self._note(a.t, "produce_entry", code="")
+        elif a.action == "remove" and a.value in self.catalogue:
+            self.removal_hint = a.value
+
+    def _answer(self, t: float, q: OpenQuestion, code: str, said_qty: int = 0) -> None:
+        product = self.catalogue.get(code)
+        if product is None:
+            self.message = f"no product with code {code}"
+            self._note(t, "rejected", action="choose", value=code)
+            return
+        chosen = next((c for c in q.candidates if c["code"] == code), None)
+        if q.kind == "remove_unknown":
+            return
+        if q.kind == "removed":
+            if self.basket.quantity(code) == 0:
+                self.message = f"{product.name} is not in the basket"
+                self._note(t, "rejected", action="choose", value=code)
+                return
+            self.basket.close_question(t, q.id, f"chose {code}")
+            self._note(t, "answered", id=q.id, code=code)
+            if chosen and chosen.get("item_id") in self.basket.session.items:
+                item = self.basket.session.items[chosen["item_id"]]
+                self.basket.remove(t, item.id, item.qty)
+                self._note(t, "removed", code=code, qty=1, weight_g=item.weight_g, by="shopper")
+            elif product.by_weight:
+                lots = [i for i in self.basket.items if i.code == code]
+                lot = min(lots, key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
+                self.basket.remove(t, lot.id, lot.qty)
+                self._note(t, "removed", code=code, qty=1, weight_g=lot.weight_g, by="shopper")
+            else:
+                qty = said_qty or (chosen["qty"] if chosen else
+                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
+                qty = self.basket.remove_units(t, code, qty, -q.delta_g)
+                self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
+            self._last_change = (code, t)
+        else:
+            if product.by_weight:
+                qty = 1
+            else:
+                qty = said_qty or (chosen["qty"] if chosen else
+                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
+            self.basket.close_question(t, q.id, f"chose {code}")
+            self._note(t, "answered", id=q.id, code=code)
+            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place, q.look)
+        self._after_question(t)
+
+    def _not_in_cart(self, t: float, q: OpenQuestion) -> None:
+        if q.kind == "removed":
+            # Nothing of ours left the basket: keep charging for all of it (the store's side of doubt).
+            self.basket.close_question(t, q.id, "nothing_removed")
+            self._note(t, "answered", id=q.id, resolution="nothing_removed")
+            self._after_question(t)
+        elif q.kind in ("added", "unidentified"):
+            # Something is in the basket that nobody will name: it must come out before checkout.
+            self.basket.close_question(t, q.id, "not_named")
+            self.basket.ask(t, "remove_unknown", q.delta_g, [])
+            self._note(t, "answered", id=q.id, resolution="take_it_out")
+
+    def _after_question(self, t: float) -> None:
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co and co.stage == "blocked" and not self.basket.questions:
+            co.stage = "summary"
+            co.deadline = t + self.settings.summary_s
+            self._note(t, "checkout", stage="summary")
+
+    # -- checkout ------------------------------------------------------------------------------
+
+    def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
+        co = self._checkout
+        if self.state is SessionState.CHECKOUT and co is not None:
+            if passed and co.stage == "summary":
+                # through the exit beacon: the cancel window ran while the cart crossed the lane
+                self._place_order(lane.t)
+            return
+        if self.state is not SessionState.SHOPPING:
+            return
+        # Entry beacon: the summary stays up (cancellable) until the exit beacon. Only the exit
+        # (a lane without an entry event): count the cancel window down from now.
+        self._checkout = _Checkout(stage="summary", since=lane.t, lane=lane.lane,
+                                   deadline=lane.t + self.settings.summary_s if passed else None)
+        self._set_state(lane.t, SessionState.CHECKOUT, {"stage": "summary", "since": lane.t, "lane": lane.lane})
+        self._note(lane.t, "checkout", stage="summary", lane=lane.lane)
+        if self.basket.questions:
+            self._block(lane.t)
+
+    def _block(self, t: float) -> None:
+        co = self._checkout
+        co.stage, co.deadline = "blocked", None
+        co.reason = "answer the question on the screen first"
+        self._note(t, "checkout", stage="blocked", open_questions=len(self.basket.questions))
+
+    def _place_order(self, t: float) -> None:
+        co = self._checkout
+        if self.basket.questions:
+            self._block(t)
+            return
+        co.deadline = None
+        if not self.basket.items:
+            co.stage, co.status = "paid", "empty"
+            self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "status": "empty"})
+            self._note(t, "checkout", stage="paid", status="empty")
+            return
+        if self.checkout_port is None:
+            co.stage, co.status, co.reason = "failed", "unavailable", "checkout is not available on this cart"
+            self._note(t, "checkout", stage="failed", reason=co.reason)
+            return
+        self._orders += 1
+        try:
+            placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
+                                                    session_id=self.session_key, t=t, seq=self._orders)
+        except ValueError as exc:
+            co.stage, co.status, co.reason = "failed", "invalid", str(exc)
+            self._note(t, "checkout", stage="failed", reason=co.reason)
+            return
+        co.stage, co.order_id = "paying", placed.order_id
+        self.basket.set_state(t, SessionState.CHECKOUT.value,
+                              {"stage": "paying", "since": co.since, "lane": co.lane, "order_id": co.order_id})
+        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=self.basket.total_cents())
+
+    def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
+        co = self._checkout
+        if co is None or ack.order_id != co.order_id:
+            return
+        if isinstance(ack, OrderRejected):
+            if self.state is SessionState.CHECKOUT:
+                co.stage, co.status, co.reason = "failed", "rejected", ack.reason or "the store refused the order"
+                self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+            return
+        # Delayed: the signed order is durable in the outbox and will be sent; the shopper may go.
+        status = ack.status if isinstance(ack, OrderAcknowledged) else "queued"
+        co.status = status
+        if self.state is SessionState.CHECKOUT:
+            co.stage = "paid"
+            self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
+                                                       "status": status})
+        self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=status)
+
+    @property
+    def session_key(self) -> str:
+        """Unique per cart (the journal row that began the session) and the same after a restart."""
+        basis = f"{self.settings.cart_id}\0{self.basket.session.seq}\0{self.basket.session.started_t}"
+        return hashlib.sha256(basis.encode()).hexdigest()[:12]
+
+    def checkout_result(self) -> dict[str, Any] | None:
+        co = self._checkout
+        if co is None:
+            return None
+        status = {"paid": co.status or "paid", "paying": "pending", "summary": "pending"}.get(co.stage, co.stage)
+        if co.stage == "failed":
+            status = co.status or "failed"
+        return {"t": round(co.t or co.since, 3), "status": status, "order_id": co.order_id or None}
+
+    # -- the screen ----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def _candidate(self, c: dict[str, Any]) -> Candidate:
+        product = self.catalogue.get(c["code"])
+        qty = int(c.get("qty", 1))
+        return Candidate(code=c["code"], name=product.name if product else c["code"], score=float(c.get("score", 0.0)),
+                         qty=qty, price_cents=product.price_cents * (1 if product.by_weight else qty) if product else 0,
+                         image=product.image if product else None)
+
+    def _build_snapshot(self) -> Snapshot:
+        lines: dict[str, BasketLine] = {}
+        order: list[str] = []
+        for item in self.basket.items:
+            key = item.code if item.sold_by == "unit" else f"{item.code}#{item.id}"
+            line = lines.get(key)
+            if line is None:
+                order.append(key)
+                lines[key] = BasketLine(code=item.code, name=item.name, qty=item.qty, price_cents=item.price_cents,
+                                        unit_price_cents=item.unit_price_cents, sold_by=item.sold_by,
+                                        weight_g=item.weight_g, image=item.image)
+            else:
+                lines[key] = BasketLine(code=line.code, name=line.name, qty=line.qty + item.qty,
+                                        price_cents=line.price_cents + item.price_cents,
+                                        unit_price_cents=line.unit_price_cents, sold_by=line.sold_by,
+                                        weight_g=(line.weight_g or 0.0) + (item.weight_g or 0.0), image=line.image)
+        questions = tuple(Question(id=q.id, t=q.t, kind=q.kind, delta_g=q.delta_g,
+                                   candidates=tuple(self._candidate(c) for c in q.candidates))
+                          for q in self.basket.questions)
+        nearby = tuple(NearbyProduct(code=p.code, name=p.name, price_cents=p.price_cents, sold_by=p.sold_by,
+                                     image=p.image)
+                       for p in self.catalogue.in_zone(self.zone)[:self.settings.nearby_count]) if self.zone else ()
+        co = self._checkout
+        view = None
+        if co is not None:
+            left = max(0.0, co.deadline - self.t) if co.deadline is not None else 0.0
+            view = CheckoutView(stage=co.stage, cancellable=co.stage in ("summary", "failed"), seconds_left=left,
+                                order_id=co.order_id, reason=co.reason)
+        entry = None
+        if self.produce_entry:
+            entry = self._candidate({"code": self.produce_entry})
+        return Snapshot(t=self.t, state=self.state, shopper=self.basket.session.shopper,
+                        lines=tuple(lines[k] for k in order), total_cents=self.basket.total_cents(),
+                        last_change_code=self._last_change[0] if self._last_change else None,
+                        last_change_t=self._last_change[1] if self._last_change else None,
+                        questions=questions, zone=self.zone, nearby=nearby, live_weight_g=self.live_weight_g,
+                        weight_stable=self.weight_stable, checkout=view, currency=self.settings.currency,
+                        message=self.message, produce_entry=entry)

@@ -1,0 +1,382 @@
+"""Sensor fusion: a settled weight change and the vision evidence around it -> a basket
+change, or a question for the shopper. Never a silent guess.
+
+How it decides (see docs/basket.md for worked examples):
+
+* Hypotheses. For a gain: "n units of product p" for every catalogue product (n = 1..8),
+  "a weighed lot of produce p", pairs of two evidenced products placed together, and
+  "something not in the catalogue". For a loss: units or weighed lots *from the basket*
+  (one kind or two together), and "nothing from the basket" (a hand on the rim).
+* Prior. Each product starts from a small background weight, doubled in the cart's zone; a
+  barcode read adds 1, a PLU the shopper entered adds 1, the recognizer adds 0.3 x its
+  score. For a loss, barcode reads and "removed" recognitions multiply a basket line's prior.
+* Likelihood. The change under the hypothesis: Normal(delta; sum n*mean, sqrt(sum n*sd^2 +
+  scale noise^2)); a weighed lot of produce is a mixture over how many pieces are in the bag.
+* Decision. The posterior's best hypothesis is committed only when its probability is at
+  least ``commit_probability``, the weight is plausible for it (|z| <= 3.5), and (for a
+  gain) every product in it was identified by a barcode, a PLU entry or a confident
+  recognizer. Otherwise a question lists the likeliest candidates first: ``added`` when
+  something identified it but not decisively, ``unidentified`` when nothing did, ``removed``
+  for an ambiguous loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dashcart.core.catalogue import Catalogue, Product
+from dashcart.config import FusionSection
+from dashcart.core.appearance import look_similarity
+
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+MAX_UNITS = 8
+MAX_PAIR_UNITS = 3
+ZONE_FACTOR = 2.0             # products of the zone the cart is in are likelier
+OFF_BARCODE = 1e-4            # a product other than the ones whose barcodes were read
+OFF_ENTRY = 1e-5              # a product other than the one the shopper entered
+RECOGNIZER_FLOOR = 2e-3       # a product the recognizer did not name (calibrated shares add to it)
+OTHER_PRIOR = 2e-3            # an item that is not in the catalogue at all (per product)
+OTHER_DENSITY = 1.0 / 5000.0  # ... spread over 0-5 kg
+PAIR_FACTOR = 0.1
+MISSING_BARCODE_FACTOR = 0.05  # a hypothesis that leaves out a product whose barcode was read
+MAX_Z = 3.5
+REMOVED_FLOOR = 0.02
+COUNT_MISMATCH = 0.01
+PLACE_FLOOR = 0.1              # a basket item away from where something left (10x at most)          # the shopper said how many; another count needs strong weight evidence
+REMOVED_BARCODE_FACTOR = 100.0
+# Re-identification: the crop of what left against each item's look when it went in. Below
+# LOOK_PLAIN similarity it says nothing (an item half hidden under a later one, or turned
+# over, looks unlike itself); from there the item's odds rise to LOOK_MATCH times at
+# LOOK_SURE. Measured with bench/fit_recognizer_calibration.py on 640x480 generated trips
+# (745 removals, 5,783 pairs with other products): other products reached 0.86 at most, one
+# pair above 0.85 and none above 0.90; the item's own look is above 0.85 for 47 % of
+# removals and above 0.95 for 28 %. Look-alike cartons (two juices of one brand) are what
+# come close, and they weigh the same, so a look may only decide above what they reach.
+LOOK_PLAIN = 0.85
+LOOK_SURE = 0.95
+LOOK_MATCH = 100.0
+UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
+
+
+def unit_prior(n: int) -> float:
+    return UNIT_PRIOR.get(n, 0.03)
+
+
+def normal_pdf(x: float, mean: float, sd: float) -> float:
+    z = (x - mean) / sd
+    return math.exp(-0.5 * z * z) / (sd * SQRT_2PI)
+
+
+_DEFAULTS = FusionSection()  # the config's defaults are the only copy of these numbers
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    commit_probability: float = _DEFAULTS.commit_probability
+    scale_noise_g: float = _DEFAULTS.scale_noise_g
+    min_change_g: float = _DEFAULTS.min_change_g
+    recognizer_min_score: float = _DEFAULTS.recognizer_min_score
+
+    @classmethod
+    def from_config(cls, section: object) -> "FusionParams":
+        return cls(**{name: getattr(section, name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the cameras and the shopper said around one settled change."""
+
+    barcodes: tuple[str, ...] = ()                          # catalogue codes read (GTIN-13)
+    added: Mapping[str, float] = field(default_factory=dict)    # recognizer: code -> score, appeared
+    removed: Mapping[str, float] = field(default_factory=dict)  # recognizer: code -> score, left
+    entered: str | None = None                              # a PLU/code the shopper entered for this placement
+    entered_qty: int = 0                                    # ... and how many pieces they said (0: not said)
+    zone: str = ""
+    removed_place: tuple[str, int, int, int, int] | None = None   # camera and box of what left
+    removed_look: str | None = None                               # how what left looked (dashcart.core.appearance)
+
+
+@dataclass(frozen=True)
+class Part:
+    code: str
+    qty: int
+    weight_g: float               # grams this part accounts for (measured share for weighed lots)
+    item_id: int | None = None    # for a loss of a weighed lot: which placement
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    parts: tuple[Part, ...]       # empty: "something else" (not in the catalogue / not from the basket)
+    probability: float
+    z: float = 0.0                # how far the change is from what the hypothesis expects, in sds
+    identified: bool = False      # every part has identification evidence (gains)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``action``: add | remove | ask | ignore. ``question``: added | unidentified | removed."""
+
+    action: str
+    delta_g: float
+    ranked: tuple[Hypothesis, ...] = ()
+    question: str = ""
+
+    @property
+    def best(self) -> Hypothesis | None:
+        return self.ranked[0] if self.ranked else None
+
+
+@dataclass(frozen=True)
+class BasketEntry:
+    """What fusion needs to know about the basket for a loss."""
+
+    code: str
+    qty: int
+    weight_g: float | None
+    item_id: int
+    by_weight: bool
+    place: tuple[str, int, int, int, int] | None = None   # camera and box where it was put down
+    look: str | None = None                                # how it looked there (dashcart.core.appearance)
+
+
+def _noise(params: FusionParams, delta: float) -> float:
+    # Load cells are specified as a fixed noise plus a fraction of the load.
+    return math.hypot(params.scale_noise_g, 0.002 * abs(delta))
+
+
+def _units_likelihood(delta: float, parts: Iterable[tuple[Product, int]], noise: float) -> tuple[float, float]:
+    mean = 0.0
+    var = noise * noise
+    for product, n in parts:
+        mean += n * product.unit_weight_g
+        var += n * product.unit_weight_sd_g ** 2
+    sd = math.sqrt(var)
+    return normal_pdf(delta, mean, sd), (delta - mean) / sd
+
+
+def _lot_likelihood(delta: float, product: Product, noise: float) -> tuple[float, float]:
+    """A bag of loose produce sold by weight: how many pieces is unknown, so mix over them."""
+    mu, sd = product.unit_weight_g, max(product.unit_weight_sd_g, 0.05 * product.unit_weight_g)
+    top = max(1, min(60, math.ceil(6000.0 / mu)))
+    total = 0.0
+    best_z = math.inf
+    for n in range(1, top + 1):
+        s = math.sqrt(n * sd * sd + noise * noise)
+        total += normal_pdf(delta, n * mu, s)
+        best_z = min(best_z, abs(delta - n * mu) / s)
+    return total / top, best_z
+
+
+class Fusion:
+    """Decides each settled change against the catalogue; pure, deterministic, no clock."""
+
+    def __init__(self, catalogue: Catalogue, params: FusionParams | None = None):
+        self.catalogue = catalogue
+        self.params = params or FusionParams()
+        self._products = list(catalogue)
+
+    def decide(self, delta_g: float, evidence: Evidence, basket: Iterable[BasketEntry] = ()) -> Decision:
+        if abs(delta_g) < self.params.min_change_g:
+            return Decision("ignore", delta_g)
+        if delta_g > 0:
+            return self._gain(delta_g, evidence)
+        return self._loss(delta_g, evidence, list(basket))
+
+    # -- gains ----------------------------------------------------------------------------
+
+    def _priors(self, evidence: Evidence) -> tuple[dict[str, float], set[str], float]:
+        """Prior x evidence for each product (unnormalized), the identified products, and the
+        same for "something not in the catalogue". Independent evidence multiplies."""
+        identified: set[str] = set()
+        priors = {p.code: ZONE_FACTOR if evidence.zone and p.zone == evidence.zone else 1.0 for p in self._products}
+        other = OTHER_PRIOR * len(priors)
+        scanned = {c for c in evidence.barcodes if c in priors}
+        if scanned:
+            identified |= scanned
+            for code in priors:
+                if code not in scanned:
+                    priors[code] *= OFF_BARCODE
+            other *= OFF_BARCODE
+        if evidence.entered in priors:
+            identified.add(evidence.entered)
+            for code in priors:
+                if code != evidence.entered:
+                    priors[code] *= OFF_ENTRY
+            other *= OFF_ENTRY
+        if evidence.added:
+            for code in priors:
+                priors[code] *= RECOGNIZER_FLOOR + evidence.added.get(code, 0.0)
+            other *= RECOGNIZER_FLOOR
+            identified |= {c for c, score in evidence.added.items()
+                           if c in priors and score >= self.params.recognizer_min_score}
+        return priors, identified, other
+
+    def _gain(self, delta: float, evidence: Evidence) -> Decision:
+        noise = _noise(self.params, delta)
+        priors, identified, other = self._priors(evidence)
+        scanned = {c for c in evidence.barcodes if c in priors}
+        scored: list[tuple[float, tuple[Part, ...], float]] = []
+
+        def missing_factor(codes: set[str]) -> float:
+            return MISSING_BARCODE_FACTOR ** len(scanned - codes)
+
+        for p in self._products:
+            prior = priors[p.code] * missing_factor({p.code})
+            if p.by_weight:
+                like, z = _lot_likelihood(delta, p, noise)
+                scored.append((prior * like, (Part(p.code, 1, delta),), z))
+                continue
+            counted = evidence.entered_qty if p.code == evidence.entered else 0
+            for n in range(1, max(MAX_UNITS, counted) + 1):
+                like, z = _units_likelihood(delta, ((p, n),), noise)
+                if like > 0.0:
+                    nprior = (1.0 if n == counted else COUNT_MISMATCH) if counted else unit_prior(n)
+                    scored.append((prior * nprior * like, (Part(p.code, n, delta),), z))
+        # Two different products placed in one go: only among products something pointed at.
+        evidenced = sorted(c for c in identified if not self.catalogue.get(c).by_weight)
+        for i, a in enumerate(evidenced):
+            for b in evidenced[i + 1:]:
+                pa, pb = self.catalogue.get(a), self.catalogue.get(b)
+                # a pair explains one placement with two products: the second costs its own prior
+                prior = priors[a] * priors[b] / len(priors) * PAIR_FACTOR * missing_factor({a, b})
+                for na in range(1, MAX_PAIR_UNITS + 1):
+                    for nb in range(1, MAX_PAIR_UNITS + 1):
+                        like, z = _units_likelihood(delta, ((pa, na), (pb, nb)), noise)
+                        if like > 0.0:
+                            wa = na * pa.unit_weight_g
+                            share = delta * wa / (wa + nb * pb.unit_weight_g)
+                            scored.append((prior * unit_prior(na) * unit_prior(nb) * like,
+                                           (Part(a, na, share), Part(b, nb, delta - share)), z))
+        scored.append((other * OTHER_DENSITY, (), 0.0))
+        ranked = self._rank(scored, identified)
+        best = ranked[0]
+        if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
+            return Decision("add", delta, ranked)
+        kind = "added" if identified else "unidentified"
+        return Decision("ask", delta, ranked, question=kind)
+
+    @staticmethod
+    def _rank(scored: list[tuple[float, tuple[Part, ...], float]], identified: set[str]) -> tuple[Hypothesis, ...]:
+        total = sum(s for s, _, _ in scored) or 1.0
+        scored.sort(key=lambda s: -s[0])
+        return tuple(Hypothesis(parts, s / total, z, bool(parts) and all(p.code in identified for p in parts))
+                     for s, parts, z in scored[:24])
+
+    # -- losses -----------------------------------------------------------------------------
+
+    def _loss(self, delta: float, evidence: Evidence, basket: list[BasketEntry]) -> Decision:
+        loss = -delta
+        noise = _noise(self.params, loss)
+        seen = set(evidence.barcodes)
+        # One key per unit product (its units are interchangeable) and per weighed lot, with
+        # what the scale measured when they went in: far sharper than the catalogue's spread.
+        keys: list[tuple[str, Product, int, float | None, int | None]] = []
+        units: dict[str, tuple[int, float | None]] = {}
+        for entry in basket:
+            product = self.catalogue.get(entry.code)
+            if product is None:
+                continue
+            if entry.by_weight:
+                keys.append((entry.code, product, 1, entry.weight_g, entry.item_id))
+            else:
+                qty, grams = units.get(entry.code, (0, 0.0))
+                measured = None if grams is None or entry.weight_g is None else grams + entry.weight_g
+                units[entry.code] = (qty + entry.qty, measured)
+        unit_keys = {code: v for code, v in sorted(units.items())}
+        for code, (qty, _) in unit_keys.items():
+            keys.append((code, self.catalogue.get(code), qty, None, None))
+
+        # What the cameras saw leave is the prior: the recognizer's probabilities, and what
+        # they leave unsaid spread over the basket; a barcode read while the item was lifted
+        # out is near-certain.
+        named = sum(evidence.removed.values())
+        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys), 1)
+
+        # Where the cameras saw something leave: items lie where they were put (mostly; a
+        # pushed cart shuffles them, so the overlap only ever shifts the odds, capped).
+        overlap: dict[tuple[str, int | None], float] = {}
+        if evidence.removed_place is not None:
+            for entry in basket:
+                key = (entry.code, entry.item_id if entry.by_weight else None)
+                overlap[key] = max(overlap.get(key, 0.0), _iou(entry.place, evidence.removed_place))
+
+        # How what left looked, against how each item looked going in: the same physical item
+        # looks like itself, which tells apart look-alike products of equal weight.
+        resemblance: dict[tuple[str, int | None], float] = {}
+        if evidence.removed_look is not None:
+            for entry in basket:
+                similarity = look_similarity(entry.look, evidence.removed_look)
+                if similarity is not None:
+                    key = (entry.code, entry.item_id if entry.by_weight else None)
+                    resemblance[key] = max(resemblance.get(key, -1.0), similarity)
+
+        def prior(code: str, item_id: int | None = None) -> float:
+            value = floor + evidence.removed.get(code, 0.0) if evidence.removed else 1.0
+            if overlap:
+                value *= PLACE_FLOOR + overlap.get((code, item_id), 0.0)
+            value *= look_factor(resemblance.get((code, item_id)))
+            return value * (REMOVED_BARCODE_FACTOR if code in seen else 1.0)
+
+        def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
+            code, product, qty, weight, item_id = key
+            if weight is not None:
+                yield Part(code, 1, weight, item_id), weight, math.sqrt(2 * noise * noise + (0.005 * weight) ** 2), 1.0
+                return
+            measured = unit_keys[code][1]
+            mean_unit = measured / qty if measured else product.unit_weight_g
+            for n in range(1, min(qty, cap) + 1):
+                # n of the qty units: their sum varies less the more of the measured whole it is
+                # (sampling without replacement); all of them weigh what went in, +- noise.
+                spread = n * product.unit_weight_sd_g ** 2 * ((qty - n) / max(qty - 1, 1) if measured else 1.0)
+                # taking out everything of a kind (often what went in together) is as likely as one
+                nprior = 1.0 if n == qty else unit_prior(n)
+                yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), nprior)
+
+        scored: list[tuple[float, tuple[Part, ...], float]] = []
+        for key in keys:
+            for part, mean, sd, nprior in options(key, MAX_UNITS):
+                scored.append((prior(key[0], key[4]) * nprior * normal_pdf(loss, mean, sd), (part,),
+                               (loss - mean) / sd))
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                for pa, ma, sa, qa in options(a, MAX_PAIR_UNITS):
+                    for pb, mb, sb, qb in options(b, MAX_PAIR_UNITS):
+                        sd = math.sqrt(sa * sa + sb * sb - noise * noise)
+                        scored.append((prior(a[0], a[4]) * prior(b[0], b[4]) * qa * qb * PAIR_FACTOR
+                                       * normal_pdf(loss, ma + mb, sd), (pa, pb), (loss - ma - mb) / sd))
+        scored.append((0.01 * OTHER_DENSITY, (), 0.0))
+        ranked = self._rank(scored, {k[0] for k in keys})
+        best = ranked[0]
+        if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
+            return Decision("remove", delta, ranked)
+        return Decision("ask", delta, ranked, question="removed")
+
+
+def look_factor(similarity: float | None) -> float:
+    """How much likelier a basket item is to be what left, given how alike they look."""
+    if similarity is None:
+        return 1.0
+    share = min(1.0, max(0.0, (similarity - LOOK_PLAIN) / (LOOK_SURE - LOOK_PLAIN)))
+    return LOOK_MATCH ** share
+
+
+def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, int] | None) -> float:
+    """Overlap of two (camera, x0, y0, x1, y1) boxes: intersection over union; 0 across cameras."""
+    if a is None or b is None or a[0] != b[0]:
+        return 0.0
+    ix = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    iy = max(0, min(a[4], b[4]) - max(a[2], b[2]))
+    inter = ix * iy
+    union = (a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int:
+    """The number of units of ``product`` a gain of ``delta_g`` most likely is (1 for produce by weight)."""
+    if product.by_weight:
+        return 1
+    noise = math.hypot(noise_g, 0.002 * abs(delta_g))
+    return max(range(1, 4 * MAX_UNITS + 1),
+               key=lambda n: unit_prior(n) * _units_likelihood(abs(delta_g), ((product, n),), noise)[0])

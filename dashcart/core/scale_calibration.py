@@ -1,0 +1,55 @@
+"""Tare-and-span calibration of the HX711 scale, from raw readings to ``offset`` and
+``counts_per_gram``. Pure: the command gathers the readings, this decides."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dashcart.errors import Misconfigured
+
+# The known weight must move the reading far beyond the noise, or the gain is a guess.
+MIN_SPAN_COUNTS = 200
+MIN_SPAN_NOISE = 20.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    offset: int
+    counts_per_gram: float
+
+
+def stable_mean(raws: Sequence[int], band_counts: float) -> float | None:
+    """The mean of ``raws`` when, after a 5-point median against glitches, they stay in the band."""
+    if len(raws) < 5:
+        return None
+    filtered = [statistics.median(raws[i - 2:i + 3]) for i in range(2, len(raws) - 2)]
+    if max(filtered) - min(filtered) > band_counts:
+        return None
+    return statistics.fmean(filtered)
+
+
+def noise_counts(raws: Sequence[int]) -> float:
+    filtered = [statistics.median(raws[i - 2:i + 3]) for i in range(2, len(raws) - 2)]
+    return statistics.pstdev(filtered) if len(filtered) > 1 else 0.0
+
+
+def calibrate(empty_mean: float, loaded_mean: float, known_g: float, noise: float = 0.0) -> Calibration:
+    """Offset from the empty reading, gain from the known weight. Refuses nonsense."""
+    if not math.isfinite(known_g) or known_g <= 0:
+        raise Misconfigured(f"known weight: must be a positive number of grams, got {known_g}")
+    span = loaded_mean - empty_mean
+    needed = max(MIN_SPAN_COUNTS, MIN_SPAN_NOISE * noise)
+    if abs(span) < needed:
+        raise Misconfigured(f"known weight: {known_g:g} g moved the reading by only {span:+.0f} counts "
+                            f"(need at least {needed:.0f}): is it on the basket, and is the load cell wired?")
+    counts_per_gram = span / known_g
+    if abs(counts_per_gram) > 1e6:
+        raise Misconfigured(f"known weight: {known_g:g} g gives {counts_per_gram:.0f} counts per gram, "
+                            "beyond any load cell: was the weight entered in grams?")
+    offset = int(round(empty_mean))
+    if not -8388608 < offset < 8388607:
+        raise Misconfigured(f"empty reading {offset} is the HX711's saturation code: check the wiring")
+    return Calibration(offset, round(counts_per_gram, 4))

@@ -1,0 +1,241 @@
+"""The vision pipeline: frames and settled weight changes in, events out.
+
+The same code runs live and in replay: time comes only from the ``t`` the caller passes
+(a frame's capture time, a weight event's time), never from the clock.
+
+Per frame (cheap, always): keep it in the camera's ring, check the camera's health,
+run the motion gate. While hands are in (or just left), scan for barcodes and put the
+reads through the multi-frame consensus. Per settled weight change (expensive, rare):
+pick a still frame from before the load began to move and one from when it came to
+rest, find what changed, and run the recognizer on the crop of each camera that saw it.
+
+Live, recognition can run in a worker thread (``worker=True``): :meth:`on_settled`
+returns at once and the :class:`ItemRecognized` is handed to ``emit`` when ready, still
+stamped with the weight event's time. In replay leave ``worker`` off: the event comes
+back from :meth:`on_settled` itself, so a trip replays the same way every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dashcart.config import CamerasSection, VisionSection
+from dashcart.events import BarcodeSeen, Event, ItemRecognized, WeightSettled
+from dashcart.core.appearance import encode_look
+from dashcart.core.vision.barcode import BarcodeReader, Consensus
+from dashcart.core.vision.change import Change, find_change
+from dashcart.core.vision.gallery import Gallery
+from dashcart.core.vision.health import CameraHealth
+from dashcart.core.vision.motion import MotionGate, thumbnail
+from dashcart.core.vision.recognizer import Recognizer
+from dashcart.drivers.camera.ring import Frame, FrameRing
+
+log = logging.getLogger(__name__)
+
+#: A removal's candidate that the after frame shows at least this nearly as clearly as the
+#: before frame did is still in the basket (cosine similarity to the gallery).
+STILL_THERE_MARGIN = 0.05
+
+
+@dataclass
+class _Camera:
+    ring: FrameRing
+    gate: MotionGate
+    health: CameraHealth
+    consensus: Consensus
+    reader: BarcodeReader | None
+    levels: deque[tuple[float, float]] = field(default_factory=deque)  # (t, motion level) per frame
+    frames_since_scan: int = 0
+    hands_in_at: deque[float] = field(default_factory=deque)  # when the gate last went active
+    # levels is appended by the camera's feed thread and read by the recognition worker.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class VisionPipeline:
+    """One per cart. ``recognizer`` and ``gallery`` may be None (no model, or a broken
+    one): barcodes and motion still work, recognition is skipped."""
+
+    def __init__(self, cameras: Sequence[str], vision: VisionSection = VisionSection(),
+                 camera_settings: CamerasSection = CamerasSection(), *,
+                 recognizer: Recognizer | None = None, gallery: Gallery | None = None,
+                 worker: bool = False, emit: Callable[[Event], None] | None = None,
+                 rings: dict[str, FrameRing] | None = None) -> None:
+        if worker and emit is None:
+            raise ValueError("a worker needs emit to hand its events to")
+        self.vision = vision
+        self.recognizer = recognizer
+        self.gallery = gallery
+        self.emit = emit
+        self.capture_dir = Path(camera_settings.debug_capture_dir) if camera_settings.debug_capture_dir else None
+        # A still frame is one whose motion level is at most this: the gate's own threshold.
+        self._still_level = vision.motion_threshold
+        self._cameras: dict[str, _Camera] = {}
+        for cam in cameras:
+            ring = (rings or {}).get(cam)
+            if ring is None:  # (not `or`: an empty ring is falsy)
+                ring = FrameRing(cam, camera_settings.buffer_s)
+            self._cameras[cam] = _Camera(
+                ring=ring,
+                gate=MotionGate(cam, vision.motion_threshold, vision.motion_hold_s),
+                health=CameraHealth(cam, camera_settings.covered_s, camera_settings.frozen_s),
+                consensus=Consensus(vision.barcode_agree, vision.barcode_window_s),
+                # One reader per camera: cameras may be fed from different threads.
+                reader=BarcodeReader(fallback=vision.barcode_fallback) if vision.enabled else None)
+        self._jobs: queue.Queue[WeightSettled | None] | None = None
+        self._worker: threading.Thread | None = None
+        if worker:
+            self._jobs = queue.Queue()
+            self._worker = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
+            self._worker.start()
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return tuple(self._cameras)
+
+    def ring(self, camera: str) -> FrameRing:
+        return self._cameras[camera].ring
+
+    def hands_in(self) -> bool:
+        return any(c.gate.active for c in self._cameras.values())
+
+    # -- per frame ---------------------------------------------------------------------
+
+    def feed(self, camera_id: str, t: float, frame: np.ndarray) -> list[Event]:
+        """Process one frame of ``camera_id`` taken at ``t``; returns the events it causes
+        (MotionChanged, DeviceStatus for a covered/frozen camera, BarcodeSeen)."""
+        cam = self._cameras.get(camera_id)
+        if cam is None:
+            raise KeyError(f"unknown camera {camera_id!r} (known: {', '.join(self._cameras)})")
+        cam.ring.add(t, frame)
+        thumb = thumbnail(frame)
+        events: list[Event] = list(cam.health.update(t, frame, thumb))
+        motion = cam.gate.update(t, thumb)
+        events.extend(motion)
+        for change in motion:
+            if change.active:
+                cam.hands_in_at.append(t)
+        while cam.hands_in_at and cam.hands_in_at[0] < t - cam.ring.seconds:
+            cam.hands_in_at.popleft()
+        with cam.lock:
+            cam.levels.append((t, cam.gate.level))
+            while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
+                cam.levels.popleft()
+        if cam.reader is not None and cam.gate.active:
+            cam.frames_since_scan += 1
+            if cam.frames_since_scan >= self.vision.barcode_every:
+                cam.frames_since_scan = 0
+                for code in cam.consensus.add(t, cam.reader.read(frame)):
+                    events.append(BarcodeSeen(t, camera_id, code.gtin13, code.format))
+        return events
+
+    # -- per settled weight change -----------------------------------------------------
+
+    def _still_frame(self, cam: _Camera, until: float) -> Frame | None:
+        """The newest frame taken no later than ``until`` with hands still (else the newest
+        frame before ``until`` at all)."""
+        with cam.lock:
+            levels = list(cam.levels)
+        for t, level in reversed(levels):
+            if t <= until and level <= self._still_level:
+                frame = cam.ring.at_or_before(t)
+                if frame is not None and frame.t == t:
+                    return frame
+        return cam.ring.at_or_before(until)
+
+    def find_changes(self, event: WeightSettled) -> list[tuple[str, Change, Frame, Frame]]:
+        """What changed on each camera for ``event``: (camera, change, before, after),
+        biggest change first."""
+        direction = "added" if event.delta_g > 0 else "removed"
+        found = []
+        for name, cam in self._cameras.items():
+            if 0 < event.started_t <= event.t:
+                began = event.started_t
+            else:
+                # The weighing didn't say when the load began to move: use when hands
+                # last came in before it settled.
+                began = max((t for t in list(cam.hands_in_at) if t <= event.t), default=event.t)
+            # Before: still, and before the load began to move (minus a frame, since the
+            # hand is in view a moment before the item touches the basket).
+            before = self._still_frame(cam, began - 0.1)
+            after = self._still_frame(cam, event.t)
+            if before is None or after is None or before.t >= after.t:
+                continue
+            change = find_change(before.image, after.image, direction)
+            if change is not None:
+                found.append((name, change, before, after))
+        found.sort(key=lambda item: -item[1].area)
+        return found
+
+    def on_settled(self, event: WeightSettled) -> list[Event]:
+        """Recognize what the settled weight change ``event`` put in or took out. Returns
+        the :class:`ItemRecognized` (none when no camera saw a change, or without a model);
+        with a worker, returns nothing and hands it to ``emit`` later."""
+        if not self.vision.enabled or self.recognizer is None or self.gallery is None or not self._cameras:
+            return []
+        if self._jobs is not None:
+            self._jobs.put(event)
+            return []
+        return self._recognize(event)
+
+    def _recognize(self, event: WeightSettled) -> list[Event]:
+        """One recognition per camera that saw the change, the biggest change first: each
+        camera sees the item from its own side, and fusion averages what they say."""
+        assert self.recognizer is not None and self.gallery is not None
+        events: list[Event] = []
+        for camera, change, before, after in self.find_changes(event):
+            embedding = self.recognizer.embed(change.crop)
+            candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
+            if change.direction == "removed":
+                candidates = self._not_still_there(candidates, change, after)
+            if self.capture_dir is not None:
+                self._capture(event, camera, change, before, after)
+            events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
+                                         look=encode_look(embedding)))
+        return events
+
+    def _not_still_there(self, candidates: tuple[tuple[str, float], ...], change: Change,
+                         after: Frame) -> tuple[tuple[str, float], ...]:
+        """A removal's crop comes from the before frame, and an item taken from under others
+        leaves a crop that shows mostly them. What the recognizer also finds, as clearly, in
+        the same place of the after frame is still in the basket: it is not what left."""
+        x0, y0, x1, y1 = change.box
+        assert self.recognizer is not None and self.gallery is not None
+        remaining = dict(self.gallery.rank(self.recognizer.embed(after.image[y0:y1, x0:x1]), self.vision.top_k))
+        return tuple((code, score) for code, score in candidates
+                     if remaining.get(code, 0.0) < score - STILL_THERE_MARGIN)
+
+    def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
+        """Maintainer's debug capture: the frames and crop behind one recognition."""
+        import cv2
+        assert self.capture_dir is not None
+        self.capture_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{int(round(event.t * 1000))}-{camera}"
+        for name, image in (("before", before.image), ("after", after.image), ("crop", change.crop)):
+            cv2.imwrite(str(self.capture_dir / f"{stem}-{name}.jpg"), image)
+
+    def _work(self) -> None:
+        assert self._jobs is not None and self.emit is not None
+        while True:
+            event = self._jobs.get()
+            if event is None:
+                return
+            try:
+                for result in self._recognize(event):
+                    self.emit(result)
+            except Exception:  # a bad frame must not end recognition for the trip
+                log.exception("recognition failed for the change at t=%.3f", event.t)
+
+    def close(self) -> None:
+        """Stop the worker (after the recognitions already asked for)."""
+        if self._jobs is not None and self._worker is not None:
+            self._jobs.put(None)
+            self._worker.join(timeout=10)
+            self._jobs = None

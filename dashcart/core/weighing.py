@@ -1,0 +1,294 @@
+"""From scale samples to settled weight changes, like a trade-scale indicator.
+
+The engine is a pure state machine: it is fed timestamped samples (raw HX711 counts or
+grams from a trade scale) and returns the settled changes they complete. Time comes only
+from the samples, so a recorded ``scale.log`` replays the same way every time.
+
+Pipeline per sample:
+  1. saturation codes are dropped (a run of them is an overload, not a glitch);
+  2. a short running median outvotes lone glitches (spikes, spurious 2^n-1 codes,
+     sign-extension errors) before they can move anything;
+  3. a stability window: the load is *stable* while the filtered weight stays inside the
+     motion band for the whole window;
+  4. the state machine compares each newly stable weight with the last settled one and
+     reports the difference once, when it is at least ``min_change_g``.
+
+While the cart is pushed the load cells shake by hundreds of grams: the window never
+becomes stable, so nothing is reported until the shaking stops, and a change made during
+the shaking is then reported once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dashcart.config import WeighingSection
+from dashcart.errors import Misconfigured
+from dashcart.events import WeightSettled
+from dashcart.drivers.scale.decoder import Gap, Sample
+
+RAW_SATURATED = (-8388608, 8388607)
+
+
+class ScaleState(enum.Enum):
+    STARTING = "starting"   # no stable weight seen yet: the first one becomes the reference
+    STABLE = "stable"       # at rest at the reference weight
+    MOVING = "moving"       # something is moving: a hand, an item, the cart
+    OVERLOAD = "overload"   # the HX711 is saturated: the load is outside its range
+
+
+@dataclass(frozen=True)
+class SettledChange:
+    """The load came to rest ``delta_g`` away from the last settled weight.
+
+    ``t`` is when the rest was confirmed; ``started_t`` when the load began to move.
+    """
+
+    t: float
+    delta_g: float
+    total_g: float
+    started_t: float
+
+    def to_event(self) -> WeightSettled:
+        return WeightSettled(t=self.t, delta_g=self.delta_g, total_g=self.total_g, started_t=self.started_t)
+
+
+@dataclass
+class EngineCounters:
+    samples: int = 0
+    saturated: int = 0
+    gaps: int = 0
+    overloads: int = 0
+
+
+class _Window:
+    """The filtered samples of the last ``span_s`` seconds with O(1) min, max and mean."""
+
+    def __init__(self, span_s: float) -> None:
+        self.span_s = span_s
+        self._items: deque[tuple[float, float]] = deque()
+        self._max: deque[tuple[float, float]] = deque()
+        self._min: deque[tuple[float, float]] = deque()
+        self._sum = 0.0
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._max.clear()
+        self._min.clear()
+        self._sum = 0.0
+
+    def push(self, t: float, value: float) -> None:
+        items = self._items
+        items.append((t, value))
+        self._sum += value
+        mx, mn = self._max, self._min
+        while mx and mx[-1][1] <= value:
+            mx.pop()
+        mx.append((t, value))
+        while mn and mn[-1][1] >= value:
+            mn.pop()
+        mn.append((t, value))
+        horizon = t - self.span_s
+        while items[0][0] < horizon:
+            old_t, old_v = items.popleft()
+            self._sum -= old_v
+            if mx[0][0] <= old_t:
+                mx.popleft()
+            if mn[0][0] <= old_t:
+                mn.popleft()
+
+    def full(self) -> bool:
+        # "covers the window" with a little slack for the sample period at any rate
+        return len(self._items) >= 2 and self._items[-1][0] - self._items[0][0] >= 0.8 * self.span_s
+
+    def spread(self) -> float:
+        return self._max[0][1] - self._min[0][1]
+
+    def mean(self) -> float:
+        return self._sum / len(self._items)
+
+
+class WeighingEngine:
+    """A trade-scale indicator's logic. Feed it samples in time order; it returns settled changes.
+
+    ``offset`` and ``counts_per_gram`` convert raw HX711 counts to grams (``feed_raw``);
+    a trade scale's grams go in through ``feed_grams``.
+    """
+
+    def __init__(self, offset: int = 0, counts_per_gram: float = 420.0,
+                 settings: WeighingSection | None = None) -> None:
+        if counts_per_gram == 0:
+            raise Misconfigured("scale.counts_per_gram: must not be zero")
+        self.settings = settings or WeighingSection()
+        if self.settings.median_samples % 2 == 0:
+            raise Misconfigured(f"weighing.median_samples: must be odd, got {self.settings.median_samples}")
+        self.offset = offset
+        self.counts_per_gram = counts_per_gram
+        self.state = ScaleState.STARTING
+        self.counters = EngineCounters()
+        self._median: deque[float] = deque(maxlen=self.settings.median_samples)
+        self._window = _Window(self.settings.stable_window_s)
+        self._last_t: float | None = None
+        self._zero_g = 0.0          # gross grams that read as zero (zero setting + zero tracking)
+        self._tare_g = 0.0
+        self._reference_g: float | None = None   # gross grams of the last settled load
+        self._moving_since = 0.0
+        self._saturated_run = 0
+        self._live_gross = 0.0
+        self._rate_g_per_s = self.settings.track_rate_d_per_s * self.settings.division_g
+
+    # ------------------------------------------------------------ what the screen shows
+    @property
+    def live_g(self) -> float:
+        """The current net weight (filtered, possibly still moving)."""
+        return self._live_gross - self._zero_g - self._tare_g
+
+    @property
+    def stable(self) -> bool:
+        return self.state is ScaleState.STABLE
+
+    @property
+    def total_g(self) -> float | None:
+        """The last settled net weight (None before the first stable reading)."""
+        if self._reference_g is None:
+            return None
+        return self._reference_g - self._zero_g - self._tare_g
+
+    # ------------------------------------------------------------ operator actions
+    def tare(self) -> bool:
+        """Make the current stable load read zero net. Refused (False) while moving."""
+        if self.state is not ScaleState.STABLE:
+            return False
+        self._tare_g = self._window.mean() - self._zero_g
+        return True
+
+    def zero(self) -> bool:
+        """Set zero to the current stable gross load and clear the tare. Refused while moving."""
+        if self.state is not ScaleState.STABLE:
+            return False
+        self._zero_g = self._window.mean()
+        self._tare_g = 0.0
+        return True
+
+    # ------------------------------------------------------------ samples
+    def feed_raw(self, t: float, raw: int) -> list[SettledChange]:
+        """One HX711 reading at ``t`` seconds."""
+        if raw in RAW_SATURATED:
+            return self._saturated(t)
+        return self._feed(t, (raw - self.offset) / self.counts_per_gram, None)
+
+    def feed_grams(self, t: float, grams: float, stable: bool | None = None) -> list[SettledChange]:
+        """One weight in grams at ``t`` (a trade scale); ``stable=False`` when the scale says dynamic."""
+        return self._feed(t, grams, stable)
+
+    def feed_overload(self, t: float) -> list[SettledChange]:
+        """The scale reports overload or underload (MT-SICS ``S +`` / ``S -``)."""
+        return self._saturated(t)
+
+    def gap(self, t: float) -> None:
+        """Readings were lost (a sequence gap, silence, a reconnect): restart the window."""
+        self._restart_window(t)
+
+    def _restart_window(self, t: float) -> None:
+        self.counters.gaps += 1
+        self._median.clear()
+        self._window.clear()
+        if self.state is ScaleState.STABLE:
+            # the load may have changed while we were blind; the next rest tells
+            self.state = ScaleState.MOVING
+            self._moving_since = self._last_t if self._last_t is not None else t
+
+    def _saturated(self, t: float) -> list[SettledChange]:
+        self.counters.saturated += 1
+        self._saturated_run += 1
+        if self._saturated_run >= self.settings.overload_samples and self.state is not ScaleState.OVERLOAD:
+            self.counters.overloads += 1
+            if self.state is not ScaleState.MOVING:
+                self._moving_since = t
+            self.state = ScaleState.OVERLOAD
+            self._median.clear()
+            self._window.clear()
+        self._last_t = t
+        return []
+
+    def _feed(self, t: float, grams: float, scale_stable: bool | None) -> list[SettledChange]:
+        self.counters.samples += 1
+        self._saturated_run = 0
+        dt = 0.0 if self._last_t is None else t - self._last_t
+        if dt > self.settings.max_gap_s:
+            self._restart_window(t)
+            dt = 0.0
+        self._last_t = t
+        if self.state is ScaleState.OVERLOAD:
+            # back in range; with no settled weight yet (overloaded since start) start afresh
+            self.state = ScaleState.MOVING if self._reference_g is not None else ScaleState.STARTING
+        median = self._median
+        median.append(grams)
+        if len(median) < median.maxlen:  # type: ignore[operator]
+            return []
+        filtered = sorted(median)[len(median) // 2]
+        self._live_gross = filtered
+        window = self._window
+        window.push(t, filtered)
+        at_rest = window.full() and window.spread() <= self.settings.motion_band_g and scale_stable is not False
+        return self._step(t, max(dt, 0.0), at_rest)
+
+    def _step(self, t: float, dt: float, at_rest: bool) -> list[SettledChange]:
+        state = self.state
+        if not at_rest:
+            if state is ScaleState.STABLE:
+                self.state = ScaleState.MOVING
+                self._moving_since = t
+            return []
+        mean = self._window.mean()
+        if state is ScaleState.STARTING:
+            self._reference_g = mean
+            self.state = ScaleState.STABLE
+            return []
+        assert self._reference_g is not None
+        delta = mean - self._reference_g
+        changes: list[SettledChange] = []
+        if abs(delta) >= self.settings.min_change_g:
+            started = self._moving_since if state is ScaleState.MOVING else t - self.settings.stable_window_s
+            self._reference_g = mean
+            changes.append(SettledChange(t, delta, mean - self._zero_g - self._tare_g, started))
+        else:
+            self._track(dt, mean)
+        self.state = ScaleState.STABLE
+        return changes
+
+    def _track(self, dt: float, mean: float) -> None:
+        """Follow slow drift at no more than the allowed rate.
+
+        Zero tracking (OIML R76) acts only at zero; the reference for the next delta follows
+        at any load, so hours of creep never add up to a phantom item.
+        """
+        assert self._reference_g is not None
+        step = self._rate_g_per_s * dt
+        if step <= 0.0:
+            return
+        self._reference_g += max(-step, min(step, mean - self._reference_g))
+        net = mean - self._zero_g - self._tare_g
+        if abs(net) <= self.settings.zero_track_band_d * self.settings.division_g:
+            self._zero_g += max(-step, min(step, mean - self._zero_g - self._tare_g))
+
+
+def feed_decoded(engine: WeighingEngine, items: Iterable[Sample | Gap]) -> list[SettledChange]:
+    """Feed what :class:`dashcart.drivers.scale.decoder.LineDecoder` produced into ``engine``."""
+    changes: list[SettledChange] = []
+    for item in items:
+        if isinstance(item, Gap):
+            # A few lost readings change nothing (the time between samples shows a long
+            # silence anyway); a reboot or reconnect (unknown loss) restarts the window.
+            if item.lost < 0:
+                engine.gap(item.t)
+        elif item.saturated:
+            changes += engine.feed_overload(item.t)
+        elif item.raw is not None:
+            changes += engine.feed_raw(item.t, item.raw)
+        elif item.grams is not None:
+            changes += engine.feed_grams(item.t, item.grams, item.stable)
+    return changes

@@ -1,0 +1,128 @@
+"""Beacon scanners: BLE (bleak, passive on BlueZ) or scripted, chosen by ``[location] backend``.
+
+A scanner calls ``sink`` from its own thread with :class:`~dashcart.events.BeaconSighting` events
+(and :class:`~dashcart.events.DeviceStatus` when Bluetooth goes away or comes back). Only locating
+beacons (iBeacon, Eddystone UID and EID) are passed on; everything else is dropped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dashcart.config import LocationSection
+from dashcart.events import BeaconSighting, DeviceStatus, Event
+from dashcart.drivers.beacon.advertisement import APPLE, EDDYSTONE_UUID16, beacon_from_fields, service_data_by_uuid16
+
+log = logging.getLogger(__name__)
+
+
+class BeaconScanner(Protocol):
+    def start(self, sink: Callable[[Event], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class BleakBeaconScanner:
+    """Passive scanning through BlueZ's advertisement monitor: the cart never transmits scan
+    requests, and BlueZ filters to iBeacon and Eddystone frames before waking Python.
+
+    Runs its own asyncio loop in a thread; reconnects with backoff when the adapter goes away.
+    """
+
+    def __init__(self, adapter: str = "", clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time, retry_s: float = 5.0) -> None:
+        self._adapter = adapter
+        self._clock, self._wall_clock = clock, wall_clock
+        self._retry_s = retry_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self.heard = 0
+
+    def start(self, sink: Callable[[Event], None]) -> None:
+        self._thread = threading.Thread(target=self._run, args=(sink,), name="beacons-ble", daemon=True)
+        self._thread.start()
+
+    def _run(self, sink: Callable[[Event], None]) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._scan_forever(sink))
+        finally:
+            self._loop.close()
+
+    def _on_advertisement(self, sink: Callable[[Event], None], advertisement: Any) -> None:
+        beacon = beacon_from_fields(advertisement.manufacturer_data,
+                                    service_data_by_uuid16(advertisement.service_data))
+        if beacon is None or not beacon.locates:
+            return
+        self.heard += 1
+        sink(BeaconSighting(self._clock(), beacon.kind, beacon.id, float(advertisement.rssi),
+                            wall_t=self._wall_clock()))
+
+    async def _scan_forever(self, sink: Callable[[Event], None]) -> None:
+        self._stopping = asyncio.Event()
+        try:
+            from bleak import BleakScanner
+            from bleak.args.bluez import OrPattern
+            from bleak.assigned_numbers import AdvertisementDataType
+        except ImportError as exc:
+            log.error("bluetooth: bleak is not installed (%s); no zones and no lane", exc)
+            sink(DeviceStatus(self._clock(), "bluetooth", "down", "bleak is not installed"))
+            return
+        patterns = [OrPattern(0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA,
+                              APPLE.to_bytes(2, "little") + b"\x02\x15"),
+                    OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, EDDYSTONE_UUID16.to_bytes(2, "little"))]
+        bluez: dict[str, Any] = {"or_patterns": patterns}
+        if self._adapter:
+            bluez["adapter"] = self._adapter
+        down = False
+        while not self._stopping.is_set():
+            try:
+                async with BleakScanner(lambda _d, adv: self._on_advertisement(sink, adv),
+                                        scanning_mode="passive", bluez=bluez):
+                    if down:
+                        sink(DeviceStatus(self._clock(), "bluetooth", "ok"))
+                        down = False
+                    await self._stopping.wait()
+            except Exception as exc:  # BleakError, D-Bus gone, adapter unplugged: retry
+                if not down:
+                    log.warning("bluetooth: scanning failed (%s); retrying every %.0f s", exc, self._retry_s)
+                    sink(DeviceStatus(self._clock(), "bluetooth", "down",
+                                      f"Bluetooth scanning failed: {exc}; is bluetoothd running?"))
+                    down = True
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), self._retry_s)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+
+class NoBeaconScanner:
+    def start(self, sink: Callable[[Event], None]) -> None:
+        log.info("bluetooth: location.backend = \"none\": no zones, no lane checkout")
+
+    def stop(self) -> None:
+        pass
+
+
+def open_scanner(section: LocationSection, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> BeaconScanner:
+    """The scanner ``[location] backend`` names."""
+    if section.backend == "bleak":
+        return BleakBeaconScanner(section.adapter, clock, wall_clock)
+    if section.backend == "sim":
+        from dashcart.sim.scripted_beacons import ScriptedBeaconScanner, read_beacons_csv
+        script = read_beacons_csv(section.script) if section.script else []
+        return ScriptedBeaconScanner(script, clock, wall_clock)
+    return NoBeaconScanner()

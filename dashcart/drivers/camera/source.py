@@ -1,0 +1,70 @@
+"""The one interface every camera backend implements, and the factory that picks one."""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from dashcart.config import CameraSpec
+from dashcart.errors import Misconfigured
+
+
+class SourceEnded(Exception):
+    """A recording has no more frames (live cameras never end, they drop out)."""
+
+
+class FrameSource(abc.ABC):
+    """A camera. ``open`` may raise :class:`dashcart.errors.RetryLater` (not there now: try
+    again) or :class:`dashcart.errors.Misconfigured` (the source can never work as given)."""
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+
+    @abc.abstractmethod
+    def open(self) -> None: ...
+
+    @abc.abstractmethod
+    def read(self) -> tuple[float | None, np.ndarray] | None:
+        """The next frame as (recorded time or None for live, BGR image); None when the
+        camera failed to deliver one (it dropped out); raises :class:`SourceEnded` at the
+        end of a recording."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def paced(self) -> bool:
+        """True when ``read`` waits for the camera (live); recordings return at once."""
+        return True
+
+    def describe(self) -> str:
+        return self.camera_id
+
+    def __enter__(self) -> FrameSource:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(spec: CameraSpec, base_dir: str = "") -> FrameSource:
+    """The backend ``spec`` names (not yet opened). Relative recorded paths are taken from
+    ``base_dir``."""
+    if spec.backend == "opencv":
+        from dashcart.drivers.camera.opencv import OpenCVSource
+        return OpenCVSource(spec)
+    if spec.backend == "picamera2":
+        from dashcart.drivers.camera.picamera import Picamera2Source
+        return Picamera2Source(spec)
+    if spec.backend == "recorded":
+        import os
+
+        from dashcart.drivers.camera.recorded import RecordedSource
+        path = spec.source if os.path.isabs(spec.source) or not base_dir else os.path.join(base_dir, spec.source)
+        return RecordedSource(spec.id, path)
+    if spec.backend == "sim":
+        from dashcart.sim.camera import BasketView, SceneCamera
+        return SceneCamera(spec.id, BasketView(spec.width, spec.height), fps=spec.fps)
+    raise Misconfigured(f"cameras.devices: camera {spec.id!r}: unknown backend {spec.backend!r}")

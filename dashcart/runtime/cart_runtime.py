@@ -1,0 +1,538 @@
+"""The live cart: driver threads, one event queue, the controller, the published snapshot.
+
+Every driver runs in its own thread and puts timestamped events (the monotonic clock) on one
+queue: the scale reader (samples -> weighing engine -> ``WeightSettled``/``WeightLive``), the
+cameras (frames -> vision pipeline -> ``BarcodeSeen``/``MotionChanged``/``ItemRecognized``), the
+beacon scanner (``BeaconSighting``), the checkout sender (order answers), the UI (shopper
+actions). The controller thread takes them in order, sends itself a ``Tick`` when a deadline
+falls due with nothing else happening, and publishes an immutable :class:`Snapshot` after each
+event for the UI, which draws in the main thread (SDL wants it).
+
+Liveness goes through :mod:`dashcart.runtime.watchdog`: the scale reader and the controller loop run under
+the :class:`Supervisor` (restarted in-process when they crash or hang), the UI beats once per
+frame, and the systemd watchdog is pinged only while all of them make progress. A device that
+is missing or fails is reported as a ``DeviceStatus`` (shown on the screen) and the cart carries
+on with what it has: weight and touch at the least.
+
+The basket journal (``basket.sqlite``) and the order outbox live under the config's state dir,
+so a restarted cart resumes the session where it was.
+
+The controller gets the checkout service (orders into the outbox, answers back on the queue)
+and the locator (zones and the lane from sightings and ticks) directly; the runtime keeps the
+devices' health (``DeviceStatus``) for the snapshot and the local receipts for the demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dashcart.config import Config
+from dashcart.core.controller import Controller
+from dashcart.errors import DashcartError
+from dashcart.events import DeviceStatus, Event, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from dashcart.runtime.sdnotify import Notifier
+from dashcart.snapshot import DeviceView, SessionState, Snapshot
+from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
+
+if TYPE_CHECKING:
+    from dashcart.trips.recorder import TripRecorder
+
+log = logging.getLogger("dashcart.run")
+
+#: A loop silent this long is stalled (its worker is restarted; the watchdog pings pause).
+LOOP_DEADLINE_S = 5.0
+#: How often the screen hears the live weight while the load moves (the engine sees 80 Hz).
+LIVE_WEIGHT_PERIOD_S = 0.1
+#: Longest wait for an event before the controller loop beats and looks at the clock.
+IDLE_WAIT_S = 0.5
+
+
+@dataclass
+class Devices:
+    """Hardware handed in from outside (the demo, tests); None: open what the config says.
+
+    ``scale``: an open :class:`dashcart.drivers.scale.ScaleDriver`; ``cameras``: frame sources (not yet
+    opened); ``beacons``: a :class:`dashcart.drivers.beacon.scanner.BeaconScanner`.
+    """
+
+    scale: Any = None
+    cameras: Sequence[Any] | None = None
+    beacons: Any = None
+
+
+def find_data_dir(explicit: str | None = None) -> Path | None:
+    """The shared data folder (demo catalogue, Grocery Store Dataset): ``explicit``, else
+    ``../shared/data`` beside the source tree (a checkout and CI have it there), else
+    ``../shared/data`` or ``shared/data`` from the current directory (an installed package run
+    from the repository)."""
+    if explicit:
+        return Path(explicit)
+    here = Path(__file__).resolve().parents[2]
+    cwd = Path.cwd()
+    for candidate in (here.parent / "shared" / "data", here / "shared" / "data",
+                      cwd.parent / "shared" / "data", cwd / "shared" / "data"):
+        if (candidate / "catalogue" / "demo_store.csv").is_file():
+            return candidate
+    return None
+
+
+def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Any, str]:
+    """The configured catalogue; else the demo store's (from the shared data); else an empty
+    one. Returns (catalogue, a line saying which)."""
+    from dashcart.core.catalogue import Catalogue, load_catalogue
+
+    db = config.catalogue_db()
+    if db.is_file():
+        return load_catalogue(db), f"catalogue {db}"
+    data = data_dir or find_data_dir()
+    if data is not None and (data / "catalogue" / "demo_store.csv").is_file():
+        csv = data / "catalogue" / "demo_store.csv"
+        return Catalogue.from_csv(csv, data / "grocery-store"), f"demo catalogue {csv} (no {db})"
+    return Catalogue([], source="(none)"), f"no catalogue: {db} is missing; run `dashcart catalogue import FILE.csv`"
+
+
+class CartRuntime:
+    """One running cart. ``start()`` brings it up (drivers, controller, watchdog), ``stop()``
+    takes it down in order; the UI calls :meth:`snapshot` and :meth:`post`.
+
+    ``on_snapshot(snapshot)`` and ``on_note(entry)`` (each controller log entry: added, removed,
+    question, checkout...) are called from the controller thread.
+    """
+
+    def __init__(self, config: Config, *, devices: Devices | None = None, notifier: Notifier | None = None,
+                 catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_snapshot: Callable[[Snapshot], None] | None = None,
+                 on_note: Callable[[dict[str, Any]], None] | None = None,
+                 loop_deadline_s: float = LOOP_DEADLINE_S, recorder: TripRecorder | None = None) -> None:
+        self.config = config
+        self.loop_deadline_s = loop_deadline_s
+        self.devices = devices or Devices()
+        self.notifier = notifier or Notifier()
+        self.clock = clock
+        self.data_dir = data_dir
+        self.on_snapshot = on_snapshot
+        self.on_note = on_note
+        #: A :class:`dashcart.trips.recorder.TripRecorder` (``run --record``): gets the scale's lines,
+        #: the beacons, the shopper's actions and (if it was asked for them) the frames.
+        self.recorder = recorder
+        self._catalogue = catalogue
+        self.queue: queue.Queue[Event] = queue.Queue()
+        self.heartbeats = Heartbeats(clock)
+        self.watchdog = SystemdWatchdog(self.notifier, self.heartbeats)
+        self.supervisor = Supervisor(self.heartbeats, poll_s=min(1.0, loop_deadline_s / 2))
+        self.stopped = threading.Event()
+        self.controller: Controller | None = None
+        #: Local receipts written this run (no store configured), newest last.
+        self.receipts: list[str] = []
+        self.device_states: dict[str, DeviceView] = {}
+        self._snapshot = Snapshot()
+        self._noted = 0
+        self._status = ""
+        self._scale: Any = None
+        self._vision: Any = None
+        self._live: Any = None
+        self._signin: Any = None
+        self._signin_lock = threading.Lock()
+        self._beacons: Any = None
+        self._service: Any = None
+        self._locator: Any = None
+        self._basket: Any = None
+        self._started = False
+        self._ready = False
+
+    # -- the outside's view --------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Put an event on the controller's queue (any thread; never blocks)."""
+        if self.recorder is not None:
+            self.recorder.event(event)
+        self.queue.put_nowait(event)
+
+    def snapshot(self) -> Snapshot:
+        """The latest published snapshot (cheap: one reference read)."""
+        return self._snapshot
+
+    def action(self, action: str, value: str = "", question_id: int | None = None) -> None:
+        """A shopper's action, stamped now."""
+        self.post(ShopperAction(self.clock(), action, value, question_id))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.state_dir()
+
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open everything and start the loops. Raises :class:`dashcart.errors.Misconfigured` for a
+        config mistake; missing devices only degrade the cart."""
+        from dashcart.core.basket import Basket
+
+        self.watchdog.start()   # early: it pings during a slow start too
+        state_dir = self.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if self._catalogue is None:
+            self._catalogue, which = open_catalogue(self.config, self.data_dir)
+            (log.warning if len(self._catalogue) == 0 else log.info)("%s", which)
+            if len(self._catalogue) == 0:
+                self._device("catalogue", "down", which)
+        catalogue = self._catalogue
+        if self.recorder is not None and getattr(catalogue, "source", ""):
+            self.recorder.catalogue(catalogue.source)
+        self._basket = Basket.for_config(self.config)
+        self._service = self._open_checkout(state_dir)
+        self._locator = self._open_locator()
+        self.controller = Controller.from_config(self.config, catalogue, self._basket, checkout=self._service,
+                                                 location=self._locator)
+        self._noted = len(self.controller.log)
+        if self._basket.items or self._basket.session.state != "idle":
+            log.info("resuming the session from %s: %s, %d items", self._basket.journal.path,
+                     self._basket.session.state, len(self._basket.items))
+        self._publish()
+        self._start_scale()
+        self._start_cameras(catalogue)
+        self._start_beacons()
+        if self._service is not None:
+            self._service.start(self.post)
+        self.supervisor.add("controller", self._controller_loop, self.loop_deadline_s)
+        self.supervisor.start()
+        self._started = True
+
+    def ready(self) -> None:
+        """Tell systemd the cart is up (READY=1, once)."""
+        self._ready = True
+        self.notifier.ready(self._status_line(self._snapshot))
+
+    def _device(self, device: str, state: str, message: str = "") -> None:
+        self.post(DeviceStatus(self.clock(), device, state, message))
+
+    def _open_checkout(self, state_dir: Path) -> Any:
+        from dashcart.runtime.checkout_sender import CheckoutService
+        return CheckoutService(self.config, state_dir=state_dir, clock=self.clock)
+
+    def _open_locator(self) -> Any:
+        from dashcart.core.location import Locator, Site
+        section = self.config.location
+        site = Site.from_config(section)
+        if not site.zones and not site.lane:
+            return None
+        verifier = None
+        eid = [k.partition(":")[2] for k in site.lane if k.startswith("eddystone-eid:")]
+        if eid:
+            from dashcart.errors import Misconfigured
+            from dashcart.core.lane_auth import EidVerifier, parse_key
+            try:
+                key = parse_key(self.config.checkout.lane_key, "checkout.lane_key")
+            except ValueError as exc:
+                raise Misconfigured(f"{self.config.source or 'config'}: {exc}") from None
+            verifier = EidVerifier(key, eid, self.config.checkout.eid_period_s, self.config.checkout.eid_skew_periods)
+        return Locator(site, section, verifier)
+
+    def _start_scale(self) -> None:
+        from dashcart.runtime.scale_reader import ScaleEventSource
+        from dashcart.core.weighing import WeighingEngine
+        scale = self.devices.scale
+        if scale is None:
+            from dashcart.drivers.scale import open_scale
+            options = {"on_line": self.recorder.scale_line} if self.recorder is not None else {}
+            try:
+                scale = open_scale(self.config, **options)
+            except OSError as exc:   # e.g. no pseudo-terminals for the simulated bridge
+                log.error("scale: cannot start: %s; weight is off", exc)
+                self._device("scale", "down", f"cannot start the scale: {exc}")
+                return
+        self._scale = scale
+        cfg = self.config.scale
+        engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
+        source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
+        self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)
+
+    def _from_scale(self, event: Event) -> None:
+        self.post(event)
+        if isinstance(event, WeightSettled) and self._vision is not None:
+            # The recognizer runs in the vision worker; its answer comes back as an event.
+            for derived in self._vision.on_settled(event):
+                self.post(derived)
+
+    def _start_cameras(self, catalogue: Any) -> None:
+        sources = self.devices.cameras
+        if sources is None and not self.config.cameras.devices:
+            log.info("no cameras configured: weight and touch only")
+            return
+        from dashcart.core.signin import QrSignIn
+        from dashcart.runtime.vision_threads import LiveVision, open_recognizer
+
+        recognizer = open_recognizer(self.config, self.post, self.clock())
+        self._signin = QrSignIn()
+        self._live = LiveVision(self.config, self.post, recognizer=recognizer,
+                                gallery=self._gallery(recognizer, catalogue), clock=self.clock,
+                                sources=sources, on_frame=self._on_frame, heartbeats=self.heartbeats)
+        self._vision = self._live.pipeline
+
+    def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
+        """The recognizer's gallery for this catalogue: the shipped prototypes of the dataset's
+        classes, each under the catalogue's code for that class."""
+        if recognizer is None:
+            return None
+        from dashcart.core.vision.gallery import prototypes_gallery
+        from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES
+        stored = self._stored_gallery(recognizer.version)
+        if stored is not None:
+            return stored
+        mapping = {p.gsd_class: p.code for p in catalogue if p.gsd_class}
+        if not mapping:
+            return None
+        try:
+            return prototypes_gallery(DEFAULT_PROTOTYPES, getattr(recognizer, "version", ""), mapping)
+        except DashcartError as exc:
+            log.error("vision: no gallery: %s; barcodes only", exc)
+            return None
+
+    def _stored_gallery(self, model_version: str) -> Any:
+        """The gallery in the imported catalogue's database (shipped prototypes plus the
+        products enrolled there), or None where there is none for this model."""
+        from dashcart.core.vision.gallery import load_file
+        db = self.config.catalogue_db()
+        if not db.is_file():
+            return None
+        try:
+            stored = load_file(db, model_version)
+        except DashcartError as exc:
+            log.error("vision: cannot read the gallery in %s: %s", db, exc)
+            return None
+        if not len(stored):
+            log.warning("vision: %s has no gallery for model %s (re-import the catalogue); "
+                        "using the shipped prototypes", db, model_version)
+            return None
+        return stored
+
+    def latest_frame(self, camera: str) -> Any:
+        """The newest frame ``camera`` delivered (a :class:`dashcart.drivers.camera.ring.Frame`), or None."""
+        if self._vision is None or camera not in self._vision.cameras:
+            return None
+        return self._vision.ring(camera).latest()
+
+    def _on_frame(self, camera: str, frame: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.frame(camera, frame.t, frame.image)
+        self._look_for_signin(camera, frame)
+
+    def _look_for_signin(self, camera: str, frame: Any) -> None:
+        """Nobody signed in: look for the store app's QR code held up to a camera."""
+        if self._snapshot.state not in (SessionState.IDLE, SessionState.DONE):
+            return
+        with self._signin_lock:
+            signin = self._signin.on_frame(frame.t, frame.image)
+        if signin is not None:
+            self.post(signin)
+
+    def _start_beacons(self) -> None:
+        scanner = self.devices.beacons
+        if scanner is None:
+            if self._locator is None and self.config.location.backend == "sim" and not self.config.location.script:
+                return
+            from dashcart.drivers.beacon.scanner import open_scanner
+            scanner = open_scanner(self.config.location, self.clock)
+        self._beacons = scanner
+        scanner.start(self.post)
+
+    # -- the controller loop ---------------------------------------------------------------
+
+    def _controller_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
+        controller = self.controller
+        assert controller is not None
+        while not stop.is_set():
+            deadline = controller.next_deadline()
+            wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
+            try:
+                event = self.queue.get(timeout=wait)
+            except queue.Empty:
+                event = Tick(self.clock())
+            beat.beat()
+            try:
+                self._dispatch(event)
+            except Exception:  # one bad event must not take the cart down; the log says which
+                log.exception("controller: handling %r failed", event)
+
+    def _dispatch(self, event: Event) -> None:
+        controller = self.controller
+        # Deadlines that fell due before this event happen at their own time, not late.
+        for _ in range(100):
+            due = controller.next_deadline()
+            if due is None or due > event.t:
+                break
+            controller.handle(Tick(due))
+        if isinstance(event, DeviceStatus):
+            self._on_device(event)
+        elif isinstance(event, OrderAcknowledged) and event.receipt_path:
+            self.receipts.append(event.receipt_path)
+        controller.handle(event)
+        self._publish()
+
+    def _on_device(self, status: DeviceStatus) -> None:
+        old = self.device_states.get(status.device)
+        if old is None or old.state != status.state or old.message != status.message:
+            if self.stopped.is_set():
+                level = logging.DEBUG  # we closed it ourselves on the way out: not news for the operator
+            else:
+                level = logging.INFO if status.state == "ok" else logging.WARNING
+            log.log(level, "device %s: %s %s", status.device, status.state, status.message)
+        self.device_states[status.device] = DeviceView(status.device, status.state, status.message)
+
+    def _publish(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        snap = controller.snapshot()
+        devices = tuple(v for _, v in sorted(self.device_states.items()))
+        if devices != snap.devices:
+            snap = dataclasses.replace(snap, devices=devices)
+        changed = snap is not self._snapshot
+        self._snapshot = snap
+        if len(controller.log) > self._noted:
+            new = controller.log[self._noted:]
+            self._noted = len(controller.log)
+            for entry in new:
+                if self.on_note is not None:
+                    self.on_note(entry)
+        if changed:
+            status = self._status_line(snap)
+            if status != self._status:
+                self._status = status
+                self.notifier.status(status)
+            if self.on_snapshot is not None:
+                self.on_snapshot(snap)
+
+    @staticmethod
+    def _status_line(snap: Snapshot) -> str:
+        items = sum(line.qty for line in snap.lines)
+        text = f"{snap.state.value}: {items} item{'s' if items != 1 else ''}"
+        if snap.questions:
+            text += f", {len(snap.questions)} question{'s' if len(snap.questions) != 1 else ''}"
+        down = [d.device for d in snap.devices if d.state != "ok"]
+        if down:
+            text += f"; degraded: {', '.join(down)}"
+        return text
+
+    # -- the UI and the main thread -----------------------------------------------------------
+
+    def ui_beat(self) -> Callable[[], Snapshot]:
+        """The UI's ``get_snapshot``: called once per frame, so it also beats the UI's heartbeat
+        (a hung UI stops the watchdog pings) and sends READY on the first frame."""
+        beat = self.heartbeats.register("ui", self.loop_deadline_s, replace=True)
+
+        def get() -> Snapshot:
+            beat.beat()
+            if not self._ready:
+                self.ready()
+            return self._snapshot
+        return get
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`request_stop` (e.g. SIGTERM); True when stopping."""
+        return self.stopped.wait(timeout)
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    # -- stop ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop in order: no new input, the controller, then the parts it talks to."""
+        self.notifier.stopping("shutting down")
+        self.stopped.set()
+        if self._beacons is not None:
+            self._beacons.stop()
+        if self._live is not None:
+            self._live.stop()
+        if self._scale is not None:
+            # First, so that a reader hung inside read() wakes up and can leave.
+            try:
+                self._scale.close()
+            except Exception:  # already gone with the device
+                log.debug("scale close failed", exc_info=True)
+        self.supervisor.stop()
+        if self._service is not None:
+            self._service.close()
+        if self._basket is not None:
+            self._basket.journal.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        self.watchdog.stop()
+        self.notifier.close()
+
+    def settled_basket(self) -> dict[str, tuple[int, list[float]]]:
+        """code -> (units, weighed lots) of the basket now."""
+        out: dict[str, tuple[int, list[float]]] = {}
+        for line in self._snapshot.lines:
+            qty, lots = out.get(line.code, (0, []))
+            if line.sold_by == "weight" and line.weight_g is not None:
+                lots = lots + [line.weight_g]
+            out[line.code] = (qty + line.qty, lots)
+        return out
+
+
+def describe_change(old: Snapshot, new: Snapshot) -> list[str]:
+    """One line per basket or session change between two snapshots (the headless log)."""
+    out: list[str] = []
+    if old.state != new.state:
+        out.append(f"session {old.state.value} -> {new.state.value}")
+    before = {(line.code, line.weight_g if line.sold_by == "weight" else None): line for line in old.lines}
+    after = {(line.code, line.weight_g if line.sold_by == "weight" else None): line for line in new.lines}
+    for key, line in after.items():
+        was = before.get(key)
+        if was is None or was.qty != line.qty:
+            what = f"{line.weight_g:.0f} g" if line.sold_by == "weight" and line.weight_g else f"x{line.qty}"
+            out.append(f"basket: {line.name} ({line.code}) {what}  total {new.total_cents / 100:.2f}")
+    for key, line in before.items():
+        if key not in after:
+            out.append(f"basket: {line.name} ({line.code}) removed  total {new.total_cents / 100:.2f}")
+    old_q = {q.id for q in old.questions}
+    for q in new.questions:
+        if q.id not in old_q:
+            names = ", ".join(c.code for c in q.candidates[:5]) or "-"
+            out.append(f"question {q.id}: {q.kind} {q.delta_g:+.0f} g; candidates {names}")
+    if new.checkout is not None and (old.checkout is None or old.checkout.stage != new.checkout.stage):
+        out.append(f"checkout: {new.checkout.stage}" + (f" ({new.checkout.reason})" if new.checkout.reason else ""))
+    old_dev = {d.device: d.state for d in old.devices}
+    for d in new.devices:
+        if old_dev.get(d.device) != d.state:
+            out.append(f"device {d.device}: {d.state}" + (f" ({d.message})" if d.message else ""))
+    return out
+
+
+@dataclass
+class ChangeLogger:
+    """``on_snapshot`` for a headless cart: basket and session changes as lines on ``write``."""
+
+    write: Callable[[str], None]
+    last: Snapshot = field(default_factory=Snapshot)
+
+    def __call__(self, snap: Snapshot) -> None:
+        for line in describe_change(self.last, snap):
+            self.write(line)
+        self.last = snap
+
+
+def wait_for(runtime: CartRuntime, predicate: Callable[[Snapshot], bool], timeout_s: float,
+             poll_s: float = 0.05) -> Snapshot | None:
+    """The first published snapshot for which ``predicate`` holds, or None after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snap = runtime.snapshot()
+        if predicate(snap):
+            return snap
+        if time.monotonic() >= deadline or runtime.stopped.is_set():
+            return None
+        time.sleep(poll_s)
+
+
+def is_state(state: SessionState) -> Callable[[Snapshot], bool]:
+    return lambda snap: snap.state is state

@@ -1,0 +1,200 @@
+"""The controller's port to checkout: place an order, and hear back when it is settled.
+
+``place_order`` builds and signs the order and commits it to the outbox before returning;
+nothing is sent yet. Delivery is ``deliver_due(t)``: one pass over the outbox that posts what
+is due and returns events (:class:`OrderAcknowledged`, :class:`OrderDelayed`,
+:class:`OrderRejected`). A replay calls it directly with the trip's clock; the live cart calls
+:meth:`CheckoutService.start` and a sender thread does it, putting the events on the queue.
+With no store configured, delivery writes a local receipt instead (the demo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashcart.core.checkout.order import build_order
+from dashcart.core.checkout.outbox import Outbox, OutboxRecord
+from dashcart.core.checkout.receipt import write_local_receipt
+from dashcart.runtime.store_client import StoreClient, StoreRejected, StoreUnavailable
+from dashcart.config import Config
+from dashcart.errors import Misconfigured
+from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected
+from dashcart.core.lane_auth import parse_key
+from dashcart.core.signin import InvalidToken, parse_shopper_token
+from dashcart.snapshot import BasketLine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    order_id: str
+    idempotency_key: str
+    total_cents: int
+    status: str              # pending | accepted | rejected | local
+    attempts: int = 0
+
+    @classmethod
+    def of(cls, record: OutboxRecord) -> PendingOrder:
+        return cls(record.order_id, record.idempotency_key, record.total_cents, record.status, record.attempts)
+
+
+def backoff_s(key: str, attempts: int, initial_s: float, max_s: float) -> float:
+    """Exponential backoff with jitter in [50 %, 100 %], derived from the key so a replay repeats it
+    and a fleet of carts coming back online together does not hammer the store in step."""
+    base = min(max_s, initial_s * 2 ** min(max(attempts - 1, 0), 30))
+    jitter = int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:2], "big") / 65535
+    return base * (0.5 + 0.5 * jitter)
+
+
+class CheckoutService:
+    def __init__(self, config: Config, *, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        section = config.checkout
+        source = config.source or "config"
+        self._config = config
+        self._cart_id = config.cart.id
+        self._currency = config.cart.currency
+        self._clock = clock
+        self._state_dir = Path(state_dir) if state_dir is not None else config.state_dir()
+        self._cart_key: bytes | None = None
+        self._client: StoreClient | None = None
+        if section.store_url:
+            try:
+                self._client = StoreClient(section.store_url, section.timeout_s)
+            except ValueError as exc:
+                raise Misconfigured(f"{source}: checkout.store_url: {exc}") from None
+        if section.cart_key or section.store_url:
+            try:
+                self._cart_key = parse_key(section.cart_key, "checkout.cart_key")
+            except ValueError as exc:
+                raise Misconfigured(f"{source}: {exc}; the store needs signed orders") from None
+        self.outbox = Outbox(self._state_dir / "outbox.sqlite")
+        self._due: dict[str, float] = {}
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def demo(self) -> bool:
+        """True when no store is configured: orders end in a local receipt, nobody is charged."""
+        return self._client is None
+
+    def place_order(self, lines: Sequence[BasketLine], *, shopper_token: str, session_id: str, t: float,
+                    seq: int = 1) -> PendingOrder:
+        """Sign order ``seq`` of the session and commit it to the outbox; returns at once.
+
+        Calling again with the same session and ``seq`` (e.g. after a crash, replaying the
+        journal) returns the order already stored: never a second one. Raises ValueError for an
+        empty basket or a malformed shopper token.
+        """
+        try:
+            token = parse_shopper_token(shopper_token)
+        except InvalidToken as exc:
+            raise ValueError(f"shopper token: {exc}") from None
+        order = build_order(lines, cart_id=self._cart_id, session_id=session_id, seq=seq, shopper_token=token,
+                            currency=self._currency, t=t, cart_key=self._cart_key)
+        record = self.outbox.add(order, t)
+        # Due at once whatever clock the deliverer keeps; retries are scheduled on its clock.
+        self._due.setdefault(record.idempotency_key, -math.inf)
+        self.wake()
+        return PendingOrder.of(record)
+
+    def status(self, order_id: str) -> PendingOrder | None:
+        record = self.outbox.by_order_id(order_id)
+        return PendingOrder.of(record) if record else None
+
+    def pending(self) -> list[PendingOrder]:
+        return [PendingOrder.of(r) for r in self.outbox.pending()]
+
+    def next_due(self) -> float | None:
+        """When the next pending order should be tried (event clock), or None if none is pending."""
+        keys = {r.idempotency_key for r in self.outbox.pending()}
+        return min((self._due.get(k, -math.inf) for k in keys), default=None)
+
+    def deliver_due(self, t: float) -> list[Event]:
+        """Try every pending order that is due at ``t``; returns what happened, as events."""
+        events: list[Event] = []
+        for record in self.outbox.pending():
+            if self._due.get(record.idempotency_key, -math.inf) <= t:
+                events.append(self._deliver(record, t))
+        return events
+
+    def _deliver(self, record: OutboxRecord, t: float) -> Event:
+        key = record.idempotency_key
+        if self._client is None:
+            document = json.loads(record.body)
+            path = write_local_receipt(self._state_dir / "receipts", document)
+            self.outbox.settle(key, "local", t, receipt=str(path))
+            self._due.pop(key, None)
+            return OrderAcknowledged(t, record.order_id, "local", receipt_path=str(path),
+                                     total_cents=record.total_cents)
+        try:
+            reply = self._client.submit(record.body, idempotency_key=key, cart_id=record.cart_id,
+                                        signature=record.signature, order_id=record.order_id,
+                                        total_cents=record.total_cents)
+        except StoreUnavailable as exc:
+            updated = self.outbox.record_attempt(key, t, str(exc))
+            delay = backoff_s(key, updated.attempts, self._config.checkout.retry_initial_s,
+                              self._config.checkout.retry_max_s)
+            self._due[key] = t + delay
+            log.warning("order %s: %s; retry %d in %.1f s", record.order_id, exc, updated.attempts, delay)
+            return OrderDelayed(t, record.order_id, updated.attempts, str(exc))
+        except StoreRejected as exc:
+            self.outbox.settle(key, "rejected", t, error=str(exc))
+            self._due.pop(key, None)
+            log.error("order %s: %s", record.order_id, exc)
+            return OrderRejected(t, record.order_id, str(exc))
+        self.outbox.settle(key, "accepted", t, receipt=reply.raw)
+        self._due.pop(key, None)
+        if reply.duplicate:
+            log.info("order %s: the store had it already (an earlier answer was lost)", record.order_id)
+        return OrderAcknowledged(t, record.order_id, "accepted", receipt_to=reply.receipt_to,
+                                 total_cents=record.total_cents)
+
+    # The live cart: a sender thread on the monotonic clock.
+
+    def start(self, sink: Callable[[Event], None]) -> None:
+        """Deliver in a background thread, passing each event to ``sink`` (the controller's queue).
+        Orders left pending by an earlier run are sent first."""
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, args=(sink,), name="checkout-sender", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def _run(self, sink: Callable[[Event], None]) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                due = self.next_due()
+                wait = 1.0 if due is None else max(0.0, min(1.0, due - self._clock()))
+                if wait > 0:
+                    self._wake.wait(wait)
+                if self._stopping:
+                    return
+            for event in self.deliver_due(self._clock()):
+                sink(event)
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, self._config.checkout.timeout_s + 1.0))
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.outbox.close()

@@ -1,0 +1,102 @@
+"""The store API client: ``POST /v1/orders`` with the signed body and its idempotency key.
+
+Every failure is sorted into one of two kinds. Transient (:class:`StoreUnavailable`): refused,
+timed out, reset, a 5xx/408/429, or a reply that is not what the API promises -- the order
+stays in the outbox and is sent again, which is safe because the store deduplicates by key.
+Permanent (:class:`StoreRejected`): any other 4xx -- the store understood and said no, so
+sending again would not help; staff must.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+
+from dashcart.core.checkout.order import mask_email
+
+ORDERS_PATH = "/v1/orders"
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class StoreUnavailable(Exception):
+    """Try again later; ``str()`` is one line for the log and the screen."""
+
+
+class StoreRejected(Exception):
+    """The store refused this order for good."""
+
+
+@dataclass(frozen=True)
+class StoreReply:
+    order_id: str
+    status: str          # accepted
+    receipt_to: str      # masked
+    duplicate: bool      # the store had this order already (an earlier reply was lost)
+    raw: str             # the reply body, kept in the outbox
+
+
+class StoreClient:
+    def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"{base_url!r} is not an http(s) URL")
+        self._https = parsed.scheme == "https"
+        self._host = parsed.hostname
+        self._port = parsed.port
+        self._prefix = parsed.path.rstrip("/")
+        self._timeout_s = timeout_s
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+
+    def submit(self, body: bytes, *, idempotency_key: str, cart_id: str, signature: str,
+               order_id: str, total_cents: int) -> StoreReply:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key,
+                   "X-Dashcart-Cart": cart_id, "X-Dashcart-Signature": signature}
+        connection = self._connection()
+        try:
+            connection.request("POST", self._prefix + ORDERS_PATH, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read(MAX_REPLY_BYTES + 1)
+        except (TimeoutError, socket.timeout):
+            raise StoreUnavailable(f"the store did not answer within {self._timeout_s:g} s") from None
+        except ConnectionRefusedError:
+            raise StoreUnavailable("the store refused the connection") from None
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            raise StoreUnavailable("the store closed the connection without an answer") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise StoreUnavailable(f"cannot reach the store: {exc}") from None
+        finally:
+            connection.close()
+        return _interpret(response.status, data, order_id, total_cents)
+
+
+def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> StoreReply:
+    if status >= 500 or status in (408, 425, 429):
+        raise StoreUnavailable(f"the store answered HTTP {status}")
+    if len(data) > MAX_REPLY_BYTES:
+        raise StoreUnavailable(f"the store's answer (HTTP {status}) is too long")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if 400 <= status < 500:
+        reason = document.get("error") if isinstance(document, dict) else None
+        raise StoreRejected(f"the store refused the order (HTTP {status}: {str(reason or 'no reason given')[:200]})")
+    if status not in (200, 201) or not isinstance(document, dict):
+        raise StoreUnavailable(f"the store answered HTTP {status} with something that is not an order reply")
+    receipt = document.get("receipt") if isinstance(document.get("receipt"), dict) else {}
+    to = receipt.get("to", "")
+    if (document.get("order_id") != order_id or document.get("status") != "accepted"
+            or document.get("total_cents") != total_cents or not isinstance(to, str)):
+        # Not ours, or not what we sent: do not show a receipt for it; retrying is safe.
+        raise StoreUnavailable("the store's answer does not match the order sent")
+    return StoreReply(order_id, "accepted", mask_email(to), bool(document.get("duplicate", False)),
+                      data.decode("utf-8"))

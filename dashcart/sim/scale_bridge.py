@@ -1,0 +1,291 @@
+"""The simulated scale on a pseudo-terminal: the exact bytes a real bridge sends, in real time.
+
+:class:`SimulatedBridge` opens a pty, points a stable symlink at its device (like
+``/dev/serial/by-id/...`` on the Pi) and streams ``hx711-bridge/1`` readings at 80 Hz (or
+answers MT-SICS commands like a trade scale), driven by a :class:`LoadScript` and by calls
+made while it runs: :meth:`place`, :meth:`lift`, :meth:`push`, :meth:`fault`. The real
+serial driver opens that symlink, so hardware-in-the-loop tests exercise every byte of the
+real path. The pure part (load physics, line encoding, :func:`render_scale_log` for
+recorded trips without real time) lives in :mod:`dashcart.sim.load_script`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import pty
+import select
+import shutil
+import tempfile
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dashcart.drivers.scale.protocol import encode_sics_weight
+from dashcart.sim.load_script import (  # noqa: F401  (re-exported: the sim's public names)
+    BANNER, FAULT_KINDS, RATE_HZ, Drift, Fault, LineEncoder, Lift, LoadEvent, LoadScript, Place, Push,
+    TrueChange, format_scale_log, load_at, push_phases, raw_counts, render_scale_log,
+)
+
+log = logging.getLogger("dashcart.sim.scale")
+
+SICS_RATE_HZ = 20
+# termios speed codes -> baud, to see what speed the reader set on the pty
+_SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
+           if name.startswith("B") and name[1:].isdigit()}
+
+
+def demo_script() -> LoadScript:
+    """What the simulated cart weighs when nobody scripts it: a shopper's loop, repeated.
+
+    Nets to zero over its length so it can repeat forever.
+    """
+    return LoadScript(24.0, (
+        Place(2.0, 500.0), Place(5.0, 1200.0), Push(8.0, 10.5, 300.0), Place(9.0, 90.0),
+        Lift(13.0, 500.0), Place(16.0, 42.0), Lift(19.0, 1200.0), Lift(21.0, 132.0),
+    ))
+
+
+class SimulatedBridge:
+    """A scale on a pty. ``port`` is the path to open once :meth:`start` returned.
+
+    ``repeat`` replays the script forever (its load must net to zero); events added while
+    it runs are on the bridge's own clock (seconds since start, from ``clock``).
+    """
+
+    def __init__(self, script: LoadScript | None = None, *, seed: int = 0, offset: int = 0,
+                 counts_per_gram: float = 420.0, protocol: str = "hx711-bridge", repeat: bool = False,
+                 baudrate: int = 115200, clock: Callable[[], float] = time.monotonic) -> None:
+        self.script = script or LoadScript(0.0)
+        self.protocol = protocol
+        self.offset = offset
+        self.counts_per_gram = counts_per_gram
+        self.repeat = repeat and self.script.duration_s > 0
+        self.baudrate = baudrate
+        self._clock = clock
+        self._rng = np.random.default_rng(seed)
+        self._phases = push_phases(self.script, self._rng)
+        self._encoder = LineEncoder(self._rng)
+        self._extra: list[LoadEvent] = []
+        self._faults = list(self.script.faults)
+        self._lock = threading.Lock()
+        self._dir = Path(tempfile.mkdtemp(prefix="dashcart-scale-"))
+        self.port = str(self._dir / "ttySIM0")
+        self._master = -1
+        self._slave = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self._blind_until = -1.0
+        self._reconnect_at: float | None = None
+        self._sics_streaming = False
+        self._sics_zero = 0.0
+        self._sics_tare = 0.0
+        self._inbox = b""
+        self.connections = 0
+
+    # ------------------------------------------------------------ life cycle
+    def start(self) -> str:
+        self._t0 = self._clock()
+        self._open_pty()
+        self._thread = threading.Thread(target=self._run, name="sim-scale", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close_pty()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> SimulatedBridge:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def now(self) -> float:
+        """Seconds on the bridge's clock (since :meth:`start`)."""
+        return self._clock() - self._t0
+
+    # ------------------------------------------------------------ what happens to the cart
+    def place(self, grams: float, **kw: float) -> Place:
+        event = Place(self.now(), grams, **kw)
+        self._add(event)
+        return event
+
+    def lift(self, grams: float, **kw: float) -> Lift:
+        event = Lift(self.now(), grams, **kw)
+        self._add(event)
+        return event
+
+    def push(self, seconds: float, amplitude_g: float = 300.0) -> Push:
+        now = self.now()
+        event = Push(now, now + seconds, amplitude_g)
+        with self._lock:
+            self._phases[1000 + len(self._extra)] = (float(self._rng.uniform(0, 6.28)), 1.1)
+        self._add(event)
+        return event
+
+    def fault(self, kind: str, duration_s: float = 0.0, count: int = 1) -> None:
+        """Inject a wire fault now (see :data:`FAULT_KINDS`)."""
+        with self._lock:
+            self._faults.append(Fault(self.now(), kind, duration_s, count))
+
+    def _add(self, event: LoadEvent) -> None:
+        with self._lock:
+            self._extra.append(event)
+
+    def load_g(self, t: float) -> float:
+        """The true load at bridge time ``t`` (for tests and the MT-SICS mode)."""
+        times = np.array([t])
+        with self._lock:
+            extra = list(self._extra)
+            extra_phases = {i: self._phases.get(1000 + i, (0.3, 1.7)) for i in range(len(extra))}
+        scripted_t = times % self.script.duration_s if self.repeat else times
+        load = load_at(scripted_t, self.script.events, self.script.initial_g, self._phases)
+        load += load_at(times, extra, 0.0, extra_phases)
+        return float(load[0])
+
+    # ------------------------------------------------------------ the pty
+    def _open_pty(self) -> None:
+        master, slave = pty.openpty()
+        tty.setraw(slave)   # a UART has no line discipline: no echo, no CR/LF mangling
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        link = self._dir / "ttySIM0.new"
+        link.unlink(missing_ok=True)
+        os.symlink(os.ttyname(slave), link)
+        os.replace(link, self.port)
+        self.connections += 1
+        self._encoder.boot()
+        self._send(BANNER if self.protocol == "hx711-bridge" else "")
+
+    def _close_pty(self) -> None:
+        # Like pulling the USB cable: the device node goes away and readers get EIO.
+        Path(self.port).unlink(missing_ok=True)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = -1
+
+    def _send(self, line: str) -> None:
+        if not line or self._master < 0:
+            return
+        data = (line + ("\r\n" if self.protocol == "mt-sics" else "\n")).encode("utf-8", "replace")
+        reader_baud = self._reader_baud()
+        if reader_baud and reader_baud != self.baudrate:
+            # A UART listening at the wrong speed sees framing garbage, more or fewer bytes.
+            n = max(1, len(data) * reader_baud // self.baudrate)
+            data = bytes(self._rng.integers(0, 256, min(n, 256), dtype=np.uint8))
+        try:
+            os.write(self._master, data)
+        except BlockingIOError:
+            pass   # nobody reading and the buffer is full: a UART would drop them too
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EAGAIN):
+                raise
+
+    def _reader_baud(self) -> int:
+        """The speed the reader set on the port (0: unknown or not set yet)."""
+        try:
+            return _SPEEDS.get(termios.tcgetattr(self._slave)[5], 0)
+        except (termios.error, OSError):
+            return 0
+
+    def _drain_commands(self) -> list[str]:
+        if self._master < 0:
+            return []
+        try:
+            chunk = os.read(self._master, 4096)
+        except (BlockingIOError, OSError):
+            return []
+        self._inbox = (self._inbox + chunk)[-4096:]
+        *commands, self._inbox = self._inbox.split(b"\n")
+        return [c.strip().decode("ascii", "replace") for c in commands]
+
+    # ------------------------------------------------------------ the bridge's firmware
+    def _run(self) -> None:
+        rate = RATE_HZ if self.protocol == "hx711-bridge" else SICS_RATE_HZ
+        k = 0
+        while not self._stop.is_set():
+            due = k / rate
+            now = self.now()
+            if due > now:
+                if self._master >= 0:
+                    select.select([self._master], [], [], due - now)
+                else:
+                    self._stop.wait(due - now)
+                if self.protocol == "mt-sics":
+                    for command in self._drain_commands():
+                        self._sics_command(command, self.now())
+                else:
+                    self._drain_commands()
+                continue
+            if now - due > 1.0:   # we were suspended: the readings of that time are lost
+                skipped = int((now - due) * rate)
+                k += skipped
+                self._encoder.seq = (self._encoder.seq + skipped) % 65536
+                continue
+            self._tick(due)
+            k += 1
+
+    def _tick(self, t: float) -> None:
+        with self._lock:
+            due = [f for f in self._faults if f.t <= t]
+            self._faults = [f for f in self._faults if f.t > t]
+        for fault in due:
+            if fault.kind in ("silence", "disconnect"):
+                self._blind_until = max(self._blind_until, t + fault.duration_s)
+                if fault.kind == "disconnect":
+                    self._close_pty()
+                    self._reconnect_at = self._blind_until
+            else:
+                self._encoder.pending.append(fault)
+        if t < self._blind_until:
+            if self._reconnect_at is None:
+                self._encoder.seq = (self._encoder.seq + 1) % 65536   # stalled: conversions lost
+            return
+        if self._reconnect_at is not None:
+            self._reconnect_at = None
+            self._open_pty()
+        load = self.load_g(t)
+        if self.protocol == "mt-sics":
+            if self._sics_streaming:
+                stable = abs(load - self.load_g(max(0.0, t - 0.3))) < 0.5
+                grams = load - self._sics_zero - self._sics_tare + float(self._rng.normal(0, 0.05))
+                self._send(encode_sics_weight(grams, stable).decode("ascii").rstrip("\r\n"))
+            return
+        raw = int(raw_counts(np.array([load]), self._rng, self.offset, self.counts_per_gram,
+                             self.script.noise_counts)[0])
+        for line in self._encoder.lines_for(raw):
+            self._send(line)
+
+    def _sics_command(self, command: str, t: float) -> None:
+        load = self.load_g(t)
+        if command == "SIR":
+            self._sics_streaming = True
+        elif command == "S":
+            self._send(encode_sics_weight(load - self._sics_zero - self._sics_tare, True).decode().rstrip("\r\n"))
+        elif command == "Z":
+            self._sics_zero, self._sics_tare = load, 0.0
+            self._send("Z A")
+        elif command == "T":
+            self._sics_tare = load - self._sics_zero
+            self._send(f"T S {self._sics_tare:10.1f} g")
+        elif command == "@":
+            self._sics_streaming = False
+            self._send('I4 A "0123456789"')
+        elif command:
+            self._send("ES")

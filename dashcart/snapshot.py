@@ -1,0 +1,108 @@
+"""What the controller publishes for the screen: an immutable picture of the session.
+
+The UI draws only from a :class:`Snapshot` and sends shopper actions back as events
+(:class:`dashcart.events.ShopperAction`). Add fields with defaults only; never rename.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class SessionState(enum.Enum):
+    IDLE = "idle"          # no shopper signed in: the welcome screen
+    SHOPPING = "shopping"
+    CHECKOUT = "checkout"  # in the lane: summary, paying, receipt
+    DONE = "done"          # paid; waiting for the cart to be emptied and returned
+
+
+@dataclass(frozen=True)
+class BasketLine:
+    code: str
+    name: str
+    qty: int
+    price_cents: int                 # the line's price
+    unit_price_cents: int            # per unit, or per kg when sold by weight
+    sold_by: str = "unit"            # unit | weight
+    weight_g: float | None = None    # what was weighed, for items sold by weight
+    savings_cents: int = 0
+    image: str | None = None         # path to a product picture, if the catalogue has one
+
+
+@dataclass(frozen=True)
+class Candidate:
+    code: str
+    name: str
+    score: float = 0.0
+    qty: int = 1
+    price_cents: int = 0             # per unit, or per kg when sold by weight
+    image: str | None = None
+    sold_by: str = "unit"            # unit | weight
+
+
+@dataclass(frozen=True)
+class Question:
+    """Something the cart will not guess: the shopper must answer before checkout."""
+
+    id: int
+    t: float
+    kind: str                        # added | removed | unidentified | produce
+    delta_g: float
+    candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True)
+class NearbyProduct:
+    code: str
+    name: str
+    price_cents: int
+    sold_by: str = "unit"
+    image: str | None = None
+    deal: str = ""
+
+
+@dataclass(frozen=True)
+class CheckoutView:
+    stage: str                       # lane | summary | paying | paid | receipt_sent | failed | blocked
+    cancellable: bool = False
+    seconds_left: float = 0.0
+    order_id: str = ""
+    receipt_to: str = ""             # masked address, e.g. "k***@example.com"
+    reason: str = ""                 # why checkout is blocked or failed, in the shopper's words
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    device: str                      # scale | camera:<id> | bluetooth | network
+    state: str                       # ok | degraded | down
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    t: float = 0.0
+    state: SessionState = SessionState.IDLE
+    shopper: str = ""                # signed-in token (never shown in full)
+    lines: tuple[BasketLine, ...] = ()
+    total_cents: int = 0
+    savings_cents: int = 0
+    last_change_code: str | None = None
+    last_change_t: float | None = None
+    questions: tuple[Question, ...] = ()
+    zone: str = ""
+    nearby: tuple[NearbyProduct, ...] = ()
+    live_weight_g: float = 0.0
+    weight_stable: bool = True
+    checkout: CheckoutView | None = None
+    devices: tuple[DeviceView, ...] = ()
+    currency: str = "USD"
+    language: str = "en"
+    message: str = ""                # a transient line for the shopper
+    produce_entry: Candidate | None = None  # the produce being weighed, if the shopper started one
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # Every loose item the shopper may pick by name or PLU on the produce screen (the
+    # catalogue's PLU / sold-by-weight products); `nearby` is only the current zone's.
+    produce: tuple[NearbyProduct, ...] = ()
+    # While a produce entry is open: the weight put in since it began (live), for its price.
+    produce_weight_g: float | None = None

@@ -1,0 +1,272 @@
+"""Trip recordings, ``dashcart-trip/1``: what the cart's sensors saw, for replay and benchmarks.
+
+    trip.json                  format, scale settings, cameras, optional catalogue and site
+    scale.log                  "<t> <line>" per line received from the scale
+    frames/<camera>/<ms>.jpg   frames, named by integer milliseconds since the start
+    beacons.csv                optional: t,kind,id,rssi
+    shopper.csv                optional: t,action,value
+
+:func:`read_trip` is tolerant: a missing optional file, a malformed line or an unreadable
+frame becomes a :class:`TripProblem` naming the file and line, and the rest is still used.
+Only a trip with no usable ``trip.json`` cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashcart.errors import Misconfigured, read_user_file
+from dashcart.events import BeaconSighting, ShopperAction
+
+FORMAT = "dashcart-trip/1"
+SHOPPER_ACTIONS = ("signin", "choose", "plu", "cancel", "confirm",
+                   # beyond the contract's list, what the screen can also send:
+                   "not_in_cart", "remove", "produce", "signout")
+BEACON_KINDS = ("ibeacon", "eddystone-uid", "eddystone-eid")
+
+
+@dataclass(frozen=True)
+class TripProblem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Frame:
+    camera: str
+    t: float
+    path: Path
+
+
+@dataclass
+class Trip:
+    path: Path
+    protocol: str
+    offset: int
+    counts_per_gram: float
+    cameras: tuple[str, ...]
+    catalogue: Path | None
+    site: dict[str, Any] | None
+    frames: list[Frame] = field(default_factory=list)           # all cameras, in time order
+    beacons: list[BeaconSighting] = field(default_factory=list)
+    shopper: list[tuple[int, ShopperAction]] = field(default_factory=list)   # (line, action)
+    problems: list[TripProblem] = field(default_factory=list)
+
+    @property
+    def scale_log(self) -> Path:
+        return self.path / "scale.log"
+
+
+def _format_t(t: float) -> str:
+    return f"{t:.4f}"
+
+
+def _parse_t(text: str) -> float:
+    t = float(text)
+    if not math.isfinite(t) or t < 0:
+        raise ValueError(f"time {text!r} must be a finite number >= 0")
+    return t
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    meta_path = path / "trip.json"
+    if not path.is_dir():
+        raise Misconfigured(f"{path}: no such trip directory")
+    text = read_user_file(meta_path, f"missing; a {FORMAT} trip needs trip.json")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Misconfigured(f"{meta_path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise Misconfigured(f"{meta_path}: format is {got!r}, expected {FORMAT!r}")
+    scale = meta.get("scale")
+    if not isinstance(scale, dict):
+        raise Misconfigured(f"{meta_path}: missing the \"scale\" object")
+    if scale.get("protocol") not in ("hx711-bridge", "mt-sics"):
+        raise Misconfigured(f"{meta_path}: scale.protocol {scale.get('protocol')!r} is not hx711-bridge or mt-sics")
+    if not isinstance(scale.get("offset", 0), int) or isinstance(scale.get("offset", 0), bool):
+        raise Misconfigured(f"{meta_path}: scale.offset must be an integer")
+    cpg = scale.get("counts_per_gram", 420.0)
+    if isinstance(cpg, bool) or not isinstance(cpg, (int, float)) or cpg == 0 or not math.isfinite(cpg):
+        raise Misconfigured(f"{meta_path}: scale.counts_per_gram must be a non-zero number")
+    cameras = meta.get("cameras", [])
+    if not isinstance(cameras, list) or not all(isinstance(c, str) and c and "/" not in c for c in cameras):
+        raise Misconfigured(f"{meta_path}: cameras must be a list of camera ids")
+    if "site" in meta and meta["site"] is not None and not isinstance(meta["site"], dict):
+        raise Misconfigured(f"{meta_path}: site must be an object")
+    if "catalogue" in meta and not isinstance(meta["catalogue"], str):
+        raise Misconfigured(f"{meta_path}: catalogue must be a path string")
+    return meta
+
+
+def read_trip(path: str | Path) -> Trip:
+    """The trip's header and its event files; problems are collected, not raised."""
+    path = Path(path)
+    meta = _read_header(path)
+    scale = meta["scale"]
+    catalogue = path / meta["catalogue"] if meta.get("catalogue") else None
+    trip = Trip(path=path, protocol=scale["protocol"], offset=int(scale.get("offset", 0)),
+                counts_per_gram=float(scale.get("counts_per_gram", 420.0)), cameras=tuple(meta.get("cameras", [])),
+                catalogue=catalogue, site=meta.get("site"))
+    if not trip.scale_log.is_file():
+        trip.problems.append(TripProblem(str(trip.scale_log), None, "missing; the replay has no weight changes"))
+    _read_frames(trip)
+    _read_beacons(trip)
+    _read_shopper(trip)
+    return trip
+
+
+def _read_frames(trip: Trip) -> None:
+    frames_dir = trip.path / "frames"
+    for camera in trip.cameras:
+        folder = frames_dir / camera
+        if not folder.is_dir():
+            trip.problems.append(TripProblem(str(folder), None, f"missing; no frames for camera {camera!r}"))
+            continue
+        for name in os.listdir(folder):
+            stem, dot, ext = name.partition(".")
+            if not (stem.isdigit() and ext.lower() in ("jpg", "jpeg", "png")):
+                trip.problems.append(TripProblem(str(folder / name), None,
+                                                 "not a frame (expected <integer ms>.jpg); skipped"))
+                continue
+            trip.frames.append(Frame(camera, int(stem) / 1000.0, folder / name))
+    trip.frames.sort(key=lambda f: (f.t, f.camera))
+
+
+def _csv_rows(trip: Trip, name: str, header: tuple[str, ...]):
+    file = trip.path / name
+    if not file.is_file():
+        return
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        trip.problems.append(TripProblem(str(file), None, f"cannot read: {exc}"))
+        return
+    rows = csv.reader(text.splitlines())
+    first = next(rows, None)
+    if first is None or tuple(h.strip() for h in first) != header:
+        trip.problems.append(TripProblem(str(file), 1, f"header must be {','.join(header)}; file skipped"))
+        return
+    for line, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        yield file, line, row
+
+
+def _read_beacons(trip: Trip) -> None:
+    for file, line, row in _csv_rows(trip, "beacons.csv", ("t", "kind", "id", "rssi")) or ():
+        try:
+            if len(row) != 4:
+                raise ValueError(f"{len(row)} fields, expected 4")
+            t, kind, ident, rssi = _parse_t(row[0]), row[1].strip(), row[2].strip(), float(row[3])
+            if kind not in BEACON_KINDS:
+                raise ValueError(f"kind {kind!r} is not one of {', '.join(BEACON_KINDS)}")
+            if not ident:
+                raise ValueError("empty id")
+        except ValueError as exc:
+            trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
+            continue
+        trip.beacons.append(BeaconSighting(t, kind=kind, id=ident, rssi=rssi))
+    trip.beacons.sort(key=lambda b: b.t)
+
+
+def _read_shopper(trip: Trip) -> None:
+    for file, line, row in _csv_rows(trip, "shopper.csv", ("t", "action", "value")) or ():
+        try:
+            if len(row) not in (2, 3):
+                raise ValueError(f"{len(row)} fields, expected 3")
+            t, action = _parse_t(row[0]), row[1].strip()
+            value = row[2].strip() if len(row) == 3 else ""
+            if action not in SHOPPER_ACTIONS:
+                raise ValueError(f"action {action!r} is not one of {', '.join(SHOPPER_ACTIONS)}")
+        except ValueError as exc:
+            trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
+            continue
+        trip.shopper.append((line, ShopperAction(t, action=action, value=value)))
+    trip.shopper.sort(key=lambda item: item[1].t)
+
+
+class TripWriter:
+    """Writes a trip as it happens; each file is appended to and flushed line by line."""
+
+    def __init__(self, path: str | Path, *, protocol: str = "hx711-bridge", offset: int = 0,
+                 counts_per_gram: float = 420.0, cameras: tuple[str, ...] = (), catalogue: str | None = None,
+                 site: dict[str, Any] | None = None, frames: bool = False, epoch: float | None = None):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.cameras = tuple(cameras) if frames else ()
+        meta: dict[str, Any] = {"format": FORMAT,
+                                "scale": {"protocol": protocol, "offset": offset, "counts_per_gram": counts_per_gram},
+                                "cameras": list(self.cameras)}
+        if catalogue is not None:
+            meta["catalogue"] = catalogue
+        if site is not None:
+            meta["site"] = site
+        if epoch is not None:
+            meta["epoch"] = epoch  # Unix time at t = 0: lets a replay check the lane's rotating ids
+        self._meta = meta
+        self._write_meta()
+        for camera in self.cameras:
+            (self.path / "frames" / camera).mkdir(parents=True, exist_ok=True)
+        self._scale = open(self.path / "scale.log", "ab")
+        self._beacons = None
+        self._shopper = None
+
+    def _write_meta(self) -> None:
+        tmp = self.path / "trip.json.tmp"
+        tmp.write_text(json.dumps(self._meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.path / "trip.json")
+
+    def set_catalogue(self, catalogue: str) -> None:
+        """Name the trip's catalogue (relative to the trip) once it is known."""
+        self._meta["catalogue"] = catalogue
+        self._write_meta()
+
+    def scale_line(self, t: float, line: bytes | str) -> None:
+        data = line.encode("latin-1") if isinstance(line, str) else line
+        self._scale.write(_format_t(t).encode() + b" " + data.rstrip(b"\r\n") + b"\n")
+
+    def frame_jpeg(self, camera: str, t: float, jpeg: bytes) -> None:
+        if camera not in self.cameras:
+            return   # frames are written only for cameras recorded on purpose
+        (self.path / "frames" / camera / f"{round(t * 1000)}.jpg").write_bytes(jpeg)
+
+    def beacon(self, t: float, kind: str, ident: str, rssi: float) -> None:
+        if self._beacons is None:
+            self._beacons = open(self.path / "beacons.csv", "w", encoding="utf-8", newline="")
+            self._beacons.write("t,kind,id,rssi\n")
+        self._beacons.write(f"{_format_t(t)},{kind},{ident},{rssi:g}\n")
+
+    def shopper(self, t: float, action: str, value: str = "") -> None:
+        if self._shopper is None:
+            self._shopper = open(self.path / "shopper.csv", "w", encoding="utf-8", newline="")
+            self._shopper.write("t,action,value\n")
+        self._shopper.write(f"{_format_t(t)},{action},{value}\n")
+
+    def flush(self) -> None:
+        for handle in (self._scale, self._beacons, self._shopper):
+            if handle is not None:
+                handle.flush()
+
+    def close(self) -> None:
+        for handle in (self._scale, self._beacons, self._shopper):
+            if handle is not None:
+                handle.close()
+
+    def __enter__(self) -> "TripWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,492 @@
+"""Generated shopping trips (``dashcart-trip/1``) with the truth alongside, for tests,
+benchmarks and demos.
+
+A trip is planned from the catalogue: the shopper signs in, walks through zones (beacon
+sightings), puts cartons in (barcode shown to the camera, or hidden), several units at
+once, produce by weight or by piece (entering the PLU on the screen first, or not), takes
+things out again, sometimes while the cart is being pushed, and rolls into the checkout
+lane. From the plan come:
+
+* ``scale.log``: the scale issue's load-script renderer (``dashcart.sim.load_script``),
+  with the true weights of the very items put in (each unit drawn from the catalogue's
+  mean and spread), hand presses, ringing and the cart's shaking;
+* ``frames/top/<ms>.jpg``: views into the basket (640x480 by default, a basket camera's
+  configured size; items scale with the frame): the product held up to
+  the camera (cartons with a rendered EAN-13 barcode label when the barcode is shown),
+  and the basket before and after each change, built from the Grocery Store Dataset's
+  photos (validation images first: the recognizer was trained on the training split);
+* ``beacons.csv``, ``shopper.csv`` (sign-in and PLU entries; answers to the cart's
+  questions come from :class:`ShopperOracle` during a replay, since which questions the
+  cart asks is what is being measured), ``trip.json`` (with the site map), and
+* ``truth.json`` (generator only; replay ignores it): what really happened and the basket
+  that should come out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dashcart.core.catalogue import Catalogue, Product
+from dashcart.trips.format import TripWriter
+from dashcart.sim.camera import barcode_label
+
+CAMERA = "top"
+FRAME_SIZE = (640, 480)          # the cameras' configured default ([[cameras.devices]])
+# An item lying in the basket, and one held up to the camera, as a share of the frame width:
+# about what a camera over a 50 cm basket sees of a 1 l carton or an apple.
+ITEM_SHARE = 0.225
+HELD_SHARE = 0.625
+BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
+LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
+# What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
+MAX_LOAD_G = 14000.0
+
+
+@dataclass(frozen=True)
+class TripMix:
+    """How often each kind of thing happens (probabilities per action)."""
+
+    carton: float = 0.45
+    produce_unit: float = 0.15
+    produce_weight: float = 0.20
+    removal: float = 0.20
+    barcode_hidden: float = 0.10           # carton put in with its barcode away from the camera
+    plu_entered: float = 0.85              # produce: the shopper enters the PLU before placing
+    multi_unit: float = 0.25               # several units at once
+    placed_while_pushed: float = 0.10
+    removal_barcode_seen: float = 0.30
+    items_shift: float = 0.30              # pushing on shifts what lies in the basket...
+    shift_share: float = 0.05              # ... by up to this share of the frame's width, all together
+
+
+@dataclass
+class TruthAction:
+    t: float                     # when the hand starts moving
+    rest_t: float                # when the load is at rest again
+    kind: str                    # add | remove
+    code: str
+    qty: int
+    grams: float                 # true grams that went in or came out
+    how: str = ""                # barcode | hidden | plu | recognizer | removal
+    lot: int | None = None       # for weighed produce: which lot (removals name the lot taken)
+
+
+@dataclass
+class Truth:
+    actions: list[TruthAction] = field(default_factory=list)
+    basket: dict[str, dict[str, Any]] = field(default_factory=dict)   # code -> {"qty", "lots": [grams]}
+    duration_s: float = 0.0
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "duration_s": self.duration_s, "actions": [asdict(a) for a in self.actions],
+                "basket": self.basket}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Truth":
+        return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"])
+
+
+def load_truth(trip_dir: str | Path) -> Truth:
+    return Truth.from_json(json.loads((Path(trip_dir) / "truth.json").read_text()))
+
+
+class ProductImages:
+    """Photos per product (validation split first), loaded once and kept small."""
+
+    def __init__(self, dataset_root: str | Path):
+        self.root = Path(dataset_root)
+        self._paths: dict[str, list[Path]] = {}
+        for split in ("val", "train"):
+            listing = self.root / f"{split}.txt"
+            if not listing.is_file():
+                continue
+            for line in listing.read_text().splitlines():
+                rel = line.split(",")[0].strip()
+                if not rel:
+                    continue
+                cls = Path(rel).parent.name
+                self._paths.setdefault(f"{split}:{cls}", []).append(self.root / rel)
+        self._cache: dict[Path, np.ndarray] = {}
+
+    def pick(self, product: Product, rng: random.Random, size: int) -> np.ndarray:
+        import cv2
+        paths = self._paths.get(f"val:{product.gsd_class}") or self._paths.get(f"train:{product.gsd_class}") or []
+        if not paths:
+            image = np.full((size, size, 3), 128, np.uint8)
+            cv2.putText(image, product.name[:10], (4, size // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+            return image
+        path = rng.choice(paths)
+        if path not in self._cache:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            self._cache[path] = cv2.resize(image, (160, 160), interpolation=cv2.INTER_AREA)
+        return cv2.resize(self._cache[path], (size, size), interpolation=cv2.INTER_AREA)
+
+
+class Scene:
+    """The basket seen from above: a floor and the photos of what lies on it."""
+
+    def __init__(self, rng: random.Random, frame_size: tuple[int, int] = FRAME_SIZE):
+        w, h = self.size = frame_size
+        floor = np.full((h, w, 3), (72, 76, 80), np.uint8)
+        pitch = max(8, round(w * 0.075))   # the basket's wire grid
+        floor[:, ::pitch] = (130, 130, 135)
+        floor[::pitch, :] = (130, 130, 135)
+        self.floor = floor
+        self.item_px = round(w * ITEM_SHARE)
+        self.items: dict[Any, tuple[np.ndarray, int, int]] = {}
+        self.rng = rng
+
+    def add(self, key: Any, image: np.ndarray, near: Any = None) -> None:
+        """Lay ``image`` somewhere in the basket, or half overlapping item ``near`` (the
+        next unit of several put in together)."""
+        w, h = self.size
+        size = image.shape[0]
+        if near in self.items:
+            _, x, y = self.items[near]
+            dx, dy = self.rng.choice(((size // 2, 0), (-size // 2, 0), (0, size // 2), (0, -size // 2)))
+            x, y = min(max(0, x + dx), w - size), min(max(0, y + dy), h - size)
+        else:
+            x, y = self.rng.randrange(0, w - size), self.rng.randrange(0, h - size)
+        self.items[key] = (image, x, y)
+
+    def remove(self, key: Any) -> None:
+        self.items.pop(key, None)
+
+    def shift(self, rng: random.Random, share: float) -> None:
+        """The cart was pushed: the load slides together, each item a little on its own too,
+        so items no longer lie quite where the cameras saw them put down."""
+        w, h = self.size
+        dx, dy = (round(rng.uniform(-share, share) * w) for _ in range(2))
+        for key, (image, x, y) in list(self.items.items()):
+            size = image.shape[0]
+            jx, jy = (round(rng.uniform(-share, share) * w / 4) for _ in range(2))
+            self.items[key] = (image, min(max(0, x + dx + jx), w - size), min(max(0, y + dy + jy), h - size))
+
+    def render(self, np_rng: np.random.Generator) -> np.ndarray:
+        frame = self.floor.copy()
+        for image, x, y in self.items.values():
+            size = image.shape[0]
+            frame[y:y + size, x:x + size] = image
+        noise = np_rng.normal(0, 2.0, frame.shape)
+        return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+    def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator) -> np.ndarray:
+        """The product held close to the camera, its barcode (if any) toward it."""
+        import cv2
+        w, h = self.size
+        frame = self.render(np_rng)
+        held = min(round(w * HELD_SHARE), h)
+        big = cv2.resize(image, (held, held), interpolation=cv2.INTER_AREA)
+        # a hand never holds still: each frame has the product somewhere else
+        x0 = min(max(0, (w - held) // 2 + int(np_rng.integers(-w // 13, w // 13 + 1))), w - held)
+        y0 = min(max(0, (h - held) // 2 + int(np_rng.integers(-h // 16, h // 16 + 1))), h - held)
+        frame[y0:y0 + held, x0:x0 + held] = big
+        if label is not None:
+            lh, lw = label.shape[:2]
+            lx, ly = max(0, (w - lw) // 2), h - lh - 8
+            frame[ly:ly + lh, lx:lx + lw] = label[:, :min(lw, w - lx)]
+        return frame
+
+
+def _zones(catalogue: Catalogue) -> list[str]:
+    return sorted({p.zone for p in catalogue if p.zone})
+
+
+def _site(zones: list[str]) -> dict[str, Any]:
+    return {"zones": {f"ibeacon:{BEACON_UUID}:1:{i + 1}": zone for i, zone in enumerate(zones)},
+            "lane": list(LANE_BEACONS)}
+
+
+def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
+                  events: int = 20, mix: TripMix | None = None, frames: bool = True, offset: int = -84211,
+                  counts_per_gram: float = 420.0, catalogue_ref: str | None = None,
+                  images: ProductImages | None = None, frame_size: tuple[int, int] = FRAME_SIZE) -> Truth:
+    """Write one trip into ``out`` (a new directory) and return its truth."""
+    from dashcart.sim.load_script import LoadScript, Lift, Place, Push, render_scale_log
+
+    mix = mix or TripMix()
+    rng = random.Random(seed)
+    np_rng = np.random.default_rng(seed)
+    # its own stream, so that shifting the load leaves every other choice of the trip as it was
+    shift_rng = random.Random(seed * 7919 + 1)
+    zones = _zones(catalogue)
+    site = _site(zones)
+    beacon_of = {zone: key for key, zone in site["zones"].items()}
+    by_zone = {zone: [p for p in catalogue if p.zone == zone] for zone in zones}
+    if images is None and frames and dataset_root:
+        images = ProductImages(dataset_root)
+    scene = Scene(rng, frame_size)
+    writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
+                        catalogue=catalogue_ref, site=site, frames=frames)
+    truth = Truth(seed=seed)
+    load: list[Any] = []
+    # what is physically in the cart: {"key","code","qty","grams","unit_g","units"}; "units" are
+    # the scene's pictures of it (one per unit; one for a bag of produce)
+    basket: list[dict[str, Any]] = []
+    labels: dict[str, np.ndarray] = {}
+    looks: dict[int, np.ndarray] = {}
+    next_key = 1
+
+    def frame(t: float, image: np.ndarray) -> None:
+        if frames:
+            import cv2
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            writer.frame_jpeg(CAMERA, t, jpeg.tobytes())
+
+    def still(t0: float) -> None:
+        # two frames of an untouched basket: the "before" the vision pipeline compares with
+        frame(t0, scene.render(np_rng))
+        frame(t0 + 0.15, scene.render(np_rng))
+
+    def settling(t0: float, rest_t: float) -> None:
+        # the hand is out; the camera keeps sending while the load comes to rest
+        ft = t0
+        while ft <= rest_t + 0.45:
+            frame(ft, scene.render(np_rng))
+            ft += 0.15
+
+    def look(product: Product) -> np.ndarray:
+        size = scene.item_px
+        return images.pick(product, rng, size) if images else np.zeros((size, size, 3), np.uint8)
+
+    def label(product: Product) -> np.ndarray:
+        if product.code not in labels:
+            labels[product.code] = barcode_label(product.code)
+        return labels[product.code]
+
+    t = 1.0
+    writer.shopper(0.5, "signin", f"dcs1:generated-shopper-{seed:08d}")
+    zone = rng.choice(zones)
+    zone_changes: list[tuple[float, str]] = [(0.0, zone)]
+    for _ in range(events):
+        # walk on: sometimes to another zone, pushing the cart
+        walk = rng.uniform(4.0, 7.0)
+        if rng.random() < 0.35:
+            zone = rng.choice(zones)
+            zone_changes.append((t + 0.5, zone))
+            walk += 2.0
+        load.append(Push(t + 0.2, t + walk - 1.8, amplitude_g=rng.uniform(40.0, 250.0)))
+        if frames and shift_rng.random() < mix.items_shift:
+            scene.shift(shift_rng, mix.shift_share)
+        t += walk
+        roll = rng.random()
+        removable = [b for b in basket]
+        load_g = sum(b["grams"] for b in basket)
+        if removable and (roll < mix.removal or load_g > MAX_LOAD_G - 2500.0):
+            entry = rng.choice(removable)
+            product = catalogue.get(entry["code"])
+            if frames:
+                still(t - 0.7)
+            if product.by_weight or entry["qty"] == 1 or rng.random() < 0.3:
+                qty, grams = entry["qty"], entry["grams"]
+                basket.remove(entry)
+                for unit in entry["units"]:
+                    scene.remove(unit)
+            else:
+                qty = 1
+                grams = entry["unit_g"].pop()
+                entry["qty"] -= 1
+                entry["grams"] -= grams
+                scene.remove(entry["units"].pop())
+            lift = Lift(t, grams)
+            load.append(lift)
+            action = TruthAction(t, lift.rest_t(), "remove", product.code, qty, grams, "removal",
+                                 entry["key"] if product.by_weight else None)
+            if frames:
+                if product.code_type != "plu" and rng.random() < mix.removal_barcode_seen:
+                    for dt in (0.1, 0.25, 0.4):
+                        frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng))
+                settling(t + 0.55, lift.rest_t())
+        else:
+            if roll < mix.removal + mix.carton:
+                product = rng.choice([p for p in catalogue if p.code_type != "plu"])
+            else:
+                produce = [p for p in by_zone.get(zone, []) if p.code_type == "plu"] or \
+                          [p for p in catalogue if p.code_type == "plu"]
+                wanted_weight = roll >= mix.removal + mix.carton + mix.produce_unit
+                produce = [p for p in produce if p.by_weight == wanted_weight] or produce
+                product = rng.choice(produce)
+            if product.by_weight:
+                pieces = rng.randint(2, 7) if product.unit_weight_g < 1000 else 1
+                qty = 1
+                unit_g = [max(5.0, rng.gauss(product.unit_weight_g, product.unit_weight_sd_g)) for _ in range(pieces)]
+            else:
+                qty = 1
+                if rng.random() < mix.multi_unit and product.unit_weight_g * 4 + load_g < MAX_LOAD_G:
+                    qty = rng.choice((2, 2, 2, 3, 3, 4))
+                sd = product.unit_weight_sd_g
+                unit_g = [max(5.0, rng.gauss(product.unit_weight_g, sd)) for _ in range(qty)]
+            grams = round(sum(unit_g), 1)
+            if product.code_type == "plu":
+                how = "plu" if rng.random() < mix.plu_entered else "recognizer"
+                if how == "plu":
+                    # by the piece: one tap per piece, the way the screen counts them
+                    for tap in range(qty if not product.by_weight else 1):
+                        writer.shopper(t - 1.5 + 0.2 * tap, "plu", product.code)
+            else:
+                how = "hidden" if rng.random() < mix.barcode_hidden else "barcode"
+            pushed = rng.random() < mix.placed_while_pushed
+            place = Place(t, grams)
+            load.append(place)
+            rest = place.rest_t()
+            if pushed:
+                push = Push(t - 0.4, t + 1.2, amplitude_g=rng.uniform(30.0, 120.0))
+                load.append(push)
+                rest = max(rest, push.rest_t())
+            key = next_key
+            next_key += 1
+            action = TruthAction(t, rest, "add", product.code, qty, grams, how, key if product.by_weight else None)
+            existing = next((b for b in basket if b["code"] == product.code and not product.by_weight), None)
+            if frames:
+                appearance = look(product)
+                looks[key] = appearance
+                still(t - 2.0)
+                if how == "barcode":
+                    for dt in (1.5, 1.2, 0.9):
+                        frame(t - dt, scene.held_up(appearance, label(product), np_rng))
+            units = [(key, i) for i in range(1 if product.by_weight else qty)]
+            if frames:
+                for i, unit in enumerate(units):
+                    scene.add(unit, appearance, near=units[i - 1] if i else None)
+                settling(t + 0.45, rest)
+            if existing is not None:
+                existing["qty"] += qty
+                existing["grams"] += grams
+                existing["unit_g"] += unit_g
+                existing["units"] += units
+            else:
+                basket.append({"key": key, "code": product.code, "qty": qty, "grams": grams, "unit_g": unit_g,
+                               "units": units})
+        truth.actions.append(action)
+        t = action.rest_t + 0.5
+    # to the lane
+    lane_t = t + 4.0
+    load.append(Push(t + 0.5, lane_t + 1.0, amplitude_g=150.0))
+    duration = lane_t + 14.0
+    truth.duration_s = duration
+    for code in {b["code"] for b in basket}:
+        entries = [b for b in basket if b["code"] == code]
+        truth.basket[code] = {"qty": sum(b["qty"] for b in entries) if not catalogue.get(code).by_weight else len(entries),
+                              "lots": [round(b["grams"], 1) for b in entries] if catalogue.get(code).by_weight else []}
+    # beacons: the zone's beacon loud, the others faint; the lane at the end
+    zone_at = iter(zone_changes[1:] + [(math.inf, "")])
+    current, nxt = zone_changes[0][1], next(zone_at)
+    s = 0.25
+    while s < duration:
+        while s >= nxt[0]:
+            current, nxt = nxt[1], next(zone_at)
+        if s < lane_t:
+            writer.beacon(s, "ibeacon", beacon_of[current].split(":", 1)[1], round(rng.gauss(-62, 3)))
+            other = rng.choice(zones)
+            if other != current:
+                writer.beacon(s + 0.1, "ibeacon", beacon_of[other].split(":", 1)[1], round(rng.gauss(-86, 3)))
+        else:
+            # through the lane: past the entry beacon, then the exit beacon, close by
+            near = 0 if s < lane_t + 3.0 else 1
+            writer.beacon(s, "ibeacon", LANE_BEACONS[near].split(":", 1)[1], round(rng.gauss(-50, 2)))
+            writer.beacon(s + 0.1, "ibeacon", LANE_BEACONS[1 - near].split(":", 1)[1], round(rng.gauss(-75, 2)))
+        s += 0.25 if s >= lane_t else 0.5
+    script = LoadScript(duration_s=duration, events=tuple(load))
+    for st, line in render_scale_log(script, seed=seed, offset=offset, counts_per_gram=counts_per_gram):
+        writer.scale_line(st, line)
+    writer.close()
+    (Path(out) / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
+    return truth
+
+
+
+class ShopperOracle:
+    """Answers the cart's questions as the shopper would (they know what they did), 1.5 s
+    after each appears, naming the question. For :func:`dashcart.trips.replay.replay`'s ``oracle``."""
+
+    def __init__(self, truth: Truth, delay_s: float = 1.5):
+        self.truth = truth
+        self.delay_s = delay_s
+        self._seen: set[int] = set()
+
+    def __call__(self, controller: Any, t: float) -> list[Any]:
+        from dashcart.events import ShopperAction
+        actions = []
+        for q in controller.basket.questions:
+            if q.id in self._seen or q.kind == "remove_unknown":
+                continue
+            self._seen.add(q.id)
+            action = question_action(self.truth, q.t)
+            if action is not None:
+                # the screen lets the shopper say how many of a unit product; a bag is one lot
+                qty = 0 if action.lot is not None else action.qty
+                actions.append(ShopperAction(q.t + self.delay_s, "choose", action.code, question_id=q.id, qty=qty))
+        return actions
+
+
+@dataclass
+class Comparison:
+    """How a replay's outcome compares with a generated trip's truth."""
+
+    exact: bool
+    wrong_codes: list[str]              # products whose final quantity/weight differs from the truth
+    silent: list[str]                   # ... of those, the ones no question was ever asked about
+    questions: int                      # questions the cart asked (gain, loss; not "take it out")
+    wrong_commits: int                  # changes the cart made on its own that the truth contradicts
+
+
+def question_action(truth: Truth, t: float) -> TruthAction | None:
+    """The action a question at ``t`` was about: the last one at rest before it."""
+    before = [a for a in truth.actions if a.t <= t]
+    return before[-1] if before else None
+
+
+def compare(truth: Truth, basket: dict[str, tuple[int, list[float]]], log: list[dict[str, Any]],
+            weight_tolerance_g: float = 5.0) -> Comparison:
+    """``basket``: code -> (units, weighed lots) as the cart ended the trip; ``log``: its events."""
+    wrong: list[str] = []
+    for code in sorted(set(truth.basket) | set(basket)):
+        want = truth.basket.get(code)
+        got = basket.get(code)
+        if want is None or got is None:
+            wrong.append(code)
+            continue
+        if want["lots"]:
+            a, b = sorted(want["lots"]), sorted(got[1])
+            if len(a) != len(b) or any(abs(x - y) > max(weight_tolerance_g, 0.01 * x) for x, y in zip(a, b)):
+                wrong.append(code)
+        elif want["qty"] != got[0]:
+            wrong.append(code)
+    asked_about: set[str] = set()
+    questions = 0
+    for entry in log:
+        if entry["type"] == "question" and entry["kind"] != "remove_unknown":
+            questions += 1
+            action = question_action(truth, entry["t"])
+            if action is not None:
+                asked_about.add(action.code)
+            asked_about.update(entry.get("candidates", []))
+    wrong_commits = 0
+    for entry in log:
+        if entry["type"] in ("added", "removed") and entry.get("by") == "fusion":
+            action = question_action(truth, entry["t"])
+            kind = "add" if entry["type"] == "added" else "remove"
+            if action is None or action.code != entry["code"] or action.kind != kind or \
+                    (not action.lot and action.qty != entry["qty"]):
+                wrong_commits += 1
+    silent = [c for c in wrong if c not in asked_about]
+    return Comparison(not wrong, wrong, silent, questions, wrong_commits)
+
+
+def basket_of(result_json: dict[str, Any]) -> dict[str, tuple[int, list[float]]]:
+    """code -> (units, weighed lots) from ``dashcart replay --json`` output."""
+    out: dict[str, tuple[int, list[float]]] = {}
+    for line in result_json["basket"]:
+        qty, lots = out.get(line["code"], (0, []))
+        if line["weight_g"] is not None:
+            lots = lots + [line["weight_g"]]
+        out[line["code"]] = (qty + line["qty"], lots)
+    return out

@@ -1,0 +1,289 @@
+"""Replay a ``dashcart-trip/1`` recording through the live cart's code on the trip's clock.
+
+The scale lines go through the scale driver's decoder and the weighing engine, the frames
+through the vision pipeline, the beacons through the zone tracker, the shopper's answers
+as actions, all merged in time order into the same :class:`dashcart.core.controller.Controller` the
+cart runs, with an in-memory journal. Nothing is sent anywhere: the checkout service runs
+without a store in a scratch directory, so an order ends as a local receipt (status
+``local``) that is thrown away with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dashcart.core.basket import Basket, Journal
+from dashcart.core.catalogue import Catalogue, load_catalogue
+from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.errors import DashcartError, Misconfigured
+from dashcart.events import BarcodeSeen, Event, ShopperAction, Tick, WeightSettled
+from dashcart.config import LocationSection
+from dashcart.core.fusion import FusionParams
+from dashcart.trips.format import Trip, TripProblem, read_trip
+from dashcart.core.location import Locator, Site
+
+log = logging.getLogger("dashcart.replay")
+
+
+class VisionPort(Protocol):
+    """The vision issue's pipeline: frames in, ``BarcodeSeen``/``ItemRecognized`` out."""
+
+    def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]: ...
+
+    def on_settled(self, change: WeightSettled) -> list[Event]: ...
+
+
+class ReplayCheckout:
+    """The checkout issue's real service (order built, signed, into an outbox) in a scratch
+    state directory and without a store: delivery writes a local receipt there, at once."""
+
+    def __init__(self, post: Callable[[Event], None], state_dir: Path):
+        from dashcart.runtime.checkout_sender import CheckoutService
+        from dashcart.config import Config
+        self._service = CheckoutService(Config(), state_dir=state_dir)
+        self._post = post
+
+    def place_order(self, lines: Any, *, shopper_token: str, session_id: str, t: float, seq: int = 1) -> Any:
+        placed = self._service.place_order(lines, shopper_token=shopper_token, session_id=session_id, t=t, seq=seq)
+        for event in self._service.deliver_due(t):
+            self._post(event)
+        return placed
+
+
+@dataclass
+class ReplayResult:
+    controller: Controller
+    problems: list[TripProblem] = field(default_factory=list)
+    duration_s: float = 0.0
+    settled: int = 0
+    frames: int = 0
+    vision: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.controller
+        basket = []
+        for line in c.snapshot().lines:
+            basket.append({"code": line.code, "name": line.name, "qty": line.qty,
+                           "weight_g": round(line.weight_g, 1) if line.sold_by == "weight" and line.weight_g is not None
+                           else None, "price_cents": line.price_cents})
+        questions = [{"t": round(q.t, 3), "kind": q.kind, "candidates": [cand["code"] for cand in q.candidates]}
+                     for q in c.basket.questions]
+        return {"basket": basket, "total_cents": c.basket.total_cents(), "open_questions": questions,
+                "events": list(c.log), "checkout": c.checkout_result()}
+
+
+def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort | None:
+    """The vision pipeline with the shipped recognizer and its prototypes mapped onto the
+    catalogue's products; barcodes only when there is no model; None without vision at all."""
+    if not cameras:
+        return None
+    try:
+        from dashcart.core.vision.pipeline import VisionPipeline
+    except ImportError as exc:
+        _warn_once(f"vision not available ({exc}): replaying with weight, beacons and shopper only")
+        return None
+    recognizer, gallery = _recognition(catalogue.fingerprint, tuple((p.gsd_class, p.code) for p in catalogue))
+    if recognizer is None:
+        _warn_once("no recognizer: replaying with barcodes, weight, beacons and shopper")
+    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=gallery)
+
+
+@functools.lru_cache(maxsize=4)
+def _recognition(fingerprint: str, classes: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
+    """The recognizer and gallery, loaded once per process and catalogue (the model is read-only)."""
+    try:
+        from dashcart.core.vision.gallery import prototypes_gallery
+        from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES, Recognizer
+        recognizer = Recognizer(None, threads=1)
+        gallery = prototypes_gallery(DEFAULT_PROTOTYPES, recognizer.version,
+                                     {cls: code for cls, code in classes if cls})
+    except (ImportError, DashcartError) as exc:
+        _warn_once(f"recognizer not available: {exc}")
+        return None, None
+    return recognizer, gallery
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
+
+
+def _accepts(cls: type, name: str) -> bool:
+    import inspect
+    try:
+        return name in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def resolve_catalogue(trip: Trip, fallback: Path | None) -> Catalogue:
+    if trip.catalogue is not None:
+        if trip.catalogue.is_file():
+            return load_catalogue(trip.catalogue)
+        trip.problems.append(TripProblem(str(trip.path / "trip.json"), None,
+                                         f"catalogue {trip.catalogue} does not exist; using {fallback}"))
+    if fallback is None:
+        raise Misconfigured(f"{trip.path / 'trip.json'}: names no catalogue and none is configured")
+    return load_catalogue(fallback)
+
+
+def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAction]]:
+    """Shopper answers naming products the catalogue lacks: the trip and catalogue don't match."""
+    kept = []
+    for line, action in trip.shopper:
+        if action.action in ("choose", "plu", "produce", "remove") and action.value not in catalogue:
+            trip.problems.append(TripProblem(str(trip.path / "shopper.csv"), line,
+                                             f"code {action.value!r} is not in the catalogue {catalogue.source}; "
+                                             "line skipped"))
+            continue
+        kept.append((line, action))
+    return kept
+
+
+Oracle = Callable[[Controller, float], list[ShopperAction]]
+
+
+def replay_settings(config: Any) -> ControllerSettings:
+    """The controller settings the live cart would use with ``config``."""
+    return ControllerSettings.from_config(config)
+
+
+def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogue_path: Path | None = None,
+           fusion: FusionParams | None = None, settings: ControllerSettings | None = None,
+           weighing: Any = None, vision: VisionPort | None | bool = True, oracle: Oracle | None = None,
+           on_problem: Callable[[TripProblem], None] | None = None) -> ReplayResult:
+    """Replay one trip. ``vision=True`` uses the installed pipeline, ``False``/None none.
+
+    ``oracle`` (benchmarks) is asked after every step for shopper actions to schedule, so a
+    simulated shopper can answer the questions the cart asks.
+    """
+    from dashcart.trips.scale_replay import read_scale_log
+    from dashcart.core.weighing import WeighingEngine, feed_decoded
+    from dashcart.drivers.scale.decoder import LineDecoder
+
+    trip = read_trip(trip_dir)
+    catalogue = catalogue or resolve_catalogue(trip, catalogue_path)
+    shopper = _check_codes(trip, catalogue)
+    if vision is True:
+        vision = default_vision(trip.cameras, catalogue)
+    elif vision is False:
+        vision = None
+    injected: list[tuple[float, int, int, Event]] = []
+    counter = iter(range(1 << 62))
+
+    def post(event: Event) -> None:
+        heapq.heappush(injected, (event.t, 0, next(counter), event))
+
+    scratch = tempfile.TemporaryDirectory(prefix="dashcart-replay-")
+    checkout = ReplayCheckout(post, Path(scratch.name))
+    location = None
+    if trip.site:
+        try:
+            # Recorded and generated trips use plain iBeacons for the lane: accepted here only.
+            location = Locator(Site.from_dict(trip.site, f"{trip.path / 'trip.json'}: site"), LocationSection(),
+                               allow_unauthenticated_lane=True, where=f"{trip.path / 'trip.json'}: site")
+        except Misconfigured as exc:
+            trip.problems.append(TripProblem(str(trip.path / "trip.json"), None, f"{exc}; no zones or lane"))
+    controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
+                            checkout=checkout, location=location)
+    result = ReplayResult(controller, trip.problems, vision=vision is not None)
+    reported = 0   # the problems found while reading the trip are reported as the replay starts
+
+    def problem(message: str) -> None:
+        file, _, rest = message.partition(": ")
+        trip.problems.append(TripProblem(file, None, rest or message))
+
+    decoder = LineDecoder(trip.protocol)
+    engine = WeighingEngine(trip.offset, trip.counts_per_gram, weighing)
+
+    def scale_items() -> Iterator[tuple[float, int, int, Any]]:
+        if trip.scale_log.is_file():
+            for t, line in read_scale_log(trip.scale_log, problem):
+                yield t, 1, 0, line
+
+    def frame_items() -> Iterator[tuple[float, int, int, Any]]:
+        for i, frame in enumerate(trip.frames):
+            yield frame.t, 2, i, frame
+
+    def other_items() -> Iterator[tuple[float, int, int, Any]]:
+        merged = [(b.t, 3, i, b) for i, b in enumerate(trip.beacons)]
+        merged += [(a.t, 4, line, a) for line, a in shopper]
+        yield from sorted(merged, key=lambda x: x[:3])
+
+    def deliver(event: Event) -> None:
+        while injected and injected[0][0] <= event.t:
+            controller.handle(heapq.heappop(injected)[3])
+        _tick_until(controller, event.t)
+        controller.handle(event)
+        if isinstance(event, BarcodeSeen) and catalogue.by_gtin(event.gtin13) is None:
+            trip.problems.append(TripProblem(f"frames/{event.camera}", None,
+                                             f"barcode {event.gtin13} at t={event.t:.3f} is not in the catalogue"))
+        if oracle is not None:
+            for action in oracle(controller, event.t):
+                post(action)
+
+    import cv2
+    end_t = 0.0
+    for t, kind, _, payload in heapq.merge(scale_items(), frame_items(), other_items(), key=lambda x: x[:3]):
+        end_t = max(end_t, t)
+        if kind == 1:
+            for change in feed_decoded(engine, decoder.decode(t, payload)):
+                event = change.to_event()
+                result.settled += 1
+                deliver(event)
+                if vision is not None:
+                    for derived in vision.on_settled(event):
+                        deliver(derived)
+        elif kind == 2:
+            if vision is None:
+                continue
+            image = cv2.imread(str(payload.path), cv2.IMREAD_COLOR)
+            if image is None:
+                trip.problems.append(TripProblem(str(payload.path), None, "cannot decode the frame; skipped"))
+                continue
+            result.frames += 1
+            try:
+                derived_events = vision.feed(payload.camera, t, image)
+            except DashcartError as exc:
+                trip.problems.append(TripProblem(str(payload.path), None, str(exc)))
+                continue
+            for derived in derived_events:
+                deliver(derived)
+        else:
+            deliver(payload)
+        if on_problem is not None:
+            for p in trip.problems[reported:]:
+                on_problem(p)
+            reported = len(trip.problems)
+    # Let everything that was waiting on the clock happen: evidence windows, the checkout
+    # countdown, the simulated shopper's last answers.
+    for _ in range(1000):
+        pending = [injected[0][0]] if injected else []
+        deadline = controller.next_deadline()
+        if deadline is not None:
+            pending.append(deadline)
+        if not pending:
+            break
+        deliver(Tick(max(min(pending), end_t)))
+    if on_problem is not None:
+        for p in trip.problems[reported:]:
+            on_problem(p)
+    scratch.cleanup()
+    result.duration_s = end_t
+    return result
+
+
+def _tick_until(controller: Controller, t: float) -> None:
+    """Deadlines that fall before ``t`` happen at their own time, not late at ``t``."""
+    for _ in range(100):
+        deadline = controller.next_deadline()
+        if deadline is None or deadline > t:
+            return
+        controller.handle(Tick(deadline))

@@ -1,0 +1,74 @@
+"""Checkout: lane detected -> summary -> paying -> paid -> receipt sent; or why it is held."""
+
+from __future__ import annotations
+
+import math
+
+from dashcart.snapshot import CheckoutView, SessionState
+from dashcart.ui import theme
+from dashcart.ui.screens.common import basket_list, choice, header
+from dashcart.ui.layout import split_rows
+from dashcart.ui.view import View
+from dashcart.ui.widgets import Button, Panel, Text, Widget
+
+
+def build(v: View) -> list[Widget]:
+    lay, tr, snap = v.layout, v.tr, v.snap
+    co = snap.checkout or CheckoutView(stage="paid" if snap.state == SessionState.DONE else "lane")
+    if co.stage in ("paid", "receipt_sent"):
+        return _done(v, co)
+    if co.stage in ("failed", "blocked"):
+        title = tr("checkout.failed") if co.stage == "failed" else tr("checkout.blocked")
+        text = co.reason or (tr("checkout.answer_first") if snap.questions else "")
+        buttons = [("call_staff", tr("question.call_staff"), "primary", lambda: v.post("call_staff", "checkout"))]
+        if co.cancellable:
+            buttons.append(("checkout_cancel", tr("cancel"), "secondary", lambda: v.post("cancel", "checkout")))
+        return header(v, tr("checkout.lane")) + choice(v, title, f"{text}\n{tr('checkout.what_now')}".strip(),
+                                                        buttons)
+    r = lay.checkout()
+    if co.stage == "lane":
+        title, status = tr("checkout.lane"), tr("checkout.lane_detail")
+    elif co.stage == "paying":
+        title, status = tr("checkout.summary"), tr("checkout.paying")
+    else:
+        title, status = tr("checkout.summary"), tr("checkout.pay_in", s=math.ceil(max(0.0, co.seconds_left)))
+    widgets = header(v, tr("checkout.lane")) + [
+        Text(r["title"], id="checkout_title", text=title, size=lay.font("title"), bold=True),
+        Text(r["status"], id="checkout_status", text=status, size=lay.font("large"), color=theme.PRIMARY, bold=True),
+    ]
+    widgets += basket_list(v, r["list"], r["scroll_up"], r["scroll_down"], id_prefix="checkout")
+    totals = r["totals"]
+    total_r, save_r = split_rows(totals.inflate(-2 * lay.pad, -2 * lay.pad), [None, None], lay.pad)
+    widgets += [Panel(totals, id="checkout_totals_bg", color=theme.HEADER_BG),
+                Text(total_r, id="checkout_total", text=f"{tr('total')}  {tr.money(snap.total_cents)}",
+                     size=lay.font("huge"), bold=True, color=theme.HEADER_INK, align="center")]
+    if snap.savings_cents:
+        widgets.append(Text(save_r, id="checkout_savings", text=f"{tr('savings')} {tr.money(snap.savings_cents)}",
+                            size=lay.font("large"), color=(150, 240, 170), align="center"))
+    widgets.append(Button(r["cancel"], id="checkout_cancel", label=tr("cancel"), size=lay.font("large"),
+                          style="secondary", enabled=co.cancellable, on_tap=lambda: v.post("cancel", "checkout")))
+    if co.stage == "summary":
+        widgets.append(Button(r["pay"], id="checkout_pay", label=tr("checkout.pay_now"), size=lay.font("large"),
+                              on_tap=lambda: v.post("confirm", "checkout")))
+    return widgets
+
+
+def _done(v: View, co: CheckoutView) -> list[Widget]:
+    lay, tr, snap = v.layout, v.tr, v.snap
+    rects = lay.choice_screen(1)
+    lines = [tr("checkout.receipt_sent") if co.stage == "receipt_sent" else tr("checkout.paying")
+             if co.stage == "paying" else ""]
+    if co.stage == "receipt_sent" and co.receipt_to:
+        lines = [tr("checkout.receipt_to", to=co.receipt_to)]
+    lines.append(f"{tr('total')} {tr.money(snap.total_cents)}")
+    if co.order_id:
+        lines.append(tr("checkout.order", id=co.order_id))
+    lines.append(tr("checkout.return_cart"))
+    return header(v, tr("checkout.lane")) + [
+        Text(rects["title"], id="paid_title", text=tr("checkout.paid"), size=lay.font("huge"), bold=True,
+             color=theme.OK, align="center"),
+        Text(rects["text"], id="paid_text", text="\n".join(l for l in lines if l), size=lay.font("large"),
+             align="center", wrap=True),
+        Button(rects["button0"], id="signout", label=tr("help.signout"), size=lay.font("large"), style="secondary",
+               on_tap=lambda: v.post("signout")),
+    ]

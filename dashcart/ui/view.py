@@ -1,0 +1,25 @@
+"""Everything a screen builder needs for one frame, and the verbs its buttons call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dashcart.snapshot import Snapshot
+from dashcart.ui.i18n import Strings
+from dashcart.ui.layout import Layout
+from dashcart.ui.state import UiState
+
+
+@dataclass
+class View:
+    snap: Snapshot
+    layout: Layout
+    tr: Strings
+    ui: UiState
+    now: float                                     # the UI's clock (for its own notes)
+    post: Callable[..., None]                      # post(action, value="", question_id=None)
+    open: Callable[[str | None], None]             # open an overlay (None: back to the session)
+    press: Callable[[str, str], None]              # press(pad, key): keypad/keyboard input
+    scroll: Callable[[int], None]                  # scroll the basket by n lines
+    staff_enabled: bool = False

@@ -1,0 +1,287 @@
+"""dashcart doctor: each check finds what is there, names what is missing with a fix, never crashes."""
+
+import socket
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+from dashcart.cli import main
+from dashcart.commands import doctor
+from dashcart.commands.doctor import (Finding, Package, check_bluetooth, check_cameras, check_catalogue, check_display,
+                                  check_groups, check_model, check_python_packages, check_store, run_checks)
+
+
+def only(findings):
+    findings = list(findings)
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+# --- the store, over real HTTP on loopback ---------------------------------------------------
+
+@pytest.fixture
+def store():
+    """A store API stand-in answering HEAD with the status the test sets."""
+    state = {"status": 200, "requests": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802
+            state["requests"].append((self.command, self.path))
+            self.send_response(state["status"])
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/api"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_store_that_answers_is_reachable(store):
+    f = only(check_store(store["url"], timeout_s=5))
+    assert f.ok and "HTTP 200" in f.detail
+    assert store["requests"] == [("HEAD", "/api")]
+    store["status"] = 404  # it answered: the network path works
+    assert only(check_store(store["url"], timeout_s=5)).ok
+
+
+def test_store_answering_5xx_is_a_problem(store):
+    store["status"] = 503
+    f = only(check_store(store["url"], timeout_s=5))
+    assert not f.ok and "503" in f.detail and f.fix
+
+
+def _dead_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_store_is_named_with_a_fix():
+    url = f"http://127.0.0.1:{_dead_port()}/api"
+    f = only(check_store(url, timeout_s=2))
+    assert not f.ok and url in f.detail and "unreachable" in f.detail
+    assert "outbox" in f.fix
+
+
+def test_store_that_never_answers_times_out():
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never says a word
+    try:
+        f = only(check_store(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout_s=0.3))
+    finally:
+        silent.close()
+    assert not f.ok and "unreachable" in f.detail
+
+
+def test_store_setting_is_wired_from_the_config():
+    url = f"http://127.0.0.1:{_dead_port()}/"
+    config = SimpleNamespace(checkout=SimpleNamespace(store_url=url, timeout_s=2.0))
+    f = only(doctor._store(config))  # noqa: SLF001
+    assert not f.ok and url in f.detail
+    # A config without a checkout section (this build's) reports the store as not configured.
+    f = only(doctor._store(SimpleNamespace()))  # noqa: SLF001
+    assert not f.ok and "checkout.store_url" in f.fix
+
+
+@pytest.mark.parametrize("url", ["store.example/api", "ftp://store.example/"])
+def test_store_url_that_is_not_http(url):
+    f = only(check_store(url))
+    assert not f.ok and "not an http(s) URL" in f.detail
+
+
+# --- never crashes ---------------------------------------------------------------------------
+
+def _broken(config):
+    yield Finding("half", True, "found before the failure")
+    raise RuntimeError("sysfs went away")
+
+
+def test_a_broken_check_becomes_a_finding():
+    findings = run_checks(config=None, checks=(_broken,))
+    assert findings[0] == Finding("half", True, "found before the failure")
+    assert not findings[1].ok and findings[1].area == "broken"
+    assert "RuntimeError: sysfs went away" in findings[1].detail
+
+
+def test_doctor_command_survives_a_broken_check_and_a_dead_store(monkeypatch, capsys, tmp_path):
+    def dead_store(config):
+        yield from check_store(f"http://127.0.0.1:{_dead_port()}/", timeout_s=2)
+
+    monkeypatch.setattr(doctor, "CHECKS", (doctor._serial_ports, _broken, dead_store))  # noqa: SLF001
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "check failed: RuntimeError: sysfs went away" in out
+    assert "unreachable" in out and "-> check the cart's network" in out
+    assert main(["doctor", "--strict"]) == 1
+
+
+# --- model and catalogue files ---------------------------------------------------------------
+
+def test_model_missing_wrong_and_present(tmp_path):
+    path = tmp_path / "recognizer.tflite"
+    f = only(check_model(path))
+    assert not f.ok and str(path) in f.detail and "missing" in f.detail and f.fix
+    path.write_bytes(b"<html>404</html>")  # a failed download
+    assert "not a TFLite model" in only(check_model(path)).detail
+    path.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(100))
+    assert only(check_model(path)).ok
+
+
+def test_default_model_path_is_inside_the_package():
+    assert doctor.DEFAULT_MODEL.parts[-4:] == ("core", "vision", "models", "recognizer.tflite")
+
+
+def test_catalogue_checks(tmp_path):
+    path = tmp_path / "catalogue.db"
+    f = only(check_catalogue(path))
+    assert not f.ok and "does not exist" in f.detail and "dashcart catalogue import" in f.fix
+    path.write_bytes(b"not a database, just bytes" * 100)
+    f = only(check_catalogue(path))
+    assert not f.ok and "not a database" in f.detail
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE products (code TEXT PRIMARY KEY, name TEXT)")
+    db.commit()
+    assert "no products" in only(check_catalogue(path)).detail
+    db.executemany("INSERT INTO products VALUES (?, ?)", [("4011", "Banana"), ("4131", "Apple")])
+    db.commit()
+    db.close()
+    f = only(check_catalogue(path))
+    assert f.ok and "2 products" in f.detail
+
+
+def test_catalogue_path_follows_the_config(tmp_path):
+    config = SimpleNamespace(catalogue=SimpleNamespace(db=str(tmp_path / "mine.db")))
+    assert str(tmp_path / "mine.db") in only(doctor._catalogue(config)).detail  # noqa: SLF001
+
+
+# --- Python packages, imported for real in a child interpreter --------------------------------
+
+def test_packages_import_or_say_why(tmp_path):
+    (tmp_path / "needs_libfoo.py").write_text("raise ImportError('libfoo.so.1: cannot open shared object file')\n")
+    packages = (Package("json", "json-stdlib", "parsing"),
+                Package("needs_libfoo", "foo-py", "foo things"),
+                Package("no_such_module_xyz", "xyz", "nothing", alternative="json"))
+    found = list(check_python_packages(packages, env={"PYTHONPATH": str(tmp_path)}))
+    assert [f.ok for f in found] == [True, False, True]
+    assert "libfoo.so.1" in found[1].detail and "pip install foo-py" in found[1].fix
+    assert "json instead" in found[2].detail
+
+
+def test_a_package_that_crashes_python_is_reported(tmp_path):
+    (tmp_path / "segfaults.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    f = only(check_python_packages((Package("segfaults", "segfaults", "testing"),), env={"PYTHONPATH": str(tmp_path)}))
+    assert not f.ok and "crashed Python" in f.detail
+
+
+def test_the_cart_packages_are_all_named():
+    names = {p.distribution for p in doctor.PACKAGES}
+    assert names >= {"pyserial", "numpy", "opencv-python-headless", "ai-edge-litert", "pygame-ce", "gpiozero",
+                     "zxing-cpp", "bleak"}
+
+
+# --- hardware seen through sysfs -------------------------------------------------------------
+
+def _sysfs(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return root
+
+
+def test_display_connected_disconnected_and_absent(tmp_path):
+    drm = _sysfs(tmp_path / "drm", {"card1/dev": "226:1", "card1-HDMI-A-1/status": "disconnected",
+                                    "card1-DSI-1/status": "disconnected"})
+    f = only(check_display({}, drm, tmp_path / "no-config.txt"))
+    assert not f.ok and "no connected screen" in f.detail and "ribbon" in f.fix
+    (drm / "card1-DSI-1" / "status").write_text("connected\n")
+    f = only(check_display({}, drm, tmp_path / "no-config.txt"))
+    assert f.ok and "card1-DSI-1" in f.detail and f.fix == ""
+    (drm / "card0").mkdir()  # Pi 5: the render-only v3d card comes first
+    f = only(check_display({}, drm, tmp_path / "no-config.txt"))
+    assert f.ok and "SDL_KMSDRM_DEVICE_INDEX=1" in f.fix
+    f = only(check_display({}, tmp_path / "empty", tmp_path / "no-config.txt"))
+    assert not f.ok and "vc4-kms-v3d" in f.fix
+    assert only(check_display({"WAYLAND_DISPLAY": "wayland-0"}, tmp_path / "empty")).ok
+
+
+def test_display_boot_config_without_kms_overlay(tmp_path):
+    drm = _sysfs(tmp_path / "drm", {"card0/dev": "226:0", "card0-HDMI-A-1/status": "connected"})
+    boot = tmp_path / "config.txt"
+    boot.write_text("# dtoverlay=vc4-kms-v3d\ncamera_auto_detect=1\n")
+    found = list(check_display({}, drm, boot))
+    assert found[0].ok and not found[-1].ok and "dtoverlay=vc4-kms-v3d" in found[-1].fix
+    boot.write_text("dtoverlay=vc4-kms-v3d\n")
+    assert all(f.ok for f in check_display({}, drm, boot))
+
+
+def test_cameras_skip_codecs_and_metadata_nodes(tmp_path):
+    v4l = _sysfs(tmp_path, {"video0/name": "HD Pro Webcam C920", "video0/index": "0",
+                            "video1/name": "HD Pro Webcam C920", "video1/index": "1",
+                            "video10/name": "bcm2835-codec-decode", "video10/index": "0",
+                            "video19/name": "bcm2835-isp", "video19/index": "0"})
+    f = only(check_cameras(v4l))
+    assert f.ok and f.detail == "/dev/video0 (HD Pro Webcam C920)"
+
+
+def test_cameras_only_codecs_is_no_camera_and_csi_is_named(tmp_path):
+    v4l = _sysfs(tmp_path / "a", {"video10/name": "bcm2835-codec-decode", "video10/index": "0"})
+    f = only(check_cameras(v4l))
+    assert not f.ok and "no camera" in f.detail
+    csi = _sysfs(tmp_path / "b", {"video0/name": "unicam-image", "video0/index": "0"})
+    f = only(check_cameras(csi))
+    assert f.area == "CSI cameras" and "picamera2" in f.fix
+
+
+def test_bluetooth_adapter_and_rfkill(tmp_path):
+    sys_class = _sysfs(tmp_path, {"bluetooth/hci0/address": "dc:a6:32:00:00:01",
+                                  "rfkill/rfkill0/type": "bluetooth", "rfkill/rfkill0/soft": "1",
+                                  "rfkill/rfkill0/hard": "0", "rfkill/rfkill1/type": "wlan",
+                                  "rfkill/rfkill1/soft": "1"})
+    f = only(check_bluetooth(sys_class))
+    assert not f.ok and "rfkill" in f.detail and "rfkill unblock bluetooth" in f.fix
+    (sys_class / "rfkill" / "rfkill0" / "soft").write_text("0\n")
+    f = only(check_bluetooth(sys_class))
+    assert f.ok and f.detail == "hci0"
+    assert not only(check_bluetooth(tmp_path / "nothing")).ok
+
+
+# --- the user's groups -----------------------------------------------------------------------
+
+ALL_GROUPS = {"dialout", "video", "render", "input", "gpio", "bluetooth"}
+
+
+def test_groups():
+    assert only(check_groups("dashcart", ALL_GROUPS, ALL_GROUPS, is_root=False)).ok
+    f = only(check_groups("pi", {"video", "input"}, ALL_GROUPS, is_root=False))
+    assert not f.ok and "dialout" in f.detail and "the serial scale" in f.detail
+    assert f.fix.startswith("sudo usermod -aG dialout,render,gpio,bluetooth pi")
+    found = list(check_groups("pi", ALL_GROUPS - {"gpio"}, ALL_GROUPS - {"gpio"}, is_root=False))
+    assert [f.ok for f in found] == [False] and "gpio" in found[0].detail and "install.sh" in found[0].fix
+    assert only(check_groups("root", set(), set(), is_root=True)).ok
+
+
+def test_groups_match_the_unit():
+    from tests.deploy.test_systemd_unit import UNIT, parse_unit
+    unit_groups = parse_unit(UNIT.read_text())["Service"]["SupplementaryGroups"][0].split()
+    assert set(unit_groups) == set(doctor.GROUPS)
+
+
+def test_doctor_on_this_machine_runs(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for area in ("scale", "cameras", "display", "model", "catalogue", "store", "package numpy", "user groups"):
+        assert area in out, area

@@ -1,0 +1,234 @@
+"""The session state machine on a virtual clock: events in, basket, questions and checkout out."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from dashcart.core.basket import Basket, Journal
+from dashcart.core.catalogue import Catalogue
+from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.config import LocationSection
+from dashcart.events import (BarcodeSeen, BeaconSighting, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
+                         OrderAcknowledged, OrderDelayed, ShopperAction, Tick, WeightSettled)
+from dashcart.core.location import Locator, Site
+from dashcart.snapshot import SessionState
+
+JUICE = "2280000001285"
+
+
+class FakeStore:
+    """Stands where the checkout service goes; records orders, answers nothing by itself."""
+
+    def __init__(self):
+        self.orders = []
+
+    def place_order(self, lines, *, shopper_token, session_id, t, seq=1):
+        self.orders.append(SimpleNamespace(lines=tuple(lines), shopper=shopper_token, session=session_id, t=t,
+                                           total_cents=sum(line.price_cents for line in lines)))
+        return SimpleNamespace(order_id=f"order-{len(self.orders)}")
+
+
+def make(catalogue, path=":memory:", store=None, site=None, **settings):
+    return Controller(catalogue, Basket(Journal(path)), checkout=store or FakeStore(),
+                      settings=ControllerSettings(summary_s=5.0, **settings),
+                      location=Locator(site, LocationSection(), allow_unauthenticated_lane=True) if site else None)
+
+
+def place(c, t, grams, code=None, total=0.0):
+    if code:
+        c.handle(BarcodeSeen(t - 1.0, camera="top", gtin13=code, format="EAN-13"))
+    c.handle(WeightSettled(t, delta_g=grams, total_g=total, started_t=t - 0.8))
+    c.handle(Tick(t + 1.0))
+
+
+def test_idle_to_shopping_to_checkout_to_done(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    snaps = []
+    c.subscribe(snaps.append)
+    assert c.state is SessionState.IDLE
+    place(c, 1.0, 1063.0, JUICE)
+    assert c.basket.items == []                         # nobody signed in: nothing charged
+    c.handle(ShopperAction(2.0, "signin", "tok-1"))
+    assert c.state is SessionState.SHOPPING
+    place(c, 5.0, 1062.0, JUICE)
+    assert [(line.code, line.qty) for line in c.snapshot().lines] == [(JUICE, 1)]
+    assert c.snapshot().total_cents == 299 and c.snapshot().last_change_code == JUICE
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    assert c.state is SessionState.CHECKOUT and c.snapshot().checkout.stage == "summary"
+    c.handle(Tick(12.0))
+    assert not store.orders                             # still counting down
+    c.handle(Tick(15.5))
+    assert len(store.orders) == 1 and store.orders[0].total_cents == 299
+    assert store.orders[0].lines[0].code == JUICE and c.snapshot().checkout.stage == "paying"
+    c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
+    assert c.state is SessionState.DONE
+    assert c.checkout_result() == {"t": 16.0, "status": "accepted", "order_id": "order-1"}
+    c.handle(ShopperAction(20.0, "confirm"))
+    assert c.state is SessionState.IDLE
+    # snapshots are immutable pictures: the first one still says idle
+    assert snaps[0].state is SessionState.IDLE and snaps[-1].state is SessionState.IDLE
+    with pytest.raises(AttributeError):
+        snaps[0].state = SessionState.DONE
+
+
+def test_open_question_blocks_checkout_until_answered(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 170.0)                                # nothing identified it
+    q = c.snapshot().questions
+    assert len(q) == 1 and q[0].kind == "unidentified" and c.basket.items == []
+    c.handle(LaneDetected(6.0, lane="lane-1"))
+    c.handle(Tick(30.0))
+    assert c.snapshot().checkout.stage == "blocked" and not store.orders
+    c.handle(ShopperAction(31.0, "choose", "4088", question_id=q[0].id))
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1)]
+    assert c.snapshot().checkout.stage == "summary"
+    c.handle(Tick(37.0))
+    assert len(store.orders) == 1 and store.orders[0].total_cents == 149
+
+
+def test_produce_entry_then_weighing(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4011"))
+    assert c.snapshot().produce_entry.code == "4011"
+    place(c, 4.0, 734.0)
+    line = c.snapshot().lines[0]
+    assert (line.code, line.sold_by, line.weight_g, line.price_cents) == ("4011", "weight", 734.0, round(129 * 0.734))
+    assert c.snapshot().produce_entry is None
+
+
+def test_not_in_cart_means_take_it_out(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 400.0)
+    c.handle(ShopperAction(5.0, "not_in_cart"))
+    (q,) = c.snapshot().questions
+    assert q.kind == "remove_unknown"                   # still blocks checkout
+    place(c, 8.0, -401.0)                               # the item comes out again
+    assert c.snapshot().questions == () and c.basket.items == []
+
+
+def test_removal_question_answered(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    place(c, 5.0, 1066.0, "2290000001291")
+    place(c, 9.0, -1064.0)                              # which of the two look-alikes?
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and {cand.code for cand in q.candidates} == {JUICE, "2290000001291"}
+    c.handle(ShopperAction(10.0, "choose", "2290000001291"))
+    assert [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
+
+
+def test_vision_evidence_after_settle_is_waited_for(catalogue):
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
+    # the recognizer answers 0.2 s later, within the evidence window
+    c.handle(ItemRecognized(3.2, camera="top", direction="added", candidates=(("4088", 0.995), ("4680", 0.004))))
+    c.handle(Tick(4.0))
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1)]
+
+
+def test_cameras_that_disagree_make_a_question_and_cameras_that_agree_a_commit(catalogue):
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(WeightSettled(3.0, delta_g=168.0, total_g=168.0, started_t=2.2))
+    # one camera is sure of the red pepper, the other of the yellow one: their average (just
+    # under one half each) identifies neither, so the cart asks, with both peppers first
+    c.handle(ItemRecognized(3.2, camera="left", direction="added", candidates=(("4088", 0.995), ("4680", 0.004))))
+    c.handle(ItemRecognized(3.2, camera="right", direction="added", candidates=(("4680", 0.995), ("4088", 0.004))))
+    c.handle(Tick(4.0))
+    (q,) = c.snapshot().questions
+    assert q.kind == "unidentified" and {cand.code for cand in q.candidates[:2]} == {"4088", "4680"}
+    assert c.basket.items == []
+    c.handle(ShopperAction(5.0, "choose", "4088"))
+    c.handle(WeightSettled(9.0, delta_g=168.0, total_g=336.0, started_t=8.2))
+    for camera in ("left", "right"):
+        c.handle(ItemRecognized(9.2, camera=camera, direction="added", candidates=(("4088", 0.995), ("4680", 0.004))))
+    c.handle(Tick(10.0))
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4088", 1), ("4088", 1)]
+
+
+def test_items_keep_their_look_across_a_restart_and_it_tells_which_left(catalogue, tmp_path):
+    import numpy as np
+
+    from dashcart.core.appearance import encode_look
+    rng = np.random.default_rng(7)
+    looks = {JUICE: rng.normal(size=1280), "2290000001291": rng.normal(size=1280)}
+    path = tmp_path / "journal.db"
+    c = make(catalogue, path)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    for t, code, grams in ((2.0, JUICE, 1062.0), (5.0, "2290000001291", 1066.0)):
+        c.handle(ItemRecognized(t + 0.1, camera="top", direction="added", candidates=((code, 0.9),),
+                                look=encode_look(looks[code])))
+        place(c, t, grams, code)
+    c = make(catalogue, path)                           # power cut: the looks come back with the items
+    assert all(i.look for i in c.basket.items)
+    # the two look-alikes weigh the same; what left looks like the orange juice did going in
+    c.handle(WeightSettled(9.0, delta_g=-1064.0, total_g=1062.0, started_t=8.2))
+    c.handle(ItemRecognized(9.1, camera="top", direction="removed", candidates=(),
+                            look=encode_look(looks["2290000001291"] + 0.3 * rng.normal(size=1280))))
+    c.handle(Tick(10.0))
+    assert not c.basket.questions and [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
+
+
+def test_restart_resumes_session_and_questions(catalogue, tmp_path):
+    path = tmp_path / "journal.db"
+    c = make(catalogue, path)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    place(c, 4.0, 170.0)
+    c.handle(LaneDetected(6.0, lane="lane-1"))
+    before = c.snapshot()
+    again = make(catalogue, path)
+    after = again.snapshot()
+    assert after.state is SessionState.CHECKOUT and after.checkout.stage == "blocked"
+    assert after.lines == before.lines and [q.id for q in after.questions] == [q.id for q in before.questions]
+
+
+def test_beacons_set_zone_and_lane(catalogue):
+    uuid = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
+    site = Site.from_dict({"zones": {f"ibeacon:{uuid}:1:1": "produce-veg", f"ibeacon:{uuid}:1:2": "dairy"},
+                           "lane": [f"ibeacon:{uuid}:9:1", f"ibeacon:{uuid}:9:2"]}, "site")
+    store = FakeStore()
+    c = make(catalogue, site=site, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    for i in range(10):
+        c.handle(BeaconSighting(1.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:1:1", rssi=-60))
+    assert c.snapshot().zone == "produce-veg" and c.snapshot().nearby
+    place(c, 5.0, 1062.0, JUICE)
+    for i in range(12):
+        c.handle(BeaconSighting(10.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:9:1", rssi=-50))
+    assert c.state is SessionState.CHECKOUT and c.snapshot().checkout.cancellable and not store.orders
+    for i in range(12):
+        c.handle(BeaconSighting(13.0 + 0.25 * i, kind="ibeacon", id=f"{uuid}:9:2", rssi=-50))
+    assert len(store.orders) == 1 and c.snapshot().checkout.stage == "paying"
+
+
+def test_lane_left_and_cancel_go_back_to_shopping(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    assert c.state is SessionState.CHECKOUT
+    c.handle(LaneLeft(9.0, lane="lane-1"))
+    assert c.state is SessionState.SHOPPING
+    c.handle(LaneDetected(20.0, lane="lane-1"))
+    c.handle(ShopperAction(21.0, "cancel"))
+    assert c.state is SessionState.SHOPPING and c.basket.quantity(JUICE) == 1
+
+
+def test_store_offline_order_waits_in_outbox_and_shopper_may_go(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(LaneDetected(8.0, lane="lane-1"))          # exit beacon: pays at once
+    assert len(store.orders) == 1
+    c.handle(OrderDelayed(8.5, order_id="order-1", attempts=1, reason="store unreachable"))
+    assert c.state is SessionState.DONE and c.checkout_result()["status"] == "queued"

@@ -1,0 +1,162 @@
+"""Fusion decisions: commit only when decisive, ask otherwise, never a free item."""
+
+import pytest
+
+from dashcart.core.catalogue import Catalogue
+from dashcart.core.fusion import BasketEntry, Evidence, Fusion
+
+BRAVO_APPLE, BRAVO_ORANGE = "2280000001285", "2290000001291"
+SOUR_CREAM = "2470000001471"
+RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER = "4088", "4065", "4680"
+
+
+@pytest.fixture(scope="module")
+def fusion(request):
+    from tests.conftest import SHARED_DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data missing")
+    return Fusion(Catalogue.from_csv(SHARED_DATA / "catalogue/demo_store.csv"))
+
+
+def parts(decision):
+    return [(p.code, p.qty) for p in decision.best.parts]
+
+
+def test_barcode_and_weight_agree_commit(fusion):
+    d = fusion.decide(1063.0, Evidence(barcodes=(BRAVO_APPLE,)))
+    assert d.action == "add" and parts(d) == [(BRAVO_APPLE, 1)]
+
+
+def test_weight_counts_units(fusion):
+    d = fusion.decide(3 * 1062.0 + 4, Evidence(barcodes=(BRAVO_APPLE,)))
+    assert d.action == "add" and parts(d) == [(BRAVO_APPLE, 3)]
+    d = fusion.decide(2 * 317.0, Evidence(barcodes=(SOUR_CREAM,)))
+    assert parts(d) == [(SOUR_CREAM, 2)]
+
+
+def test_barcode_but_weight_says_otherwise_asks(fusion):
+    # A juice was scanned but 400 g landed: no number of juices weighs that.
+    d = fusion.decide(400.0, Evidence(barcodes=(BRAVO_APPLE,)))
+    assert d.action == "ask"
+
+
+def test_look_alike_cartons_need_more_than_weight(fusion):
+    # Bravo apple and orange weigh the same: the recognizer being unsure means a question,
+    # apple first.
+    d = fusion.decide(1064.0, Evidence(added={BRAVO_APPLE: 0.6, BRAVO_ORANGE: 0.35}))
+    assert d.action == "ask" and d.question == "added"
+    codes = [h.parts[0].code for h in d.ranked[:2]]
+    assert codes == [BRAVO_APPLE, BRAVO_ORANGE]
+    # a barcode settles it
+    d = fusion.decide(1064.0, Evidence(barcodes=(BRAVO_ORANGE,), added={BRAVO_APPLE: 0.6, BRAVO_ORANGE: 0.35}))
+    assert d.action == "add" and parts(d) == [(BRAVO_ORANGE, 1)]
+
+
+def test_bell_pepper_colours(fusion):
+    unsure = fusion.decide(168.0, Evidence(added={RED_PEPPER: 0.5, YELLOW_PEPPER: 0.3, GREEN_PEPPER: 0.2}))
+    assert unsure.action == "ask"
+    assert {h.parts[0].code for h in unsure.ranked[:3]} == {RED_PEPPER, YELLOW_PEPPER, GREEN_PEPPER}
+    sure = fusion.decide(168.0, Evidence(added={RED_PEPPER: 0.995, YELLOW_PEPPER: 0.004}))
+    assert sure.action == "add" and parts(sure) == [(RED_PEPPER, 1)]
+
+
+def test_gain_with_nothing_identified_is_a_question_not_a_free_item(fusion):
+    d = fusion.decide(1063.0, Evidence(zone="chilled-juice"))
+    assert d.action == "ask" and d.question == "unidentified"
+    assert d.best.parts and d.best.parts[0].code.startswith("2")   # suggestions by weight and zone
+
+
+def test_produce_by_weight_sets_the_price_weight(fusion):
+    d = fusion.decide(512.0, Evidence(entered="4011"))
+    assert d.action == "add" and parts(d) == [("4011", 1)]
+    assert d.best.parts[0].weight_g == 512.0
+    assert fusion.catalogue.get("4011").price_for(1, 512.0) == round(129 * 0.512)
+
+
+def test_two_products_placed_together(fusion):
+    d = fusion.decide(1062.0 + 317.0, Evidence(barcodes=(BRAVO_APPLE, SOUR_CREAM)))
+    assert d.action == "add" and sorted(parts(d)) == [(BRAVO_APPLE, 1), (SOUR_CREAM, 1)]
+    # only one of them scanned: the rest of the weight is unexplained
+    assert fusion.decide(1062.0 + 317.0, Evidence(barcodes=(BRAVO_APPLE,))).action == "ask"
+
+
+BASKET = [BasketEntry(BRAVO_APPLE, 1, 1063.0, 1, False), BasketEntry(SOUR_CREAM, 2, 634.0, 2, False),
+          BasketEntry("4011", 1, 512.0, 3, True)]
+
+
+def test_removal_matched_against_basket(fusion):
+    d = fusion.decide(-318.0, Evidence(), BASKET)
+    assert d.action == "remove" and parts(d) == [(SOUR_CREAM, 1)]
+    d = fusion.decide(-635.0, Evidence(), BASKET)
+    assert parts(d) == [(SOUR_CREAM, 2)]
+    d = fusion.decide(-511.0, Evidence(), BASKET)
+    assert parts(d) == [("4011", 1)] and d.best.parts[0].item_id == 3
+    d = fusion.decide(-(1063.0 + 318.0), Evidence(), BASKET)
+    assert d.action == "remove" and sorted(parts(d)) == [(BRAVO_APPLE, 1), (SOUR_CREAM, 1)]
+
+
+def test_removal_of_something_not_in_basket_asks(fusion):
+    d = fusion.decide(-170.0, Evidence(), BASKET)
+    assert d.action == "ask" and d.question == "removed"
+
+
+def test_removal_between_look_alikes_uses_the_cameras(fusion):
+    basket = [BasketEntry(BRAVO_APPLE, 1, 1062.0, 1, False), BasketEntry(BRAVO_ORANGE, 1, 1066.0, 2, False)]
+    assert fusion.decide(-1064.0, Evidence(), basket).action == "ask"
+    d = fusion.decide(-1064.0, Evidence(barcodes=(BRAVO_ORANGE,)), basket)
+    assert d.action == "remove" and parts(d) == [(BRAVO_ORANGE, 1)]
+    d = fusion.decide(-1064.0, Evidence(removed={BRAVO_APPLE: 0.99}), basket)
+    assert d.action == "remove" and parts(d) == [(BRAVO_APPLE, 1)]
+
+
+def test_small_changes_ignored(fusion):
+    assert fusion.decide(3.0, Evidence()).action == "ignore"
+
+
+def test_removal_where_the_cameras_saw_it_leave(fusion):
+    # two equal-weight look-alikes; the change was where the orange juice was put down
+    basket = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False, ("top", 10, 10, 90, 90)),
+              BasketEntry(BRAVO_ORANGE, 1, 1064.0, 2, False, ("top", 200, 120, 280, 200))]
+    d = fusion.decide(-1064.0, Evidence(removed_place=("top", 205, 118, 282, 203)), basket)
+    assert parts(d) == [(BRAVO_ORANGE, 1)] and d.best.probability > 0.85
+    # another camera's box says nothing about this one's
+    d = fusion.decide(-1064.0, Evidence(removed_place=("side", 205, 118, 282, 203)), basket)
+    assert d.action == "ask"
+
+
+def test_removal_recognizes_the_item_by_how_it_looked_going_in(fusion):
+    import numpy as np
+
+    from dashcart.core.fusion import look_factor
+    from dashcart.core.appearance import encode_look
+
+    rng = np.random.default_rng(5)
+    apple_look, orange_look = rng.normal(size=1280), rng.normal(size=1280)
+    basket = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False, look=encode_look(apple_look)),
+              BasketEntry(BRAVO_ORANGE, 1, 1064.0, 2, False, look=encode_look(orange_look))]
+    # what left looks like the orange juice did when it went in (another frame: some noise)
+    seen = encode_look(orange_look + 0.3 * rng.normal(size=1280))
+    d = fusion.decide(-1064.0, Evidence(removed_look=seen), basket)
+    assert d.action == "remove" and parts(d) == [(BRAVO_ORANGE, 1)]
+    # a crop that resembles neither (the item was half hidden) says nothing: the cart asks
+    d = fusion.decide(-1064.0, Evidence(removed_look=encode_look(rng.normal(size=1280))), basket)
+    assert d.action == "ask"
+    # items without a look (added before the cameras worked) are neither favoured nor excluded
+    blind = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False), basket[1]]
+    d = fusion.decide(-1064.0, Evidence(removed_look=seen), blind)
+    assert parts(d) == [(BRAVO_ORANGE, 1)]
+    # a look-alike (another juice of the brand, in the measured 0.80-0.86 band) decides nothing
+    unit = orange_look / np.linalg.norm(orange_look)
+    other = rng.normal(size=1280)
+    other -= (other @ unit) * unit
+    alike = encode_look(0.84 * unit + np.sqrt(1 - 0.84 ** 2) * other / np.linalg.norm(other))
+    d = fusion.decide(-1064.0, Evidence(removed_look=alike), basket)
+    assert d.action == "ask"
+    assert look_factor(None) == look_factor(0.2) == look_factor(0.84) == 1.0 < look_factor(0.9) < look_factor(0.99)
+
+
+def test_removal_uses_measured_weights_not_the_catalogue(fusion):
+    # three cantaloupes went in at 4452 g (catalogue 1400 +- 200 each): all three out is sure
+    basket = [BasketEntry("4050", 3, 4452.0, 1, False), BasketEntry("2410000001415", 4, 6365.0, 2, False)]
+    d = fusion.decide(-4451.0, Evidence(), basket)
+    assert d.action == "remove" and parts(d) == [("4050", 3)]

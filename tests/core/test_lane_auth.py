@@ -1,0 +1,69 @@
+import pytest
+
+from dashcart.core.lane_auth import EidVerifier, current_eid, eid_for, parse_key, period_counter
+
+KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+PERIOD = 64
+NOW = 1_767_225_600.0 + 5 * PERIOD + 10
+
+
+def verifier():
+    return EidVerifier(KEY, ["entry", "exit"], PERIOD, skew_periods=1)
+
+
+def test_current_identifier_is_accepted_and_names_the_beacon():
+    v = verifier()
+    assert v.verify(current_eid(KEY, "exit", NOW, PERIOD), NOW) == "exit"
+    assert v.verify(current_eid(KEY, "entry", NOW, PERIOD), NOW) == "entry"
+    assert v.stats.accepted == 2
+
+
+def test_identifier_rotates_each_period_and_differs_per_beacon():
+    c = period_counter(NOW, PERIOD)
+    assert eid_for(KEY, "entry", c) != eid_for(KEY, "entry", c + 1)
+    assert eid_for(KEY, "entry", c) != eid_for(KEY, "exit", c)
+    assert len(eid_for(KEY, "entry", c)) == 8
+
+
+@pytest.mark.parametrize("beacon_skew_s, accepted", [(-PERIOD, True), (PERIOD, True), (-3 * PERIOD, False),
+                                                      (3 * PERIOD, False)])
+def test_clock_skew_of_one_period_is_tolerated_not_more(beacon_skew_s, accepted):
+    eid = current_eid(KEY, "entry", NOW + beacon_skew_s, PERIOD)
+    assert (verifier().verify(eid, NOW) == "entry") is accepted
+
+
+def test_forged_identifiers_are_rejected():
+    v = verifier()
+    assert v.verify(current_eid(bytes(16), "entry", NOW, PERIOD), NOW) is None
+    assert v.verify("0011223344556677", NOW) is None
+    assert v.verify("not hex", NOW) is None
+    assert v.stats.forged == 3 and v.stats.accepted == 0
+
+
+def test_replay_of_an_older_period_after_a_newer_one_is_rejected():
+    v = verifier()
+    previous = current_eid(KEY, "entry", NOW - PERIOD, PERIOD)
+    assert v.verify(current_eid(KEY, "entry", NOW, PERIOD), NOW) == "entry"
+    assert v.verify(previous, NOW) is None  # inside the skew window, but the beacon has moved on
+    assert v.stats.replayed == 1
+
+
+def test_recording_played_back_later_is_rejected():
+    recorded = current_eid(KEY, "entry", NOW, PERIOD)
+    assert verifier().verify(recorded, NOW + 10 * PERIOD) is None
+
+
+def test_sighting_without_wall_time_cannot_be_verified():
+    v = verifier()
+    assert v.verify(current_eid(KEY, "entry", NOW, PERIOD), None) is None
+    assert v.stats.no_clock == 1
+
+
+def test_keys_are_checked():
+    assert parse_key("00" * 16, "checkout.lane_key") == bytes(16)
+    with pytest.raises(ValueError, match="checkout.lane_key: missing"):
+        parse_key("", "checkout.lane_key")
+    with pytest.raises(ValueError, match="too short"):
+        parse_key("abcd", "checkout.lane_key")
+    with pytest.raises(ValueError, match="not hexadecimal"):
+        parse_key("xyz", "checkout.lane_key")

@@ -1,0 +1,258 @@
+import socket
+import sys
+
+import pytest
+
+from dashcart.config import CamerasSection, VisionSection
+from dashcart.events import BarcodeSeen, ItemRecognized, MotionChanged
+from dashcart.core.vision.gallery import prototypes_gallery
+from dashcart.core.vision.pipeline import VisionPipeline
+from dashcart.core.vision.recognizer import Recognizer
+from tests.vision_helpers import MODEL, PROTOTYPES, iou, tight_box
+from tests.vision_session import GTIN, session_frames
+
+PRODUCT = "Arla-Medium-Fat-Milk"
+
+
+@pytest.fixture(scope="module")
+def model():
+    if not MODEL.is_file():
+        pytest.skip("recognizer model not built yet")
+    recognizer = Recognizer(MODEL, threads=1)
+    return recognizer, prototypes_gallery(PROTOTYPES, recognizer.version)
+
+
+@pytest.fixture(scope="module")
+def session(request):
+    from tests.conftest import SHARED_DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data not found")
+    return session_frames(SHARED_DATA, PRODUCT)
+
+
+def _replay(pipeline, frames, settled):
+    events = []
+    asked = False
+    for t, frame in frames:
+        events += pipeline.feed("left", t, frame)
+        if not asked and t >= settled.t:
+            asked = True
+            events += pipeline.on_settled(settled)
+    return events
+
+
+def test_a_shopping_moment_gives_motion_barcode_and_recognition(session, model):
+    frames, settled = session
+    recognizer, gallery = model
+    events = _replay(VisionPipeline(["left"], recognizer=recognizer, gallery=gallery), frames, settled)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["MotionChanged", "BarcodeSeen", "ItemRecognized", "MotionChanged"]
+    hands_in, seen, recognized, hands_out = events
+    assert hands_in.active and not hands_out.active and hands_in.t < seen.t < hands_out.t
+    assert seen == BarcodeSeen(seen.t, "left", GTIN, "EAN-13")
+    assert recognized.t == settled.t and recognized.camera == "left" and recognized.direction == "added"
+    scores = [s for _, s in recognized.candidates]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert PRODUCT in [code for code, _ in recognized.candidates]
+
+
+def test_the_crop_is_the_product_put_down(session):
+    frames, settled = session
+    pipeline = VisionPipeline(["left"])
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+    [(camera, change, before, after)] = pipeline.find_changes(settled)
+    assert before.t < settled.started_t and after.t <= settled.t
+    from dashcart.sim.basket_scene import BasketScene
+    from tests.conftest import SHARED_DATA
+    from tests.vision_helpers import iconic
+    scene = BasketScene(seed=11)
+    item = scene.add(iconic(SHARED_DATA, PRODUCT), 240, 140, 200)
+    assert iou(change.box, tight_box(scene.items[item])) > 0.55
+
+
+def test_replay_is_deterministic_and_a_worker_gives_the_same(session, model):
+    frames, settled = session
+    recognizer, gallery = model
+    first = _replay(VisionPipeline(["left"], recognizer=recognizer, gallery=gallery), frames, settled)
+    second = _replay(VisionPipeline(["left"], recognizer=recognizer, gallery=gallery), frames, settled)
+    assert first == second
+    emitted = []
+    live = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery, worker=True, emit=emitted.append)
+    returned = _replay(live, frames, settled)
+    live.close()
+    assert [e for e in first if not isinstance(e, ItemRecognized)] == returned
+    assert emitted == [e for e in first if isinstance(e, ItemRecognized)]
+
+
+def test_without_a_model_barcodes_and_motion_still_work(session):
+    frames, settled = session
+    events = _replay(VisionPipeline(["left"]), frames, settled)
+    assert [type(e) for e in events] == [MotionChanged, BarcodeSeen, MotionChanged]
+
+
+def test_no_barcode_scan_while_the_basket_is_still(session, monkeypatch):
+    frames, _ = session
+    pipeline = VisionPipeline(["left"])
+    scans = []
+    reader = pipeline._cameras["left"].reader
+    monkeypatch.setattr(reader, "read", lambda image: scans.append(1) or [])
+    for t, frame in frames[:8]:   # before the hand comes in
+        pipeline.feed("left", t, frame)
+    assert scans == []
+
+
+def test_vision_disabled_does_nothing_expensive(session, model):
+    frames, settled = session
+    recognizer, gallery = model
+    pipeline = VisionPipeline(["left"], VisionSection(enabled=False), recognizer=recognizer, gallery=gallery)
+    events = _replay(pipeline, frames, settled)
+    assert [type(e) for e in events] == [MotionChanged, MotionChanged]
+
+
+def test_unknown_camera_is_an_error(session):
+    with pytest.raises(KeyError, match="unknown camera 'right'"):
+        VisionPipeline(["left"]).feed("right", 0.0, session[0][0][1])
+
+
+class _Watch:
+    """Records every file opened for writing and every socket made, via audit hooks
+    (they see what Python does) plus OpenCV's writers (native code Python can't see)."""
+
+    hook_installed = False
+    active: "list | None" = None
+
+    @classmethod
+    def install(cls):
+        if not cls.hook_installed:
+            def hook(event, args):
+                if cls.active is None:
+                    return
+                if event == "open":
+                    path, mode, flags = args
+                    writing = (mode and any(m in str(mode) for m in "wax+")) or (
+                        isinstance(flags, int) and flags & (0o1 | 0o2 | 0o100))
+                    if writing:
+                        cls.active.append(("write", str(path)))
+                elif event.startswith("socket."):
+                    cls.active.append(("socket", event))
+            sys.addaudithook(hook)
+            cls.hook_installed = True
+
+
+@pytest.fixture
+def watch(monkeypatch):
+    import cv2
+    _Watch.install()
+    seen = []
+    monkeypatch.setattr(cv2, "imwrite", lambda path, *a, **k: seen.append(("imwrite", str(path))) or True)
+    monkeypatch.setattr(cv2, "imencode", lambda *a, **k: seen.append(("imencode", a[0])) or (True, b""))
+    monkeypatch.setattr(cv2, "VideoWriter", lambda *a, **k: seen.append(("VideoWriter", a)))
+    _Watch.active = seen
+    yield seen
+    _Watch.active = None
+
+
+@pytest.fixture
+def trip_frames(session, tmp_path):
+    """The session recorded as a trip's frames/left/<ms>.jpg."""
+    import cv2
+    folder = tmp_path / "trip" / "frames" / "left"
+    folder.mkdir(parents=True)
+    for t, frame in session[0]:
+        cv2.imwrite(str(folder / f"{round(t * 1000)}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return folder
+
+
+def test_a_whole_session_writes_no_image_and_opens_no_socket(session, model, trip_frames, watch):
+    from dashcart.drivers.camera import RecordedSource
+    _, settled = session
+    recognizer, gallery = model
+    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery, worker=True, emit=watch.append)
+    frames = [(f.t, f.image) for f in RecordedSource("left", trip_frames).frames()]
+    events = _replay(pipeline, frames, settled)
+    pipeline.close()
+    assert BarcodeSeen in [type(e) for e in events]
+    assert [type(e) for e in watch] == [ItemRecognized]   # what the worker emitted, and nothing else
+    # The watch itself works: a socket is seen...
+    socket.socket().close()
+    assert ("socket", "socket.__new__") in watch
+
+
+def test_only_the_debug_capture_folder_gets_images(session, model, watch, tmp_path):
+    frames, settled = session
+    recognizer, gallery = model
+    capture = tmp_path / "capture"
+    pipeline = VisionPipeline(["left"], camera_settings=CamerasSection(debug_capture_dir=str(capture)),
+                              recognizer=recognizer, gallery=gallery)
+    _replay(pipeline, frames, settled)
+    written = sorted(p for kind, p in watch if kind == "imwrite")
+    assert [p.rsplit("-", 1)[-1] for p in written] == ["after.jpg", "before.jpg", "crop.jpg"]
+    assert all(p.startswith(str(capture)) for p in written)
+
+
+def test_without_started_t_the_before_frame_is_from_before_the_hands_came_in(session):
+    import dataclasses
+    frames, settled = session
+    pipeline = VisionPipeline(["left"])
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+    [(_, change, before, _)] = pipeline.find_changes(dataclasses.replace(settled, started_t=0.0))
+    hands_in = 8 / 15
+    assert before.t < hands_in
+    assert change.direction == "added"
+
+
+def test_every_camera_that_saw_the_change_gives_its_recognition(session, model):
+    frames, settled = session
+    recognizer, gallery = model
+    pipeline = VisionPipeline(["left", "right", "blind"], recognizer=recognizer, gallery=gallery)
+    still = frames[0][1]
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+        pipeline.feed("right", t, frame[:, ::-1].copy())    # the other side of the basket
+        pipeline.feed("blind", t, still)                    # sees nothing change
+    events = pipeline.on_settled(settled)
+    assert [e.camera for e in events] in (["left", "right"], ["right", "left"])
+    assert all(isinstance(e, ItemRecognized) and e.direction == "added" and e.t == settled.t for e in events)
+    assert all(PRODUCT in [code for code, _ in e.candidates] for e in events)
+
+
+def test_what_is_still_there_after_a_removal_is_not_what_left(model):
+    """An item pulled out from under a carton: the before-frame crop shows mostly the carton,
+    which the after frame still shows where it was, so the carton is not a candidate."""
+    from dashcart.events import WeightSettled
+    from dashcart.sim.basket_scene import BasketScene
+    from tests.conftest import SHARED_DATA
+    from tests.vision_helpers import iconic
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data not found")
+    recognizer, gallery = model
+    scene = BasketScene(seed=5)
+    under = scene.add(iconic(SHARED_DATA, "Red-Bell-Pepper"), 200, 150, 200)
+    scene.add(iconic(SHARED_DATA, PRODUCT), 240, 180, 200)        # the milk, lying on the pepper
+    frames = [(i / 15, scene.render(seed=i)) for i in range(10)]
+    scene.remove(under)
+    frames += [(i / 15, scene.render(seed=i, hand=(330, 300, 45))) for i in range(10, 16)]
+    frames += [(i / 15, scene.render(seed=i)) for i in range(16, 30)]
+    settled = WeightSettled(t=26 / 15, delta_g=-170.0, total_g=1580.0, started_t=10 / 15)
+
+    def removed(pipeline):
+        for t, frame in frames:
+            pipeline.feed("left", t, frame)
+        (event,) = pipeline.on_settled(settled)
+        assert event.direction == "removed"
+        return [code for code, _ in event.candidates]
+
+    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
+    filtered = removed(pipeline)
+    # without the after frame's word, the crop's candidates are mostly cartons: the milk on top
+    unfiltered_pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
+    unfiltered_pipeline._not_still_there = lambda candidates, change, after: candidates
+    unfiltered = removed(unfiltered_pipeline)
+    [(_, change, _, after)] = pipeline.find_changes(settled)
+    x0, y0, x1, y1 = change.box
+    still_seen = {code for code, _ in gallery.rank(recognizer.embed(after.image[y0:y1, x0:x1]), 5)}
+    dropped = set(unfiltered) - set(filtered)
+    assert dropped and dropped <= still_seen and set(filtered) <= set(unfiltered)
+    assert PRODUCT in unfiltered and PRODUCT not in filtered

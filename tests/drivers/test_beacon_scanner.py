@@ -1,0 +1,58 @@
+import queue
+
+from bleak.backends.scanner import AdvertisementData
+
+from dashcart.config import LocationSection
+from dashcart.events import BeaconSighting, DeviceStatus
+from dashcart.drivers.beacon.scanner import BleakBeaconScanner, NoBeaconScanner, open_scanner
+from dashcart.sim.scripted_beacons import ScriptedBeaconScanner
+
+IBEACON = bytes.fromhex("0215e2c56db5dffb48d2b060d0f5a71096e000640000c5")
+
+
+def advertisement(manufacturer=None, service=None, rssi=-61):
+    return AdvertisementData(local_name=None, manufacturer_data=manufacturer or {}, service_data=service or {},
+                             service_uuids=[], tx_power=None, rssi=rssi, platform_data=())
+
+
+def test_bleak_advertisements_become_sightings_stamped_with_both_clocks():
+    got = []
+    scanner = BleakBeaconScanner(clock=lambda: 12.5, wall_clock=lambda: 1_767_225_600.0)
+    scanner._on_advertisement(got.append, advertisement({0x004C: IBEACON}))
+    scanner._on_advertisement(got.append, advertisement({0x004C: bytes.fromhex("100544")}))  # a phone, not a beacon
+    eddystone_url = {"0000feaa-0000-1000-8000-00805f9b34fb": bytes.fromhex("10ee037275752e76692f")}
+    scanner._on_advertisement(got.append, advertisement(service=eddystone_url))             # recognised, not locating
+    assert got == [BeaconSighting(12.5, "ibeacon", "e2c56db5-dffb-48d2-b060-d0f5a71096e0:100:0", -61.0,
+                                  wall_t=1_767_225_600.0)]
+
+
+def test_bleak_scanner_without_bluez_reports_bluetooth_down_and_stops_cleanly():
+    events: queue.Queue = queue.Queue()
+    scanner = BleakBeaconScanner(adapter="hci9", retry_s=0.2)
+    scanner.start(events.put)
+    try:
+        event = events.get(timeout=20)
+    finally:
+        scanner.stop()
+    assert isinstance(event, DeviceStatus) and event.device == "bluetooth" and event.state == "down"
+    assert "\n" not in event.message
+
+
+def test_scripted_scanner_plays_the_trip_rows_in_order(tmp_path):
+    path = tmp_path / "beacons.csv"
+    path.write_text("t,kind,id,rssi\n0.02,ibeacon,e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:2,-70\n"
+                    "0.0,eddystone-uid,00112233445566778899:aabbccddeeff,-80\n")
+    scanner = open_scanner(LocationSection(backend="sim", script=str(path)))
+    assert isinstance(scanner, ScriptedBeaconScanner)
+    events: queue.Queue = queue.Queue()
+    scanner.start(events.put)
+    try:
+        first, second = events.get(timeout=5), events.get(timeout=5)
+    finally:
+        scanner.stop()
+    assert (first.kind, second.kind) == ("eddystone-uid", "ibeacon")
+    assert first.t <= second.t and first.wall_t is not None
+
+
+def test_no_backend_means_no_sightings():
+    assert isinstance(open_scanner(LocationSection(backend="none")), NoBeaconScanner)

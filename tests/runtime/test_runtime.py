@@ -1,0 +1,176 @@
+"""The live cart's runtime: READY and a clean stop under a notify socket, a restart that resumes
+the basket from the journal, and missing devices that degrade the cart instead of stopping it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dashcart.core.catalogue import Catalogue
+from dashcart.config import CameraSpec, Config
+from dashcart.events import BarcodeSeen, ShopperAction, WeightSettled
+from dashcart.runtime.cart_runtime import CartRuntime, wait_for
+from dashcart.snapshot import SessionState
+from tests.notify_socket import NotifyReceiver
+
+REPO = Path(__file__).resolve().parents[2]
+MILK = "2410000001415"
+
+
+def _config(state_dir: Path, **sections: object) -> Config:
+    config = Config()
+    # A serial scale that is not there: the cart must run on without it.
+    scale = dataclasses.replace(config.scale, backend="serial", port=str(state_dir / "no-such-tty"))
+    return dataclasses.replace(config, cart=dataclasses.replace(config.cart, state_dir=str(state_dir)),
+                               scale=scale, **sections)
+
+
+def _messages_until(receiver: NotifyReceiver, needle: str, timeout: float) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text, _pid = receiver.receive(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        seen.append(text)
+        if needle in text.splitlines():
+            return seen
+    raise AssertionError(f"no {needle} within {timeout} s; got {seen}")
+
+
+def test_run_headless_sends_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    receiver = NotifyReceiver()
+    env = dict(os.environ, NOTIFY_SOCKET=receiver.env_value, XDG_STATE_HOME=str(tmp_path / "state"))
+    env.pop("WATCHDOG_USEC", None)
+    child = subprocess.Popen([sys.executable, "-m", "dashcart", "run", "--headless"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = _messages_until(receiver, "READY=1", 60)
+        assert any(line.startswith("STATUS=idle") for m in ready for line in m.splitlines())
+        child.send_signal(signal.SIGTERM)
+        _messages_until(receiver, "STOPPING=1", 20)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    _out, err = child.communicate()
+    assert "Traceback" not in err
+    # The journal lives in the state dir, where the next start finds it.
+    assert (tmp_path / "state" / "dashcart" / "basket.db").is_file()
+
+
+def _add_milk(runtime: CartRuntime) -> None:
+    t = runtime.clock()
+    runtime.post(ShopperAction(t, "signin", "dcs1:test-shopper-00000001"))
+    runtime.post(BarcodeSeen(t + 0.1, "top", MILK, "EAN-13"))
+    runtime.post(WeightSettled(t + 0.5, 1584.0, 1584.0, started_t=t + 0.2))
+
+
+def test_restart_resumes_the_basket_from_the_journal(tmp_path: Path, catalogue: Catalogue) -> None:
+    config = _config(tmp_path)
+    first = CartRuntime(config, catalogue=catalogue)
+    first.start()
+    try:
+        _add_milk(first)
+        snap = wait_for(first, lambda s: any(line.code == MILK for line in s.lines), 10)
+        assert snap is not None, "the milk never reached the basket"
+    finally:
+        first.stop()
+
+    second = CartRuntime(config, catalogue=catalogue)
+    second.start()
+    try:
+        snap = second.snapshot()
+        assert snap.state is SessionState.SHOPPING
+        assert [(line.code, line.qty) for line in snap.lines] == [(MILK, 1)]
+        assert snap.total_cents == catalogue.get(MILK).price_cents
+    finally:
+        second.stop()
+
+
+def test_missing_scale_and_camera_degrade_and_the_cart_keeps_working(tmp_path: Path, catalogue: Catalogue) -> None:
+    config = _config(tmp_path)
+    cameras = dataclasses.replace(config.cameras, reconnect_s=0.2, devices=[
+        CameraSpec(id="cam0", backend="recorded", source=str(tmp_path / "no-such-camera"))])
+    config = dataclasses.replace(config, cameras=cameras, vision=dataclasses.replace(config.vision, enabled=False))
+    runtime = CartRuntime(config, catalogue=catalogue)
+    runtime.start()
+    try:
+        snap = wait_for(runtime, lambda s: {"scale", "camera:cam0"} <= {d.device for d in s.devices if d.state == "down"},
+                        15)
+        assert snap is not None, f"devices never reported down: {runtime.snapshot().devices}"
+        # Weight and touch: the shopper can still sign in and the controller still decides.
+        _add_milk(runtime)
+        assert wait_for(runtime, lambda s: any(line.code == MILK for line in s.lines), 10) is not None
+        assert runtime.supervisor.restarts("controller") == 0
+    finally:
+        runtime.stop()
+
+
+def test_sim_camera_backend_films_the_simulated_basket() -> None:
+    from dashcart.config import parse_config
+    from dashcart.drivers.camera.source import open_source
+    from dashcart.sim.camera import SceneCamera
+
+    config = parse_config('[[cameras.devices]]\nid = "top"\nbackend = "sim"\nwidth = 320\nheight = 240\n', "t.toml")
+    source = open_source(config.cameras.devices[0])
+    assert isinstance(source, SceneCamera)
+    with source:
+        recorded_t, empty = source.read()
+        source.view.place(empty[:96, :96].copy() * 0 + 40)   # a dark square lands on the floor
+        _, after = source.read()
+    assert recorded_t is None and empty.shape == (240, 320, 3)
+    # The first free spot is the top-left one: it went dark there, and only there.
+    spot, elsewhere = (slice(20, 90), slice(20, 90)), (slice(150, 220), slice(200, 300))
+    assert after[spot].mean() < empty[spot].mean() - 15
+    assert abs(after[elsewhere].mean() - empty[elsewhere].mean()) < 5
+
+
+class StuckScale:
+    """A scale whose reads hang (a wedged USB adapter): the first read returns, later ones block."""
+
+    def __init__(self) -> None:
+        import threading
+        from dashcart.drivers.scale.decoder import ScaleCounters
+        self.reads = 0
+        self.connected = True
+        self.counters = ScaleCounters()
+        self._released = threading.Event()
+
+    def describe(self) -> str:
+        return "a stuck scale"
+
+    def read(self, timeout: float | None = None) -> list:
+        self.reads += 1
+        if self.reads > 1:
+            self._released.wait()
+        return []
+
+    def close(self) -> None:
+        self._released.set()
+
+
+def test_a_hung_scale_reader_is_restarted_while_the_cart_keeps_working(tmp_path: Path, catalogue: Catalogue) -> None:
+    from dashcart.runtime.cart_runtime import Devices
+    scale = StuckScale()
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue, devices=Devices(scale=scale), loop_deadline_s=1.5)
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (runtime.supervisor.restarts("scale reader") == 0 or scale.reads < 3) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runtime.supervisor.restarts("scale reader") >= 1
+        assert scale.reads >= 3            # the replacement worker read again
+        runtime.action("signin", "dcs1:test-shopper-00000001")
+        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
+    finally:
+        runtime.stop()

@@ -1,0 +1,119 @@
+"""`dashcart replay TRIP_DIR --json` on generated trips: the contract, determinism, bad input."""
+
+import json
+import shutil
+
+import pytest
+
+from dashcart.core.catalogue import Catalogue
+from dashcart.cli import main
+from dashcart.trips.replay import replay
+from dashcart.trips.generator import ShopperOracle, basket_of, compare, generate_trip, load_truth
+
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from tests.conftest import SHARED_DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data missing")
+    csv = SHARED_DATA / "catalogue" / "demo_store.csv"
+    catalogue = Catalogue.from_csv(csv)
+    trip = tmp_path_factory.mktemp("trips") / "trip"
+    generate_trip(trip, catalogue, SHARED_DATA / "grocery-store", SEED, events=10)
+    return trip, csv, catalogue
+
+
+def run_json(capsys, *argv):
+    code = main(["replay", *argv, "--json"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
+
+
+def test_json_contract(demo, capsys):
+    trip, csv, _ = demo
+    code, out, err = run_json(capsys, str(trip), "--catalogue", str(csv))
+    assert code == 0, err
+    assert set(out) == {"basket", "total_cents", "open_questions", "events", "checkout"}
+    for line in out["basket"]:
+        assert set(line) == {"code", "name", "qty", "weight_g", "price_cents"}
+        assert isinstance(line["qty"], int) and isinstance(line["price_cents"], int)
+    assert out["total_cents"] == sum(line["price_cents"] for line in out["basket"])
+    for q in out["open_questions"]:
+        assert set(q) == {"t", "kind", "candidates"} and all(isinstance(c, str) for c in q["candidates"])
+    assert all({"t", "type"} <= set(e) for e in out["events"])
+    assert [e["t"] for e in out["events"]] == sorted(e["t"] for e in out["events"])
+    # the generated trip ends in the lane: checkout either went through or is blocked by questions
+    assert out["checkout"] is not None and set(out["checkout"]) == {"t", "status", "order_id"}
+    if out["open_questions"]:
+        assert out["checkout"]["status"] == "blocked" and out["checkout"]["order_id"] is None
+    else:
+        assert out["checkout"]["status"] == "local" and out["checkout"]["order_id"]
+    for line in out["basket"]:
+        if line["weight_g"] is not None:
+            assert line["qty"] == 1
+
+
+def test_replay_is_deterministic(demo, capsys):
+    trip, csv, _ = demo
+    first = run_json(capsys, str(trip), "--catalogue", str(csv))[1]
+    second = run_json(capsys, str(trip), "--catalogue", str(csv))[1]
+    assert first == second
+
+
+def test_answered_as_the_shopper_would_the_basket_is_the_truth(demo):
+    trip, _, catalogue = demo
+    truth = load_truth(trip)
+    result = replay(trip, catalogue=catalogue, oracle=ShopperOracle(truth))
+    out = result.as_json()
+    cmp = compare(truth, basket_of(out), out["events"])
+    assert cmp.exact, cmp
+    assert out["open_questions"] == [] and out["checkout"]["status"] == "local"
+
+
+def test_missing_trip_json_is_one_line(tmp_path, capsys):
+    (tmp_path / "scale.log").write_text("")
+    code, out, err = run_json(capsys, str(tmp_path))
+    assert code == 2 and out is None
+    assert len(err.strip().splitlines()) == 1 and "trip.json" in err and "Traceback" not in err
+
+
+def test_bad_lines_are_named_and_replay_goes_on(demo, tmp_path, capsys):
+    trip, csv, _ = demo
+    bad = tmp_path / "bad"
+    shutil.copytree(trip, bad)
+    lines = (bad / "scale.log").read_text().splitlines()
+    lines[100] = "not-a-time R 99 12 00"
+    (bad / "scale.log").write_text("\n".join(lines) + "\n")
+    with (bad / "shopper.csv").open("a") as handle:
+        handle.write("12.5,dance,now\n")
+        handle.write("13.0,plu,99999\n")
+    frames = sorted((bad / "frames" / "top").iterdir())
+    frames[0].write_bytes(b"this is no jpeg")
+    code, out, err = run_json(capsys, str(bad), "--catalogue", str(csv))
+    assert code == 1 and out is not None                      # still a full answer on stdout
+    n = len((trip / "shopper.csv").read_text().splitlines())
+    assert f"scale.log:101:" in err
+    assert f"shopper.csv:{n + 1}: action 'dance'" in err
+    assert f"shopper.csv:{n + 2}: code '99999' is not in the catalogue" in err
+    assert f"{frames[0].name}: cannot decode the frame" in err
+    assert "Traceback" not in err
+    assert err.count("scale.log:101:") == 1 and err.count(frames[0].name) == 1   # each problem said once
+    good = run_json(capsys, str(trip), "--catalogue", str(csv))[1]
+    assert out["basket"] == good["basket"]                    # one bad line and frame changed nothing
+
+
+def test_missing_optional_files_and_catalogue(demo, tmp_path, capsys):
+    trip, csv, _ = demo
+    bare = tmp_path / "bare"
+    shutil.copytree(trip, bare)
+    shutil.rmtree(bare / "frames")
+    (bare / "scale.log").unlink()
+    meta = json.loads((bare / "trip.json").read_text())
+    meta["catalogue"] = "nowhere.csv"
+    (bare / "trip.json").write_text(json.dumps(meta))
+    code, out, err = run_json(capsys, str(bare), "--catalogue", str(csv))
+    assert code == 1 and out is not None
+    assert "scale.log: missing" in err and "frames/top: missing" in err and "nowhere.csv does not exist" in err
+    assert out["basket"] == []

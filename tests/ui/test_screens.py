@@ -1,0 +1,63 @@
+"""Every screen renders at every size and language, and its layout holds: text stays in its
+box, nothing overlaps, touch targets are finger-sized."""
+
+import itertools
+
+import pygame
+import pytest
+
+from dashcart.ui.sample_scenes import load_products, scenes
+from dashcart.ui.layout import MIN_TARGET, RESOLUTIONS
+from dashcart.ui.screenshots import scene_app
+from dashcart.ui.widgets import Button, Light, Picture, Text
+
+from tests.ui.ui_helpers import fonts_for
+from dashcart.config import parse_config
+
+SCENES = {s.name: s for s in scenes(load_products(None))}
+
+
+def check_layout(app, size):
+    screen = pygame.Rect((0, 0), size)
+    widgets = app.widgets
+    for w in widgets:
+        assert screen.contains(w.rect), f"{w.id} {w.rect} leaves the screen"
+        if isinstance(w, (Text, Button)) and w.drawn is not None:
+            assert w.rect.contains(w.drawn), f"{w.id}: text {getattr(w, 'text', getattr(w, 'label', ''))!r} " \
+                                             f"{w.drawn} runs out of {w.rect}"
+    targets = [w for w in widgets if w.on_tap is not None]
+    for w in targets:
+        assert w.rect.w >= MIN_TARGET and w.rect.h >= MIN_TARGET, f"{w.id} {w.rect} is smaller than a finger"
+    for a, b in itertools.combinations(targets, 2):
+        assert not a.rect.colliderect(b.rect), f"touch targets {a.id} and {b.id} overlap"
+    content = [w for w in widgets if isinstance(w, (Text, Button, Picture, Light)) and w.rect.w and w.rect.h]
+    for a, b in itertools.combinations(content, 2):
+        assert not a.rect.colliderect(b.rect), f"{a.id} {a.rect} and {b.id} {b.rect} overlap"
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+@pytest.mark.parametrize("size", RESOLUTIONS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", list(SCENES))
+def test_every_screen_renders_and_fits(name, size, language):
+    config = parse_config("")
+    app, snap = scene_app(SCENES[name], size, language, config, fonts_for(config))
+    surface = pygame.Surface(size)
+    app.render(snap, surface, full=True)
+    texts = [w for w in app.widgets if isinstance(w, (Text, Button))]
+    assert texts and all(w.drawn is not None or not (getattr(w, "text", "") or getattr(w, "label", ""))
+                         for w in texts)
+    check_layout(app, size)
+    # Something was drawn: the frame is not one flat colour.
+    assert len({surface.get_at((x, y))[:3] for x in range(0, size[0], 37) for y in range(0, size[1], 29)}) > 3
+
+
+def test_scenes_reach_their_screens():
+    config = parse_config("")
+    expected = {"welcome": "welcome", "shopping": "shopping", "question": "question", "none_fits": "none_fits",
+                "question_plu": "question_plu", "produce": "produce", "weigh": "weigh", "remove": "remove",
+                "remove_pending": "remove_pending", "checkout_summary": "checkout", "checkout_receipt": "checkout",
+                "help": "help", "staff_pin": "staff_pin", "staff_menu": "staff_menu", "trouble": "trouble"}
+    for name, screen in expected.items():
+        app, snap = scene_app(SCENES[name], (800, 480), "en", config, fonts_for(config))
+        app.build(snap)
+        assert app.screen == screen, name

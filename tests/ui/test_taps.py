@@ -1,0 +1,367 @@
+"""Taps on each control reach the right shopper action (or open the right screen)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from dashcart.config import parse_config
+from dashcart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
+from dashcart.ui.sample_scenes import load_products, scenes
+from dashcart.ui.i18n import format_money
+
+from tests.ui.ui_helpers import Harness
+
+SCENES = {s.name: s for s in scenes(load_products(None))}
+SHOP = SCENES["shopping"].snapshot
+QUESTION = SCENES["question"].snapshot
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "finger"])
+def test_candidate_tap_chooses_it_once(touch):
+    h = Harness(QUESTION)
+    assert h.app.screen == "question"
+    code = QUESTION.questions[0].candidates[2].code
+    h.tap(f"candidate:{code}", touch=touch)
+    assert [(a.action, a.value, a.question_id) for a in h.actions] == [("choose", code, 7)]
+
+
+def test_not_in_cart_answers_the_question():
+    h = Harness(QUESTION)
+    h.tap("not_in_cart")
+    assert h.last() == ("not_in_cart", "", 7)
+
+
+def test_none_fits_then_plu_answers_with_the_typed_code():
+    h = Harness(QUESTION)
+    h.tap("none_fits")
+    assert h.app.screen == "none_fits"
+    h.tap("enter_plu")
+    assert h.app.screen == "question_plu"
+    for key in "40119":
+        h.tap(f"plu:{key}")
+    h.tap("plu:clear")
+    assert h.find("plu_display").text == "4011"
+    h.tap("plu:ok")
+    assert h.last() == ("plu", "4011", 7)
+
+
+def test_short_plu_is_not_sent():
+    h = Harness(QUESTION)
+    h.tap("none_fits")
+    h.tap("enter_plu")
+    h.tap("plu:4")
+    h.tap("plu:ok")
+    assert h.actions == []
+    assert h.app.screen == "question_plu"
+
+
+def test_none_fits_call_staff():
+    h = Harness(QUESTION)
+    h.tap("none_fits")
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:7", None)
+    assert h.find("note").text == "Staff are on their way"
+
+
+def test_release_outside_the_pressed_button_does_nothing():
+    h = Harness(QUESTION)
+    start = h.find("not_in_cart").rect.center
+    h.tap_at(start, end=(start[0], 5))
+    assert h.actions == []
+
+
+def test_shopping_buttons_open_produce_and_remove():
+    h = Harness(SHOP)
+    h.tap("produce")
+    assert h.app.screen == "produce"
+    h.tap("back")
+    assert h.app.screen == "shopping"
+    h.tap("remove")
+    assert h.app.screen == "remove"
+
+
+def test_nearby_loose_item_starts_a_produce_entry():
+    h = Harness(SHOP)
+    banana = next(p for p in SHOP.nearby if p.name == "Banana")
+    h.tap(f"nearby:{banana.code}")
+    assert h.last() == ("produce", banana.code, None)
+
+
+def test_language_button_switches_the_words_and_tells_the_controller():
+    h = Harness(SHOP)
+    assert h.find("produce").label == "Fruit & veg"
+    h.tap("language")
+    assert h.last() == ("language", "ko", None)
+    assert h.find("produce").label == "\uacfc\uc77c\u00b7\ucc44\uc18c"
+
+
+def test_produce_search_by_keyboard_then_pick():
+    h = Harness(SHOP)
+    h.tap("produce")
+    for key in "gran":
+        h.tap(f"kb:{key}")
+    assert h.find("query").text.startswith("gran")
+    tiles = sorted(w.id for w in h.app.widgets if w.id.startswith("produce:"))
+    assert tiles == ["produce:4017"]  # Granny Smith
+    h.tap("kb:delete")
+    h.tap("kb:delete")
+    h.tap("kb:clear")
+    assert h.app.ui.query == ""
+    for key in "banana":
+        h.tap(f"kb:{key}")
+    h.tap("produce:4011")
+    assert h.last() == ("produce", "4011", None)
+
+
+def test_produce_plu_keypad_starts_an_entry_by_code():
+    h = Harness(SHOP)
+    h.tap("produce")
+    h.tap("tab_plu")
+    for key in "4011":
+        h.tap(f"plu:{key}")
+    h.tap("plu:ok")
+    assert h.last() == ("plu", "4011", None)
+
+
+def test_weigh_screen_shows_live_price_and_confirms():
+    snap = SCENES["weigh"].snapshot
+    h = Harness(snap)
+    assert h.app.screen == "weigh"
+    assert h.find("weigh_weight").text == "562 g"
+    per_kg = snap.produce_entry.price_cents
+    assert h.find("weigh_price").text == format_money(round(per_kg * 0.562), "USD")
+    h.render(dataclasses.replace(snap, produce_weight_g=1250.0))
+    assert h.find("weigh_weight").text == "1.250 kg"
+    assert h.find("weigh_price").text == format_money(round(per_kg * 1.25), "USD")
+    h.tap("weigh_add")
+    assert h.last() == ("confirm", snap.produce_entry.code, None)
+    h.tap("weigh_cancel")
+    assert h.last() == ("cancel", snap.produce_entry.code, None)
+
+
+def test_weigh_add_is_disabled_while_the_scale_moves():
+    snap = dataclasses.replace(SCENES["weigh"].snapshot, weight_stable=False)
+    h = Harness(snap)
+    h.tap("weigh_add")
+    assert h.actions == []
+
+
+def test_remove_by_touch_then_the_scale_confirms():
+    h = Harness(SHOP)
+    h.tap("remove")
+    line = SHOP.lines[0]
+    h.tap(f"remove_tap:{line.code}")
+    assert h.last() == ("remove", line.code, None)
+    assert h.app.screen == "remove_pending"
+    h.render(dataclasses.replace(SHOP, t=SHOP.t + 1))
+    assert h.app.screen == "remove_pending"          # nothing came out yet
+    fewer = dataclasses.replace(line, qty=line.qty - 1)
+    h.render(dataclasses.replace(SHOP, lines=(fewer,) + SHOP.lines[1:]))
+    assert h.app.screen == "shopping"
+
+
+def test_remove_keep_it_cancels():
+    h = Harness(SHOP)
+    h.tap("remove")
+    code = SHOP.lines[1].code
+    h.tap(f"remove_tap:{code}")
+    h.tap("keep")
+    assert h.last() == ("cancel", code, None)
+    assert h.app.screen == "shopping"
+
+
+def test_checkout_summary_pay_and_cancel():
+    h = Harness(SCENES["checkout_summary"].snapshot)
+    assert "7 s" in h.find("checkout_status").text or "8 s" in h.find("checkout_status").text
+    h.tap("checkout_pay")
+    assert h.last() == ("confirm", "checkout", None)
+    h.tap("checkout_cancel")
+    assert h.last() == ("cancel", "checkout", None)
+
+
+def test_checkout_cancel_disabled_once_not_cancellable():
+    snap = SCENES["checkout_summary"].snapshot
+    h = Harness(dataclasses.replace(snap, checkout=CheckoutView("paying")))
+    h.tap("checkout_cancel")
+    assert h.actions == []
+    assert h.find("checkout_status").text == "Paying\u2026"
+
+
+def test_blocked_checkout_says_why_and_calls_staff():
+    h = Harness(SCENES["checkout_blocked"].snapshot)
+    assert "310 g" in h.find("choice_text").text
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "checkout", None)
+    h.tap("checkout_cancel")
+    assert h.last() == ("cancel", "checkout", None)
+
+
+def test_receipt_screen_signs_out():
+    h = Harness(SCENES["checkout_receipt"].snapshot)
+    assert "k***@example.com" in h.find("paid_text").text
+    h.tap("signout")
+    assert h.last() == ("signout", "", None)
+
+
+def test_help_buttons():
+    h = Harness(SHOP)
+    h.tap("help")
+    assert h.app.screen == "help"
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "help", None)
+    h.tap("help_staff")                     # no PIN configured: staff mode is off
+    assert h.app.screen == "help"
+    h.tap("help_status")
+    assert h.app.screen == "trouble"
+    h.tap("close")
+    h.tap("help")
+    h.tap("signout")
+    assert h.last() == ("signout", "", None)
+
+
+def test_staff_pin_override_is_audited(tmp_path):
+    import hashlib
+    config = parse_config(f'[ui]\nstaff_pin_sha256 = "{hashlib.sha256(b"2468").hexdigest()}"\n')
+    h = Harness(SHOP, config=config, tmp=tmp_path)
+    h.tap("help")
+    h.tap("help_staff")
+    assert h.app.screen == "staff_pin"
+    for key in "1111":
+        h.tap(f"pin:{key}")
+    assert h.find("pin_display").text == "\u25cf" * 4   # the PIN is never shown
+    h.tap("pin:ok")
+    assert h.app.screen == "staff_pin"
+    assert h.find("note").text == "Wrong PIN"
+    for key in "2468":
+        h.tap(f"pin:{key}")
+    h.tap("pin:ok")
+    assert h.app.screen == "staff_menu"
+    h.tap("staff:clear_questions")
+    assert h.last() == ("staff", "clear_questions", None)
+    assert all("2468" not in a.value and "1111" not in a.value for a in h.actions)
+    records = [json.loads(line) for line in (tmp_path / "staff-audit.log").read_text().splitlines()]
+    assert [r["event"] for r in records] == ["pin_wrong", "pin_ok", "override"]
+    assert records[-1]["action"] == "clear_questions" and records[-1]["cart"] == "cart-0001"
+
+
+def test_staff_override_refused_when_the_audit_log_cannot_be_written(tmp_path):
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory should be")
+    h = Harness(SHOP, config=parse_config('[ui]\nstaff_pin = "1234"\n'), tmp=blocker)
+    h.app.ui.open("staff_menu")
+    h.render()
+    h.tap("staff:unblock")
+    assert h.actions == []
+
+
+def test_wrong_pins_lock_the_pad(tmp_path):
+    h = Harness(SHOP, config=parse_config('[ui]\nstaff_pin = "1234"\n'), tmp=tmp_path)
+    h.app.ui.open("staff_pin")
+    h.render()
+    for _ in range(5):
+        for key in "0000":
+            h.tap(f"pin:{key}")
+        h.tap("pin:ok")
+    for key in "1234":
+        h.tap(f"pin:{key}")
+    h.tap("pin:ok")
+    assert h.app.screen == "staff_pin"     # locked, even with the right PIN
+    h.now += 61
+    for key in "1234":
+        h.tap(f"pin:{key}")
+    h.tap("pin:ok")
+    assert h.app.screen == "staff_menu"
+
+
+def test_scale_down_opens_the_trouble_screen_once():
+    h = Harness(SHOP)
+    down = dataclasses.replace(SHOP, devices=(DeviceView("scale", "down"),))
+    h.render(down)
+    assert h.app.screen == "trouble"
+    assert "scale" in h.find("choice_text").text
+    assert h.find("light").color == (176, 0, 32)
+    h.tap("close")
+    h.render(down)
+    assert h.app.screen == "shopping"        # dismissed: stays dismissed while the same device is down
+    h.tap("status")
+    assert h.app.screen == "trouble"
+
+
+def test_welcome_language_and_help():
+    h = Harness(Snapshot())
+    assert h.app.screen == "welcome"
+    h.tap("language")
+    assert h.last() == ("language", "ko", None)
+    assert h.find("welcome_scan").text.startswith("\uc571")
+    h.tap("help")
+    assert h.app.screen == "help"
+    assert not h.find("signout").enabled
+
+
+def test_session_end_resets_the_screen():
+    h = Harness(SHOP)
+    h.tap("produce")
+    h.render(Snapshot(t=2000.0))
+    assert h.app.screen == "welcome"
+    h.render(SHOP)
+    assert h.app.screen == "shopping"
+
+
+def test_questions_come_first_even_at_checkout():
+    snap = dataclasses.replace(QUESTION, state=SessionState.CHECKOUT,
+                               checkout=CheckoutView("blocked", reason="open question"))
+    h = Harness(snap)
+    assert h.app.screen == "question"
+    h.render(dataclasses.replace(snap, questions=()))
+    assert h.app.screen == "checkout"
+    assert h.find("choice_title").text == "Checkout is on hold"
+
+
+def test_controller_message_shows_in_the_header():
+    h = Harness(dataclasses.replace(SHOP, message="Put the bag in the hook, not the basket"))
+    assert h.find("note").text == "Put the bag in the hook, not the basket"
+    assert "title" not in h.ids()
+
+
+def test_mouse_wheel_and_escape():
+    import pygame
+    from dashcart.ui.sample_scenes import basket_of
+    h = Harness(basket_of(load_products(None), 30))
+    h.app.ui.scroll = 0
+    h.app.handle_event(pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=-2))
+    assert h.app.ui.scroll == 2
+    h.tap("produce")
+    h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
+    h.render()
+    assert h.app.screen == "shopping"
+
+
+def test_question_without_candidates_offers_plu_and_staff():
+    snap = SCENES["question_unidentified"].snapshot
+    h = Harness(snap)
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:9", None)
+    h.tap("enter_plu")
+    for key in "4011":
+        h.tap(f"plu:{key}")
+    h.tap("plu:ok")
+    assert h.last() == ("plu", "4011", 9)
+
+
+def test_removed_question_says_nothing_came_out():
+    h = Harness(SCENES["question_removed"].snapshot)
+    assert h.find("not_in_cart").label == "Nothing came out"
+    assert h.find("question_detail").text.startswith("Weight change: -")
+    h.tap("not_in_cart")
+    assert h.last() == ("not_in_cart", "", 8)
+
+
+def test_an_item_nobody_named_must_come_out_or_staff_is_called():
+    h = Harness(SCENES["question_take_out"].snapshot)
+    assert h.find("choice_title").text == "Please take that item out again"
+    assert "+310 g" in h.find("choice_text").text
+    assert not {"not_in_cart", "none_fits", "enter_plu"} & h.ids()
+    assert not any(i.startswith("candidate:") for i in h.ids())
+    h.tap("call_staff")
+    assert h.last() == ("call_staff", "question:10", None)
