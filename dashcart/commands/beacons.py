@@ -54,9 +54,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.hci:
         return _from_hci(Path(args.hci), args.json)
     from dashcart.events import BeaconSighting, DeviceStatus
-    from dashcart.drivers.beacon.scanner import open_scanner
+    from dashcart.runtime.devices import open_beacon_scanner
 
-    scanner = open_scanner(config.location)
+    scanner = open_beacon_scanner(config.location)
     events: queue.Queue = queue.Queue()
     scanner.start(events.put)
     end = time.monotonic() + args.seconds

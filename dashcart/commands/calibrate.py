@@ -67,7 +67,7 @@ def _target(args: argparse.Namespace, config: Config) -> Path:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from dashcart.core.scale_calibration import MIN_SPAN_COUNTS, calibrate
-    from dashcart.drivers.scale import open_scale
+    from dashcart.runtime.devices import open_scale
 
     if args.port:
         config = dataclasses.replace(config, scale=dataclasses.replace(config.scale, port=args.port, backend="serial"))

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     import serial
 
     from dashcart.trips.recorder import TripRecorder, check_new_trip_dir
-    from dashcart.drivers.beacon.scanner import open_scanner
+    from dashcart.runtime.devices import open_beacon_scanner
 
     out = Path(args.out)
     if not config.scale.port:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     recorder = TripRecorder(out, config, start_t=start, frames=args.frames, cameras=tuple(captures),
                             frames_fps=args.fps)
     # The scanner calls back from its own thread; the recorder takes care of that.
-    scanner = open_scanner(config.location, clock=time.monotonic)
+    scanner = open_beacon_scanner(config.location, clock=time.monotonic)
     scanner.start(recorder.event)
     print(f"recording into {out}; Ctrl-C to stop", file=sys.stderr)
     try:

@@ -92,7 +92,7 @@ def _replay(args: argparse.Namespace, config: Config) -> int:
 
 def _live(args: argparse.Namespace, config: Config) -> int:
     from dashcart.core.weighing import WeighingEngine, feed_decoded
-    from dashcart.drivers.scale import open_scale
+    from dashcart.runtime.devices import open_scale
 
     scale_cfg = config.scale
     engine = WeighingEngine(scale_cfg.offset, scale_cfg.counts_per_gram, config.weighing)

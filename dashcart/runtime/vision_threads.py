@@ -61,6 +61,9 @@ class LiveVision:
         self.emit = emit
         self.on_frame = on_frame
         self.heartbeats = heartbeats
+        if sources is None:
+            from dashcart.runtime.devices import open_cameras
+            sources = open_cameras(config.cameras)
         self.cameras = start_cameras(config.cameras, emit, clock=clock, sources=sources, heartbeats=heartbeats)
         rings = {c.source.camera_id: c.ring for c in self.cameras}
         self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,

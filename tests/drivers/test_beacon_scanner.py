@@ -4,7 +4,8 @@ from bleak.backends.scanner import AdvertisementData
 
 from dashcart.config import LocationSection
 from dashcart.events import BeaconSighting, DeviceStatus
-from dashcart.drivers.beacon.scanner import BleakBeaconScanner, NoBeaconScanner, open_scanner
+from dashcart.drivers.beacon.scanner import BleakBeaconScanner, NoBeaconScanner
+from dashcart.runtime.devices import open_beacon_scanner
 from dashcart.sim.scripted_beacons import ScriptedBeaconScanner
 
 IBEACON = bytes.fromhex("0215e2c56db5dffb48d2b060d0f5a71096e000640000c5")
@@ -42,7 +43,7 @@ def test_scripted_scanner_plays_the_trip_rows_in_order(tmp_path):
     path = tmp_path / "beacons.csv"
     path.write_text("t,kind,id,rssi\n0.02,ibeacon,e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:2,-70\n"
                     "0.0,eddystone-uid,00112233445566778899:aabbccddeeff,-80\n")
-    scanner = open_scanner(LocationSection(backend="sim", script=str(path)))
+    scanner = open_beacon_scanner(LocationSection(backend="sim", script=str(path)))
     assert isinstance(scanner, ScriptedBeaconScanner)
     events: queue.Queue = queue.Queue()
     scanner.start(events.put)
@@ -55,4 +56,4 @@ def test_scripted_scanner_plays_the_trip_rows_in_order(tmp_path):
 
 
 def test_no_backend_means_no_sightings():
-    assert isinstance(open_scanner(LocationSection(backend="none")), NoBeaconScanner)
+    assert isinstance(open_beacon_scanner(LocationSection(backend="none")), NoBeaconScanner)

@@ -118,11 +118,11 @@ def test_missing_scale_and_camera_degrade_and_the_cart_keeps_working(tmp_path: P
 
 def test_sim_camera_backend_films_the_simulated_basket() -> None:
     from dashcart.config import parse_config
-    from dashcart.drivers.camera.source import open_source
+    from dashcart.runtime.devices import open_camera
     from dashcart.sim.camera import SceneCamera
 
     config = parse_config('[[cameras.devices]]\nid = "top"\nbackend = "sim"\nwidth = 320\nheight = 240\n', "t.toml")
-    source = open_source(config.cameras.devices[0])
+    source = open_camera(config.cameras.devices[0])
     assert isinstance(source, SceneCamera)
     with source:
         recorded_t, empty = source.read()

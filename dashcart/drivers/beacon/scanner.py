@@ -118,11 +118,8 @@ class NoBeaconScanner:
 
 def open_scanner(section: LocationSection, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> BeaconScanner:
-    """The scanner ``[location] backend`` names."""
+    """The real scanner ``[location] backend`` names (``bleak``), or none."""
     if section.backend == "bleak":
         return BleakBeaconScanner(section.adapter, clock, wall_clock)
-    if section.backend == "sim":
-        from dashcart.sim.scripted_beacons import ScriptedBeaconScanner, read_beacons_csv
-        script = read_beacons_csv(section.script) if section.script else []
-        return ScriptedBeaconScanner(script, clock, wall_clock)
+    # "sim" is plugged in from above (dashcart.runtime.devices.open_beacon_scanner)
     return NoBeaconScanner()

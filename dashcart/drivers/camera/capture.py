@@ -7,13 +7,27 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from dashcart.config import CamerasSection
 from dashcart.errors import Misconfigured, RetryLater
 from dashcart.events import DeviceStatus, Event
-from dashcart.runtime.watchdog import Heartbeat, Heartbeats
 from dashcart.drivers.camera.ring import FrameRing
 from dashcart.drivers.camera.source import FrameSource, SourceEnded, open_source
+
+
+class Heartbeat(Protocol):
+    """One loop's liveness as the runtime's watchdog sees it (:class:`dashcart.runtime.watchdog.Heartbeat`):
+    a driver beats it and closes it, and knows nothing else of the watchdog."""
+
+    def beat(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Heartbeats(Protocol):
+    """Where a driver registers its loops' heartbeats (:class:`dashcart.runtime.watchdog.Heartbeats`)."""
+
+    def register(self, name: str, deadline_s: float, *, replace: bool = False) -> Heartbeat: ...
 
 log = logging.getLogger(__name__)
 

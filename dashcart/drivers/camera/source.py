@@ -64,7 +64,6 @@ def open_source(spec: CameraSpec, base_dir: str = "") -> FrameSource:
         from dashcart.drivers.camera.recorded import RecordedSource
         path = spec.source if os.path.isabs(spec.source) or not base_dir else os.path.join(base_dir, spec.source)
         return RecordedSource(spec.id, path)
-    if spec.backend == "sim":
-        from dashcart.sim.camera import BasketView, SceneCamera
-        return SceneCamera(spec.id, BasketView(spec.width, spec.height), fps=spec.fps)
+    if spec.backend == "sim":   # plugged in from above: dashcart.runtime.devices.open_camera
+        raise Misconfigured(f"cameras.devices: camera {spec.id!r}: the simulated camera is opened by the runtime")
     raise Misconfigured(f"cameras.devices: camera {spec.id!r}: unknown backend {spec.backend!r}")

@@ -1,8 +1,8 @@
 """The scale: wire protocols, line decoding, and the drivers behind one small interface.
 
-``open_scale(config)`` gives a :class:`ScaleDriver` for ``config.scale``: the real serial
-driver on ``scale.port``, or, with ``scale.backend = "sim"``, the same real serial driver on
-the pseudo-terminal of a simulated bridge (so the simulated cart runs every real byte).
+``open_serial_scale(config)`` gives a :class:`ScaleDriver` for ``config.scale``: the real serial
+driver on ``scale.port``. The simulated bridge is plugged in from above
+(:func:`dashcart.runtime.devices.open_scale`); no driver imports a simulator.
 """
 
 from __future__ import annotations
@@ -24,21 +24,13 @@ class ScaleDriver(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def open_scale(config: Config, **driver_options: object) -> ScaleDriver:
-    """The configured scale, reading. Raises :class:`dashcart.errors.Misconfigured` when the
-    config cannot work (no port for a serial scale)."""
+def open_serial_scale(config: Config, **driver_options: object) -> ScaleDriver:
+    """The configured serial scale, reading. Raises :class:`dashcart.errors.Misconfigured` when
+    the config cannot work (no port)."""
     from dashcart.errors import Misconfigured
     from dashcart.drivers.scale.serial_scale import SerialScale
 
     scale = config.scale
-    if scale.backend == "sim":
-        from dashcart.sim.scale_bridge import SimulatedBridge, demo_script
-
-        bridge = SimulatedBridge(demo_script(), repeat=True, offset=scale.offset,
-                                 counts_per_gram=scale.counts_per_gram, protocol=scale.protocol,
-                                 baudrate=scale.baudrate)
-        port = bridge.start()
-        return SerialScale(port, scale.protocol, scale.baudrate, owned=bridge, **driver_options)  # type: ignore[arg-type]
     if not scale.port:
         where = config.source or "the config"
         raise Misconfigured(f"{where}: scale.port is empty but scale.backend is \"serial\"; "
