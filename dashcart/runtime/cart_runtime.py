@@ -240,7 +240,7 @@ class CartRuntime:
         from dashcart.core.weighing import WeighingEngine
         scale = self.devices.scale
         if scale is None:
-            from dashcart.drivers.scale import open_scale
+            from dashcart.runtime.devices import open_scale
             options = {"on_line": self.recorder.scale_line} if self.recorder is not None else {}
             try:
                 scale = open_scale(self.config, **options)
@@ -338,8 +338,8 @@ class CartRuntime:
         if scanner is None:
             if self._locator is None and self.config.location.backend == "sim" and not self.config.location.script:
                 return
-            from dashcart.drivers.beacon.scanner import open_scanner
-            scanner = open_scanner(self.config.location, self.clock)
+            from dashcart.runtime.devices import open_beacon_scanner
+            scanner = open_beacon_scanner(self.config.location, self.clock)
         self._beacons = scanner
         scanner.start(self.post)
 
