@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dashcart.errors import Misconfigured, read_user_file
 from dashcart.core.gtin import check_digit, is_valid
+from dashcart.core.pricing import MAX_QTY, PROMOTION_KINDS, Promotion, promotions_by_code, weight_price_cents
 
 REQUIRED_COLUMNS = ("code", "code_type", "name", "sold_by", "price_cents", "unit_weight_g",
                     "unit_weight_sd_g", "zone")
@@ -45,7 +46,18 @@ CREATE TABLE IF NOT EXISTS products (
     image TEXT
 );
 CREATE TABLE IF NOT EXISTS catalogue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS promotions (
+    id TEXT PRIMARY KEY,
+    code TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    qty INTEGER NOT NULL DEFAULT 1,
+    starts_at REAL,
+    ends_at REAL,
+    label TEXT NOT NULL DEFAULT ''
+);
 """
+PROMOTION_COLUMNS = ("id", "code", "kind", "value", "qty", "starts", "ends", "label")
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,8 @@ class Product:
     def price_for(self, qty: int, weight_g: float | None = None) -> int:
         """The line price in cents: qty x unit price, or the weighed grams at the price per kg."""
         if self.by_weight:
-            return round(self.price_cents * (weight_g or 0.0) / 1000.0)
+            # The one rounding rule of dashcart.core.pricing (halves up), so screen, order and store agree.
+            return weight_price_cents(self.price_cents, weight_g or 0.0)
         return self.price_cents * qty
 
 
@@ -226,6 +239,122 @@ def parse_catalogue_csv(path: str | Path) -> list[Product]:
     return products
 
 
+def _parse_when(text: str) -> float | None:
+    """ISO 8601 with a zone (2026-12-01T00:00:00Z) or Unix seconds; '' is no bound."""
+    from datetime import datetime
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))  # ValueError if not a date
+    if when.tzinfo is None:
+        raise ValueError("needs a time zone (e.g. Z or +01:00)")
+    return when.timestamp()
+
+
+def parse_promotions_csv(path: str | Path, products: Iterable[Product] | None = None) -> list[Promotion]:
+    """Read and check a promotions CSV (columns ``id,code,kind,value,qty,starts,ends,label``).
+
+    ``kind`` is percent (value 1-100), amount (cents off per unit, or off a weighed line),
+    multibuy (``qty`` units for ``value`` cents), per_kg (cents off the price per kg);
+    ``starts``/``ends`` are ISO 8601 with a zone or Unix seconds, empty for open. With
+    ``products``, every code must name one and the kind must suit how it is sold. Raises
+    :class:`CatalogueInvalid` with every problem and its line.
+    """
+    path = Path(path)
+    text = read_user_file(path, "no such promotions file", encoding="utf-8-sig")
+    reader = csv.reader(text.splitlines())
+    header = [h.strip() for h in next(reader, None) or []]
+    problems: list[Problem] = []
+    if not header:
+        raise CatalogueInvalid(str(path), [Problem(1, "empty file: expected a header line")])
+    for name in header:
+        if name not in PROMOTION_COLUMNS:
+            problems.append(Problem(1, f"unknown column {name!r} (known: {', '.join(PROMOTION_COLUMNS)})"))
+    for name in ("id", "code", "kind", "value"):
+        if name not in header:
+            problems.append(Problem(1, f"missing column {name!r}"))
+    if problems:
+        raise CatalogueInvalid(str(path), problems)
+    by_code = {p.code: p for p in products} if products is not None else None
+    promotions: list[Promotion] = []
+    seen: dict[str, int] = {}
+    for line, values in enumerate(reader, start=2):
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            problems.append(Problem(line, f"{len(values)} fields, expected {len(header)}"))
+            continue
+        row = {k: v.strip() for k, v in zip(header, values)}
+        before = len(problems)
+
+        def bad(message: str) -> None:
+            problems.append(Problem(line, message))
+
+        promo_id, code, kind = row["id"], row["code"], row["kind"].lower()
+        if not promo_id:
+            bad("id is empty")
+        elif promo_id in seen:
+            bad(f"duplicate id {promo_id!r} (first on line {seen[promo_id]})")
+        else:
+            seen[promo_id] = line
+        if kind not in PROMOTION_KINDS:
+            bad(f"kind {kind!r} is not one of {', '.join(PROMOTION_KINDS)}")
+        value = qty = 0
+        try:
+            value = int(row["value"])
+        except ValueError:
+            bad(f"value {row['value']!r} is not a whole number of cents (or percent)")
+        try:
+            qty = int(row.get("qty") or "1")
+        except ValueError:
+            bad(f"qty {row.get('qty')!r} is not a whole number")
+        if kind == "percent" and not 1 <= value <= 100:
+            bad(f"value {value} must be 1-100 for percent")
+        elif kind in ("amount", "multibuy", "per_kg") and value < (0 if kind == "multibuy" else 1):
+            bad(f"value {value} must be positive for {kind}")
+        if kind == "multibuy" and not 2 <= qty <= MAX_QTY:
+            bad(f"qty {qty} must be 2-{MAX_QTY} for multibuy")
+        starts = ends = None
+        for key in ("starts", "ends"):
+            try:
+                when = _parse_when(row.get(key, ""))
+            except ValueError as exc:
+                bad(f"{key} {row.get(key)!r} is not a time ({exc})")
+                continue
+            if key == "starts":
+                starts = when
+            else:
+                ends = when
+        if starts is not None and ends is not None and ends <= starts:
+            bad("ends must be after starts")
+        if by_code is not None and kind in PROMOTION_KINDS:
+            product = by_code.get(code)
+            if product is None:
+                bad(f"code {code!r} is not in the catalogue")
+            elif kind == "multibuy" and product.by_weight:
+                bad(f"multibuy needs a product sold by unit; {code} is sold by weight")
+            elif kind == "per_kg" and not product.by_weight:
+                bad(f"per_kg needs a product sold by weight; {code} is sold by unit")
+        if len(problems) > before:
+            continue
+        promotions.append(Promotion(id=promo_id, code=code, kind=kind, value=value, qty=qty,
+                                    starts_at=starts, ends_at=ends, label=row.get("label", "")))
+    if problems:
+        raise CatalogueInvalid(str(path), problems)
+    return promotions
+
+
+def sibling_promotions(csv_path: str | Path) -> Path | None:
+    """The promotions file that travels with a catalogue CSV: ``promotions.csv`` beside it."""
+    candidate = Path(csv_path).with_name("promotions.csv")
+    return candidate if candidate.is_file() else None
+
+
 def iconic_images(dataset_root: str | Path) -> dict[str, str]:
     """gsd_class -> iconic product picture, from the Grocery Store Dataset's classes.csv."""
     root = Path(dataset_root)
@@ -252,9 +381,12 @@ def _fingerprint(products: Iterable[Product]) -> str:
 class Catalogue:
     """Products by code, barcode and recognizer class, held in memory for the fusion's hot path."""
 
-    def __init__(self, products: Iterable[Product], source: str = ""):
+    def __init__(self, products: Iterable[Product], source: str = "", promotions: Iterable[Promotion] = ()):
         self.source = source
         self._by_code = {p.code: p for p in products}
+        # Promotions for dashcart.core.pricing.price_basket(items, catalogue, at, catalogue.promotions).
+        self.promotions: tuple[Promotion, ...] = tuple(promotions)
+        self.promotions_by_code = promotions_by_code(self.promotions)
         self._by_class = {p.gsd_class: p for p in self._by_code.values() if p.gsd_class}
         self._by_class_id = {p.gsd_class_id: p for p in self._by_code.values() if p.gsd_class_id is not None}
         self.fingerprint = _fingerprint(self._by_code.values())
@@ -287,9 +419,13 @@ class Catalogue:
         return [p for p in self if p.zone == zone]
 
     @classmethod
-    def from_csv(cls, path: str | Path, images_root: str | Path | None = None) -> "Catalogue":
+    def from_csv(cls, path: str | Path, images_root: str | Path | None = None,
+                 promotions: str | Path | None = None) -> "Catalogue":
+        """``promotions``: a promotions CSV; by default ``promotions.csv`` beside the catalogue, if any."""
         products = parse_catalogue_csv(path)
-        return cls(_with_images(products, images_root, Path(path)), source=str(path))
+        promotions_path = Path(promotions) if promotions is not None else sibling_promotions(path)
+        promos = parse_promotions_csv(promotions_path, products) if promotions_path is not None else []
+        return cls(_with_images(products, images_root, Path(path)), source=str(path), promotions=promos)
 
     @classmethod
     def open(cls, db_path: str | Path) -> "Catalogue":
@@ -302,12 +438,17 @@ class Catalogue:
                 rows = conn.execute("SELECT code, code_type, name, sold_by, price_cents, unit_weight_g, "
                                     "unit_weight_sd_g, zone, grp, category, net_content, gsd_class_id, "
                                     "gsd_class, image FROM products").fetchall()
+                has_promotions = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                              "AND name = 'promotions'").fetchone() is not None
+                promo_rows = conn.execute("SELECT id, code, kind, value, qty, starts_at, ends_at, label "
+                                          "FROM promotions").fetchall() if has_promotions else []
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
             raise Misconfigured(f"{db_path}: not a catalogue database: {exc}") from None
         names = [f.name for f in fields(Product)]
-        return cls((Product(**dict(zip(names, row))) for row in rows), source=str(db_path))
+        return cls((Product(**dict(zip(names, row))) for row in rows), source=str(db_path),
+                   promotions=[Promotion(*row) for row in promo_rows])
 
 
 def _with_images(products: list[Product], images_root: str | Path | None, csv_path: Path) -> list[Product]:
@@ -326,9 +467,13 @@ def _with_images(products: list[Product], images_root: str | Path | None, csv_pa
     return out
 
 
-def import_catalogue(csv_path: str | Path, db_path: str | Path, images_root: str | Path | None = None) -> int:
-    """Replace the catalogue in ``db_path`` with the checked CSV; all or nothing. Returns the count."""
+def import_catalogue(csv_path: str | Path, db_path: str | Path, images_root: str | Path | None = None,
+                     promotions: str | Path | None = None) -> int:
+    """Replace the catalogue in ``db_path`` with the checked CSV (and its promotions: ``promotions``,
+    or ``promotions.csv`` beside the CSV); all or nothing. Returns the count of products."""
     products = _with_images(parse_catalogue_csv(csv_path), images_root, Path(csv_path))
+    promotions_path = Path(promotions) if promotions is not None else sibling_promotions(csv_path)
+    promos = parse_promotions_csv(promotions_path, products) if promotions_path is not None else []
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, isolation_level=None)
@@ -345,6 +490,10 @@ def import_catalogue(csv_path: str | Path, db_path: str | Path, images_root: str
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(p.code, p.code_type, p.name, p.group, p.category, p.sold_by, p.price_cents, p.unit_weight_g,
                   p.unit_weight_sd_g, p.net_content, p.zone, p.gsd_class_id, p.gsd_class, p.image) for p in products])
+            conn.execute("DELETE FROM promotions")
+            conn.executemany("INSERT INTO promotions (id, code, kind, value, qty, starts_at, ends_at, label) "
+                             "VALUES (?,?,?,?,?,?,?,?)",
+                             [(p.id, p.code, p.kind, p.value, p.qty, p.starts_at, p.ends_at, p.label) for p in promos])
             conn.execute("INSERT OR REPLACE INTO catalogue_meta VALUES ('source', ?)", (str(csv_path),))
             conn.execute("INSERT OR REPLACE INTO catalogue_meta VALUES ('fingerprint', ?)", (_fingerprint(products),))
             conn.execute("COMMIT")
@@ -358,9 +507,10 @@ def import_catalogue(csv_path: str | Path, db_path: str | Path, images_root: str
     return len(products)
 
 
-def load_catalogue(path: str | Path) -> Catalogue:
-    """A catalogue from a CSV (checked) or an imported SQLite database, by the file's suffix."""
+def load_catalogue(path: str | Path, promotions: str | Path | None = None) -> Catalogue:
+    """A catalogue from a CSV (checked; with ``promotions`` or the ``promotions.csv`` beside it) or
+    an imported SQLite database (with the promotions imported with it), by the file's suffix."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        return Catalogue.from_csv(path)
+        return Catalogue.from_csv(path, promotions=promotions)
     return Catalogue.open(path)
