@@ -35,7 +35,8 @@ from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
                          OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
                          WeightSettled, ZoneChanged)
-from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, Part, best_quantity
+from dashcart.core.fusion import (BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part,
+                                  best_quantity)
 from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
 
 
@@ -324,9 +325,8 @@ class Controller:
         change = pending.change
         evidence = self._evidence(change)
         t = pending.deadline
-        if change.delta_g < 0 and self._take_back_unknown(t, change.delta_g):
-            return
-        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries())
+        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(),
+                                      self._unnamed() if change.delta_g < 0 else ())
         if decision.action == "ignore":
             self._note(t, "ignored", delta_g=round(change.delta_g, 1), reason="below min_change_g")
             return
@@ -341,17 +341,19 @@ class Controller:
             # The basket changed in the lane: show the new summary for a full countdown.
             self._checkout.deadline = t + self.settings.summary_s
 
-    def _take_back_unknown(self, t: float, delta_g: float) -> bool:
-        """A loss that matches an unanswered gain: the shopper took that item out again."""
-        for q in reversed(self.basket.questions):
-            if q.kind in ("added", "unidentified", "remove_unknown") and q.delta_g > 0:
-                sd = math.hypot(2.0 * self.fusion.params.scale_noise_g, 0.01 * q.delta_g)
-                if abs(q.delta_g + delta_g) <= 3.0 * sd:
-                    self.basket.close_question(t, q.id, "taken_out")
-                    self._note(t, "answered", id=q.id, resolution="taken_out")
-                    self._after_question(t)
-                    return True
-        return False
+    def _unnamed(self) -> list[OpenGain]:
+        """What went in unnamed (open gain questions): a loss may be one of them leaving, which
+        fusion weighs against the basket and decides only on what the cameras saw."""
+        return [OpenGain(q.id, q.delta_g, {c["code"]: float(c.get("score", 0.0)) for c in q.candidates},
+                         q.place, q.look, told_out=q.kind == "remove_unknown")
+                for q in self.basket.questions
+                if q.kind in ("added", "unidentified", "remove_unknown") and q.delta_g > 0]
+
+    def _taken_out(self, t: float, qid: int) -> None:
+        """The unnamed item of question ``qid`` left the basket: nothing to charge or refund."""
+        self.basket.close_question(t, qid, "taken_out")
+        self._note(t, "answered", id=qid, resolution="taken_out")
+        self._after_question(t)
 
     def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
                     place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
@@ -370,6 +372,9 @@ class Controller:
 
     def _commit_remove(self, t: float, best: Hypothesis, how: str, loss_g: float | None = None) -> None:
         for part in best.parts:
+            if part.question_id is not None:
+                self._taken_out(t, part.question_id)
+                continue
             if part.item_id is not None:
                 item = self.basket.session.items[part.item_id]
                 self.basket.remove(t, part.item_id, item.qty)
@@ -387,13 +392,15 @@ class Controller:
             if len(h.parts) != 1:
                 continue
             part = h.parts[0]
-            key = (part.code, part.item_id)
-            if key in seen:
+            key = (part.code, part.item_id, part.question_id)
+            if key in seen or not part.code:
                 continue
             seen.add(key)
             entry = {"code": part.code, "qty": part.qty, "score": round(h.probability, 4)}
             if part.item_id is not None:
                 entry["item_id"] = part.item_id
+            if part.question_id is not None:
+                entry["question_id"] = part.question_id   # the item an open question is about
             candidates.append(entry)
             if len(candidates) == 5:
                 break
@@ -474,6 +481,13 @@ class Controller:
         if q.kind == "remove_unknown":
             return
         if q.kind == "removed":
+            unnamed = self._unnamed_answer(q, code, chosen)
+            if unnamed is not None:
+                # "It was the pepper": the one that went in unnamed, not a basket line.
+                self.basket.close_question(t, q.id, f"chose {code}")
+                self._note(t, "answered", id=q.id, code=code)
+                self._taken_out(t, unnamed)
+                return
             if self.basket.quantity(code) == 0:
                 self.message = f"{product.name} is not in the basket"
                 self._note(t, "rejected", action="choose", value=code)
@@ -506,6 +520,19 @@ class Controller:
             self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place, q.look)
         self._after_question(t)
 
+    def _unnamed_answer(self, q: OpenQuestion, code: str, chosen: dict[str, Any] | None) -> int | None:
+        """The open gain question a removal answer names: the chosen candidate's, else (for a
+        product not in the basket) the newest open gain question that suggested ``code``."""
+        open_ids = {g.question_id for g in self._unnamed()}
+        if chosen is not None and chosen.get("question_id") in open_ids:
+            return int(chosen["question_id"])
+        if self.basket.quantity(code) > 0:
+            return None
+        for other in reversed(self.basket.questions):
+            if other.id in open_ids and any(c["code"] == code for c in other.candidates):
+                return other.id
+        return None
+
     def _not_in_cart(self, t: float, q: OpenQuestion) -> None:
         if q.kind == "removed":
             # Nothing of ours left the basket: keep charging for all of it (the store's side of doubt).
@@ -515,7 +542,7 @@ class Controller:
         elif q.kind in ("added", "unidentified"):
             # Something is in the basket that nobody will name: it must come out before checkout.
             self.basket.close_question(t, q.id, "not_named")
-            self.basket.ask(t, "remove_unknown", q.delta_g, [])
+            self.basket.ask(t, "remove_unknown", q.delta_g, [], q.place, q.look)
             self._note(t, "answered", id=q.id, resolution="take_it_out")
 
     def _after_question(self, t: float) -> None:

@@ -57,6 +57,9 @@ REMOVED_BARCODE_FACTOR = 100.0
 LOOK_PLAIN = 0.85
 LOOK_SURE = 0.95
 LOOK_MATCH = 100.0
+# An unnamed item (an open question's) counts as seen leaving when the recognizer gives what
+# left at least this probability of being one of the products the question suggested.
+UNNAMED_SEEN_SHARE = 0.5
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
 
@@ -104,6 +107,7 @@ class Part:
     qty: int
     weight_g: float               # grams this part accounts for (measured share for weighed lots)
     item_id: int | None = None    # for a loss of a weighed lot: which placement
+    question_id: int | None = None  # for a loss: the unnamed item of this open question left
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,20 @@ class BasketEntry:
     by_weight: bool
     place: tuple[str, int, int, int, int] | None = None   # camera and box where it was put down
     look: str | None = None                                # how it looked there (dashcart.core.appearance)
+
+
+@dataclass(frozen=True)
+class OpenGain:
+    """Something that went in unnamed (an open ``added``/``unidentified`` question, or a
+    ``remove_unknown`` the shopper was told to take out): a loss may be it leaving, but only
+    the cameras (or the shopper) can say so, never a weight that happens to match."""
+
+    question_id: int
+    weight_g: float
+    candidates: Mapping[str, float] = field(default_factory=dict)   # what the question suggested: code -> score
+    place: tuple[str, int, int, int, int] | None = None
+    look: str | None = None
+    told_out: bool = False        # the screen asks the shopper to take it out (remove_unknown)
 
 
 def _noise(params: FusionParams, delta: float) -> float:
@@ -177,12 +195,14 @@ class Fusion:
         self.params = params or FusionParams()
         self._products = list(catalogue)
 
-    def decide(self, delta_g: float, evidence: Evidence, basket: Iterable[BasketEntry] = ()) -> Decision:
+    def decide(self, delta_g: float, evidence: Evidence, basket: Iterable[BasketEntry] = (),
+               unnamed: Iterable[OpenGain] = ()) -> Decision:
+        """``unnamed``: items in the basket that open questions are about (for a loss)."""
         if abs(delta_g) < self.params.min_change_g:
             return Decision("ignore", delta_g)
         if delta_g > 0:
             return self._gain(delta_g, evidence)
-        return self._loss(delta_g, evidence, list(basket))
+        return self._loss(delta_g, evidence, list(basket), list(unnamed))
 
     # -- gains ----------------------------------------------------------------------------
 
@@ -266,7 +286,8 @@ class Fusion:
 
     # -- losses -----------------------------------------------------------------------------
 
-    def _loss(self, delta: float, evidence: Evidence, basket: list[BasketEntry]) -> Decision:
+    def _loss(self, delta: float, evidence: Evidence, basket: list[BasketEntry],
+              unnamed: list[OpenGain] | None = None) -> Decision:
         loss = -delta
         noise = _noise(self.params, loss)
         seen = set(evidence.barcodes)
@@ -291,8 +312,9 @@ class Fusion:
         # What the cameras saw leave is the prior: the recognizer's probabilities, and what
         # they leave unsaid spread over the basket; a barcode read while the item was lifted
         # out is near-certain.
+        unnamed = unnamed or []
         named = sum(evidence.removed.values())
-        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys), 1)
+        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys) + len(unnamed), 1)
 
         # Where the cameras saw something leave: items lie where they were put (mostly; a
         # pushed cart shuffles them, so the overlap only ever shifts the odds, capped).
@@ -346,10 +368,34 @@ class Fusion:
                         sd = math.sqrt(sa * sa + sb * sb - noise * noise)
                         scored.append((prior(a[0], a[4]) * prior(b[0], b[4]) * qa * qb * PAIR_FACTOR
                                        * normal_pdf(loss, ma + mb, sd), (pa, pb), (loss - ma - mb) / sd))
+        # An unnamed item leaving competes with the basket on the same terms (what the cameras
+        # saw leave, where, how it looked, its weight), but it may only be *decided* on what
+        # the cameras saw: a lemon of 149 g taken out must not close the question about a
+        # 151 g pepper while the lemon stays on the bill.
+        seen_leaving: set[int] = set()
+        for gain in unnamed:
+            share = 0.0
+            if evidence.removed and gain.candidates:
+                # what the cameras give to "one of the things the question suggested"
+                share = min(1.0, sum(evidence.removed.get(code, 0.0) for code in gain.candidates))
+            value = floor + share if evidence.removed else 1.0
+            if evidence.removed_place is not None:
+                value *= PLACE_FLOOR + _iou(gain.place, evidence.removed_place)
+            similarity = look_similarity(gain.look, evidence.removed_look)
+            value *= look_factor(similarity)
+            if gain.told_out or share >= UNNAMED_SEEN_SHARE or (similarity is not None and similarity >= LOOK_PLAIN):
+                seen_leaving.add(gain.question_id)
+            sd = math.sqrt(2 * noise * noise + (0.005 * gain.weight_g) ** 2)
+            code = max(gain.candidates, key=lambda c: gain.candidates[c]) if gain.candidates else ""
+            scored.append((value * normal_pdf(loss, gain.weight_g, sd),
+                           (Part(code, 1, gain.weight_g, question_id=gain.question_id),), (loss - gain.weight_g) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, {k[0] for k in keys})
         best = ranked[0]
-        if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
+        decided_by_weight_alone = any(p.question_id is not None and p.question_id not in seen_leaving
+                                      for p in best.parts)
+        if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
+                and not decided_by_weight_alone:
             return Decision("remove", delta, ranked)
         return Decision("ask", delta, ranked, question="removed")
 

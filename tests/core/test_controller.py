@@ -232,3 +232,61 @@ def test_store_offline_order_waits_in_outbox_and_shopper_may_go(catalogue):
     assert len(store.orders) == 1
     c.handle(OrderDelayed(8.5, order_id="order-1", attempts=1, reason="store unreachable"))
     assert c.state is SessionState.DONE and c.checkout_result()["status"] == "queued"
+
+
+def test_a_lemon_taken_out_does_not_close_the_question_about_a_pepper_of_its_weight(catalogue):
+    """Issue 13: a weight loss closed the open question of about the same weight, and the
+    lemon that really left stayed on the bill without any question naming it."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4053"))
+    place(c, 3.0, 149.0)                                # a lemon, entered: on the bill
+    place(c, 6.0, 151.0)                                # something unnamed: a question
+    (asked,) = c.snapshot().questions
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4053", 1)]
+    place(c, 9.0, -149.0)                               # the lemon comes out; no camera saw which
+    open_ids = [q.id for q in c.snapshot().questions]
+    assert asked.id in open_ids                         # the pepper's question is still open
+    lemon_asked = [q for q in c.snapshot().questions if q.kind == "removed"
+                   and "4053" in [cand.code for cand in q.candidates]]
+    assert c.basket.quantity("4053") == 0 or lemon_asked   # off the bill, or asked about
+    # the shopper says it was the lemon: it comes off, the pepper's question stays
+    c.handle(ShopperAction(10.0, "choose", "4053", question_id=lemon_asked[0].id))
+    assert c.basket.quantity("4053") == 0 and [q.id for q in c.snapshot().questions] == [asked.id]
+
+
+def test_an_unnamed_item_seen_leaving_closes_its_question_and_the_lemon_stays(catalogue):
+    import numpy as np
+
+    from dashcart.core.appearance import encode_look
+    rng = np.random.default_rng(11)
+    lemon, pepper = rng.normal(size=1280), rng.normal(size=1280)
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4053"))
+    c.handle(ItemRecognized(3.1, camera="top", direction="added", candidates=(), look=encode_look(lemon)))
+    place(c, 3.0, 149.0)
+    c.handle(ItemRecognized(6.1, camera="top", direction="added", candidates=(), look=encode_look(pepper)))
+    place(c, 6.0, 151.0)
+    assert len(c.snapshot().questions) == 1
+    c.handle(WeightSettled(9.0, delta_g=-150.0, total_g=149.0, started_t=8.2))
+    c.handle(ItemRecognized(9.1, camera="top", direction="removed", candidates=(),
+                            look=encode_look(pepper + 0.3 * rng.normal(size=1280))))
+    c.handle(Tick(10.0))
+    assert c.snapshot().questions == () and [(i.code, i.qty) for i in c.basket.items] == [("4053", 1)]
+    assert any(e["type"] == "answered" and e.get("resolution") == "taken_out" for e in c.log)
+
+
+def test_a_removal_question_answered_with_the_unnamed_item_closes_both(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4053"))
+    place(c, 3.0, 149.0)
+    place(c, 6.0, 151.0)
+    (gain,) = c.snapshot().questions
+    place(c, 9.0, -150.0)
+    removal = next(q for q in c.snapshot().questions if q.kind == "removed")
+    unnamed_code = next(cand["code"] for cand in c.basket.session.questions[removal.id].candidates
+                        if cand.get("question_id") == gain.id)
+    c.handle(ShopperAction(10.0, "choose", unnamed_code, question_id=removal.id))
+    assert c.snapshot().questions == () and c.basket.quantity("4053") == 1

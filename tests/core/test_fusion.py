@@ -160,3 +160,43 @@ def test_removal_uses_measured_weights_not_the_catalogue(fusion):
     basket = [BasketEntry("4050", 3, 4452.0, 1, False), BasketEntry("2410000001415", 4, 6365.0, 2, False)]
     d = fusion.decide(-4451.0, Evidence(), basket)
     assert d.action == "remove" and parts(d) == [("4050", 3)]
+
+
+LEMON = "4053"
+
+
+def test_a_loss_never_closes_an_open_question_by_weight_alone(fusion):
+    # a 149 g lemon is on the bill; a 151 g pepper went in unnamed (open question 7); 149 g leave
+    from dashcart.core.fusion import OpenGain
+    basket = [BasketEntry(LEMON, 1, 149.0, 1, False)]
+    pepper = OpenGain(7, 151.0, {RED_PEPPER: 0.5, GREEN_PEPPER: 0.3})
+    d = fusion.decide(-149.0, Evidence(), basket, [pepper])
+    assert d.action == "ask" and d.question == "removed"
+    # both are offered: the lemon on the bill and the item the open question is about
+    offered = {(h.parts[0].code, h.parts[0].question_id) for h in d.ranked if len(h.parts) == 1}
+    assert (LEMON, None) in offered and (RED_PEPPER, 7) in offered
+    # even when the basket holds nothing else that weighs that, the weight alone decides nothing
+    d = fusion.decide(-151.0, Evidence(), [], [pepper])
+    assert d.action == "ask" and d.best.parts[0].question_id == 7
+
+
+def test_a_loss_closes_an_open_question_when_the_cameras_saw_that_item_leave(fusion):
+    import numpy as np
+
+    from dashcart.core.appearance import encode_look
+    from dashcart.core.fusion import OpenGain
+    rng = np.random.default_rng(3)
+    lemon_look, pepper_look = rng.normal(size=1280), rng.normal(size=1280)
+    basket = [BasketEntry(LEMON, 1, 149.0, 1, False, look=encode_look(lemon_look))]
+    pepper = OpenGain(7, 151.0, {RED_PEPPER: 0.5, GREEN_PEPPER: 0.3}, look=encode_look(pepper_look))
+    # what left looks like the unnamed pepper did going in: that question's item left
+    seen = encode_look(pepper_look + 0.3 * rng.normal(size=1280))
+    d = fusion.decide(-150.0, Evidence(removed_look=seen), basket, [pepper])
+    assert d.action == "remove" and d.best.parts[0].question_id == 7
+    # what left looks like the lemon: the lemon comes off the bill, the question stays
+    seen = encode_look(lemon_look + 0.3 * rng.normal(size=1280))
+    d = fusion.decide(-150.0, Evidence(removed_look=seen), basket, [pepper])
+    assert d.action == "remove" and parts(d) == [(LEMON, 1)] and d.best.parts[0].question_id is None
+    # the recognizer naming a pepper leaving (nothing of the kind on the bill) also counts as seen
+    d = fusion.decide(-150.0, Evidence(removed={RED_PEPPER: 0.95}), basket, [pepper])
+    assert d.action == "remove" and d.best.parts[0].question_id == 7
