@@ -24,7 +24,7 @@ def _capture(scale, band_counts: float, timeout_s: float, differ_from: float | N
              min_span: float = 0.0) -> tuple[float, float]:
     """Wait for CAPTURE_S seconds of stable readings; return their mean and noise."""
     from dashcart.core.scale_calibration import noise_counts, stable_mean
-    from dashcart.drivers.scale.decoder import Gap
+    from dashcart.readings import Gap
 
     scale.read(timeout=0)   # what arrived while the shopper was reading the prompt is stale
     raws: list[tuple[float, int]] = []

@@ -20,7 +20,7 @@ from dashcart.config import Config, LocationSection
 from dashcart.errors import Misconfigured
 from dashcart.events import BeaconSighting, Event, LaneDetected, LaneEntered, LaneLeft, ZoneChanged
 from dashcart.core.lane_auth import EidVerifier, parse_key
-from dashcart.drivers.beacon.advertisement import normalize_beacon_key
+from dashcart.readings import normalize_beacon_key
 
 
 @dataclass(frozen=True)

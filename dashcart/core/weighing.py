@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from dashcart.config import WeighingSection
 from dashcart.errors import Misconfigured
 from dashcart.events import WeightSettled
-from dashcart.drivers.scale.decoder import Gap, Sample
+from dashcart.readings import Gap, Sample
 
 RAW_SATURATED = (-8388608, 8388607)
 

@@ -256,10 +256,9 @@ class CartRuntime:
 
     def _from_scale(self, event: Event) -> None:
         self.post(event)
-        if isinstance(event, WeightSettled) and self._vision is not None:
+        if isinstance(event, WeightSettled) and self._live is not None:
             # The recognizer runs in the vision worker; its answer comes back as an event.
-            for derived in self._vision.on_settled(event):
-                self.post(derived)
+            self._live.worker.submit(event)
 
     def _start_cameras(self, catalogue: Any) -> None:
         sources = self.devices.cameras

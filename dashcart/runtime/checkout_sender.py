@@ -77,7 +77,7 @@ class CheckoutService:
                 self._cart_key = parse_key(section.cart_key, "checkout.cart_key")
             except ValueError as exc:
                 raise Misconfigured(f"{source}: {exc}; the store needs signed orders") from None
-        self.outbox = Outbox(self._state_dir / "outbox.sqlite")
+        self.outbox = Outbox(self._state_dir / "outbox.sqlite", lock=threading.Lock())
         self._due: dict[str, float] = {}
         self._wake = threading.Condition()
         self._stopping = False

@@ -4,21 +4,26 @@ recognition worker; events go to the controller's queue through ``emit``."""
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dashcart.config import Config
 from dashcart.errors import PermanentlyBroken
 from dashcart.events import DeviceStatus, Event
 from dashcart.core.vision.gallery import Gallery
-from dashcart.core.vision.pipeline import VisionPipeline
+from dashcart.core.vision.change import Change
+from dashcart.core.vision.pipeline import CaptureHook, VisionPipeline
+from dashcart.events import WeightSettled
 from dashcart.core.vision.recognizer import Recognizer
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats
 
 if TYPE_CHECKING:
-    from dashcart.drivers.camera.ring import Frame
+    from dashcart.core.vision.pipeline import FrameHistory
+    from dashcart.readings import Frame
     from dashcart.drivers.camera.source import FrameSource
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,53 @@ def open_recognizer(config: Config, emit: Callable[[Event], None] | None = None,
         return None
 
 
+class RecognitionWorker:
+    """Runs the pipeline's recognition off the controller's thread: :meth:`submit` returns at
+    once and the :class:`ItemRecognized` events go to ``emit`` when ready, still stamped with
+    the weight event's time. One worker, so the recognizer is only ever called from one thread."""
+
+    def __init__(self, pipeline: VisionPipeline, emit: Callable[[Event], None]) -> None:
+        self.pipeline = pipeline
+        self.emit = emit
+        self._jobs: queue.Queue[WeightSettled | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
+        self._thread.start()
+
+    def submit(self, event: WeightSettled) -> None:
+        self._jobs.put(event)
+
+    def _work(self) -> None:
+        while True:
+            event = self._jobs.get()
+            if event is None:
+                return
+            try:
+                for result in self.pipeline.on_settled(event):
+                    self.emit(result)
+            except Exception:  # a bad frame must not end recognition for the trip
+                log.exception("recognition failed for the change at t=%.3f", event.t)
+
+    def close(self) -> None:
+        """Stop after the recognitions already asked for."""
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+
+def debug_capture(directory: str | Path) -> CaptureHook:
+    """The maintainer's debug capture (``cameras.debug_capture_dir``): the frames and crop
+    behind each recognition, written as JPEGs. Off unless configured: frames stay in memory."""
+    folder = Path(directory)
+
+    def capture(event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
+        import cv2
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{int(round(event.t * 1000))}-{camera}"
+        for name, image in (("before", before.image), ("after", after.image), ("crop", change.crop)):
+            cv2.imwrite(str(folder / f"{stem}-{name}.jpg"), image)
+
+    return capture
+
+
 class LiveVision:
     """Starts and stops everything vision needs on the cart. Each processing thread takes
     the newest frame of its camera, so when the CPU falls behind frames are skipped, not
@@ -65,9 +117,11 @@ class LiveVision:
             from dashcart.runtime.devices import open_cameras
             sources = open_cameras(config.cameras)
         self.cameras = start_cameras(config.cameras, emit, clock=clock, sources=sources, heartbeats=heartbeats)
-        rings = {c.source.camera_id: c.ring for c in self.cameras}
+        rings: dict[str, FrameHistory] = {c.source.camera_id: c.ring for c in self.cameras}
+        capture = debug_capture(config.cameras.debug_capture_dir) if config.cameras.debug_capture_dir else None
         self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,
-                                       gallery=gallery, worker=True, emit=emit, rings=rings)
+                                       gallery=gallery, rings=rings, capture=capture)
+        self.worker = RecognitionWorker(self.pipeline, emit)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._process, args=(cam,), name=f"vision-{cam}", daemon=True)
                          for cam in rings]
@@ -108,4 +162,4 @@ class LiveVision:
             camera.stop()
         for thread in self._threads:
             thread.join(timeout=5)
-        self.pipeline.close()
+        self.worker.close()

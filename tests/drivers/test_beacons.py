@@ -3,8 +3,9 @@ import json
 import pytest
 
 from dashcart.errors import Misconfigured
+from dashcart.readings import normalize_beacon_key
 from dashcart.drivers.beacon.advertisement import (MalformedAdvertisement, beacon_from_advertisement, beacon_from_fields,
-                             normalize_beacon_key, parse_hci_event, parse_hci_hex, service_data_by_uuid16)
+                             parse_hci_event, parse_hci_hex, service_data_by_uuid16)
 from dashcart.sim.scripted_beacons import read_beacons_csv
 
 

@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from dashcart.drivers.scale.decoder import Gap, LineDecoder, Sample
+from dashcart.drivers.scale.decoder import LineDecoder
+from dashcart.readings import Gap, Sample
 from dashcart.drivers.scale.protocol import (
     BridgeError, Corrupt, Info, Reading, SicsStatus, SicsWeight, crc8, encode_hx711,
     encode_sics_weight, parse_hx711, parse_sics, seq_gap,

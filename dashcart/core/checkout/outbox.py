@@ -12,7 +12,7 @@ An older file is migrated in place, keeping every row; a newer one is refused un
 from __future__ import annotations
 
 import sqlite3
-import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +66,14 @@ _COLUMNS = "idempotency_key, order_id, cart_id, body, signature, total_cents, st
 
 
 class Outbox:
-    """Thread-safe: the controller adds orders while the sender thread marks them."""
+    """Live, the controller adds orders while the sender thread marks them: the runtime then
+    passes a ``lock`` (a ``threading.Lock``) that serializes every use of the one connection.
+    Without one (commands, replay, tests) it is for one thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, lock: AbstractContextManager[object] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA busy_timeout=5000")

@@ -9,21 +9,21 @@ reads through the multi-frame consensus. Per settled weight change (expensive, r
 pick a still frame from before the load began to move and one from when it came to
 rest, find what changed, and run the recognizer on the crop of each camera that saw it.
 
-Live, recognition can run in a worker thread (``worker=True``): :meth:`on_settled`
-returns at once and the :class:`ItemRecognized` is handed to ``emit`` when ready, still
-stamped with the weight event's time. In replay leave ``worker`` off: the event comes
-back from :meth:`on_settled` itself, so a trip replays the same way every time.
+Recognition returns its :class:`ItemRecognized` events stamped with the weight event's time.
+Live, the runtime calls :meth:`on_settled` from its own recognition worker
+(:mod:`dashcart.runtime.vision_threads`) while the camera threads keep feeding frames; in
+replay it is called in line, so a trip replays the same way every time. Nothing here starts a
+thread or writes a file: the frame history is the caller's (a thread-safe ring live, a plain
+buffer in replay) and the maintainer's debug capture is a callback.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from dashcart.core.vision.gallery import Gallery
 from dashcart.core.vision.health import CameraHealth
 from dashcart.core.vision.motion import MotionGate, thumbnail
 from dashcart.core.vision.recognizer import Recognizer
-from dashcart.drivers.camera.ring import Frame, FrameRing
+from dashcart.readings import Frame
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,64 @@ log = logging.getLogger(__name__)
 STILL_THERE_MARGIN = 0.05
 
 
+class FrameHistory(Protocol):
+    """The last seconds of one camera's frames (live: the capture thread's ring)."""
+
+    seconds: float
+
+    def add(self, t: float, image: np.ndarray) -> Frame | None: ...
+    def at_or_before(self, t: float) -> Frame | None: ...
+    def latest(self) -> Frame | None: ...
+
+
+class FrameBuffer:
+    """A :class:`FrameHistory` for one caller (replay, tests): frames of the last ``seconds``.
+    Adding is idempotent by time, as the live ring's is."""
+
+    def __init__(self, camera: str, seconds: float = 4.0) -> None:
+        self.camera = camera
+        self.seconds = seconds
+        self._frames: deque[Frame] = deque()
+
+    def add(self, t: float, image: np.ndarray) -> Frame | None:
+        if self._frames and t <= self._frames[-1].t:
+            return None
+        frame = Frame(self.camera, t, image)
+        self._frames.append(frame)
+        while self._frames and self._frames[0].t < t - self.seconds:
+            self._frames.popleft()
+        return frame
+
+    def at_or_before(self, t: float) -> Frame | None:
+        for frame in reversed(self._frames):
+            if frame.t <= t:
+                return frame
+        return None
+
+    def latest(self) -> Frame | None:
+        return self._frames[-1] if self._frames else None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+#: The maintainer's debug capture: (weight event, camera, change, before, after).
+CaptureHook = Callable[[WeightSettled, str, Change, Frame, Frame], None]
+
+
 @dataclass
 class _Camera:
-    ring: FrameRing
+    ring: FrameHistory
     gate: MotionGate
     health: CameraHealth
     consensus: Consensus
     reader: BarcodeReader | None
-    levels: deque[tuple[float, float]] = field(default_factory=deque)  # (t, motion level) per frame
+    # (t, motion level) per frame. Written by the camera's feed thread and read by the
+    # recognition worker live: replaced whole (an immutable tuple), never changed in place,
+    # so the reader always sees one consistent history without a lock.
+    levels: tuple[tuple[float, float], ...] = ()
     frames_since_scan: int = 0
     hands_in_at: deque[float] = field(default_factory=deque)  # when the gate last went active
-    # levels is appended by the camera's feed thread and read by the recognition worker.
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class VisionPipeline:
@@ -66,22 +112,20 @@ class VisionPipeline:
     def __init__(self, cameras: Sequence[str], vision: VisionSection = VisionSection(),
                  camera_settings: CamerasSection = CamerasSection(), *,
                  recognizer: Recognizer | None = None, gallery: Gallery | None = None,
-                 worker: bool = False, emit: Callable[[Event], None] | None = None,
-                 rings: dict[str, FrameRing] | None = None) -> None:
-        if worker and emit is None:
-            raise ValueError("a worker needs emit to hand its events to")
+                 rings: dict[str, FrameHistory] | None = None, capture: CaptureHook | None = None) -> None:
+        """``rings``: each camera's frame history (default: a :class:`FrameBuffer` each);
+        ``capture``: called with the frames and crop behind each recognition (debug capture)."""
         self.vision = vision
         self.recognizer = recognizer
         self.gallery = gallery
-        self.emit = emit
-        self.capture_dir = Path(camera_settings.debug_capture_dir) if camera_settings.debug_capture_dir else None
+        self.capture = capture
         # A still frame is one whose motion level is at most this: the gate's own threshold.
         self._still_level = vision.motion_threshold
         self._cameras: dict[str, _Camera] = {}
         for cam in cameras:
             ring = (rings or {}).get(cam)
             if ring is None:  # (not `or`: an empty ring is falsy)
-                ring = FrameRing(cam, camera_settings.buffer_s)
+                ring = FrameBuffer(cam, camera_settings.buffer_s)
             self._cameras[cam] = _Camera(
                 ring=ring,
                 gate=MotionGate(cam, vision.motion_threshold, vision.motion_hold_s),
@@ -89,18 +133,12 @@ class VisionPipeline:
                 consensus=Consensus(vision.barcode_agree, vision.barcode_window_s),
                 # One reader per camera: cameras may be fed from different threads.
                 reader=BarcodeReader(fallback=vision.barcode_fallback) if vision.enabled else None)
-        self._jobs: queue.Queue[WeightSettled | None] | None = None
-        self._worker: threading.Thread | None = None
-        if worker:
-            self._jobs = queue.Queue()
-            self._worker = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
-            self._worker.start()
 
     @property
     def cameras(self) -> tuple[str, ...]:
         return tuple(self._cameras)
 
-    def ring(self, camera: str) -> FrameRing:
+    def ring(self, camera: str) -> FrameHistory:
         return self._cameras[camera].ring
 
     def hands_in(self) -> bool:
@@ -124,10 +162,8 @@ class VisionPipeline:
                 cam.hands_in_at.append(t)
         while cam.hands_in_at and cam.hands_in_at[0] < t - cam.ring.seconds:
             cam.hands_in_at.popleft()
-        with cam.lock:
-            cam.levels.append((t, cam.gate.level))
-            while cam.levels and cam.levels[0][0] < t - cam.ring.seconds:
-                cam.levels.popleft()
+        horizon = t - cam.ring.seconds
+        cam.levels = tuple(item for item in cam.levels if item[0] >= horizon) + ((t, cam.gate.level),)
         if cam.reader is not None and cam.gate.active:
             cam.frames_since_scan += 1
             if cam.frames_since_scan >= self.vision.barcode_every:
@@ -141,9 +177,7 @@ class VisionPipeline:
     def _still_frame(self, cam: _Camera, until: float) -> Frame | None:
         """The newest frame taken no later than ``until`` with hands still (else the newest
         frame before ``until`` at all)."""
-        with cam.lock:
-            levels = list(cam.levels)
-        for t, level in reversed(levels):
+        for t, level in reversed(cam.levels):
             if t <= until and level <= self._still_level:
                 frame = cam.ring.at_or_before(t)
                 if frame is not None and frame.t == t:
@@ -176,12 +210,8 @@ class VisionPipeline:
 
     def on_settled(self, event: WeightSettled) -> list[Event]:
         """Recognize what the settled weight change ``event`` put in or took out. Returns
-        the :class:`ItemRecognized` (none when no camera saw a change, or without a model);
-        with a worker, returns nothing and hands it to ``emit`` later."""
+        the :class:`ItemRecognized` (none when no camera saw a change, or without a model)."""
         if not self.vision.enabled or self.recognizer is None or self.gallery is None or not self._cameras:
-            return []
-        if self._jobs is not None:
-            self._jobs.put(event)
             return []
         return self._recognize(event)
 
@@ -195,8 +225,8 @@ class VisionPipeline:
             candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
             if change.direction == "removed":
                 candidates = self._not_still_there(candidates, change, after)
-            if self.capture_dir is not None:
-                self._capture(event, camera, change, before, after)
+            if self.capture is not None:
+                self.capture(event, camera, change, before, after)
             events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
                                          look=encode_look(embedding)))
         return events
@@ -211,31 +241,3 @@ class VisionPipeline:
         remaining = dict(self.gallery.rank(self.recognizer.embed(after.image[y0:y1, x0:x1]), self.vision.top_k))
         return tuple((code, score) for code, score in candidates
                      if remaining.get(code, 0.0) < score - STILL_THERE_MARGIN)
-
-    def _capture(self, event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
-        """Maintainer's debug capture: the frames and crop behind one recognition."""
-        import cv2
-        assert self.capture_dir is not None
-        self.capture_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{int(round(event.t * 1000))}-{camera}"
-        for name, image in (("before", before.image), ("after", after.image), ("crop", change.crop)):
-            cv2.imwrite(str(self.capture_dir / f"{stem}-{name}.jpg"), image)
-
-    def _work(self) -> None:
-        assert self._jobs is not None and self.emit is not None
-        while True:
-            event = self._jobs.get()
-            if event is None:
-                return
-            try:
-                for result in self._recognize(event):
-                    self.emit(result)
-            except Exception:  # a bad frame must not end recognition for the trip
-                log.exception("recognition failed for the change at t=%.3f", event.t)
-
-    def close(self) -> None:
-        """Stop the worker (after the recognitions already asked for)."""
-        if self._jobs is not None and self._worker is not None:
-            self._jobs.put(None)
-            self._worker.join(timeout=10)
-            self._jobs = None

@@ -9,8 +9,6 @@ gallery (:mod:`dashcart.core.vision.gallery`), so enrolling a product needs no r
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +61,8 @@ def read_sidecar(model_path: Path) -> dict[str, Any]:
 
 
 class Recognizer:
-    """Loads the model once; :meth:`embed` is safe to call from several threads (calls are
-    serialized: one interpreter, one set of buffers)."""
+    """Loads the model once. One interpreter, one set of buffers: call :meth:`embed` from one
+    thread at a time (live, the runtime's single recognition worker; in replay, the caller)."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 2) -> None:
         path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -73,7 +71,6 @@ class Recognizer:
                                     "(set vision.model, or reinstall dashcart)")
         self.model_path = path
         self.meta = read_sidecar(path)
-        started = time.perf_counter()
         interpreter_class = _interpreter_class()
         try:
             self._interpreter = interpreter_class(model_path=str(path), num_threads=threads)
@@ -81,7 +78,6 @@ class Recognizer:
         except (ValueError, RuntimeError, OSError) as exc:
             raise PermanentlyBroken(f"{path}: not a usable LiteRT model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                                     "the cart runs without vision") from None
-        self.load_s = time.perf_counter() - started
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -101,7 +97,6 @@ class Recognizer:
         self._mean = np.asarray(self.meta["mean"], dtype=np.float32).reshape(1, 1, -1)
         self._std = np.asarray(self.meta["std"], dtype=np.float32).reshape(1, 1, -1)
         self._rgb = self.meta.get("color", "RGB") == "RGB"
-        self._lock = threading.Lock()
 
     def preprocess(self, crop_bgr: np.ndarray) -> np.ndarray:
         """The model's input tensor for a BGR ``uint8`` crop."""
@@ -123,10 +118,9 @@ class Recognizer:
     def embed(self, crop_bgr: np.ndarray) -> np.ndarray:
         """The crop's embedding: float32 [embedding_dim], unit length."""
         x = self.preprocess(crop_bgr)
-        with self._lock:
-            self._interpreter.set_tensor(self._input["index"], x)
-            self._interpreter.invoke()
-            y = self._interpreter.get_tensor(self._output["index"]).copy()
+        self._interpreter.set_tensor(self._input["index"], x)
+        self._interpreter.invoke()
+        y = self._interpreter.get_tensor(self._output["index"]).copy()
         if y.dtype in (np.int8, np.uint8):
             scale, zero = self._output["quantization"]
             y = (y.astype(np.float32) - zero) * scale

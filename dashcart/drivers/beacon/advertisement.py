@@ -207,46 +207,5 @@ def service_data_by_uuid16(service_data: Mapping[str, bytes]) -> dict[int, bytes
     return out
 
 
-def normalize_beacon_key(key: str) -> str:
-    """``<kind>:<id>`` in the parser's spelling (lower case, dashed iBeacon UUID).
-
-    Site descriptions are typed by people: accept an iBeacon UUID with or without dashes.
-    Raises ValueError naming what is wrong.
-    """
-    kind, sep, ident = key.strip().partition(":")
-    kind = kind.lower()
-    if not sep or not ident:
-        raise ValueError(f"{key!r} is not <kind>:<id>")
-    if kind == "ibeacon":
-        parts = ident.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"{key!r}: an iBeacon id is <uuid>:<major>:<minor>")
-        try:
-            beacon_uuid = uuid.UUID(parts[0])
-            major, minor = int(parts[1]), int(parts[2])
-        except ValueError:
-            raise ValueError(f"{key!r}: bad iBeacon uuid, major or minor") from None
-        if not (0 <= major <= 65535 and 0 <= minor <= 65535):
-            raise ValueError(f"{key!r}: major and minor are 0..65535")
-        return f"ibeacon:{beacon_uuid}:{major}:{minor}"
-    if kind == "eddystone-uid":
-        ns, _, inst = ident.lower().partition(":")
-        if len(ns) != 20 or len(inst) != 12 or not _is_hex(ns + inst):
-            raise ValueError(f"{key!r}: an Eddystone UID is <20 hex namespace>:<12 hex instance>")
-        return f"eddystone-uid:{ns}:{inst}"
-    if kind == "eddystone-eid":
-        # In a site description the id names the lane beacon (its identity key derives from it).
-        return f"eddystone-eid:{ident}"
-    raise ValueError(f"{key!r}: kind must be ibeacon, eddystone-uid or eddystone-eid")
-
-
-def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
-
-
 def beacons_in(reports: Iterable[Advertisement]) -> list[tuple[Advertisement, Beacon]]:
     return [(ad, b) for ad in reports if (b := beacon_from_advertisement(ad)) is not None]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dashcart.errors import Misconfigured
-from dashcart.drivers.camera.ring import Frame
+from dashcart.readings import Frame
 from dashcart.drivers.camera.source import FrameSource, SourceEnded
 
 log = logging.getLogger(__name__)

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Frame:
-    """One timestamped frame (BGR ``uint8``); ``t`` on the event clock."""
-
-    camera: str
-    t: float
-    image: np.ndarray
+from dashcart.readings import Frame
 
 
 class FrameRing:

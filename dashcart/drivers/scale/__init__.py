@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from dashcart.config import Config
-from dashcart.drivers.scale.decoder import Gap, Sample, ScaleCounters
+from dashcart.drivers.scale.decoder import ScaleCounters
+from dashcart.readings import Gap, Sample
 
 
 class ScaleDriver(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from dashcart.readings import Gap, Sample
 from dashcart.drivers.scale.protocol import (
     PROTOCOLS,
     BridgeError,
@@ -38,25 +39,6 @@ class ScaleCounters:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One weight reading: ``raw`` counts (hx711-bridge) or ``grams`` (mt-sics)."""
-
-    t: float
-    raw: int | None = None
-    grams: float | None = None
-    stable: bool | None = None    # the trade scale's own stability flag
-    saturated: bool = False
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Readings were lost before ``t`` (``lost`` of them; -1 when unknown)."""
-
-    t: float
-    lost: int = -1
 
 
 DEFAULT_RATE_HZ = 80.0

@@ -20,7 +20,8 @@ import serial
 import serial.threaded
 
 from dashcart.events import DeviceStatus
-from dashcart.drivers.scale.decoder import Gap, LineDecoder, Sample, ScaleCounters
+from dashcart.drivers.scale.decoder import LineDecoder, ScaleCounters
+from dashcart.readings import Gap, Sample
 
 log = logging.getLogger("dashcart.scale")
 

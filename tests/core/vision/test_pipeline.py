@@ -8,6 +8,7 @@ from dashcart.events import BarcodeSeen, ItemRecognized, MotionChanged
 from dashcart.core.vision.gallery import prototypes_gallery
 from dashcart.core.vision.pipeline import VisionPipeline
 from dashcart.core.vision.recognizer import Recognizer
+from dashcart.runtime.vision_threads import RecognitionWorker, debug_capture
 from tests.vision_helpers import MODEL, PROTOTYPES, iou, tight_box
 from tests.vision_session import GTIN, session_frames
 
@@ -30,14 +31,18 @@ def session(request):
     return session_frames(SHARED_DATA, PRODUCT)
 
 
-def _replay(pipeline, frames, settled):
+def _replay(pipeline, frames, settled, worker=None):
+    """Feed the frames; recognize the settled change in line, or through ``worker`` (live)."""
     events = []
     asked = False
     for t, frame in frames:
         events += pipeline.feed("left", t, frame)
         if not asked and t >= settled.t:
             asked = True
-            events += pipeline.on_settled(settled)
+            if worker is None:
+                events += pipeline.on_settled(settled)
+            else:
+                worker.submit(settled)
     return events
 
 
@@ -78,9 +83,10 @@ def test_replay_is_deterministic_and_a_worker_gives_the_same(session, model):
     second = _replay(VisionPipeline(["left"], recognizer=recognizer, gallery=gallery), frames, settled)
     assert first == second
     emitted = []
-    live = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery, worker=True, emit=emitted.append)
-    returned = _replay(live, frames, settled)
-    live.close()
+    live = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
+    worker = RecognitionWorker(live, emitted.append)
+    returned = _replay(live, frames, settled, worker)
+    worker.close()
     assert [e for e in first if not isinstance(e, ItemRecognized)] == returned
     assert emitted == [e for e in first if isinstance(e, ItemRecognized)]
 
@@ -168,10 +174,11 @@ def test_a_whole_session_writes_no_image_and_opens_no_socket(session, model, tri
     from dashcart.drivers.camera import RecordedSource
     _, settled = session
     recognizer, gallery = model
-    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery, worker=True, emit=watch.append)
+    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
+    worker = RecognitionWorker(pipeline, watch.append)
     frames = [(f.t, f.image) for f in RecordedSource("left", trip_frames).frames()]
-    events = _replay(pipeline, frames, settled)
-    pipeline.close()
+    events = _replay(pipeline, frames, settled, worker)
+    worker.close()
     assert BarcodeSeen in [type(e) for e in events]
     assert [type(e) for e in watch] == [ItemRecognized]   # what the worker emitted, and nothing else
     # The watch itself works: a socket is seen...
@@ -183,8 +190,7 @@ def test_only_the_debug_capture_folder_gets_images(session, model, watch, tmp_pa
     frames, settled = session
     recognizer, gallery = model
     capture = tmp_path / "capture"
-    pipeline = VisionPipeline(["left"], camera_settings=CamerasSection(debug_capture_dir=str(capture)),
-                              recognizer=recognizer, gallery=gallery)
+    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery, capture=debug_capture(capture))
     _replay(pipeline, frames, settled)
     written = sorted(p for kind, p in watch if kind == "imwrite")
     assert [p.rsplit("-", 1)[-1] for p in written] == ["after.jpg", "before.jpg", "crop.jpg"]
