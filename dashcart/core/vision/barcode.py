@@ -120,7 +120,8 @@ class BarcodeReader:
 
     def read_located(self, image: np.ndarray) -> list[Read]:
         gray = _gray(image)
-        reads = self._zxing(gray)
+        found = self._zxing(gray)
+        reads = [r for r in found if _stands_alone(gray, r) and not _inside_longer(r, found)]
         if self._verify:
             reads = [r for r in reads if self._confirmed(gray, r)]
         if not reads and self._cv_detector is not None:
@@ -141,21 +142,25 @@ class BarcodeReader:
         return out
 
     def _confirmed(self, gray: np.ndarray, read: Read) -> bool:
-        """Re-decode the region around ``read`` four ways; its code must win outright."""
+        """Re-decode the region around ``read`` eight ways; its code must win outright.
+
+        The region runs along the bars well beyond the quad (zxing may have found the code on
+        one or two scan lines) but only a little beyond its ends, so a neighbouring code does
+        not crowd the re-read."""
         import cv2
-        x0, y0 = read.quad.min(axis=0)
-        x1, y1 = read.quad.max(axis=0)
-        margin = int(max(x1 - x0, y1 - y0) * 0.25) + 4
-        h, w = gray.shape
-        crop = gray[max(0, int(y0) - margin):min(h, int(y1) + margin + 1),
-                    max(0, int(x0) - margin):min(w, int(x1) + margin + 1)]
         votes: Counter[str] = Counter()
         binarizers = (self._zx.Binarizer.GlobalHistogram, self._zx.Binarizer.LocalAverage)
-        for scale in (1.0, 1.5):
-            view = crop if scale == 1.0 else cv2.resize(crop, None, fx=scale, fy=scale,
-                                                        interpolation=cv2.INTER_LINEAR)
-            for binarizer in binarizers:
-                votes.update({r.code.gtin13 for r in self._zxing(view, binarizer=binarizer)})
+        # A tight and a loose margin past the ends: the tight one keeps a neighbouring code
+        # out (an ISBN's price add-on), the loose one keeps the quiet zone zxing may need.
+        for along in (0.1, 0.25):
+            crop = _crop(gray, read.quad, along=along, across=0.35)
+            if crop is None:
+                continue
+            for scale in (1.0, 1.5):
+                view = crop if scale == 1.0 else cv2.resize(crop, None, fx=scale, fy=scale,
+                                                            interpolation=cv2.INTER_LINEAR)
+                for binarizer in binarizers:
+                    votes.update({r.code.gtin13 for r in self._zxing(view, binarizer=binarizer)})
         mine = votes.pop(read.code.gtin13, 0)
         return mine > 0 and mine > max(votes.values(), default=0)
 
@@ -185,6 +190,8 @@ class BarcodeReader:
             found = set()
             for text, kind, quad in zip(texts, kinds, quads):
                 code = normalize(kind, text) if text else None
+                if code is not None and code.format in SHORT_MODULES and not _box_fits_short(gray, quad, code.format):
+                    continue   # a short code decoded from part of a longer symbol's bars
                 if code is not None and code.gtin13 not in found:
                     found.add(code.gtin13)
                     codes.setdefault(code.gtin13, Read(code, quad))
@@ -203,10 +210,128 @@ class BarcodeReader:
             candidates = self._zxing(straight) or self._zxing(
                 straight, binarizer=self._zx.Binarizer.GlobalHistogram)
             for r in candidates:
+                if not _stands_alone(straight, r):
+                    continue
                 if not self._verify or self._confirmed(straight, r):
                     reads.append(Read(r.code, quad))
                     break
         return reads
+
+
+# Modules across a whole short symbol (guards included) and the bars it has. A short symbol
+# (EAN-8, UPC-E) must have its quiet zones clear: zxing and OpenCV both now and then decode
+# one from a slice of a longer symbol (a UPC-E inside an ISBN's EAN-13, an EAN-8 inside a
+# UPC-A) with a valid check digit.
+SHORT_MODULES = {"EAN-8": 67, "UPC-E": 51}
+SHORT_BARS = {"EAN-8": 22, "UPC-E": 17}
+LONG_BARS = 30          # EAN-13 and UPC-A
+QUIET_FROM, QUIET_TO = 1.5, 6.0   # modules beyond the symbol's end that must be free of bars
+
+
+def _axis(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(start, unit along the scan, unit across the bars, length) of a zxing quad
+    (top-left, top-right, bottom-right, bottom-left; the scan runs left to right)."""
+    left = (quad[0] + quad[3]) / 2
+    right = (quad[1] + quad[2]) / 2
+    along = right - left
+    length = float(np.linalg.norm(along))
+    along = along / max(length, 1e-6)
+    return left, along, np.array([-along[1], along[0]], dtype=np.float32), length
+
+
+def _crop(gray: np.ndarray, quad: np.ndarray, along: float, across: float) -> np.ndarray | None:
+    """The axis-aligned region around ``quad``, widened by ``along`` of its length past its
+    ends and by ``across`` of its length along the bars on both sides."""
+    _, u, n, length = _axis(quad)
+    pad_u, pad_n = u * (along * length + 4), n * (across * length + 4)
+    points = np.concatenate([quad + pad_u + pad_n, quad + pad_u - pad_n, quad - pad_u + pad_n, quad - pad_u - pad_n])
+    h, w = gray.shape
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+    crop = gray[max(0, y0):min(h, y1 + 1), max(0, x0):min(w, x1 + 1)]
+    return crop if crop.size and min(crop.shape) >= 8 else None
+
+
+def _profile(gray: np.ndarray, start: np.ndarray, along: np.ndarray, across: np.ndarray,
+             t: np.ndarray, half_height: float) -> np.ndarray:
+    """Grey levels at distances ``t`` along the scan line, averaged over five parallel lines
+    ``half_height`` either side; NaN outside the image."""
+    h, w = gray.shape
+    rows = []
+    for k in np.linspace(-half_height, half_height, 5):
+        pts = start[None, :] + t[:, None] * along[None, :] + k * across[None, :]
+        xi, yi = np.rint(pts[:, 0]).astype(int), np.rint(pts[:, 1]).astype(int)
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        row = np.full(len(t), np.nan, np.float32)
+        row[inside] = gray[yi[inside], xi[inside]]
+        rows.append(row)
+    stacked = np.stack(rows)
+    seen = ~np.isnan(stacked)
+    counts = seen.sum(axis=0)
+    sums = np.where(seen, stacked, 0.0).sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
+
+
+def _stands_alone(gray: np.ndarray, read: Read) -> bool:
+    """False for a short symbol with bars in its quiet zones (a slice of a wider pattern)."""
+    modules = SHORT_MODULES.get(read.code.format)
+    if modules is None:
+        return True
+    start, u, n, length = _axis(read.quad)
+    if length < 8:
+        return False
+    module = length / modules
+    step = max(0.25, module / 4)
+    inner = np.arange(0.0, length, step)
+    symbol = _profile(gray, start, u, n, inner, 1.5 * module)
+    symbol = symbol[~np.isnan(symbol)]
+    if len(symbol) < 8:
+        return False
+    dark, light = np.percentile(symbol, 10), np.percentile(symbol, 90)
+    if light - dark < 10:
+        return False
+    threshold = (dark + light) / 2
+    zone = np.arange(QUIET_FROM * module, QUIET_TO * module, step)
+    for t in (-zone, length + zone):
+        levels = _profile(gray, start, u, n, t, 1.5 * module)
+        is_bar = np.nan_to_num(levels, nan=255.0) < threshold
+        run = longest = 0
+        for bar in is_bar:
+            run = run + 1 if bar else 0
+            longest = max(longest, run)
+        if longest * step >= 0.6 * module:
+            return False
+    return True
+
+
+def _inside_longer(read: Read, others: list[Read]) -> bool:
+    """Whether a short ``read`` lies within the bars (or the digits under them) of a long
+    symbol read in the same image: the bars run across the scan line well beyond zxing's quad."""
+    if read.code.format not in SHORT_MODULES:
+        return False
+    centre = read.quad.mean(axis=0)
+    for other in others:
+        if other.code.format in SHORT_MODULES:
+            continue
+        _, u, n, length = _axis(other.quad)
+        offset = centre - other.quad.mean(axis=0)
+        half_height = float(np.abs((other.quad - other.quad.mean(axis=0)) @ n).max())
+        if abs(float(offset @ u)) <= length / 2 and abs(float(offset @ n)) <= half_height + 0.6 * length:
+            return True
+    return False
+
+
+def _box_fits_short(gray: np.ndarray, box: np.ndarray, fmt: str) -> bool:
+    """Whether an OpenCV box holds about as many bars as a ``fmt`` symbol, not a long one's."""
+    straight = _straighten(gray, box)
+    if straight is None:
+        return False
+    h, w = straight.shape
+    band = straight[int(h * 0.35):max(int(h * 0.65), int(h * 0.35) + 1), :].mean(axis=0)
+    dark, light = np.percentile(band, 10), np.percentile(band, 90)
+    is_bar = band < (dark + light) / 2
+    bars = int(np.count_nonzero(is_bar[1:] & ~is_bar[:-1]) + int(is_bar[0]))
+    return bars < (SHORT_BARS[fmt] + LONG_BARS) / 2
 
 
 def _straighten(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
