@@ -356,6 +356,16 @@ class Controller:
         self._after_question(t)
 
     def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
+    def advance_to(self, t: float) -> None:
+        """The one clock, for the live loop and replay alike: every deadline that falls due
+        up to ``t`` happens at its own time (a Tick at the deadline), not late at the next
+        event. Bounded, so a deadline that keeps renewing itself cannot stall the caller."""
+        for _ in range(100):
+            due = self.next_deadline()
+            if due is None or due > t:
+                return
+            self.handle(Tick(due))
+
                     place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
         # Two products put in together share one crop: its look identifies neither alone.
         look = look if len(best.parts) == 1 else None

@@ -220,7 +220,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     def deliver(event: Event) -> None:
         while injected and injected[0][0] <= event.t:
             controller.handle(heapq.heappop(injected)[3])
-        _tick_until(controller, event.t)
+        controller.advance_to(event.t)
         controller.handle(event)
         if isinstance(event, BarcodeSeen) and catalogue.by_gtin(event.gtin13) is None:
             trip.problems.append(TripProblem(f"frames/{event.camera}", None,
@@ -278,12 +278,3 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     scratch.cleanup()
     result.duration_s = end_t
     return result
-
-
-def _tick_until(controller: Controller, t: float) -> None:
-    """Deadlines that fall before ``t`` happen at their own time, not late at ``t``."""
-    for _ in range(100):
-        deadline = controller.next_deadline()
-        if deadline is None or deadline > t:
-            return
-        controller.handle(Tick(deadline))
