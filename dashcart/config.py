@@ -170,6 +170,8 @@ class CheckoutSection:
     retry_initial_s: float = setting(0.5, min=0.01, max=600.0)
     retry_max_s: float = setting(60.0, min=0.01, max=3600.0)
     cancel_window_s: float = setting(5.0, min=0.0, max=60.0, doc="how long the shopper can cancel once in the lane")
+    outbox_retention_days: float = setting(30.0, min=0.0, max=3650.0,
+                                           doc="settled orders (tokens already redacted) are deleted from the outbox this long after")
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,25 @@ class UiSection:
 
 
 @dataclass(frozen=True)
+class FleetSection:
+    """The fleet link over MQTT (docs/fleet.md). An empty ``broker_url`` (no ``[fleet]`` section):
+    no link at all, the cart behaves as it does without one."""
+
+    broker_url: str = setting("", doc="mqtt://HOST:PORT or mqtts://HOST:PORT (with cert_file/key_file); empty: no fleet link")
+    store_id: str = setting("", doc="this store's id in the topics dashcart/v1/<store_id>/<cart id>/...")
+    config_public_key: str = setting("", doc="hex Ed25519 public key that signs config documents; empty: every document is rejected")
+    ca_file: str = setting("", doc="mqtts: the CA that signed the broker's certificate; empty: the system's")
+    cert_file: str = setting("", doc="mqtts: this cart's client certificate (PEM)")
+    key_file: str = setting("", doc="mqtts: its private key (PEM)")
+    keepalive_s: int = setting(30, min=2, max=600, doc="MQTT keepalive; the broker marks a silent cart offline after 1.5x this")
+    reconnect_max_s: float = setting(8.0, min=0.5, max=30.0, doc="cap of the randomised wait between connection attempts")
+    health_period_s: float = setting(30.0, min=1.0, max=3600.0, doc="health is published this often, and on change")
+    resend_after_s: float = setting(10.0, min=0.5, max=600.0, doc="unacknowledged telemetry is sent again after this")
+    outbox_max_mb: float = setting(20.0, min=0.1, max=10000.0, doc="on-disk telemetry budget; the oldest non-fault telemetry goes first")
+    outbox_max_age_h: float = setting(168.0, min=0.01, max=8760.0, doc="non-fault telemetry older than this is dropped unsent")
+
+
+@dataclass(frozen=True)
 class Config:
     cart: CartSection = field(default_factory=CartSection)
     log: LogSection = field(default_factory=LogSection)
@@ -213,6 +234,7 @@ class Config:
     checkout: CheckoutSection = field(default_factory=CheckoutSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     ui: UiSection = field(default_factory=UiSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     def state_dir(self) -> Path:

@@ -1,0 +1,763 @@
+"""The fleet link: this cart's status, health, telemetry, configuration and commands over MQTT.
+
+Contract ``dashcart/v1`` (docs/fleet.md, ../shared/DESIGN.md); topics under
+``dashcart/v1/<store_id>/<cart_id>/``. The link runs on its own thread and talks to the cart
+only through a bounded queue (``telemetry``) and the callables it was given (``health``, the
+command handlers, ``on_config``), so a slow broker, DNS or TLS never holds up scanning,
+weighing, the screen or checkout: when the queue is full an event is counted and dropped.
+
+Telemetry goes through an on-disk outbox (:mod:`dashcart.runtime.fleet_outbox`) and leaves it
+only when the ingest side acknowledges it; on every connection the link resends what is still
+there. Connection attempts wait a random time (full jitter, doubling up to
+``reconnect_max_s``), so a store's carts do not all come back in the same second.
+
+A new paho client is made for every connection (``clean_session``: everything the cart must
+hear is retained), so nothing queued inside paho for a dead connection is sent twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import json
+import logging
+import os
+import queue
+import random
+import re
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dashcart import __version__
+from dashcart.config import Config, FleetSection
+from dashcart.errors import DashcartError, Misconfigured
+
+log = logging.getLogger("dashcart.fleet")
+
+PREFIX = "dashcart/v1"
+#: Events waiting for the link thread; beyond this the cart drops (and counts) them.
+QUEUE_LIMIT = 10_000
+#: Telemetry sent but not yet acknowledged, at most (keeps a long ingest outage from
+#: turning into a flood when it ends).
+SEND_WINDOW = 200
+#: How often health is sampled to see whether it changed.
+HEALTH_SAMPLE_S = 2.0
+#: How often the outbox budgets are enforced.
+BUDGET_EVERY_S = 10.0
+#: A broker that accepted the TCP connection but says nothing this long is given up on.
+CONNACK_TIMEOUT_S = 10.0
+#: Lines of this cart's log kept in memory for ``upload_logs``.
+LOG_LINES = 5000
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+# -- addresses and topics ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str, where: str = "fleet.broker_url") -> BrokerAddress:
+    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); else :class:`Misconfigured`."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise Misconfigured(f"{where}: {url!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
+    try:
+        port = parts.port
+    except ValueError:
+        raise Misconfigured(f"{where}: {url!r} has a bad port") from None
+    if not parts.hostname:
+        raise Misconfigured(f"{where}: {url!r} names no host")
+    if parts.path not in ("", "/") or parts.query:
+        raise Misconfigured(f"{where}: {url!r}: a broker URL has no path or query")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def check_id(value: str, where: str) -> str:
+    """A store or cart id that is safe as one topic level (no / + #, not ``_all``)."""
+    if not _ID.match(value) or value == "_all":
+        raise Misconfigured(f"{where}: {value!r} must be 1-64 letters, digits, '.', '_' or '-' (and not '_all')")
+    return value
+
+
+@dataclass(frozen=True)
+class Topics:
+    store_id: str
+    cart_id: str
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}/{self.store_id}/{self.cart_id}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def health(self) -> str:
+        return f"{self.base}/health"
+
+    @property
+    def telemetry(self) -> str:
+        return f"{self.base}/telemetry"
+
+    @property
+    def ack(self) -> str:
+        return f"{self.base}/ack"
+
+    @property
+    def desired(self) -> str:
+        return f"{self.base}/config/desired"
+
+    @property
+    def store_desired(self) -> str:
+        return f"{PREFIX}/{self.store_id}/_all/config/desired"
+
+    @property
+    def reported(self) -> str:
+        return f"{self.base}/config/reported"
+
+    def command(self, op: str, command_id: str) -> str:
+        return f"{self.base}/cmd/{op}/{command_id}"
+
+
+def make_client(client_id: str, *, clean_session: bool, address: BrokerAddress, ca_file: str = "",
+                cert_file: str = "", key_file: str = "") -> Any:
+    """A paho 2.x client for MQTT 3.1.1 (TLS set up for ``mqtts``)."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
+                         protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+    if address.tls:
+        client.tls_set(ca_certs=ca_file or None, certfile=cert_file or None, keyfile=key_file or None)
+    client.connect_timeout = 5.0
+    return client
+
+
+class Backoff:
+    """Waits between connection attempts: random in [0, min(cap, first * 2**failures)] ("full
+    jitter"), so many carts that lost the broker together spread their returns out."""
+
+    def __init__(self, cap_s: float, rng: random.Random, first_s: float = 1.0) -> None:
+        self.cap_s = cap_s
+        self.first_s = min(first_s, cap_s)
+        self.rng = rng
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        window = min(self.cap_s, self.first_s * 2 ** min(self.failures, 16))
+        self.failures += 1
+        return self.rng.uniform(0.0, window)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+# -- applied configuration on disk ------------------------------------------------------------
+
+
+def applied_config_path(state_dir: Path) -> Path:
+    return state_dir / "fleet" / "config.json"
+
+
+def read_applied(state_dir: Path) -> dict[str, Any] | None:
+    """The last applied ``config/desired`` message (``version``, ``doc``, ``sig``), or None."""
+    path = applied_config_path(state_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.error("fleet: %s is unreadable (%s); running the config file as it is", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_applied(state_dir: Path, message: dict[str, Any]) -> None:
+    """Atomically: a cart that loses power mid-write starts with the old document or the new."""
+    path = applied_config_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(message, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def with_applied_config(config: Config) -> tuple[Config, int]:
+    """``config`` with the fleet document applied last laid over it, and that document's
+    version (0: none). Checked again (signature, schema) against this config file; a document
+    that no longer fits is logged and skipped."""
+    from dashcart.core.fleet_config import judge, parse_public_key
+
+    if not config.fleet.broker_url:
+        return config, 0
+    stored = read_applied(config.state_dir())
+    if stored is None:
+        return config, 0
+    try:
+        key = parse_public_key(config.fleet.config_public_key) if config.fleet.config_public_key else None
+    except Misconfigured:
+        key = None
+    verdict = judge(json.dumps(stored).encode(), applied_version=0, public_key=key, base=config)
+    if not verdict.apply or verdict.config is None:
+        log.error("fleet: the stored config version %s no longer applies (%s); running the config file",
+                  stored.get("version"), verdict.reason)
+        return config, 0
+    log.info("fleet: running config version %d from %s", verdict.version, applied_config_path(config.state_dir()))
+    return verdict.config, int(verdict.version or 0)
+
+
+# -- the log ring for upload_logs --------------------------------------------------------------
+
+
+class LogRing(logging.Handler):
+    """The cart's last log lines, in memory (``upload_logs`` sends them)."""
+
+    def __init__(self, size: int = LOG_LINES) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: collections.deque[str] = collections.deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:   # a bad log call must not break the caller
+            self.handleError(record)
+
+
+# -- the link --------------------------------------------------------------------------------
+
+
+class LinkState(enum.Enum):
+    WAITING = "waiting"          # for the next connection attempt
+    CONNECTING = "connecting"    # TCP up, CONNACK not yet
+    CONNECTED = "connected"
+    STOPPED = "stopped"
+
+
+CommandHandler = Callable[[dict[str, Any]], str]
+
+
+@dataclass
+class LinkCounters:
+    connects: int = 0
+    connect_failures: int = 0
+    published: int = 0
+    acked: int = 0
+    dropped: int = 0             # events the full queue refused
+    evicted: int = 0
+    configs_applied: int = 0
+    configs_rejected: int = 0
+    commands: int = 0
+
+
+class FleetLink:
+    """One cart's link. ``start()`` runs it on a thread; ``telemetry()`` never blocks."""
+
+    def __init__(self, section: FleetSection, cart_id: str, state_dir: Path, *,
+                 health: Callable[[], dict[str, Any]] | None = None,
+                 commands: Mapping[str, CommandHandler] | None = None,
+                 on_config: Callable[[int, Config], None] | None = None,
+                 base_config: Config | None = None, applied_version: int = 0,
+                 software: str = "", clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None, capture_logs: bool = True) -> None:
+        self.section = section
+        self.address = parse_broker_url(section.broker_url)
+        self.topics = Topics(check_id(section.store_id, "fleet.store_id"), check_id(cart_id, "cart.id"))
+        from dashcart.core.fleet_config import parse_public_key
+        self.public_key = parse_public_key(section.config_public_key) if section.config_public_key else None
+        self.state_dir = Path(state_dir)
+        self.health_source = health
+        self.handlers: dict[str, CommandHandler] = {"upload_logs": self._upload_logs, **(commands or {})}
+        self.on_config = on_config
+        self.base_config = base_config or Config()
+        self.applied_version = applied_version
+        self.software = software or f"dashcart {__version__}"
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.boot_id = uuid.uuid4().hex[:16]
+        self.counters = LinkCounters()
+        self.state = LinkState.WAITING
+        self.session = 0
+        self._queue: queue.Queue[tuple[str, dict[str, Any], bool, float]] = queue.Queue(QUEUE_LIMIT)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._results: queue.Queue[tuple[str, str, str, str]] = queue.Queue()
+        self._executor: ThreadPoolExecutor | None = None
+        self._running: dict[str, Future[str]] = {}
+        self._log_ring = LogRing() if capture_logs else None
+        self._outbox: Any = None
+        self._client: Any = None
+        self._seq = 0
+        self._cursor = 0
+        self._progress_at = 0.0
+        self._resend_after = section.resend_after_s
+        self._backoff = Backoff(section.reconnect_max_s, self.rng)
+        self._next_attempt = 0.0
+        self._connecting_since = 0.0
+        self._health_sampled = float("-inf")
+        self._health_sent = float("-inf")
+        self._last_health: dict[str, Any] | None = None
+        self._budget_at = float("-inf")
+        self._unpublished: list[tuple[str, str, str, str]] = []
+        self.connected_event = threading.Event()
+        self.failed = ""
+
+    # -- the cart's side (any thread) ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._log_ring is not None:
+            logging.getLogger("dashcart").addHandler(self._log_ring)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="fleet-cmd")
+        self._thread = threading.Thread(target=self._run, name="fleet-link", daemon=True)
+        self._thread.start()
+
+    def telemetry(self, kind: str, data: Mapping[str, Any] | None = None, *, fault: bool = False) -> bool:
+        """Queue one event for the fleet; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait((kind, dict(data or {}), fault, time.time()))
+            return True
+        except queue.Full:
+            self.counters.dropped += 1
+            return False
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Say offline, flush the outbox, close. Returns within about ``timeout``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._log_ring is not None:
+            logging.getLogger("dashcart").removeHandler(self._log_ring)
+
+    @property
+    def connected(self) -> bool:
+        return self.state is LinkState.CONNECTED
+
+    # -- the link thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        from dashcart.runtime.fleet_outbox import FleetOutbox
+        try:
+            self._outbox = FleetOutbox(self.state_dir / "fleet" / "outbox.sqlite",
+                                       max_bytes=int(self.section.outbox_max_mb * 1024 * 1024),
+                                       max_age_s=self.section.outbox_max_age_h * 3600.0)
+        except DashcartError as exc:
+            self.failed = str(exc)
+            log.error("fleet: no link: %s", exc)
+            self.state = LinkState.STOPPED
+            return
+        try:
+            self._interrupted_commands()
+            # A randomised start: a store's carts powered on together do not connect together.
+            self._next_attempt = self.clock() + self.rng.uniform(0.0, min(1.0, self.section.reconnect_max_s))
+            while not self._stop.is_set():
+                self._step()
+            self._say_goodbye()
+        except Exception:   # the link must never take the cart down; it says why and stops
+            log.exception("fleet: the link failed; the cart carries on without it")
+            self.failed = "crashed"
+        finally:
+            self._close_client()
+            self.state = LinkState.STOPPED
+            self._outbox.close()
+
+    def _step(self) -> None:
+        now = self.clock()
+        self._drain()
+        if now - self._budget_at >= BUDGET_EVERY_S:
+            self._budget_at = now
+            self._enforce_budget(now)
+        if self._client is None:
+            if now >= self._next_attempt:
+                self._connect()
+            else:
+                self._outbox.flush()
+                self._stop.wait(min(0.1, max(0.0, self._next_attempt - now)))
+            return
+        self._outbox.flush()
+        if self.state is LinkState.CONNECTING and now - self._connecting_since > CONNACK_TIMEOUT_S:
+            self._lost("no CONNACK")
+            return
+        if self.state is LinkState.CONNECTED:
+            self._send(now)
+            self._publish_results()
+            self._health_tick(now)
+        import paho.mqtt.client as mqtt
+        rc = self._client.loop(timeout=0.1) if self._client is not None else mqtt.MQTT_ERR_SUCCESS
+        if rc != mqtt.MQTT_ERR_SUCCESS and self._client is not None:
+            self._lost(f"loop: {mqtt.error_string(rc)}")
+
+    def _drain(self) -> None:
+        for _ in range(QUEUE_LIMIT):
+            try:
+                kind, data, fault, wall = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._add(kind, data, fault, wall)
+
+    def _add(self, kind: str, data: dict[str, Any], fault: bool, wall: float) -> None:
+        self._seq += 1
+        body = {"boot_id": self.boot_id, "seq": self._seq, "ts": round(wall, 3), "kind": kind, **data}
+        if fault:
+            body["fault"] = True
+        payload = json.dumps(body, separators=(",", ":"), default=str).encode()
+        self._outbox.add(self.boot_id, self._seq, payload, created=wall, fault=fault)
+
+    def _enforce_budget(self, now: float) -> None:
+        evicted = self._outbox.enforce_budget(time.time())
+        if not evicted:
+            return
+        count = sum(e.last - e.first + 1 for e in evicted)
+        self.counters.evicted += count
+        log.warning("fleet: the telemetry outbox is over budget; dropped %d unsent events", count)
+        # Kept as a fault: the ingest side must learn these seqs are gone, or it would wait for them.
+        self._add("evicted", {"lost": [{"boot_id": e.boot_id, "first": e.first, "last": e.last} for e in evicted]},
+                  True, time.time())
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.session = self._outbox.next_session()
+        client = make_client(f"dashcart-{self.topics.store_id}-{self.topics.cart_id}", clean_session=True,
+                             address=self.address, ca_file=self.section.ca_file,
+                             cert_file=self.section.cert_file, key_file=self.section.key_file)
+        client.max_inflight_messages_set(100)
+        client.will_set(self.topics.status, json.dumps({"state": "offline", "session": self.session}), qos=1,
+                        retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.state = LinkState.CONNECTING
+        try:
+            client.connect(self.address.host, self.address.port, keepalive=self.section.keepalive_s)
+        except (OSError, ValueError) as exc:   # refused, DNS, TLS handshake, timeout
+            self.counters.connect_failures += 1
+            self._retry_later(f"{self.address}: {exc}")
+            try:
+                client.socket() and client.socket().close()
+            except OSError:
+                pass
+            return
+        self._client = client
+        self._connecting_since = self.clock()
+
+    def _retry_later(self, why: str) -> None:
+        delay = self._backoff.next_delay()
+        self._next_attempt = self.clock() + delay
+        self.state = LinkState.WAITING
+        self.connected_event.clear()
+        log.debug("fleet: %s; next attempt in %.1f s", why, delay)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self.counters.connect_failures += 1
+            log.warning("fleet: %s refused the connection: %s", self.address, reason)
+            self._close_client()
+            self._retry_later(str(reason))
+            return
+        self.state = LinkState.CONNECTED
+        self.counters.connects += 1
+        self._backoff.reset()
+        t = self.topics
+        client.publish(t.status, json.dumps({"state": "online", "session": self.session, "boot_id": self.boot_id,
+                                             "software": self.software}), qos=1, retain=True)
+        client.subscribe([(t.ack, 1), (t.desired, 1), (t.store_desired, 1), (f"{t.base}/cmd/+/+", 1),
+                          (t.status, 1)])
+        if self.applied_version:
+            self._report({"version": self.applied_version, "status": "ok"})
+        # Everything still in the outbox goes again: the broker may have lost what it acknowledged.
+        self._cursor = 0
+        self._progress_at = self.clock()
+        self._resend_after = self.section.resend_after_s
+        self._health_sent = float("-inf")
+        self._publish_results()
+        self.connected_event.set()
+        log.info("fleet: connected to %s (session %d)", self.address, self.session)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if client is self._client:
+            self._lost(str(reason))
+
+    def _lost(self, why: str) -> None:
+        was = self.state
+        self._close_client()
+        if was is LinkState.CONNECTED:
+            log.warning("fleet: lost %s (%s); telemetry waits on disk", self.address, why)
+        self._retry_later(why)
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.on_disconnect = None
+            try:
+                sock = client.socket()
+                if sock is not None:
+                    sock.close()
+            except OSError:
+                pass
+
+    def _say_goodbye(self) -> None:
+        """A clean stop: offline (no Last Will for a DISCONNECT), then close."""
+        client = self._client
+        if client is None or self.state is not LinkState.CONNECTED:
+            return
+        info = client.publish(self.topics.status, json.dumps({"state": "offline", "session": self.session}), qos=1,
+                              retain=True)
+        deadline = self.clock() + 1.0
+        while not info.is_published() and self.clock() < deadline and self._client is not None:
+            client.loop(timeout=0.05)
+        client.on_disconnect = None
+        client.disconnect()
+        client.loop(timeout=0.05)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, now: float) -> None:
+        outstanding = self._outbox.count_upto(self._cursor) if self._cursor else 0
+        if outstanding == 0:
+            self._progress_at = now
+        elif now - self._progress_at >= self._resend_after:
+            # Sent, not acknowledged: the broker or the ingest side lost it. Again, from the
+            # oldest; waiting longer each time nothing moves (the ingest side may be away).
+            log.info("fleet: %d events unacknowledged for %.0f s; sending them again", outstanding,
+                     now - self._progress_at)
+            self._cursor = 0
+            outstanding = 0
+            self._progress_at = now
+            self._resend_after = min(self._resend_after * 2, self.section.resend_after_s * 16)
+        room = SEND_WINDOW - outstanding
+        if room <= 0:
+            return
+        for row in self._outbox.after(self._cursor, room):
+            self._client.publish(self.topics.telemetry, row.payload, qos=1)
+            self._cursor = row.id
+            self.counters.published += 1
+
+    def _report(self, body: dict[str, Any]) -> None:
+        if self._client is not None:
+            self._client.publish(self.topics.reported, json.dumps(body), qos=1, retain=True)
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _health_tick(self, now: float) -> None:
+        if now - self._health_sampled < HEALTH_SAMPLE_S:
+            return
+        self._health_sampled = now
+        health = self.health()
+        due = now - self._health_sent >= self.section.health_period_s
+        if due or self._last_health is None or _significant(health) != _significant(self._last_health):
+            self._client.publish(self.topics.health, json.dumps(health, default=str), qos=1, retain=True)
+            self._health_sent = now
+            self._last_health = health
+
+    def health(self) -> dict[str, Any]:
+        """The cart's health (from ``health``) with the link's own numbers."""
+        health: dict[str, Any] = {"software": self.software}
+        if self.health_source is not None:
+            try:
+                health.update(self.health_source())
+            except Exception as exc:  # a broken probe must not stop the link; the fleet sees it
+                log.exception("fleet: collecting health failed")
+                health["health_error"] = f"{type(exc).__name__}: {exc}"
+        health["boot_id"] = self.boot_id
+        health["config_version"] = self.applied_version
+        health["telemetry"] = {"queued": self._outbox.depth() if self._outbox else 0,
+                               "evicted": self._outbox.evictions if self._outbox else self.counters.evicted,
+                               "dropped": self.counters.dropped, "connects": self.counters.connects}
+        return health
+
+    # -- what arrives -------------------------------------------------------------------------
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        topic: str = message.topic
+        try:
+            if topic == self.topics.ack:
+                self._on_ack(message.payload)
+            elif topic in (self.topics.desired, self.topics.store_desired):
+                self._on_desired(message.payload, bool(message.retain))
+            elif topic == self.topics.status:
+                self._on_own_status(message.payload)
+            elif topic.startswith(f"{self.topics.base}/cmd/"):
+                self._on_command(topic, message.payload)
+        except Exception:  # one bad message must not stop the link
+            log.exception("fleet: handling a message on %s failed", topic)
+
+    def _on_ack(self, payload: bytes) -> None:
+        try:
+            data = json.loads(payload)
+            boot_id, seq = str(data["boot_id"]), int(data["seq"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("fleet: ignoring a malformed ack %r", payload[:80])
+            return
+        freed = self._outbox.acknowledge(boot_id, seq)
+        if freed:
+            self.counters.acked += freed
+            self._progress_at = self.clock()
+            self._resend_after = self.section.resend_after_s
+
+    def _on_own_status(self, payload: bytes) -> None:
+        """A Last Will of an older session published after this session's online (a slow
+        broker noticing a dead connection late): say online again."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if (isinstance(data, dict) and data.get("state") == "offline" and isinstance(data.get("session"), int)
+                and data["session"] < self.session and self._client is not None):
+            self._client.publish(self.topics.status, json.dumps(
+                {"state": "online", "session": self.session, "boot_id": self.boot_id, "software": self.software}),
+                qos=1, retain=True)
+
+    def _on_desired(self, payload: bytes, retained: bool) -> None:
+        from dashcart.core.fleet_config import judge
+        verdict = judge(payload, applied_version=self.applied_version, public_key=self.public_key,
+                        base=self.base_config)
+        if verdict.apply and verdict.desired is not None and verdict.config is not None:
+            desired = verdict.desired
+            write_applied(self.state_dir, {"version": desired.version, "doc": desired.doc, "sig": desired.sig})
+            self.applied_version = desired.version
+            self.counters.configs_applied += 1
+            log.info("fleet: config version %d applied", desired.version)
+            if self.on_config is not None:
+                try:
+                    self.on_config(desired.version, verdict.config)
+                except Exception:
+                    log.exception("fleet: the cart failed to take config version %d", desired.version)
+            self._report({"version": desired.version, "status": "ok"})
+            return
+        if verdict.stale and verdict.version == self.applied_version:
+            self._report({"version": self.applied_version, "status": "ok"})
+            return
+        if verdict.stale and retained:
+            return   # an older document still retained (e.g. the store-wide one): not news
+        self.counters.configs_rejected += 1
+        log.warning("fleet: config version %s rejected: %s", verdict.version, verdict.reason)
+        self._report({"version": self.applied_version, "status": "rejected", "reason": verdict.reason,
+                      "rejected_version": verdict.version})
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _interrupted_commands(self) -> None:
+        """Commands that were executing when the cart stopped: they failed (run once, not twice)."""
+        for command_id, op in self._outbox.commands_in("executing"):
+            self._outbox.set_command(command_id, op, "failed", "interrupted: the cart restarted while it ran")
+            self._unpublished.append((op, command_id, "failed", "interrupted: the cart restarted while it ran"))
+
+    def _on_command(self, topic: str, payload: bytes) -> None:
+        parts = topic[len(self.topics.base) + 1:].split("/")
+        if len(parts) != 3:
+            return
+        _, op, command_id = parts
+        try:
+            body = json.loads(payload) if payload else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            log.warning("fleet: command %s/%s is not a JSON object; ignored", op, command_id)
+            return
+        state = body.get("state")
+        seen = self._outbox.command(command_id)
+        if seen is not None:
+            _, done_state, detail = seen
+            # Our final word did not stick (lost with a broker, or the cart stopped first): again.
+            if done_state in ("successful", "failed") and state in ("init", "executing"):
+                self._publish_command(op, command_id, done_state, detail)
+            return
+        if state != "init":
+            return
+        self.counters.commands += 1
+        handler = self.handlers.get(op)
+        if handler is None:
+            self._outbox.set_command(command_id, op, "failed", f"unknown command {op!r}")
+            self._publish_command(op, command_id, "failed", f"unknown command {op!r}")
+            return
+        self._outbox.set_command(command_id, op, "executing")
+        self._publish_command(op, command_id, "executing", "")
+        log.info("fleet: command %s %s", op, command_id)
+        assert self._executor is not None
+        future = self._executor.submit(handler, body)
+        self._running[command_id] = future
+        future.add_done_callback(lambda f, op=op, cid=command_id: self._finished(op, cid, f))
+
+    def _finished(self, op: str, command_id: str, future: Future[str]) -> None:
+        try:
+            detail, state = str(future.result() or ""), "successful"
+        except BaseException as exc:   # the handler's failure is the command's result
+            detail, state = (str(exc) or type(exc).__name__).splitlines()[0][:300], "failed"
+        self._results.put((op, command_id, state, detail))
+
+    def _publish_results(self) -> None:
+        while True:
+            try:
+                op, command_id, state, detail = self._results.get_nowait()
+            except queue.Empty:
+                break
+            self._running.pop(command_id, None)
+            self._outbox.set_command(command_id, op, state, detail)
+            self._unpublished.append((op, command_id, state, detail))
+        if self.state is LinkState.CONNECTED:
+            pending, self._unpublished = self._unpublished, []
+            for op, command_id, state, detail in pending:
+                self._publish_command(op, command_id, state, detail)
+
+    def _publish_command(self, op: str, command_id: str, state: str, detail: str) -> None:
+        if self._client is None:
+            self._unpublished.append((op, command_id, state, detail))
+            return
+        body: dict[str, Any] = {"state": state}
+        if detail:
+            body["reason" if state == "failed" else "result"] = detail
+        self._client.publish(self.topics.command(op, command_id), json.dumps(body), qos=1, retain=True)
+
+    def _upload_logs(self, body: dict[str, Any]) -> str:
+        url = body.get("url")
+        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("upload_logs needs an http(s) \"url\"")
+        lines = list(self._log_ring.lines) if self._log_ring is not None else []
+        text = "\n".join(lines) + "\n"
+        text += "health: " + json.dumps(self._last_health or {}, default=str) + "\n"
+        data = text.encode()
+        request = urllib.request.Request(url, data=data, method="PUT",
+                                         headers={"Content-Type": "text/plain; charset=utf-8",
+                                                  "X-Dashcart-Cart": self.topics.cart_id})
+        with urllib.request.urlopen(request, timeout=15) as reply:   # noqa: S310 (scheme checked above)
+            status = reply.status
+        return f"uploaded {len(lines)} log lines ({len(data)} bytes), HTTP {status}"
+
+
+def _significant(health: dict[str, Any]) -> dict[str, Any]:
+    """What counts as a change worth publishing at once: not the numbers that wobble."""
+    out = {k: v for k, v in health.items() if k not in ("disk_free_mb", "outbox_depth", "telemetry")}
+    cameras = out.get("cameras")
+    if isinstance(cameras, dict):
+        out["cameras"] = {name: (c.get("ok") if isinstance(c, dict) else c) for name, c in cameras.items()}
+    scale = out.get("scale")
+    if isinstance(scale, dict):
+        out["scale"] = {k: v for k, v in scale.items() if k not in ("drift_g", "zero_g")}
+    return out
