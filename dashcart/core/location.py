@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashcart.config import Config, LocationSection
+from dashcart.config import LocationSection
 from dashcart.errors import Misconfigured
 from dashcart.events import BeaconSighting, Event, LaneDetected, LaneEntered, LaneLeft, ZoneChanged
-from dashcart.core.lane_auth import EidVerifier, parse_key
+from dashcart.core.lane_auth import EidVerifier
 from dashcart.readings import normalize_beacon_key
 
 
@@ -319,44 +319,3 @@ class Locator:
 
     def on_tick(self, t: float) -> list[Event]:
         return [e for e in (self._zones.tick(t), self.lane.tick(t)) if e is not None]
-
-
-def build_locator(config: Config, site: Site | None = None, *,
-                  allow_unauthenticated_lane: bool | None = None) -> Locator:
-    """A :class:`Locator` for ``site`` (default: the one in ``[location]``), with the lane key from
-    ``[checkout]`` when the lane has Eddystone-EID beacons. Problems raise one-line Misconfigured."""
-    source = config.source or "config"
-    site = Site.from_config(config.location, f"{source}: location") if site is None else site
-    eid_beacons = [key.partition(":")[2] for key in site.lane if key.startswith("eddystone-eid:")]
-    verifier = None
-    if eid_beacons:
-        try:
-            key = parse_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
-        except ValueError as exc:
-            raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
-        verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods)
-    return Locator(site, config.location, verifier, allow_unauthenticated_lane=allow_unauthenticated_lane,
-                   where=f"{source}: location")
-
-
-def nearby_products(zone: str, product_zones: Mapping[str, str]) -> list[str]:
-    """The catalogue codes in ``zone`` (sorted), for the screen's "nearby" strip."""
-    return sorted(code for code, z in product_zones.items() if zone and z == zone)
-
-
-def zone_prior(zone: str, product_zones: Mapping[str, str], in_zone_weight: float = 4.0) -> dict[str, float]:
-    """A prior over catalogue codes for fusion: products shelved in ``zone`` are ``in_zone_weight``
-    times likelier than the rest; uniform when the zone is unknown or empty. Sums to 1.
-
-    Never zero for any product: shoppers carry things across the store.
-    """
-    if not product_zones:
-        return {}
-    weights = {code: (in_zone_weight if zone and z == zone else 1.0) for code, z in product_zones.items()}
-    total = sum(weights.values())
-    return {code: w / total for code, w in weights.items()}
-
-
-def product_zones_from_rows(rows: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """code -> zone from catalogue rows (e.g. ``csv.DictReader`` over demo_store.csv)."""
-    return {row["code"]: row.get("zone", "") for row in rows if row.get("code")}

@@ -218,22 +218,8 @@ class CartRuntime:
         return CheckoutService(self.config, state_dir=state_dir, clock=self.clock)
 
     def _open_locator(self) -> Any:
-        from dashcart.core.location import Locator, Site
-        section = self.config.location
-        site = Site.from_config(section)
-        if not site.zones and not site.lane:
-            return None
-        verifier = None
-        eid = [k.partition(":")[2] for k in site.lane if k.startswith("eddystone-eid:")]
-        if eid:
-            from dashcart.errors import Misconfigured
-            from dashcart.core.lane_auth import EidVerifier, parse_key
-            try:
-                key = parse_key(self.config.checkout.lane_key, "checkout.lane_key")
-            except ValueError as exc:
-                raise Misconfigured(f"{self.config.source or 'config'}: {exc}") from None
-            verifier = EidVerifier(key, eid, self.config.checkout.eid_period_s, self.config.checkout.eid_skew_periods)
-        return Locator(site, section, verifier)
+        from dashcart.runtime.assemble import open_locator
+        return open_locator(self.config)
 
     def _start_scale(self) -> None:
         from dashcart.runtime.scale_reader import ScaleEventSource
@@ -276,41 +262,11 @@ class CartRuntime:
         self._vision = self._live.pipeline
 
     def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
-        """The recognizer's gallery for this catalogue: the shipped prototypes of the dataset's
-        classes, each under the catalogue's code for that class."""
+        """The recognizer's gallery for this catalogue (:func:`dashcart.runtime.assemble.open_gallery`)."""
         if recognizer is None:
             return None
-        from dashcart.core.vision.gallery import prototypes_gallery
-        from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES
-        stored = self._stored_gallery(recognizer.version)
-        if stored is not None:
-            return stored
-        mapping = {p.gsd_class: p.code for p in catalogue if p.gsd_class}
-        if not mapping:
-            return None
-        try:
-            return prototypes_gallery(DEFAULT_PROTOTYPES, getattr(recognizer, "version", ""), mapping)
-        except DashcartError as exc:
-            log.error("vision: no gallery: %s; barcodes only", exc)
-            return None
-
-    def _stored_gallery(self, model_version: str) -> Any:
-        """The gallery in the imported catalogue's database (shipped prototypes plus the
-        products enrolled there), or None where there is none for this model."""
-        from dashcart.core.vision.gallery import load_file
-        db = self.config.catalogue_db()
-        if not db.is_file():
-            return None
-        try:
-            stored = load_file(db, model_version)
-        except DashcartError as exc:
-            log.error("vision: cannot read the gallery in %s: %s", db, exc)
-            return None
-        if not len(stored):
-            log.warning("vision: %s has no gallery for model %s (re-import the catalogue); "
-                        "using the shipped prototypes", db, model_version)
-            return None
-        return stored
+        from dashcart.runtime.assemble import open_gallery
+        return open_gallery(recognizer.version, catalogue, self.config.catalogue_db())
 
     def latest_frame(self, camera: str) -> Any:
         """The newest frame ``camera`` delivered (a :class:`dashcart.drivers.camera.ring.Frame`), or None."""

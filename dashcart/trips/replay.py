@@ -89,38 +89,32 @@ def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort
     except ImportError as exc:
         _warn_once(f"vision not available ({exc}): replaying with weight, beacons and shopper only")
         return None
-    recognizer, gallery = _recognition(catalogue.fingerprint, tuple((p.gsd_class, p.code) for p in catalogue))
+    recognizer = _recognizer()
     if recognizer is None:
         _warn_once("no recognizer: replaying with barcodes, weight, beacons and shopper")
-    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=gallery)
+        return VisionPipeline(list(cameras))
+    # The gallery the cart itself would rank against: the imported catalogue's (with what the
+    # store enrolled) when the trip's catalogue is a database, else the shipped prototypes.
+    from dashcart.runtime.assemble import open_gallery
+    source = Path(catalogue.source) if catalogue.source else None
+    database = source if source is not None and source.suffix.lower() != ".csv" else None
+    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=open_gallery(recognizer.version, catalogue, database))
 
 
-@functools.lru_cache(maxsize=4)
-def _recognition(fingerprint: str, classes: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
-    """The recognizer and gallery, loaded once per process and catalogue (the model is read-only)."""
+@functools.lru_cache(maxsize=1)
+def _recognizer() -> Any:
+    """The shipped recognizer, loaded once per process (the model is read-only)."""
     try:
-        from dashcart.core.vision.gallery import prototypes_gallery
-        from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES, Recognizer
-        recognizer = Recognizer(None, threads=1)
-        gallery = prototypes_gallery(DEFAULT_PROTOTYPES, recognizer.version,
-                                     {cls: code for cls, code in classes if cls})
+        from dashcart.core.vision.recognizer import Recognizer
+        return Recognizer(None, threads=1)
     except (ImportError, DashcartError) as exc:
         _warn_once(f"recognizer not available: {exc}")
-        return None, None
-    return recognizer, gallery
+        return None
 
 
 @functools.lru_cache(maxsize=8)
 def _warn_once(message: str) -> None:
     log.warning("%s", message)
-
-
-def _accepts(cls: type, name: str) -> bool:
-    import inspect
-    try:
-        return name in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def resolve_catalogue(trip: Trip, fallback: Path | None) -> Catalogue:

@@ -6,7 +6,7 @@ from dashcart.config import LocationSection
 from dashcart.errors import Misconfigured
 from dashcart.events import BeaconSighting, LaneDetected, LaneEntered, ZoneChanged
 from dashcart.core.lane_auth import EidVerifier, current_eid
-from dashcart.core.location import LaneDetector, LaneState, Locator, Site, nearby_products, zone_prior
+from dashcart.core.location import LaneDetector, LaneState, Locator, Site
 from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
 
 FRUIT = "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1"
@@ -78,15 +78,6 @@ def test_calibration_offsets_a_quiet_beacon():
     site = Site(zones={FRUIT: "produce-fruit"}, calibration={FRUIT: 10.0})
     locator = Locator(site, dataclasses.replace(SETTINGS, zone_enter_dbm=-80.0))
     assert feed(locator, [sighting(0.0, FRUIT, -88)]) == [ZoneChanged(0.0, "produce-fruit", "")]
-
-
-def test_zone_prior_favours_the_zone_and_never_rules_out():
-    zones = {"4020": "produce-fruit", "4017": "produce-fruit", "7310": "dairy"}
-    prior = zone_prior("produce-fruit", zones)
-    assert prior["4020"] == pytest.approx(4 * prior["7310"])
-    assert sum(prior.values()) == pytest.approx(1.0)
-    assert zone_prior("", zones) == pytest.approx({c: 1 / 3 for c in zones})
-    assert nearby_products("dairy", zones) == ["7310"]
 
 
 LANE = ("ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:9:1", "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:9:2")
@@ -175,21 +166,6 @@ def test_site_from_config_names_the_key():
         Site.from_config(config.location)
     config = parse_config('[location]\nzones = { "eddystone-uid:00112233445566778899:aabbccddeeff" = "dairy" }\n')
     assert Site.from_config(config.location).zones == {"eddystone-uid:00112233445566778899:aabbccddeeff": "dairy"}
-
-
-def test_build_locator_from_config_wires_the_lane_key():
-    from dashcart.config import parse_config
-    from dashcart.core.location import build_locator
-    text = '[location]\nlane = ["eddystone-eid:entry", "eddystone-eid:exit"]\n'
-    with pytest.raises(Misconfigured, match=r"^dashcart.toml: checkout.lane_key: missing"):
-        build_locator(parse_config(text, "dashcart.toml"))
-    locator = build_locator(parse_config(text + f'[checkout]\nlane_key = "{KEY.hex()}"\n', "dashcart.toml"))
-    stream = [sighting(i * 0.1, f"eddystone-eid:{current_eid(KEY, 'entry' if i < 20 else 'exit', EPOCH + i * 0.1, 64)}",
-                       -45, wall_t=EPOCH + i * 0.1) for i in range(40)]
-    assert [e for e in feed(locator, stream) if isinstance(e, LaneDetected)]
-    with pytest.raises(Misconfigured, match="is not an eddystone-eid beacon"):
-        build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'))
-    assert build_locator(parse_config(f'[location]\nlane = ["{FRUIT}", "{DAIRY}"]\n'), allow_unauthenticated_lane=True)
 
 
 def test_zone_does_not_flicker_at_its_edge():
