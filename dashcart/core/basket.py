@@ -1,22 +1,36 @@
 """The basket and the session around it, journaled to SQLite so a power cut loses nothing.
 
 Every change (an item added or removed, a question asked or answered, the session begun,
-checked out or ended) is one row appended to ``journal`` and committed (WAL,
-``synchronous=FULL``) *before* the in-memory state changes, so what the screen shows is
-never ahead of what the disk has. Reopening the file folds the rows of the last session
-back into exactly the same basket: nothing lost, nothing doubled.
+checked out or ended) is one row appended to ``journal`` (WAL, ``synchronous=FULL``). The
+rows of one decision (close a question *and* add the item it named, several parts put in at
+once) go in one transaction: :meth:`Basket.transaction` commits them together or not at all,
+and the in-memory state follows the disk (a commit that fails puts it back as it was), so what
+the screen shows is never ahead of what the disk has and a crash leaves the state before or
+after a decision, never between. Reopening the file folds the rows of the last session back
+into exactly the same basket: nothing lost, nothing doubled.
+
+A write that fails (a full disk, a read-only or vanished state directory) raises
+:class:`JournalWriteFailed` and changes nothing; a file that cannot be folded back (a damaged
+page, a cut row, a removal of an item never added) raises :class:`DamagedJournal` with one line
+naming the file and the damage, and :func:`quarantine` moves it aside.
+
+Privacy: the shopper's sign-in token is kept only while its session can still place an order;
+once the session is paid or ends, the token is blanked on disk too (``secure_delete`` and a
+checkpoint, so the old bytes do not linger in free pages or the WAL).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dashcart.errors import PermanentlyBroken
+from dashcart.errors import PermanentlyBroken, RetryLater
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -26,6 +40,30 @@ CREATE TABLE IF NOT EXISTS journal (
     data TEXT NOT NULL
 );
 """
+
+
+class JournalWriteFailed(RetryLater):
+    """The journal could not commit (disk full, read-only, I/O error): nothing was changed."""
+
+
+class DamagedJournal(PermanentlyBroken):
+    """The journal file cannot be read back into a basket; ``str()`` names the file and the damage."""
+
+
+#: The shopper token as kept on disk once its session no longer needs it.
+REDACTED = ""
+
+
+def quarantine(path: str | Path, stamp: str) -> Path:
+    """Move a damaged SQLite file (and its -wal/-shm) aside as ``<name>.damaged-<stamp>``, kept
+    for the on-call engineer; returns the new path of the main file."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{target}{suffix}"))
+    return target
 
 
 @dataclass(frozen=True)
@@ -76,38 +114,155 @@ class SessionState:
 
 
 class Journal:
-    """Append-only rows in SQLite (WAL); each append is committed before it returns."""
+    """Append-only rows in SQLite (WAL). Outside a transaction each append is committed before it
+    returns; inside :meth:`transaction` the rows are committed together when it ends."""
 
     def __init__(self, path: str | Path):
         self.path = str(path)
+        memory = self.path == ":memory:"
+        if not memory:
+            file = Path(self.path)
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalWriteFailed(f"{file.parent}: cannot create the state directory: "
+                                         f"{exc.strerror or exc}") from None
+            wal = Path(f"{self.path}-wal")
+            # SQLite writes its header when the file is made (WAL mode is in it): an empty file
+            # with no WAL beside it was cut, and would silently open as an empty basket.
+            if file.is_file() and file.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size):
+                raise DamagedJournal(f"{self.path}: the basket journal is an empty file (truncated)")
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            if self.path != ":memory:":
+        except sqlite3.Error as exc:
+            raise JournalWriteFailed(f"{self.path}: cannot open the basket journal: {exc}") from None
+        try:
+            if not memory:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # FULL: a commit in WAL mode is on the disk when it returns, power cut or not.
                 self._conn.execute("PRAGMA synchronous=FULL")
+                # Blanked tokens must not survive in free pages.
+                self._conn.execute("PRAGMA secure_delete=ON")
+                check = self._conn.execute("PRAGMA quick_check").fetchone()
+                if check is None or check[0] != "ok":
+                    raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
             self._conn.executescript(SCHEMA)
+            columns = [r[1] for r in self._conn.execute("PRAGMA table_info(journal)")]
+            if columns != ["seq", "t", "kind", "data"]:
+                raise sqlite3.DatabaseError(f"table journal has columns {columns}, not seq, t, kind, data")
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            if _is_write_failure(exc):
+                raise JournalWriteFailed(f"{self.path}: cannot write the basket journal: {exc}") from None
+            raise DamagedJournal(f"{self.path}: not a readable basket journal: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise PermanentlyBroken(f"{self.path}: cannot open the basket journal: {exc}") from None
+            self._conn.close()
+            raise DamagedJournal(f"{self.path}: not a readable basket journal: {exc}") from None
+        self._open = False
+        #: Tests' crash points: called with "before" and "after" around every commit.
+        self.on_commit: Callable[[str], None] | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._open
+
+    def begin(self) -> None:
+        self._write("BEGIN IMMEDIATE")
+        self._open = True
+
+    def commit(self) -> None:
+        if self.on_commit is not None:
+            self.on_commit("before")
+        try:
+            self._write("COMMIT")
+        except JournalWriteFailed:
+            self.rollback()
+            raise
+        self._open = False
+        if self.on_commit is not None:
+            self.on_commit("after")
+
+    def rollback(self) -> None:
+        self._open = False
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass   # nothing was committed either way
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise JournalWriteFailed(f"{self.path}: cannot save: {exc}") from None
 
     def append(self, t: float, kind: str, data: dict[str, Any]) -> int:
-        cur = self._conn.execute("INSERT INTO journal (t, kind, data) VALUES (?, ?, ?)",
-                                 (t, kind, json.dumps(data, sort_keys=True)))
-        return int(cur.lastrowid)
+        if self._open:
+            cur = self._write("INSERT INTO journal (t, kind, data) VALUES (?, ?, ?)",
+                              (t, kind, json.dumps(data, sort_keys=True)))
+            return int(cur.lastrowid)
+        self.begin()
+        try:
+            seq = self.append(t, kind, data)
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+        return seq
 
     def rows(self, after_seq: int = 0) -> Iterator[tuple[int, float, str, dict[str, Any]]]:
-        for seq, t, kind, data in self._conn.execute(
-                "SELECT seq, t, kind, data FROM journal WHERE seq > ? ORDER BY seq", (after_seq,)):
-            yield seq, t, kind, json.loads(data)
+        try:
+            cursor = self._conn.execute(
+                "SELECT seq, t, kind, data FROM journal WHERE seq > ? ORDER BY seq", (after_seq,))
+            for seq, t, kind, data in cursor:
+                try:
+                    row = json.loads(data)
+                except (TypeError, ValueError) as exc:
+                    raise DamagedJournal(f"{self.path}: row {seq} ({kind}): the data is not JSON: {exc}") from None
+                if not isinstance(row, dict):
+                    raise DamagedJournal(f"{self.path}: row {seq} ({kind}): the data is not a JSON object")
+                yield seq, t, kind, row
+        except sqlite3.DatabaseError as exc:
+            raise DamagedJournal(f"{self.path}: cannot read the basket journal: {exc}") from None
 
     def last_session_start(self) -> int:
-        row = self._conn.execute("SELECT MAX(seq) FROM journal WHERE kind = 'session'").fetchone()
+        try:
+            row = self._conn.execute("SELECT MAX(seq) FROM journal WHERE kind = 'session'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise DamagedJournal(f"{self.path}: cannot read the basket journal: {exc}") from None
         return int(row[0]) - 1 if row and row[0] else 0
+
+    def redact_shoppers(self, keep_seq: int | None) -> int:
+        """Blank the shopper token of every session row except ``keep_seq`` (the session that may
+        still place an order); returns how many rows were blanked. Best effort: a failing disk
+        keeps the token until the next try, and is reported by the next write anyway."""
+        try:
+            rows = self._conn.execute("SELECT seq, data FROM journal WHERE kind = 'session'").fetchall()
+            stale = []
+            for seq, data in rows:
+                try:
+                    doc = json.loads(data)
+                except (TypeError, ValueError):
+                    continue
+                if seq != keep_seq and isinstance(doc, dict) and doc.get("shopper"):
+                    stale.append((json.dumps({**doc, "shopper": REDACTED}, sort_keys=True), seq))
+            if not stale or self._open:
+                return 0
+            with self._conn:
+                self._conn.executemany("UPDATE journal SET data = ? WHERE seq = ?", stale)
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return len(stale)
+        except sqlite3.Error:
+            return 0
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _is_write_failure(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o", "unable to open"))
 
 
 class Basket:
@@ -116,8 +271,18 @@ class Basket:
     def __init__(self, journal: Journal):
         self.journal = journal
         self.session = SessionState()
+        self._saved: SessionState | None = None   # the state when the open transaction began
+        self._depth = 0
         for seq, t, kind, data in journal.rows(journal.last_session_start()):
-            self._apply(t, kind, data, seq)
+            try:
+                self._apply(t, kind, data, seq)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                what = f"item {exc.args[0]} was never added" if isinstance(exc, KeyError) and kind == "remove" \
+                    else f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise DamagedJournal(f"{journal.path}: row {seq} ({kind}): {what}") from None
+        # Sessions before this one (and this one once paid) no longer need the shopper's token.
+        journal.redact_shoppers(self.session.seq if self.session.state in ("shopping", "checkout") else None)
+        self._token_on_disk = False
 
     @classmethod
     def open(cls, path: str | Path) -> "Basket":
@@ -154,9 +319,63 @@ class Basket:
 
     # -- changing (journal first, then memory) ----------------------------------------------
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything changed inside is one journal commit: on disk and in memory together, or
+        (an exception, a commit that fails) not at all. Nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth, self._saved = 1, None
+        try:
+            yield
+        except BaseException:
+            self._undo()
+            raise
+        finally:
+            self._depth = 0
+        if self.journal.in_transaction:
+            try:
+                self.journal.commit()
+            except JournalWriteFailed:
+                self._undo()
+                raise
+            self._after_commit()
+        self._saved = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def _undo(self) -> None:
+        self.journal.rollback()
+        if self._saved is not None:
+            self.session, self._saved = self._saved, None
+
     def _record(self, t: float, kind: str, data: dict[str, Any]) -> None:
+        if self._depth:
+            if not self.journal.in_transaction:
+                # The first change of the transaction: keep the state to go back to. Items and
+                # questions are immutable, so copies of the two dicts are enough.
+                s = self.session
+                self._saved = replace(s, items=dict(s.items), questions=dict(s.questions))
+                self.journal.begin()
         seq = self.journal.append(t, kind, data)
+        if kind == "session":
+            self._token_on_disk = True
         self._apply(t, kind, data, seq)
+        if not self._depth:
+            self._after_commit()
+
+    def _after_commit(self) -> None:
+        # Once paid or ended, the session's token has done its work: blank it on disk too.
+        if self._token_on_disk and self.session.state in ("done", "idle"):
+            self.journal.redact_shoppers(None)
+            self._token_on_disk = False
 
     def begin_session(self, t: float, shopper: str) -> None:
         self._record(t, "session", {"shopper": shopper})

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dashcart.core.basket import Basket, OpenQuestion
+from dashcart.core.basket import Basket, JournalWriteFailed, OpenQuestion
 from dashcart.core.catalogue import Catalogue
 from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
@@ -52,6 +53,22 @@ class CheckoutPort(Protocol):
 
     def place_order(self, lines: Sequence[BasketLine], *, shopper_token: str, session_id: str, t: float,
                     seq: int = 1) -> PlacedOrder: ...
+
+
+@dataclass(frozen=True)
+class OrderOnRecord:
+    """An order as the outbox keeps it, for :meth:`Controller.reconcile`."""
+
+    order_id: str
+    session_id: str
+    seq: int
+    status: str              # pending | accepted | rejected | local
+
+
+def order_seq(order_id: str) -> int:
+    """The sequence number at the end of an order id (``<cart>-<session>-<seq>``); 0 if none."""
+    tail = order_id.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 class LocationPort(Protocol):
@@ -136,6 +153,10 @@ class Controller:
         self.removal_hint: str | None = None
         self.log: list[dict[str, Any]] = []          # what happened, for replay's "events"
         self.changes = 0                              # settled changes decided (not ignored)
+        #: Set when the journal cannot commit (full disk, read-only state): nothing of the event
+        #: was taken; the screen says "cannot save, see staff" until the session ends.
+        self.save_fault = ""
+        self.unsaved = 0                              # events whose changes could not be saved
         self._pending: _Pending | None = None
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
@@ -190,7 +211,93 @@ class Controller:
     # -- the event loop -----------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        """Consume one event (in time order)."""
+        """Consume one event (in time order). What it changes in the basket is one journal commit
+        (a settled change falling due first is decided in a commit of its own), so a crash leaves
+        the state before or after a decision, never between; a commit that fails changes nothing
+        and becomes a save fault on the screen."""
+        if self.basket.in_transaction:   # derived while handling another event (zones, the lane)
+            self._handle_event(event)
+            return
+        if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
+            self._saving(event.t, "a settled weight change", self._decide_pending)
+        self._saving(event.t, type(event).__name__, lambda: self._handle_event(event))
+        if self.save_fault and self.state is SessionState.IDLE and not self.basket.items:
+            self.save_fault, self.unsaved = "", 0     # the session is over: staff have seen to it
+            self._snapshot = None
+
+    def _saving(self, t: float, what: str, step: Callable[[], None]) -> None:
+        orders = self._orders
+        try:
+            with self.basket.transaction():
+                step()
+        except (JournalWriteFailed, sqlite3.Error, OSError) as exc:
+            # An order stored in the outbox but not journaled keeps its number: trying again
+            # gets the same order back (the outbox is idempotent), never a second one.
+            self._orders = orders
+            self._cannot_save(t, what, str(exc) if isinstance(exc, JournalWriteFailed) else f"cannot save: {exc}")
+
+    def _cannot_save(self, t: float, what: str, error: str) -> None:
+        self.save_fault = error
+        self.unsaved += what != "reconcile"     # a retry of the reconciliation loses nothing new
+        # The basket went back to what the disk has; the checkout follows it.
+        self._checkout = None
+        self._restore()
+        self._note(t, "cannot_save", what=what, error=error)
+        snap = self.snapshot()
+        for callback in self._subscribers:
+            callback(snap)
+
+    def reconcile(self, t: float, orders: Sequence[OrderOnRecord]) -> list[str]:
+        """Bring the journal's checkout in line with the outbox (after a start, or a save fault):
+        the outbox is the truth about orders, the journal about the basket. An order settled
+        while the journal still says paying closes the session; one stored but not yet journaled
+        takes the checkout to paying (the basket cannot change under a stored order); a journaled
+        order the outbox lacks is a question for staff, never silence. Order numbers continue
+        after the highest this session used. Returns one line per change, for the log."""
+        notes: list[str] = []
+        mine = {o.order_id: o for o in orders if o.session_id == self.session_key}
+        co = self._checkout
+        journaled = co.order_id if co is not None else ""
+        self._orders = max([self._orders, order_seq(journaled)] + [o.seq for o in mine.values()])
+        if self.state is not SessionState.CHECKOUT or co is None:
+            return notes
+        newest = max(mine.values(), key=lambda o: o.seq, default=None)
+        if newest is not None and newest.seq > order_seq(journaled):
+            record: OrderOnRecord | None = newest     # stored, but the journal never heard of it
+        else:
+            record = mine.get(journaled) if journaled else None
+        if record is None:
+            if journaled and co.stage == "paying":
+                co.stage, co.status = "failed", "lost"
+                co.reason = f"order {journaled} is not in the outbox: please see staff"
+                self._note(t, "checkout", stage="failed", order_id=journaled, status="lost")
+                notes.append(f"order {journaled}: journaled as paying but missing from the outbox; staff must check")
+            return notes
+
+        def settle() -> None:
+            co.order_id, co.deadline = record.order_id, None
+            if record.status == "pending":
+                if co.stage != "paying" or journaled != record.order_id:
+                    co.stage = "paying"
+                    self.basket.set_state(t, SessionState.CHECKOUT.value, {"stage": "paying", "since": co.since,
+                                                                           "lane": co.lane, "order_id": co.order_id})
+                    self._note(t, "checkout", stage="paying", order_id=co.order_id)
+                    notes.append(f"order {co.order_id}: stored before the crash; now paying")
+            elif record.status == "rejected":
+                co.stage, co.status = "failed", "rejected"
+                co.reason = co.reason or "the store refused the order"
+                self._note(t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+                notes.append(f"order {co.order_id}: the store had rejected it")
+            else:
+                co.stage, co.status = "paid", record.status
+                self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
+                                                       "status": record.status})
+                self._note(t, "checkout", stage="paid", order_id=co.order_id, status=record.status)
+                notes.append(f"order {co.order_id}: settled ({record.status}) before the crash; session closed")
+        self._saving(t, "reconcile", settle)
+        return notes
+
+    def _handle_event(self, event: Event) -> None:
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
             self._decide_pending()
         self.t = max(self.t, event.t)

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 from dashcart.config import Config
 from dashcart.core.controller import Controller
 from dashcart.errors import DashcartError
-from dashcart.events import DeviceStatus, Event, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from dashcart.events import (DeviceStatus, Event, OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick,
+                             WeightSettled)
 from dashcart.runtime.sdnotify import Notifier
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
@@ -146,6 +147,8 @@ class CartRuntime:
         self._locator: Any = None
         self._basket: Any = None
         self._started = False
+        #: The fleet link (:mod:`dashcart.runtime.fleet_cart`); None without a ``[fleet]`` broker.
+        self._fleet: Any = None
         self._ready = False
 
     # -- the outside's view --------------------------------------------------------------
@@ -177,7 +180,15 @@ class CartRuntime:
 
         self.watchdog.start()   # early: it pings during a slow start too
         state_dir = self.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from dashcart.core.basket import JournalWriteFailed
+            raise JournalWriteFailed(f"{state_dir}: cannot create the state directory (cart.state_dir): "
+                                     f"{exc.strerror or exc}") from None
+        if self.config.fleet.broker_url and self._fleet is None:
+            from dashcart.runtime.fleet_cart import CartFleet
+            self._fleet = CartFleet(self)   # lays the fleet's last applied config over self.config
         if self._catalogue is None:
             self._catalogue, which = open_catalogue(self.config, self.data_dir)
             (log.warning if len(self._catalogue) == 0 else log.info)("%s", which)
@@ -186,12 +197,13 @@ class CartRuntime:
         catalogue = self._catalogue
         if self.recorder is not None and getattr(catalogue, "source", ""):
             self.recorder.catalogue(catalogue.source)
-        self._basket = Basket.for_config(self.config)
+        self._basket = self._open_basket(Basket)
         self._service = self._open_checkout(state_dir)
         self._locator = self._open_locator()
         self.controller = Controller.from_config(self.config, catalogue, self._basket, checkout=self._service,
                                                  location=self._locator)
         self._noted = len(self.controller.log)
+        self._reconcile()
         if self._basket.items or self._basket.session.state != "idle":
             log.info("resuming the session from %s: %s, %d items", self._basket.journal.path,
                      self._basket.session.state, len(self._basket.items))
@@ -200,22 +212,86 @@ class CartRuntime:
         self._start_cameras(catalogue)
         self._start_beacons()
         if self._service is not None:
-            self._service.start(self.post)
+            # Supervised like the other loops: a damaged outbox page or a full disk never ends it for good.
+            self.supervisor.add("checkout sender", self._sender_loop,
+                                max(self.loop_deadline_s, self.config.checkout.timeout_s + 5.0))
         self.supervisor.add("controller", self._controller_loop, self.loop_deadline_s)
         self.supervisor.start()
         self._started = True
+        if self._fleet is not None:
+            self._fleet.start()
 
     def ready(self) -> None:
         """Tell systemd the cart is up (READY=1, once)."""
         self._ready = True
         self.notifier.ready(self._status_line(self._snapshot))
 
+    def _open_basket(self, basket_cls: Any) -> Any:
+        """The journal; a damaged one is moved aside (kept for the on-call engineer) and the cart
+        starts clean with a staff notice on the screen: never a traceback, never a silent empty
+        basket."""
+        from dashcart.core.basket import DamagedJournal, quarantine
+        path = Path(self.config.state_dir()) / "basket.db"
+        try:
+            return basket_cls.for_config(self.config)
+        except DamagedJournal as exc:
+            kept = quarantine(path, time.strftime("%Y%m%dT%H%M%S"))
+            log.error("%s; kept as %s, starting with an empty basket", exc, kept)
+            self._device("storage", "down", f"see staff: the basket journal was damaged ({exc}); kept as {kept.name}")
+            return basket_cls.for_config(self.config)
+
+    def _reconcile(self) -> None:
+        """The outbox is the truth about orders: settle, adopt or question the journal's checkout."""
+        import json
+
+        from dashcart.core.controller import OrderOnRecord
+        if self._service is None or self.controller is None:
+            return
+        orders = []
+        try:
+            records = self._service.outbox.all()
+        except Exception as exc:  # a damaged outbox: the sender's supervisor reports it
+            log.error("reconcile: cannot read the outbox %s: %s", self._service.outbox.path, exc)
+            return
+        for r in records:
+            try:
+                body = json.loads(r.body)
+                orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("reconcile: %s: order %s has an unreadable body (%s); skipped",
+                          self._service.outbox.path, r.order_id, exc)
+        for line in self.controller.reconcile(self.clock(), orders):
+            log.warning("reconcile: %s", line)
+
+    def _sender_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
+        try:
+            self._service.loop(self.post, beat, stop)
+        except Exception as exc:
+            self._device("outbox", "down", f"cannot send orders: {self._service.outbox.path}: {exc}")
+            raise
+        else:
+            return
+
+    def _save_state(self) -> None:
+        """The journal's health as a device: "cannot save, see staff" while a commit fails (read by the
+        screen, ``doctor`` and the fleet link's health)."""
+        controller = self.controller
+        fault = controller.save_fault if controller is not None else ""
+        old = self.device_states.get("storage")
+        if fault:
+            message = f"cannot save, see staff: {fault}"
+            if controller.unsaved > 1:
+                message += f" ({controller.unsaved} changes not saved)"
+            self._on_device(DeviceStatus(self.clock(), "storage", "down", message))
+        elif old is not None and old.state != "ok" and old.message.startswith("cannot save"):
+            self._on_device(DeviceStatus(self.clock(), "storage", "ok", ""))
+
     def _device(self, device: str, state: str, message: str = "") -> None:
         self.post(DeviceStatus(self.clock(), device, state, message))
 
     def _open_checkout(self, state_dir: Path) -> Any:
         from dashcart.runtime.checkout_sender import CheckoutService
-        return CheckoutService(self.config, state_dir=state_dir, clock=self.clock)
+        return CheckoutService(self.config, state_dir=state_dir, clock=self.clock, wall_clock=time.time)
 
     def _open_locator(self) -> Any:
         from dashcart.runtime.assemble import open_locator
@@ -238,7 +314,9 @@ class CartRuntime:
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
         source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
-        self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)
+        # With a fleet link the loop also runs its scale requests (recalibrate_zero) on this thread.
+        loop = source.loop if self._fleet is None else self._fleet.scale_loop(source)
+        self.supervisor.add("scale reader", loop, self.loop_deadline_s)
 
     def _from_scale(self, event: Event) -> None:
         self.post(event)
@@ -324,6 +402,12 @@ class CartRuntime:
         elif isinstance(event, OrderAcknowledged) and event.receipt_path:
             self.receipts.append(event.receipt_path)
         controller.handle(event)
+        if (controller.save_fault and isinstance(event, Tick)) or \
+                isinstance(event, (OrderAcknowledged, OrderDelayed, OrderRejected)):
+            # An answer for an order the journal could not record, or a disk that is back: the
+            # outbox says where the checkout really is.
+            self._reconcile()
+        self._save_state()
         self._publish()
 
     def _on_device(self, status: DeviceStatus) -> None:
@@ -335,6 +419,8 @@ class CartRuntime:
                 level = logging.INFO if status.state == "ok" else logging.WARNING
             log.log(level, "device %s: %s %s", status.device, status.state, status.message)
         self.device_states[status.device] = DeviceView(status.device, status.state, status.message)
+        if self._fleet is not None:
+            self._fleet.device(status)
 
     def _publish(self) -> None:
         controller = self.controller
@@ -352,6 +438,8 @@ class CartRuntime:
             for entry in new:
                 if self.on_note is not None:
                     self.on_note(entry)
+                if self._fleet is not None:
+                    self._fleet.note(entry)
         if changed:
             status = self._status_line(snap)
             if status != self._status:
@@ -415,6 +503,8 @@ class CartRuntime:
             self._basket.journal.close()
         if self.recorder is not None:
             self.recorder.close()
+        if self._fleet is not None:
+            self._fleet.stop()
         self.watchdog.stop()
         self.notifier.close()
 
