@@ -37,7 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashcart.core.controller import calibrate  # noqa: E402
+from dashcart.core.controller import calibrated_candidates  # noqa: E402
 from dashcart.events import ItemRecognized  # noqa: E402
 from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
 from dashcart.core.appearance import look_similarity  # noqa: E402
@@ -81,7 +81,7 @@ class RecordingVision:
 def log_likelihood(samples, temperature: float, reliability: float, n_products: int) -> float:
     total = 0.0
     for candidates, truth in samples:
-        probs = dict(calibrate(candidates, temperature, reliability))
+        probs = dict(calibrated_candidates(candidates, temperature, reliability))
         p = probs.get(truth)
         if p is None:
             p = (1.0 - reliability) / max(n_products - len(candidates), 1)
@@ -181,7 +181,7 @@ def main() -> int:
     edges = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001]
     rows = [[0, 0] for _ in edges[:-1]]
     for candidates, truth in samples:
-        code, p = calibrate(candidates, temperature, reliability)[0]
+        code, p = calibrated_candidates(candidates, temperature, reliability)[0]
         k = next(j for j in range(len(edges) - 1) if edges[j] <= p < edges[j + 1])
         rows[k][0] += 1
         rows[k][1] += code == truth

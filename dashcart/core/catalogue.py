@@ -121,7 +121,7 @@ def valid_plu(code: str) -> bool:
     return len(code) == 4 and 3000 <= int(code) <= 4999
 
 
-def to_gtin13(code: str) -> str:
+def widen_to_gtin13(code: str) -> str:
     """EAN-8 and UPC-A as the 13-digit GTIN the barcode reader reports."""
     return code.zfill(13)
 
@@ -146,7 +146,7 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
         elif not is_valid(code):
             bad(f"code {code!r} has a wrong check digit (expected {check_digit(code[:-1])})")
         else:
-            code = to_gtin13(code)
+            code = widen_to_gtin13(code)
     name = row["name"].strip()
     if not name:
         bad("name is empty")

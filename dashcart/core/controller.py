@@ -100,7 +100,7 @@ class ControllerSettings:
                    recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability)
 
 
-def calibrate(candidates: tuple[tuple[str, float], ...], temperature: float,
+def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
               reliability: float = 1.0) -> list[tuple[str, float]]:
     """The recognizer's scores are cosine similarities to the gallery (0..1), not
     probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
@@ -400,7 +400,7 @@ class Controller:
                     places[r.direction] = (r.camera, *r.box)
                 if r.look and r.direction not in looks:
                     looks[r.direction] = r.look
-                for code, score in calibrate(r.candidates, self.settings.recognizer_temperature,
+                for code, score in calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
                                              self.settings.recognizer_reliability):
                     target.setdefault(code, []).append(score)
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]

@@ -57,9 +57,6 @@ class Heartbeat:
         """Progress. Cheap enough to call from a tight loop (one float store)."""
         self._last = self._registry.clock()
 
-    def silent_for(self) -> float:
-        return self._registry.clock() - self._last
-
     def close(self) -> None:
         """The loop ended on purpose: stop watching it."""
         self._registry.unregister(self)

@@ -308,11 +308,11 @@ class SimulatedCart:
     def put(self, code: str, grams: float, *, barcode: bool = True, hold_s: float = 1.6) -> None:
         """Put a product in: (show its barcode,) lay it in the basket, the scale takes the weight."""
         from dashcart.sim.camera import barcode_label
-        from dashcart.core.catalogue import to_gtin13
+        from dashcart.core.catalogue import widen_to_gtin13
         photo = self.photos(code)
         self.view.hand(True)
         if barcode:
-            self.view.hold_up(photo, barcode_label(to_gtin13(code)))
+            self.view.hold_up(photo, barcode_label(widen_to_gtin13(code)))
             time.sleep(hold_s)
             self.view.hold_up(None)
         else:

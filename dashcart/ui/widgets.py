@@ -257,5 +257,3 @@ class Light(Widget):
         pygame.draw.circle(surface, (255, 255, 255), self.rect.center, self.rect.w // 2, 2)
 
 
-def text_widgets(widgets: list[Widget]) -> list[Text | Button]:
-    return [w for w in widgets if isinstance(w, (Text, Button))]

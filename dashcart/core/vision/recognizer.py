@@ -21,10 +21,6 @@ DEFAULT_MODEL = MODELS_DIR / "recognizer.tflite"
 DEFAULT_PROTOTYPES = MODELS_DIR / "gsd_prototypes.npz"
 
 
-def default_model_path() -> Path:
-    return DEFAULT_MODEL
-
-
 def _interpreter_class() -> Any:
     """LiteRT's interpreter; tflite-runtime's where only that is installed."""
     try:

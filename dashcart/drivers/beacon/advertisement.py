@@ -10,7 +10,7 @@ the lane must never be triggered by something that merely looks similar.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 APPLE = 0x004C
@@ -207,5 +207,3 @@ def service_data_by_uuid16(service_data: Mapping[str, bytes]) -> dict[int, bytes
     return out
 
 
-def beacons_in(reports: Iterable[Advertisement]) -> list[tuple[Advertisement, Beacon]]:
-    return [(ad, b) for ad in reports if (b := beacon_from_advertisement(ad)) is not None]
