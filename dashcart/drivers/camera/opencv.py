@@ -56,3 +56,8 @@ class OpenCVSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def open_backend(spec: CameraSpec, base_dir: str = "") -> FrameSource:
+    """The ``opencv`` backend for :func:`dashcart.drivers.camera.source.open_source`."""
+    return OpenCVSource(spec)

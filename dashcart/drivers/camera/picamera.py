@@ -58,3 +58,8 @@ class Picamera2Source(FrameSource):
                 self._cam.close()
             finally:
                 self._cam = None
+
+
+def open_backend(spec: CameraSpec, base_dir: str = "") -> FrameSource:
+    """The ``picamera2`` backend for :func:`dashcart.drivers.camera.source.open_source`."""
+    return Picamera2Source(spec)

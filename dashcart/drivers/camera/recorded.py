@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from dashcart.config import CameraSpec
 from dashcart.errors import Misconfigured
 from dashcart.readings import Frame
 from dashcart.drivers.camera.source import FrameSource, SourceEnded
@@ -112,3 +114,10 @@ def trip_frames(trip_dir: str | Path, cameras: Iterable[str]) -> Iterator[Frame]
     streams = [((f.t, i, f) for f in source.frames()) for i, source in enumerate(sources)]
     for _, _, frame in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
         yield frame
+
+
+def open_backend(spec: CameraSpec, base_dir: str = "") -> FrameSource:
+    """The ``recorded`` backend for :func:`dashcart.drivers.camera.source.open_source`: a
+    relative ``source`` is taken from ``base_dir`` (the trip or config's folder)."""
+    path = spec.source if os.path.isabs(spec.source) or not base_dir else os.path.join(base_dir, spec.source)
+    return RecordedSource(spec.id, path)

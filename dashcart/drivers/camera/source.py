@@ -1,8 +1,15 @@
-"""The one interface every camera backend implements, and the factory that picks one."""
+"""The one interface every camera backend implements, and the factory that finds one by name.
+
+Like pyserial's ``protocol_<scheme>`` handlers or gpiozero's pin factories, a backend is a
+module of this package named in :data:`BACKENDS` with an ``open_backend(spec, base_dir)``
+function; the factory imports it only when a camera names it (so ``picamera2`` is needed only
+on a cart with a CSI camera), and no backend module is imported by this one statically.
+"""
 
 from __future__ import annotations
 
 import abc
+import importlib
 
 import numpy as np
 
@@ -49,21 +56,18 @@ class FrameSource(abc.ABC):
         self.close()
 
 
+#: backend name (``[[cameras.devices]] backend``) -> the module of this package that opens it.
+BACKENDS = {"opencv": "opencv", "picamera2": "picamera", "recorded": "recorded"}
+
+
 def open_source(spec: CameraSpec, base_dir: str = "") -> FrameSource:
     """The backend ``spec`` names (not yet opened). Relative recorded paths are taken from
     ``base_dir``."""
-    if spec.backend == "opencv":
-        from dashcart.drivers.camera.opencv import OpenCVSource
-        return OpenCVSource(spec)
-    if spec.backend == "picamera2":
-        from dashcart.drivers.camera.picamera import Picamera2Source
-        return Picamera2Source(spec)
-    if spec.backend == "recorded":
-        import os
-
-        from dashcart.drivers.camera.recorded import RecordedSource
-        path = spec.source if os.path.isabs(spec.source) or not base_dir else os.path.join(base_dir, spec.source)
-        return RecordedSource(spec.id, path)
+    module = BACKENDS.get(spec.backend)
+    if module is not None:
+        backend = importlib.import_module(f"{__package__}.{module}")
+        source: FrameSource = backend.open_backend(spec, base_dir)
+        return source
     if spec.backend == "sim":   # plugged in from above: dashcart.runtime.devices.open_camera
         raise Misconfigured(f"cameras.devices: camera {spec.id!r}: the simulated camera is opened by the runtime")
     raise Misconfigured(f"cameras.devices: camera {spec.id!r}: unknown backend {spec.backend!r}")
