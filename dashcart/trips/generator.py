@@ -11,10 +11,13 @@ lane. From the plan come:
   with the true weights of the very items put in (each unit drawn from the catalogue's
   mean and spread), hand presses, ringing and the cart's shaking;
 * ``frames/top/<ms>.jpg``: views into the basket (640x480 by default, a basket camera's
-  configured size; items scale with the frame): the product held up to
-  the camera (cartons with a rendered EAN-13 barcode label when the barcode is shown),
-  and the basket before and after each change, built from the Grocery Store Dataset's
-  photos (validation images first: the recognizer was trained on the training split);
+  configured size; items scale with the frame): the product held up to the camera in a hand
+  that may cover part of it (cartons with a rendered EAN-13 barcode label when the barcode
+  is shown), and the basket before and after each change, built from the Grocery Store
+  Dataset's photos of *one* split of ``training/gsd_data.splits`` (``test`` by default:
+  photos the recognizer, its gallery and its calibration never used; ``calib`` for fitting
+  the calibration; never falling back to another split). Each trip has a camera of its own
+  (:class:`CameraSetup`: height over the basket, tilt, exposure, colour cast, focus, noise);
 * ``beacons.csv``, ``shopper.csv`` (sign-in and PLU entries; answers to the cart's
   questions come from :class:`ShopperOracle` during a replay, since which questions the
   cart asks is what is being measured), ``trip.json`` (with the site map), and
@@ -62,6 +65,9 @@ class TripMix:
     multi_unit: float = 0.25               # several units at once
     placed_while_pushed: float = 0.10
     removal_barcode_seen: float = 0.30
+    plu_entered_by_weight: float | None = None   # produce sold by weight: None = as plu_entered
+    hand_covers: float = 0.30              # the hand holding a product up covers part of it
+    hand_lingers: float = 0.10             # the hand still rests over what was put in as the load settles
     items_shift: float = 0.30              # pushing on shifts what lies in the basket...
     shift_share: float = 0.05              # ... by up to this share of the frame's width, all together
 
@@ -84,63 +90,147 @@ class Truth:
     basket: dict[str, dict[str, Any]] = field(default_factory=dict)   # code -> {"qty", "lots": [grams]}
     duration_s: float = 0.0
     seed: int = 0
+    split: str = ""                          # the photo split the frames were built from
+    photos: list[str] = field(default_factory=list)   # the photos used (relative to the dataset)
+    camera: dict[str, Any] = field(default_factory=dict)   # the CameraSetup of the trip
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "duration_s": self.duration_s, "actions": [asdict(a) for a in self.actions],
-                "basket": self.basket}
+                "basket": self.basket, "split": self.split, "photos": self.photos, "camera": self.camera}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Truth":
-        return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"])
+        return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"],
+                   data.get("split", ""), data.get("photos", []), data.get("camera", {}))
 
 
 def load_truth(trip_dir: str | Path) -> Truth:
     return Truth.from_json(json.loads((Path(trip_dir) / "truth.json").read_text()))
 
 
-class ProductImages:
-    """Photos per product (validation split first), loaded once and kept small."""
+#: The photo splits a trip can be built from (``training/gsd_data.Splits``).
+SPLITS = ("train", "calib", "test")
 
-    def __init__(self, dataset_root: str | Path):
+
+def split_photos(dataset_root: str | Path, split: str) -> dict[str, list[Path]]:
+    """GSD class name -> the photos of ``split``, from the training code's own definition of
+    the splits (training/gsd_data.py), so trips and training can never disagree on them."""
+    import importlib.util
+    if split not in SPLITS:
+        raise ValueError(f"unknown photo split {split!r} (one of {', '.join(SPLITS)})")
+    source = Path(__file__).resolve().parents[2] / "training" / "gsd_data.py"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: the dataset's split definition is needed to pick photos by split")
+    import sys
+    gsd_data = sys.modules.get("dashcart_gsd_data")
+    if gsd_data is None:
+        spec = importlib.util.spec_from_file_location("dashcart_gsd_data", source)
+        assert spec is not None and spec.loader is not None
+        gsd_data = importlib.util.module_from_spec(spec)
+        sys.modules["dashcart_gsd_data"] = gsd_data   # its dataclasses look their module up there
+        spec.loader.exec_module(gsd_data)
+    chosen = getattr(gsd_data.splits(Path(dataset_root)), split)
+    out: dict[str, list[Path]] = {}
+    for sample in chosen:
+        out.setdefault(sample.path.parent.name, []).append(sample.path)
+    return out
+
+
+class ProductImages:
+    """The photos of one split per product, loaded once and kept small. A product whose class
+    has no photo in the split is drawn as a grey card with its name, never from another split."""
+
+    def __init__(self, dataset_root: str | Path, split: str = "test"):
         self.root = Path(dataset_root)
-        self._paths: dict[str, list[Path]] = {}
-        for split in ("val", "train"):
-            listing = self.root / f"{split}.txt"
-            if not listing.is_file():
-                continue
-            for line in listing.read_text().splitlines():
-                rel = line.split(",")[0].strip()
-                if not rel:
-                    continue
-                cls = Path(rel).parent.name
-                self._paths.setdefault(f"{split}:{cls}", []).append(self.root / rel)
+        self.split = split
+        self._paths = split_photos(self.root, split)
         self._cache: dict[Path, np.ndarray] = {}
 
-    def pick(self, product: Product, rng: random.Random, size: int) -> np.ndarray:
+    def paths(self, product: Product) -> list[Path]:
+        return list(self._paths.get(product.gsd_class, []))
+
+    def pick(self, product: Product, rng: random.Random, size: int, used: set[Path] | None = None) -> np.ndarray:
+        """A photo of ``product`` from the split, ``size`` pixels square; its path goes into ``used``."""
         import cv2
-        paths = self._paths.get(f"val:{product.gsd_class}") or self._paths.get(f"train:{product.gsd_class}") or []
+        paths = self._paths.get(product.gsd_class) or []
         if not paths:
             image = np.full((size, size, 3), 128, np.uint8)
             cv2.putText(image, product.name[:10], (4, size // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
             return image
         path = rng.choice(paths)
+        if used is not None:
+            used.add(path)
         if path not in self._cache:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             self._cache[path] = cv2.resize(image, (160, 160), interpolation=cv2.INTER_AREA)
         return cv2.resize(self._cache[path], (size, size), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class CameraSetup:
+    """One cart's camera: how high over the basket (how big an item looks), how tilted, how
+    exposed, its colour cast, focus and sensor noise. Fixed for a trip, as on a real cart."""
+
+    item_share: float = ITEM_SHARE              # an item's width as a share of the frame's
+    tilt: tuple[float, ...] = (0.0,) * 8        # corner offsets of the perspective, shares of the frame
+    gain: float = 1.0                           # exposure
+    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)   # B, G, R white balance
+    blur: float = 0.0                           # Gaussian sigma in pixels (focus, motion)
+    noise: float = 2.0                          # sensor noise, grey levels
+    skin: tuple[int, int, int] = (120, 150, 200)
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> "CameraSetup":
+        """A camera as carts have them: mounted 40-70 cm over the basket, up to 10 % keystone,
+        auto exposure from dim to bright, warm to cool light, a little soft."""
+        return cls(item_share=rng.uniform(0.16, 0.30),
+                   tilt=tuple(rng.uniform(-0.10, 0.10) for _ in range(8)),
+                   gain=rng.uniform(0.6, 1.35),
+                   cast=(rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)),
+                   blur=rng.choice((0.0, 0.0, 0.6, 1.0, 1.5)),
+                   noise=rng.uniform(1.5, 5.0),
+                   skin=rng.choice(((120, 150, 200), (90, 120, 170), (60, 85, 130), (150, 175, 225))))
+
+    def apply(self, frame: np.ndarray, np_rng: np.random.Generator) -> np.ndarray:
+        import cv2
+        h, w = frame.shape[:2]
+        image = frame.astype(np.float32)
+        if any(self.tilt):
+            src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+            dst = src + np.float32(self.tilt).reshape(4, 2) * np.float32([w, h])
+            image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(src, dst), (w, h),
+                                        borderMode=cv2.BORDER_REPLICATE)
+        image *= np.float32(self.gain) * np.float32(self.cast)
+        if self.blur > 0:
+            image = cv2.GaussianBlur(image, (0, 0), self.blur)
+        image += np_rng.normal(0, self.noise, image.shape).astype(np.float32)
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def draw_hand(frame: np.ndarray, x: int, y: int, size: int, skin: tuple[int, int, int]) -> None:
+    """A hand over (x, y), ``size`` pixels across, its arm reaching in from the bottom edge."""
+    import cv2
+    h = frame.shape[0]
+    cv2.ellipse(frame, (x, y), (size // 2, round(size * 0.6)), 0, 0, 360, skin, -1)
+    for k in range(4):   # fingers toward the top
+        fx = x - size // 2 + round((k + 0.5) * size / 4)
+        cv2.line(frame, (fx, y), (fx, y - round(size * 0.9)), skin, max(2, size // 7))
+    cv2.rectangle(frame, (x - size // 3, y), (x + size // 3, h), skin, -1)
+
+
 class Scene:
     """The basket seen from above: a floor and the photos of what lies on it."""
 
-    def __init__(self, rng: random.Random, frame_size: tuple[int, int] = FRAME_SIZE):
+    def __init__(self, rng: random.Random, frame_size: tuple[int, int] = FRAME_SIZE,
+                 camera: CameraSetup | None = None):
         w, h = self.size = frame_size
+        self.camera = camera or CameraSetup()
         floor = np.full((h, w, 3), (72, 76, 80), np.uint8)
         pitch = max(8, round(w * 0.075))   # the basket's wire grid
         floor[:, ::pitch] = (130, 130, 135)
         floor[::pitch, :] = (130, 130, 135)
         self.floor = floor
-        self.item_px = round(w * ITEM_SHARE)
+        self.item_px = round(w * self.camera.item_share)
         self.items: dict[Any, tuple[np.ndarray, int, int]] = {}
         self.rng = rng
 
@@ -170,30 +260,44 @@ class Scene:
             jx, jy = (round(rng.uniform(-share, share) * w / 4) for _ in range(2))
             self.items[key] = (image, min(max(0, x + dx + jx), w - size), min(max(0, y + dy + jy), h - size))
 
-    def render(self, np_rng: np.random.Generator) -> np.ndarray:
+    def compose(self, hand_over: Any = None, hand_share: float = 0.5) -> np.ndarray:
+        """The basket as it lies (before the camera's optics), with a hand covering about
+        ``hand_share`` of item ``hand_over``."""
         frame = self.floor.copy()
         for image, x, y in self.items.values():
             size = image.shape[0]
             frame[y:y + size, x:x + size] = image
-        noise = np_rng.normal(0, 2.0, frame.shape)
-        return np.clip(frame + noise, 0, 255).astype(np.uint8)
+        if hand_over in self.items:
+            image, x, y = self.items[hand_over]
+            size = image.shape[0]
+            draw_hand(frame, x + size // 2, y + round(size * (1.0 - hand_share)), round(size * 0.8), self.camera.skin)
+        return frame
 
-    def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator) -> np.ndarray:
-        """The product held close to the camera, its barcode (if any) toward it."""
+    def render(self, np_rng: np.random.Generator, hand_over: Any = None) -> np.ndarray:
+        return self.camera.apply(self.compose(hand_over), np_rng)
+
+    def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator,
+                hand_covers: float = 0.0) -> np.ndarray:
+        """The product held close to the camera, its barcode (if any) toward it, in a hand
+        that covers ``hand_covers`` of it (from below)."""
         import cv2
         w, h = self.size
-        frame = self.render(np_rng)
+        frame = self.compose()
         held = min(round(w * HELD_SHARE), h)
         big = cv2.resize(image, (held, held), interpolation=cv2.INTER_AREA)
         # a hand never holds still: each frame has the product somewhere else
         x0 = min(max(0, (w - held) // 2 + int(np_rng.integers(-w // 13, w // 13 + 1))), w - held)
         y0 = min(max(0, (h - held) // 2 + int(np_rng.integers(-h // 16, h // 16 + 1))), h - held)
         frame[y0:y0 + held, x0:x0 + held] = big
+        if hand_covers > 0:
+            hx = x0 + held // 2 + int(np_rng.integers(-held // 4, held // 4 + 1))
+            draw_hand(frame, hx, y0 + round(held * (1.0 - hand_covers)), round(held * 0.5), self.camera.skin)
         if label is not None:
+            # the shopper shows the barcode: the hand holds the product, not the label
             lh, lw = label.shape[:2]
             lx, ly = max(0, (w - lw) // 2), h - lh - 8
             frame[ly:ly + lh, lx:lx + lw] = label[:, :min(lw, w - lx)]
-        return frame
+        return self.camera.apply(frame, np_rng)
 
 
 def _zones(catalogue: Catalogue) -> list[str]:
@@ -208,8 +312,13 @@ def _site(zones: list[str]) -> dict[str, Any]:
 def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Path | None, seed: int, *,
                   events: int = 20, mix: TripMix | None = None, frames: bool = True, offset: int = -84211,
                   counts_per_gram: float = 420.0, catalogue_ref: str | None = None,
-                  images: ProductImages | None = None, frame_size: tuple[int, int] = FRAME_SIZE) -> Truth:
-    """Write one trip into ``out`` (a new directory) and return its truth."""
+                  images: ProductImages | None = None, frame_size: tuple[int, int] = FRAME_SIZE,
+                  split: str = "test", camera: CameraSetup | None = None) -> Truth:
+    """Write one trip into ``out`` (a new directory) and return its truth.
+
+    Photos come from ``split`` only (or from ``images``, whose split is then the one used);
+    ``camera`` is drawn from the seed unless given (``CameraSetup()``: the plain camera of
+    earlier trips, straight down, evenly lit)."""
     from dashcart.sim.load_script import LoadScript, Lift, Place, Push, render_scale_log
 
     mix = mix or TripMix()
@@ -217,16 +326,20 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     np_rng = np.random.default_rng(seed)
     # its own stream, so that shifting the load leaves every other choice of the trip as it was
     shift_rng = random.Random(seed * 7919 + 1)
+    # the camera and the hands on streams of their own too
+    camera = camera or CameraSetup.draw(random.Random(seed * 104729 + 3))
+    hand_rng = random.Random(seed * 15485863 + 5)
     zones = _zones(catalogue)
     site = _site(zones)
     beacon_of = {zone: key for key, zone in site["zones"].items()}
     by_zone = {zone: [p for p in catalogue if p.zone == zone] for zone in zones}
     if images is None and frames and dataset_root:
-        images = ProductImages(dataset_root)
-    scene = Scene(rng, frame_size)
+        images = ProductImages(dataset_root, split)
+    scene = Scene(rng, frame_size, camera)
     writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
                         catalogue=catalogue_ref, site=site, frames=frames)
-    truth = Truth(seed=seed)
+    truth = Truth(seed=seed, split=images.split if images else "", camera=asdict(camera))
+    used: set[Path] = set()
     load: list[Any] = []
     # what is physically in the cart: {"key","code","qty","grams","unit_g","units"}; "units" are
     # the scene's pictures of it (one per unit; one for a bag of produce)
@@ -246,16 +359,18 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         frame(t0, scene.render(np_rng))
         frame(t0 + 0.15, scene.render(np_rng))
 
-    def settling(t0: float, rest_t: float) -> None:
-        # the hand is out; the camera keeps sending while the load comes to rest
+    def settling(t0: float, rest_t: float, hand_over: Any = None, lingers: bool = False) -> None:
+        # the hand leaves (or rests a while over what it put down); the camera keeps sending
+        # while the load comes to rest
         ft = t0
         while ft <= rest_t + 0.45:
-            frame(ft, scene.render(np_rng))
+            over = hand_over if (ft < t0 + 0.2 or (lingers and ft <= rest_t + 0.3)) else None
+            frame(ft, scene.render(np_rng, over))
             ft += 0.15
 
     def look(product: Product) -> np.ndarray:
         size = scene.item_px
-        return images.pick(product, rng, size) if images else np.zeros((size, size, 3), np.uint8)
+        return images.pick(product, rng, size, used) if images else np.zeros((size, size, 3), np.uint8)
 
     def label(product: Product) -> np.ndarray:
         if product.code not in labels:
@@ -302,8 +417,10 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                                  entry["key"] if product.by_weight else None)
             if frames:
                 if product.code_type != "plu" and rng.random() < mix.removal_barcode_seen:
+                    covers = hand_rng.uniform(0.2, 0.5) if hand_rng.random() < mix.hand_covers else 0.0
                     for dt in (0.1, 0.25, 0.4):
-                        frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng))
+                        frame(t + dt, scene.held_up(looks.get(entry["key"], look(product)), label(product), np_rng,
+                                                    covers))
                 settling(t + 0.55, lift.rest_t())
         else:
             if roll < mix.removal + mix.carton:
@@ -326,7 +443,10 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 unit_g = [max(5.0, rng.gauss(product.unit_weight_g, sd)) for _ in range(qty)]
             grams = round(sum(unit_g), 1)
             if product.code_type == "plu":
-                how = "plu" if rng.random() < mix.plu_entered else "recognizer"
+                entered = mix.plu_entered
+                if product.by_weight and mix.plu_entered_by_weight is not None:
+                    entered = mix.plu_entered_by_weight
+                how = "plu" if rng.random() < entered else "recognizer"
                 if how == "plu":
                     # by the piece: one tap per piece, the way the screen counts them
                     for tap in range(qty if not product.by_weight else 1):
@@ -350,13 +470,14 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                 looks[key] = appearance
                 still(t - 2.0)
                 if how == "barcode":
+                    covers = hand_rng.uniform(0.2, 0.5) if hand_rng.random() < mix.hand_covers else 0.0
                     for dt in (1.5, 1.2, 0.9):
-                        frame(t - dt, scene.held_up(appearance, label(product), np_rng))
+                        frame(t - dt, scene.held_up(appearance, label(product), np_rng, covers))
             units = [(key, i) for i in range(1 if product.by_weight else qty)]
             if frames:
                 for i, unit in enumerate(units):
                     scene.add(unit, appearance, near=units[i - 1] if i else None)
-                settling(t + 0.45, rest)
+                settling(t + 0.45, rest, units[-1], hand_rng.random() < mix.hand_lingers)
             if existing is not None:
                 existing["qty"] += qty
                 existing["grams"] += grams
@@ -398,6 +519,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     for st, line in render_scale_log(script, seed=seed, offset=offset, counts_per_gram=counts_per_gram):
         writer.scale_line(st, line)
     writer.close()
+    if images is not None:
+        truth.photos = sorted(str(p.relative_to(images.root)) if p.is_relative_to(images.root) else str(p) for p in used)
     (Path(out) / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
     return truth
 

@@ -1,0 +1,101 @@
+"""The trip generator builds honest trips: photos of one split only, a camera of its own per
+trip, hands over the items, produce by weight without a PLU."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from dashcart.core.catalogue import Catalogue
+from dashcart.trips.generator import CameraSetup, ProductImages, Scene, TripMix, generate_trip, split_photos
+
+
+@pytest.fixture(scope="module")
+def gsd():
+    from tests.conftest import SHARED_DATA
+    root = SHARED_DATA / "grocery-store"
+    if not (root / "train.txt").is_file():
+        pytest.skip("shared data missing")
+    return SHARED_DATA, root
+
+
+@pytest.fixture(scope="module")
+def splits(gsd):
+    from dashcart.trips.generator import split_photos
+    _, root = gsd
+    return {name: {p for paths in split_photos(root, name).values() for p in paths} for name in ("train", "calib", "test")}
+
+
+def test_the_splits_are_disjoint_and_a_missing_photo_is_never_borrowed(gsd, splits):
+    data, root = gsd
+    assert splits["test"] and splits["calib"]
+    assert not splits["test"] & splits["train"] and not splits["calib"] & splits["train"]
+    assert not splits["test"] & splits["calib"]
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    images = ProductImages(root, "test")
+    lacking = [p for p in catalogue if not images.paths(p)]
+    if lacking:   # (the bundled test data has few photos; the full set has every class in every split)
+        used: set = set()
+        card = images.pick(lacking[0], random.Random(0), 64, used)
+        assert not used and card.shape == (64, 64, 3)       # a grey card, not a photo of another split
+    with pytest.raises(ValueError, match="unknown photo split"):
+        split_photos(root, "val")
+
+
+@pytest.mark.parametrize("split", ["test", "calib"])
+def test_a_trip_uses_photos_of_its_split_only(gsd, splits, split, tmp_path):
+    data, root = gsd
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    truth = generate_trip(tmp_path / "trip", catalogue, root, 11, events=8, split=split)
+    saved = json.loads((tmp_path / "trip" / "truth.json").read_text())
+    used = {root / p for p in saved["photos"]}
+    assert saved["split"] == split and used <= splits[split] and (used or split != "test")
+    assert not used & splits["train"]                    # never a photo the model was trained on
+    assert CameraSetup(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["camera"].items()}) \
+        == CameraSetup(**truth.camera) and 0.15 < saved["camera"]["item_share"] < 0.31
+
+
+def test_each_trip_has_a_camera_of_its_own():
+    cameras = [CameraSetup.draw(random.Random(seed)) for seed in range(20)]
+    assert len({c.item_share for c in cameras}) == 20
+    gains = [c.gain for c in cameras]
+    assert min(gains) < 0.8 and max(gains) > 1.15          # dim and bright carts
+    assert any(c.blur > 0 for c in cameras) and any(c.blur == 0 for c in cameras)
+    # the same floor seen by two cameras: different pictures
+    a = Scene(random.Random(1), (320, 240), cameras[0]).render(np.random.default_rng(0))
+    b = Scene(random.Random(1), (320, 240), cameras[1]).render(np.random.default_rng(0))
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5
+
+
+def test_a_hand_covers_the_item_held_up_and_in_the_basket():
+    camera = CameraSetup(noise=0.0)
+    scene = Scene(random.Random(2), (320, 240), camera)
+    green = np.zeros((64, 64, 3), np.uint8)
+    green[:] = (40, 160, 40)
+    skin = np.array(camera.skin)
+
+    def skin_px(frame):
+        return int((np.abs(frame.astype(int) - skin).sum(axis=2) < 10).sum())
+
+    bare = scene.held_up(green, None, np.random.default_rng(0))
+    held = scene.held_up(green, None, np.random.default_rng(0), hand_covers=0.4)
+    assert skin_px(bare) == 0 and skin_px(held) > 0.1 * 200 * 200 * 0.4
+    scene.add("pepper", green)
+    assert skin_px(scene.render(np.random.default_rng(0))) == 0
+    assert skin_px(scene.render(np.random.default_rng(0), hand_over="pepper")) > 500
+
+
+def test_produce_by_weight_can_come_without_a_plu(gsd, tmp_path):
+    data, root = gsd
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    mix = TripMix(carton=0.1, produce_unit=0.1, produce_weight=0.6, removal=0.2, plu_entered=1.0,
+                  plu_entered_by_weight=0.0)
+    truth = generate_trip(tmp_path / "trip", catalogue, root, 5, events=10, mix=mix, frames=False)
+    lots = [a for a in truth.actions if a.kind == "add" and catalogue.get(a.code).by_weight]
+    units = [a for a in truth.actions if a.kind == "add" and catalogue.get(a.code).code_type == "plu"
+             and not catalogue.get(a.code).by_weight]
+    assert lots and all(a.how == "recognizer" for a in lots)
+    assert all(a.how == "plu" for a in units)
+    entered = (tmp_path / "trip" / "shopper.csv").read_text()
+    assert not any(a.code in entered for a in lots if a.code not in {u.code for u in units})
