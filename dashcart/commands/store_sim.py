@@ -8,8 +8,13 @@ import signal
 import threading
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from dashcart.config import Config
 from dashcart.errors import Misconfigured
+
+if TYPE_CHECKING:
+    from dashcart.core.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +27,31 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
             raise Misconfigured(f"--{what} {value!r}: expected NAME=VALUE")
         out[name] = rest
     return out
+
+
+DEMO_STORE = Path(__file__).resolve().parents[1] / "sim" / "demo_store"
+
+
+def open_store_catalogue(catalogue: str | None, promotions: str | None) -> "Catalogue":
+    """The catalogue the store prices from: ``--catalogue`` (CSV or imported database), else the
+    demo store's; promotions from ``--promotions``, else beside the CSV, else the demo store's."""
+    from dashcart.core.catalogue import load_catalogue, sibling_promotions
+    from dashcart.runtime.cart_runtime import find_data_dir
+
+    if catalogue is None:
+        packaged = DEMO_STORE / "demo_store.csv"
+        data = find_data_dir()
+        if packaged.is_file():
+            path = packaged
+        elif data is not None:
+            path = data / "catalogue" / "demo_store.csv"
+        else:
+            raise Misconfigured("store-sim: no demo catalogue found; give --catalogue FILE.csv")
+        if promotions is None and sibling_promotions(path) is None and (DEMO_STORE / "promotions.csv").is_file():
+            promotions = str(DEMO_STORE / "promotions.csv")
+    else:
+        path = Path(catalogue)
+    return load_catalogue(path, promotions)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -40,13 +70,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
         except ValueError as exc:
             raise Misconfigured(str(exc)) from None
     shoppers = _pairs(args.shopper, "shopper")
-    store = ReferenceStore(Path(args.db), keys, shoppers)
+    catalogue = open_store_catalogue(args.catalogue, args.promotions)
+    currency = args.currency or config.cart.currency
+    store = ReferenceStore(Path(args.db), keys, shoppers, catalogue=catalogue, currency=currency)
     try:
         server = StoreServer(store, args.host, args.port)
     except OSError as exc:
         raise Misconfigured(f"store-sim: cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     server.start()
-    print(f"store API at {server.url}/v1/orders  (orders in {args.db}; Ctrl-C stops)", flush=True)
+    print(f"store API at {server.url}/v1/orders  (orders in {args.db}; prices from {catalogue.source}, "
+          f"{len(catalogue.promotions)} promotions, {currency}; Ctrl-C stops)", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
@@ -62,8 +95,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("store-sim", parents=[common], help="run the reference store API (demo)",
                                    description="Serve the store API of docs/store-api.yaml on this machine: it "
-                                               "checks signatures, deduplicates by idempotency key and keeps "
-                                               "orders in SQLite.")
+                                               "checks signatures and every field, prices each order itself from "
+                                               "its catalogue and promotions, deduplicates by the cart's "
+                                               "idempotency key and keeps orders in SQLite.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", default="store.sqlite", help="where the store keeps its orders")
@@ -71,4 +105,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         help="a cart and its signing key (default: this config's cart.id and checkout.cart_key)")
     parser.add_argument("--shopper", action="append", default=[], metavar="TOKEN=EMAIL",
                         help="a shopper token and where its receipts go; with none, any well-formed token")
+    parser.add_argument("--catalogue", metavar="FILE", default=None,
+                        help="what the store sells and its prices: a catalogue CSV or imported database "
+                             "(default: the demo store's)")
+    parser.add_argument("--promotions", metavar="FILE.csv", default=None,
+                        help="the store's promotions (default: promotions.csv beside the catalogue; the demo "
+                             "store's with the demo catalogue)")
+    parser.add_argument("--currency", default="", help="the one currency the store charges in (default: cart.currency)")
     parser.set_defaults(func=run)

@@ -1,10 +1,14 @@
 """The store API client: ``POST /v1/orders`` with the signed body and its idempotency key.
 
 Every failure is sorted into one of two kinds. Transient (:class:`StoreUnavailable`): refused,
-timed out, reset, a 5xx/408/429, or a reply that is not what the API promises -- the order
-stays in the outbox and is sent again, which is safe because the store deduplicates by key.
-Permanent (:class:`StoreRejected`): any other 4xx -- the store understood and said no, so
-sending again would not help; staff must.
+timed out, reset, a 5xx/408/425/429, a 4xx whose body is not the store's JSON ``Error`` (a
+proxy's or captive portal's page, not the store's word), or a reply that is not what the API
+promises -- the order stays in the outbox and is sent again, which is safe because the store
+deduplicates by key. Permanent (:class:`StoreRejected`): a 4xx with the store's ``Error`` body
+-- the store understood and said no, so sending again would not help; staff must.
+
+``timeout_s`` is a deadline for the whole exchange (connect, send, every byte of the answer),
+not per socket read: a reply dripped a byte at a time is cut off when the deadline passes.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import http.client
 import json
 import socket
 import ssl
+import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from dashcart.core.checkout.order import mask_email
 
@@ -37,6 +43,9 @@ class StoreReply:
     receipt_to: str      # masked
     duplicate: bool      # the store had this order already (an earlier reply was lost)
     raw: str             # the reply body, kept in the outbox
+    total_cents: int = 0            # what the store charged (its own prices)
+    repriced: bool = False          # the store's prices differ from the cart's
+    lines: tuple[dict[str, Any], ...] = field(default=(), compare=False)  # the store's priced lines
 
 
 class StoreClient:
@@ -61,21 +70,47 @@ class StoreClient:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key,
                    "X-Dashcart-Cart": cart_id, "X-Dashcart-Signature": signature}
         connection = self._connection()
+        expired = threading.Event()
+
+        def cut_off() -> None:
+            # The whole exchange is past its deadline: shut the socket so the blocked read ends now.
+            expired.set()
+            sock = connection.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        deadline = threading.Timer(self._timeout_s, cut_off)
+        deadline.daemon = True
+        deadline.start()
         try:
             connection.request("POST", self._prefix + ORDERS_PATH, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read(MAX_REPLY_BYTES + 1)
+            if expired.is_set():
+                raise TimeoutError
         except (TimeoutError, socket.timeout):
             raise StoreUnavailable(f"the store did not answer within {self._timeout_s:g} s") from None
-        except ConnectionRefusedError:
-            raise StoreUnavailable("the store refused the connection") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            raise StoreUnavailable("the store closed the connection without an answer") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise StoreUnavailable(f"cannot reach the store: {exc}") from None
+            if expired.is_set():
+                raise StoreUnavailable(f"the store did not answer within {self._timeout_s:g} s") from None
+            raise _unavailable(exc) from None
         finally:
+            deadline.cancel()
             connection.close()
         return _interpret(response.status, data, order_id, total_cents)
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    """One line for the log and the screen for a failure on the wire."""
+    if isinstance(exc, ConnectionRefusedError):
+        return StoreUnavailable("the store refused the connection")
+    if isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                        http.client.IncompleteRead)):
+        return StoreUnavailable("the store closed the connection without an answer")
+    return StoreUnavailable(f"cannot reach the store: {exc}")
 
 
 def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> StoreReply:
@@ -89,14 +124,24 @@ def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> Sto
         document = None
     if 400 <= status < 500:
         reason = document.get("error") if isinstance(document, dict) else None
-        raise StoreRejected(f"the store refused the order (HTTP {status}: {str(reason or 'no reason given')[:200]})")
+        if not isinstance(reason, str) or not reason:
+            # Not the store's Error: a proxy, a captive portal or a load balancer spoke. The store
+            # may never have seen the order; retrying is safe (it deduplicates), giving up is not.
+            raise StoreUnavailable(f"HTTP {status} from something that is not the store (no Error body)")
+        raise StoreRejected(f"the store refused the order (HTTP {status}: {reason[:200]})")
     if status not in (200, 201) or not isinstance(document, dict):
         raise StoreUnavailable(f"the store answered HTTP {status} with something that is not an order reply")
     receipt = document.get("receipt") if isinstance(document.get("receipt"), dict) else {}
     to = receipt.get("to", "")
-    if (document.get("order_id") != order_id or document.get("status") != "accepted"
-            or document.get("total_cents") != total_cents or not isinstance(to, str)):
-        # Not ours, or not what we sent: do not show a receipt for it; retrying is safe.
+    charged = document.get("total_cents")
+    lines = document.get("lines", [])
+    if (document.get("order_id") != order_id or document.get("status") != "accepted" or not isinstance(to, str)
+            or isinstance(charged, bool) or not isinstance(charged, int) or charged < 1
+            or not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines)):
+        # Not ours, or not an answer the API promises: do not show a receipt for it; retrying is safe.
         raise StoreUnavailable("the store's answer does not match the order sent")
+    # The store prices the order: what it charged is the truth, shown and printed as such.
     return StoreReply(order_id, "accepted", mask_email(to), bool(document.get("duplicate", False)),
-                      data.decode("utf-8"))
+                      data.decode("utf-8"), total_cents=charged,
+                      repriced=bool(document.get("repriced", False)) or charged != total_cents,
+                      lines=tuple(lines))

@@ -1,33 +1,62 @@
 """A reference store implementing ``docs/store-api.yaml``: for demos, tests and store engineers.
 
-It checks the cart's signature, deduplicates by idempotency key in SQLite (the charge and the
-reply are committed together, so a retry after a lost reply gets the same reply and no second
-charge), and answers with a receipt address. ``faults`` lets tests and benchmarks make it
-misbehave the ways real networks and stores do.
+What it trusts of a cart: nothing but its signature. It checks every field of the order
+against the spec's bounds, that the ids are the ones the cart's id, session and sequence
+derive, and then **prices the order itself** from its own catalogue and promotions
+(:func:`dashcart.core.pricing.price_basket`): the cart's prices are a claim, the store's are
+what is charged, and the answer says so (``repriced``). Idempotency keys belong to the cart that
+signed them; one order id is charged at most once; a shopper token is bound to the first cart
+and session that use it. The charge and the reply are committed together in SQLite, so a retry
+after a lost reply gets the same reply and no second charge. Orders are readable only by the
+cart that placed them, and the receipt address is always masked.
+
+``faults`` lets tests and benchmarks make it misbehave the ways real networks, proxies and
+stores do.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import hmac
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from dashcart.core.checkout.order import ORDER_FORMAT, signature_valid
+from dashcart.core.catalogue import Catalogue
+from dashcart.core.checkout.order import ORDER_FORMAT, mask_email, order_ids, sign, signature_valid
+from dashcart.core.pricing import MAX_QTY, MAX_WEIGHT_G, BasketItem, PricingError, price_basket
 from dashcart.core.signin import InvalidToken, parse_shopper_token
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+MAX_LINES = 500
+MAX_CENTS = 100_000_000          # $1M: no basket costs more; bounds every integer the spec allows
+MAX_SEQ = 999_999
+PRICE_WINDOW_S = 24 * 3600.0     # an order is priced at its placed_at if that is this recent
+CLOCK_AHEAD_S = 300.0            # ... and not further ahead of the store's clock than this
 # Fault names: what the next request meets.
-FAULTS = ("none", "500", "503", "garbage", "slow", "drop-before-commit", "drop-after-commit", "wrong-order")
+FAULTS = ("none", "500", "503", "garbage", "slow", "drop-before-commit", "drop-after-commit", "wrong-order",
+          "html-404", "html-400", "drip", "drip-after-commit")
+
+CART_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HEX32 = re.compile(r"[0-9a-f]{32}")
+HEX12 = re.compile(r"[0-9a-f]{12}")
+CODE = re.compile(r"[0-9]{13}|[0-9]{4,5}")
+CURRENCY = re.compile(r"[A-Z]{3}")
+ORDER_PATH = re.compile(r"/v1/orders/([A-Za-z0-9._-]{1,100})")
+ORDER_FIELDS = {"format", "order_id", "idempotency_key", "cart_id", "session_id", "seq", "shopper_token",
+                "currency", "lines", "subtotal_cents", "savings_cents", "total_cents", "placed_t", "placed_at"}
+LINE_FIELDS = {"code", "name", "qty", "sold_by", "weight_g", "unit_price_cents", "price_cents", "savings_cents"}
+ROUTES = {"/v1/orders": ("POST",), "/v1/health": ("GET",)}
 
 
 class StoreError(Exception):
@@ -36,70 +65,205 @@ class StoreError(Exception):
         self.status = status
 
 
+def read_signature(method: str, path: str, key: bytes) -> str:
+    """What a cart sends to read its own order: ``hmac-sha256=`` of ``"GET /v1/orders/<id>"``."""
+    return sign(f"{method} {path}".encode(), key)
+
+
+def _integer(where: str, value: Any, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StoreError(400, f"{where} must be a whole number")
+    if not minimum <= value <= maximum:
+        raise StoreError(400, f"{where} must be from {minimum} to {maximum}")
+    return value
+
+
+def _number(where: str, value: Any, minimum: float, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise StoreError(400, f"{where} must be a number")
+    if not minimum <= value <= maximum:
+        raise StoreError(400, f"{where} must be from {minimum:g} to {maximum:g}")
+    return float(value)
+
+
+def _string(where: str, value: Any, pattern: re.Pattern[str] | None = None, max_length: int = 200) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise StoreError(400, f"{where} must be a string of 1 to {max_length} characters")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise StoreError(400, f"{where} {value[:40]!r} is not in the format the spec gives")
+    return value
+
+
+def check_order_shape(order: Any) -> dict[str, Any]:
+    """The spec's ``Order`` schema, field by field; raises :class:`StoreError` (400) naming the field."""
+    if not isinstance(order, dict):
+        raise StoreError(400, "the body must be a JSON object")
+    unknown = sorted(set(order) - ORDER_FIELDS)
+    if unknown:
+        raise StoreError(400, f"unknown field {unknown[0]!r}")
+    missing = sorted(ORDER_FIELDS - {"placed_at"} - set(order))
+    if missing:
+        raise StoreError(400, f"missing field {missing[0]!r}")
+    if order["format"] != ORDER_FORMAT:
+        raise StoreError(400, f"format must be {ORDER_FORMAT}")
+    _string("cart_id", order["cart_id"], CART_ID, 64)
+    _string("order_id", order["order_id"], None, 100)
+    _string("idempotency_key", order["idempotency_key"], HEX32)
+    _string("session_id", order["session_id"], HEX12)
+    _integer("seq", order["seq"], 1, MAX_SEQ)
+    _string("shopper_token", order["shopper_token"], None, 133)
+    _string("currency", order["currency"], CURRENCY, 3)
+    _number("placed_t", order["placed_t"], 0, 1e10)
+    if "placed_at" in order:
+        _number("placed_at", order["placed_at"], 0, 1e10)
+    lines = order["lines"]
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
+        raise StoreError(400, f"lines must be a list of 1 to {MAX_LINES} lines")
+    for i, line in enumerate(lines, start=1):
+        where = f"line {i}"
+        if not isinstance(line, dict):
+            raise StoreError(400, f"{where} must be an object")
+        unknown = sorted(set(line) - LINE_FIELDS)
+        missing = sorted(LINE_FIELDS - set(line))
+        if unknown or missing:
+            raise StoreError(400, f"{where}: {'unknown' if unknown else 'missing'} field "
+                                  f"{(unknown or missing)[0]!r}")
+        _string(f"{where} code", line["code"], CODE, 13)
+        _string(f"{where} name", line["name"], None, 200)
+        _integer(f"{where} qty", line["qty"], 1, MAX_QTY)
+        if line["sold_by"] not in ("unit", "weight"):
+            raise StoreError(400, f"{where} sold_by must be unit or weight")
+        if line["weight_g"] is not None:
+            _number(f"{where} weight_g", line["weight_g"], 0, MAX_WEIGHT_G)
+        _integer(f"{where} unit_price_cents", line["unit_price_cents"], 1, MAX_CENTS)
+        _integer(f"{where} price_cents", line["price_cents"], 0, MAX_CENTS)
+        _integer(f"{where} savings_cents", line["savings_cents"], 0, MAX_CENTS)
+    _integer("subtotal_cents", order["subtotal_cents"], 1, MAX_CENTS)
+    _integer("savings_cents", order["savings_cents"], 0, MAX_CENTS)
+    _integer("total_cents", order["total_cents"], 1, MAX_CENTS)
+    return order
+
+
 class ReferenceStore:
-    """The store's logic on one SQLite file; :class:`StoreServer` puts HTTP in front of it."""
+    """The store's logic on one SQLite file; :class:`StoreServer` puts HTTP in front of it.
+
+    ``catalogue``: what the store sells and at what price (with its promotions); ``currency``:
+    the one currency it charges in; ``clock``: Unix time (tests pass a fixed one).
+    """
 
     def __init__(self, db_path: str | Path, cart_keys: Mapping[str, bytes],
-                 shoppers: Mapping[str, str] | None = None) -> None:
+                 shoppers: Mapping[str, str] | None = None, *, catalogue: Catalogue, currency: str = "USD",
+                 clock: Callable[[], float] = time.time) -> None:
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("""CREATE TABLE IF NOT EXISTS orders (
-            idempotency_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, cart_id TEXT NOT NULL,
-            body_sha256 TEXT NOT NULL, total_cents INTEGER NOT NULL, reply TEXT NOT NULL)""")
+        # Keys are the cart's: (cart_id, idempotency_key). One order id, one charge.
+        self._db.execute("""CREATE TABLE IF NOT EXISTS charges (
+            cart_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, order_id TEXT NOT NULL UNIQUE,
+            body_sha256 TEXT NOT NULL, total_cents INTEGER NOT NULL, reply TEXT NOT NULL,
+            charged_at REAL NOT NULL, PRIMARY KEY (cart_id, idempotency_key))""")
+        self._db.execute("""CREATE TABLE IF NOT EXISTS shopper_sessions (
+            token_sha256 TEXT PRIMARY KEY, cart_id TEXT NOT NULL, session_id TEXT NOT NULL,
+            first_at REAL NOT NULL)""")
         self._lock = threading.Lock()
         self._cart_keys = dict(cart_keys)
         self._shoppers = dict(shoppers or {})
+        self.catalogue = catalogue
+        self.currency = currency
+        self._clock = clock
 
     def charges(self) -> list[tuple[str, str, int]]:
+        """(idempotency key, order id, total charged) for every charge, oldest first."""
         with self._lock:
-            return list(self._db.execute("SELECT idempotency_key, order_id, total_cents FROM orders ORDER BY rowid"))
+            return list(self._db.execute("SELECT idempotency_key, order_id, total_cents FROM charges ORDER BY rowid"))
 
-    def find(self, order_id: str) -> str | None:
+    def find(self, order_id: str, cart_id: str) -> str | None:
+        """The reply given for ``order_id`` if ``cart_id`` placed it."""
         with self._lock:
-            row = self._db.execute("SELECT reply FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            row = self._db.execute("SELECT reply FROM charges WHERE order_id = ? AND cart_id = ?",
+                                   (order_id, cart_id)).fetchone()
         return row[0] if row else None
+
+    def authorize_read(self, method: str, path: str, headers: Mapping[str, str]) -> str:
+        """The cart id whose credentials sign this read; raises 401 otherwise."""
+        cart_id = headers.get("X-Dashcart-Cart", "")
+        key = self._cart_keys.get(cart_id)
+        if key is None or not hmac.compare_digest(read_signature(method, path, key),
+                                                  headers.get("X-Dashcart-Signature", "")):
+            raise StoreError(401, "reading an order needs the placing cart's X-Dashcart-Cart and signature")
+        return cart_id
 
     def _check(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         cart_id = headers.get("X-Dashcart-Cart", "")
         key = self._cart_keys.get(cart_id)
         if key is None:
-            raise StoreError(403, f"unknown cart {cart_id!r}")
+            raise StoreError(403, f"unknown cart {cart_id[:64]!r}")
         if not signature_valid(body, headers.get("X-Dashcart-Signature", ""), key):
             raise StoreError(401, "bad signature")
         try:
-            order = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise StoreError(400, "body is not JSON") from None
-        if not isinstance(order, dict) or order.get("format") != ORDER_FORMAT:
-            raise StoreError(400, f"format must be {ORDER_FORMAT}")
-        if order.get("idempotency_key") != headers.get("Idempotency-Key") or order.get("cart_id") != cart_id:
+            order = json.loads(body, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise StoreError(400, "the body is not JSON") from None
+        check_order_shape(order)
+        if order["idempotency_key"] != headers.get("Idempotency-Key") or order["cart_id"] != cart_id:
             raise StoreError(400, "Idempotency-Key and X-Dashcart-Cart must match the body")
-        lines = order.get("lines")
-        if not isinstance(lines, list) or not lines:
-            raise StoreError(422, "no lines")
-        try:
-            total = sum(int(line["price_cents"]) for line in lines)
-        except (KeyError, TypeError, ValueError):
-            raise StoreError(422, "every line needs an integer price_cents") from None
-        if total != order.get("total_cents"):
+        # Ids are the signing cart's own: derived from its id, the session and the sequence.
+        # Another cart cannot squat them, and one order id has one key.
+        order_id, idem_key = order_ids(cart_id, order["session_id"], order["seq"])
+        if order["order_id"] != order_id or order["idempotency_key"] != idem_key:
+            raise StoreError(422, "order_id and idempotency_key are not this cart's ids for this session and seq")
+        if order["currency"] != self.currency:
+            raise StoreError(422, f"currency {order['currency']} is not this store's ({self.currency})")
+        lines = order["lines"]
+        if sum(line["price_cents"] for line in lines) != order["total_cents"]:
             raise StoreError(422, "total_cents is not the sum of the lines")
+        if order["subtotal_cents"] != order["total_cents"] + order["savings_cents"]:
+            raise StoreError(422, "subtotal_cents is not total_cents + savings_cents")
         try:
-            parse_shopper_token(str(order.get("shopper_token", "")))
+            parse_shopper_token(order["shopper_token"])
         except InvalidToken as exc:
             raise StoreError(422, f"shopper_token {exc}") from None
         if self._shoppers and order["shopper_token"] not in self._shoppers:
             raise StoreError(403, "unknown shopper")
         return order
 
-    def place(self, body: bytes, headers: Mapping[str, str], *, commit_hook: Any = None) -> tuple[int, str]:
+    def _price(self, order: dict[str, Any]) -> dict[str, Any]:
+        """The store's own prices for the order's items: what is charged."""
+        now = self._clock()
+        placed_at = order.get("placed_at")
+        at = placed_at if placed_at is not None and now - PRICE_WINDOW_S <= placed_at <= now + CLOCK_AHEAD_S else now
+        items = []
+        for i, line in enumerate(order["lines"], start=1):
+            product = self.catalogue.get(line["code"])
+            if product is None:
+                raise StoreError(422, f"line {i}: product {line['code']} is not sold here")
+            if product.sold_by != line["sold_by"]:
+                raise StoreError(422, f"line {i}: {line['code']} is sold by {product.sold_by}, not {line['sold_by']}")
+            items.append(BasketItem(line["code"], line["qty"], line["weight_g"]))
+        try:
+            priced = price_basket(items, self.catalogue, at, self.catalogue.promotions_by_code)
+        except PricingError as exc:
+            raise StoreError(422, str(exc)) from None
+        if priced.total_cents < 1:
+            raise StoreError(422, "nothing to charge: the store prices this basket at 0")
+        theirs = [(line["unit_price_cents"], line["savings_cents"], line["price_cents"]) for line in order["lines"]]
+        ours = [(line.unit_price_cents, line.savings_cents, line.price_cents) for line in priced.lines]
+        return {"subtotal_cents": priced.subtotal_cents, "savings_cents": priced.savings_cents,
+                "total_cents": priced.total_cents, "repriced": theirs != ours,
+                "lines": [{"code": line.code, "qty": line.qty, "weight_g": line.weight_g,
+                           "unit_price_cents": line.unit_price_cents, "savings_cents": line.savings_cents,
+                           "price_cents": line.price_cents, "promotion": line.label or line.promotion}
+                          for line in priced.lines]}
+
+    def place(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
         """(HTTP status, reply JSON). Raises :class:`StoreError` for a refusal."""
         order = self._check(body, headers)
         digest = hashlib.sha256(body).hexdigest()
+        token_digest = hashlib.sha256(order["shopper_token"].encode()).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT body_sha256, reply FROM orders WHERE idempotency_key = ?",
-                                       (order["idempotency_key"],)).fetchone()
+                row = self._db.execute("SELECT body_sha256, reply FROM charges WHERE cart_id = ? AND idempotency_key = ?",
+                                       (order["cart_id"], order["idempotency_key"])).fetchone()
                 if row is not None:
                     self._db.execute("COMMIT")
                     if row[0] != digest:
@@ -107,16 +271,26 @@ class ReferenceStore:
                     reply = json.loads(row[1])
                     reply["duplicate"] = True
                     return 200, json.dumps(reply)
+                bound = self._db.execute("SELECT cart_id, session_id FROM shopper_sessions WHERE token_sha256 = ?",
+                                         (token_digest,)).fetchone()
+                if bound is not None and tuple(bound) != (order["cart_id"], order["session_id"]):
+                    raise StoreError(403, "this shopper token was used in another session; sign in again")
+                charged = self._price(order)
                 # Charging the card on file happens here, in the same transaction as the record.
-                reply_doc = {"order_id": order["order_id"], "status": "accepted",
-                             "total_cents": order["total_cents"], "currency": order.get("currency", ""),
-                             "receipt": {"to": self._shoppers.get(order["shopper_token"], "")}}
+                reply_doc = {"order_id": order["order_id"], "status": "accepted", "currency": self.currency,
+                             **charged, "receipt": {"to": mask_email(self._shoppers.get(order["shopper_token"], ""))}}
                 reply = json.dumps(reply_doc)
-                self._db.execute("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)",
-                                 (order["idempotency_key"], order["order_id"], order["cart_id"], digest,
-                                  order["total_cents"], reply))
+                now = self._clock()
+                if bound is None:
+                    self._db.execute("INSERT INTO shopper_sessions VALUES (?, ?, ?, ?)",
+                                     (token_digest, order["cart_id"], order["session_id"], now))
+                self._db.execute("INSERT INTO charges VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (order["cart_id"], order["idempotency_key"], order["order_id"], digest,
+                                  charged["total_cents"], reply, now))
                 self._db.execute("COMMIT")
             except StoreError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -127,22 +301,44 @@ class ReferenceStore:
         self._db.close()
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _error(message: str) -> str:
+    return json.dumps({"error": message})
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StoreServer
     protocol_version = "HTTP/1.1"
+    # A client that stops sending mid-request frees its thread after this long.
+    timeout = 30.0
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("store: " + format, *args)
 
-    def _send(self, status: int, text: str | bytes) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every refusal, including the HTTP parser's own (bad request line, unknown method,
+        headers too long), is the spec's JSON ``Error``, never the stdlib's HTML page."""
+        if code == 501:  # a method the stdlib has no do_X for: not allowed on any path here
+            code, message = 405, f"method {self.command} is not allowed"
+        self.close_connection = True
+        self._send(code, _error(message or self.responses.get(code, ("error",))[0]), close=True)
+
+    def _send(self, status: int, text: str | bytes, *, close: bool = True, allow: str = "") -> None:
         data = text.encode() if isinstance(text, str) else text
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
         try:
-            self.wfile.write(data)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if allow:
+                self.send_header("Allow", allow)
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             # The cart stopped waiting (its timeout); it will ask again and get this same reply.
             log.debug("store: the cart went away before the reply")
@@ -151,25 +347,70 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def _drip(self, status: int, text: str) -> None:
+        """An answer one byte at a time (a congested or hostile intermediary)."""
+        data = text.encode()
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                f"Connection: close\r\n\r\n").encode() + data
+        try:
+            for i in range(len(head)):
+                self.wfile.write(head[i:i + 1])
+                self.wfile.flush()
+                time.sleep(self.server.drip_s)
+        except OSError:
+            pass
+        self._drop()
+
+    def _not_allowed(self, path: str) -> bool:
+        route = path.split("?", 1)[0]
+        allowed = ROUTES.get(route, ("GET",) if ORDER_PATH.fullmatch(route) else None)
+        if allowed is None:
+            self._send(404, _error("not found"))
+            return True
+        if self.command not in allowed:
+            self._send(405, _error(f"method {self.command} is not allowed on {route}"), allow=", ".join(allowed))
+            return True
+        return False
+
     def do_GET(self) -> None:
-        if self.path == "/v1/health":
+        if self._not_allowed(self.path):
+            return
+        route = self.path.split("?", 1)[0]
+        if route == "/v1/health":
             self._send(200, '{"status":"ok"}')
-        elif self.path.startswith("/v1/orders/"):
-            reply = self.server.store.find(self.path.rsplit("/", 1)[1])
-            self._send(200, reply) if reply else self._send(404, '{"error":"no such order"}')
-        else:
-            self._send(404, '{"error":"not found"}')
+            return
+        match = ORDER_PATH.fullmatch(route)
+        assert match is not None
+        try:
+            cart_id = self.server.store.authorize_read("GET", route, self.headers)
+        except StoreError as exc:
+            self._send(exc.status, _error(str(exc)))
+            return
+        reply = self.server.store.find(match.group(1), cart_id)
+        self._send(200, reply) if reply else self._send(404, _error("no such order"))
 
     def do_POST(self) -> None:
         self.server.requests += 1
-        if self.path != "/v1/orders":
-            self._send(404, '{"error":"not found"}')
+        if self._not_allowed(self.path):
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._send(411, _error("send the order with a Content-Length"))
+            return
+        text = self.headers.get("Content-Length")
+        if text is None:
+            self._send(411, _error("Content-Length is required"))
+            return
+        if not text.strip().isdigit():
+            self._send(400, _error("Content-Length is not a whole number"))
+            return
+        length = int(text)
         if length > MAX_BODY:
-            self._send(413, '{"error":"order too large"}')
+            self._send(413, _error("order too large"))
             return
         body = self.rfile.read(length)
+        if len(body) < length:
+            self._drop()
+            return
         fault = self.server.next_fault()
         if fault == "slow":
             time.sleep(self.server.slow_s)
@@ -177,15 +418,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if fault in ("500", "503"):
-            self._send(int(fault), '{"error":"internal"}')
+            self._send(int(fault), _error("internal"))
+            return
+        if fault in ("html-404", "html-400"):
+            # A proxy or captive portal answering for the store: not the store's Error JSON.
+            status = int(fault[5:])
+            page = f"<html><body><h1>{status}</h1>Sign in to the guest Wi-Fi</body></html>"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(page.encode())
+            return
+        if fault == "drip":
+            self._drip(503, _error("busy"))
             return
         try:
             status, reply = self.server.store.place(body, self.headers)
         except StoreError as exc:
-            self._send(exc.status, json.dumps({"error": str(exc)}))
+            self._send(exc.status, _error(str(exc)))
             return
         if fault == "drop-after-commit":
             self._drop()
+        elif fault == "drip-after-commit":
+            self._drip(status, reply)
         elif fault == "garbage":
             self._send(200, b"<html>502 Bad Gateway</html>")
         elif fault == "wrong-order":
@@ -202,10 +459,12 @@ class StoreServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, store: ReferenceStore, host: str = "127.0.0.1", port: int = 0, slow_s: float = 2.0) -> None:
+    def __init__(self, store: ReferenceStore, host: str = "127.0.0.1", port: int = 0, slow_s: float = 2.0,
+                 drip_s: float = 0.25) -> None:
         super().__init__((host, port), _Handler)
         self.store = store
         self.slow_s = slow_s
+        self.drip_s = drip_s
         self.requests = 0
         self._faults: collections.deque[str] = collections.deque()
         self._faults_lock = threading.Lock()

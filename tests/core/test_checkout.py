@@ -15,16 +15,24 @@ from dashcart.events import OrderAcknowledged, OrderDelayed, OrderRejected
 from dashcart.snapshot import BasketLine
 
 CART_KEY = "2b7e151628aed2a6abf7158809cf4f3c"
+S1, S2 = "0123456789ab", "0123456789ac"      # session ids (12 hex digits, as session_id_for gives)
 TOKEN = "dcs1:Kim0123456789abcdef"
+TOKENS = {S1: TOKEN, S2: "dcs1:Lee0123456789abcdef"}   # a token is good for one session
+SHOPPERS = {TOKEN: "kim@example.com", TOKENS[S2]: "lee@example.com"}
+# Demo store products at the demo store's prices (the store charges its own).
 LINES = (BasketLine("4020", "Golden Delicious", 1, 63, 329, "weight", 190.0),
-         BasketLine("7310865004703", "Milk 1 l", 2, 398, 199))
+         BasketLine("2410000001415", "Arla Standard Milk", 2, 398, 199))
 TOTAL = 63 + 398
 
 
+def new_store(tmp_path, catalogue, port=0, **kw):
+    return StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": bytes.fromhex(CART_KEY)},
+                                      SHOPPERS, catalogue=catalogue), port=port, **kw).start()
+
+
 @pytest.fixture
-def store(tmp_path):
-    server = StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": bytes.fromhex(CART_KEY)},
-                                        {TOKEN: "kim@example.com"}), slow_s=1.0).start()
+def store(tmp_path, catalogue):
+    server = new_store(tmp_path, catalogue, slow_s=1.0)
     yield server
     server.stop()
 
@@ -36,8 +44,8 @@ def make_service(tmp_path, url, *, timeout_s=0.4, state="state", key=CART_KEY):
     return CheckoutService(config)
 
 
-def place(service, session="s1", t=100.0):
-    return service.place_order(LINES, shopper_token=TOKEN, session_id=session, t=t)
+def place(service, session=S1, t=100.0):
+    return service.place_order(LINES, shopper_token=TOKENS.get(session, TOKEN), session_id=session, t=t)
 
 
 def deliver_until_settled(service, t=100.0, rounds=12):
@@ -66,7 +74,9 @@ def test_accepted_order_shows_the_masked_receipt_address(tmp_path, store):
     pending = place(service)
     (event,) = service.deliver_due(100.0)
     assert event == OrderAcknowledged(100.0, pending.order_id, "accepted", receipt_to="k***@example.com",
-                                      total_cents=TOTAL)
+                                      total_cents=TOTAL, receipt_path=event.receipt_path)
+    receipt = (tmp_path / "state" / "receipts" / f"{pending.order_id}.txt").read_text()
+    assert "Charged by the store" in receipt and "4.61 USD" in receipt and "k***@example.com" in receipt
     assert service.status(pending.order_id).status == "accepted"
     assert [c[1] for c in store.store.charges()] == [pending.order_id]
     assert service.deliver_due(200.0) == []  # settled: never sent again
@@ -80,8 +90,7 @@ def test_connection_refused_then_store_comes_up(tmp_path, store):
     (event,) = service.deliver_due(100.0)
     assert isinstance(event, OrderDelayed) and "refused" in event.reason
     assert service.deliver_due(100.0) == []  # backing off: not due yet
-    revived = StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": bytes.fromhex(CART_KEY)},
-                                         {TOKEN: "kim@example.com"}), port=port).start()
+    revived = new_store(tmp_path, store.store.catalogue, port=port)
     try:
         events = deliver_until_settled(service, 100.0)
         assert isinstance(events[-1], OrderAcknowledged)
@@ -133,7 +142,7 @@ def test_same_key_for_a_different_basket_is_refused_not_charged_twice(tmp_path, 
     place(first)
     first.deliver_due(100.0)
     other = make_service(tmp_path, store.url, state="b")
-    other.place_order(LINES[:1], shopper_token=TOKEN, session_id="s1", t=100.0)
+    other.place_order(LINES[:1], shopper_token=TOKEN, session_id=S1, t=100.0)
     (event,) = other.deliver_due(100.0)
     assert isinstance(event, OrderRejected) and "HTTP 409" in event.reason
     assert len(store.store.charges()) == 1
@@ -143,18 +152,17 @@ def test_placing_the_same_order_again_returns_it(tmp_path, store):
     service = make_service(tmp_path, store.url)
     assert place(service) == place(service)
     assert len(service.pending()) == 1
-    assert place(service, session="s2").order_id != place(service).order_id
+    assert place(service, session=S2).order_id != place(service).order_id
 
 
 def test_cart_restarted_with_orders_in_the_outbox_sends_them(tmp_path, store):
     port = store.server_address[1]
     store.stop()
     before = make_service(tmp_path, f"http://127.0.0.1:{port}")
-    ids = {place(before, session="s1").order_id, place(before, session="s2").order_id}
+    ids = {place(before, session=S1).order_id, place(before, session=S2).order_id}
     before.deliver_due(100.0)
     before.close()   # power cut: nothing settled
-    revived = StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": bytes.fromhex(CART_KEY)},
-                                         {TOKEN: "kim@example.com"}), port=port).start()
+    revived = new_store(tmp_path, store.store.catalogue, port=port)
     after = make_service(tmp_path, revived.url)
     events: queue.Queue = queue.Queue()
     after.start(events.put)
@@ -194,9 +202,9 @@ def test_no_store_writes_a_local_receipt(tmp_path):
 def test_bad_baskets_and_tokens_are_refused_before_the_outbox(tmp_path):
     service = CheckoutService(parse_config(f'[cart]\nstate_dir = "{tmp_path}"\n'))
     with pytest.raises(ValueError, match="basket is empty"):
-        service.place_order([], shopper_token=TOKEN, session_id="s", t=0.0)
+        service.place_order([], shopper_token=TOKEN, session_id=S1, t=0.0)
     with pytest.raises(ValueError, match="shopper token"):
-        service.place_order(LINES, shopper_token="https://example.com", session_id="s", t=0.0)
+        service.place_order(LINES, shopper_token="https://example.com", session_id=S1, t=0.0)
     assert service.outbox.all() == []
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dashcart.core.pricing import quantize_weight_g
 from dashcart.snapshot import BasketLine
 
 ORDER_FORMAT = "dashcart-order/1"
@@ -41,7 +42,8 @@ def order_ids(cart_id: str, session_id: str, seq: int) -> tuple[str, str]:
 
 def _line(line: BasketLine) -> dict[str, Any]:
     return {"code": line.code, "name": line.name, "qty": line.qty, "sold_by": line.sold_by,
-            "weight_g": None if line.weight_g is None else round(float(line.weight_g), 1),
+            # The 0.1 g the store prices too (dashcart.core.pricing), so both sides get the same cents.
+            "weight_g": None if line.weight_g is None else quantize_weight_g(float(line.weight_g)),
             "unit_price_cents": line.unit_price_cents, "price_cents": line.price_cents,
             "savings_cents": line.savings_cents}
 
@@ -72,12 +74,17 @@ def signature_valid(body: bytes, signature: str, key: bytes) -> bool:
 
 
 def build_order(lines: Sequence[BasketLine], *, cart_id: str, session_id: str, seq: int, shopper_token: str,
-                currency: str, t: float, cart_key: bytes | None) -> Order:
-    """Price and sign an order. Raises ValueError for a basket that cannot be charged."""
+                currency: str, t: float, cart_key: bytes | None, placed_at: float | None = None) -> Order:
+    """Sign an order of priced lines. Raises ValueError for a basket that cannot be charged.
+
+    ``placed_at``: the wall clock (Unix seconds) when the order was placed, if the cart knows
+    it; the store prices promotions at that time (within a day), so a delivery delayed by an
+    outage is charged what the shopper saw.
+    """
     if not lines:
         raise ValueError("the basket is empty")
     for line in lines:
-        if line.qty < 1 or line.price_cents < 0 or line.savings_cents < 0:
+        if line.qty < 1 or line.price_cents < 0 or line.savings_cents < 0 or line.unit_price_cents < 1:
             raise ValueError(f"line {line.code}: quantity and prices must be positive")
     order_id, key = order_ids(cart_id, session_id, seq)
     total = sum(line.price_cents for line in lines)
@@ -89,6 +96,8 @@ def build_order(lines: Sequence[BasketLine], *, cart_id: str, session_id: str, s
         "subtotal_cents": total + savings, "savings_cents": savings, "total_cents": total,
         "placed_t": round(t, 3),
     }
+    if placed_at is not None:
+        document["placed_at"] = round(placed_at, 3)
     body = canonical_json(document)
     return Order(order_id, key, cart_id, body, sign(body, cart_key) if cart_key else "", total)
 

@@ -2,24 +2,34 @@
 
 An order in the outbox survives a crash or a power cut and is sent again when the cart comes
 back; the store deduplicates by the idempotency key, so sending again never charges twice.
-Rows are never deleted by the cart: an accepted order keeps its receipt for the on-call
-engineer (``dashcart outbox``).
 
-Schema versions (``PRAGMA user_version``): 1 had no ``last_error`` or ``receipt``; 2 adds them.
-An older file is migrated in place, keeping every row; a newer one is refused untouched.
+Privacy: a pending order needs its shopper token (the store maps it to the card). Once an
+order is settled (accepted, rejected or local) the token and any e-mail address in it are
+redacted at once (the body keeps every other field; the signature, now of other bytes, is
+cleared), and settled rows are deleted ``retention_s`` after they settled (``purge``, with
+the wall clock from the caller), so an SD card holds no reusable shopper credentials.
+Pending orders are never redacted or deleted: an order is money.
+
+Schema versions (``PRAGMA user_version``): 1 had no ``last_error`` or ``receipt``; 2 adds them;
+3 adds ``settled_at`` (Unix seconds) and redacts rows already settled. An older file is
+migrated in place, keeping every row; a newer one is refused untouched.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashcart.core.checkout.order import Order
+from dashcart.core.checkout.order import Order, canonical_json, mask_email
+from dashcart.core.signin import mask_token
 from dashcart.errors import Misconfigured, PermanentlyBroken
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+_EMAIL = re.compile(r"[^\s\"'<>@]+@[^\s\"'<>@]+\.[A-Za-z]{2,}")
 
 _CREATE = """
 CREATE TABLE orders (
@@ -34,13 +44,31 @@ CREATE TABLE orders (
     created_t REAL NOT NULL,
     updated_t REAL NOT NULL,
     last_error TEXT NOT NULL DEFAULT '',
-    receipt TEXT NOT NULL DEFAULT ''   -- the store's reply (JSON), or the local receipt's path
+    receipt TEXT NOT NULL DEFAULT '',  -- the store's reply (JSON), or the local receipt's path
+    settled_at REAL                    -- Unix seconds when settled (for retention); NULL: pending or unknown
 )"""
 
 _MIGRATIONS = {
     1: ("ALTER TABLE orders ADD COLUMN last_error TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE orders ADD COLUMN receipt TEXT NOT NULL DEFAULT ''"),
+    2: ("ALTER TABLE orders ADD COLUMN settled_at REAL",),
 }
+
+
+def redact_body(body: bytes) -> bytes:
+    """The order with its shopper token masked (``dcs1:ab…yz``) and e-mail addresses masked."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return b""
+    if isinstance(document, dict) and isinstance(document.get("shopper_token"), str):
+        document["shopper_token"] = mask_token(document["shopper_token"])
+    return redact_text(canonical_json(document).decode("utf-8")).encode("utf-8")
+
+
+def redact_text(text: str) -> str:
+    """Every e-mail address in ``text`` masked (``k***@example.com``)."""
+    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
 
 STATUSES = ("pending", "accepted", "rejected", "local")
 
@@ -70,8 +98,10 @@ class Outbox:
     passes a ``lock`` (a ``threading.Lock``) that serializes every use of the one connection.
     Without one (commands, replay, tests) it is for one thread."""
 
-    def __init__(self, path: str | Path, lock: AbstractContextManager[object] | None = None) -> None:
+    def __init__(self, path: str | Path, lock: AbstractContextManager[object] | None = None,
+                 retention_s: float = 30 * 86400.0) -> None:
         self.path = Path(path)
+        self.retention_s = retention_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -108,6 +138,11 @@ class Outbox:
                 for step in range(version, SCHEMA_VERSION):
                     for statement in _MIGRATIONS[step]:
                         self._db.execute(statement)
+                # Rows settled by an older dashcart still hold full tokens and addresses.
+                for key, body, receipt in self._db.execute(
+                        "SELECT idempotency_key, body, receipt FROM orders WHERE status != 'pending'").fetchall():
+                    self._db.execute("UPDATE orders SET body = ?, signature = '', receipt = ? WHERE idempotency_key = ?",
+                                     (redact_body(body), redact_text(receipt), key))
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _transaction(self) -> _Transaction:
@@ -150,15 +185,35 @@ class Outbox:
                              "WHERE idempotency_key = ?", (error, t, key))
             return self._get(key)  # type: ignore[return-value]
 
-    def settle(self, key: str, status: str, t: float, receipt: str = "", error: str = "") -> OutboxRecord:
-        """Mark a pending order accepted, local or rejected (once: a settled order stays settled)."""
+    def settle(self, key: str, status: str, t: float, receipt: str = "", error: str = "",
+               settled_at: float | None = None) -> OutboxRecord:
+        """Mark a pending order accepted, local or rejected (once: a settled order stays settled),
+        and redact its shopper token and e-mail addresses in the same transaction.
+        ``settled_at``: Unix seconds, for the retention period (None: counted from the next purge)."""
         if status not in STATUSES or status == "pending":
             raise ValueError(f"cannot settle as {status!r}")
         with self._lock, self._transaction():
-            self._db.execute("UPDATE orders SET status = ?, receipt = ?, last_error = ?, updated_t = ?, "
-                             "attempts = attempts + 1 WHERE idempotency_key = ? AND status = 'pending'",
-                             (status, receipt, error, t, key))
+            row = self._db.execute("SELECT body FROM orders WHERE idempotency_key = ? AND status = 'pending'",
+                                   (key,)).fetchone()
+            if row is not None:
+                self._db.execute("UPDATE orders SET status = ?, receipt = ?, last_error = ?, updated_t = ?, "
+                                 "attempts = attempts + 1, body = ?, signature = '', settled_at = ? "
+                                 "WHERE idempotency_key = ? AND status = 'pending'",
+                                 (status, redact_text(receipt), redact_text(error), t, redact_body(row[0]),
+                                  settled_at, key))
             return self._get(key)  # type: ignore[return-value]
+
+    def purge(self, now: float) -> list[str]:
+        """Delete settled orders that settled more than ``retention_s`` before ``now`` (Unix
+        seconds); returns their order ids. Settled rows without a time start counting now."""
+        with self._lock, self._transaction():
+            self._db.execute("UPDATE orders SET settled_at = ? WHERE status != 'pending' AND settled_at IS NULL",
+                             (now,))
+            cutoff = now - self.retention_s
+            ids = [r[0] for r in self._db.execute(
+                "SELECT order_id FROM orders WHERE status != 'pending' AND settled_at <= ?", (cutoff,))]
+            self._db.execute("DELETE FROM orders WHERE status != 'pending' AND settled_at <= ?", (cutoff,))
+            return ids
 
     def close(self) -> None:
         with self._lock:

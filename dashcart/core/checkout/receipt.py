@@ -1,4 +1,6 @@
-"""The local receipt (text and HTML) written when no store is configured: the demo cart."""
+"""Receipts (text and HTML): the local one when no store is configured (the demo cart, nothing
+charged), and the store's when it accepted an order: what the STORE charged, at its prices,
+line by line (the store prices the order; the cart's own prices are only what it asked)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from dashcart.core.checkout.order import mask_email
 
 
 def _money(cents: int, currency: str) -> str:
@@ -63,11 +67,50 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def safe_name(order_id: str) -> str:
+    """An order id as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in order_id)
+
+
 def write_local_receipt(directory: Path, order: dict[str, Any]) -> Path:
     """Write ``<order_id>.txt`` and ``.html`` under ``directory``; returns the text file's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in order["order_id"])
+    safe = safe_name(order["order_id"])
     text_path = directory / f"{safe}.txt"
     _write_atomic(text_path, receipt_text(order))
     _write_atomic(directory / f"{safe}.html", receipt_html(order))
+    return text_path
+
+
+def charged_order(order: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+    """The order as the store charged it: its lines' prices and savings, its totals."""
+    charged = dict(order)
+    lines = reply.get("lines")
+    if isinstance(lines, list) and len(lines) == len(order["lines"]):
+        charged["lines"] = [{**mine, **{k: theirs[k] for k in ("unit_price_cents", "savings_cents", "price_cents",
+                                                                 "weight_g") if k in theirs}}
+                            for mine, theirs in zip(order["lines"], lines)]
+    for key in ("total_cents", "savings_cents", "subtotal_cents", "currency"):
+        if key in reply:
+            charged[key] = reply[key]
+    return charged
+
+
+def store_receipt_text(order: dict[str, Any], reply: dict[str, Any]) -> str:
+    """The receipt of an accepted order: what the store charged."""
+    text = receipt_text(charged_order(order, reply))
+    note = "Charged by the store"
+    if reply.get("repriced"):
+        note += f" at its own prices (the cart had {_money(order['total_cents'], order['currency'])})"
+    to = (reply.get("receipt") or {}).get("to", "") if isinstance(reply.get("receipt"), dict) else ""
+    if to:
+        note += f"; receipt sent to {mask_email(to)}"
+    return text.replace("Not charged: this cart has no store connection (demo).", note + ".")
+
+
+def write_store_receipt(directory: Path, order: dict[str, Any], reply: dict[str, Any]) -> Path:
+    """Write ``<order_id>.txt`` (what the store charged) under ``directory``; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text_path = directory / f"{safe_name(order['order_id'])}.txt"
+    _write_atomic(text_path, store_receipt_text(order, reply))
     return text_path
