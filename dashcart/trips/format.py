@@ -43,7 +43,7 @@ class TripProblem:
 
 
 @dataclass(frozen=True)
-class Frame:
+class FrameFile:
     camera: str
     t: float
     path: Path
@@ -58,7 +58,7 @@ class Trip:
     cameras: tuple[str, ...]
     catalogue: Path | None
     site: dict[str, Any] | None
-    frames: list[Frame] = field(default_factory=list)           # all cameras, in time order
+    frames: list[FrameFile] = field(default_factory=list)           # all cameras, in time order
     beacons: list[BeaconSighting] = field(default_factory=list)
     shopper: list[tuple[int, ShopperAction]] = field(default_factory=list)   # (line, action)
     problems: list[TripProblem] = field(default_factory=list)
@@ -141,7 +141,7 @@ def _read_frames(trip: Trip) -> None:
                 trip.problems.append(TripProblem(str(folder / name), None,
                                                  "not a frame (expected <integer ms>.jpg); skipped"))
                 continue
-            trip.frames.append(Frame(camera, int(stem) / 1000.0, folder / name))
+            trip.frames.append(FrameFile(camera, int(stem) / 1000.0, folder / name))
     trip.frames.sort(key=lambda f: (f.t, f.camera))
 
 

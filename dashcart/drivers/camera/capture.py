@@ -16,7 +16,7 @@ from dashcart.drivers.camera.ring import FrameRing
 from dashcart.drivers.camera.source import FrameSource, SourceEnded, open_source
 
 
-class Heartbeat(Protocol):
+class LoopHeartbeat(Protocol):
     """One loop's liveness as the runtime's watchdog sees it (:class:`dashcart.runtime.watchdog.Heartbeat`):
     a driver beats it and closes it, and knows nothing else of the watchdog."""
 
@@ -24,10 +24,10 @@ class Heartbeat(Protocol):
     def close(self) -> None: ...
 
 
-class Heartbeats(Protocol):
+class HeartbeatRegistry(Protocol):
     """Where a driver registers its loops' heartbeats (:class:`dashcart.runtime.watchdog.Heartbeats`)."""
 
-    def register(self, name: str, deadline_s: float, *, replace: bool = False) -> Heartbeat: ...
+    def register(self, name: str, deadline_s: float, *, replace: bool = False) -> LoopHeartbeat: ...
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CameraThread(threading.Thread):
 
     def __init__(self, source: FrameSource, ring: FrameRing, emit: Callable[[Event], None], *,
                  clock: Callable[[], float] = time.monotonic, reconnect_s: float = 2.0,
-                 drop_after: int = 10, heartbeat: Heartbeat | None = None) -> None:
+                 drop_after: int = 10, heartbeat: LoopHeartbeat | None = None) -> None:
         super().__init__(name=f"camera-{source.camera_id}", daemon=True)
         self.source = source
         self.ring = ring
@@ -161,7 +161,7 @@ def capture_deadline_s(section: CamerasSection) -> float:
 def start_cameras(section: CamerasSection, emit: Callable[[Event], None], *,
                   clock: Callable[[], float] = time.monotonic, base_dir: str = "",
                   sources: Sequence[FrameSource] | None = None,
-                  heartbeats: Heartbeats | None = None) -> list[CameraThread]:
+                  heartbeats: HeartbeatRegistry | None = None) -> list[CameraThread]:
     """A started capture thread (with its ring) for each configured camera, or for each of
     ``sources`` when given; none configured, none started: the cart runs on weight and touch.
     With ``heartbeats`` each thread beats ``camera:<id>`` for the systemd watchdog."""
