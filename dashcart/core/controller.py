@@ -15,7 +15,7 @@ States (``SessionState``):
   cancel button until the exit beacon) or ``LaneDetected`` alone (then the summary counts
   down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
   it (stage ``blocked``) until answered. Then the basket goes to the :class:`CheckoutPort`
-  (the checkout issue's ``CheckoutService``: signed, into the outbox; stage ``paying``);
+  (live, ``dashcart.runtime.checkout_sender.CheckoutService``: signed, into the outbox; stage ``paying``);
   ``OrderAcknowledged`` (accepted | local) or ``OrderDelayed`` (kept in the outbox, sent
   later) -> done; ``OrderRejected`` -> stage ``failed`` (staff help).
 * ``done``: paid; weight changes are the shopper unloading. ``confirm``/``signout`` -> idle.
@@ -46,7 +46,7 @@ class PlacedOrder(Protocol):
 
 
 class CheckoutPort(Protocol):
-    """The checkout issue's side (``dashcart.runtime.checkout_sender.CheckoutService``): sign the order and
+    """Where orders go (live: ``dashcart.runtime.checkout_sender.CheckoutService``): sign the order and
     commit it to the outbox, returning at once; the store's answer comes back later as an
     ``OrderAcknowledged`` / ``OrderDelayed`` / ``OrderRejected`` event on the controller's queue.
     Raises ValueError for an order it cannot build (empty basket, malformed shopper token)."""

@@ -7,7 +7,7 @@ once, produce by weight or by piece (entering the PLU on the screen first, or no
 things out again, sometimes while the cart is being pushed, and rolls into the checkout
 lane. From the plan come:
 
-* ``scale.log``: the scale issue's load-script renderer (``dashcart.sim.load_script``),
+* ``scale.log``: the simulated scale's load-script renderer (``dashcart.sim.load_script``),
   with the true weights of the very items put in (each unit drawn from the catalogue's
   mean and spread), hand presses, ringing and the cart's shaking;
 * ``frames/top/<ms>.jpg``: views into the basket (640x480 by default, a basket camera's

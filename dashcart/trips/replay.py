@@ -33,7 +33,7 @@ log = logging.getLogger("dashcart.replay")
 
 
 class VisionPort(Protocol):
-    """The vision issue's pipeline: frames in, ``BarcodeSeen``/``ItemRecognized`` out."""
+    """The vision pipeline (:class:`dashcart.core.vision.pipeline.VisionPipeline`): frames in, ``BarcodeSeen``/``ItemRecognized`` out."""
 
     def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]: ...
 
@@ -41,7 +41,7 @@ class VisionPort(Protocol):
 
 
 class ReplayCheckout:
-    """The checkout issue's real service (order built, signed, into an outbox) in a scratch
+    """The real checkout service (order built, signed, into an outbox) in a scratch
     state directory and without a store: delivery writes a local receipt there, at once."""
 
     def __init__(self, post: Callable[[Event], None], state_dir: Path):
