@@ -8,13 +8,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The data the tests use ships with the repository (tests/data: the demo store, a subset of
+# the barcode photos, the BLE captures, the HX711 glitches), laid out like ../shared/data, so
+# a fresh clone runs every test; the full data stays outside for training and the benches.
+SHARED_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(f"test data not found at {SHARED_DATA}")
     return SHARED_DATA
 
 

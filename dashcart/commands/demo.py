@@ -141,8 +141,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                       help="a window with the shelf: put items in and take them out with keys or clicks")
     parser.add_argument("--screenshots", metavar="DIR", help="save a screenshot of the cart's screen after each step")
     parser.add_argument("--data", metavar="DIR",
-                        help="the shared data folder with catalogue/demo_store.csv and grocery-store/ "
-                             "(default: ../shared/data beside the source tree)")
+                        help="a data folder with catalogue/demo_store.csv and grocery-store/, e.g. the full "
+                             "dataset ../shared/data (default: the demo store bundled with the package)")
     parser.add_argument("--state-dir", metavar="DIR",
                         help="keep the demo's journal, outbox and receipt here (default: a temporary folder, removed)")
     parser.add_argument("--linger", type=float, default=5.0, metavar="S",

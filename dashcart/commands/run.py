@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--headless", action="store_true",
                         help="no screen: log basket changes and questions to stderr")
     parser.add_argument("--data", metavar="DIR",
-                        help="shared data folder for the demo catalogue when no catalogue is imported "
-                             "(default: ../shared/data beside the source tree, if there)")
+                        help="data folder for the demo catalogue when no catalogue is imported "
+                             "(default: the demo store bundled with the package)")
     parser.add_argument("--record", metavar="DIR",
                         help="maintainers: record this run as a dashcart-trip/1 trip in DIR (new or empty): the "
                              "scale's lines, beacons and the shopper's actions, for `dashcart replay DIR`")

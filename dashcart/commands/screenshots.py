@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                    description="Draw every touchscreen screen, at every supported resolution and "
                                                "language, from demo snapshots, into DIR as PNG files.")
     parser.add_argument("dir", metavar="DIR", help="where to write the PNGs (created if missing)")
-    parser.add_argument("--data", metavar="DIR", help="shared data with the demo catalogue and pictures "
-                                                      "(default: ../shared/data beside the repository)")
+    parser.add_argument("--data", metavar="DIR", help="data with the demo catalogue and pictures "
+                                                      "(default: the demo store bundled with the package)")
     parser.add_argument("--size", action="append", metavar="WxH", help="only this resolution (repeatable)")
     parser.add_argument("--language", action="append", choices=("en", "ko"), help="only this language (repeatable)")
     parser.set_defaults(func=run)

@@ -50,5 +50,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--resolution", choices=("800x480", "1280x800", "720x1280"), help="override ui.resolution")
     parser.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: run until closed)")
-    parser.add_argument("--data", metavar="DIR", help="shared data with the demo pictures")
+    parser.add_argument("--data", metavar="DIR", help="data with the demo pictures "
+                                                      "(default: the demo store bundled with the package)")
     parser.set_defaults(func=run)

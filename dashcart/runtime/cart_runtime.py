@@ -69,19 +69,18 @@ class Devices:
     beacons: Any = None
 
 
+# The demo store that ships inside the package (catalogue and a few photos per product, laid
+# out like the shared data): what the demo runs on a machine that has only the package.
+BUNDLED_DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "demo_store"
+
+
 def find_data_dir(explicit: str | None = None) -> Path | None:
-    """The shared data folder (demo catalogue, Grocery Store Dataset): ``explicit``, else
-    ``../shared/data`` beside the source tree (a checkout and CI have it there), else
-    ``../shared/data`` or ``shared/data`` from the current directory (an installed package run
-    from the repository)."""
+    """The data folder (demo catalogue, Grocery Store Dataset photos): ``explicit`` (e.g. the
+    full dataset, ``--data ../shared/data``), else the demo store bundled with the package."""
     if explicit:
         return Path(explicit)
-    here = Path(__file__).resolve().parents[2]
-    cwd = Path.cwd()
-    for candidate in (here.parent / "shared" / "data", here / "shared" / "data",
-                      cwd.parent / "shared" / "data", cwd / "shared" / "data"):
-        if (candidate / "catalogue" / "demo_store.csv").is_file():
-            return candidate
+    if (BUNDLED_DATA_DIR / "catalogue" / "demo_store.csv").is_file():
+        return BUNDLED_DATA_DIR
     return None
 
 

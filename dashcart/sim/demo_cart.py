@@ -276,8 +276,8 @@ class SimulatedCart:
         csv = data / "catalogue" / "demo_store.csv" if data else None
         if csv is None or not csv.is_file():
             raise Misconfigured(
-                "the demo needs the shared data (catalogue/demo_store.csv and grocery-store/): pass --data DIR "
-                f"(looked {'in ' + str(data) if data else 'for ../shared/data beside the source tree'})")
+                "the demo needs a data folder with catalogue/demo_store.csv and grocery-store/: pass --data DIR "
+                f"(looked {'in ' + str(data) if data else 'for the demo store bundled with the package'})")
         self.config = demo_config(config, state_dir)
         self.catalogue = Catalogue.from_csv(csv, data / "grocery-store")
         self.photos = ProductPhotos(self.catalogue)

@@ -1,8 +1,9 @@
 """Snapshots of a demo trip for screenshots, the benchmark and tests (until the controller
 publishes real ones): the demo store's products with their Grocery Store Dataset pictures.
 
-Without the shared data the products come from a short built-in list with no pictures
-(placeholders are drawn), so `dashcart screenshots` works anywhere.
+The products come from the demo store bundled with the package (or a data folder named with
+``--data``); without one they come from a short built-in list with no pictures (placeholders
+are drawn), so `dashcart screenshots` works anywhere.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from dashcart.snapshot import (BasketLine, Candidate, CheckoutView, DeviceView, NearbyProduct, Question,
                            SessionState, Snapshot)
 
-# The shared data beside a checkout of the repository (repo/../shared/data).
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
+# The demo store bundled with the package (dashcart/sim/demo_store, laid out like the shared
+# data); `--data DIR` names the full dataset instead.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "demo_store"
 ICONIC = Path("grocery-store") / "iconic-images-and-descriptions"
 CATALOGUE = Path("catalogue") / "demo_store.csv"
 

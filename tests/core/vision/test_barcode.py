@@ -7,8 +7,6 @@ from dashcart.core.vision.barcode import BarcodeReader, Code, Consensus, normali
 from dashcart.core.gtin import check_digit, is_valid, to_gtin13, upca_to_upce, upce_to_upca
 from tests.vision_helpers import barcode_label
 
-# zxing's own "try harder" pass counts on its blackbox sets (the data README).
-TARGETS = {"ean13-1": 32, "ean13-2": 17, "ean8-1": 8, "upca-1": 18, "upca-2": 36, "upce-1": 3, "upce-2": 35}
 # Printed under the ISBN on Japanese books, really in some ean13-2 photos.
 SECOND_CODES = {"1920081045006"}
 
@@ -50,21 +48,52 @@ def test_normalize(fmt, text, extra, expected):
     assert normalize(fmt, text, extra) == expected
 
 
-def test_reads_at_least_zxings_counts_with_no_misread(shared_data):
+def _zxing_own(image) -> set[str]:
+    """What zxing-cpp itself reads with its defaults (its "try harder" pass), retail formats."""
+    import zxingcpp
+    formats = [zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.UPCA,
+               zxingcpp.BarcodeFormat.EAN8, zxingcpp.BarcodeFormat.UPCE]
+    codes = (normalize(str(b.format), b.text, getattr(b, "extra", None))
+             for b in zxingcpp.read_barcodes(image, formats=formats))
+    return {c.text for c in codes if c is not None}
+
+
+def test_reads_at_least_what_zxing_reads_with_no_misread(shared_data):
+    # The bundled subset of the blackbox photos (the full sets: bench/bench_barcodes.py).
     root = shared_data / "barcodes"
     import cv2
     reader = BarcodeReader()
-    found = {name: 0 for name in TARGETS}
-    misreads = []
+    found, own, misreads = {}, {}, []
     for row in csv.DictReader(open(root / "manifest.csv", newline="")):
-        if row["set"] not in TARGETS:
-            continue
-        codes = reader.read(cv2.imread(str(root / row["set"] / row["image"])))
-        found[row["set"]] += any(c.text == row["expected_text"] for c in codes)
-        misreads += [(row["set"], row["image"], c.text) for c in codes
+        image = cv2.imread(str(root / row["set"] / row["image"]))
+        codes = reader.read(image)
+        name = row["set"]
+        found[name] = found.get(name, 0) + any(c.text == row["expected_text"] for c in codes)
+        own[name] = own.get(name, 0) + (row["expected_text"] in _zxing_own(image))
+        misreads += [(name, row["image"], c.format, c.text) for c in codes
                      if c.text != row["expected_text"] and c.gtin13 not in SECOND_CODES]
     assert misreads == []
-    assert {name: found[name] >= target for name, target in TARGETS.items()} == {name: True for name in TARGETS}
+    assert len(found) >= 10 and sum(found.values()) >= 20
+    assert {name: found[name] >= own[name] for name in found} == {name: True for name in found}
+
+
+@pytest.mark.parametrize("image, misread", [
+    ("heldout-ean13-4/06.png", "17804419"),   # a UPC-E from the digits under an ISBN's EAN-13
+    ("heldout-upca-4/4.png", "54418738"),     # an EAN-8 from part of a UPC-A's bars
+])
+def test_a_short_symbol_inside_a_longer_one_is_not_a_read(shared_data, image, misread):
+    import cv2
+    codes = BarcodeReader().read(cv2.imread(str(shared_data / "barcodes" / image)))
+    assert misread not in {c.text for c in codes}
+    assert all(c.format in ("EAN-13", "UPC-A") for c in codes)
+
+
+def test_an_isbn_read_on_two_scan_lines_is_confirmed(shared_data):
+    # zxing finds it on one row; the re-read must look along the bars, not crowd in the
+    # price code beside it.
+    import cv2
+    codes = BarcodeReader().read(cv2.imread(str(shared_data / "barcodes" / "heldout-ean13-4" / "14.png")))
+    assert [c.text for c in codes] == ["9780441014989"]
 
 
 def test_falsepositives_give_nothing(shared_data):
