@@ -564,11 +564,14 @@ class Controller:
             return
         if state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             return
-        # A PLU typed while an "added" question is up answers it; otherwise it starts a
-        # produce entry for the next placement.
+        # A PLU typed on a question's keypad (it names the question) answers it; typed on the
+        # produce screen (no question named) it is for the next placement, even while an
+        # older question waits: the shopper is not answering that one.
         # ("take it out" is answered by the scale, not by a tap.)
-        question = self._question(a.question_id, ("added", "unidentified") if a.action == "plu" else
-                                  ("added", "unidentified", "removed"))
+        if a.action == "plu":
+            question = self._question(a.question_id, ("added", "unidentified")) if a.question_id is not None else None
+        else:
+            question = self._question(a.question_id, ("added", "unidentified", "removed"))
         if a.action in ("choose", "plu") and question is not None:
             self._answer(a.t, question, a.value, a.qty)
         elif a.action in ("plu", "produce"):

@@ -290,3 +290,21 @@ def test_a_removal_question_answered_with_the_unnamed_item_closes_both(catalogue
                         if cand.get("question_id") == gain.id)
     c.handle(ShopperAction(10.0, "choose", unnamed_code, question_id=removal.id))
     assert c.snapshot().questions == () and c.basket.quantity("4053") == 1
+
+
+def test_a_plu_typed_for_the_next_item_does_not_answer_an_older_question(catalogue):
+    """Issue 13, unattended: limes entered for the next placement answered the open question
+    about a nectarine bag (476 g) as 7 limes. Only a PLU typed on the question's own keypad
+    (which names it) answers it."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 476.0)                                # unnamed: a question
+    (q,) = c.snapshot().questions
+    for k in range(3):
+        c.handle(ShopperAction(5.0 + 0.2 * k, "plu", "4048"))
+    assert [x.id for x in c.snapshot().questions] == [q.id] and c.basket.items == []
+    assert c.snapshot().produce_entry.code == "4048"
+    place(c, 8.0, 212.0)                                # the three limes
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4048", 3)]
+    c.handle(ShopperAction(10.0, "plu", "4036", question_id=q.id))   # typed on the question's keypad
+    assert c.snapshot().questions == () and c.basket.quantity("4036") == 1
