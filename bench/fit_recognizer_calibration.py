@@ -2,7 +2,12 @@
 on the crops of generated trips, show how well calibrated it then is, and measure how alike
 the *looks* of basket items are to what leaves (prints; not a test).
 
-    python bench/fit_recognizer_calibration.py [--trips 80] [--seed 5000] [--keep DIR] [--jobs 2]
+    python bench/fit_recognizer_calibration.py [--trips 80] [--seed 5000] [--keep DIR] [--jobs 2] [--split calib]
+
+The trips are built from the photos of the ``calib`` split of training/gsd_data.splits: held
+out of the model and its gallery, and apart from the ``test`` photos bench_fusion.py measures
+on, so the calibration is never fitted on what measures it. Each trip has a camera of its own
+and hands over the items, as in the fusion bench.
 
 The recognizer's scores are cosine similarities; fusion turns the candidates into
 probabilities with ``p = reliability * softmax(score / T)`` (dashcart.core.controller.calibrate). Each
@@ -43,7 +48,7 @@ from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
 from dashcart.core.appearance import look_similarity  # noqa: E402
 from dashcart.trips.replay import default_vision, replay  # noqa: E402
 from dashcart.trips.format import read_trip  # noqa: E402
-from dashcart.trips.generator import ShopperOracle, generate_trip, load_truth, question_action  # noqa: E402
+from dashcart.trips.generator import ShopperOracle, TripMix, generate_trip, load_truth, question_action  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from bench_fusion import catalogue_and_images  # noqa: E402
@@ -97,14 +102,15 @@ class TripCrops:
     removals: int = 0
 
 
-def trip_crops(job: tuple[Path, Path, int, int]) -> TripCrops:
+def trip_crops(job: tuple[Path, Path, int, int, str]) -> TripCrops:
     """Generate (unless kept) and replay one trip; what its recognitions said, with the truth."""
-    work, data, seed, events = job
-    catalogue, images = catalogue_and_images(data)
+    work, data, seed, events, split = job
+    catalogue, images = catalogue_and_images(data, split)
     trip_dir = work / f"trip-{seed}"
     if not (trip_dir / "truth.json").is_file():
         shutil.rmtree(trip_dir, ignore_errors=True)
-        generate_trip(trip_dir, catalogue, data / "grocery-store", seed, events=events, images=images)
+        generate_trip(trip_dir, catalogue, data / "grocery-store", seed, events=events, images=images, split=split,
+                      mix=TripMix(plu_entered=0.5, plu_entered_by_weight=0.0))
     truth = load_truth(trip_dir)
     vision = RecordingVision(default_vision(read_trip(trip_dir).cameras, catalogue), ShopperOracle(truth))
     replay(trip_dir, catalogue=catalogue, vision=vision, oracle=vision)
@@ -134,13 +140,15 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--keep", metavar="DIR", help="keep (and reuse) the generated trips here")
     parser.add_argument("--jobs", type=int, default=1, help="trips replayed at once, one process each")
+    parser.add_argument("--split", default="calib", choices=("calib", "test", "train"),
+                        help="the photos the trips are built from (default: calib; never fit on test)")
     args = parser.parse_args()
 
     data = Path(args.data)
-    catalogue, _ = catalogue_and_images(data)
+    catalogue, _ = catalogue_and_images(data, args.split)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dashcart-calib-"))
     work.mkdir(parents=True, exist_ok=True)
-    jobs = [(work, data, args.seed + i, args.events) for i in range(args.trips)]
+    jobs = [(work, data, args.seed + i, args.events, args.split) for i in range(args.trips)]
     samples: list[tuple[tuple[tuple[str, float], ...], str]] = []
     same: list[float] = []
     other: list[float] = []
@@ -166,7 +174,8 @@ def main() -> int:
     n_products = len(list(catalogue))
     top1 = sum(c[0][0] == t for c, t in samples) / len(samples)
     top5 = sum(t in [code for code, _ in c[:5]] for c, t in samples) / len(samples)
-    print(f"recognizer calibration: {len(samples)} crops of items going in, {args.trips} trips from seed {args.seed}")
+    print(f"recognizer calibration: {len(samples)} crops of items going in, {args.trips} trips from seed {args.seed}, "
+          f"photos of split '{args.split}'")
     print(f"true product first {100 * top1:.1f} %, among the first five {100 * top5:.1f} %")
     for group, idx in sorted(by_group.items()):
         g1 = sum(samples[i][0][0][0] == samples[i][1] for i in idx) / len(idx)

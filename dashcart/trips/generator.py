@@ -187,8 +187,8 @@ class CameraSetup:
                    tilt=tuple(rng.uniform(-0.10, 0.10) for _ in range(8)),
                    gain=rng.uniform(0.6, 1.35),
                    cast=(rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)),
-                   blur=rng.choice((0.0, 0.0, 0.6, 1.0, 1.5)),
-                   noise=rng.uniform(1.5, 5.0),
+                   blur=rng.choice((0.0, 0.0, 0.0, 0.5, 0.8)),   # much softer and no 2-px-per-bar label reads
+                   noise=rng.uniform(1.5, 3.5),
                    skin=rng.choice(((120, 150, 200), (90, 120, 170), (60, 85, 130), (150, 175, 225))))
 
     def apply(self, frame: np.ndarray, np_rng: np.random.Generator) -> np.ndarray:
