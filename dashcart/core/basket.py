@@ -111,6 +111,9 @@ class SessionState:
     checkout: dict[str, Any] | None = None
     questions_asked: int = 0
     seq: int = 0                 # the journal row that began the session: unique per cart
+    # A settled weight change waiting for the cameras' evidence ({"t", "delta_g", "total_g",
+    # "started_t", "deadline"}): journaled so that a crash in that window does not lose it.
+    pending: dict[str, Any] | None = None
 
 
 class Journal:
@@ -383,6 +386,10 @@ class Basket:
     def set_state(self, t: float, state: str, checkout: dict[str, Any] | None = None) -> None:
         self._record(t, "state", {"state": state, "checkout": checkout})
 
+    def set_pending(self, t: float, change: dict[str, Any] | None) -> None:
+        """The settled change waiting to be decided (None: decided); see ``SessionState.pending``."""
+        self._record(t, "pending", {"change": change})
+
     def add(self, t: float, *, code: str, name: str, qty: int, sold_by: str, unit_price_cents: int,
             price_cents: int, weight_g: float | None, image: str | None = None,
             place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> Item:
@@ -461,3 +468,9 @@ class Basket:
             s.questions_asked += 1
         elif kind == "answer":
             s.questions.pop(data["id"], None)
+        elif kind == "pending":
+            change = data["change"]
+            if change is not None and not all(isinstance(change.get(k), (int, float))
+                                              for k in ("t", "delta_g", "total_g", "deadline")):
+                raise ValueError(f"pending change {change!r} lacks a number")
+            s.pending = change

@@ -157,6 +157,7 @@ class Controller:
         #: was taken; the screen says "cannot save, see staff" until the session ends.
         self.save_fault = ""
         self.unsaved = 0                              # events whose changes could not be saved
+        self._pending_restored = False                # _pending came from the journal (see handle)
         self._pending: _Pending | None = None
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
@@ -168,6 +169,7 @@ class Controller:
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._restore()
+        self._restore_pending()
 
     # -- the state ----------------------------------------------------------------------------
 
@@ -218,9 +220,14 @@ class Controller:
         if self.basket.in_transaction:   # derived while handling another event (zones, the lane)
             self._handle_event(event)
             return
+        if self._pending_restored:
+            self._pending_restored = False
+            if self._pending is not None and self._pending.deadline > event.t + self.settings.evidence_after_s:
+                self._pending.deadline = event.t    # restarted on a new clock (a reboot): decide now
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
-            self._saving(event.t, "a settled weight change", self._decide_pending)
-        self._saving(event.t, type(event).__name__, lambda: self._handle_event(event))
+            self._saving(event.t, "a settled weight change", lambda: (self._decide_pending(),
+                                                                      self._journal_pending(event.t)))
+        self._saving(event.t, type(event).__name__, lambda: (self._handle_event(event), self._journal_pending(event.t)))
         if self.save_fault and self.state is SessionState.IDLE and not self.basket.items:
             self.save_fault, self.unsaved = "", 0     # the session is over: staff have seen to it
             self._snapshot = None
@@ -236,12 +243,31 @@ class Controller:
             self._orders = orders
             self._cannot_save(t, what, str(exc) if isinstance(exc, JournalWriteFailed) else f"cannot save: {exc}")
 
+    def _journal_pending(self, t: float) -> None:
+        """The settled change waiting for evidence goes in the journal with the decision that made
+        it wait (and leaves it with the one that decides it): a crash in the evidence window loses
+        nothing; after a restart it is decided on what evidence there is, or asked about."""
+        p = self._pending
+        want = None if p is None else {"t": p.change.t, "delta_g": p.change.delta_g, "total_g": p.change.total_g,
+                                       "started_t": p.change.started_t, "deadline": p.deadline}
+        if want != self.basket.session.pending:
+            self.basket.set_pending(t, want)
+
+    def _restore_pending(self) -> None:
+        saved = self.basket.session.pending
+        if saved is not None and self._pending is None:
+            change = WeightSettled(saved["t"], saved["delta_g"], saved["total_g"], saved.get("started_t") or 0.0)
+            self._pending = _Pending(change, saved["deadline"])
+            self._pending_restored = True
+
     def _cannot_save(self, t: float, what: str, error: str) -> None:
         self.save_fault = error
         self.unsaved += what != "reconcile"     # a retry of the reconciliation loses nothing new
         # The basket went back to what the disk has; the checkout follows it.
         self._checkout = None
+        self._pending = None
         self._restore()
+        self._restore_pending()
         self._note(t, "cannot_save", what=what, error=error)
         snap = self.snapshot()
         for callback in self._subscribers:

@@ -241,24 +241,13 @@ class CartRuntime:
 
     def _reconcile(self) -> None:
         """The outbox is the truth about orders: settle, adopt or question the journal's checkout."""
-        import json
-
-        from dashcart.core.controller import OrderOnRecord
         if self._service is None or self.controller is None:
             return
-        orders = []
         try:
-            records = self._service.outbox.all()
+            orders = self._service.on_record()
         except Exception as exc:  # a damaged outbox: the sender's supervisor reports it
             log.error("reconcile: cannot read the outbox %s: %s", self._service.outbox.path, exc)
             return
-        for r in records:
-            try:
-                body = json.loads(r.body)
-                orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("reconcile: %s: order %s has an unreadable body (%s); skipped",
-                          self._service.outbox.path, r.order_id, exc)
         for line in self.controller.reconcile(self.clock(), orders):
             log.warning("reconcile: %s", line)
 

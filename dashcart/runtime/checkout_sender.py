@@ -144,6 +144,19 @@ class CheckoutService:
         record = self.outbox.by_order_id(order_id)
         return PendingOrder.of(record) if record else None
 
+    def on_record(self) -> list[Any]:
+        """Every order in the outbox as :class:`dashcart.core.controller.OrderOnRecord`, for the
+        controller's reconciliation on start; a row whose body cannot be read is logged and left out."""
+        from dashcart.core.controller import OrderOnRecord
+        orders = []
+        for r in self.outbox.all():
+            try:
+                body = json.loads(r.body)
+                orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("%s: order %s has an unreadable body (%s); left out", self.outbox.path, r.order_id, exc)
+        return orders
+
     def pending(self) -> list[PendingOrder]:
         return [PendingOrder.of(r) for r in self.outbox.pending()]
 
