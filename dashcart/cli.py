@@ -34,6 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashcart.commands.run",
     "dashcart.commands.demo",
     "dashcart.commands.beacons",
+    "dashcart.commands.fleet_ingest",
+    "dashcart.commands.fleet_status",
 )
 
 log = logging.getLogger("dashcart")

@@ -25,6 +25,7 @@ import os
 import queue
 import random
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -377,7 +378,13 @@ class FleetLink:
             # A randomised start: a store's carts powered on together do not connect together.
             self._next_attempt = self.clock() + self.rng.uniform(0.0, min(1.0, self.section.reconnect_max_s))
             while not self._stop.is_set():
-                self._step()
+                try:
+                    self._step()
+                except (OSError, sqlite3.Error, ValueError, RuntimeError, AttributeError, TypeError) as exc:
+                    # A fault of ours or the disk's: drop the connection, wait, start over.
+                    log.exception("fleet: link step failed (%s); reconnecting", exc)
+                    self._lost(f"error: {exc}")
+                    self._stop.wait(1.0)
             self._say_goodbye()
         except Exception:   # the link must never take the cart down; it says why and stops
             log.exception("fleet: the link failed; the cart carries on without it")
@@ -406,7 +413,9 @@ class FleetLink:
             return
         if self.state is LinkState.CONNECTED:
             self._send(now)
+        if self.state is LinkState.CONNECTED:
             self._publish_results()
+        if self.state is LinkState.CONNECTED:
             self._health_tick(now)
         import paho.mqtt.client as mqtt
         rc = self._client.loop(timeout=0.1) if self._client is not None else mqtt.MQTT_ERR_SUCCESS
@@ -554,8 +563,12 @@ class FleetLink:
         room = SEND_WINDOW - outstanding
         if room <= 0:
             return
+        client = self._client
         for row in self._outbox.after(self._cursor, room):
-            self._client.publish(self.topics.telemetry, row.payload, qos=1)
+            # A write error inside publish() runs on_disconnect at once: stop with this client.
+            if self._client is not client:
+                return
+            client.publish(self.topics.telemetry, row.payload, qos=1)
             self._cursor = row.id
             self.counters.published += 1
 
@@ -571,6 +584,8 @@ class FleetLink:
         self._health_sampled = now
         health = self.health()
         due = now - self._health_sent >= self.section.health_period_s
+        if self._client is None:
+            return
         if due or self._last_health is None or _significant(health) != _significant(self._last_health):
             self._client.publish(self.topics.health, json.dumps(health, default=str), qos=1, retain=True)
             self._health_sent = now
@@ -604,7 +619,7 @@ class FleetLink:
             elif topic == self.topics.status:
                 self._on_own_status(message.payload)
             elif topic.startswith(f"{self.topics.base}/cmd/"):
-                self._on_command(topic, message.payload)
+                self._on_command(topic, message.payload, bool(message.retain))
         except Exception:  # one bad message must not stop the link
             log.exception("fleet: handling a message on %s failed", topic)
 
@@ -669,7 +684,7 @@ class FleetLink:
             self._outbox.set_command(command_id, op, "failed", "interrupted: the cart restarted while it ran")
             self._unpublished.append((op, command_id, "failed", "interrupted: the cart restarted while it ran"))
 
-    def _on_command(self, topic: str, payload: bytes) -> None:
+    def _on_command(self, topic: str, payload: bytes, retained: bool) -> None:
         parts = topic[len(self.topics.base) + 1:].split("/")
         if len(parts) != 3:
             return
@@ -686,7 +701,8 @@ class FleetLink:
         if seen is not None:
             _, done_state, detail = seen
             # Our final word did not stick (lost with a broker, or the cart stopped first): again.
-            if done_state in ("successful", "failed") and state in ("init", "executing"):
+            # (A live "executing" is only the echo of our own message.)
+            if done_state in ("successful", "failed") and (state == "init" or (retained and state == "executing")):
                 self._publish_command(op, command_id, done_state, detail)
             return
         if state != "init":

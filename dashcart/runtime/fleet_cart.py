@@ -1,0 +1,269 @@
+"""The running cart's side of the fleet link: what it reports and what it lets the fleet do.
+
+:class:`CartFleet` is made by :class:`dashcart.runtime.cart_runtime.CartRuntime` only when
+``[fleet] broker_url`` is set. It lays the last applied fleet config over the config file
+(before anything is built from it), collects the health the fleet sees, turns the controller's
+notes and device changes into telemetry, and executes the commands: ``locate`` (the status
+light blinks and the buzzer beeps), ``recalibrate_zero`` (on the scale reader's own thread)
+and ``upload_logs`` (the link's own). Every call from the cart's threads is non-blocking.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from dashcart import __version__
+from dashcart.config import Config
+from dashcart.events import DeviceStatus
+
+if TYPE_CHECKING:
+    from dashcart.runtime.cart_runtime import CartRuntime
+    from dashcart.runtime.fleet import FleetLink
+
+log = logging.getLogger("dashcart.fleet")
+
+#: Basket events (added, removed, question) the questions-per-event rate looks back over.
+QUESTION_WINDOW = 200
+#: How long ``locate`` blinks and beeps unless the command says (``seconds``), and at most.
+LOCATE_S = 10.0
+LOCATE_MAX_S = 120.0
+#: How long ``recalibrate_zero`` waits for the scale to be at rest.
+ZERO_WAIT_S = 5.0
+#: Controller notes that are not worth the fleet's bandwidth (the screen's business).
+QUIET_NOTES = frozenset({"produce_entry"})
+
+
+class CartFleet:
+    def __init__(self, runtime: CartRuntime) -> None:
+        from dashcart.runtime.fleet import with_applied_config
+        self.runtime = runtime
+        self.base_config: Config = runtime.config
+        runtime.config, self.applied_version = with_applied_config(runtime.config)
+        self.link: FleetLink | None = None
+        self._scale_requests: queue.Queue[Future[str]] = queue.Queue(16)
+        self._zero_waiting: list[tuple[float, Future[str]]] = []
+        self._scale_source: Any = None
+        self._basket_events: collections.deque[bool] = collections.deque(maxlen=QUESTION_WINDOW)
+        self._light: Any = None
+        self._light_lock = threading.Lock()
+        self.pending_config: int = 0
+
+    # -- the runtime's hooks ------------------------------------------------------------------
+
+    def start(self) -> None:
+        from dashcart.runtime.fleet import FleetLink
+        config = self.runtime.config
+        self.link = FleetLink(config.fleet, config.cart.id, config.state_dir(), health=self.health,
+                              commands={"locate": self._locate, "recalibrate_zero": self._recalibrate_zero},
+                              on_config=self._on_config, base_config=self.base_config,
+                              applied_version=self.applied_version)
+        self.link.start()
+
+    def stop(self) -> None:
+        if self.link is not None:
+            self.link.stop()
+        with self._light_lock:
+            if self._light is not None:
+                self._light.close()
+                self._light = None
+
+    def note(self, entry: dict[str, Any]) -> None:
+        """A controller note (controller thread): telemetry, and the questions-per-event count."""
+        kind = entry.get("type", "")
+        if kind in ("added", "removed", "question") and entry.get("by") != "shopper":
+            self._basket_events.append(kind == "question")
+        if self.link is not None and kind not in QUIET_NOTES:
+            self.link.telemetry(f"note.{kind}", {k: v for k, v in entry.items() if k != "type"})
+
+    def device(self, status: DeviceStatus) -> None:
+        """A device changed state (controller thread): telemetry; anything but ok is a fault."""
+        if self.link is not None:
+            self.link.telemetry("device", {"device": status.device, "state": status.state, "message": status.message},
+                                fault=status.state != "ok")
+
+    def scale_loop(self, source: Any) -> Callable[[Any, threading.Event], None]:
+        """The scale reader's supervisor body: ``source.loop`` plus this link's requests, run
+        between polls on the same thread (the weighing engine is not shared across threads)."""
+        self._scale_source = source
+
+        def loop(heartbeat: Any, stop: threading.Event) -> None:
+            while not stop.is_set():
+                source.poll(timeout=0.5)
+                heartbeat.beat()
+                self._run_scale_requests(source)
+        return loop
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """What ``health`` carries (the link's thread; reads only published or locked state)."""
+        runtime = self.runtime
+        config = runtime.config
+        snap = runtime.snapshot()
+        devices = dict(runtime.device_states)
+        health: dict[str, Any] = {
+            "software": f"dashcart {__version__}",
+            "model": self._model(),
+            "catalogue": self._catalogue(),
+            "scale": self._scale(devices),
+            "cameras": self._cameras(devices),
+            "beacons": self._beacons(devices),
+            "outbox_depth": self._orders_waiting(),
+            "questions_per_event": self._questions(),
+            "disk_free_mb": self._disk_free_mb(config),
+            "zone": snap.zone,
+            "session": snap.state.value,
+            "devices_down": sorted(name for name, view in devices.items() if view.state != "ok"),
+        }
+        if self.pending_config:
+            health["config_pending_restart"] = self.pending_config
+        return health
+
+    def _model(self) -> str:
+        vision = getattr(self.runtime, "_vision", None)
+        recognizer = getattr(vision, "recognizer", None)
+        version = getattr(recognizer, "version", "")
+        return str(version) if version else ("none" if vision is None else "barcodes only")
+
+    def _catalogue(self) -> dict[str, Any]:
+        catalogue = getattr(self.runtime, "_catalogue", None)
+        if catalogue is None:
+            return {"source": "", "products": 0}
+        return {"source": str(getattr(catalogue, "source", "")), "products": len(catalogue)}
+
+    def _scale(self, devices: dict[str, Any]) -> dict[str, Any]:
+        config = self.runtime.config
+        view = devices.get("scale")
+        out: dict[str, Any] = {"device": view.state if view is not None else ("off" if self._scale_source is None
+                                                                                 else "starting"),
+                               "zero_offset_g": round(config.scale.offset / config.scale.counts_per_gram, 1),
+                               "last_calibration": _mtime(config.source)}
+        engine = getattr(self._scale_source, "engine", None)
+        if engine is not None:
+            out["state"] = engine.state.value
+            # The engine's zero (zero setting and tracking since start), relative to the
+            # calibrated offset: how far the load cell has drifted.
+            out["drift_g"] = round(float(getattr(engine, "_zero_g", 0.0)), 1)
+        return out
+
+    def _cameras(self, devices: dict[str, Any]) -> dict[str, Any]:
+        vision = getattr(self.runtime, "_vision", None)
+        out: dict[str, Any] = {}
+        names = list(getattr(vision, "cameras", []) or [])
+        names += [d.partition(":")[2] for d in devices if d.startswith("camera:") and d.partition(":")[2] not in names]
+        now = self.runtime.clock()
+        for name in names:
+            view = devices.get(f"camera:{name}")
+            fps = 0.0
+            if vision is not None and name in getattr(vision, "cameras", []):
+                frames = vision.ring(name).between(now - 2.0, now)
+                if len(frames) >= 2:
+                    span = frames[-1].t - frames[0].t
+                    fps = (len(frames) - 1) / span if span > 0 else 0.0
+            out[name] = {"ok": view is None or view.state == "ok", "fps": round(fps, 1),
+                         **({"message": view.message} if view is not None and view.state != "ok" else {})}
+        return out
+
+    def _beacons(self, devices: dict[str, Any]) -> dict[str, Any]:
+        config = self.runtime.config
+        view = devices.get("bluetooth")
+        return {"backend": config.location.backend, "state": view.state if view is not None else "ok",
+                "zones": len(config.location.zones), "lane": len(config.location.lane)}
+
+    def _orders_waiting(self) -> int:
+        service = getattr(self.runtime, "_service", None)
+        if service is None:
+            return 0
+        try:
+            return len(service.pending())
+        except Exception:   # a damaged outbox: the device states say so
+            return -1
+
+    def _questions(self) -> dict[str, Any]:
+        events = list(self._basket_events)
+        rate = sum(events) / len(events) if events else 0.0
+        return {"rate": round(rate, 3), "events": len(events)}
+
+    @staticmethod
+    def _disk_free_mb(config: Config) -> int:
+        try:
+            return int(shutil.disk_usage(config.state_dir()).free // (1024 * 1024))
+        except OSError:
+            return -1
+
+    # -- commands and config ------------------------------------------------------------------
+
+    def _on_config(self, version: int, config: Config) -> None:
+        """A new document is stored; the controller, scale and cameras were built from the old
+        one, so it takes effect when the service next starts (health says so until then)."""
+        self.pending_config = version
+        log.warning("fleet: config version %d stored; it takes effect at the next start of the cart", version)
+
+    def _locate(self, body: dict[str, Any]) -> str:
+        from dashcart.drivers.gpio import NoStatusLight, Signal, open_status_light
+        seconds = body.get("seconds", LOCATE_S)
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= LOCATE_MAX_S:
+            raise ValueError(f"locate: seconds must be a number in (0, {LOCATE_MAX_S:.0f}]")
+        with self._light_lock:
+            if self._light is None:
+                self._light = open_status_light(self.runtime.config.gpio)
+            light = self._light
+        if isinstance(light, NoStatusLight):
+            raise RuntimeError("no status light or buzzer on this cart (gpio)")
+        light.show(Signal.ATTENTION)
+        time.sleep(float(seconds))
+        light.show(Signal.OFF)
+        return f"status light and buzzer for {float(seconds):g} s"
+
+    def _recalibrate_zero(self, body: dict[str, Any]) -> str:
+        if self._scale_source is None:
+            raise RuntimeError("no scale on this cart")
+        future: Future[str] = Future()
+        try:
+            self._scale_requests.put_nowait(future)
+        except queue.Full:
+            raise RuntimeError("the scale reader is not taking requests") from None
+        return future.result(timeout=ZERO_WAIT_S + 5.0)
+
+    def _run_scale_requests(self, source: Any) -> None:
+        """On the scale reader's thread: zero when the scale is at rest, waiting up to
+        ``ZERO_WAIT_S`` for it (a cart being pushed is not at rest)."""
+        now = time.monotonic()
+        while True:
+            try:
+                future = self._scale_requests.get_nowait()
+            except queue.Empty:
+                break
+            if future.set_running_or_notify_cancel():
+                self._zero_waiting.append((now + ZERO_WAIT_S, future))
+        waiting, self._zero_waiting = self._zero_waiting, []
+        for deadline, future in waiting:
+            engine = source.engine
+            before = float(getattr(engine, "_zero_g", 0.0))
+            if engine.zero():
+                after = float(getattr(engine, "_zero_g", 0.0))
+                future.set_result(f"zero set ({after - before:+.1f} g)")
+            elif now >= deadline:
+                future.set_exception(RuntimeError(f"the scale stayed {engine.state.value} for {ZERO_WAIT_S:.0f} s, "
+                                                  "never at rest: empty the basket, keep the cart still, try again"))
+            else:
+                self._zero_waiting.append((deadline, future))
+
+
+def _mtime(path: str) -> str:
+    """When the config file (where ``dashcart calibrate`` writes) last changed, ISO 8601 UTC."""
+    if not path:
+        return ""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.stat(path).st_mtime))
+    except OSError:
+        return ""
