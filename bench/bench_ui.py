@@ -28,7 +28,7 @@ import pygame  # noqa: E402
 
 from dashcart.config import Config  # noqa: E402
 from dashcart.ui.app import App  # noqa: E402
-from dashcart.ui.sample_scenes import basket_of, load_products  # noqa: E402
+from dashcart.sim.demo_scenes import demo_catalogue, long_basket  # noqa: E402
 from dashcart.ui.layout import RESOLUTIONS  # noqa: E402
 
 TARGET_MS = 5.0
@@ -36,8 +36,7 @@ TARGET_MS = 5.0
 
 def measure(size: tuple[int, int], frames: int, data: Path | None) -> dict[str, list[float]]:
     surface = pygame.display.set_mode(size)
-    products = load_products(data)
-    base = basket_of(products, 40)
+    base = long_basket(40, demo_catalogue(data))   # the controller's snapshot of a 40-line basket
     app = App(Config(), lambda action: None, clock=lambda: base.t, size=size)
     app.render(base, surface, full=True)  # warm the picture and text caches once, as a running cart has
     times: dict[str, list[float]] = {"full": [], "change": [], "steady": []}

@@ -70,6 +70,11 @@ class CheckoutView:
     order_id: str = ""
     receipt_to: str = ""             # masked address, e.g. "k***@example.com"
     reason: str = ""                 # why checkout is blocked or failed, in the shopper's words
+    # How it ended: accepted (the store charged the card) | queued (the signed order waits in the
+    # outbox: charged once the store answers) | local (no store: nothing was charged) | empty.
+    status: str = ""
+    countdown: bool = False          # seconds_left is running (False: the cart is still in the lane)
+    reason_key: str = ""             # ``reason`` as a message id the screen translates
 
 
 @dataclass(frozen=True)
@@ -106,3 +111,8 @@ class Snapshot:
     produce: tuple[NearbyProduct, ...] = ()
     # While a produce entry is open: the weight put in since it began (live), for its price.
     produce_weight_g: float | None = None
+    # No store is configured: a practice cart that never charges anyone (said from the first screen).
+    practice: bool = False
+    # ``message`` as a message id and its values, for the screen to say in the shopper's language.
+    message_key: str = ""
+    message_values: tuple[tuple[str, str], ...] = ()

@@ -19,11 +19,14 @@ from dashcart.errors import Misconfigured
 
 def run(args: argparse.Namespace, config: Config) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    from dashcart.ui.sample_scenes import DEFAULT_DATA_DIR, load_products, scenes
+    from dashcart.sim.demo_scenes import all_scenes
     from dashcart.ui.run import run_ui
 
-    data = Path(args.data) if args.data else DEFAULT_DATA_DIR
-    by_name = {s.name: s for s in scenes(load_products(data if data.is_dir() else None))}
+    data = Path(args.data) if args.data else None
+    if data is not None and not data.is_dir():
+        raise Misconfigured(f"--data {data}: no such directory")
+    # The controller's own snapshots from the demo's trip, not hand-made ones.
+    by_name = {s.name: s for s in all_scenes(data, config)}
     if args.scene not in by_name:
         raise Misconfigured(f"--scene {args.scene!r}: not a demo scene (one of {', '.join(by_name)})")
     snapshot = by_name[args.scene].snapshot

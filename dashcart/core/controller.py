@@ -91,13 +91,16 @@ class ControllerSettings:
     nearby_count: int = 6
     recognizer_temperature: float = _FUSION.recognizer_temperature
     recognizer_reliability: float = _FUSION.recognizer_reliability
+    # No store to send orders to: a practice cart, which must never tell anyone they paid.
+    practice: bool = not _CHECKOUT.store_url
 
     @classmethod
     def from_config(cls, config: Any) -> "ControllerSettings":
         f = config.fusion
         return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
                    evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
-                   recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability)
+                   recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability,
+                   practice=not config.checkout.store_url)
 
 
 def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
@@ -131,6 +134,8 @@ class _Checkout:
     order_id: str = ""
     status: str = ""
     reason: str = ""
+    reason_key: str = ""
+    receipt_to: str = ""
 
 
 class Controller:
@@ -148,6 +153,10 @@ class Controller:
         self.live_weight_g = 0.0
         self.weight_stable = True
         self.message = ""
+        self.message_key = ""                         # ``message`` as a message id the screen translates
+        self.message_values: tuple[tuple[str, str], ...] = ()
+        self.produce_base_g = 0.0                     # the load when the produce entry began
+        self._loose: tuple[NearbyProduct, ...] | None = None   # the produce screen's products (catalogue is fixed)
         self.produce_entry: str | None = None
         self.produce_count = 0
         self.removal_hint: str | None = None
@@ -374,6 +383,16 @@ class Controller:
             times.append(co.deadline)
         return min(times) if times else None
 
+    def advance_to(self, t: float) -> None:
+        """The one clock, for the live loop and replay alike: every deadline that falls due
+        up to ``t`` happens at its own time (a Tick at the deadline), not late at the next
+        event. Bounded, so a deadline that keeps renewing itself cannot stall the caller."""
+        for _ in range(100):
+            due = self.next_deadline()
+            if due is None or due > t:
+                return
+            self.handle(Tick(due))
+
     def flush(self, t: float) -> None:
         """The end of a replay: let every deadline up to ``t`` pass."""
         self.handle(Tick(t))
@@ -489,16 +508,6 @@ class Controller:
         self._after_question(t)
 
     def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
-    def advance_to(self, t: float) -> None:
-        """The one clock, for the live loop and replay alike: every deadline that falls due
-        up to ``t`` happens at its own time (a Tick at the deadline), not late at the next
-        event. Bounded, so a deadline that keeps renewing itself cannot stall the caller."""
-        for _ in range(100):
-            due = self.next_deadline()
-            if due is None or due > t:
-                return
-            self.handle(Tick(due))
-
                     place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
         # Two products put in together share one crop: its look identifies neither alone.
         look = look if len(best.parts) == 1 else None
@@ -602,13 +611,19 @@ class Controller:
             self._answer(a.t, question, a.value, a.qty)
         elif a.action in ("plu", "produce"):
             if self.catalogue.get(a.value) is None:
-                self.message = f"no product with code {a.value}"
+                self._tell("message.no_product", f"no product with code {a.value}", code=a.value)
                 self._note(a.t, "rejected", action=a.action, value=a.value)
             else:
                 # Tapping the same product again counts pieces: "plu 4065" three times = 3 peppers.
                 self.produce_count = self.produce_count + 1 if self.produce_entry == a.value else 1
+                if self.produce_entry is None:
+                    # What goes in from now on is this produce: the screen shows that weight, not the basket's.
+                    self.produce_base_g = self.live_weight_g
                 self.produce_entry = a.value
+                self._tell("", "")
                 self._note(a.t, "produce_entry", code=a.value, count=self.produce_count)
+        elif a.action == "confirm" and self.produce_entry:
+            self._confirm_produce(a.t)
         elif a.action in ("not_in_cart", "cancel") and question is not None:
             self._not_in_cart(a.t, question)
         elif a.action == "cancel" and self.produce_entry:
@@ -617,10 +632,29 @@ class Controller:
         elif a.action == "remove" and a.value in self.catalogue:
             self.removal_hint = a.value
 
+    def _tell(self, key: str, text: str, **values: str) -> None:
+        """A line for the shopper: ``text`` for the log and English, ``key`` for the screen's translation."""
+        self.message, self.message_key = text, key
+        self.message_values = tuple(sorted((k, str(v)) for k, v in values.items()))
+        self._snapshot = None
+
+    def _confirm_produce(self, t: float) -> None:
+        """The shopper tapped "Add" on the weighing screen: a placement waiting for the cameras
+        is decided now (the shopper has said what it is); with nothing placed yet, say so."""
+        pending = self._pending
+        if pending is not None and pending.change.delta_g > 0:
+            pending.deadline = t
+            self._decide_pending()
+            return
+        product = self.catalogue.get(self.produce_entry or "")
+        name = product.name if product else (self.produce_entry or "")
+        self._tell("message.place_first", f"put the {name} in the cart first", name=name)
+        self._note(t, "rejected", action="confirm", value=self.produce_entry or "")
+
     def _answer(self, t: float, q: OpenQuestion, code: str, said_qty: int = 0) -> None:
         product = self.catalogue.get(code)
         if product is None:
-            self.message = f"no product with code {code}"
+            self._tell("message.no_product", f"no product with code {code}", code=code)
             self._note(t, "rejected", action="choose", value=code)
             return
         chosen = next((c for c in q.candidates if c["code"] == code), None)
@@ -635,7 +669,7 @@ class Controller:
                 self._taken_out(t, unnamed)
                 return
             if self.basket.quantity(code) == 0:
-                self.message = f"{product.name} is not in the basket"
+                self._tell("message.not_in_basket", f"{product.name} is not in the basket", name=product.name)
                 self._note(t, "rejected", action="choose", value=code)
                 return
             self.basket.close_question(t, q.id, f"chose {code}")
@@ -721,7 +755,7 @@ class Controller:
     def _block(self, t: float) -> None:
         co = self._checkout
         co.stage, co.deadline = "blocked", None
-        co.reason = "answer the question on the screen first"
+        co.reason, co.reason_key = "answer the question on the screen first", "checkout.answer_first"
         self._note(t, "checkout", stage="blocked", open_questions=len(self.basket.questions))
 
     def _place_order(self, t: float) -> None:
@@ -737,6 +771,7 @@ class Controller:
             return
         if self.checkout_port is None:
             co.stage, co.status, co.reason = "failed", "unavailable", "checkout is not available on this cart"
+            co.reason_key = "checkout.unavailable"
             self._note(t, "checkout", stage="failed", reason=co.reason)
             return
         self._orders += 1
@@ -745,6 +780,7 @@ class Controller:
                                                     session_id=self.session_key, t=t, seq=self._orders)
         except ValueError as exc:
             co.stage, co.status, co.reason = "failed", "invalid", str(exc)
+            co.reason_key = "checkout.invalid"
             self._note(t, "checkout", stage="failed", reason=co.reason)
             return
         co.stage, co.order_id = "paying", placed.order_id
@@ -759,11 +795,14 @@ class Controller:
         if isinstance(ack, OrderRejected):
             if self.state is SessionState.CHECKOUT:
                 co.stage, co.status, co.reason = "failed", "rejected", ack.reason or "the store refused the order"
+                co.reason_key = "checkout.rejected"
                 self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
             return
         # Delayed: the signed order is durable in the outbox and will be sent; the shopper may go.
         status = ack.status if isinstance(ack, OrderAcknowledged) else "queued"
         co.status = status
+        if isinstance(ack, OrderAcknowledged) and ack.receipt_to:
+            co.receipt_to = ack.receipt_to
         if self.state is SessionState.CHECKOUT:
             co.stage = "paid"
             self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
@@ -795,9 +834,20 @@ class Controller:
     def _candidate(self, c: dict[str, Any]) -> Candidate:
         product = self.catalogue.get(c["code"])
         qty = int(c.get("qty", 1))
+        # Sold by weight: the price per kg (the screen writes "/kg"); by unit: for the quantity.
         return Candidate(code=c["code"], name=product.name if product else c["code"], score=float(c.get("score", 0.0)),
                          qty=qty, price_cents=product.price_cents * (1 if product.by_weight else qty) if product else 0,
-                         image=product.image if product else None)
+                         image=product.image if product else None, sold_by=product.sold_by if product else "unit")
+
+    def _loose_products(self) -> tuple[NearbyProduct, ...]:
+        """Every product the produce screen offers: sold by weight or under a PLU (not scanned)."""
+        cached = self._loose
+        if cached is None:
+            cached = tuple(NearbyProduct(code=p.code, name=p.name, price_cents=p.price_cents, sold_by=p.sold_by,
+                                         image=p.image)
+                           for p in self.catalogue if p.by_weight or len(p.code) <= 5)
+            self._loose = cached
+        return cached
 
     def _build_snapshot(self) -> Snapshot:
         lines: dict[str, BasketLine] = {}
@@ -826,14 +876,20 @@ class Controller:
         if co is not None:
             left = max(0.0, co.deadline - self.t) if co.deadline is not None else 0.0
             view = CheckoutView(stage=co.stage, cancellable=co.stage in ("summary", "failed"), seconds_left=left,
-                                order_id=co.order_id, reason=co.reason)
+                                order_id=co.order_id, reason=co.reason, status=co.status,
+                                countdown=co.stage == "summary" and co.deadline is not None,
+                                reason_key=co.reason_key, receipt_to=co.receipt_to)
         entry = None
+        produce_weight = None
         if self.produce_entry:
-            entry = self._candidate({"code": self.produce_entry})
+            entry = self._candidate({"code": self.produce_entry, "qty": max(1, self.produce_count)})
+            produce_weight = max(0.0, self.live_weight_g - self.produce_base_g)
         return Snapshot(t=self.t, state=self.state, shopper=self.basket.session.shopper,
                         lines=tuple(lines[k] for k in order), total_cents=self.basket.total_cents(),
                         last_change_code=self._last_change[0] if self._last_change else None,
                         last_change_t=self._last_change[1] if self._last_change else None,
                         questions=questions, zone=self.zone, nearby=nearby, live_weight_g=self.live_weight_g,
                         weight_stable=self.weight_stable, checkout=view, currency=self.settings.currency,
-                        message=self.message, produce_entry=entry)
+                        message=self.message, produce_entry=entry, produce=self._loose_products(),
+                        produce_weight_g=produce_weight, practice=self.settings.practice,
+                        message_key=self.message_key, message_values=self.message_values)

@@ -174,7 +174,8 @@ class App:
         self._last = snap
         change = (snap.last_change_code, snap.last_change_t)
         if snap.last_change_code and (last is None or change != (last.last_change_code, last.last_change_t)):
-            index = next((i for i, l in enumerate(snap.lines) if l.code == snap.last_change_code), None)
+            # The newest line of that code (weighed lots of one product are lines of their own).
+            index = max((i for i, l in enumerate(snap.lines) if l.code == snap.last_change_code), default=None)
             if index is not None:
                 if last is not None and _grew(last, snap.lines[index]):
                     self.beeper.beep()

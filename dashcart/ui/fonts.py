@@ -1,8 +1,9 @@
 """Finding a font that can write Hangul, and handing out sizes of it.
 
-The cart's setup installs Debian's ``fonts-nanum`` (Nanum Gothic); Noto Sans CJK works too.
-With neither (or a configured file that will not load) the UI says so once in the log and
-falls back to pygame's bundled font: English reads fine, Korean shows as boxes.
+The package ships one (Dashcart Gothic, ``fontfiles/``), so no system font is needed;
+``ui.font`` may name another. Only if the shipped file is gone (and no system Hangul font
+is installed) does the UI say so in the log and fall back to pygame's own font: English
+reads fine, Korean shows as boxes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pygame
 
-from dashcart.ui.font_paths import INSTALL_HINT, KNOWN_FONTS
+from dashcart.ui.font_paths import BUNDLED_FONT, INSTALL_HINT, KNOWN_FONTS
 
 log = logging.getLogger("dashcart.ui.fonts")
 
@@ -48,8 +49,8 @@ class Fonts:
         if regular:
             if _loads(regular):
                 return regular, bold if bold and _loads(bold) else _sibling_bold(regular)
-            log.warning("ui.font %s cannot be loaded; looking for an installed Hangul font", regular)
-        for reg, bld in KNOWN_FONTS:
+            log.warning("ui.font %s cannot be loaded; using the shipped font", regular)
+        for reg, bld in (BUNDLED_FONT,) + KNOWN_FONTS:
             if Path(reg).is_file() and _loads(reg):
                 return reg, bld if Path(bld).is_file() else reg
         log.warning("no Hangul font found (looked in %s); using pygame's default font; %s",

@@ -200,6 +200,7 @@ class Button(Widget):
     style: str = "primary"   # primary | secondary | danger | key
     enabled: bool = True
     selected: bool = False
+    icon: str = ""           # up | down | back: an arrow drawn as a shape (no font has to have the glyph)
     drawn: pygame.Rect | None = field(default=None, repr=False)
 
     _STYLES = {
@@ -210,7 +211,7 @@ class Button(Widget):
     }
 
     def key(self) -> tuple:
-        return super().key() + (self.label, self.size, self.style, self.enabled, self.selected)
+        return super().key() + (self.label, self.size, self.style, self.enabled, self.selected, self.icon)
 
     def draw(self, surface, ctx):
         bg, ink = self._STYLES[self.style]
@@ -220,10 +221,34 @@ class Button(Widget):
             bg, ink = (225, 225, 225), (95, 95, 95)
         border = theme.MUTED if self.style in ("key", "secondary") else None
         surface.blit(ctx.shape(self.rect.size, bg, border, 10), self.rect)
+        if self.icon:
+            self.drawn = draw_arrow(surface, self.rect, self.icon, ink, self.size)
+            return
         inner = self.rect.inflate(-16, -8)
         label = Text(inner, text=self.label, size=self.size, color=ink, bold=True, align="center", wrap=True)
         label.draw(surface, ctx)
         self.drawn = label.drawn
+
+
+def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, direction: str, color: tuple[int, int, int],
+               size: int) -> pygame.Rect:
+    """A filled triangle (up, down) or a backspace arrow (back), ``size`` pixels tall, centred."""
+    h = min(size, rect.h - 8, rect.w - 8)
+    w = h * 6 // 5
+    cx, cy = rect.center
+    box = pygame.Rect(0, 0, w, h)
+    box.center = (cx, cy)
+    if direction == "up":
+        points = [(box.left, box.bottom), (box.right, box.bottom), (cx, box.top)]
+    elif direction == "down":
+        points = [(box.left, box.top), (box.right, box.top), (cx, box.bottom)]
+    else:  # back: a shaft with a head pointing left
+        shaft = max(2, h // 6)
+        head = h // 2
+        points = [(box.left, cy), (box.left + head, box.top), (box.left + head, cy - shaft),
+                  (box.right, cy - shaft), (box.right, cy + shaft), (box.left + head, cy + shaft),
+                  (box.left + head, box.bottom)]
+    return pygame.draw.polygon(surface, color, points)
 
 
 @dataclass(eq=False)

@@ -7,11 +7,10 @@ import pygame
 import pytest
 
 from dashcart.snapshot import BasketLine, CheckoutView, SessionState, Snapshot
-from dashcart.ui.sample_scenes import basket_of, load_products
 from dashcart.ui.layout import MIN_TARGET, RESOLUTIONS, Layout
 from dashcart.ui.widgets import ELLIPSIS
 
-from tests.ui.ui_helpers import Harness
+from tests.ui.ui_helpers import Harness, long_basket
 
 SIZES = pytest.mark.parametrize("size", RESOLUTIONS, ids=lambda s: f"{s[0]}x{s[1]}")
 
@@ -67,8 +66,7 @@ def test_keyboard_and_keypad_keys_are_finger_sized(size):
 
 @SIZES
 def test_99_item_basket_scrolls_to_every_line(size):
-    products = load_products(None)
-    snap = basket_of(products, 99)
+    snap = long_basket(99)
     h = Harness(snap, size=size)
     shown = lambda: [w.id.split(":", 1)[1] for w in h.app.widgets if w.id.startswith("line_name:")]
     first = shown()
@@ -103,7 +101,7 @@ def test_long_names_are_cut_to_their_box(size):
 
 
 def test_checkout_summary_of_99_items_scrolls():
-    snap = dataclasses.replace(basket_of(load_products(None), 99), state=SessionState.CHECKOUT,
+    snap = dataclasses.replace(long_basket(99), state=SessionState.CHECKOUT,
                                checkout=CheckoutView("summary", cancellable=True, seconds_left=5))
     h = Harness(snap)
     h.app.ui.scroll = 0

@@ -11,15 +11,14 @@ import pytest
 
 from dashcart.cli import main
 from dashcart.config import parse_config
-from dashcart.ui.sample_scenes import load_products, scenes
 from dashcart.ui.fonts import Fonts, has_hangul
 from dashcart.ui.images import Images
 from dashcart.ui.sound import Beeper, beep_samples
 
 from tests.ui import ui_helpers
-from tests.ui.ui_helpers import Harness
+from tests.ui.ui_helpers import Harness, demo_scenes
 
-SCENES = {s.name: s for s in scenes(load_products(None))}
+SCENES = demo_scenes()
 SHOP = SCENES["shopping"].snapshot
 
 
@@ -116,8 +115,9 @@ def test_missing_picture_gets_a_placeholder_and_one_log_line(tmp_path, caplog):
     assert pixels(a) != pixels(images.placeholder("Banana", (64, 64)))
 
 
-def test_real_picture_is_loaded(shared_data):
-    products = load_products(shared_data)
+def test_real_picture_is_loaded():
+    from dashcart.sim.demo_scenes import demo_catalogue
+    products = list(demo_catalogue())
     with_pictures = [p for p in products if p.image]
     assert len(with_pictures) == len(products) == 81
     images = Images(Fonts())
@@ -136,12 +136,14 @@ def test_unloadable_font_falls_back_with_a_log_line(tmp_path, caplog):
     assert h.find("total").drawn is not None
 
 
-def test_no_hangul_font_logs_how_to_install(monkeypatch, caplog):
+def test_no_hangul_font_logs_how_to_install(monkeypatch, caplog, tmp_path):
+    # The shipped font deleted (a broken install) and no system font: say how to fix it, draw anyway.
     monkeypatch.setattr("dashcart.ui.fonts.KNOWN_FONTS", ())
+    monkeypatch.setattr("dashcart.ui.fonts.BUNDLED_FONT", (str(tmp_path / "gone.ttf"), str(tmp_path / "gone.ttf")))
     with caplog.at_level(logging.WARNING):
         fonts = Fonts()
     assert fonts.regular is None and not fonts.hangul
-    assert "fonts-nanum" in caplog.text
+    assert "reinstall dashcart" in caplog.text
     h = Harness(SHOP, language="ko")
     assert h.find("total").drawn is not None   # still draws (boxes for Hangul), never crashes
 
@@ -191,7 +193,8 @@ def test_run_ui_draws_frames_and_posts_taps():
     finally:
         ui_helpers.forget_fonts()  # run_ui quits pygame, which invalidates every loaded font
     assert drawn == 4
-    assert [(a.action, a.value, a.question_id, a.t) for a in actions] == [("choose", code, 7, 42.0)]
+    assert [(a.action, a.value, a.question_id, a.t) for a in actions] == [("choose", code, question.questions[0].id,
+                                                                          42.0)]
 
 
 def test_screenshots_command_writes_every_screen(tmp_path, shared_data):
@@ -219,15 +222,15 @@ def test_ui_demo_command_runs_and_rejects_unknown_scenes(capsys):
 
 def test_doctor_reports_the_hangul_font(tmp_path):
     from dashcart.commands.doctor import _hangul_font
-    from dashcart.ui.font_paths import KNOWN_FONTS
+    from dashcart.ui.font_paths import BUNDLED_FONT
     font = tmp_path / "Hangul.ttf"
     font.write_bytes(b"x")
     [f] = _hangul_font(parse_config(f'[ui]\nfont = "{font}"\n'))
     assert f.ok and f.detail == str(font)
     [f] = _hangul_font(parse_config(f'[ui]\nfont = "{tmp_path / "nope.ttf"}"\n'))
-    assert not f.ok and "nope.ttf does not exist" in f.detail and "fonts-nanum" in f.fix
+    assert not f.ok and "nope.ttf does not exist" in f.detail and "set ui.font" in f.fix
     [f] = _hangul_font(parse_config(""))
-    assert f.ok == any(os.path.isfile(regular) for regular, _ in KNOWN_FONTS)
+    assert f.ok and f.detail == BUNDLED_FONT[0]    # the shipped font: no system font needed
 
 
 def test_beeper_plays_on_sdl_dummy_audio():

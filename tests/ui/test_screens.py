@@ -6,15 +6,14 @@ import itertools
 import pygame
 import pytest
 
-from dashcart.ui.sample_scenes import load_products, scenes
 from dashcart.ui.layout import MIN_TARGET, RESOLUTIONS
 from dashcart.ui.screenshots import scene_app
 from dashcart.ui.widgets import Button, Light, Picture, Text
 
-from tests.ui.ui_helpers import fonts_for
+from tests.ui.ui_helpers import demo_scenes, fonts_for
 from dashcart.config import parse_config
 
-SCENES = {s.name: s for s in scenes(load_products(None))}
+SCENES = demo_scenes()
 
 
 def check_layout(app, size):

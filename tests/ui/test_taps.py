@@ -7,14 +7,14 @@ import pytest
 
 from dashcart.config import parse_config
 from dashcart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
-from dashcart.ui.sample_scenes import load_products, scenes
 from dashcart.ui.i18n import format_money
 
-from tests.ui.ui_helpers import Harness
+from tests.ui.ui_helpers import Harness, demo_scenes, long_basket
 
-SCENES = {s.name: s for s in scenes(load_products(None))}
+SCENES = demo_scenes()
 SHOP = SCENES["shopping"].snapshot
 QUESTION = SCENES["question"].snapshot
+QID = QUESTION.questions[0].id
 
 
 @pytest.mark.parametrize("touch", [False, True], ids=["mouse", "finger"])
@@ -23,13 +23,13 @@ def test_candidate_tap_chooses_it_once(touch):
     assert h.app.screen == "question"
     code = QUESTION.questions[0].candidates[2].code
     h.tap(f"candidate:{code}", touch=touch)
-    assert [(a.action, a.value, a.question_id) for a in h.actions] == [("choose", code, 7)]
+    assert [(a.action, a.value, a.question_id) for a in h.actions] == [("choose", code, QID)]
 
 
 def test_not_in_cart_answers_the_question():
     h = Harness(QUESTION)
     h.tap("not_in_cart")
-    assert h.last() == ("not_in_cart", "", 7)
+    assert h.last() == ("not_in_cart", "", QID)
 
 
 def test_none_fits_then_plu_answers_with_the_typed_code():
@@ -43,7 +43,7 @@ def test_none_fits_then_plu_answers_with_the_typed_code():
     h.tap("plu:clear")
     assert h.find("plu_display").text == "4011"
     h.tap("plu:ok")
-    assert h.last() == ("plu", "4011", 7)
+    assert h.last() == ("plu", "4011", QID)
 
 
 def test_short_plu_is_not_sent():
@@ -60,7 +60,7 @@ def test_none_fits_call_staff():
     h = Harness(QUESTION)
     h.tap("none_fits")
     h.tap("call_staff")
-    assert h.last() == ("call_staff", "question:7", None)
+    assert h.last() == ("call_staff", f"question:{QID}", None)
     assert h.find("note").text == "Staff are on their way"
 
 
@@ -82,8 +82,9 @@ def test_shopping_buttons_open_produce_and_remove():
 
 
 def test_nearby_loose_item_starts_a_produce_entry():
-    h = Harness(SHOP)
-    banana = next(p for p in SHOP.nearby if p.name == "Banana")
+    fruit = SCENES["shopping_empty"].snapshot    # in the fruit aisle
+    h = Harness(fruit)
+    banana = fruit.nearby[0]        # loose fruit, sold by weight
     h.tap(f"nearby:{banana.code}")
     assert h.last() == ("produce", banana.code, None)
 
@@ -99,13 +100,14 @@ def test_language_button_switches_the_words_and_tells_the_controller():
 def test_produce_search_by_keyboard_then_pick():
     h = Harness(SHOP)
     h.tap("produce")
-    for key in "gran":
+    for key in "granny":
         h.tap(f"kb:{key}")
-    assert h.find("query").text.startswith("gran")
+    assert h.find("query").text.startswith("granny")
     tiles = sorted(w.id for w in h.app.widgets if w.id.startswith("produce:"))
     assert tiles == ["produce:4017"]  # Granny Smith
     h.tap("kb:delete")
     h.tap("kb:delete")
+    assert h.app.ui.query == "gran"
     h.tap("kb:clear")
     assert h.app.ui.query == ""
     for key in "banana":
@@ -128,9 +130,11 @@ def test_weigh_screen_shows_live_price_and_confirms():
     snap = SCENES["weigh"].snapshot
     h = Harness(snap)
     assert h.app.screen == "weigh"
-    assert h.find("weigh_weight").text == "562 g"
+    # The bananas just placed (640 g, not the basket's weight), at their price per kg.
+    assert h.find("weigh_weight").text == "640 g"
     per_kg = snap.produce_entry.price_cents
-    assert h.find("weigh_price").text == format_money(round(per_kg * 0.562), "USD")
+    assert h.find("weigh_unit").text == format_money(per_kg, "USD") + "/kg"
+    assert h.find("weigh_price").text == format_money(round(per_kg * 0.640), "USD") == "$0.83"
     h.render(dataclasses.replace(snap, produce_weight_g=1250.0))
     assert h.find("weigh_weight").text == "1.250 kg"
     assert h.find("weigh_price").text == format_money(round(per_kg * 1.25), "USD")
@@ -173,7 +177,10 @@ def test_remove_keep_it_cancels():
 
 def test_checkout_summary_pay_and_cancel():
     h = Harness(SCENES["checkout_summary"].snapshot)
-    assert "7 s" in h.find("checkout_status").text or "8 s" in h.find("checkout_status").text
+    # In the lane (entry beacon only): no clock runs, so no "in 0 s".
+    assert h.find("checkout_status").text == "Paying when you leave the lane"
+    countdown = Harness(SCENES["checkout_countdown"].snapshot)
+    assert countdown.find("checkout_status").text == "Paying with your card in 3 s"
     h.tap("checkout_pay")
     assert h.last() == ("confirm", "checkout", None)
     h.tap("checkout_cancel")
@@ -188,9 +195,19 @@ def test_checkout_cancel_disabled_once_not_cancellable():
     assert h.find("checkout_status").text == "Paying\u2026"
 
 
-def test_blocked_checkout_says_why_and_calls_staff():
+def test_lane_with_a_question_open_asks_it_first():
     h = Harness(SCENES["checkout_blocked"].snapshot)
-    assert "310 g" in h.find("choice_text").text
+    assert h.app.screen == "question"
+    assert SCENES["checkout_blocked"].snapshot.checkout.stage == "blocked"
+
+
+def test_failed_checkout_says_why_and_calls_staff():
+    h = Harness(SCENES["checkout_failed"].snapshot)
+    assert h.find("choice_title").text == "Payment did not go through"
+    assert h.find("choice_text").text.startswith("The store refused the order. Nothing was charged")
+    ko = Harness(SCENES["checkout_failed"].snapshot, language="ko")
+    assert "card declined" not in ko.find("choice_text").text      # no English reason in Korean
+    assert ko.find("choice_text").text.startswith("\ub9e4\uc7a5\uc774 \uc8fc\ubb38\uc744")
     h.tap("call_staff")
     assert h.last() == ("call_staff", "checkout", None)
     h.tap("checkout_cancel")
@@ -200,6 +217,7 @@ def test_blocked_checkout_says_why_and_calls_staff():
 def test_receipt_screen_signs_out():
     h = Harness(SCENES["checkout_receipt"].snapshot)
     assert "k***@example.com" in h.find("paid_text").text
+    assert h.find("paid_title").text == "Paid. Thank you!"
     h.tap("signout")
     assert h.last() == ("signout", "", None)
 
@@ -326,8 +344,7 @@ def test_controller_message_shows_in_the_header():
 
 def test_mouse_wheel_and_escape():
     import pygame
-    from dashcart.ui.sample_scenes import basket_of
-    h = Harness(basket_of(load_products(None), 30))
+    h = Harness(long_basket(30))
     h.app.ui.scroll = 0
     h.app.handle_event(pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=-2))
     assert h.app.ui.scroll == 2
@@ -338,30 +355,34 @@ def test_mouse_wheel_and_escape():
 
 
 def test_question_without_candidates_offers_plu_and_staff():
+    # The controller always suggests products by weight; with an empty catalogue it has none.
     snap = SCENES["question_unidentified"].snapshot
-    h = Harness(snap)
+    q = dataclasses.replace(snap.questions[0], candidates=())
+    h = Harness(dataclasses.replace(snap, questions=(q,)))
     h.tap("call_staff")
-    assert h.last() == ("call_staff", "question:9", None)
+    assert h.last() == ("call_staff", f"question:{q.id}", None)
     h.tap("enter_plu")
     for key in "4011":
         h.tap(f"plu:{key}")
     h.tap("plu:ok")
-    assert h.last() == ("plu", "4011", 9)
+    assert h.last() == ("plu", "4011", q.id)
 
 
 def test_removed_question_says_nothing_came_out():
-    h = Harness(SCENES["question_removed"].snapshot)
+    snap = SCENES["question_removed"].snapshot
+    h = Harness(snap)
     assert h.find("not_in_cart").label == "Nothing came out"
     assert h.find("question_detail").text.startswith("Weight change: -")
     h.tap("not_in_cart")
-    assert h.last() == ("not_in_cart", "", 8)
+    assert h.last() == ("not_in_cart", "", snap.questions[0].id)
 
 
 def test_an_item_nobody_named_must_come_out_or_staff_is_called():
-    h = Harness(SCENES["question_take_out"].snapshot)
+    snap = SCENES["question_take_out"].snapshot
+    h = Harness(snap)
     assert h.find("choice_title").text == "Please take that item out again"
     assert "+310 g" in h.find("choice_text").text
     assert not {"not_in_cart", "none_fits", "enter_plu"} & h.ids()
     assert not any(i.startswith("candidate:") for i in h.ids())
     h.tap("call_staff")
-    assert h.last() == ("call_staff", "question:10", None)
+    assert h.last() == ("call_staff", f"question:{snap.questions[0].id}", None)

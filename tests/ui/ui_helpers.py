@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import pygame
@@ -11,6 +12,7 @@ from dashcart.config import Config, parse_config
 from dashcart.events import ShopperAction
 from dashcart.snapshot import Snapshot
 from dashcart.ui.app import App
+from dashcart.ui.scenes import Scene
 from dashcart.ui.fonts import Fonts
 from dashcart.ui.widgets import Widget
 
@@ -80,3 +82,17 @@ class Harness:
     def last(self) -> tuple:
         a = self.actions[-1]
         return (a.action, a.value, a.question_id)
+
+
+@functools.lru_cache(maxsize=1)
+def demo_scenes() -> dict[str, Scene]:
+    """Every screen, from the snapshots the real controller published playing the demo's trip."""
+    from dashcart.sim.demo_scenes import all_scenes
+    return {s.name: s for s in all_scenes()}
+
+
+@functools.lru_cache(maxsize=4)
+def long_basket(n: int) -> Snapshot:
+    """The controller's snapshot after ``n`` cartons went in."""
+    from dashcart.sim.demo_scenes import long_basket as build
+    return build(n)

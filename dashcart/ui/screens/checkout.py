@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dashcart.snapshot import CheckoutView, SessionState
+from dashcart.snapshot import CheckoutView, SessionState, Snapshot
 from dashcart.ui import theme
 from dashcart.ui.screens.common import basket_list, choice, header
 from dashcart.ui.layout import split_rows
@@ -19,7 +19,7 @@ def build(v: View) -> list[Widget]:
         return _done(v, co)
     if co.stage in ("failed", "blocked"):
         title = tr("checkout.failed") if co.stage == "failed" else tr("checkout.blocked")
-        text = co.reason or (tr("checkout.answer_first") if snap.questions else "")
+        text = tr.message(co.reason_key, (), co.reason) or (tr("checkout.answer_first") if snap.questions else "")
         buttons = [("call_staff", tr("question.call_staff"), "primary", lambda: v.post("call_staff", "checkout"))]
         if co.cancellable:
             buttons.append(("checkout_cancel", tr("cancel"), "secondary", lambda: v.post("cancel", "checkout")))
@@ -30,8 +30,11 @@ def build(v: View) -> list[Widget]:
         title, status = tr("checkout.lane"), tr("checkout.lane_detail")
     elif co.stage == "paying":
         title, status = tr("checkout.summary"), tr("checkout.paying")
-    else:
+    elif co.countdown:
         title, status = tr("checkout.summary"), tr("checkout.pay_in", s=math.ceil(max(0.0, co.seconds_left)))
+    else:
+        # Still in the lane: the order goes when the cart passes the exit beacon, not on a clock.
+        title, status = tr("checkout.summary"), tr("checkout.pay_at_exit")
     widgets = header(v, tr("checkout.lane")) + [
         Text(r["title"], id="checkout_title", text=title, size=lay.font("title"), bold=True),
         Text(r["status"], id="checkout_status", text=status, size=lay.font("large"), color=theme.PRIMARY, bold=True),
@@ -53,19 +56,33 @@ def build(v: View) -> list[Widget]:
     return widgets
 
 
+def done_words(snap: Snapshot, co: CheckoutView) -> tuple[str, str]:
+    """The title and first line once the cart is through the lane: "Paid" only when the store
+    took the order (the card is charged); a practice cart says nothing was charged."""
+    if co.status == "empty":
+        return "checkout.nothing_to_pay", ""
+    if co.status == "local" or (snap.practice and co.status != "accepted"):
+        return "checkout.thanks", "checkout.not_charged"
+    if co.status == "queued":
+        return "checkout.thanks", "checkout.queued"
+    if co.status == "accepted":
+        return "checkout.paid", "checkout.receipt_sent" if co.receipt_to else ""
+    return "checkout.thanks", ""
+
+
 def _done(v: View, co: CheckoutView) -> list[Widget]:
     lay, tr, snap = v.layout, v.tr, v.snap
     rects = lay.choice_screen(1)
-    lines = [tr("checkout.receipt_sent") if co.stage == "receipt_sent" else tr("checkout.paying")
-             if co.stage == "paying" else ""]
-    if co.stage == "receipt_sent" and co.receipt_to:
+    title, first = done_words(snap, co)
+    lines = [tr(first) if first else ""]
+    if first == "checkout.receipt_sent":
         lines = [tr("checkout.receipt_to", to=co.receipt_to)]
     lines.append(f"{tr('total')} {tr.money(snap.total_cents)}")
     if co.order_id:
         lines.append(tr("checkout.order", id=co.order_id))
     lines.append(tr("checkout.return_cart"))
     return header(v, tr("checkout.lane")) + [
-        Text(rects["title"], id="paid_title", text=tr("checkout.paid"), size=lay.font("huge"), bold=True,
+        Text(rects["title"], id="paid_title", text=tr(title), size=lay.font("huge"), bold=True,
              color=theme.OK, align="center"),
         Text(rects["text"], id="paid_text", text="\n".join(l for l in lines if l), size=lay.font("large"),
              align="center", wrap=True),

@@ -31,11 +31,21 @@ def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
     parts = lay.header_parts()
     widgets: list[Widget] = [Panel(lay.header, id="header", color=theme.HEADER_BG, radius=0)]
     note = v.ui.note if v.now < v.ui.note_until else ""
-    message = note or v.snap.message
+    message = note or tr.message(v.snap.message_key, v.snap.message_values, v.snap.message)
     troubled = troubled_devices(v)
+    weighing = not v.snap.weight_stable and v.snap.state == SessionState.SHOPPING
     title_rect = parts["title"].copy()
-    if troubled:
+    if troubled or weighing:
         title_rect.w = parts["status"].x - lay.pad - title_rect.x
+    if v.snap.practice:
+        # No store: said on every screen, from the first one, so nobody thinks they paid.
+        badge = title_rect.copy()
+        badge.w = int(parts["title"].w * 0.42)
+        badge.right = title_rect.right
+        title_rect.w = badge.x - lay.pad - title_rect.x
+        widgets.append(Panel(badge, id="practice_bg", color=theme.WARN, radius=6))
+        widgets.append(Text(badge.inflate(-8, -4), id="practice", text=tr("practice.banner"),
+                            size=lay.font("small"), bold=True, wrap=True, align="center"))
     if message:
         widgets.append(Panel(title_rect, id="note_bg", color=theme.HIGHLIGHT, radius=6))
         widgets.append(Text(title_rect.inflate(-12, 0), id="note", text=message, size=lay.font("body"),
@@ -47,7 +57,7 @@ def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
     if troubled:
         widgets.append(Button(parts["status"], id="status", label=tr("trouble.more"), size=lay.font("small"),
                               style="danger", on_tap=lambda: v.open("trouble")))
-    elif not v.snap.weight_stable and v.snap.state == SessionState.SHOPPING:
+    elif weighing:
         widgets.append(Text(parts["status"], id="weighing", text=tr("weighing"), size=lay.font("small"),
                             color=theme.HEADER_INK))
     other = "ko" if tr.language == "en" else "en"
@@ -110,9 +120,9 @@ def basket_list(v: View, list_rect: pygame.Rect, up: pygame.Rect, down: pygame.R
         rect = pygame.Rect(list_rect.x, list_rect.y + i * row_h, list_rect.w, row_h).inflate(-4, -4)
         tap = (lambda code=line.code: on_tap_line(code)) if on_tap_line else None
         widgets += basket_row(v, rect, line, first + i, fresh and line.code == snap.last_change_code, tap, id_prefix)
-    widgets.append(Button(up, id="scroll_up", label="\u25b2", size=lay.font("large"), style="secondary",
+    widgets.append(Button(up, id="scroll_up", icon="up", size=lay.font("large"), style="secondary",
                           enabled=first > 0, on_tap=lambda: v.scroll(-visible)))
-    widgets.append(Button(down, id="scroll_down", label="\u25bc", size=lay.font("large"), style="secondary",
+    widgets.append(Button(down, id="scroll_down", icon="down", size=lay.font("large"), style="secondary",
                           enabled=first + visible < len(lines), on_tap=lambda: v.scroll(visible)))
     return widgets
 
@@ -126,9 +136,10 @@ def keypad(v: View, rects: dict[str, pygame.Rect], pad: str, shown: str) -> list
         if not name.startswith("key:"):
             continue
         key = name[4:]
-        label = {"clear": "\u2190", "ok": v.tr("ok")}.get(key, key)
+        label = {"clear": "", "ok": v.tr("ok")}.get(key, key)
         style = "primary" if key == "ok" else "key"
         widgets.append(Button(rect, id=f"{pad}:{key}", label=label, size=lay.font("title"), style=style,
+                              icon="back" if key == "clear" else "",
                               on_tap=lambda k=key: v.press(pad, k)))
     return widgets
 
@@ -138,9 +149,10 @@ def keyboard(v: View, area: pygame.Rect) -> list[Widget]:
     widgets: list[Widget] = []
     for name, rect in lay.keyboard(area).items():
         key = name[4:]
-        label = {"space": v.tr("space"), "delete": "\u2190", "clear": v.tr("clear")}.get(key, key.upper())
+        label = {"space": v.tr("space"), "delete": "", "clear": v.tr("clear")}.get(key, key.upper())
         size = lay.font("body") if key in ("space", "clear") else lay.font("large")
         widgets.append(Button(rect, id=f"kb:{key}", label=label, size=size, style="key",
+                              icon="back" if key == "delete" else "",
                               on_tap=lambda k=key: v.press("kb", k)))
     return widgets
 

@@ -13,7 +13,7 @@ def build(v: View) -> list[Widget]:
     lay, tr, snap = v.layout, v.tr, v.snap
     r = lay.shopping()
     count = sum(line.qty if line.sold_by == "unit" else 1 for line in snap.lines)
-    widgets = header(v, f"{tr('basket')} \u00b7 {tr('items', n=count)}")
+    widgets = header(v, f"{tr('basket')} \u00b7 {tr.plural('items', count)}")
     widgets += basket_list(v, r["list"], r["scroll_up"], r["scroll_down"])
     widgets += [
         Panel(r["totals"], id="totals_bg", color=theme.HEADER_BG),
@@ -24,8 +24,9 @@ def build(v: View) -> list[Widget]:
         widgets.append(Text(r["savings"].inflate(-2 * lay.pad, 0), id="savings",
                             text=f"{tr('savings')} {tr.money(snap.savings_cents)}", size=lay.font("large"),
                             bold=True, color=(150, 240, 170), align="right"))
+    zone = tr.zone(snap.zone) if snap.zone else ""
     widgets.append(Text(r["nearby_title"], id="nearby_title",
-                        text=f"{tr('nearby')}" + (f" \u00b7 {snap.zone.replace('-', ' ')}" if snap.zone else ""),
+                        text=f"{tr('nearby')}" + (f" \u00b7 {zone}" if zone else ""),
                         size=lay.font("large"), bold=True))
     shown = snap.nearby[:lay.nearby_max]
     if not shown:
