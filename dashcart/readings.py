@@ -33,6 +33,15 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class ScaleZeroed:
+    """A trade scale acknowledged a zero (``Z A``) or a tare (``T S ...``) at ``t``: its readings
+    jump by the load it took off, which is not an item going out."""
+
+    t: float
+    kind: str = "zero"   # "zero" | "tare"
+
+
+@dataclass(frozen=True)
 class Frame:
     """One timestamped frame (BGR ``uint8``); ``t`` on the event clock."""
 

@@ -90,6 +90,19 @@ def _replay(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def counters_line(counters: dict[str, int]) -> str:
+    """The scale's counters in one line for a person (the ones that are not zero matter)."""
+    c = counters
+    parts = [f"{c.get('lines', 0)} lines", f"{c.get('readings', 0)} readings", f"{c.get('corrupt', 0)} corrupt"]
+    parts.append(f"{c.get('lost_readings', 0)} readings lost in {c.get('seq_gaps', 0)} gaps")
+    for key, label in (("resyncs", "resyncs"), ("duplicates", "duplicates"), ("saturated", "saturated"),
+                       ("bridge_errors", "scale errors"), ("refused", "commands refused"),
+                       ("reboots", "reboots"), ("reconnects", "reconnects"), ("silences", "silences")):
+        if c.get(key):
+            parts.append(f"{c[key]} {label}")
+    return ", ".join(parts)
+
+
 def _live(args: argparse.Namespace, config: Config) -> int:
     from dashcart.core.weighing import WeighingEngine, feed_decoded
     from dashcart.runtime.devices import open_scale
@@ -99,10 +112,12 @@ def _live(args: argparse.Namespace, config: Config) -> int:
     # times printed are seconds since the command started, like a scale.log's clock
     t0 = time.monotonic()
     deadline = None if args.duration is None else t0 + args.duration
+    pending = "zero" if args.zero else "tare" if args.tare else ""
     with open_scale(config) as scale:
         print(f"dashcart weigh: watching {scale.describe()}" + ("" if args.json else "; Ctrl-C stops"),
               file=sys.stderr)
         ever_connected = warned = False
+        shown_state = "ok"
         while deadline is None or time.monotonic() < deadline:
             wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             items = scale.read(timeout=wait)
@@ -114,13 +129,35 @@ def _live(args: argparse.Namespace, config: Config) -> int:
                 print(f"dashcart weigh: {scale.describe()}: {counters.bytes_received} bytes, "
                       f"{counters.corrupt} corrupt lines, {counters.readings} readings: "
                       f"wrong baud rate or protocol?", file=sys.stderr)
+            health = getattr(scale, "health", None)
+            if ever_connected and health is not None and health.state != shown_state:
+                shown_state = health.state
+                print(f"dashcart weigh: scale {health.state}: {health.message} ({counters_line(counters.as_dict())})",
+                      file=sys.stderr)
             for change in feed_decoded(engine, items):
                 print(_change_json(change, t0) if args.json else _change_text(change, t0), flush=True)
-        log.info("scale counters: %s", scale.counters.as_dict())
+            if pending and scale.connected and counters.readings:
+                pending = _zero_or_tare(pending, scale, engine)
+        print(f"dashcart weigh: {counters_line(scale.counters.as_dict())}", file=sys.stderr)
         if not ever_connected:
             raise RetryLater(f"{scale_cfg.port or scale.describe()}: could not open the scale: "
                              f"{getattr(scale, 'last_error', '') or 'no connection'}")
     return 0
+
+
+def _zero_or_tare(what: str, scale: object, engine: object) -> str:
+    """Zero or tare once: a trade scale does it itself (Z / T; its answer re-references the
+    engine); for the bridge the engine does, once the load is at rest. Returns what is still
+    pending ("" when done)."""
+    if getattr(scale, "protocol", "") == "mt-sics":
+        sent = getattr(scale, what)()
+        if sent:
+            print(f"dashcart weigh: sent {'Z' if what == 'zero' else 'T'} to the scale", file=sys.stderr)
+        return "" if sent else what
+    if getattr(engine, what)():
+        print(f"dashcart weigh: {'zeroed' if what == 'zero' else 'tared'} at rest", file=sys.stderr)
+        return ""
+    return what
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -145,5 +182,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--offset", type=int, help="raw count at zero load (default: scale.offset)")
     parser.add_argument("--counts-per-gram", type=float, help="default: scale.counts_per_gram")
     parser.add_argument("--duration", type=float, metavar="S", help="live: stop after S seconds")
+    zero = parser.add_mutually_exclusive_group()
+    zero.add_argument("--zero", action="store_true",
+                      help="live: zero the scale first (a trade scale is sent Z; the bridge is zeroed at rest)")
+    zero.add_argument("--tare", action="store_true",
+                      help="live: tare the load on the scale first (a trade scale is sent T)")
     parser.add_argument("--json", action="store_true", help="one JSON object per settled change on stdout")
     parser.set_defaults(func=run)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from dashcart.config import WeighingSection
 from dashcart.errors import Misconfigured
 from dashcart.events import WeightSettled
-from dashcart.readings import Gap, Sample
+from dashcart.readings import Gap, Sample, ScaleZeroed
 
 RAW_SATURATED = (-8388608, 8388607)
 
@@ -139,6 +139,12 @@ class WeighingEngine:
         self._saturated_run = 0
         self._live_gross = 0.0
         self._rate_g_per_s = self.settings.track_rate_d_per_s * self.settings.division_g
+        # A trade scale (readings with its own stable flag) is read a few times a second:
+        # the gap that restarts the window follows its pace, and its own division (the
+        # smallest step its readings make) sets the least change worth reporting.
+        self._interval_s: float | None = None
+        self._step_g: float | None = None
+        self._last_grams: float | None = None
 
     # ------------------------------------------------------------ what the screen shows
     @property
@@ -192,6 +198,20 @@ class WeighingEngine:
         """Readings were lost (a sequence gap, silence, a reconnect): restart the window."""
         self._restart_window(t)
 
+    def rebase(self, t: float) -> None:
+        """The scale itself was zeroed or tared (MT-SICS ``Z A`` / ``T S``): its readings jump
+        by what it took off, which is no item. The next rest becomes the reference, silently."""
+        self._restart_window(t)
+        self._last_grams = None
+        self.state = ScaleState.STARTING
+        self._reference_g = None
+
+    def _max_gap_s(self) -> float:
+        if self._interval_s is None:
+            return self.settings.max_gap_s
+        # three missed readings of a slow scale, but never more than a second and a half
+        return max(self.settings.max_gap_s, min(3.0 * self._interval_s, 1.5))
+
     def _restart_window(self, t: float) -> None:
         self.counters.gaps += 1
         self._median.clear()
@@ -218,13 +238,18 @@ class WeighingEngine:
         self.counters.samples += 1
         self._saturated_run = 0
         dt = 0.0 if self._last_t is None else t - self._last_t
-        if dt > self.settings.max_gap_s:
+        if scale_stable is not None and 0.0 < dt < 2.0:
+            self._interval_s = dt if self._interval_s is None else 0.8 * self._interval_s + 0.2 * dt
+        if dt > self._max_gap_s():
             self._restart_window(t)
+            self._last_grams = None
             dt = 0.0
         self._last_t = t
         if self.state is ScaleState.OVERLOAD:
             # back in range; with no settled weight yet (overloaded since start) start afresh
             self.state = ScaleState.MOVING if self._reference_g is not None else ScaleState.STARTING
+        if scale_stable is not None:
+            return self._feed_trade(t, max(dt, 0.0), grams, scale_stable)
         median = self._median
         median.append(grams)
         if len(median) < median.maxlen:  # type: ignore[operator]
@@ -233,17 +258,32 @@ class WeighingEngine:
         self._live_gross = filtered
         window = self._window
         window.push(t, filtered)
-        at_rest = window.full() and window.spread() <= self.settings.motion_band_g and scale_stable is not False
-        return self._step(t, max(dt, 0.0), at_rest)
+        at_rest = window.full() and window.spread() <= self.settings.motion_band_g
+        return self._step(t, max(dt, 0.0), at_rest, window.mean() if at_rest else filtered)
 
-    def _step(self, t: float, dt: float, at_rest: bool) -> list[SettledChange]:
+    def _feed_trade(self, t: float, dt: float, grams: float, scale_stable: bool) -> list[SettledChange]:
+        """A trade scale filters and detects motion itself, a few readings a second: its own
+        stable flag is trusted (a "stable" reading that jumped from the last one by more than
+        the motion band, or a step of the scale, waits for the next)."""
+        previous, self._last_grams = self._last_grams, grams
+        if previous is not None and previous != grams:
+            step = abs(grams - previous)
+            if step >= 0.001 and (self._step_g is None or step < self._step_g):
+                self._step_g = step
+        self._live_gross = grams
+        self._window.push(t, grams)   # for tare() and zero(), which take the window's mean
+        band = max(self.settings.motion_band_g, 1.5 * (self._step_g or 0.0))
+        at_rest = scale_stable and previous is not None and abs(grams - previous) <= band
+        return self._step(t, dt, at_rest, grams)
+
+    def _step(self, t: float, dt: float, at_rest: bool, rest_g: float) -> list[SettledChange]:
         state = self.state
         if not at_rest:
             if state is ScaleState.STABLE:
                 self.state = ScaleState.MOVING
                 self._moving_since = t
             return []
-        mean = self._window.mean()
+        mean = rest_g
         if state is ScaleState.STARTING:
             self._reference_g = mean
             self.state = ScaleState.STABLE
@@ -251,7 +291,9 @@ class WeighingEngine:
         assert self._reference_g is not None
         delta = mean - self._reference_g
         changes: list[SettledChange] = []
-        if abs(delta) >= self.settings.min_change_g:
+        # a trade scale's own division: a reading flickering by one step is no item
+        least = max(self.settings.min_change_g, 1.5 * (self._step_g or 0.0))
+        if abs(delta) >= least:
             started = self._moving_since if state is ScaleState.MOVING else t - self.settings.stable_window_s
             self._reference_g = mean
             changes.append(SettledChange(t, delta, mean - self._zero_g - self._tare_g, started))
@@ -276,7 +318,7 @@ class WeighingEngine:
             self._zero_g += max(-step, min(step, mean - self._zero_g - self._tare_g))
 
 
-def feed_decoded(engine: WeighingEngine, items: Iterable[Sample | Gap]) -> list[SettledChange]:
+def feed_decoded(engine: WeighingEngine, items: Iterable[Sample | Gap | ScaleZeroed]) -> list[SettledChange]:
     """Feed what :class:`dashcart.drivers.scale.decoder.LineDecoder` produced into ``engine``."""
     changes: list[SettledChange] = []
     for item in items:
@@ -285,6 +327,8 @@ def feed_decoded(engine: WeighingEngine, items: Iterable[Sample | Gap]) -> list[
             # silence anyway); a reboot or reconnect (unknown loss) restarts the window.
             if item.lost < 0:
                 engine.gap(item.t)
+        elif isinstance(item, ScaleZeroed):
+            engine.rebase(item.t)
         elif item.saturated:
             changes += engine.feed_overload(item.t)
         elif item.raw is not None:

@@ -31,7 +31,7 @@ class ScaleEventSource:
         self.put = put
         self.live_interval_s = live_interval_s
         self._last_live: tuple[float, float, bool] | None = None   # (t, grams, stable) last sent
-        self._was_connected: bool | None = None
+        self._was_state: str | None = None
 
     def poll(self, timeout: float = 0.5) -> None:
         """One round: read what arrived (waiting up to ``timeout``), put the resulting events."""
@@ -60,14 +60,22 @@ class ScaleEventSource:
         self.put(WeightLive(t=t, grams=grams, stable=stable))
 
     def _health(self, t: float | None) -> None:
+        """A DeviceStatus when the scale's state changes: connected or not, and while connected
+        whether it really talks (a mute scale, a flood of corrupt lines; see
+        :class:`dashcart.drivers.scale.decoder.Liveness`)."""
         connected = self.driver.connected
-        if connected == self._was_connected:
+        health = getattr(self.driver, "health", None)
+        state = "down" if not connected else (health.state if health is not None else "ok")
+        if state == self._was_state:
             return
-        self._was_connected = connected
+        self._was_state = state
         when = t if t is not None else (self._last_live[0] if self._last_live else 0.0)
-        if connected:
-            self.put(DeviceStatus(when, "scale", "ok", self.driver.describe(), self.driver.counters.as_dict()))
-        else:
+        counters = self.driver.counters.as_dict()
+        if not connected:
             reason = getattr(self.driver, "last_error", "") or "not connected"
             self.put(DeviceStatus(when, "scale", "down", f"{self.driver.describe()}: {reason}; "
-                                  "weighing resumes when it is back", self.driver.counters.as_dict()))
+                                  "weighing resumes when it is back", counters))
+        elif state == "ok":
+            self.put(DeviceStatus(when, "scale", "ok", self.driver.describe(), counters))
+        else:
+            self.put(DeviceStatus(when, "scale", state, f"{self.driver.describe()}: {health.message}", counters))

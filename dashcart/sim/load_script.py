@@ -331,3 +331,176 @@ def render_scale_log(script: LoadScript, seed: int = 0, offset: int = 0,
 def format_scale_log(pairs: Sequence[tuple[float, str]]) -> str:
     """The text of a ``scale.log`` for rendered pairs (one ``"<t> <line>"`` per line)."""
     return "".join(f"{t:.4f} {line}\n" for t, line in pairs)
+
+
+# ---------------------------------------------------------------- a trade scale (MT-SICS)
+
+@dataclass(frozen=True)
+class SicsProfile:
+    """How a trade scale behaves on its MT-SICS port. The default is a bench scale like an
+    Ohaus Ranger 35 kg x 5 g: about 5 readings a second while streaming (``SIR``), in kg with
+    three decimals, its own motion detection (stable once the load has stayed within one
+    division for ``settle_s``)."""
+
+    name: str = "trade scale 35 kg x 5 g"
+    rate_hz: float = 5.0
+    jitter_s: float = 0.02          # the interval between readings varies by up to this
+    unit: str = "kg"
+    decimals: int = 3
+    division_g: float = 5.0
+    capacity_g: float = 35000.0
+    settle_s: float = 0.5
+    noise_d: float = 0.15           # internal noise, in divisions (1 sigma)
+    zero_range_g: float = 700.0     # Z works within +-2 % of capacity of the power-up zero
+
+
+GRAMS_PER_UNIT = {"g": 1.0, "kg": 1000.0, "mg": 0.001, "lb": 453.59237, "oz": 28.349523125}
+
+
+class SicsScale:
+    """The firmware of a trade scale speaking MT-SICS, without real time: ``reading(t)`` is the
+    line it streams after ``SIR``; ``command(t, text)`` answers a command as the scale would.
+    ``load_g(t)`` is the true load on its platform (the same physics as the bridge's)."""
+
+    def __init__(self, profile: SicsProfile, rng: np.random.Generator, load_g) -> None:
+        self.profile = profile
+        self.rng = rng
+        self.load_g = load_g
+        self.zero_g = 0.0            # gross load that reads zero (power-up zero: empty platform)
+        self.power_up_zero_g = 0.0
+        self.tare_g = 0.0
+        self.streaming = False
+
+    def _internal(self, t: float) -> list[float]:
+        """The scale's own fast conversions over its motion window, with noise."""
+        p = self.profile
+        n = max(2, int(round(p.settle_s / 0.05)) + 1)
+        times = [t - i * 0.05 for i in range(n)]
+        return [self.load_g(max(0.0, x)) + float(self.rng.normal(0.0, p.noise_d * p.division_g)) for x in times]
+
+    def stable(self, t: float) -> bool:
+        values = self._internal(t)
+        return max(values) - min(values) <= self.profile.division_g
+
+    def _net(self, t: float) -> tuple[float, bool]:
+        values = self._internal(t)
+        stable = max(values) - min(values) <= self.profile.division_g
+        recent = values[:4]
+        gross = sum(recent) / len(recent)
+        return gross, stable
+
+    def _line(self, kind: str, net_g: float, stable: bool) -> str:
+        p = self.profile
+        d = p.division_g
+        shown = round(net_g / d) * d / GRAMS_PER_UNIT[p.unit]
+        return f"{kind} {'S' if stable else 'D'} {shown:10.{p.decimals}f} {p.unit}"
+
+    def reading(self, t: float) -> str:
+        p = self.profile
+        gross, stable = self._net(t)
+        if gross > p.capacity_g + 9 * p.division_g:
+            return "S +"
+        net = gross - self.zero_g - self.tare_g
+        if gross - self.zero_g < -20 * p.division_g:
+            return "S -"
+        return self._line("S", net, stable)
+
+    def command(self, t: float, text: str) -> list[str]:
+        p = self.profile
+        name, _, argument = text.strip().partition(" ")
+        known = ("SIR", "SI", "S", "Z", "T", "TAC", "@", "I4")
+        if name not in known:
+            return ["ES"] if name else []
+        if argument and name not in ("T",):
+            return ["EL"]    # these take no parameter
+        if name == "SIR":
+            self.streaming = True
+            return []
+        if name == "@":
+            self.streaming = False
+            self.tare_g = 0.0
+            return ['I4 A "B123456789"']
+        if name == "I4":
+            return ['I4 A "B123456789"']
+        gross, stable = self._net(t)
+        if name == "SI":
+            return [self.reading(t)]
+        if name == "S":
+            return [self.reading(t)] if stable else ["S I"]
+        if name == "Z":
+            if not stable:
+                return ["Z I"]
+            if gross - self.power_up_zero_g > p.zero_range_g:
+                return ["Z +"]
+            if gross - self.power_up_zero_g < -p.zero_range_g:
+                return ["Z -"]
+            self.zero_g, self.tare_g = gross, 0.0
+            return ["Z A"]
+        if name == "TAC":
+            self.tare_g = 0.0
+            return ["TAC A"]
+        # T: tare the load on the platform
+        if argument:
+            return ["EL"]
+        if not stable:
+            return ["T I"]
+        if gross - self.zero_g <= 0:
+            return ["T -"]
+        self.tare_g = round((gross - self.zero_g) / p.division_g) * p.division_g
+        return [self._line("T", self.tare_g, True)]
+
+
+def sics_fault_line(fault: Fault, line: str, rng: np.random.Generator) -> list[str]:
+    """What a trade scale's line turns into under a wire fault (a trade scale has no CRC or
+    sequence number: a flipped bit is just a line that does not parse, or worse, one that does)."""
+    kind = fault.kind
+    if kind == "garbage":
+        n = int(rng.integers(1, 40))
+        alphabet = "S D0123456789 .-kgABCDEF#\t\x00\x7f"
+        return ["".join(alphabet[int(i)] for i in rng.integers(0, len(alphabet), n)), line]
+    if kind == "bad_crc":   # a bit flipped in transit: the unit or the flag garbled
+        return [line.replace(" kg", " k\x07").replace(" g", " \x07") if "S" in line else line + "\x07"]
+    if kind == "truncated":
+        return [line[: int(rng.integers(1, max(2, len(line) - 2)))]]
+    if kind == "drop":
+        return []
+    if kind == "saturation":
+        return ["S +"]
+    if kind == "bridge_error":
+        return ["ET", line]
+    return [line]   # sign_glitch, spike: HX711 faults a trade scale does not have
+
+
+def render_sics_log(script: LoadScript, seed: int = 0, profile: SicsProfile | None = None) -> list[tuple[float, str]]:
+    """Every ``(t, line)`` a trade scale streams during ``script`` after ``SIR``: deterministic
+    for ``seed``; readings about ``profile.rate_hz`` a second with jitter; faults of the script
+    (garbage, truncated, drop, silence, disconnect, ...) as they would show on its line."""
+    profile = profile or SicsProfile()
+    rng = np.random.default_rng(seed)
+    phases = push_phases(script, rng)
+
+    def load(t: float) -> float:
+        return float(load_at(np.array([t]), script.events, script.initial_g, phases)[0])
+
+    scale = SicsScale(profile, rng, load)
+    scale.power_up_zero_g = scale.zero_g = script.initial_g if script.initial_g < profile.zero_range_g else 0.0
+    faults = list(script.faults)
+    out: list[tuple[float, str]] = []
+    blind_until = -1.0
+    t = 0.0
+    period = 1.0 / profile.rate_hz
+    while True:
+        t += period + float(rng.uniform(-profile.jitter_s, profile.jitter_s))
+        if t > script.duration_s:
+            return out
+        line = scale.reading(t)
+        lines = [line]
+        while faults and faults[0].t <= t:
+            fault = faults.pop(0)
+            if fault.kind in ("silence", "disconnect"):
+                blind_until = max(blind_until, fault.t + fault.duration_s)
+            else:
+                lines = sics_fault_line(fault, line, rng)
+        if t < blind_until:
+            continue
+        out.extend((round(t, 4), x) for x in lines)

@@ -17,6 +17,7 @@ import os
 import pty
 import select
 import shutil
+import socket
 import tempfile
 import termios
 import threading
@@ -27,15 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dashcart.drivers.scale.protocol import encode_sics_weight
 from dashcart.sim.load_script import (  # noqa: F401  (re-exported: the sim's public names)
     BANNER, FAULT_KINDS, RATE_HZ, Drift, Fault, LineEncoder, Lift, LoadEvent, LoadScript, Place, Push,
-    TrueChange, format_scale_log, load_at, push_phases, raw_counts, render_scale_log,
+    SicsProfile, SicsScale, TrueChange, format_scale_log, load_at, push_phases, raw_counts, render_scale_log,
+    render_sics_log, sics_fault_line,
 )
 
 log = logging.getLogger("dashcart.sim.scale")
 
-SICS_RATE_HZ = 20
 # termios speed codes -> baud, to see what speed the reader set on the pty
 _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
            if name.startswith("B") and name[1:].isdigit()}
@@ -53,17 +53,26 @@ def demo_script() -> LoadScript:
 
 
 class SimulatedBridge:
-    """A scale on a pty. ``port`` is the path to open once :meth:`start` returned.
+    """A scale on a pty (or a TCP port). ``port`` is what to open once :meth:`start` returned:
+    the pty's stable path, or ``socket://127.0.0.1:PORT`` with ``transport="tcp"`` (a scale
+    behind a serial-to-Ethernet converter, or an MT-SICS emulator).
 
     ``repeat`` replays the script forever (its load must net to zero); events added while
     it runs are on the bridge's own clock (seconds since start, from ``clock``).
+    With ``protocol="mt-sics"`` it is a trade scale (:class:`SicsScale` with ``sics``, by
+    default 35 kg x 5 g streaming about 5 readings a second in kg after ``SIR``).
     """
 
     def __init__(self, script: LoadScript | None = None, *, seed: int = 0, offset: int = 0,
                  counts_per_gram: float = 420.0, protocol: str = "hx711-bridge", repeat: bool = False,
-                 baudrate: int = 115200, clock: Callable[[], float] = time.monotonic) -> None:
+                 baudrate: int = 115200, clock: Callable[[], float] = time.monotonic,
+                 sics: SicsProfile | None = None, transport: str = "pty") -> None:
+        if transport not in ("pty", "tcp"):
+            raise ValueError(f"transport must be pty or tcp, not {transport!r}")
         self.script = script or LoadScript(0.0)
         self.protocol = protocol
+        self.transport = transport
+        self.sics = sics or SicsProfile()
         self.offset = offset
         self.counts_per_gram = counts_per_gram
         self.repeat = repeat and self.script.duration_s > 0
@@ -84,16 +93,19 @@ class SimulatedBridge:
         self._t0 = 0.0
         self._blind_until = -1.0
         self._reconnect_at: float | None = None
-        self._sics_streaming = False
-        self._sics_zero = 0.0
-        self._sics_tare = 0.0
+        self._scale = SicsScale(self.sics, self._rng, self.load_g)
+        self._mute = False
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._tcp_port = 0
         self._inbox = b""
         self.connections = 0
+        self.commands: list[str] = []   # every command the reader sent, in order (for tests)
 
     # ------------------------------------------------------------ life cycle
     def start(self) -> str:
         self._t0 = self._clock()
-        self._open_pty()
+        self._open_port()
         self._thread = threading.Thread(target=self._run, name="sim-scale", daemon=True)
         self._thread.start()
         return self.port
@@ -102,7 +114,7 @@ class SimulatedBridge:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._close_pty()
+        self._close_port()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> SimulatedBridge:
@@ -140,6 +152,16 @@ class SimulatedBridge:
         with self._lock:
             self._faults.append(Fault(self.now(), kind, duration_s, count))
 
+    def mute(self, on: bool = True) -> None:
+        """The scale stops sending (and answering) with its port still open, until unmuted:
+        a hung microcontroller, a trade scale switched to another interface mode."""
+        self._mute = on
+
+    @property
+    def streaming(self) -> bool:
+        """A trade scale: whether it was told ``SIR`` (and not ``@`` since)."""
+        return self._scale.streaming
+
     def _add(self, event: LoadEvent) -> None:
         with self._lock:
             self._extra.append(event)
@@ -155,7 +177,19 @@ class SimulatedBridge:
         load += load_at(times, extra, 0.0, extra_phases)
         return float(load[0])
 
-    # ------------------------------------------------------------ the pty
+    # ------------------------------------------------------------ the port (pty or TCP)
+    def _open_port(self) -> None:
+        if self.transport == "tcp":
+            self._open_listener()
+        else:
+            self._open_pty()
+
+    def _close_port(self) -> None:
+        if self.transport == "tcp":
+            self._close_tcp()
+        else:
+            self._close_pty()
+
     def _open_pty(self) -> None:
         master, slave = pty.openpty()
         tty.setraw(slave)   # a UART has no line discipline: no echo, no CR/LF mangling
@@ -165,9 +199,18 @@ class SimulatedBridge:
         link.unlink(missing_ok=True)
         os.symlink(os.ttyname(slave), link)
         os.replace(link, self.port)
+        self._boot()
+
+    def _boot(self) -> None:
         self.connections += 1
         self._encoder.boot()
-        self._send(BANNER if self.protocol == "hx711-bridge" else "")
+        self._inbox = b""
+        if self.protocol == "hx711-bridge":
+            self._send(BANNER)
+        else:
+            # a trade scale powers up quiet: it streams again only when asked (SIR)
+            self._scale.streaming = False
+            self._scale.tare_g = 0.0
 
     def _close_pty(self) -> None:
         # Like pulling the USB cable: the device node goes away and readers get EIO.
@@ -180,8 +223,46 @@ class SimulatedBridge:
                     pass
         self._master = self._slave = -1
 
+    def _open_listener(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self._tcp_port))   # the same port again after an unplug
+        listener.listen(1)
+        listener.setblocking(False)
+        self._tcp_port = listener.getsockname()[1]
+        self.port = f"socket://127.0.0.1:{self._tcp_port}"
+        self._listener = listener
+
+    def _accept(self) -> None:
+        if self._listener is None or self._client is not None:
+            return
+        try:
+            client, _ = self._listener.accept()
+        except (BlockingIOError, OSError):
+            return
+        client.setblocking(False)
+        self._client = client
+        self._master = client.fileno()
+        self._boot()
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except OSError:
+                pass
+        self._client = None
+        self._master = -1
+
+    def _close_tcp(self) -> None:
+        # Like pulling the converter's cable: the connection drops and new ones are refused.
+        self._drop_client()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
     def _send(self, line: str) -> None:
-        if not line or self._master < 0:
+        if not line or self._master < 0 or self._mute:
             return
         data = (line + ("\r\n" if self.protocol == "mt-sics" else "\n")).encode("utf-8", "replace")
         reader_baud = self._reader_baud()
@@ -194,11 +275,15 @@ class SimulatedBridge:
         except BlockingIOError:
             pass   # nobody reading and the buffer is full: a UART would drop them too
         except OSError as exc:
-            if exc.errno not in (errno.EIO, errno.EAGAIN):
+            if self.transport == "tcp":
+                self._drop_client()   # the reader hung up; wait for the next one
+            elif exc.errno not in (errno.EIO, errno.EAGAIN):
                 raise
 
     def _reader_baud(self) -> int:
-        """The speed the reader set on the port (0: unknown or not set yet)."""
+        """The speed the reader set on the port (0: unknown, not set yet, or TCP)."""
+        if self.transport == "tcp":
+            return 0
         try:
             return _SPEEDS.get(termios.tcgetattr(self._slave)[5], 0)
         except (termios.error, OSError):
@@ -211,27 +296,36 @@ class SimulatedBridge:
             chunk = os.read(self._master, 4096)
         except (BlockingIOError, OSError):
             return []
+        if not chunk and self.transport == "tcp":
+            self._drop_client()   # the reader closed the connection
+            return []
         self._inbox = (self._inbox + chunk)[-4096:]
         *commands, self._inbox = self._inbox.split(b"\n")
         return [c.strip().decode("ascii", "replace") for c in commands]
 
-    # ------------------------------------------------------------ the bridge's firmware
+    # ------------------------------------------------------------ the firmware
+    def _wait(self, seconds: float) -> None:
+        fds = [fd for fd in (self._master,) if fd >= 0]
+        if self._listener is not None and self._client is None:
+            fds.append(self._listener.fileno())
+        if fds:
+            select.select(fds, [], [], seconds)
+        else:
+            self._stop.wait(seconds)
+
     def _run(self) -> None:
-        rate = RATE_HZ if self.protocol == "hx711-bridge" else SICS_RATE_HZ
+        if self.protocol == "mt-sics":
+            self._run_sics()
+            return
+        rate = RATE_HZ
         k = 0
         while not self._stop.is_set():
             due = k / rate
             now = self.now()
             if due > now:
-                if self._master >= 0:
-                    select.select([self._master], [], [], due - now)
-                else:
-                    self._stop.wait(due - now)
-                if self.protocol == "mt-sics":
-                    for command in self._drain_commands():
-                        self._sics_command(command, self.now())
-                else:
-                    self._drain_commands()
+                self._wait(due - now)
+                self._accept()
+                self._drain_commands()
                 continue
             if now - due > 1.0:   # we were suspended: the readings of that time are lost
                 skipped = int((now - due) * rate)
@@ -241,16 +335,22 @@ class SimulatedBridge:
             self._tick(due)
             k += 1
 
-    def _tick(self, t: float) -> None:
+    def _due_faults(self, t: float) -> list[Fault]:
         with self._lock:
             due = [f for f in self._faults if f.t <= t]
             self._faults = [f for f in self._faults if f.t > t]
-        for fault in due:
+        return due
+
+    def _blind(self, t: float, fault: Fault) -> None:
+        self._blind_until = max(self._blind_until, t + fault.duration_s)
+        if fault.kind == "disconnect":
+            self._close_port()
+            self._reconnect_at = self._blind_until
+
+    def _tick(self, t: float) -> None:
+        for fault in self._due_faults(t):
             if fault.kind in ("silence", "disconnect"):
-                self._blind_until = max(self._blind_until, t + fault.duration_s)
-                if fault.kind == "disconnect":
-                    self._close_pty()
-                    self._reconnect_at = self._blind_until
+                self._blind(t, fault)
             else:
                 self._encoder.pending.append(fault)
         if t < self._blind_until:
@@ -259,33 +359,43 @@ class SimulatedBridge:
             return
         if self._reconnect_at is not None:
             self._reconnect_at = None
-            self._open_pty()
+            self._open_port()
         load = self.load_g(t)
-        if self.protocol == "mt-sics":
-            if self._sics_streaming:
-                stable = abs(load - self.load_g(max(0.0, t - 0.3))) < 0.5
-                grams = load - self._sics_zero - self._sics_tare + float(self._rng.normal(0, 0.05))
-                self._send(encode_sics_weight(grams, stable).decode("ascii").rstrip("\r\n"))
-            return
         raw = int(raw_counts(np.array([load]), self._rng, self.offset, self.counts_per_gram,
                              self.script.noise_counts)[0])
         for line in self._encoder.lines_for(raw):
             self._send(line)
 
-    def _sics_command(self, command: str, t: float) -> None:
-        load = self.load_g(t)
-        if command == "SIR":
-            self._sics_streaming = True
-        elif command == "S":
-            self._send(encode_sics_weight(load - self._sics_zero - self._sics_tare, True).decode().rstrip("\r\n"))
-        elif command == "Z":
-            self._sics_zero, self._sics_tare = load, 0.0
-            self._send("Z A")
-        elif command == "T":
-            self._sics_tare = load - self._sics_zero
-            self._send(f"T S {self._sics_tare:10.1f} g")
-        elif command == "@":
-            self._sics_streaming = False
-            self._send('I4 A "0123456789"')
-        elif command:
-            self._send("ES")
+    def _run_sics(self) -> None:
+        """A trade scale: answers commands as they come, streams after SIR at its own pace."""
+        profile = self.sics
+        next_t = 1.0 / profile.rate_hz
+        while not self._stop.is_set():
+            now = self.now()
+            if next_t > now:
+                self._wait(min(next_t - now, 0.05))
+                self._accept()
+                for command in self._drain_commands():
+                    self.commands.append(command)
+                    if self._mute or self._master < 0:
+                        continue
+                    for line in self._scale.command(self.now(), command):
+                        self._send(line)
+                if self._reconnect_at is not None and self.now() >= self._reconnect_at:
+                    self._reconnect_at = None
+                    self._open_port()
+                continue
+            t = next_t
+            next_t += 1.0 / profile.rate_hz + float(self._rng.uniform(-profile.jitter_s, profile.jitter_s))
+            if now - t > 1.0:   # suspended: catch up without a burst
+                next_t = now + 1.0 / profile.rate_hz
+            lines: list[str] | None = None
+            for fault in self._due_faults(t):
+                if fault.kind in ("silence", "disconnect"):
+                    self._blind(t, fault)
+                elif lines is None:
+                    lines = sics_fault_line(fault, self._scale.reading(t), self._rng)
+            if t < self._blind_until or self._reconnect_at is not None or not self._scale.streaming:
+                continue
+            for line in lines if lines is not None else [self._scale.reading(t)]:
+                self._send(line)

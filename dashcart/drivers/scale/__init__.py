@@ -11,14 +11,14 @@ from typing import Protocol
 
 from dashcart.config import Config
 from dashcart.drivers.scale.decoder import ScaleCounters
-from dashcart.readings import Gap, Sample
+from dashcart.readings import Gap, Sample, ScaleZeroed
 
 
 class ScaleDriver(Protocol):
     counters: ScaleCounters
     connected: bool
 
-    def read(self, timeout: float | None = None) -> list[Sample | Gap]: ...
+    def read(self, timeout: float | None = None) -> list[Sample | Gap | ScaleZeroed]: ...
     def describe(self) -> str: ...
     def close(self) -> None: ...
     def __enter__(self) -> ScaleDriver: ...

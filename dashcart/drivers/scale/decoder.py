@@ -7,9 +7,10 @@ samples and count the same faults.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 
-from dashcart.readings import Gap, Sample
+from dashcart.readings import Gap, Sample, ScaleZeroed
 from dashcart.drivers.scale.protocol import (
     PROTOCOLS,
     BridgeError,
@@ -31,11 +32,15 @@ class ScaleCounters:
     readings: int = 0
     corrupt: int = 0          # bad CRC, junk, over-long, wrong protocol
     seq_gaps: int = 0         # times readings were lost
-    lost_readings: int = 0    # how many were lost in all
+    lost_readings: int = 0    # how many were lost in all (only gaps the elapsed time explains)
+    resyncs: int = 0          # sequence jumps no loss explains (backwards, a reset without banner)
+    duplicates: int = 0       # the same sequence number twice in a row (dropped)
     saturated: int = 0        # saturation codes (HX711) or overload/underload (MT-SICS)
     bridge_errors: int = 0    # E lines / MT-SICS error replies
     reboots: int = 0          # boot banners after the first
     reconnects: int = 0       # the serial driver had to reopen the port
+    silences: int = 0         # times the port stayed open but the scale went quiet
+    refused: int = 0          # MT-SICS Z/T not done (Z I, T I, Z +, Z -)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -44,6 +49,82 @@ class ScaleCounters:
 DEFAULT_RATE_HZ = 80.0
 # Readings arriving later than this behind their pace are taken at their arrival time.
 MAX_PACE_LAG_S = 0.5
+# A sequence gap counts as lost readings only if the time since the last reading explains it
+# (at the bridge's rate, with this much slack for a fast crystal and USB bursts); anything
+# larger (a line repeated or reordered, a bridge reset that sent no banner) is a resync.
+GAP_SLACK = 1.5
+GAP_SLACK_READINGS = 8
+
+SILENCE_S = 1.0          # no line for this long with the port open: the scale is mute
+CORRUPT_WINDOW_S = 2.0   # corrupt lines are rated over this window
+CORRUPT_MIN = 10         # at least this many corrupt lines in the window ...
+CORRUPT_RATIO = 0.2      # ... and at least this share of its lines: a corrupt-line flood
+
+
+@dataclass(frozen=True)
+class Health:
+    """How the scale's line looks: ``state`` ok | degraded | down (as DeviceStatus), and why."""
+
+    state: str
+    message: str = ""
+
+
+class Liveness:
+    """Whether a connected scale is really talking: silence and corrupt-line floods.
+
+    Pure: fed the arrival time of each line and asked at a time; the serial driver asks every
+    quarter second, so a mute scale is reported within ``silence_s`` + 0.25 s.
+    """
+
+    def __init__(self, counters: ScaleCounters, silence_s: float = SILENCE_S, window_s: float = CORRUPT_WINDOW_S,
+                 corrupt_min: int = CORRUPT_MIN, corrupt_ratio: float = CORRUPT_RATIO) -> None:
+        self.counters = counters
+        self.silence_s = silence_s
+        self.window_s = window_s
+        self.corrupt_min = corrupt_min
+        self.corrupt_ratio = corrupt_ratio
+        self._last_line_t: float | None = None
+        self._recent: deque[tuple[float, bool]] = deque()   # (t, corrupt) within the window
+        self._recent_corrupt = 0
+        self._silent = False
+
+    def connected(self, t: float) -> None:
+        """The port (re)opened at ``t``: silence is counted from now."""
+        self._last_line_t = t
+        self._recent.clear()
+        self._recent_corrupt = 0
+        self._silent = False
+
+    def line(self, t: float, corrupt: bool) -> None:
+        self._last_line_t = t
+        self._silent = False
+        self._recent.append((t, corrupt))
+        self._recent_corrupt += corrupt
+        self._expire(t)
+
+    def _expire(self, t: float) -> None:
+        horizon = t - self.window_s
+        recent = self._recent
+        while recent and recent[0][0] < horizon:
+            self._recent_corrupt -= recent.popleft()[1]
+
+    def check(self, t: float, connected: bool = True) -> Health:
+        if not connected or self._last_line_t is None:
+            return Health("ok")   # not connected is the driver's own "down"
+        quiet = t - self._last_line_t
+        if quiet > self.silence_s:
+            if not self._silent:
+                self._silent = True
+                self.counters.silences += 1
+            return Health("down", f"the scale sends nothing ({quiet:.1f} s) although its port is open: "
+                                  "is it powered and streaming (MT-SICS: does it answer SIR)?")
+        self._expire(t)
+        corrupt, lines = self._recent_corrupt, len(self._recent)
+        if corrupt >= self.corrupt_min and corrupt >= self.corrupt_ratio * lines:
+            return Health("degraded", f"{corrupt} of {lines} lines corrupt in the last {self.window_s:g} s "
+                                      f"({self.counters.corrupt} of {self.counters.lines} in all): a noisy "
+                                      "cable, or the wrong baud rate or protocol")
+        return Health("ok")
 
 
 class LineDecoder:
@@ -63,8 +144,10 @@ class LineDecoder:
         self.protocol = protocol
         self.rate_hz = rate_hz
         self.counters = ScaleCounters()
+        self.liveness = Liveness(self.counters)
         self.last_corrupt: Corrupt | None = None
         self._seq: int | None = None
+        self._seq_t = 0.0            # arrival time of the last reading
         self._banners = 0
         self._anchor_t = 0.0
         self._since_anchor: int | None = None   # readings since the anchor; None: no anchor
@@ -83,21 +166,37 @@ class LineDecoder:
         self._anchor_t, self._since_anchor = arrived, 0
         return arrived
 
-    def decode(self, t: float, line: bytes | str) -> list[Sample | Gap]:
+    def decode(self, t: float, line: bytes | str) -> list[Sample | Gap | ScaleZeroed]:
         self.counters.lines += 1
-        if self.protocol == "mt-sics":
-            return self._sics(t, line)
+        corrupt_before = self.counters.corrupt
+        out = self._sics(t, line) if self.protocol == "mt-sics" else self._hx711(t, line)
+        self.liveness.line(t, self.counters.corrupt != corrupt_before)
+        return out
+
+    def _hx711(self, t: float, line: bytes | str) -> list[Sample | Gap | ScaleZeroed]:
         message = parse_hx711(line)
         if isinstance(message, Reading):
+            out: list[Sample | Gap | ScaleZeroed] = []
+            previous, previous_t = self._seq, self._seq_t
+            if previous is not None and message.seq == previous:
+                self.counters.duplicates += 1   # the same reading again: nothing new
+                return out
             self.counters.readings += 1
-            out: list[Sample | Gap] = []
-            lost = seq_gap(self._seq, message.seq)
-            self._seq = message.seq
-            t = self._paced(t, 1 + lost)
-            if lost:
-                self.counters.seq_gaps += 1
-                self.counters.lost_readings += lost
-                out.append(Gap(t, lost))
+            lost = seq_gap(previous, message.seq)
+            self._seq, self._seq_t = message.seq, t
+            if lost > (t - previous_t) * self.rate_hz * GAP_SLACK + GAP_SLACK_READINGS:
+                # More than the time allows: not a loss but a jump (reordered or repeated line,
+                # a reset without banner). Counting it as lost would add up to ~65,000 a time.
+                self.counters.resyncs += 1
+                self._since_anchor = None
+                t = self._paced(t, 1)
+                out.append(Gap(t))
+            else:
+                t = self._paced(t, 1 + lost)
+                if lost:
+                    self.counters.seq_gaps += 1
+                    self.counters.lost_readings += lost
+                    out.append(Gap(t, lost))
             if message.saturated:
                 self.counters.saturated += 1
             out.append(Sample(t, raw=message.raw, saturated=message.saturated))
@@ -122,7 +221,7 @@ class LineDecoder:
         self.last_corrupt = message
         return []
 
-    def _sics(self, t: float, line: bytes | str) -> list[Sample | Gap]:
+    def _sics(self, t: float, line: bytes | str) -> list[Sample | Gap | ScaleZeroed]:
         message = parse_sics(line)
         if isinstance(message, SicsWeight):
             self.counters.readings += 1
@@ -133,6 +232,11 @@ class LineDecoder:
                 return [Sample(t, saturated=True)]
             if message.kind in ("syntax", "transmission", "logical"):
                 self.counters.bridge_errors += 1
+            elif message.kind == "refused":
+                self.counters.refused += 1
+            elif message.kind in ("zeroed", "tared"):
+                # the readings after this one are on the new zero or tare
+                return [ScaleZeroed(t, "zero" if message.kind == "zeroed" else "tare")]
             return []
         self.counters.corrupt += 1
         self.last_corrupt = message

@@ -158,8 +158,9 @@ class SicsWeight:
 @dataclass(frozen=True)
 class SicsStatus:
     """Anything but a weight: ``busy`` (S I), ``overload`` (S +), ``underload`` (S -),
-    ``syntax`` (ES), ``transmission`` (ET), ``logical`` (EL), or an acknowledgement
-    (``zeroed``, ``tared``, ``ack``) of a Z/T/SIR command."""
+    ``syntax`` (ES), ``transmission`` (ET), ``logical`` (EL), an acknowledgement
+    (``zeroed``, ``tared``, ``ack``) of a command, or ``refused`` (Z I / T I / Z + / Z -:
+    not done, the load moving or outside the zero range)."""
 
     kind: str
     text: str = ""
@@ -170,6 +171,7 @@ SicsMessage = SicsWeight | SicsStatus | Corrupt
 _UNIT_GRAMS = {"g": 1.0, "kg": 1000.0, "mg": 0.001, "lb": 453.59237, "oz": 28.349523125}
 _SICS_STATUS = {"ES": "syntax", "ET": "transmission", "EL": "logical"}
 _SICS_WEIGHT = re.compile(r"(S|T|Z) (S|D) +(-? *[0-9]+(?:\.[0-9]+)?) +([A-Za-z]+)")
+_SICS_COMMAND = re.compile(r"[A-Z@][A-Z0-9]{0,5}")
 
 
 def parse_sics(line: bytes | str) -> SicsMessage:
@@ -186,9 +188,13 @@ def parse_sics(line: bytes | str) -> SicsMessage:
         if kind:
             return SicsStatus(kind, text)
     if len(parts) == 2 and parts[0] in ("Z", "T", "SIR") and parts[1] in ("A", "I", "+", "-"):
-        kind = {"A": {"Z": "zeroed", "T": "tared"}.get(parts[0], "ack"),
-                "I": "busy", "+": "overload", "-": "underload"}[parts[1]]
-        return SicsStatus(kind, text)
+        if parts[1] == "A":
+            return SicsStatus({"Z": "zeroed", "T": "tared"}.get(parts[0], "ack"), text)
+        # Z I / T I: not done now (the load is moving); Z + / Z -: outside the zero range.
+        # A refused command, not a weight out of range.
+        return SicsStatus("refused", text)
+    if len(parts) >= 2 and parts[1] == "A" and _SICS_COMMAND.fullmatch(parts[0]):
+        return SicsStatus("ack", text)   # e.g. I4 A "B123456789" (the serial number, after @)
     match = _SICS_WEIGHT.fullmatch(text)
     if match is None:
         return Corrupt("not an MT-SICS response", text)
@@ -203,6 +209,8 @@ def parse_sics(line: bytes | str) -> SicsMessage:
     return SicsWeight(grams, match.group(2) == "S")
 
 
-def encode_sics_weight(grams: float, stable: bool) -> bytes:
-    """The line a trade scale sends for a weight (10-character right-aligned value, grams)."""
-    return f"S {'S' if stable else 'D'} {grams:10.1f} g\r\n".encode("ascii")
+def encode_sics_weight(grams: float, stable: bool, unit: str = "g", decimals: int = 1) -> bytes:
+    """The line a trade scale sends for a weight: ``S S`` or ``S D``, the value right-aligned in
+    10 characters with ``decimals`` places, in ``unit`` (``S S      1.250 kg``)."""
+    value = grams / _UNIT_GRAMS[unit]
+    return f"S {'S' if stable else 'D'} {value:10.{decimals}f} {unit}\r\n".encode("ascii")

@@ -20,14 +20,15 @@ import serial
 import serial.threaded
 
 from dashcart.events import DeviceStatus
-from dashcart.drivers.scale.decoder import LineDecoder, ScaleCounters
-from dashcart.readings import Gap, Sample
+from dashcart.drivers.scale.decoder import Health, LineDecoder, ScaleCounters
+from dashcart.readings import Gap, Sample, ScaleZeroed
 
 log = logging.getLogger("dashcart.scale")
 
 MAX_BUFFERED_BYTES = 4096       # a "line" longer than this is noise: drop it
 QUEUE_LIMIT = 80 * 60           # a minute of samples; older ones are dropped if nobody reads
-SICS_RESEND_S = 2.0             # ask a trade scale again to stream when it has gone quiet
+SICS_RESEND_S = 1.0             # ask a trade scale again to stream when it has gone quiet
+WATCH_S = 0.25                  # how often the supervisor looks at the line's health
 
 
 class _LineProtocol(serial.threaded.Protocol):
@@ -89,7 +90,7 @@ class SerialScale:
         self._owned = owned           # e.g. the simulated bridge behind the port, stopped on close
         self._decoder = LineDecoder(protocol)
         self.counters: ScaleCounters = self._decoder.counters
-        self._queue: queue.Queue[Sample | Gap] = queue.Queue(QUEUE_LIMIT)
+        self._queue: queue.Queue[Sample | Gap | ScaleZeroed] = queue.Queue(QUEUE_LIMIT)
         self._closing = threading.Event()
         self._lost_event = threading.Event()
         self._reader: serial.threaded.ReaderThread | None = None
@@ -98,13 +99,15 @@ class SerialScale:
         self._lock = threading.Lock()
         self.connected = False
         self.last_error = ""
+        self.health = Health("down", "not connected yet")   # what DeviceStatus last said
+        self._reader_lock = threading.Lock()
         self._supervisor = threading.Thread(target=self._supervise, name=f"scale {url}", daemon=True)
         self._supervisor.start()
 
     # ------------------------------------------------------------ the interface
-    def read(self, timeout: float | None = None) -> list[Sample | Gap]:
+    def read(self, timeout: float | None = None) -> list[Sample | Gap | ScaleZeroed]:
         """Samples and gaps received since the last call; waits up to ``timeout`` for the first."""
-        items: list[Sample | Gap] = []
+        items: list[Sample | Gap | ScaleZeroed] = []
         try:
             items.append(self._queue.get(timeout=timeout) if timeout != 0 else self._queue.get_nowait())
         except queue.Empty:
@@ -120,6 +123,29 @@ class SerialScale:
         while not self.connected and self._clock() < deadline:
             time.sleep(0.02)
         return self.connected
+
+    def command(self, text: str) -> bool:
+        """Send one MT-SICS command (``Z``, ``T``, ``SIR`` ...) now; False when not connected.
+        Its answer arrives with the readings: ``Z A`` / ``T S`` make the engine take the next
+        rest as its new reference (a zeroed scale is no item going out)."""
+        with self._lock:
+            reader = self._reader
+        if reader is None or not self.connected:
+            return False
+        try:
+            reader.write(text.encode("ascii") + b"\r\n")
+        except Exception as exc:   # the port went away under us; the supervisor reconnects
+            log.warning("scale: could not send %r: %s", text, exc)
+            return False
+        return True
+
+    def zero(self) -> bool:
+        """A trade scale: zero it (``Z``; answered ``Z A``, or ``Z I`` while the load moves)."""
+        return self.protocol == "mt-sics" and self.command("Z")
+
+    def tare(self) -> bool:
+        """A trade scale: tare the load on it (``T``; answered ``T S <tare>``, or ``T I``)."""
+        return self.protocol == "mt-sics" and self.command("T")
 
     def describe(self) -> str:
         return f"{self.protocol} scale at {self.url} ({self.baudrate} baud)"
@@ -149,6 +175,7 @@ class SerialScale:
     def _connected(self, transport: serial.threaded.ReaderThread) -> None:
         self.connected = True
         self._last_line_t = self._clock()
+        self._decoder.liveness.connected(self._last_line_t)
         if self.protocol == "mt-sics":
             transport.write(b"SIR\r\n")
 
@@ -159,7 +186,9 @@ class SerialScale:
                 self._on_line(now, line)
             except Exception:   # a recorder's trouble must not cost the cart its weight
                 log.exception("scale: line tap failed")
-        for item in self._decoder.decode(now, line):
+        with self._reader_lock:   # the supervisor reads the liveness window meanwhile
+            items = self._decoder.decode(now, line)
+        for item in items:
             try:
                 self._queue.put_nowait(item)
             except queue.Full:
@@ -216,6 +245,7 @@ class SerialScale:
                 self.counters.reconnects += 1
                 log.warning("scale: reconnected to %s", self.url)
             self._connected_once = True
+            self.health = Health("ok", f"connected to {self.url}")
             self._status("ok", f"connected to {self.url}")
             delay = self._backoff[0]
             self._watch(reader)
@@ -234,18 +264,30 @@ class SerialScale:
             self._decoder.reset()
             self._enqueue_gap()
             log.warning("scale: lost %s (%s); reconnecting", self.url, self.last_error or "closed")
-            self._status("down", f"lost {self.url}: {self.last_error or 'closed'}; reconnecting")
+            self.health = Health("down", f"lost {self.url}: {self.last_error or 'closed'}; reconnecting")
+            self._status("down", self.health.message)
         self.connected = False
 
     def _watch(self, reader: serial.threaded.ReaderThread) -> None:
-        """Wait for the connection to end; meanwhile nudge a quiet trade scale."""
-        while not self._lost_event.wait(0.5):
-            if self.protocol == "mt-sics" and self._clock() - self._last_line_t > SICS_RESEND_S:
+        """Wait for the connection to end; meanwhile watch the line's health (a mute scale, a
+        flood of corrupt lines) and nudge a quiet trade scale."""
+        while not self._lost_event.wait(WATCH_S):
+            now = self._clock()
+            if self.protocol == "mt-sics" and now - self._last_line_t > SICS_RESEND_S:
                 try:
                     reader.write(b"SIR\r\n")
                 except Exception:
                     return
-                self._last_line_t = self._clock()
+                self._last_line_t = now   # one nudge a second, not one per watch
+            with self._reader_lock:
+                health = self._decoder.liveness.check(now, self.connected)
+            if health.state != self.health.state:
+                if health.state == "ok":
+                    log.warning("scale: %s talks again", self.url)
+                else:
+                    log.warning("scale: %s", health.message)
+                self.health = Health(health.state, health.message or f"connected to {self.url}")
+                self._status(self.health.state, self.health.message)
 
     def _enqueue_gap(self) -> None:
         try:
