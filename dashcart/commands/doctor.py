@@ -309,6 +309,71 @@ def _catalogue(config: Config) -> Iterator[Finding]:
     yield from check_catalogue(Path(configured) if configured else config.state_dir() / "catalogue.db")
 
 
+# --- the state directory: journal and outbox ---------------------------------------------------
+
+#: Below this much free space the journal and outbox are about to fail to save.
+STATE_FREE_MIN_MB = 50
+
+
+def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iterator[Finding]:
+    """Can the cart save (a test write with fsync, free space), and do its journal and outbox read
+    back (checked on copies, so a running cart is not disturbed)?"""
+    import shutil
+    import tempfile
+
+    fix = "free space on that filesystem, or remount it read-write; see cart.state_dir (docs/raspberry-pi.md)"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / ".doctor-write-test"
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as exc:
+        yield Finding("state", False, f"{state_dir}: cannot save: {exc.strerror or exc}", fix)
+        return
+    stat = os.statvfs(state_dir)
+    free_mb = stat.f_bavail * stat.f_frsize / 1e6
+    if free_mb < free_min_mb:
+        yield Finding("state", False, f"{state_dir}: only {free_mb:.0f} MB free: the cart will soon fail to save",
+                      fix)
+    else:
+        yield Finding("state", True, f"{state_dir}: writable, {free_mb:.0f} MB free")
+    from dashcart.core.basket import Basket, Journal
+    from dashcart.core.checkout.outbox import Outbox
+    from dashcart.errors import DashcartError
+    for name, open_copy in (("basket.db", lambda p: Basket(Journal(p)).journal.close()),
+                            ("outbox.sqlite", lambda p: _read_outbox(Outbox, p))):
+        path = state_dir / name
+        if not path.exists():
+            continue
+        with tempfile.TemporaryDirectory(prefix="dashcart-doctor-") as scratch:
+            for suffix in ("", "-wal"):
+                if Path(f"{path}{suffix}").exists():
+                    shutil.copyfile(f"{path}{suffix}", Path(scratch) / f"{name}{suffix}")
+            try:
+                open_copy(Path(scratch) / name)
+            except (DashcartError, sqlite3.Error) as exc:
+                detail = str(exc).replace(str(Path(scratch) / name), str(path))
+                yield Finding(name, False, detail, "stop the cart and move the file aside for the on-call engineer "
+                                                   "(`dashcart run` moves a damaged basket.db aside by itself)")
+                continue
+        yield Finding(name, True, f"{path} reads back")
+
+
+def _read_outbox(outbox_cls: Any, path: Path) -> None:
+    outbox = outbox_cls(path)
+    try:
+        outbox.all()
+    finally:
+        outbox.close()
+
+
+def _state(config: Config) -> Iterator[Finding]:
+    yield from check_state(config.state_dir())
+
+
 # --- the store -------------------------------------------------------------------------------
 
 def check_store(url: str, timeout_s: float = 3.0) -> Iterator[Finding]:
@@ -394,7 +459,8 @@ def _read(path: Path) -> str:
 
 
 CHECKS: tuple[Callable[[Config], Iterator[Finding]], ...] = (
-    _serial_ports, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _store, _python_packages, _groups,
+    _serial_ports, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _state, _store, _python_packages,
+    _groups,
 )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 
 from dashcart.config import Config
+from dashcart.errors import PermanentlyBroken
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -18,6 +20,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     outbox = Outbox(path)
     try:
         records = outbox.all()
+    except sqlite3.DatabaseError as exc:
+        # A damaged page past the header: one line for the on-call engineer, never a traceback.
+        raise PermanentlyBroken(f"{path}: cannot read the outbox: {' '.join(str(exc).split())}; move it aside "
+                                "for the on-call engineer (orders in it have not been lost)") from None
     finally:
         outbox.close()
     for r in records:

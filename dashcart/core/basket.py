@@ -47,7 +47,11 @@ class JournalWriteFailed(RetryLater):
 
 
 class DamagedJournal(PermanentlyBroken):
-    """The journal file cannot be read back into a basket; ``str()`` names the file and the damage."""
+    """The journal file cannot be read back into a basket; ``str()`` names the file and the damage,
+    on one line (SQLite's integrity report spans several)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.replace("*** in database main ***", "").split()))
 
 
 #: The shopper token as kept on disk once its session no longer needs it.
@@ -276,13 +280,17 @@ class Basket:
         self.session = SessionState()
         self._saved: SessionState | None = None   # the state when the open transaction began
         self._depth = 0
-        for seq, t, kind, data in journal.rows(journal.last_session_start()):
-            try:
-                self._apply(t, kind, data, seq)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                what = f"item {exc.args[0]} was never added" if isinstance(exc, KeyError) and kind == "remove" \
-                    else f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                raise DamagedJournal(f"{journal.path}: row {seq} ({kind}): {what}") from None
+        try:
+            for seq, t, kind, data in journal.rows(journal.last_session_start()):
+                try:
+                    self._apply(t, kind, data, seq)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    what = f"item {exc.args[0]} was never added" if isinstance(exc, KeyError) and kind == "remove" \
+                        else f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                    raise DamagedJournal(f"{journal.path}: row {seq} ({kind}): {what}") from None
+        except DamagedJournal:
+            journal.close()   # so the file can be moved aside
+            raise
         # Sessions before this one (and this one once paid) no longer need the shopper's token.
         journal.redact_shoppers(self.session.seq if self.session.state in ("shopping", "checkout") else None)
         self._token_on_disk = False

@@ -278,8 +278,21 @@ class CartRuntime:
         self.post(DeviceStatus(self.clock(), device, state, message))
 
     def _open_checkout(self, state_dir: Path) -> Any:
+        import sqlite3
+
+        from dashcart.errors import PermanentlyBroken
         from dashcart.runtime.checkout_sender import CheckoutService
-        return CheckoutService(self.config, state_dir=state_dir, clock=self.clock, wall_clock=time.time)
+        service = None
+        try:
+            service = CheckoutService(self.config, state_dir=state_dir, clock=self.clock, wall_clock=time.time)
+            service.outbox.all()   # a damaged page past the header shows here, not in the sender later
+        except sqlite3.DatabaseError as exc:
+            if service is not None:
+                service.outbox.close()
+            raise PermanentlyBroken(f"{state_dir / 'outbox.sqlite'}: the outbox is damaged "
+                                    f"({' '.join(str(exc).split())}); move it aside for the on-call engineer, "
+                                    "orders in it have not been lost") from None
+        return service
 
     def _open_locator(self) -> Any:
         from dashcart.runtime.assemble import open_locator

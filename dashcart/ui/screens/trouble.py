@@ -12,7 +12,11 @@ def advice(v: View) -> str:
     lines = []
     for d in troubled_devices(v):
         kind = d.device.split(":")[0]
-        if kind in ("scale", "camera", "network", "bluetooth"):
+        if kind == "storage":
+            # The cart cannot save (full disk, read-only, damaged journal): the runtime's message
+            # says "cannot save, see staff" and what staff need to know.
+            lines.append(f"{d.message}." if d.message else tr("trouble.other", device=d.device))
+        elif kind in ("scale", "camera", "network", "bluetooth"):
             lines.append(f"{tr(f'trouble.{kind}')}. {tr(f'trouble.{kind}_do')}.")
         else:
             lines.append(f"{tr('trouble.other', device=d.device)}. {tr('trouble.other_do')}.")

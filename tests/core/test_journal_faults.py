@@ -1,0 +1,272 @@
+"""The journal under faults: one decision is one commit; a write that fails changes nothing and is
+a save fault; a damaged file is one line naming it; the shopper's token leaves the file once the
+session is paid; the outbox and the journal are reconciled."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from dashcart.core.basket import Basket, DamagedJournal, Journal, JournalWriteFailed
+from dashcart.core.controller import Controller, ControllerSettings, OrderOnRecord
+from dashcart.events import BarcodeSeen, LaneDetected, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from dashcart.snapshot import SessionState
+
+JUICE = "2280000001285"
+TOKEN = "tok-secret-4711"
+
+
+class FakeStore:
+    def __init__(self):
+        self.orders = []
+
+    def place_order(self, lines, *, shopper_token, session_id, t, seq=1):
+        self.orders.append(SimpleNamespace(seq=seq, session=session_id))
+        return SimpleNamespace(order_id=f"cart-{session_id}-{seq}")
+
+
+def make(catalogue, path, store=None):
+    return Controller(catalogue, Basket(Journal(path)), checkout=store or FakeStore(),
+                      settings=ControllerSettings(summary_s=5.0))
+
+
+def place(c, t, grams, code=None):
+    if code:
+        c.handle(BarcodeSeen(t - 1.0, camera="top", gtin13=code, format="EAN-13"))
+    c.handle(WeightSettled(t, delta_g=grams, total_g=0.0, started_t=t - 0.8))
+    c.handle(Tick(t + 1.0))
+
+
+def rows(path):
+    db = sqlite3.connect(path)
+    try:
+        return [(kind, json.loads(data)) for kind, data in db.execute("SELECT kind, data FROM journal ORDER BY seq")]
+    finally:
+        db.close()
+
+
+# -- one decision, one transaction ---------------------------------------------------------------
+
+def test_a_transaction_commits_all_or_nothing(tmp_path):
+    path = tmp_path / "basket.db"
+    b = Basket.open(path)
+    b.begin_session(0.0, "s")
+    q = b.ask(1.0, "added", 1062.0, [{"code": JUICE, "qty": 1, "score": 0.5}])
+    with pytest.raises(RuntimeError):
+        with b.transaction():
+            b.close_question(2.0, q.id, f"chose {JUICE}")
+            b.add(2.0, code=JUICE, name="Juice", qty=1, sold_by="unit", unit_price_cents=299, price_cents=299,
+                  weight_g=1062.0)
+            raise RuntimeError("killed between the two")
+    # neither on disk nor in memory
+    assert [q.id for q in b.questions] == [q.id] and b.items == []
+    assert [k for k, _ in rows(path)] == ["session", "question"]
+    with b.transaction():
+        b.close_question(2.0, q.id, f"chose {JUICE}")
+        b.add(2.0, code=JUICE, name="Juice", qty=1, sold_by="unit", unit_price_cents=299, price_cents=299,
+              weight_g=1062.0)
+    again = Basket.open(path)
+    assert again.questions == [] and [i.code for i in again.items] == [JUICE]
+
+
+def test_an_answer_is_one_commit(catalogue, tmp_path):
+    """Answering a question closes it and adds the item in one commit: a crash between is impossible."""
+    path = tmp_path / "basket.db"
+    c = make(catalogue, path)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 170.0)                            # no barcode, no vision: a question
+    (q,) = c.basket.questions
+    commits = []
+    c.basket.journal.on_commit = commits.append
+    c.handle(ShopperAction(5.0, "choose", "4088", question_id=q.id))
+    assert commits == ["before", "after"]           # one commit for the answer and the item
+    assert [k for k, _ in rows(path)][-2:] == ["answer", "add"]
+
+
+# -- a write that fails --------------------------------------------------------------------------
+
+def _fill_the_disk(basket: Basket) -> None:
+    """SQLite's own "database or disk is full": the file may not grow past its current pages."""
+    conn = basket.journal._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_a_failing_write_takes_nothing_and_is_a_save_fault(catalogue, tmp_path, fault):
+    path = tmp_path / "basket.db"
+    c = make(catalogue, path)
+    snaps = []
+    c.subscribe(snaps.append)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    assert c.basket.quantity(JUICE) == 1
+    if fault == "full":
+        _fill_the_disk(c.basket)
+        for i in range(60):
+            place(c, 10.0 + 3 * i, 1062.0, JUICE)
+            if c.save_fault:
+                break
+    else:
+        c.basket.journal._conn.execute("PRAGMA query_only = ON")   # what a read-only remount gives
+        place(c, 10.0, 1062.0, JUICE)
+    assert c.save_fault and "cannot save" in c.save_fault
+    assert c.unsaved >= 1
+    # nothing was taken that is not on disk: memory and file agree
+    assert c.basket.contents() == Basket.open(path).contents()
+    assert snaps[-1] is c.snapshot() and any(e["type"] == "cannot_save" for e in c.log)
+
+
+def test_a_checkout_whose_journal_write_fails_is_not_placed_twice(catalogue, tmp_path):
+    path = tmp_path / "basket.db"
+    store = FakeStore()
+    c = make(catalogue, path, store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.basket.journal._conn.execute("PRAGMA query_only = ON")
+    c.handle(Tick(16.0))                             # the countdown ends: the order is stored, "paying" is not
+    assert c.save_fault and c.state is SessionState.CHECKOUT
+    c.basket.journal._conn.execute("PRAGMA query_only = OFF")
+    c.handle(ShopperAction(17.0, "confirm"))
+    assert [o.seq for o in store.orders] == [1, 1]   # the same order number again: the outbox gives it back
+
+
+# -- reconcile on start ----------------------------------------------------------------------------
+
+def _paying(catalogue, path, store):
+    c = make(catalogue, path, store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(16.0))
+    assert c.snapshot().checkout.stage == "paying"
+    return c
+
+
+def test_an_order_settled_before_the_crash_closes_the_session(catalogue, tmp_path):
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = _paying(catalogue, path, store)
+    order_id = c.snapshot().checkout.order_id
+    again = make(catalogue, path, store)             # killed after the outbox settled it
+    assert again.state is SessionState.CHECKOUT
+    notes = again.reconcile(20.0, [OrderOnRecord(order_id, again.session_key, 1, "local")])
+    assert again.state is SessionState.DONE and notes
+    again.handle(ShopperAction(21.0, "signout"))
+    assert again.state is SessionState.IDLE
+    assert make(catalogue, path, store).state is SessionState.IDLE
+
+
+def test_an_order_stored_but_not_journaled_is_adopted_not_offered_for_change(catalogue, tmp_path):
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = make(catalogue, path, store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    key = c.session_key
+    again = make(catalogue, path, store)             # killed after the outbox commit, before "paying"
+    assert again.snapshot().checkout.stage == "summary"
+    again.reconcile(11.0, [OrderOnRecord(f"cart-{key}-1", key, 1, "pending")])
+    view = again.snapshot().checkout
+    assert view.stage == "paying" and not view.cancellable and view.order_id == f"cart-{key}-1"
+    again.handle(OrderAcknowledged(12.0, f"cart-{key}-1", "local"))
+    assert again.state is SessionState.DONE
+    assert make(catalogue, path, store).state is SessionState.DONE
+
+
+def test_a_journaled_order_missing_from_the_outbox_is_a_question_for_staff(catalogue, tmp_path):
+    path, store = tmp_path / "basket.db", FakeStore()
+    _paying(catalogue, path, store)
+    again = make(catalogue, path, store)
+    notes = again.reconcile(20.0, [])                # the outbox was emptied or deleted
+    view = again.snapshot().checkout
+    assert view.stage == "failed" and "staff" in view.reason and notes
+    # order numbers continue: a retry staff allow is order 2, never a second order 1
+    again.handle(ShopperAction(21.0, "confirm"))
+    assert [o.seq for o in store.orders] == [1, 2]
+
+
+# -- damaged files ---------------------------------------------------------------------------------
+
+def _damage(path, how):
+    b = Basket.open(path)
+    b.begin_session(0.0, "s")
+    item = b.add(1.0, code=JUICE, name="Juice", qty=1, sold_by="unit", unit_price_cents=299, price_cents=299,
+                 weight_g=1062.0)
+    b.journal.close()
+    db = sqlite3.connect(path)
+    if how == "bad cell":
+        db.execute("UPDATE journal SET data = 'not json{' WHERE kind = 'add'")
+    elif how == "cut row":
+        db.execute("UPDATE journal SET data = substr(data, 1, 20) WHERE kind = 'add'")
+    elif how == "unknown removal":
+        db.execute("INSERT INTO journal (t, kind, data) VALUES (2, 'remove', ?)",
+                   (json.dumps({"id": item.id + 7, "qty": 1}),))
+    elif how == "missing field":
+        db.execute("INSERT INTO journal (t, kind, data) VALUES (2, 'add', '{\"id\": 9}')")
+    elif how == "a list":
+        db.execute("INSERT INTO journal (t, kind, data) VALUES (2, 'answer', '[1, 2]')")
+    elif how == "wrong table":
+        db.execute("DROP TABLE journal")
+        db.execute("CREATE TABLE journal (x)")
+    db.commit()
+    db.close()
+    if how == "empty file":
+        path.write_bytes(b"")
+    elif how == "not sqlite":
+        path.write_bytes(b"hello, this is not a database" * 200)
+    elif how == "malformed page":
+        data = bytearray(path.read_bytes())
+        data[4096 + 10:4096 + 400] = b"\xff" * 390
+        path.write_bytes(bytes(data))
+
+
+DAMAGE = ["bad cell", "cut row", "unknown removal", "missing field", "a list", "wrong table", "empty file",
+          "not sqlite", "malformed page"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_journal_is_one_line_naming_the_file(tmp_path, how):
+    path = tmp_path / "basket.db"
+    _damage(path, how)
+    with pytest.raises(DamagedJournal) as caught:
+        Basket.open(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_a_journal_that_cannot_be_created_says_so(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(JournalWriteFailed) as caught:
+        Basket.open(blocker / "state" / "basket.db")
+    assert str(blocker / "state") in str(caught.value)
+
+
+# -- privacy at rest -------------------------------------------------------------------------------
+
+def test_the_token_leaves_the_journal_once_paid(catalogue, tmp_path):
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = _paying(catalogue, path, store)
+    assert TOKEN.encode() in (path.read_bytes() + (tmp_path / "basket.db-wal").read_bytes())
+    c.handle(OrderAcknowledged(20.0, c.snapshot().checkout.order_id, "local"))
+    assert c.state is SessionState.DONE
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("basket.db*"))
+    assert TOKEN.encode() not in on_disk
+    assert [d["shopper"] for k, d in rows(path) if k == "session"] == [""]
+    # a paid session restored after a restart still shows its receipt stage
+    assert make(catalogue, path, store).state is SessionState.DONE
+
+
+def test_an_old_file_with_tokens_is_cleaned_when_opened(tmp_path):
+    path = tmp_path / "basket.db"
+    b = Basket.open(path)
+    b.begin_session(0.0, "old-token-1")
+    b.begin_session(5.0, TOKEN)                     # the first session never reached done (an old build)
+    b.journal.close()
+    again = Basket.open(path)
+    assert again.session.shopper == TOKEN           # the open session keeps its token: it may still pay
+    assert [d["shopper"] for k, d in rows(path) if k == "session"] == ["", TOKEN]
