@@ -191,20 +191,28 @@ class CameraSetup:
                    noise=rng.uniform(1.5, 3.5),
                    skin=rng.choice(((120, 150, 200), (90, 120, 170), (60, 85, 130), (150, 175, 225))))
 
-    def apply(self, frame: np.ndarray, np_rng: np.random.Generator) -> np.ndarray:
+    def apply(self, frame: np.ndarray, np_rng: np.random.Generator, noise_bank: list[np.ndarray]) -> np.ndarray:
+        """``frame`` (uint8 BGR, the basket as it lies) as this camera sees it. ``noise_bank``:
+        sensor noise fields (int16) drawn once per trip; each frame takes one, shifted."""
         import cv2
         h, w = frame.shape[:2]
-        image = frame.astype(np.float32)
+        image = frame
         if any(self.tilt):
             src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
             dst = src + np.float32(self.tilt).reshape(4, 2) * np.float32([w, h])
             image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(src, dst), (w, h),
                                         borderMode=cv2.BORDER_REPLICATE)
-        image *= np.float32(self.gain) * np.float32(self.cast)
+        levels = np.arange(256, dtype=np.float32)
+        lut = np.clip(np.stack([levels * self.gain * c for c in self.cast], axis=-1), 0, 255).astype(np.uint8)
+        image = cv2.LUT(image, lut.reshape(1, 256, 3))
         if self.blur > 0:
             image = cv2.GaussianBlur(image, (0, 0), self.blur)
-        image += np_rng.normal(0, self.noise, image.shape).astype(np.float32)
-        return np.clip(image, 0, 255).astype(np.uint8)
+        if not noise_bank:
+            noise_bank.extend(np.round(np_rng.normal(0, self.noise, image.shape)).astype(np.int16) for _ in range(4))
+        field_ = noise_bank[int(np_rng.integers(len(noise_bank)))]
+        shift = int(np_rng.integers(h)), int(np_rng.integers(w))
+        noisy = image.astype(np.int16) + np.roll(field_, shift, axis=(0, 1))
+        return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def draw_hand(frame: np.ndarray, x: int, y: int, size: int, skin: tuple[int, int, int]) -> None:
@@ -225,6 +233,7 @@ class Scene:
                  camera: CameraSetup | None = None):
         w, h = self.size = frame_size
         self.camera = camera or CameraSetup()
+        self.noise_bank: list[np.ndarray] = []
         floor = np.full((h, w, 3), (72, 76, 80), np.uint8)
         pitch = max(8, round(w * 0.075))   # the basket's wire grid
         floor[:, ::pitch] = (130, 130, 135)
@@ -274,7 +283,7 @@ class Scene:
         return frame
 
     def render(self, np_rng: np.random.Generator, hand_over: Any = None) -> np.ndarray:
-        return self.camera.apply(self.compose(hand_over), np_rng)
+        return self.camera.apply(self.compose(hand_over), np_rng, self.noise_bank)
 
     def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator,
                 hand_covers: float = 0.0) -> np.ndarray:
@@ -297,7 +306,7 @@ class Scene:
             lh, lw = label.shape[:2]
             lx, ly = max(0, (w - lw) // 2), h - lh - 8
             frame[ly:ly + lh, lx:lx + lw] = label[:, :min(lw, w - lx)]
-        return self.camera.apply(frame, np_rng)
+        return self.camera.apply(frame, np_rng, self.noise_bank)
 
 
 def _zones(catalogue: Catalogue) -> list[str]:
