@@ -28,6 +28,7 @@ class BasketLine:
     weight_g: float | None = None    # what was weighed, for items sold by weight
     savings_cents: int = 0
     image: str | None = None         # path to a product picture, if the catalogue has one
+    deal: str = ""                   # the promotion that gave the savings, as the shopper reads it ("2 for $5.00")
 
 
 @dataclass(frozen=True)

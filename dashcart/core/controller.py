@@ -23,6 +23,7 @@ States (``SessionState``):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import sqlite3
@@ -36,6 +37,7 @@ from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
                          OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
                          WeightSettled, ZoneChanged)
+from dashcart.core.pricing import BasketItem, PricingError, price_basket
 from dashcart.core.fusion import (BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part,
                                   best_quantity)
 from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
@@ -91,6 +93,7 @@ class ControllerSettings:
     nearby_count: int = 6
     recognizer_temperature: float = _FUSION.recognizer_temperature
     recognizer_reliability: float = _FUSION.recognizer_reliability
+    language: str = _CART.language
     # No store to send orders to: a practice cart, which must never tell anyone they paid.
     practice: bool = not _CHECKOUT.store_url
 
@@ -100,7 +103,7 @@ class ControllerSettings:
         return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
                    evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
                    recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability,
-                   practice=not config.checkout.store_url)
+                   practice=not config.checkout.store_url, language=config.cart.language)
 
 
 def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
@@ -157,6 +160,11 @@ class Controller:
         self.message_values: tuple[tuple[str, str], ...] = ()
         self.produce_base_g = 0.0                     # the load when the produce entry began
         self._loose: tuple[NearbyProduct, ...] | None = None   # the produce screen's products (catalogue is fixed)
+        self._wall: tuple[float, float] | None = None  # (Unix time, event time) the last event that told it
+        self.language = self.settings.language         # the shopper's, while signed in
+        self._dated_promotions = any(p.starts_at is not None or p.ends_at is not None
+                                     for p in getattr(catalogue, "promotions", ()))
+        self._priced_second: int | None = None
         self.produce_entry: str | None = None
         self.produce_count = 0
         self.removal_hint: str | None = None
@@ -336,6 +344,13 @@ class Controller:
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
             self._decide_pending()
         self.t = max(self.t, event.t)
+        wall = getattr(event, "wall_t", None)
+        if wall is not None:
+            self._wall = (wall, event.t)
+        if self._dated_promotions and self.wall_t is not None and int(self.wall_t) != self._priced_second:
+            # A dated promotion may have begun or ended: price again (at most once a second).
+            self._priced_second = int(self.wall_t)
+            self._snapshot = None
         if isinstance(event, WeightSettled):
             self._on_settled(event)
         elif isinstance(event, BarcodeSeen):
@@ -511,6 +526,8 @@ class Controller:
                     place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> None:
         # Two products put in together share one crop: its look identifies neither alone.
         look = look if len(best.parts) == 1 else None
+        if self.message:
+            self._tell("", "")   # what the shopper was told to do (put it in first) is done
         for part in best.parts:
             product = self.catalogue.get(part.code)
             weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
@@ -575,6 +592,14 @@ class Controller:
 
     def _on_action(self, a: ShopperAction) -> None:
         state = self.state
+        if a.action == "language":
+            # The shopper's language for this session: the screen follows it after a restart too.
+            if a.value and a.value != self.language:
+                self.language = a.value
+                self._note(a.t, "language", language=a.value)
+            return
+        if self.message:
+            self._tell("", "")   # a message answers the shopper's last action: the next one replaces it
         if a.action == "signin":
             if state in (SessionState.IDLE, SessionState.DONE):
                 self._checkout = None
@@ -587,6 +612,7 @@ class Controller:
                                               and not self.basket.questions):
                 self._set_state(a.t, SessionState.IDLE)
                 self._checkout = None
+                self.language = self.settings.language   # the next shopper starts in the cart's language
             return
         if state is SessionState.CHECKOUT and self._checkout is not None and a.action in ("cancel", "confirm") \
                 and self._checkout.stage in ("summary", "failed"):
@@ -834,10 +860,19 @@ class Controller:
     def _candidate(self, c: dict[str, Any]) -> Candidate:
         product = self.catalogue.get(c["code"])
         qty = int(c.get("qty", 1))
-        # Sold by weight: the price per kg (the screen writes "/kg"); by unit: for the quantity.
+        # Sold by weight: the price per kg (the screen writes "/kg"); by unit: for the quantity;
+        # with the promotions running now, as the basket will price it.
+        price = 0
+        if product is not None:
+            try:
+                price = price_basket([BasketItem(product.code, 1 if product.by_weight else qty,
+                                                 1000.0 if product.by_weight else None)],
+                                     self.catalogue, self.wall_t, self._promotions()).total_cents
+            except PricingError:
+                price = product.price_cents * (1 if product.by_weight else qty)
         return Candidate(code=c["code"], name=product.name if product else c["code"], score=float(c.get("score", 0.0)),
-                         qty=qty, price_cents=product.price_cents * (1 if product.by_weight else qty) if product else 0,
-                         image=product.image if product else None, sold_by=product.sold_by if product else "unit")
+                         qty=qty, price_cents=price, image=product.image if product else None,
+                         sold_by=product.sold_by if product else "unit")
 
     def _loose_products(self) -> tuple[NearbyProduct, ...]:
         """Every product the produce screen offers: sold by weight or under a PLU (not scanned)."""
@@ -848,6 +883,37 @@ class Controller:
                            for p in self.catalogue if p.by_weight or len(p.code) <= 5)
             self._loose = cached
         return cached
+
+    @property
+    def wall_t(self) -> float | None:
+        """Unix time now, as the events tell it (a beacon sighting carries the wall clock it was
+        heard at; the event clock runs on from there); None before any event said."""
+        if self._wall is None:
+            return None
+        wall, at = self._wall
+        return wall + (self.t - at)
+
+    def _promotions(self) -> Any:
+        return getattr(self.catalogue, "promotions_by_code", {})
+
+    def _deal(self, code: str) -> str:
+        """The label of a promotion on ``code`` running now ("2 for $5.00"), for the aisle's tiles."""
+        at = self.wall_t
+        return next((p.label for p in self._promotions().get(code, ()) if p.label and p.active(at)), "")
+
+    def _priced(self, lines: tuple[BasketLine, ...]) -> tuple[tuple[BasketLine, ...], int, int]:
+        """The lines priced by :func:`dashcart.core.pricing.price_basket` with the catalogue's
+        promotions (what the store will charge): each line's savings, the total and the savings."""
+        items = [BasketItem(line.code, line.qty, line.weight_g) for line in lines]
+        try:
+            priced = price_basket(items, self.catalogue, self.wall_t, self._promotions())
+        except PricingError:
+            # A line the catalogue cannot price (a product since removed): the journal's prices.
+            return lines, self.basket.total_cents(), 0
+        out = tuple(dataclasses.replace(line, price_cents=p.price_cents, savings_cents=p.savings_cents,
+                                        unit_price_cents=p.unit_price_cents, deal=p.label if p.savings_cents else "")
+                    for line, p in zip(lines, priced.lines))
+        return out, priced.total_cents, priced.savings_cents
 
     def _build_snapshot(self) -> Snapshot:
         lines: dict[str, BasketLine] = {}
@@ -869,7 +935,7 @@ class Controller:
                                    candidates=tuple(self._candidate(c) for c in q.candidates))
                           for q in self.basket.questions)
         nearby = tuple(NearbyProduct(code=p.code, name=p.name, price_cents=p.price_cents, sold_by=p.sold_by,
-                                     image=p.image)
+                                     image=p.image, deal=self._deal(p.code))
                        for p in self.catalogue.in_zone(self.zone)[:self.settings.nearby_count]) if self.zone else ()
         co = self._checkout
         view = None
@@ -884,8 +950,9 @@ class Controller:
         if self.produce_entry:
             entry = self._candidate({"code": self.produce_entry, "qty": max(1, self.produce_count)})
             produce_weight = max(0.0, self.live_weight_g - self.produce_base_g)
+        priced_lines, total, savings = self._priced(tuple(lines[k] for k in order))
         return Snapshot(t=self.t, state=self.state, shopper=self.basket.session.shopper,
-                        lines=tuple(lines[k] for k in order), total_cents=self.basket.total_cents(),
+                        lines=priced_lines, total_cents=total, savings_cents=savings, language=self.language,
                         last_change_code=self._last_change[0] if self._last_change else None,
                         last_change_t=self._last_change[1] if self._last_change else None,
                         questions=questions, zone=self.zone, nearby=nearby, live_weight_g=self.live_weight_g,

@@ -34,6 +34,7 @@ from dashcart.ui.scenes import Scene
 
 #: A carton of about the oat milk's weight (1062 g against 1050 g): a removal the scale alone can't tell.
 JUICE = "2280000001285"
+AVOCADO = "4225"
 #: What the store's answer says about the receipt when a store is configured.
 RECEIPT_TO = "k***@example.com"
 
@@ -45,14 +46,18 @@ def demo_catalogue(data_dir: Path | None = None) -> Catalogue:
     csv = data / "catalogue" / "demo_store.csv" if data else None
     if csv is None or not csv.is_file():
         raise Misconfigured(f"no demo catalogue: {csv or 'the bundled demo store is missing'}")
-    return Catalogue.from_csv(csv, data / "grocery-store")
+    # The store's promotions: beside the catalogue CSV, or at the top of the data folder.
+    promotions = next((p for p in (csv.with_name("promotions.csv"), data / "promotions.csv") if p.is_file()), None)
+    return Catalogue.from_csv(csv, data / "grocery-store", promotions=promotions)
 
 
 class _Player:
     """Feeds a controller the demo devices' events on a virtual clock and keeps named snapshots."""
 
-    def __init__(self, controller: Controller, checkout: Any) -> None:
+    def __init__(self, controller: Controller, checkout: Any, published: list[Snapshot] | None = None) -> None:
         self.c = controller
+        if published is not None:
+            controller.subscribe(published.append)   # every snapshot it publishes, not only the scenes
         self.checkout = checkout
         self.t = 10.0
         self.load_g = 0.0
@@ -105,20 +110,26 @@ def _controller(catalogue: Catalogue, config: Config, state: Path) -> Iterator[t
         service.close()
 
 
-def demo_scenes(catalogue: Catalogue | None = None, config: Config | None = None) -> list[Scene]:
-    """Every screen, from the controller playing the demo's trip (see the module's doc)."""
+def demo_scenes(catalogue: Catalogue | None = None, config: Config | None = None,
+                published: list[Snapshot] | None = None) -> list[Scene]:
+    """Every screen, from the controller playing the demo's trip (see the module's doc);
+    ``published`` collects every snapshot the controller published on the way."""
     catalogue = catalogue or demo_catalogue()
     config = config or parse_config("")
     with tempfile.TemporaryDirectory(prefix="dashcart-scenes-") as tmp:
         with _controller(catalogue, config, Path(tmp)) as (controller, service):
-            return _play(_Player(controller, service), catalogue)
+            return _play(_Player(controller, service, published), catalogue)
 
 
 def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.shot("welcome")
     p.tap("signin", DEMO_TOKEN)
+    p.tap("language", "ko")        # the shopper tries Korean, and back
+    p.tap("language", "en")
     p.at(0.5, ZoneChanged, "produce-fruit")
     p.shot("shopping_empty")
+    p.tap("plu", "99999")          # a PLU the store does not sell: the cart says so
+    p.shot("shopping_message")
     p.shot("produce", mode="produce")
     p.shot("produce_search", mode="produce", query="app")
     p.shot("produce_plu", mode="produce", produce_tab="plu", digits="40")
@@ -154,6 +165,14 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
                 p.shot("remove_pending", mode="remove_pending", pending_remove=step.code)
         elif isinstance(step, Take):
             p.settle(-grams[step.code].pop())
+    # Three avocados, one tap per piece ("3 for $4.00"), then into the cart together.
+    p.at(1.0, ZoneChanged, "produce-fruit")
+    for _ in range(3):
+        p.tap("plu", AVOCADO, dt=0.6)
+    p.at(0.8, WeightLive, p.load_g + 3 * catalogue.get(AVOCADO).unit_weight_g, True)
+    p.shot("weigh_pieces")
+    p.tap("confirm", AVOCADO)      # "Add" before the scale settled: the cart asks to put them in first
+    p.settle(3 * catalogue.get(AVOCADO).unit_weight_g, moving=False)
     p.shot("shopping")
     p.shot("help", mode="help")
     p.shot("staff_pin", mode="staff_pin", digits="12")
@@ -192,7 +211,8 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     return p.scenes
 
 
-def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None) -> list[Scene]:
+def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None,
+                published: list[Snapshot] | None = None) -> list[Scene]:
     """A cart with a store: the countdown when only the exit beacon was heard, and "Paid" once
     the store accepted the order (its answer is the event the checkout sender posts)."""
     catalogue = catalogue or demo_catalogue()
@@ -201,7 +221,7 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
         config.checkout, store_url="http://127.0.0.1:9/v1", cart_key="00" * 16))
     with tempfile.TemporaryDirectory(prefix="dashcart-scenes-") as tmp:
         with _controller(catalogue, config, Path(tmp)) as (controller, service):
-            p = _Player(controller, service)
+            p = _Player(controller, service, published)
             p.tap("signin", DEMO_TOKEN)
             p.at(0.5, ZoneChanged, "dairy")
             p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13("2410000001415"), "EAN-13")
@@ -220,10 +240,11 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
             return p.scenes
 
 
-def all_scenes(data_dir: Path | None = None, config: Config | None = None) -> list[Scene]:
+def all_scenes(data_dir: Path | None = None, config: Config | None = None,
+               published: list[Snapshot] | None = None) -> list[Scene]:
     """The demo trip's scenes and the paid ones, on the demo catalogue."""
     catalogue = demo_catalogue(data_dir)
-    return demo_scenes(catalogue, config) + paid_scenes(catalogue, config)
+    return demo_scenes(catalogue, config, published) + paid_scenes(catalogue, config, published)
 
 
 def long_basket(n: int, catalogue: Catalogue | None = None, config: Config | None = None) -> Snapshot:

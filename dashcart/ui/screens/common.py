@@ -72,8 +72,10 @@ def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
 def line_detail(v: View, line: BasketLine) -> str:
     tr = v.tr
     if line.sold_by == "weight" and line.weight_g is not None:
-        return f"{tr.weight(line.weight_g)} \u00d7 {tr.unit_price(line.unit_price_cents, 'weight')}"
-    return f"{line.qty} \u00d7 {tr.money(line.unit_price_cents)}"
+        detail = f"{tr.weight(line.weight_g)} \u00d7 {tr.unit_price(line.unit_price_cents, 'weight')}"
+    else:
+        detail = f"{line.qty} \u00d7 {tr.money(line.unit_price_cents)}"
+    return f"{detail} \u00b7 {line.deal}" if line.deal else detail
 
 
 def basket_row(v: View, rect: pygame.Rect, line: BasketLine, index: int, highlighted: bool,

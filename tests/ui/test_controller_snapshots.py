@@ -1,0 +1,195 @@
+"""What the screens show is what the controller computed: every snapshot field a screen reads
+is filled by the real controller somewhere on the demo's trip, and the numbers on the screens
+are the controller's (per-kg prices, the weight just placed, savings, honest payment status)."""
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import dashcart.ui
+from dashcart.config import parse_config
+from dashcart.core.basket import Basket
+from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.events import ShopperAction, WeightLive, WeightSettled, Tick
+from dashcart.snapshot import (BasketLine, Candidate, CheckoutView, DeviceView, NearbyProduct, Question, Snapshot)
+
+from tests.ui.ui_helpers import Harness, demo_scenes
+
+SNAPSHOT_TYPES = (Snapshot, BasketLine, Candidate, Question, NearbyProduct, CheckoutView)
+
+#: Fields a screen reads that the controller rightly leaves at their default on this trip, and why.
+NOT_THE_CONTROLLERS = {
+    "Snapshot.devices": "the runtime adds the devices' health to the controller's snapshot",
+    "Snapshot.currency": "the cart's currency from [cart]; USD, the default, is the demo store's",
+}
+
+
+def fields_the_ui_reads() -> set[str]:
+    """Every attribute name any module of dashcart/ui reads (a superset: by name, any object)."""
+    names = set()
+    for path in Path(dashcart.ui.__file__).parent.rglob("*.py"):
+        names |= {n.attr for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, ast.Attribute)}
+    return names
+
+
+def walk(obj, found):
+    """Every snapshot-type object inside ``obj`` (snapshots, their lines, questions, candidates...)."""
+    if isinstance(obj, SNAPSHOT_TYPES):
+        found.setdefault(type(obj), []).append(obj)
+        for f in dataclasses.fields(obj):
+            walk(getattr(obj, f.name), found)
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            walk(item, found)
+
+
+@pytest.fixture(scope="module")
+def published():
+    from dashcart.sim.demo_scenes import all_scenes
+    snapshots = []
+    all_scenes(published=snapshots)
+    return snapshots
+
+
+def test_every_field_a_screen_reads_is_set_by_the_controller(published):
+    found = {}
+    walk(published, found)
+    read = fields_the_ui_reads()
+    never = []
+    for kind in SNAPSHOT_TYPES:
+        objects = found.get(kind, [])
+        assert objects, f"the trip never published a {kind.__name__}"
+        for f in dataclasses.fields(kind):
+            name = f"{kind.__name__}.{f.name}"
+            if f.name not in read or name in NOT_THE_CONTROLLERS:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                default = f.default_factory()  # type: ignore[misc]
+            else:
+                continue      # a required field: always given (code, name, stage...)
+            if all(getattr(o, f.name) == default for o in objects):
+                never.append(name)
+    assert not never, f"a screen reads these, but the controller never sets them: {never}"
+
+
+def test_the_check_catches_a_field_the_controller_forgets(published, monkeypatch):
+    """The test above can fail: a snapshot with savings never filled is caught."""
+    found = {}
+    walk([dataclasses.replace(s, savings_cents=0) for s in published], found)
+    assert all(s.savings_cents == 0 for s in found[Snapshot]) and "savings_cents" in fields_the_ui_reads()
+
+
+def test_produce_shows_the_per_kg_price_and_the_weight_just_placed():
+    weigh = demo_scenes()["weigh"].snapshot
+    assert weigh.produce_entry.sold_by == "weight" and weigh.produce_entry.code == "4011"
+    assert weigh.produce_weight_g == 640.0                 # what was placed, not the basket's weight
+    for language, unit in (("en", "$0.99/kg"), ("ko", "$0.99/kg")):
+        h = Harness(weigh, language=language)
+        assert h.find("weigh_unit").text == unit and h.find("weigh_weight").text == "640 g"
+    # The avocados: three taps, three pieces, priced by the multibuy.
+    pieces = demo_scenes()["weigh_pieces"].snapshot
+    assert pieces.produce_entry.qty == 3 and pieces.produce_entry.price_cents == 400
+
+
+def test_the_shopping_screen_shows_the_controllers_savings():
+    snap = demo_scenes()["shopping"].snapshot
+    lines = {line.code: line for line in snap.lines}
+    assert lines["4011"].savings_cents == 20 and lines["4225"].savings_cents == 47
+    assert snap.savings_cents == sum(line.savings_cents for line in snap.lines) == 97
+    assert snap.total_cents == sum(line.price_cents for line in snap.lines)
+    h = Harness(snap)
+    assert h.find("savings").text == "You save $0.97"
+    assert h.find("line_save:4225").text == "-$0.47"
+    assert "3 for $4.00" in h.find("line_detail:4225").text
+    assert h.find("title").text == "Your basket \u00b7 6 items"
+
+
+def test_a_practice_cart_says_so_from_the_first_screen_and_never_says_paid():
+    scenes = demo_scenes()
+    for name in ("welcome", "shopping", "checkout_summary", "checkout_practice"):
+        for language in ("en", "ko"):
+            h = Harness(scenes[name].snapshot, language=language)
+            assert "practice" in h.ids(), (name, language)
+    done = Harness(scenes["checkout_practice"].snapshot)
+    assert scenes["checkout_practice"].snapshot.checkout.status == "local"
+    assert done.find("paid_title").text == "Thank you!"
+    assert "Practice cart: nothing was charged" in done.find("paid_text").text
+    assert "Paid" not in done.find("paid_title").text
+    # With a store, and only once it accepted the order: "Paid".
+    paid = Harness(scenes["checkout_receipt"].snapshot)
+    assert "practice" not in paid.ids() and paid.find("paid_title").text == "Paid. Thank you!"
+
+
+def test_no_raw_zone_ids_or_english_reasons_in_korean():
+    scenes = demo_scenes()
+    h = Harness(scenes["shopping_empty"].snapshot, language="ko")
+    assert h.find("nearby_title").text == "\uc8fc\ubcc0 \uc0c1\ud488 \u00b7 \uacfc\uc77c"
+    h = Harness(scenes["shopping_message"].snapshot, language="ko")
+    assert h.find("note").text == "\ucf54\ub4dc 99999\uc5d0 \ud574\ub2f9\ud558\ub294 \uc0c1\ud488\uc774 \uc5c6\uc2b5\ub2c8\ub2e4"
+    assert Harness(scenes["shopping_message"].snapshot).find("note").text == "No product with code 99999"
+
+
+def test_one_item_is_one_item():
+    scenes = demo_scenes()
+    one = Harness(scenes["checkout_receipt"].snapshot)   # the paid trip: one milk
+    snap = dataclasses.replace(scenes["checkout_receipt"].snapshot, state=scenes["shopping"].snapshot.state,
+                               checkout=None)
+    assert Harness(snap).find("title").text == "Your basket \u00b7 1 item"
+    assert one.app.screen == "checkout"
+
+
+# -- the controller on its own ---------------------------------------------------------------
+
+def controller(catalogue, tmp_path, **settings):
+    return Controller(catalogue, Basket.open(tmp_path / "basket.db"), settings=ControllerSettings(**settings))
+
+
+def test_confirm_while_weighing_adds_the_placement_now(catalogue, tmp_path):
+    c = controller(catalogue, tmp_path, evidence_after_s=2.0)
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightLive(1.5, 100.0, True))
+    c.handle(ShopperAction(2.0, "plu", "4011"))
+    c.handle(ShopperAction(2.5, "confirm", "4011"))          # nothing placed yet
+    assert c.snapshot().message_key == "message.place_first" and c.snapshot().produce_entry is not None
+    c.handle(WeightLive(3.0, 600.0, True))
+    assert c.snapshot().produce_weight_g == 500.0            # since the entry began, not the basket's 600
+    c.handle(WeightSettled(3.2, 500.0, 600.0, started_t=2.8))
+    assert not c.snapshot().lines                            # waiting 2 s for the cameras...
+    c.handle(ShopperAction(3.4, "confirm", "4011"))          # ...the shopper says: add it
+    [line] = c.snapshot().lines
+    assert (line.code, line.weight_g) == ("4011", 500.0) and c.snapshot().produce_entry is None
+    assert c.snapshot().message == ""
+
+
+def test_language_follows_the_shopper_and_resets_for_the_next(catalogue, tmp_path):
+    c = controller(catalogue, tmp_path)
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(ShopperAction(2.0, "language", "ko"))
+    assert c.snapshot().language == "ko"
+    c.handle(ShopperAction(3.0, "signout"))
+    assert c.snapshot().language == "en"
+
+
+def test_savings_need_the_wall_clock_for_dated_promotions(catalogue, tmp_path):
+    """Pricing takes Unix time from the events (a beacon heard at wall_t); without one only
+    undated promotions apply, as in a replay."""
+    from dashcart.core.catalogue import Catalogue
+    from dashcart.core.pricing import Promotion
+    dated = Catalogue(list(catalogue), promotions=[Promotion("p", "2410000001415", "percent", 50, starts_at=1000.0,
+                                                             ends_at=2000.0, label="half price")])
+    c = Controller(dated, Basket.open(tmp_path / "b.db"))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(ShopperAction(1.5, "choose", "2410000001415"))
+    from dashcart.events import BarcodeSeen, BeaconSighting
+    c.handle(BarcodeSeen(2.0, "top", "2410000001415", "EAN-13"))
+    c.handle(WeightSettled(2.5, 1584.0, 1584.0, started_t=2.1))
+    c.handle(Tick(4.0))
+    assert c.snapshot().lines[0].savings_cents == 0           # no wall time known: no dated promotion
+    c.handle(BeaconSighting(5.0, "ibeacon", "x:1:1", -60.0, wall_t=1500.0))
+    assert c.snapshot().lines[0].savings_cents == 100 and c.snapshot().lines[0].deal == "half price"
+    c.handle(Tick(600.0))                                     # 1500 + 595 s: the week is over
+    assert c.snapshot().lines[0].savings_cents == 0
