@@ -31,6 +31,8 @@ from dashcart.events import WeightSettled
 from dashcart.readings import Gap, Sample, ScaleZeroed
 
 RAW_SATURATED = (-8388608, 8388607)
+# The coarsest division a trade scale under a cart may have (60 kg x 20 g).
+MAX_DIVISION_G = 20.0
 
 
 class ScaleState(enum.Enum):
@@ -268,7 +270,8 @@ class WeighingEngine:
         previous, self._last_grams = self._last_grams, grams
         if previous is not None and previous != grams:
             step = abs(grams - previous)
-            if step >= 0.001 and (self._step_g is None or step < self._step_g):
+            # a step bigger than any cart scale's division is a load change, not a division
+            if 0.001 <= step <= MAX_DIVISION_G and (self._step_g is None or step < self._step_g):
                 self._step_g = step
         self._live_gross = grams
         self._window.push(t, grams)   # for tare() and zero(), which take the window's mean

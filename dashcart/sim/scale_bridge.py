@@ -95,6 +95,7 @@ class SimulatedBridge:
         self._reconnect_at: float | None = None
         self._scale = SicsScale(self.sics, self._rng, self.load_g)
         self._mute = False
+        self._injected: list[str] = []
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
         self._tcp_port = 0
@@ -151,6 +152,18 @@ class SimulatedBridge:
         """Inject a wire fault now (see :data:`FAULT_KINDS`)."""
         with self._lock:
             self._faults.append(Fault(self.now(), kind, duration_s, count))
+
+    def inject(self, line: str, count: int = 1) -> None:
+        """Send ``line`` (no newline) ``count`` times with the next reading: exact junk for
+        tests that count corrupt lines (random garbage may happen to be a valid line)."""
+        with self._lock:
+            self._injected.extend([line] * count)
+
+    def _flush_injected(self) -> None:
+        with self._lock:
+            lines, self._injected = self._injected, []
+        for line in lines:
+            self._send(line)
 
     def mute(self, on: bool = True) -> None:
         """The scale stops sending (and answering) with its port still open, until unmuted:
@@ -360,6 +373,7 @@ class SimulatedBridge:
         if self._reconnect_at is not None:
             self._reconnect_at = None
             self._open_port()
+        self._flush_injected()
         load = self.load_g(t)
         raw = int(raw_counts(np.array([load]), self._rng, self.offset, self.counts_per_gram,
                              self.script.noise_counts)[0])
@@ -389,13 +403,14 @@ class SimulatedBridge:
             next_t += 1.0 / profile.rate_hz + float(self._rng.uniform(-profile.jitter_s, profile.jitter_s))
             if now - t > 1.0:   # suspended: catch up without a burst
                 next_t = now + 1.0 / profile.rate_hz
-            lines: list[str] | None = None
+            lines = [self._scale.reading(t)]
             for fault in self._due_faults(t):
                 if fault.kind in ("silence", "disconnect"):
                     self._blind(t, fault)
-                elif lines is None:
-                    lines = sics_fault_line(fault, self._scale.reading(t), self._rng)
+                elif lines:   # each fault garbles the line (garbage adds one before it)
+                    lines = lines[:-1] + sics_fault_line(fault, lines[-1], self._rng)
             if t < self._blind_until or self._reconnect_at is not None or not self._scale.streaming:
                 continue
-            for line in lines if lines is not None else [self._scale.reading(t)]:
+            self._flush_injected()
+            for line in lines:
                 self._send(line)

@@ -120,3 +120,33 @@ def test_a_bad_trip_json_is_named(scale_log, capsys):
     assert main(["weigh", "--replay", str(scale_log), "--json"]) == 2
     err = capsys.readouterr().err
     assert "trip.json: scale.counts_per_gram" in err and len(err.strip().splitlines()) == 1
+
+
+# The six load changes on a trade scale (35 kg x 5 g, ~5 readings a second, in kg).
+SIX = (Place(3, 1250), Place(9, 355), Lift(15, 355), Place(21, 2000), Place(27, 40), Lift(33, 1250))
+
+
+def test_replay_of_a_trade_scale_log_gives_the_six_changes(tmp_path, capsys):
+    from dashcart.sim.load_script import render_sics_log
+    path = tmp_path / "scale.log"
+    path.write_text(format_scale_log(render_sics_log(LoadScript(40.0, SIX), seed=7)))
+    assert "S S      1.250 kg" in path.read_text()
+    assert main(["weigh", "--replay", str(path), "--protocol", "mt-sics", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["delta_g"] for r in records] == [1250.0, 355.0, -355.0, 2000.0, 40.0, -1250.0]
+    assert [r["total_g"] for r in records] == [1250.0, 1605.0, 1250.0, 3250.0, 3290.0, 2040.0]
+
+
+def test_live_weigh_of_a_trade_scale_over_tcp(capsys):
+    # like an MT-SICS emulator (or a serial-to-Ethernet converter) at socket://HOST:PORT
+    from dashcart.sim.scale_bridge import SimulatedBridge
+    script = LoadScript(60.0, (Place(1.0, 1250), Place(3.5, 40), Lift(6.0, 355)))
+    with SimulatedBridge(script, protocol="mt-sics", transport="tcp", seed=5) as bridge:
+        assert bridge.port.startswith("socket://127.0.0.1:")
+        assert main(["weigh", "--port", bridge.port, "--protocol", "mt-sics", "--json", "--duration", "8.5"]) == 0
+        commands = list(bridge.commands)
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["delta_g"] for r in records] == [1250.0, 40.0, -355.0]
+    assert commands[0] == "SIR"
+    assert "0 corrupt" in captured.err.splitlines()[-1]

@@ -235,3 +235,76 @@ def test_overloaded_from_the_start_then_in_range():
     out += steady(engine, 0.5, 2, 300.0)
     out += steady(engine, 2.5, 2, 400.0)
     assert engine.stable and [round(c.delta_g) for c in out] == [100]
+
+
+# ---------------------------------------------------------------- a trade scale (MT-SICS)
+
+from dashcart.sim.load_script import SicsProfile, render_sics_log  # noqa: E402
+
+# The six load changes on a 35 kg x 5 g trade scale streaming ~5 readings/s in kg.
+SIX = (Place(3, 1250), Place(9, 355), Lift(15, 355), Place(21, 2000), Place(27, 40), Lift(33, 1250))
+SIX_DELTAS = [1250.0, 355.0, -355.0, 2000.0, 40.0, -1250.0]
+
+
+def weigh_sics(script, seed=1, profile=None):
+    return replay_pairs(render_sics_log(script, seed=seed, profile=profile), "mt-sics").changes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_trade_scale_in_kg_at_five_readings_a_second_gives_the_six_changes(seed):
+    pairs = render_sics_log(LoadScript(40.0, SIX), seed=seed)
+    assert pairs[0][1].endswith(" kg") and 180 <= len(pairs) <= 220   # ~5 a second
+    changes = replay_pairs(pairs, "mt-sics").changes
+    assert [round(c.delta_g, 1) for c in changes] == SIX_DELTAS
+    truth = LoadScript(40.0, SIX).truth()
+    for change, true in zip(changes, truth):
+        assert true.rest_t <= change.t <= true.rest_t + 1.5   # the scale's own 0.5 s + a reading or two
+
+
+def test_trade_scale_in_grams_with_a_fine_division():
+    profile = SicsProfile(unit="g", decimals=1, division_g=0.5, rate_hz=8.0, capacity_g=6000.0, zero_range_g=120.0)
+    changes = weigh_sics(LoadScript(40.0, SIX), profile=profile)
+    assert [round(c.delta_g) for c in changes] == SIX_DELTAS
+
+
+def test_trade_scale_flicker_by_one_division_is_no_item():
+    engine = WeighingEngine()
+    out = []
+    for k in range(100):   # "stable" readings flickering 1.250 / 1.255 kg, 5 a second
+        out += engine.feed_grams(k * 0.2, 1250.0 + 5.0 * (k % 3 == 0), True)
+    assert out == []
+
+
+def test_trade_scale_dynamic_readings_never_settle_and_its_flag_is_trusted():
+    engine = WeighingEngine()
+    out = [c for k in range(10) for c in engine.feed_grams(k * 0.2, 0.0, True)]
+    out += [c for k in range(10, 40) for c in engine.feed_grams(k * 0.2, 500.0, False)]   # S D: held off
+    assert out == []
+    out += engine.feed_grams(8.0, 500.0, True)
+    assert [round(c.delta_g) for c in out] == [500]     # the first S S at the new load
+
+
+def test_trade_scale_zeroed_is_no_item_going_out():
+    from dashcart.core.weighing import feed_decoded
+    from dashcart.readings import Sample, ScaleZeroed
+    engine = WeighingEngine()
+    items = [Sample(k * 0.2, grams=300.0, stable=True) for k in range(5)]
+    items += [ScaleZeroed(1.0)]                            # Z A: the scale reads 0 from now
+    items += [Sample(1.0 + k * 0.2, grams=0.0, stable=True) for k in range(1, 6)]
+    items += [Sample(2.2 + k * 0.2, grams=500.0, stable=k > 2) for k in range(8)]
+    changes = feed_decoded(engine, items)
+    assert [round(c.delta_g) for c in changes] == [500]
+    assert changes[0].total_g == pytest.approx(500.0)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "bad_crc", "truncated", "drop", "saturation", "bridge_error"])
+def test_trade_scale_wire_faults_make_no_phantom(kind):
+    faults = tuple(Fault(t, kind, count=2) for t in np.arange(1.0, 39.0, 0.7))
+    changes = weigh_sics(LoadScript(40.0, SIX + faults), seed=2)
+    assert [round(c.delta_g, 1) for c in changes] == SIX_DELTAS
+
+
+def test_trade_scale_silence_and_unplug_report_a_change_made_meanwhile_once():
+    script = LoadScript(30.0, (Place(3, 1250), Fault(8, "silence", 3.0), Place(9, 355),
+                               Fault(16, "disconnect", 4.0), Lift(17, 1250)))
+    assert [round(c.delta_g) for c in weigh_sics(script, seed=3)] == [1250, 355, -1250]

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from dashcart.drivers.scale.decoder import LineDecoder
-from dashcart.readings import Gap, Sample
+from dashcart.readings import Gap, Sample, ScaleZeroed
 from dashcart.drivers.scale.protocol import (
     BridgeError, Corrupt, Info, Reading, SicsStatus, SicsWeight, crc8, encode_hx711,
     encode_sics_weight, parse_hx711, parse_sics, seq_gap,
@@ -156,3 +156,114 @@ def test_banner_sets_the_rate():
     assert d.rate_hz == 10.0
     d.decode(1.0, encode_hx711(0, 0))
     assert d.decode(1.3, encode_hx711(1, 0))[-1].t == pytest.approx(1.1)
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("S S      1.250 kg", SicsWeight(1250.0, True)),
+    ("S D      0.355 kg\r\n", SicsWeight(355.0, False)),
+    ("T S      0.500 kg", SicsStatus("tared", "T S      0.500 kg")),
+    ("Z I", SicsStatus("refused", "Z I")),
+    ("T I", SicsStatus("refused", "T I")),
+    ("Z +", SicsStatus("refused", "Z +")),
+    ('I4 A "B123456789"', SicsStatus("ack", 'I4 A "B123456789"')),
+])
+def test_sics_trade_scale_lines(line, expected):
+    got = parse_sics(line)
+    if isinstance(expected, SicsWeight):
+        assert isinstance(got, SicsWeight) and got.stable == expected.stable
+        assert got.grams == pytest.approx(expected.grams)
+    else:
+        assert got == expected
+
+
+def test_sics_encode_in_kg_like_a_trade_scale():
+    assert encode_sics_weight(1250.0, True, "kg", 3) == b"S S      1.250 kg\r\n"
+    assert parse_sics(encode_sics_weight(-40.0, False, "kg", 3)).grams == pytest.approx(-40.0)
+
+
+def test_decoder_sics_zero_and_tare_acks_rebase_and_refusals_count():
+    d = LineDecoder("mt-sics")
+    assert d.decode(0.0, b"Z A\r\n") == [ScaleZeroed(0.0, "zero")]
+    assert d.decode(0.1, b"T S      0.250 kg\r\n") == [ScaleZeroed(0.1, "tare")]
+    assert d.decode(0.2, b"Z I\r\n") == [] and d.counters.refused == 1
+    assert d.decode(0.3, b"EL\r\n") == [] and d.counters.bridge_errors == 1
+
+
+def _stream(d, seqs, t0=0.0, rate=80.0):
+    out = []
+    for i, seq in enumerate(seqs):
+        out += d.decode(t0 + i / rate, encode_hx711(seq, 100))
+    return out
+
+
+def test_a_repeated_line_is_a_duplicate_not_65535_lost():
+    d = LineDecoder()
+    out = _stream(d, [10, 11, 12, 12, 13, 14, 14, 15])
+    c = d.counters
+    assert (c.duplicates, c.lost_readings, c.seq_gaps, c.resyncs, c.readings) == (2, 0, 0, 0, 6)
+    assert not any(isinstance(x, Gap) for x in out)
+
+
+def test_a_jump_back_or_a_reset_without_banner_is_a_resync():
+    d = LineDecoder()
+    out = _stream(d, [30000, 30001, 29990, 29991, 0, 1, 2])
+    c = d.counters
+    assert (c.resyncs, c.lost_readings, c.seq_gaps) == (2, 0, 0)
+    assert [x.lost for x in out if isinstance(x, Gap)] == [-1, -1]   # unknown loss, window restarts
+
+
+def test_wrap_around_and_real_losses_are_counted_exactly():
+    d = LineDecoder()
+    d.decode(0.0, encode_hx711(65534, 0))
+    d.decode(1 / 80, encode_hx711(65535, 0))
+    d.decode(2 / 80, encode_hx711(0, 0))                   # wraps: nothing lost
+    d.decode(2 / 80 + 11 / 80, encode_hx711(11, 0))        # 10 lost, and 11/80 s passed
+    d.decode(2.0, encode_hx711((11 + 150) % 65536, 0))     # a 1.8 s stall: 149 lost
+    c = d.counters
+    assert (c.seq_gaps, c.lost_readings, c.resyncs) == (2, 159, 0)
+
+
+def test_lost_readings_stay_right_through_a_stream_with_faults():
+    # the bug of issue 19: ~199,000 "lost" where 3-4 thousand were; repeated and reordered
+    # lines among real gaps
+    rng = random.Random(4)
+    d = LineDecoder()
+    seq, t, true_lost = 0, 0.0, 0
+    for _ in range(20000):
+        r = rng.random()
+        if r < 0.002:                       # a line repeated
+            d.decode(t, encode_hx711((seq - 1) % 65536, 0))
+        elif r < 0.003:                     # an older line arrives late
+            d.decode(t, encode_hx711((seq - 5) % 65536, 0))
+        elif r < 0.01:                      # a run of readings lost
+            n = rng.randint(1, 40)
+            seq = (seq + n) % 65536
+            t += n / 80
+            true_lost += n
+        d.decode(t, encode_hx711(seq, 0))
+        seq = (seq + 1) % 65536
+        t += 1 / 80
+    c = d.counters
+    # a late line is a resync (and the readings after it look 4 lost): never ~65,000 a fault
+    assert c.resyncs > 0 and c.duplicates > 0
+    assert true_lost <= c.lost_readings <= true_lost + 4 * c.resyncs
+
+
+def test_liveness_reports_a_mute_scale_and_a_corrupt_flood_with_counts():
+    d = LineDecoder()
+    live = d.liveness
+    live.connected(0.0)
+    for i in range(80):
+        d.decode(i / 80, encode_hx711(i, 0))
+    assert live.check(1.0).state == "ok"
+    assert live.check(1.9).state == "ok"             # 0.91 s quiet (the last line came at 0.9875)
+    assert live.check(2.1).state == "down" and d.counters.silences == 1
+    for i in range(40):                              # it talks again, half of it garbage
+        d.decode(2.2 + i / 80, encode_hx711(80 + i, 0) if i % 2 else b"R 1 2 ZZ\n")
+    health = live.check(2.7)
+    assert health.state == "degraded"
+    # the window holds the last 2 s: the 40 new lines and 23 clean ones from before the silence
+    assert "20 of 63 lines corrupt in the last 2 s" in health.message and "(20 of 120 in all)" in health.message
+    for i in range(400):                             # clean again: the flood ages out of the window
+        d.decode(2.7 + i / 80, encode_hx711(120 + i, 0))
+    assert live.check(7.7).state == "ok" and d.counters.corrupt == 20

@@ -267,3 +267,108 @@ def test_event_source_puts_settled_live_and_status_events(rig):
     assert any(not e.stable for e in live) and max(e.grams for e in live) > 600
     assert all(b.t - a.t >= 0 for a, b in zip(live, live[1:]))
     assert Beat.beats > 0
+
+
+# ---------------------------------------------------------------- a trade scale (MT-SICS)
+
+@pytest.mark.parametrize("rig", ["mt-sics"], indirect=True)
+def test_trade_scale_gives_the_six_changes_of_the_issue(rig):
+    # a 35 kg x 5 g scale streaming ~5 readings a second in kg, with its own stable flag
+    bridge = rig.control()
+    rig.settle()
+    for n, (action, grams) in enumerate([(bridge.place, 1250), (bridge.place, 355), (bridge.lift, 355),
+                                         (bridge.place, 2000), (bridge.place, 40), (bridge.lift, 1250)], start=1):
+        action(grams)
+        rig.until_changes(n)
+    rig.pump(1.0)
+    assert [round(c.delta_g) for c in rig.changes] == [1250, 355, -355, 2000, 40, -1250]
+    assert rig.changes[-1].total_g == pytest.approx(2040)
+    assert rig.driver.counters.corrupt == 0 and rig.driver.counters.readings > 0
+
+
+@pytest.mark.parametrize("rig", ["mt-sics"], indirect=True)
+def test_trade_scale_tare_and_zero_are_answered_and_are_no_item(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(400)
+    rig.until_changes(1)
+    rig.settle()
+    assert rig.driver.tare()
+    rig.until(lambda: "T" in bridge.commands and rig.engine.stable and rig.engine.total_g == pytest.approx(0.0),
+              "the tare to be answered and the engine re-referenced")
+    bridge.place(355)
+    rig.until_changes(2)
+    assert [round(c.delta_g) for c in rig.changes] == [400, 355]
+    assert rig.changes[1].total_g == pytest.approx(355)     # net of the tare
+    rig.settle()
+    bridge.lift(755)
+    rig.until_changes(3)
+    rig.settle()
+    assert rig.driver.zero()
+    rig.until(lambda: "Z" in bridge.commands and rig.engine.stable and rig.engine.total_g == pytest.approx(0.0),
+              "the zero to be answered")
+    rig.pump(1.0)
+    assert [round(c.delta_g) for c in rig.changes] == [400, 355, -755]
+    assert rig.driver.counters.refused == 0 and rig.driver.counters.bridge_errors == 0
+
+
+@pytest.mark.parametrize("rig", ["mt-sics"], indirect=True)
+def test_trade_scale_unplugged_and_back_streams_again_and_reports_the_change_once(rig):
+    bridge = rig.control()
+    rig.settle()
+    bridge.place(1250)
+    rig.until_changes(1)
+    rig.settle()
+    bridge.fault("disconnect", duration_s=1.5)
+    rig.until(lambda: not rig.driver.connected, "the driver to notice the unplug")
+    bridge.lift(355)
+    rig.until(lambda: rig.driver.counters.reconnects >= 1, "a reconnect")
+    rig.until_changes(2)
+    rig.pump(1.0)
+    assert [round(c.delta_g) for c in rig.changes] == [1250, -355]
+    assert bridge.commands.count("SIR") >= 2     # asked to stream again after power-up
+
+
+@pytest.mark.parametrize("rig", ["mt-sics", "hx711-bridge"], indirect=True)
+def test_a_mute_scale_is_a_device_fault_and_talking_again_clears_it(rig):
+    import queue as queue_module
+
+    from dashcart.events import DeviceStatus
+    from dashcart.runtime.scale_reader import ScaleEventSource
+
+    bridge = rig.control()
+    events = queue_module.Queue()
+    source = ScaleEventSource(rig.driver, rig.engine, events.put)
+
+    def statuses():
+        source.poll(timeout=0.05)
+        out = []
+        while not events.empty():
+            event = events.get()
+            if isinstance(event, DeviceStatus):
+                out.append(event)
+        return out
+
+    seen = []
+    rig.until(lambda: seen.extend(statuses()) or any(s.state == "ok" for s in seen), "the scale to be ok")
+    bridge.mute()
+    rig.until(lambda: seen.extend(statuses()) or seen[-1].state == "down", "a mute scale to be reported")
+    assert "sends nothing" in seen[-1].message and rig.driver.connected
+    bridge.mute(False)
+    rig.until(lambda: seen.extend(statuses()) or seen[-1].state == "ok", "the scale to be ok again")
+    assert rig.driver.counters.silences == 1 and rig.driver.counters.reconnects == 0
+
+
+def test_a_corrupt_line_flood_is_reported_with_the_right_counts(rig):
+    bridge = rig.control()
+    rig.settle()
+    before = rig.driver.counters.corrupt
+    for _ in range(10):
+        bridge.inject("R 12 x\x00junk 7F", 30)   # 30 junk lines on top of the readings
+        rig.pump(0.1)
+    rig.until(lambda: rig.driver.health.state == "degraded", "the flood to be reported")
+    message = rig.driver.health.message
+    rig.until(lambda: rig.driver.counters.corrupt - before == 300, "every junk line to be counted")
+    assert "lines corrupt in the last 2 s" in message
+    rig.until(lambda: rig.driver.health.state == "ok", "the line to be clean again")
+    assert rig.changes == []                  # 300 junk lines and no phantom weight
