@@ -46,6 +46,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         runtime.start()
         log.info("cart %s up; state in %s", config.cart.id, runtime.state_dir)
+        for line in start_notes(config, headless):
+            log.warning("%s", line)
         if headless:
             runtime.ready()
             while not runtime.wait(1.0):
@@ -59,6 +61,25 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(f"dashcart: recorded the trip into {recorder.out} ({recorder.lines} scale lines); "
                   f"replay it with `dashcart replay {recorder.out}`", file=sys.stderr)
     return 0
+
+
+def start_notes(config: Config, headless: bool) -> list[str]:
+    """What a person at this cart must know first: it charges nobody, how to sign in, what is simulated."""
+    notes = []
+    if not config.checkout.store_url:
+        notes.append("practice cart: no store configured (checkout.store_url), nothing is charged; "
+                     "the screen says so")
+    if not config.cameras.devices:
+        notes.append("no camera: nobody can show a QR code, so "
+                     + ("the welcome screen starts a practice session with a tap (or Enter)"
+                        if not config.checkout.store_url and not headless else
+                        "nobody can sign in" + (" without the screen" if headless else " (configure [[cameras.devices]])")))
+    simulated = [name for name, on in (("scale", config.scale.backend == "sim"),
+                                       ("beacons", config.location.backend == "sim")) if on]
+    if simulated:
+        notes.append(f"simulated: {', '.join(simulated)} (config: {config.source or 'none, the defaults'}; "
+                     "`dashcart config --effective` shows every setting)")
+    return notes
 
 
 def open_recorder(args: argparse.Namespace, config: Config) -> TripRecorder | None:

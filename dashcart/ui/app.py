@@ -81,6 +81,10 @@ class App:
         self.beeper = beeper or Beeper(False)
         self.audit = audit or AuditLog(config.state_dir() / "staff-audit.log", config.cart.id)
         self.pins = PinGate(config.ui, self.audit)
+        # A cart with no camera cannot read the app's QR code; with no store it charges nobody:
+        # such a cart (the simulated one `dashcart run` starts by default) lets a person start
+        # by a tap or the Enter key, so the whole flow can be tried.
+        self.tap_signin = not config.cameras.devices and not config.checkout.store_url
         self.ui = UiState(language=config.cart.language)
         self.widgets: list[Widget] = []
         self.screen = ""
@@ -203,7 +207,7 @@ class App:
     def _view(self, snap: Snapshot) -> View:
         return View(snap=snap, layout=self.layout, tr=self.tr, ui=self.ui, now=self._clock(), post=self.post,
                     open=self.open, press=self.press, scroll=self.scroll,
-                    staff_enabled=staff_enabled(self.config.ui))
+                    staff_enabled=staff_enabled(self.config.ui), tap_signin=self.tap_signin)
 
     def build(self, snap: Snapshot) -> list[Widget]:
         self._follow(snap)
@@ -261,6 +265,9 @@ class App:
             self.scroll(-event.y)
         elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE and self.ui.mode:
             self.open(None)
+        elif event.type == pygame.KEYDOWN and event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE) \
+                and self.tap_signin and self.screen == "welcome":
+            welcome.start(self._view(self._last or Snapshot()))
         return True
 
     def _down(self, pos: tuple[int, int]) -> None:

@@ -23,3 +23,4 @@ class View:
     press: Callable[[str, str], None]              # press(pad, key): keypad/keyboard input
     scroll: Callable[[int], None]                  # scroll the basket by n lines
     staff_enabled: bool = False
+    tap_signin: bool = False                       # no camera to read a QR code, nothing charged: tap to start

@@ -310,7 +310,7 @@ def test_scale_down_opens_the_trouble_screen_once():
 
 
 def test_welcome_language_and_help():
-    h = Harness(Snapshot())
+    h = Harness(Snapshot(), config=parse_config('[[cameras.devices]]\nid = "top"\n'))
     assert h.app.screen == "welcome"
     h.tap("language")
     assert h.last() == ("language", "ko", None)
@@ -389,3 +389,24 @@ def test_an_item_nobody_named_must_come_out_or_staff_is_called():
     assert not any(i.startswith("candidate:") for i in h.ids())
     h.tap("call_staff")
     assert h.last() == ("call_staff", f"question:{snap.questions[0].id}", None)
+
+
+def test_a_cart_with_no_camera_and_no_store_starts_by_a_tap_or_enter():
+    import pygame
+    from dashcart.ui.screens.welcome import PRACTICE_TOKEN
+    welcome = SCENES["welcome"].snapshot
+    h = Harness(welcome)                                 # the default config: no cameras, no store
+    assert h.find("welcome_scan").text == "This cart has no camera: tap below to start"
+    h.tap("start")
+    assert h.last() == ("signin", PRACTICE_TOKEN, None)
+    h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN))
+    assert len(h.actions) == 2 and h.last() == ("signin", PRACTICE_TOKEN, None)
+
+
+def test_a_cart_with_a_camera_signs_in_by_qr_code_only():
+    import pygame
+    config = parse_config('[[cameras.devices]]\nid = "top"\n')
+    h = Harness(SCENES["welcome"].snapshot, config=config)
+    assert "start" not in h.ids() and h.find("welcome_scan").text == "Show your app's QR code to the camera"
+    h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN))
+    assert h.actions == []

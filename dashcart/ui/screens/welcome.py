@@ -7,7 +7,16 @@ import pygame
 from dashcart.ui import theme
 from dashcart.ui.screens.common import header
 from dashcart.ui.view import View
-from dashcart.ui.widgets import Text, Widget
+from dashcart.ui.layout import split_rows
+from dashcart.ui.widgets import Button, Text, Widget
+
+#: The shopper token of a tap sign-in: a practice cart (no store) charges nobody, so no account.
+PRACTICE_TOKEN = "dcs1:practice-cart-guest"
+
+
+def start(v: View) -> None:
+    """Sign in without a QR code (a cart with no camera and no store: see App.tap_signin)."""
+    v.post("signin", PRACTICE_TOKEN)
 
 
 class QrArt(Widget):
@@ -34,6 +43,17 @@ class QrArt(Widget):
 def build(v: View) -> list[Widget]:
     lay, tr = v.layout, v.tr
     r = lay.welcome()
+    if v.tap_signin:
+        words = r["scan"].union(r["hint"]).union(r["no_app"])
+        scan, button = split_rows(words, [None, lay.button_h], lay.pad)
+        return header(v, "dashcart") + [
+            Text(r["title"], id="welcome_title", text=tr("welcome.title"), size=lay.font("huge"), bold=True,
+                 align="center"),
+            QrArt(r["art"], id="qr_art"),
+            Text(scan, id="welcome_scan", text=tr("welcome.no_camera"), size=lay.font("title"), bold=True,
+                 align="center", wrap=True),
+            Button(button, id="start", label=tr("welcome.start"), size=lay.font("large"), on_tap=lambda: start(v)),
+        ]
     return header(v, "dashcart") + [
         Text(r["title"], id="welcome_title", text=tr("welcome.title"), size=lay.font("huge"), bold=True,
              align="center"),
