@@ -66,6 +66,25 @@ def _serial_ports(config: Config) -> Iterator[Finding]:
                   "" if ports else "is the bridge's USB cable in? is the user in the dialout group?")
 
 
+def _scale_line(config: Config, seconds: float = 2.0) -> Iterator[Finding]:
+    """Listen to the configured scale for a moment: does it talk, and is its line clean?"""
+    port = config.scale.port
+    if config.scale.backend == "sim" or not port or ("://" not in port and not os.access(port, os.R_OK | os.W_OK)):
+        return   # nothing to listen to: _serial_ports said why
+    from dashcart.drivers.scale.serial_scale import probe
+    health, counters, opened = probe(port, config.scale.protocol, config.scale.baudrate, seconds)
+    counts = (f"{counters.readings} readings, {counters.corrupt} corrupt of {counters.lines} lines, "
+              f"{counters.lost_readings} lost in {counters.seq_gaps} gaps in {seconds:g} s")
+    if not opened:
+        yield Finding("scale line", False, f"cannot open {port}: {health.message}",
+                      "is `dashcart run` using it (see the cart's screen)? is the cable in?")
+    elif health.state == "ok":
+        yield Finding("scale line", True, counts)
+    else:
+        yield Finding("scale line", False, f"{health.message} ({counts})",
+                      "check scale.protocol and scale.baudrate, the cable, and that the scale is on")
+
+
 # --- cameras ---------------------------------------------------------------------------------
 
 # V4L2 nodes on a Pi that are not cameras: the hardware codecs and ISP.
@@ -459,7 +478,7 @@ def _read(path: Path) -> str:
 
 
 CHECKS: tuple[Callable[[Config], Iterator[Finding]], ...] = (
-    _serial_ports, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _state, _store, _python_packages,
+    _serial_ports, _scale_line, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _state, _store, _python_packages,
     _groups,
 )
 

@@ -372,3 +372,20 @@ def test_a_corrupt_line_flood_is_reported_with_the_right_counts(rig):
     assert "lines corrupt in the last 2 s" in message
     rig.until(lambda: rig.driver.health.state == "ok", "the line to be clean again")
     assert rig.changes == []                  # 300 junk lines and no phantom weight
+
+
+@pytest.mark.parametrize("protocol", ["mt-sics", "hx711-bridge"])
+def test_doctor_listens_to_the_scale_and_names_a_mute_one(protocol):
+    import dataclasses
+
+    from dashcart.commands import doctor
+    from dashcart.config import load_config
+
+    config = load_config(None)
+    with SimulatedBridge(LoadScript(0.0), protocol=protocol, transport="tcp") as bridge:
+        scale = dataclasses.replace(config.scale, backend="serial", port=bridge.port, protocol=protocol)
+        [talking] = doctor._scale_line(dataclasses.replace(config, scale=scale), seconds=1.5)
+        bridge.mute()
+        [mute] = doctor._scale_line(dataclasses.replace(config, scale=scale), seconds=1.5)
+    assert talking.ok and " 0 corrupt" in talking.detail
+    assert not mute.ok and "sends nothing" in mute.detail

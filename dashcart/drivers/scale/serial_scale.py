@@ -294,3 +294,19 @@ class SerialScale:
             self._queue.put_nowait(Gap(self._clock(), -1))
         except queue.Full:
             pass
+
+
+def probe(url: str, protocol: str = "hx711-bridge", baudrate: int = 115200,
+          seconds: float = 2.0) -> tuple[Health, ScaleCounters, bool]:
+    """Listen to a scale for ``seconds`` (``dashcart doctor``): (its line's health, the
+    counters, whether the port opened at all). A mute scale or a corrupt-line flood shows as
+    it would on the cart's screen; a port another process holds does not open."""
+    with SerialScale(url, protocol, baudrate, backoff_s=(0.2, 1.0)) as scale:
+        opened = scale.wait_connected(min(1.0, seconds))
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            scale.read(timeout=0.1)
+        health = scale.health if scale.connected else Health("down", scale.last_error or "could not open the port")
+        if scale.connected and health.state == "ok" and scale.counters.readings == 0:
+            health = Health("down", f"no {protocol} readings in {seconds:g} s")
+        return health, scale.counters, opened
