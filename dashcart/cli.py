@@ -20,6 +20,7 @@ from dashcart.errors import DashcartError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "dashcart.commands.doctor",
+    "dashcart.commands.config",
     "dashcart.commands.catalogue",
     "dashcart.commands.replay",
     "dashcart.commands.record",

@@ -192,7 +192,7 @@ class UiSection:
     fullscreen: bool = setting(True, doc="take the whole display (false: a window, for a desktop)")
     fps: int = setting(30, min=5, max=60)
     video_driver: str = setting("", doc="SDL video driver; empty: SDL's own choice (kmsdrm on Pi OS Lite, x11/wayland on a desktop)")
-    font: str = setting("", doc="a TTF/OTF with Hangul; empty: look for Nanum Gothic or Noto Sans CJK (fonts-nanum, fonts-noto-cjk)")
+    font: str = setting("", doc="a TTF/OTF with Hangul; empty: the font shipped with dashcart (Dashcart Gothic, from NanumGothic)")
     font_bold: str = setting("", doc="bold face of `font`; empty: found beside it, or `font` itself")
     sound: bool = setting(True, doc="a short beep when an item is added")
     volume: float = setting(0.5, min=0.0, max=1.0)

@@ -1,0 +1,54 @@
+"""``dashcart config``: the reference comes from the schema, loads as it is, and the docs carry it."""
+
+import re
+from pathlib import Path
+
+from dashcart.cli import main
+from dashcart.config import Config, load_config
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "raspberry-pi.md"
+
+
+def test_defaults_is_every_setting_and_loads_as_the_defaults(tmp_path, capsys):
+    assert main(["config", "--defaults"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "ref.toml"
+    path.write_text(text)
+    assert load_config(path) == Config()
+    # Every key of every section is there, with its comment.
+    import dataclasses
+    for section in dataclasses.fields(Config):
+        if section.metadata.get("internal"):
+            continue
+        assert f"[{section.name}]" in text
+        for f in dataclasses.fields(section.default_factory()):
+            assert re.search(rf"^(# )?{f.name} = ", text, re.M) or f"[[{section.name}.{f.name}]]" in text, f.name
+    assert "# [[cameras.devices]]" in text and "one of opencv, picamera2, recorded, sim" in text
+
+
+def test_effective_shows_the_file_over_the_defaults_and_hides_secrets(tmp_path, capsys):
+    path = tmp_path / "cart.toml"
+    path.write_text('[scale]\nbackend = "serial"\nport = "/dev/ttyACM0"\n[checkout]\ncart_key = "' + "ab" * 16 + '"\n'
+                    '[[cameras.devices]]\nid = "top"\n')
+    assert main(["config", "--effective", "--config", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert 'backend = "serial"    # set in the config file' in text
+    assert 'cart_key = "<set>"' in text and "abab" not in text
+    assert '[[cameras.devices]]\n' in text and 'id = "top"' in text
+    assert 'lane_key = ""' in text
+
+
+def test_the_docs_carry_the_reference_as_generated(capsys):
+    main(["config", "--defaults"])
+    generated = capsys.readouterr().out
+    docs = DOCS.read_text(encoding="utf-8")
+    block = re.search(r"<!-- BEGIN dashcart config --defaults -->\n```toml\n(.*?)```\n<!-- END", docs, re.S)
+    assert block, "docs/raspberry-pi.md lost its generated config reference"
+    assert block.group(1) == generated, "regenerate section 8 of docs/raspberry-pi.md: dashcart config --defaults"
+
+
+def test_config_needs_a_choice(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as exit_:
+        main(["config"])
+    assert exit_.value.code == 2 and "one of the arguments --defaults --effective is required" in capsys.readouterr().err
