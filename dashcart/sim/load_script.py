@@ -493,14 +493,13 @@ def render_sics_log(script: LoadScript, seed: int = 0, profile: SicsProfile | No
         t += period + float(rng.uniform(-profile.jitter_s, profile.jitter_s))
         if t > script.duration_s:
             return out
-        line = scale.reading(t)
-        lines = [line]
+        lines = [scale.reading(t)]
         while faults and faults[0].t <= t:
             fault = faults.pop(0)
             if fault.kind in ("silence", "disconnect"):
                 blind_until = max(blind_until, fault.t + fault.duration_s)
-            else:
-                lines = sics_fault_line(fault, line, rng)
+            elif lines:   # each fault garbles the line (garbage adds one before it)
+                lines = lines[:-1] + sics_fault_line(fault, lines[-1], rng)
         if t < blind_until:
             continue
         out.extend((round(t, 4), x) for x in lines)
