@@ -18,7 +18,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     settings = replay_settings(config)
     result = replay(args.trip, catalogue_path=fallback, fusion=FusionParams.from_config(config.fusion),
                     settings=settings, weighing=config.weighing, vision=not args.no_vision,
-                    on_problem=lambda p: print(f"dashcart replay: {p}", file=sys.stderr))
+                    on_problem=lambda p: print(f"dashcart replay: {p}", file=sys.stderr), config=config)
     out = result.as_json()
     if args.json:
         print(json.dumps(out))

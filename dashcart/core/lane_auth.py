@@ -3,10 +3,13 @@
 A lane beacon broadcasts an Eddystone-EID frame whose 8-byte identifier is
 ``HMAC-SHA256(lane_key, "dashcart-eid/1" 0x00 <beacon name> 0x00 <counter, 8 bytes big-endian>)[:8]``
 with ``counter = floor(unix_time / period_s)``. Only holders of the store's lane key can compute
-it, and it changes every period, so a forged advertisement (no key) or a recording played back
-later (an old counter) does not match. The cart accepts the current counter +-``skew`` periods
-(clocks drift) and never a counter older than the newest it already accepted from that beacon
-(a replay of the previous period while the real beacon is on the air).
+it, and it changes every period (2 s by default), so a forged advertisement (no key) or a
+recording played back later (an old counter) does not match. The cart accepts only the
+counters of periods that overlap ``[wall_t - skew_s, wall_t + skew_s]`` (the clock difference
+between cart and beacon that NTP on both keeps, 1 s by default; ``skew_periods`` widens it by
+whole periods, 0 by default), and never a counter older than the newest it already accepted
+from that beacon. A recording is therefore worthless ``period_s + skew_s`` after it was made
+(3 s by default): a replay 5 s later never matches.
 
 This differs from Google's Eddystone-EID (AES-128 over a 2^K-second counter, with a key
 exchange at provisioning): same frame and idea, a simpler key schedule the store controls.
@@ -53,24 +56,32 @@ class EidStats:
 class EidVerifier:
     """Maps a heard EID to the lane beacon that sent it, or None; keeps replay state per beacon."""
 
-    def __init__(self, key: bytes, beacons: Iterable[str], period_s: int, skew_periods: int = 1) -> None:
+    def __init__(self, key: bytes, beacons: Iterable[str], period_s: int, skew_periods: int = 0,
+                 skew_s: float = 1.0) -> None:
         if len(key) < 16:
             raise ValueError("the lane key must be at least 16 bytes")
         self._key = key
         self._beacons = tuple(beacons)
         self._period_s = period_s
         self._skew = skew_periods
+        self._skew_s = skew_s
         self._latest: dict[str, int] = {}
-        self._table_counter: int | None = None
+        self._table_range: tuple[int, int] | None = None
         self._table: dict[bytes, tuple[str, int]] = {}
         self.stats = EidStats()
 
-    def _window(self, counter: int) -> dict[bytes, tuple[str, int]]:
-        if counter != self._table_counter:
+    def counters(self, wall_t: float) -> tuple[int, int]:
+        """The first and last counter accepted at ``wall_t``."""
+        return (period_counter(wall_t - self._skew_s, self._period_s) - self._skew,
+                period_counter(wall_t + self._skew_s, self._period_s) + self._skew)
+
+    def _window(self, wall_t: float) -> dict[bytes, tuple[str, int]]:
+        window = self.counters(wall_t)
+        if window != self._table_range:
             self._table = {eid_for(self._key, b, c): (b, c)
                            for b in self._beacons
-                           for c in range(counter - self._skew, counter + self._skew + 1)}
-            self._table_counter = counter
+                           for c in range(window[0], window[1] + 1)}
+            self._table_range = window
         return self._table
 
     def verify(self, eid_hex: str, wall_t: float | None) -> str | None:
@@ -85,7 +96,7 @@ class EidVerifier:
             return None
         found = None
         # Constant-time compare against each candidate: do not leak how close a forgery got.
-        for candidate, owner in self._window(period_counter(wall_t, self._period_s)).items():
+        for candidate, owner in self._window(wall_t).items():
             if hmac.compare_digest(candidate, eid):
                 found = owner
         if found is None:

@@ -31,14 +31,15 @@ def open_locator(config: Config, site: Site | None = None, *, where: str = "",
     site = Site.from_config(config.location, where) if site is None else site
     if not site.zones and not site.lane:
         return None
-    eid_beacons = [key.partition(":")[2] for key in site.lane if key.startswith("eddystone-eid:")]
+    eid_beacons = [key.partition(":")[2] for key in site.lane_keys if key.startswith("eddystone-eid:")]
     verifier = None
     if eid_beacons:
         try:
             key = parse_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
         except ValueError as exc:
             raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
-        verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods)
+        verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods,
+                               skew_s=config.checkout.eid_skew_s)
     return Locator(site, config.location, verifier, allow_unauthenticated_lane=allow_unauthenticated_lane,
                    where=where)
 

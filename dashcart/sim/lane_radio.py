@@ -35,8 +35,9 @@ class Radio:
     rate_hz: float = 8.0
     floor_dbm: float = -100.0  # weaker than this is not heard
     lane_key: bytes = b""
-    eid_period_s: int = 64
+    eid_period_s: int = 2
     epoch: float = 1_767_225_600.0  # wall time at t = 0 (2026-01-01)
+    beacon_clock_s: float = 0.0     # how far the lane beacons' clocks run ahead of the cart's
 
 
 Path = Callable[[float], tuple[float, float]]
@@ -71,7 +72,7 @@ def hear(beacons: Sequence[PlacedBeacon], path: Path, duration_s: float, radio: 
                 wall_t = radio.epoch + t0 + t
                 ident = beacon.id
                 if beacon.kind == "eddystone-eid":
-                    ident = current_eid(radio.lane_key, beacon.id, wall_t, radio.eid_period_s)
+                    ident = current_eid(radio.lane_key, beacon.id, wall_t + radio.beacon_clock_s, radio.eid_period_s)
                 sightings.append(BeaconSighting(round(t0 + t, 4), beacon.kind, ident, round(rssi), wall_t=wall_t))
             # Advertising intervals jitter (BLE adds 0-10 ms on purpose); so do missed packets.
             t += 1.0 / radio.rate_hz + rng.uniform(0.0, 0.01)

@@ -63,12 +63,13 @@ def read_beacons_csv(path: str | Path, epoch: float | None = None) -> list[Beaco
 
 
 def trip_epoch(trip: dict, where: str) -> float | None:
-    """The optional ``epoch`` of a trip.json: Unix seconds at the trip's t = 0.
+    """The optional ``started_at`` of a trip.json (``epoch`` in older trips): Unix seconds at the
+    trip's t = 0.
 
     An extension of ``dashcart-trip/1`` (older readers ignore it): without it a replay cannot
     verify lane beacon identifiers, which depend on the time of day.
     """
-    epoch = trip.get("epoch")
+    epoch = trip.get("started_at", trip.get("epoch"))
     if epoch is None:
         return None
     if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not math.isfinite(epoch) or epoch < 0:

@@ -62,6 +62,9 @@ class Trip:
     beacons: list[BeaconSighting] = field(default_factory=list)
     shopper: list[tuple[int, ShopperAction]] = field(default_factory=list)   # (line, action)
     problems: list[TripProblem] = field(default_factory=list)
+    # Unix seconds (wall clock) at t = 0, if recorded: the lane's rotating ids are checked at
+    # started_at + t, so a recorded lane, genuine or forged, replays as it was heard.
+    started_at: float | None = None
 
     @property
     def scale_log(self) -> Path:
@@ -108,6 +111,11 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise Misconfigured(f"{meta_path}: site must be an object")
     if "catalogue" in meta and not isinstance(meta["catalogue"], str):
         raise Misconfigured(f"{meta_path}: catalogue must be a path string")
+    for key in ("started_at", "epoch"):   # epoch: the name before started_at
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise Misconfigured(f"{meta_path}: {key} must be Unix seconds (a number >= 0), got {value!r}")
     return meta
 
 
@@ -120,6 +128,8 @@ def read_trip(path: str | Path) -> Trip:
     trip = Trip(path=path, protocol=scale["protocol"], offset=int(scale.get("offset", 0)),
                 counts_per_gram=float(scale.get("counts_per_gram", 420.0)), cameras=tuple(meta.get("cameras", [])),
                 catalogue=catalogue, site=meta.get("site"))
+    started_at = meta.get("started_at", meta.get("epoch"))
+    trip.started_at = None if started_at is None else float(started_at)
     if not trip.scale_log.is_file():
         trip.problems.append(TripProblem(str(trip.scale_log), None, "missing; the replay has no weight changes"))
     _read_frames(trip)
@@ -178,7 +188,8 @@ def _read_beacons(trip: Trip) -> None:
         except ValueError as exc:
             trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
             continue
-        trip.beacons.append(BeaconSighting(t, kind=kind, id=ident, rssi=rssi))
+        wall_t = None if trip.started_at is None else trip.started_at + t
+        trip.beacons.append(BeaconSighting(t, kind=kind, id=ident, rssi=rssi, wall_t=wall_t))
     trip.beacons.sort(key=lambda b: b.t)
 
 
@@ -203,7 +214,8 @@ class TripWriter:
 
     def __init__(self, path: str | Path, *, protocol: str = "hx711-bridge", offset: int = 0,
                  counts_per_gram: float = 420.0, cameras: tuple[str, ...] = (), catalogue: str | None = None,
-                 site: dict[str, Any] | None = None, frames: bool = False, epoch: float | None = None):
+                 site: dict[str, Any] | None = None, frames: bool = False, epoch: float | None = None,
+                 started_at: float | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.cameras = tuple(cameras) if frames else ()
@@ -214,8 +226,9 @@ class TripWriter:
             meta["catalogue"] = catalogue
         if site is not None:
             meta["site"] = site
-        if epoch is not None:
-            meta["epoch"] = epoch  # Unix time at t = 0: lets a replay check the lane's rotating ids
+        started_at = started_at if started_at is not None else epoch
+        if started_at is not None:
+            meta["started_at"] = started_at  # Unix time at t = 0: lets a replay check the lane's rotating ids
         self._meta = meta
         self._write_meta()
         for camera in self.cameras:

@@ -10,6 +10,8 @@ without a store in a scratch directory, so an order ends as a local receipt (sta
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import heapq
 import logging
@@ -24,7 +26,6 @@ from dashcart.core.catalogue import Catalogue, load_catalogue
 from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.errors import DashcartError, Misconfigured
 from dashcart.events import BarcodeSeen, Event, ShopperAction, Tick, WeightSettled
-from dashcart.config import LocationSection
 from dashcart.core.fusion import FusionParams
 from dashcart.trips.format import Trip, TripProblem, read_trip
 from dashcart.core.location import Locator, Site
@@ -144,6 +145,32 @@ def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAct
 Oracle = Callable[[Controller, float], list[ShopperAction]]
 
 
+def _trip_locator(trip: Trip, config: Any) -> Locator | None:
+    """The trip's site as the live cart would use it. An invalid part of the site (or a lane
+    that cannot be authenticated) is reported once and left out; the rest is kept."""
+    from dashcart.config import Config
+    from dashcart.runtime.assemble import open_locator
+
+    file = str(trip.path / "trip.json")
+    where = f"{file}: site"
+    messages: list[str] = []
+    site = Site.from_dict(trip.site, where, messages)
+    config = config if config is not None else Config()
+
+    def report(message: str) -> None:
+        trip.problems.append(TripProblem(file, None, message.removeprefix(f"{file}: ")))
+
+    for message in messages:
+        report(message)
+    try:
+        # Recorded and generated trips may use plain iBeacons for the lane: accepted here only.
+        return open_locator(config, site, where=where, allow_unauthenticated_lane=True)
+    except Misconfigured as exc:
+        report(f"{exc}; the lane is left out (replay with --config FILE that has the lane key)")
+    site = dataclasses.replace(site, lane=())
+    return open_locator(config, site, where=where, allow_unauthenticated_lane=True) if site.zones else None
+
+
 def replay_settings(config: Any) -> ControllerSettings:
     """The controller settings the live cart would use with ``config``."""
     return ControllerSettings.from_config(config)
@@ -152,8 +179,12 @@ def replay_settings(config: Any) -> ControllerSettings:
 def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogue_path: Path | None = None,
            fusion: FusionParams | None = None, settings: ControllerSettings | None = None,
            weighing: Any = None, vision: VisionPort | None | bool = True, oracle: Oracle | None = None,
-           on_problem: Callable[[TripProblem], None] | None = None) -> ReplayResult:
+           on_problem: Callable[[TripProblem], None] | None = None, config: Any = None) -> ReplayResult:
     """Replay one trip. ``vision=True`` uses the installed pipeline, ``False``/None none.
+
+    ``config`` (a :class:`~dashcart.config.Config`): the ``[location]`` settings and the
+    ``[checkout]`` lane key that authenticate the trip's ``eddystone-eid`` sightings at
+    ``started_at + t``; without it a lane of eddystone-eid beacons cannot be checked and is left out.
 
     ``oracle`` (benchmarks) is asked after every step for shopper actions to schedule, so a
     simulated shopper can answer the questions the cart asks.
@@ -177,14 +208,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
 
     scratch = tempfile.TemporaryDirectory(prefix="dashcart-replay-")
     checkout = ReplayCheckout(post, Path(scratch.name))
-    location = None
-    if trip.site:
-        try:
-            # Recorded and generated trips use plain iBeacons for the lane: accepted here only.
-            location = Locator(Site.from_dict(trip.site, f"{trip.path / 'trip.json'}: site"), LocationSection(),
-                               allow_unauthenticated_lane=True, where=f"{trip.path / 'trip.json'}: site")
-        except Misconfigured as exc:
-            trip.problems.append(TripProblem(str(trip.path / "trip.json"), None, f"{exc}; no zones or lane"))
+    location = _trip_locator(trip, config) if trip.site else None
     controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
                             checkout=checkout, location=location)
     result = ReplayResult(controller, trip.problems, vision=vision is not None)

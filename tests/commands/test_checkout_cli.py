@@ -21,7 +21,7 @@ def test_lane_eid_prints_what_the_beacon_broadcasts(tmp_path, capsys):
     config.write_text(f'[checkout]\nlane_key = "{KEY}"\n')
     assert main(["lane-eid", "--config", str(config), "--at", "1767225600", "--json", "entry"]) == 0
     line = json.loads(capsys.readouterr().out)
-    assert line["eid"] == current_eid(bytes.fromhex(KEY), "entry", 1767225600, 64)
+    assert line["eid"] == current_eid(bytes.fromhex(KEY), "entry", 1767225600, 2) and line["period_s"] == 2
     assert line["valid_until"] > 1767225600
 
 

@@ -53,4 +53,4 @@ def test_record_writes_the_beacons_heard_with_the_site_and_epoch(tmp_path):
     assert 0.0 < trip.beacons[0].t < trip.beacons[1].t < 1.0
     meta = json.loads((out / "trip.json").read_text())
     assert meta["site"]["zones"] == {"ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7": "dairy"}
-    assert meta["epoch"] > 1.7e9
+    assert meta["started_at"] > 1.7e9

@@ -67,3 +67,20 @@ def test_keys_are_checked():
         parse_key("abcd", "checkout.lane_key")
     with pytest.raises(ValueError, match="not hexadecimal"):
         parse_key("xyz", "checkout.lane_key")
+
+
+@pytest.mark.parametrize("delay_s", [3.0, 5.0, 10.0, 60.0, 120.0])
+def test_with_the_default_2_s_period_a_recording_is_worthless_within_seconds(delay_s):
+    # Every phase of the period: the recording's id never matches 3 s or more later.
+    for phase in range(20):
+        recorded_at = NOW + phase * 0.1
+        eid = current_eid(KEY, "entry", recorded_at, 2)
+        assert EidVerifier(KEY, ["entry"], 2, skew_s=1.0).verify(eid, recorded_at + delay_s) is None
+
+
+@pytest.mark.parametrize("beacon_clock_s", [-0.9, -0.3, 0.0, 0.4, 0.9])
+def test_beacon_clock_within_the_skew_is_accepted_in_every_phase(beacon_clock_s):
+    for phase in range(20):
+        heard_at = NOW + phase * 0.1
+        eid = current_eid(KEY, "exit", heard_at + beacon_clock_s, 2)
+        assert EidVerifier(KEY, ["exit"], 2, skew_s=1.0).verify(eid, heard_at) == "exit"

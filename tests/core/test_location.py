@@ -34,8 +34,7 @@ def test_site_from_trip_json_shape_and_errors():
                                     "ibeacon:e2c56db5dffb48d2b060d0f5a71096e0:9:2"]}, "trip.json: site")
     assert site.zones == {FRUIT: "produce-fruit"}
     assert site.lane[0].endswith(":9:1")
-    with pytest.raises(Misconfigured, match=r"trip.json: site.lane: needs at least two"):
-        Site.from_dict({"lane": [FRUIT]}, "trip.json: site")
+    assert Site.from_dict({"lane": [FRUIT]}, "trip.json: site").lane == (FRUIT,)   # one beacon: a lane
     with pytest.raises(Misconfigured, match=r"site.zones: 'nope' is not <kind>:<id>"):
         Site.from_dict({"zones": {"nope": "x"}}, "site")
     with pytest.raises(Misconfigured, match="unknown key 'lanes'"):
@@ -132,7 +131,7 @@ def _simulated_lane_run(y, seed, reverse=False):
     start, end = (-4.0, y), (7.0, y)
     path, duration = straight(end, start, 1.0) if reverse else straight(start, end, 1.0)
     site = Site(lane=("eddystone-eid:entry", "eddystone-eid:exit"))
-    locator = Locator(site, SETTINGS, EidVerifier(KEY, ["entry", "exit"], 64))
+    locator = Locator(site, SETTINGS, EidVerifier(KEY, ["entry", "exit"], radio.eid_period_s))
     return [e for e in feed(locator, hear(beacons, path, duration, radio, seed)) if isinstance(e, LaneDetected)]
 
 
@@ -189,3 +188,67 @@ def test_window_closes_when_the_cart_does_not_go_through():
     events = run_detector(detector, steady(LANE[0], 0.0, 1.5, -50) + steady(LANE[0], 1.5, 25.0, -80))
     assert [type(e) for e in events] == [LaneEntered, LaneLeft]
     assert events[1].t > events[0].t + SETTINGS.lane_max_transit_s
+
+
+# A two-sided lane: gates of two beacons (either side of a 1.0 m lane), entry then exit.
+GATES = ("eddystone-eid:in-l+eddystone-eid:in-r", "eddystone-eid:out-l+eddystone-eid:out-r")
+GATE_BEACONS = [PlacedBeacon("eddystone-eid", "in-l", 0.0, 0.5), PlacedBeacon("eddystone-eid", "in-r", 0.0, -0.5),
+                PlacedBeacon("eddystone-eid", "out-l", 3.0, 0.5), PlacedBeacon("eddystone-eid", "out-r", 3.0, -0.5)]
+
+
+def _two_sided_run(y, speed, seed, reverse=False):
+    radio = Radio(lane_key=KEY, epoch=EPOCH, beacon_clock_s=0.4, rate_hz=20.0)   # lane beacons: every 50 ms
+    start, end = (-3.0, y), (6.0, y)
+    path, duration = straight(end, start, speed) if reverse else straight(start, end, speed)
+    locator = Locator(Site(lane=GATES), SETTINGS, EidVerifier(KEY, ["in-l", "in-r", "out-l", "out-r"], 2))
+    return [type(e) for e in feed(locator, hear(GATE_BEACONS, path, duration, radio, seed))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_sided_gates_tell_through_from_beside(seed):
+    assert _two_sided_run(0.15, 1.2, seed) == [LaneEntered, LaneDetected]
+    assert _two_sided_run(-0.2, 0.4, seed) == [LaneEntered, LaneDetected]
+    # 0.5 m outside the lane's edge: as close to one side's beacons as a cart in the lane,
+    # but the other side is 1.5 m away. Slow or fast, no checkout (not even the window).
+    assert _two_sided_run(1.0, 0.1, seed) == []
+    assert _two_sided_run(-1.0, 1.5, seed) == []
+    assert LaneDetected not in _two_sided_run(0.0, 1.0, seed, reverse=True)
+
+
+def test_a_gate_needs_both_sides_heard_and_comparable():
+    detector = LaneDetector(GATES, SETTINGS, {})
+    left, right = GATES[0].split("+")
+    lopsided = [s for a, b in zip(steady(left, 0.0, 3.0, -45), steady(right, 0.05, 3.05, -59)) for s in (a, b)]
+    assert run_detector(detector, lopsided) == []        # both above -60, but 14 dB apart: beside one post
+    assert run_detector(detector, steady(left, 4.0, 8.0, -45)) == []   # one side only
+    level = detector.gate_level(0, 8.0)
+    assert level is None or level[1] >= SETTINGS.lane_balance_db
+
+
+def test_a_lane_of_one_beacon_is_entered_when_close_and_passed_when_it_fades():
+    detector = LaneDetector((LANE[0],), SETTINGS, {})
+    events = run_detector(detector, steady(LANE[0], 0.0, 2.0, -50) + steady(LANE[0], 2.0, 4.0, -75))
+    assert [type(e) for e in events] == [LaneEntered, LaneDetected]
+    assert events[1].t > 2.0
+    parked = LaneDetector((LANE[0],), SETTINGS, {})
+    from dashcart.events import LaneLeft
+    events = run_detector(parked, steady(LANE[0], 0.0, SETTINGS.lane_max_transit_s + 5, -50))
+    assert [type(e) for e in events] == [LaneEntered, LaneLeft]
+
+
+@pytest.mark.parametrize("rssi", [127, 1, 20, 0])
+def test_rssi_127_and_positive_values_are_not_readings(rssi):
+    locator = Locator(Site(zones={FRUIT: "produce-fruit"}, lane=LANE), SETTINGS, allow_unauthenticated_lane=True)
+    stream = steady(LANE[0], 0.0, 2.0, rssi) + steady(LANE[1], 2.0, 4.0, rssi) + steady(FRUIT, 4.0, 5.0, rssi)
+    assert feed(locator, stream) == []
+    assert locator.stats.not_a_reading == len(stream)
+
+
+def test_an_invalid_part_of_a_site_is_reported_once_and_the_rest_kept():
+    problems: list[str] = []
+    site = Site.from_dict({"zones": {FRUIT: "produce-fruit"}, "lane": ["ibeacon:nope"], "calibration": {FRUIT: "x"}},
+                          "trip.json: site", problems)
+    assert site.zones == {FRUIT: "produce-fruit"} and site.lane == () and site.calibration == {}
+    assert len(problems) == 2 and problems[0].startswith("trip.json: site.calibration")
+    assert "trip.json: site.lane: 'ibeacon:nope'" in problems[1]
+    assert Site.from_dict({"lane": ["a:b+c:d+e:f"]}, "s", problems := []).lane == () and "one beacon or two" in problems[0]

@@ -16,7 +16,7 @@ def test_open_locator_from_config_wires_the_lane_key():
     with pytest.raises(Misconfigured, match=r"^dashcart.toml: checkout.lane_key: missing"):
         open_locator(parse_config(text, "dashcart.toml"))
     locator = open_locator(parse_config(text + f'[checkout]\nlane_key = "{KEY.hex()}"\n', "dashcart.toml"))
-    stream = [sighting(i * 0.1, f"eddystone-eid:{current_eid(KEY, 'entry' if i < 20 else 'exit', EPOCH + i * 0.1, 64)}",
+    stream = [sighting(i * 0.1, f"eddystone-eid:{current_eid(KEY, 'entry' if i < 20 else 'exit', EPOCH + i * 0.1, 2)}",
                        -45, wall_t=EPOCH + i * 0.1) for i in range(40)]
     assert [e for e in feed(locator, stream) if isinstance(e, LaneDetected)]
     with pytest.raises(Misconfigured, match="is not an eddystone-eid beacon"):

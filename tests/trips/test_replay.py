@@ -117,3 +117,81 @@ def test_missing_optional_files_and_catalogue(demo, tmp_path, capsys):
     assert code == 1 and out is not None
     assert "scale.log: missing" in err and "frames/top: missing" in err and "nowhere.csv does not exist" in err
     assert out["basket"] == []
+
+
+# --- the lane in a recorded trip: eddystone-eid sightings authenticated at started_at + t ---
+
+LANE_KEY = "000102030405060708090a0b0c0d0e0f"
+STARTED_AT = 1_767_225_600.0
+FRUIT = "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1"
+
+
+def _lane_trip(path, lane, beacons, started_at=STARTED_AT, y=0.0):
+    from dashcart.sim.lane_radio import Radio, hear, straight
+    from dashcart.sim.scripted_beacons import write_beacons_csv
+    path.mkdir()
+    meta = {"format": "dashcart-trip/1", "scale": {"protocol": "hx711-bridge", "offset": 0, "counts_per_gram": 420.0},
+            "cameras": [], "started_at": started_at, "site": {"zones": {FRUIT: "produce-fruit"}, "lane": lane}}
+    (path / "trip.json").write_text(json.dumps(meta))
+    (path / "scale.log").write_text("")
+    (path / "shopper.csv").write_text("t,action,value\n0.1,signin,dcs1:ReplayShopper0123456\n")
+    path_fn, duration = straight((-4.0, y), (7.0, y), 1.0)
+    # Recorded at STARTED_AT: a trip.json claiming another start replays the ids at the wrong time.
+    from dashcart.sim.lane_radio import PlacedBeacon
+    beacons = [*beacons, PlacedBeacon("ibeacon", FRUIT.partition(":")[2], -3.0, 1.0)]
+    heard = hear(beacons, path_fn, duration, Radio(lane_key=bytes.fromhex(LANE_KEY), epoch=STARTED_AT), seed=3)
+    write_beacons_csv(path / "beacons.csv", heard)
+    return path
+
+
+def _two_sided(tmp_path, **kw):
+    from dashcart.sim.lane_radio import PlacedBeacon
+    beacons = [PlacedBeacon("eddystone-eid", n, x, side) for n, x, side in
+               (("in-l", 0.0, 0.5), ("in-r", 0.0, -0.5), ("out-l", 3.0, 0.5), ("out-r", 3.0, -0.5))]
+    lane = ["eddystone-eid:in-l+eddystone-eid:in-r", "eddystone-eid:out-l+eddystone-eid:out-r"]
+    return _lane_trip(tmp_path / "trip", lane, beacons, **kw)
+
+
+def _catalogue():
+    from tests.conftest import SHARED_DATA
+    return ["--catalogue", str(SHARED_DATA / "catalogue" / "demo_store.csv")]
+
+
+def _config(tmp_path):
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[checkout]\nlane_key = "{LANE_KEY}"\n')
+    return str(config)
+
+
+def test_a_recorded_authenticated_lane_replays_with_the_config_s_lane_key(tmp_path, capsys):
+    trip = _two_sided(tmp_path)
+    code, out, err = run_json(capsys, str(trip), "--config", _config(tmp_path), "--no-vision", *_catalogue())
+    assert out["checkout"] is not None and out["checkout"]["status"] == "empty", err
+
+
+def test_without_the_lane_key_the_lane_is_reported_once_and_the_zones_kept(tmp_path, capsys):
+    trip = _two_sided(tmp_path)
+    code, out, err = run_json(capsys, str(trip), "--no-vision", *_catalogue())
+    assert code == 1 and out["checkout"] is None
+    assert err.count("checkout.lane_key") == 1 and "the lane is left out" in err
+    assert any(e.get("zone") == "produce-fruit" for e in out["events"]), out["events"]
+
+
+def test_a_forged_start_time_makes_the_recorded_lane_worthless(tmp_path, capsys):
+    # The same recording under a trip.json that says it began a minute later: replay at the
+    # claimed time, and the ids are a minute old.
+    trip = _two_sided(tmp_path)
+    meta = json.loads((trip / "trip.json").read_text())
+    meta["started_at"] = STARTED_AT + 60
+    (trip / "trip.json").write_text(json.dumps(meta))
+    code, out, err = run_json(capsys, str(trip), "--config", _config(tmp_path), "--no-vision", *_catalogue())
+    assert out["checkout"] is None
+
+
+def test_a_lane_of_one_beacon_is_accepted(tmp_path, capsys):
+    from dashcart.sim.lane_radio import PlacedBeacon
+    lane_beacon = "e2c56db5-dffb-48d2-b060-d0f5a71096e0:9:1"
+    trip = _lane_trip(tmp_path / "trip", [f"ibeacon:{lane_beacon}"], [PlacedBeacon("ibeacon", lane_beacon, 0.0, 0.5)],
+                      y=0.1)
+    code, out, err = run_json(capsys, str(trip), "--no-vision", *_catalogue())
+    assert "lane" not in err and out["checkout"] is not None, err
