@@ -140,12 +140,13 @@ class Topics:
 
 
 def make_client(client_id: str, *, clean_session: bool, address: BrokerAddress, ca_file: str = "",
-                cert_file: str = "", key_file: str = "") -> Any:
-    """A paho 2.x client for MQTT 3.1.1 (TLS set up for ``mqtts``)."""
+                cert_file: str = "", key_file: str = "", reconnect: bool = False) -> Any:
+    """A paho 2.x client for MQTT 3.1.1 (TLS set up for ``mqtts``). ``reconnect``: paho's own
+    reconnecting in ``loop_start`` (tools); the link and the ingest reconnect themselves."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                         protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+                         protocol=mqtt.MQTTv311, reconnect_on_failure=reconnect)
     if address.tls:
         client.tls_set(ca_certs=ca_file or None, certfile=cert_file or None, keyfile=key_file or None)
     client.connect_timeout = 5.0
@@ -326,6 +327,9 @@ class FleetLink:
         self._unpublished: list[tuple[str, str, str, str]] = []
         self.connected_event = threading.Event()
         self.failed = ""
+        #: Telemetry on disk not yet acknowledged (updated by the link's thread about once a second).
+        self.unacked = 0
+        self._counted_at = float("-inf")
 
     # -- the cart's side (any thread) ---------------------------------------------------------
 
@@ -400,6 +404,10 @@ class FleetLink:
         if now - self._budget_at >= BUDGET_EVERY_S:
             self._budget_at = now
             self._enforce_budget(now)
+        if now - self._counted_at >= 1.0:
+            self._counted_at = now
+            self._outbox.flush()
+            self.unacked = self._outbox.depth()
         if self._client is None:
             if now >= self._next_attempt:
                 self._connect()
