@@ -20,6 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+
+
+def simulated(config: Config) -> bool:
+    """The simulated cart (``scale.backend = "sim"``, the defaults): its parts are stand-ins, so
+    the hardware a real cart needs is not a problem here."""
+    return _setting(config, "scale.backend", "sim") == "sim"
 
 
 def _setting(config: Config, dotted: str, default: Any) -> Any:
@@ -51,7 +58,8 @@ def _serial_ports(config: Config) -> Iterator[Finding]:
     port = config.scale.port
     if config.scale.backend == "sim":
         yield Finding("scale", True, "simulated scale (scale.backend = \"sim\")")
-    elif "://" in port:
+        return
+    if "://" in port:
         yield Finding("scale", True, f"{config.scale.protocol} scale at {port}")
     elif port and os.path.exists(port):
         if os.access(port, os.R_OK | os.W_OK):
@@ -112,8 +120,41 @@ def check_cameras(v4l_root: Path = Path("/sys/class/video4linux")) -> Iterator[F
                       "the cart runs on weight and touch without one")
 
 
+def check_configured_cameras(specs: Iterable[Any], found: Iterable[Finding], dev: Path = Path("/dev")) -> Iterator[Finding]:
+    """Each ``[[cameras.devices]]`` table: does its device exist?"""
+    found = list(found)
+    csi = any(f.area == "CSI cameras" for f in found)
+    for spec in specs:
+        area = f"camera {spec.id}"
+        if spec.backend == "opencv":
+            node = dev / f"video{spec.source}" if spec.source.isdigit() else Path(spec.source)
+            if node.exists():
+                yield Finding(area, True, f"{node}")
+            else:
+                yield Finding(area, False, f"{node} does not exist",
+                              "plug the camera in, or set its source to a /dev/v4l/by-id/ name "
+                              "(`v4l2-ctl --list-devices`; `sudo deploy/install.sh --reconfigure` finds them)")
+        elif spec.backend == "picamera2":
+            yield Finding(area, csi, "CSI camera through libcamera" if csi else "no CSI camera found",
+                          "" if csi else "check the ribbon cable and `rpicam-hello --list-cameras`")
+        else:
+            yield Finding(area, True, f"{spec.backend}: {spec.source}")
+
+
 def _cameras(config: Config) -> Iterator[Finding]:
-    yield from check_cameras()
+    specs = config.cameras.devices
+    if not specs:
+        # No camera configured: the cart runs on weight and touch; what is plugged in is worth knowing.
+        seen = [f for f in check_cameras() if f.ok]
+        detail = "none configured: weight and touch only"
+        if seen and not simulated(config):
+            yield Finding("cameras", False, f"{detail}, but found {'; '.join(f.detail for f in seen)}",
+                          "add a [[cameras.devices]] table for each (`sudo deploy/install.sh --reconfigure` "
+                          "writes them)")
+        else:
+            yield Finding("cameras", True, detail)
+        return
+    yield from check_configured_cameras(specs, check_cameras())
 
 
 # --- Bluetooth -------------------------------------------------------------------------------
@@ -133,12 +174,122 @@ def check_bluetooth(sys_class: Path = Path("/sys/class")) -> Iterator[Finding]:
                       "zones and the lane need it")
 
 
+# Where the checks look (tests point these at made-up trees).
+SYS_CLASS = Path("/sys/class")
+PROC = Path("/proc")
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+BLUEZ_MAIN_CONF = Path("/etc/bluetooth/main.conf")
+BLUEZ_FIX = ("passive scanning (bleak's or_patterns) needs BlueZ's experimental interfaces: "
+             "`sudo deploy/install.sh` sets Experimental = true in /etc/bluetooth/main.conf; "
+             "then `sudo systemctl restart bluetooth`")
+
+
+def check_bluez_mode(proc: Path = Path("/proc"), main_conf: Path = BLUEZ_MAIN_CONF) -> Iterator[Finding]:
+    """Is bluetoothd running with its experimental interfaces (``-E``, or ``Experimental = true``
+    in main.conf)? Without them BlueZ has no advertisement monitor and passive scanning fails."""
+    running: list[list[str]] = []
+    for comm in proc.glob("[0-9]*/comm"):
+        if _read(comm) == "bluetoothd":
+            try:
+                running.append([a.decode(errors="replace") for a in (comm.parent / "cmdline").read_bytes().split(b"\0") if a])
+            except OSError:
+                running.append([])
+    if not running:
+        yield Finding("bluetooth mode", False, "bluetoothd is not running",
+                      "sudo systemctl enable --now bluetooth")
+        return
+    args = running[0]
+    if any(a in ("-E", "--experimental") or a.startswith("--experimental") for a in args):
+        yield Finding("bluetooth mode", True, "bluetoothd --experimental (passive scanning available)")
+        return
+    if _conf_experimental(main_conf):
+        yield Finding("bluetooth mode", True, f"Experimental = true in {main_conf} (passive scanning available)")
+        return
+    yield Finding("bluetooth mode", False, "bluetoothd runs without its experimental interfaces", BLUEZ_FIX)
+
+
+def _conf_experimental(main_conf: Path) -> bool:
+    import configparser
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(main_conf.read_text(errors="replace"))
+    except (OSError, configparser.Error):
+        return False
+    return parser.get("General", "Experimental", fallback="false").strip().lower() in ("true", "yes", "1")
+
+
 def _bluetooth(config: Config) -> Iterator[Finding]:
     backend = _setting(config, "location.backend", "")
     if backend in ("sim", "none"):
         yield Finding("bluetooth", True, f"not needed (location.backend = {backend!r})")
         return
-    yield from check_bluetooth()
+    yield from check_bluetooth(SYS_CLASS)
+    yield from check_bluez_mode(PROC, BLUEZ_MAIN_CONF)
+
+
+# --- the clock -------------------------------------------------------------------------------
+
+TIME_FIX = ("sudo timedatectl set-ntp true and check the network (`timedatectl timesync-status`); the lane's "
+            "rotating beacon ids are checked against this clock, and a Pi has no battery-backed clock")
+
+
+def check_time_sync(timedatectl: Callable[[], str | None] | None = None,
+                    synchronized_flag: Path | None = None) -> Iterator[Finding]:
+    """Is the system clock synchronised (NTP)? ``timedatectl`` returns its NTPSynchronized value
+    (None where there is no timedatectl: then systemd-timesyncd's flag file says)."""
+    synchronized_flag = synchronized_flag or TIMESYNC_FLAG
+    answer = (timedatectl or timedatectl_synchronized)()
+    if answer is None:
+        answer = "yes" if synchronized_flag.exists() else "no"
+    if answer == "yes":
+        yield Finding("time sync", True, "the clock is synchronised (NTP)")
+    else:
+        yield Finding("time sync", False, "the clock is not synchronised", TIME_FIX)
+
+
+def timedatectl_synchronized() -> str | None:
+    try:
+        result = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _time_sync(config: Config) -> Iterator[Finding]:
+    lane = _setting(config, "location.lane", [])
+    if _setting(config, "location.backend", "") != "bleak" or not any(k.startswith("eddystone-eid:") for k in lane):
+        yield Finding("time sync", True, "not needed (no authenticated lane beacons heard live)")
+        return
+    yield from check_time_sync()
+
+
+# --- the status light and buzzer ---------------------------------------------------------------
+
+def check_gpio(pin_factory: str, dev: Path = Path("/dev")) -> Iterator[Finding]:
+    if pin_factory == "none":
+        yield Finding("status light", True, "none (gpio.pin_factory = \"none\")")
+        return
+    if pin_factory == "mock":
+        yield Finding("status light", False, "simulated pins (gpio.pin_factory = \"mock\"): no light, no buzzer",
+                      'set gpio.pin_factory = "auto" (wiring: docs/raspberry-pi.md, section 1)')
+        return
+    chips = sorted(str(p) for p in dev.glob("gpiochip*"))
+    if not chips:
+        yield Finding("status light", False, "no /dev/gpiochip*: not a Raspberry Pi?", "run on the Pi, or set "
+                      'gpio.pin_factory = "none"')
+    elif not all(os.access(c, os.R_OK | os.W_OK) for c in chips):
+        yield Finding("status light", False, f"{chips[0]} is not writable by this user",
+                      "add the user to the gpio group (the service has it)")
+    else:
+        yield Finding("status light", True, f"{pin_factory} pins on {', '.join(chips)}")
+
+
+def _gpio(config: Config) -> Iterator[Finding]:
+    if simulated(config):
+        yield Finding("status light", True, f"simulated cart (gpio.pin_factory = {config.gpio.pin_factory!r})")
+        return
+    yield from check_gpio(config.gpio.pin_factory)
 
 
 # --- display ---------------------------------------------------------------------------------
@@ -181,6 +332,10 @@ def check_display(environ: Mapping[str, str], drm_root: Path = Path("/sys/class/
 
 
 def _display(config: Config) -> Iterator[Finding]:
+    if simulated(config) and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        yield Finding("display", True, "simulated cart without a desktop: `dashcart run --headless` or "
+                                       "`dashcart demo --headless` need no screen")
+        return
     yield from check_display(os.environ)
 
 
@@ -325,7 +480,11 @@ def check_catalogue(path: Path) -> Iterator[Finding]:
 
 def _catalogue(config: Config) -> Iterator[Finding]:
     configured = _setting(config, "catalogue.db", "")
-    yield from check_catalogue(Path(configured) if configured else config.state_dir() / "catalogue.db")
+    path = Path(configured) if configured else config.state_dir() / "catalogue.db"
+    if simulated(config) and not configured and not path.exists():
+        yield Finding("catalogue", True, "the demo store bundled with dashcart (no catalogue imported)")
+        return
+    yield from check_catalogue(path)
 
 
 # --- the state directory: journal and outbox ---------------------------------------------------
@@ -395,17 +554,22 @@ def _state(config: Config) -> Iterator[Finding]:
 
 # --- the store -------------------------------------------------------------------------------
 
+HEALTH_PATH = "/v1/health"
+
+
 def check_store(url: str, timeout_s: float = 3.0) -> Iterator[Finding]:
+    """Ask the store API ``GET <store_url>/v1/health`` (docs/store-api.yaml): 200 is up."""
     if not url:
-        yield Finding("store", False, "no store configured: receipts stay on the cart",
-                      "set checkout.store_url to the store API's base URL")
+        yield Finding("store", False, "no store configured: a practice cart, nothing is charged",
+                      "set checkout.store_url to the store API's base URL and checkout.cart_key to this cart's key")
         return
     if not url.startswith(("http://", "https://")):
         yield Finding("store", False, f"{url!r} is not an http(s) URL", "set checkout.store_url to https://...")
         return
     fix = ("check the cart's network (`nmcli device status`), the URL, and that the store server is up; "
            "orders wait in the outbox meanwhile")
-    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "dashcart-doctor"})
+    health = url.rstrip("/") + HEALTH_PATH
+    request = urllib.request.Request(health, method="GET", headers={"User-Agent": "dashcart-doctor"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (http(s) checked above)
             status = response.status
@@ -413,16 +577,23 @@ def check_store(url: str, timeout_s: float = 3.0) -> Iterator[Finding]:
         status = exc.code  # it answered: reachable; the status says how it is
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        yield Finding("store", False, f"{url} unreachable: {reason}", fix)
+        yield Finding("store", False, f"GET {health}: unreachable: {reason}", fix)
         return
-    if status >= 500:
-        yield Finding("store", False, f"{url} answered HTTP {status}", "the store server is failing; call the store's IT")
+    if status == 200:
+        yield Finding("store", True, f"GET {health}: HTTP 200, the store API is up")
+    elif status >= 500:
+        yield Finding("store", False, f"GET {health}: HTTP {status}", "the store server is failing; call the store's IT")
     else:
-        yield Finding("store", True, f"{url} answered HTTP {status}")
+        yield Finding("store", False, f"GET {health}: HTTP {status}, not the store API's health",
+                      "check checkout.store_url: the base URL the API's /v1/... paths hang under")
 
 
 def _store(config: Config) -> Iterator[Finding]:
-    yield from check_store(_setting(config, "checkout.store_url", ""), _setting(config, "checkout.timeout_s", 3.0))
+    url = _setting(config, "checkout.store_url", "")
+    if not url and simulated(config):
+        yield Finding("store", True, "practice cart: no store configured, nothing is charged")
+        return
+    yield from check_store(url, _setting(config, "checkout.timeout_s", 3.0))
 
 
 # --- the user --------------------------------------------------------------------------------
@@ -452,6 +623,9 @@ def check_groups(user: str, member_of: set[str], existing: set[str], is_root: bo
 
 
 def _groups(config: Config) -> Iterator[Finding]:
+    if simulated(config):
+        yield Finding("user groups", True, "simulated cart: no device to open")
+        return
     uid = os.geteuid()
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -478,7 +652,7 @@ def _read(path: Path) -> str:
 
 
 CHECKS: tuple[Callable[[Config], Iterator[Finding]], ...] = (
-    _serial_ports, _scale_line, _cameras, _bluetooth, _display, _hangul_font, _model, _catalogue, _state, _store, _python_packages,
+    _serial_ports, _scale_line, _cameras, _bluetooth, _time_sync, _gpio, _display, _hangul_font, _model, _catalogue, _state, _store, _python_packages,
     _groups,
 )
 
@@ -496,10 +670,15 @@ def run_checks(config: Config, checks: Iterable[Callable[[Config], Iterator[Find
 
 def run(args: argparse.Namespace, config: Config) -> int:
     findings = run_checks(config)
+    problems = sum(not f.ok for f in findings)
+    if getattr(args, "json", False):
+        print(json.dumps({"config": config.source or None, "simulated": simulated(config), "problems": problems,
+                          "findings": [dataclasses.asdict(f) for f in findings]}, indent=1))
+        return 1 if problems and getattr(args, "strict", False) else 0
     width = max((len(f.area) for f in findings), default=0)
     print(f"config: {config.source or 'built-in defaults'}")
     for f in findings:
-        mark = "ok  " if f.ok else "MISSING"
+        mark = "ok  " if f.ok else "PROBLEM"
         print(f"{mark:7} {f.area:<{width}}  {f.detail}")
         if f.fix:
             print(f"{'':7} {'':<{width}}  -> {f.fix}")
@@ -514,4 +693,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                                "Bluetooth, display, model, catalogue, store, Python packages, "
                                                "user groups) and how to fix what is missing.")
     parser.add_argument("--strict", action="store_true", help="exit 1 when anything is missing (for scripts)")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON object on stdout: {"config", "simulated", "problems", "findings": '
+                             '[{"area", "ok", "detail", "fix"}]}')
     parser.set_defaults(func=run)

@@ -24,14 +24,17 @@ def only(findings):
 
 @pytest.fixture
 def store():
-    """A store API stand-in answering HEAD with the status the test sets."""
+    """A store API stand-in answering with the status the test sets."""
     state = {"status": 200, "requests": []}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_HEAD(self):  # noqa: N802
+        def do_GET(self):  # noqa: N802
             state["requests"].append((self.command, self.path))
             self.send_response(state["status"])
+            self.send_header("Content-Length", "0")
             self.end_headers()
+
+        do_HEAD = do_GET
 
         def log_message(self, *args):
             pass
@@ -45,12 +48,25 @@ def store():
     server.server_close()
 
 
-def test_store_that_answers_is_reachable(store):
+def test_the_store_is_asked_for_its_health(store):
     f = only(check_store(store["url"], timeout_s=5))
     assert f.ok and "HTTP 200" in f.detail
-    assert store["requests"] == [("HEAD", "/api")]
-    store["status"] = 404  # it answered: the network path works
-    assert only(check_store(store["url"], timeout_s=5)).ok
+    assert store["requests"] == [("GET", "/api/v1/health")]
+    store["status"] = 404  # something answers, but not the store API: the URL is wrong
+    f = only(check_store(store["url"] + "/", timeout_s=5))
+    assert not f.ok and "404" in f.detail and "checkout.store_url" in f.fix
+
+
+def test_the_reference_store_is_healthy(tmp_path, catalogue):
+    """The real reference store (which answers 501 to HEAD) is up by its GET /v1/health."""
+    from dashcart.sim.reference_store import ReferenceStore, StoreServer
+    server = StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": b"k" * 16},
+                                        catalogue=catalogue)).start()
+    try:
+        f = only(check_store(server.url, timeout_s=5))
+    finally:
+        server.stop()
+    assert f.ok and f.detail == f"GET {server.url}/v1/health: HTTP 200, the store API is up"
 
 
 def test_store_answering_5xx_is_a_problem(store):
@@ -90,9 +106,11 @@ def test_store_setting_is_wired_from_the_config():
     config = SimpleNamespace(checkout=SimpleNamespace(store_url=url, timeout_s=2.0))
     f = only(doctor._store(config))  # noqa: SLF001
     assert not f.ok and url in f.detail
-    # A config without a checkout section (this build's) reports the store as not configured.
-    f = only(doctor._store(SimpleNamespace()))  # noqa: SLF001
-    assert not f.ok and "checkout.store_url" in f.fix
+    # A real cart with no store is a practice cart: a problem there, the point of the simulated one.
+    real = SimpleNamespace(scale=SimpleNamespace(backend="serial"))
+    f = only(doctor._store(real))  # noqa: SLF001
+    assert not f.ok and "checkout.store_url" in f.fix and "nothing is charged" in f.detail
+    assert only(doctor._store(SimpleNamespace())).ok  # noqa: SLF001
 
 
 @pytest.mark.parametrize("url", ["store.example/api", "ftp://store.example/"])
@@ -285,3 +303,96 @@ def test_doctor_on_this_machine_runs(capsys):
     out = capsys.readouterr().out
     for area in ("scale", "cameras", "display", "model", "catalogue", "store", "package numpy", "user groups"):
         assert area in out, area
+
+
+# --- a real cart: the installer's config ----------------------------------------------------------
+
+def _installer_config(tmp_path, **env):
+    """The config deploy/install.sh writes (its --print-config), on a Pi tree of ``env``."""
+    import os
+    import subprocess
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "deploy" / "install.sh"
+    result = subprocess.run(["bash", str(script), "--print-config", "--store-url",
+                             f"http://127.0.0.1:{_dead_port()}/api", "--cart-key", "ab" * 16, "--lane-key", "cd" * 16,
+                             "--lane", "eddystone-eid:lane1-entry eddystone-eid:lane1-exit"],
+                            capture_output=True, text=True, check=True, timeout=30,
+                            env={**os.environ, "DASHCART_DEV": str(tmp_path), "DASHCART_SYS": str(tmp_path), **env})
+    path = tmp_path / "dashcart.toml"
+    path.write_text(result.stdout)
+    return path
+
+
+def test_doctor_json_on_the_installers_config_names_each_problem_with_its_fix(tmp_path, monkeypatch, capsys):
+    """No BLE adapter, no time sync, an unreachable store: each a problem with its fix."""
+    import json
+    config = _installer_config(tmp_path)
+    nothing = tmp_path / "empty"
+    nothing.mkdir()
+    monkeypatch.setattr(doctor, "SYS_CLASS", nothing)              # no Bluetooth adapter
+    monkeypatch.setattr(doctor, "PROC", nothing)                   # no bluetoothd
+    monkeypatch.setattr(doctor, "timedatectl_synchronized", lambda: "no")
+    assert main(["doctor", "--json", "--config", str(config)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"] is False and report["config"] == str(config)
+    problems = {f["area"]: f for f in report["findings"] if not f["ok"]}
+    assert report["problems"] == len(problems) == sum(not f["ok"] for f in report["findings"])
+    assert "no adapter" in problems["bluetooth"]["detail"] and "BLE dongle" in problems["bluetooth"]["fix"]
+    assert "bluetoothd is not running" in problems["bluetooth mode"]["detail"]
+    assert "not synchronised" in problems["time sync"]["detail"] and "timedatectl set-ntp true" in problems["time sync"]["fix"]
+    assert "unreachable" in problems["store"]["detail"] and "/v1/health" in problems["store"]["detail"]
+    assert "network" in problems["store"]["fix"]
+    assert all(f["fix"] for f in problems.values()), [a for a, f in problems.items() if not f["fix"]]
+    assert main(["doctor", "--json", "--strict", "--config", str(config)]) == 1
+
+
+def test_doctor_on_the_simulated_cart_reports_no_problem(capsys):
+    import json
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["simulated"] is True
+    assert [f for f in report["findings"] if not f["ok"]] == []
+
+
+def test_bluez_experimental_mode(tmp_path):
+    proc = tmp_path / "proc"
+    (proc / "812").mkdir(parents=True)
+    (proc / "812" / "comm").write_text("bluetoothd\n")
+    (proc / "812" / "cmdline").write_bytes(b"/usr/libexec/bluetooth/bluetoothd\0")
+    conf = tmp_path / "main.conf"
+    conf.write_text("[General]\n#Experimental = false\n")
+    f = only(doctor.check_bluez_mode(proc, conf))
+    assert not f.ok and "experimental" in f.detail and "Experimental = true" in f.fix
+    conf.write_text("[General]\nExperimental = true\n")
+    assert only(doctor.check_bluez_mode(proc, conf)).ok
+    conf.write_text("")
+    (proc / "812" / "cmdline").write_bytes(b"/usr/libexec/bluetooth/bluetoothd\0--experimental\0")
+    assert only(doctor.check_bluez_mode(proc, conf)).ok
+
+
+def test_time_sync(tmp_path):
+    assert only(doctor.check_time_sync(lambda: "yes")).ok
+    assert not only(doctor.check_time_sync(lambda: "no")).ok
+    flag = tmp_path / "synchronized"
+    assert not only(doctor.check_time_sync(lambda: None, flag)).ok      # no timedatectl, no flag
+    flag.touch()
+    assert only(doctor.check_time_sync(lambda: None, flag)).ok
+
+
+def test_status_light(tmp_path):
+    f = only(doctor.check_gpio("mock", tmp_path))
+    assert not f.ok and 'pin_factory = "auto"' in f.fix
+    assert not only(doctor.check_gpio("auto", tmp_path)).ok        # no gpiochip
+    (tmp_path / "gpiochip0").touch()
+    assert only(doctor.check_gpio("auto", tmp_path)).ok
+    assert only(doctor.check_gpio("none", tmp_path)).ok
+
+
+def test_configured_cameras_must_exist(tmp_path):
+    from dashcart.config import CameraSpec
+    (tmp_path / "video0").touch()
+    found = list(doctor.check_configured_cameras([CameraSpec(id="top", source="0"),
+                                                  CameraSpec(id="side", source=str(tmp_path / "v4l/gone"))],
+                                                 [], tmp_path))
+    assert [(f.area, f.ok) for f in found] == [("camera top", True), ("camera side", False)]
+    assert "--reconfigure" in found[1].fix

@@ -44,7 +44,12 @@ def sandbox(tmp_path):
         stub = bindir / name
         stub.write_text("#!/bin/sh\n" + (body or f'echo "{name} $*" >> "$STUB_LOG"; exit 97') + "\n")
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
-    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "STUB_LOG": str(log), "FAKE_GROUPS": "dialout video input"}
+    # Parts looked for in empty made-up trees unless a test fills them (never this machine's).
+    for tree in ("dev", "sys"):
+        (tmp_path / tree).mkdir()
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "STUB_LOG": str(log), "FAKE_GROUPS": "dialout video input",
+           "DASHCART_DEV": str(tmp_path / "dev"), "DASHCART_SYS": str(tmp_path / "sys"),
+           "DASHCART_BLUEZ_CONF": str(tmp_path / "no-bluez.conf")}
 
     def run(*args, **extra):
         return subprocess.run(["bash", str(SCRIPT), *args], env={**env, **extra}, capture_output=True,
@@ -67,7 +72,7 @@ def test_dry_run_on_a_fresh_pi_shows_every_step_and_changes_nothing(sandbox):
 
     steps = _plus_lines(result.stdout)
     apt = next(s for s in steps if "apt-get install" in s)
-    for package in ("python3-venv", "fonts-nanum", "bluez", "libgbm1"):
+    for package in ("python3-venv", "bluez", "systemd-timesyncd", "libgbm1"):
         assert package in apt.split()
     assert "python3-picamera2" not in apt  # only with --csi
     assert [s for s in steps if s.startswith("groupadd")] == [
@@ -123,3 +128,71 @@ def test_unknown_option_is_refused(sandbox):
 def test_shellcheck_is_clean():
     result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+def _pi_tree(root):
+    """/dev and /sys of a Pi with one scale bridge, two USB cameras, Bluetooth and GPIO."""
+    dev, sys_ = root / "dev", root / "sys"
+    for path in (dev / "serial/by-id/usb-Arduino_Nano_bridge-if00", dev / "v4l/by-id/usb-Logi_C270_A-video-index0",
+                 dev / "v4l/by-id/usb-Logi_C270_A-video-index1", dev / "v4l/by-id/usb-Logi_C270_B-video-index0",
+                 dev / "gpiochip0", sys_ / "class/bluetooth/hci0"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return dev
+
+
+def test_the_config_names_every_part_found_and_the_stores_settings(sandbox, tmp_path):
+    dev = _pi_tree(tmp_path)
+    result = sandbox("--print-config", "--store-url", "https://store.example/api", "--cart-key", "ab" * 16,
+                     "--lane-key", "cd" * 16, "--lane", "eddystone-eid:lane1-entry eddystone-eid:lane1-exit")
+    assert result.returncode == 0, result.stderr
+    config = parse_config(result.stdout, "installer's dashcart.toml")
+    assert config.scale.port == f"{dev}/serial/by-id/usb-Arduino_Nano_bridge-if00"
+    assert [(c.id, c.backend, c.source) for c in config.cameras.devices] == [
+        ("cam0", "opencv", f"{dev}/v4l/by-id/usb-Logi_C270_A-video-index0"),
+        ("cam1", "opencv", f"{dev}/v4l/by-id/usb-Logi_C270_B-video-index0")]
+    assert config.location.backend == "bleak" and config.location.adapter == "hci0"
+    assert config.location.lane == ["eddystone-eid:lane1-entry", "eddystone-eid:lane1-exit"]
+    assert (config.checkout.store_url, config.checkout.cart_key, config.checkout.lane_key) == (
+        "https://store.example/api", "ab" * 16, "cd" * 16)
+    assert config.gpio.pin_factory == "auto" and config.gpio.buzzer_pin == 23
+    assert "NOT FOUND" not in result.stdout and "NOT SET" not in result.stdout
+    # The environment works as well as the options (for provisioning scripts).
+    env = sandbox("--print-config", DASHCART_STORE_URL="https://s.example/api", DASHCART_LANE="eddystone-eid:x")
+    assert parse_config(env.stdout).checkout.store_url == "https://s.example/api"
+
+
+def test_what_is_not_found_is_left_empty_with_a_comment_and_still_loads(sandbox):
+    result = sandbox("--print-config")
+    config = parse_config(result.stdout)
+    assert config.scale.port == "" and config.cameras.devices == [] and config.location.adapter == ""
+    assert config.gpio.pin_factory == "none" and config.checkout.store_url == ""
+    for missing in ("NOT FOUND: 0 serial devices", "NOT FOUND: no USB camera", "NOT FOUND: no Bluetooth adapter",
+                    "NOT SET: without a store this is a practice cart", "NOT FOUND: no "):
+        assert missing in result.stdout
+
+
+def test_csi_adds_a_picamera2_camera(sandbox):
+    config = parse_config(sandbox("--print-config", "--csi").stdout)
+    assert [(c.backend, c.source) for c in config.cameras.devices] == [("picamera2", "0")]
+
+
+def test_bluez_experimental_mode_is_switched_on(sandbox, tmp_path):
+    conf = tmp_path / "main.conf"
+    conf.write_text("[General]\n#Name = BlueZ\n#Experimental = false\n")
+    steps = _plus_lines(sandbox("--dry-run", DASHCART_BLUEZ_CONF=str(conf)).stdout)
+    import shlex
+    sed = [shlex.split(s) for s in steps if s.startswith("sed ")]
+    assert sed == [["sed", "-i", "-E", "0,/^[#[:space:]]*Experimental[[:space:]]*=.*/s//Experimental = true/", str(conf)]]
+    assert "systemctl restart bluetooth.service" in steps
+    # Applied for real (the sed the step runs), the file turns it on and keeps the rest.
+    subprocess.run(["sed", "-i", "-E", "0,/^[#[:space:]]*Experimental[[:space:]]*=.*/s//Experimental = true/",
+                    str(conf)], check=True)
+    assert conf.read_text() == "[General]\n#Name = BlueZ\nExperimental = true\n"
+    done = _plus_lines(sandbox("--dry-run", DASHCART_BLUEZ_CONF=str(conf)).stdout)
+    assert not any("bluetooth.service" in s and "restart" in s for s in done)
+
+
+def test_time_sync_is_enabled(sandbox):
+    steps = _plus_lines(sandbox("--dry-run").stdout)
+    assert "systemctl enable --now systemd-timesyncd.service" in steps

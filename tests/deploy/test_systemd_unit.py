@@ -127,3 +127,11 @@ def test_exposure_score_stays_low(tmp_path):
         pytest.skip("systemd-analyze too old for offline security analysis (needs systemd 250)")
     # threshold 30 = an exposure of 3.0 out of 10 ("OK"); the unit scores about 1.8.
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+
+
+def test_it_starts_after_the_clock_is_set():
+    """The lane's rotating beacon ids are checked against the wall clock: order after time-sync
+    (ordering only, no Requires=: an offline cart must still start)."""
+    unit = parse_unit(UNIT.read_text())["Unit"]
+    assert "time-sync.target" in " ".join(unit["After"]).split()
+    assert not any("time-sync" in v for k in ("Requires", "Requisite", "BindsTo") for v in unit.get(k, []))
