@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,10 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: syslog priorities (sd-daemon(3)) of the logging levels, for journald.
+JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """Each line starts with ``<N>``, its syslog priority: journald files it under that priority
+    (so `journalctl -u dashcart -p warning` works) and strips the prefix."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = JOURNAL_PRIORITY.get(record.levelno, 4 if record.levelno > logging.INFO else 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines() or [""])
+
+
+def stderr_is_the_journal(environ: dict[str, str] | None = None) -> bool:
+    """Whether stderr is the journal stream systemd gave us ($JOURNAL_STREAM names its device:inode)."""
+    stream = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = stream.partition(":")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return bool(stream) and (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
 def configure_logging(level_name: str, verbose: int) -> None:
     level = getattr(logging, level_name.upper())
     if verbose:
         level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
+    if stderr_is_the_journal():
+        # journald adds the time and the unit; the priority travels in the prefix.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JournalFormatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+        return
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s", force=True)
 
