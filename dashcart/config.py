@@ -379,12 +379,39 @@ def dump_config(config: Config) -> str:
 
 def write_config(config: Config, path: str | Path) -> None:
     """Write ``config`` to ``path`` atomically: a reader sees the old file or the new, never half."""
+    _write_atomically(Path(path), dump_config(config))
+
+
+def update_config_file(path: str | Path, changes: dict[str, dict[str, Any]]) -> None:
+    """Set ``changes`` ({section: {key: value}}) in the config file at ``path`` and keep the rest
+    of it as it is: comments, order, other keys, values equal to the defaults (tomlkit edits the
+    document in place). The result must still load; written atomically, owner and mode kept."""
+    import tomlkit
+
     path = Path(path)
+    text = read_user_file(path, "no such config file")
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise Misconfigured(f"{path}: not valid TOML: {exc}") from None
+    for section, values in changes.items():
+        table = document.get(section)
+        if table is None:
+            table = tomlkit.table()
+            document[section] = table
+        for key, value in values.items():
+            table[key] = value
+    new_text = tomlkit.dumps(document)
+    parse_config(new_text, str(path))   # never write a file the cart would refuse
+    _write_atomically(path, new_text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dump_config(config))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from dashcart.config import DEFAULT_CONFIG_PATH, Config, write_config
+from dashcart.config import DEFAULT_CONFIG_PATH, Config, update_config_file, write_config
 from dashcart.errors import Misconfigured, RetryLater
 
 CAPTURE_S = 1.0
@@ -108,7 +108,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         # --port was for this session only: keep the file's own port and backend
         scale_cfg = dataclasses.replace(scale_cfg, port=_file_scale(config).port, backend=_file_scale(config).backend)
     try:
-        write_config(dataclasses.replace(config, scale=scale_cfg), target)
+        if target.exists():
+            # Only the two calibration values change; the file's comments and other keys stay.
+            update_config_file(target, {"scale": {"offset": result.offset,
+                                                  "counts_per_gram": result.counts_per_gram}})
+        else:
+            write_config(dataclasses.replace(config, scale=scale_cfg), target)
     except OSError as exc:
         raise Misconfigured(f"{target}: cannot write the calibration: {exc.strerror or exc} "
                             "(run as root or pass --config FILE)") from None

@@ -369,6 +369,7 @@ PACKAGES: tuple[Package, ...] = (
     Package("gpiozero", "gpiozero", "the status light and buzzer"),
     Package("zxingcpp", "zxing-cpp", "barcodes"),
     Package("bleak", "bleak", "zones and the checkout lane"),
+    Package("tomlkit", "tomlkit", "calibrate (edits the config file)"),
 )
 
 # Runs in a child interpreter: a native module that segfaults on import (a wheel for the wrong

@@ -67,7 +67,8 @@ def _read_until(proc, text):
 @pytest.fixture
 def config_file(tmp_path):
     path = tmp_path / "dashcart.toml"
-    path.write_text('[cart]\nid = "cart-0042"\n\n[scale]\nbackend = "serial"\nport = "/dev/ttyUSB0"\n')
+    path.write_text('# written by the installer\n[cart]\nid = "cart-0042"\n\n[scale]\nbackend = "serial"\n'
+                    '# the bridge\'s stable name\nport = "/dev/ttyUSB0"\nbaudrate = 115200\n')
     return path
 
 
@@ -97,6 +98,10 @@ def test_guided_calibration_writes_the_config(bridge, config_file):
     assert config.scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
     # the rest of the file survives, and --port was for this run only
     assert config.cart.id == "cart-0042" and config.scale.port == "/dev/ttyUSB0"
+    # ...as it was written: its comments and a key at its default value too (docs/scale.md)
+    text = config_file.read_text()
+    assert text.startswith("# written by the installer\n[cart]") and "# the bridge's stable name\n" in text
+    assert "baudrate = 115200\n" in text
 
 
 def test_unattended_calibration(bridge, config_file):
