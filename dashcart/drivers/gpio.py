@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from dashcart.config import GpioSection
+from dashcart.snapshot import SessionState, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +106,43 @@ def open_status_light(section: GpioSection) -> StatusLight | NoStatusLight:
         log.warning("gpio: no status light or buzzer (%s: %s); the cart carries on without them "
                     "(set [gpio] pin_factory = \"none\" to silence this)", section.pin_factory, exc)
         return NoStatusLight()
+
+
+def signal_for(snap: Snapshot) -> Signal:
+    """What the light says about the cart now: attention when the shopper must act (a question,
+    a held or failed checkout, a device down), blue in the lane, green otherwise."""
+    co = snap.checkout
+    if snap.questions or any(d.state == "down" for d in snap.devices) or \
+            (co is not None and co.stage in ("blocked", "failed")):
+        return Signal.ATTENTION
+    if snap.state is SessionState.CHECKOUT:
+        return Signal.CHECKOUT
+    return Signal.READY
+
+
+class LightFollower:
+    """Feeds every published snapshot to the light: it changes only when the cart's state does,
+    and an item added (a basket line that grew) blinks and chirps once."""
+
+    def __init__(self, light: StatusLight | NoStatusLight) -> None:
+        self.light = light
+        self._last: Snapshot | None = None
+
+    def __call__(self, snap: Snapshot) -> None:
+        last, self._last = self._last, snap
+        signal = signal_for(snap)
+        if signal is Signal.READY and last is not None and _item_added(last, snap):
+            self.light.show(Signal.ITEM_ADDED)
+        elif signal is not self.light.signal and not (signal is Signal.READY and self.light.signal is Signal.ITEM_ADDED):
+            self.light.show(signal)
+
+
+def _item_added(old: Snapshot, new: Snapshot) -> bool:
+    change = (new.last_change_code, new.last_change_t)
+    if new.last_change_code is None or change == (old.last_change_code, old.last_change_t):
+        return False
+    before = sum(l.qty for l in old.lines if l.code == new.last_change_code)
+    after = sum(l.qty for l in new.lines if l.code == new.last_change_code)
+    lots = sum(1 for l in new.lines if l.code == new.last_change_code) > sum(1 for l in old.lines
+                                                                            if l.code == new.last_change_code)
+    return after > before or lots

@@ -123,6 +123,9 @@ class CartRuntime:
         #: A :class:`dashcart.trips.recorder.TripRecorder` (``run --record``): gets the scale's lines,
         #: the beacons, the shopper's actions and (if it was asked for them) the frames.
         self.recorder = recorder
+        #: The status light and buzzer ([gpio]), following the cart's state from start to stop.
+        self.status_light: Any = None
+        self._light_follower: Any = None
         self._catalogue = catalogue
         self.queue: queue.Queue[Event] = queue.Queue()
         self.heartbeats = Heartbeats(clock)
@@ -206,6 +209,7 @@ class CartRuntime:
         if self._basket.items or self._basket.session.state != "idle":
             log.info("resuming the session from %s: %s, %d items", self._basket.journal.path,
                      self._basket.session.state, len(self._basket.items))
+        self._start_status_light()
         self._publish()
         self._start_scale()
         self._start_cameras(catalogue)
@@ -446,8 +450,15 @@ class CartRuntime:
             if status != self._status:
                 self._status = status
                 self.notifier.status(status)
+            if self._light_follower is not None:
+                self._light_follower(snap)
             if self.on_snapshot is not None:
                 self.on_snapshot(snap)
+
+    def _start_status_light(self) -> None:
+        from dashcart.drivers.gpio import LightFollower, open_status_light
+        self.status_light = open_status_light(self.config.gpio)   # no GPIO: one log line, no light
+        self._light_follower = LightFollower(self.status_light)
 
     @staticmethod
     def _status_line(snap: Snapshot) -> str:
@@ -506,6 +517,8 @@ class CartRuntime:
             self.recorder.close()
         if self._fleet is not None:
             self._fleet.stop()
+        if self.status_light is not None:
+            self.status_light.close()
         self.watchdog.stop()
         self.notifier.close()
 

@@ -59,3 +59,61 @@ def test_no_gpio_logs_one_line_and_carries_on(caplog):
     (record,) = [r for r in caplog.records if r.name == "dashcart.drivers.gpio"]
     assert "carries on" in record.getMessage() and "\n" not in record.getMessage()
     assert isinstance(open_status_light(GpioSection(pin_factory="none")), NoStatusLight)
+
+
+# -- following the cart's state ---------------------------------------------------------------
+
+def test_the_light_follows_the_controllers_snapshots():
+    """Played over the demo trip's own snapshots: green while shopping, a blink and a chirp per
+    item added, amber with a double beep for a question, blue in the lane."""
+    import dataclasses
+
+    from dashcart.drivers.gpio import LightFollower
+    from dashcart.sim.demo_scenes import all_scenes
+    from dashcart.snapshot import DeviceView, SessionState
+
+    published = []
+    all_scenes(published=published)
+    light = open_status_light(GpioSection(pin_factory="mock"))
+    shown = []
+    real_show = light.show
+    light.show = lambda signal: (shown.append(signal), real_show(signal))
+    follow = LightFollower(light)
+    try:
+        for snap in published:
+            follow(snap)
+        assert shown[0] is Signal.READY
+        adds = sum(1 for a, b in zip(published, published[1:]) if b.last_change_t != a.last_change_t
+                   and sum(l.qty for l in b.lines) > sum(l.qty for l in a.lines))
+        assert shown.count(Signal.ITEM_ADDED) == adds > 3
+        assert Signal.ATTENTION in shown and Signal.CHECKOUT in shown
+        # no repeats: each show is a change the shopper can see (or one more item)
+        assert all(a is not b or a is Signal.ITEM_ADDED for a, b in zip(shown, shown[1:]))
+        # a device down is attention too, on the pins
+        follow(dataclasses.replace(published[-1], state=SessionState.SHOPPING, checkout=None,
+                                   devices=(DeviceView("scale", "down"),)))
+        assert light.signal is Signal.ATTENTION
+        follow(dataclasses.replace(published[-1], state=SessionState.CHECKOUT, checkout=None))
+        assert light.signal is Signal.CHECKOUT and rgb(light) == (False, False, True)
+    finally:
+        light.close()
+
+
+def test_the_runtime_starts_the_light_and_closes_it(tmp_path):
+    from dashcart.config import parse_config
+    from dashcart.runtime.cart_runtime import CartRuntime
+
+    config = parse_config(f'[cart]\nstate_dir = "{tmp_path}"\n[gpio]\npin_factory = "mock"\n')
+    runtime = CartRuntime(config)
+    runtime.start()
+    try:
+        assert isinstance(runtime.status_light, StatusLight)
+        assert wait_until(lambda: runtime.status_light.signal is Signal.READY)
+        assert rgb(runtime.status_light) == (False, True, False)
+        runtime.action("signin", "dcs1:practice-cart-guest")
+        runtime.action("plu", "99999")
+        assert wait_until(lambda: runtime.snapshot().message != "")
+        assert runtime.status_light.signal is Signal.READY
+    finally:
+        runtime.stop()
+    assert runtime.status_light.led.closed
