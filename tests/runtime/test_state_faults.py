@@ -156,7 +156,9 @@ def test_dashcart_outbox_names_a_damaged_outbox_in_one_line(tmp_path, capsys):
     config.write_text(f'[cart]\nstate_dir = "{tmp_path}"\n')
     code = main(["outbox", "--config", str(config)])
     err = capsys.readouterr().err
-    assert code == 4 and str(path) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("dashcart outbox:")]
+    assert code == 4, err
+    assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in err
 
 
 def test_dashcart_run_with_a_damaged_outbox_exits_4_in_one_line(tmp_path):
