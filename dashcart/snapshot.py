@@ -76,6 +76,8 @@ class CheckoutView:
     status: str = ""
     countdown: bool = False          # seconds_left is running (False: the cart is still in the lane)
     reason_key: str = ""             # ``reason`` as a message id the screen translates
+    # What the store charged (it prices the order itself), once accepted; None: not known yet.
+    charged_cents: int | None = None
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ class _Checkout:
     reason: str = ""
     reason_key: str = ""
     receipt_to: str = ""
+    charged_cents: int | None = None   # what the store charged, at its prices
 
 
 class Controller:
@@ -829,6 +830,8 @@ class Controller:
         co.status = status
         if isinstance(ack, OrderAcknowledged) and ack.receipt_to:
             co.receipt_to = ack.receipt_to
+        if isinstance(ack, OrderAcknowledged) and ack.status == "accepted":
+            co.charged_cents = ack.total_cents   # the store's prices: what the shopper paid
         if self.state is SessionState.CHECKOUT:
             co.stage = "paid"
             self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
@@ -944,7 +947,7 @@ class Controller:
             view = CheckoutView(stage=co.stage, cancellable=co.stage in ("summary", "failed"), seconds_left=left,
                                 order_id=co.order_id, reason=co.reason, status=co.status,
                                 countdown=co.stage == "summary" and co.deadline is not None,
-                                reason_key=co.reason_key, receipt_to=co.receipt_to)
+                                reason_key=co.reason_key, receipt_to=co.receipt_to, charged_cents=co.charged_cents)
         entry = None
         produce_weight = None
         if self.produce_entry:

@@ -71,3 +71,27 @@ def test_replay_without_the_epoch_cannot_pass_an_authenticated_lane(tmp_path):
     (tmp_path / "trip" / "trip.json").write_text(json.dumps(trip))
     zones, checkout = replay(tmp_path / "trip", tmp_path / "a")
     assert checkout is None
+
+
+def test_the_cart_shows_what_the_store_charged(catalogue):
+    """The store prices the order; the paid screen shows its total, not the cart's."""
+    from dashcart.core.basket import Basket, Journal
+    from dashcart.core.controller import Controller, ControllerSettings
+    from dashcart.events import BarcodeSeen, ShopperAction, Tick, WeightSettled
+    from types import SimpleNamespace
+
+    class Port:
+        def place_order(self, lines, *, shopper_token, session_id, t, seq=1):
+            return SimpleNamespace(order_id="order-1")
+
+    c = Controller(catalogue, Basket(Journal(":memory:")), checkout=Port(), settings=ControllerSettings(summary_s=1.0))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:Shopper0123456789ab"))
+    c.handle(BarcodeSeen(4.0, camera="top", gtin13="2280000001285", format="EAN-13"))
+    c.handle(WeightSettled(5.0, delta_g=1062.0, total_g=1062.0, started_t=4.2))
+    c.handle(Tick(6.0))
+    assert c.snapshot().total_cents == 299
+    c.handle(LaneDetected(10.0, lane="lane"))
+    c.handle(Tick(11.5))
+    c.handle(OrderAcknowledged(12.0, order_id="order-1", status="accepted", total_cents=239))
+    view = c.snapshot().checkout
+    assert view.stage == "paid" and view.charged_cents == 239

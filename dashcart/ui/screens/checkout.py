@@ -77,7 +77,9 @@ def _done(v: View, co: CheckoutView) -> list[Widget]:
     lines = [tr(first) if first else ""]
     if first == "checkout.receipt_sent":
         lines = [tr("checkout.receipt_to", to=co.receipt_to)]
-    lines.append(f"{tr('total')} {tr.money(snap.total_cents)}")
+    # What the store charged (its own prices), once it answered; the basket's total until then.
+    paid = co.charged_cents if co.charged_cents is not None else snap.total_cents
+    lines.append(f"{tr('total')} {tr.money(paid)}")
     if co.order_id:
         lines.append(tr("checkout.order", id=co.order_id))
     lines.append(tr("checkout.return_cart"))
