@@ -358,7 +358,8 @@ class CartRuntime:
         return self._vision.ring(camera).latest()
 
     def _on_frame(self, camera: str, frame: Any) -> None:
-        if self.recorder is not None:
+        if self.recorder is not None and self._snapshot.state in (SessionState.SHOPPING, SessionState.CHECKOUT):
+            # Frames only while a session is open: before it, the shopper holds up their sign-in code.
             self.recorder.frame(camera, frame.t, frame.image)
         self._look_for_signin(camera, frame)
 

@@ -9,6 +9,9 @@ Recorded: every line the scale sent, as received; the beacons heard; the shopper
 the trip's vocabulary (``shopper.csv``; a sign-in is written with a stand-in token, since the
 shopper's token is sent in the order and never stored); camera frames only when asked for:
 frames show the shopper's basket, so they are never written unless someone turns them on.
+A recorded frame never holds a readable QR code: the cart records frames only while a session
+is open (the sign-in code is shown before), and every QR code found in a frame is painted
+over before it is written (a phone held up mid-trip, a code on a flyer).
 
 Times are seconds since the recording began, on the clock the cart stamps its events with.
 The callbacks come from several threads (the scale's reader, the beacon scanner, the cameras,
@@ -32,6 +35,8 @@ from dashcart.trips.format import SHOPPER_ACTIONS, TripWriter
 #: the replayed session starts the same way).
 RECORDED_TOKEN = "dcs1:recorded-shopper-token"
 FRAME_JPEG_QUALITY = 85
+#: Paint this much beyond a QR code's corners (its quiet zone and a blurred edge).
+QR_MARGIN = 0.25
 SCALE_FLUSH_LINES = 80   # about a second of an 80 Hz bridge: a power cut loses at most that
 
 
@@ -62,6 +67,7 @@ class TripRecorder:
         self._lock = threading.Lock()
         self._closed = False
         self.lines = 0
+        self.qr_blanked = 0     # QR codes painted over in recorded frames
 
     def _t(self, t: float) -> float | None:
         rel = t - self.start_t
@@ -114,6 +120,8 @@ class TripRecorder:
             return
         self._last_frame[camera] = rel
         import cv2
+        image, blanked = blank_qr_codes(image)
+        self.qr_blanked += blanked
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, FRAME_JPEG_QUALITY])
         if not ok:
             return
@@ -131,3 +139,34 @@ class TripRecorder:
             if not self._closed:
                 self._closed = True
                 self._writer.close()
+
+
+def blank_qr_codes(image: Any, rounds: int = 3) -> tuple[Any, int]:
+    """``image`` with every QR code zxing or OpenCV can find painted over (a copy; the original
+    when there is none), and how many were painted. A shopper's sign-in code must not reach a
+    recording: it is their payment credential."""
+    import cv2
+    import numpy as np
+    import zxingcpp
+
+    out, count = image, 0
+    for _ in range(rounds):
+        quads = [np.array([(p.x, p.y) for p in (b.position.top_left, b.position.top_right,
+                                                b.position.bottom_right, b.position.bottom_left)], np.float32)
+                 for b in zxingcpp.read_barcodes(out, formats=zxingcpp.BarcodeFormat.QRCode)]
+        try:
+            found, points = cv2.QRCodeDetector().detectMulti(out)
+        except cv2.error:
+            found, points = False, None
+        if found and points is not None:
+            quads.extend(np.asarray(q, np.float32) for q in points)
+        if not quads:
+            break
+        if out is image:
+            out = image.copy()
+        for quad in quads:
+            centre = quad.mean(axis=0)
+            grown = centre + (quad - centre) * (1.0 + 2 * QR_MARGIN)
+            cv2.fillConvexPoly(out, np.round(grown).astype(np.int32), (128, 128, 128))
+            count += 1
+    return out, count

@@ -68,7 +68,8 @@ class FrameRing:
             if len(self._kept) > self.raw_frames:
                 at = len(self._kept) - 1 - self.raw_frames
                 before = self._kept[at - 1] if at > 0 else None
-                if before is not None and self._kept[at].t - before.t < self.keep_every_s:
+                # (a tenth of slack: at 15 fps every third frame is 0.2 s on, give or take jitter)
+                if before is not None and self._kept[at].t - before.t < 0.9 * self.keep_every_s:
                     del self._kept[at]          # leaving the raw head too soon after the last kept one
                 else:
                     older = self._kept[at]
