@@ -60,3 +60,28 @@ def test_scenes_reach_their_screens():
         app, snap = scene_app(SCENES[name], (800, 480), "en", config, fonts_for(config))
         app.build(snap)
         assert app.screen == screen, name
+
+
+def test_no_glyph_box_on_any_screen_with_no_system_font(monkeypatch):
+    """Every character any screen draws, in both languages, is in the shipped font: a machine
+    with no font installed shows no box (arrows are shapes, not glyphs)."""
+    from dashcart.ui.fonts import Fonts
+    monkeypatch.setattr("dashcart.ui.fonts.KNOWN_FONTS", ())
+    fonts = Fonts()
+    font = fonts.get(24)
+    notdef = pygame.image.tobytes(font.render("\U0010fffd", False, (255, 255, 255)), "RGBA")
+    config = parse_config("")
+    drawn = set()
+    for scene in SCENES.values():
+        for language in ("en", "ko"):
+            app, snap = scene_app(scene, (800, 480), language, config, fonts)
+            app.render(snap, pygame.Surface((800, 480)), full=True)
+            for w in app.widgets:
+                drawn |= set(getattr(w, "text", "") or "") | set(getattr(w, "label", "") or "")
+    assert any("\uac00" <= c <= "\ud7a3" for c in drawn)          # Korean was drawn
+    boxes = sorted(c for c in drawn if not c.isspace() and
+                   pygame.image.tobytes(font.render(c, False, (255, 255, 255)), "RGBA") == notdef)
+    assert not boxes, f"drawn as boxes: {boxes}"
+    arrows = [w for s in ("shopping",) for w in scene_app(SCENES[s], (800, 480), "en", config, fonts)[0].build(
+        SCENES[s].snapshot) if w.id in ("scroll_up", "scroll_down")]
+    assert arrows and all(w.icon and not w.label for w in arrows)
