@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from dashcart.core.catalogue import Catalogue  # noqa: E402
 from dashcart.core.controller import ControllerSettings  # noqa: E402
+from dashcart.core.fusion import FusionParams  # noqa: E402
 from dashcart.trips.replay import replay  # noqa: E402
 from dashcart.trips.generator import (ProductImages, ShopperOracle, Truth, TripMix, basket_of,  # noqa: E402
                                       compare, generate_trip, load_truth, split_photos)
@@ -91,6 +92,7 @@ class Job:
     data: Path
     frame_size: tuple[int, int]
     settings: ControllerSettings
+    fusion: FusionParams
     vision: bool
     reuse: bool
     keep: bool
@@ -187,7 +189,7 @@ def run_trip(job: Job) -> TripOutcome:
     outcome.photos_in_train = sum(p in in_train for p in truth.photos) if job.split != "train" else 0
 
     c0 = time.process_time()
-    result = replay(trip_dir, catalogue=catalogue, settings=job.settings, vision=job.vision,
+    result = replay(trip_dir, catalogue=catalogue, settings=job.settings, fusion=job.fusion, vision=job.vision,
                     oracle=ShopperOracle(truth))
     outcome.replay_cpu_s = time.process_time() - c0
     outcome.vision = result.vision
@@ -210,7 +212,8 @@ def run_trip(job: Job) -> TripOutcome:
         problems.append(f"answered: wrong {cmp.wrong_codes} silent {cmp.silent} wrong commits {cmp.wrong_commits}")
 
     if job.unattended:
-        alone = replay(trip_dir, catalogue=catalogue, settings=job.settings, vision=job.vision).as_json()
+        alone = replay(trip_dir, catalogue=catalogue, settings=job.settings, fusion=job.fusion,
+                       vision=job.vision).as_json()
         cmp_alone = compare(truth, basket_of(alone), alone["events"])
         outcome.unattended = True
         outcome.open_unattended = len(alone["open_questions"])
@@ -244,6 +247,8 @@ def main() -> int:
                         help="replay the trips already kept in --keep DIR instead of generating them again")
     parser.add_argument("--temperature", type=float, help="fusion.recognizer_temperature (default: the config's)")
     parser.add_argument("--reliability", type=float, help="fusion.recognizer_reliability (default: the config's)")
+    parser.add_argument("--commit-probability", type=float, help="fusion.commit_probability (default: the config's)")
+    parser.add_argument("--min-score", type=float, help="fusion.recognizer_min_score (default: the config's)")
     parser.add_argument("--no-vision", action="store_true")
     parser.add_argument("--no-unattended", action="store_true", help="skip the replay nobody answers")
     parser.add_argument("--frame", default="640x480", help="camera frame size WxH (default: the cameras' default)")
@@ -262,11 +267,16 @@ def main() -> int:
         settings = replace(settings, recognizer_temperature=args.temperature)
     if args.reliability is not None:
         settings = replace(settings, recognizer_reliability=args.reliability)
+    fusion = FusionParams()
+    if args.commit_probability is not None:
+        fusion = replace(fusion, commit_probability=args.commit_probability)
+    if args.min_score is not None:
+        fusion = replace(fusion, recognizer_min_score=args.min_score)
     rng = random.Random(args.seed)
     frame_size = tuple(int(v) for v in args.frame.lower().split("x"))
     mix = TripMix(plu_entered=args.plu, plu_entered_by_weight=args.plu_by_weight)
     jobs = [Job(args.seed + i, rng.randint(args.min_events, args.max_events), work, data, frame_size,
-                settings, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended)
+                settings, fusion, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended)
             for i in range(args.trips)]
     outcomes: list[TripOutcome] = []
     with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
@@ -274,7 +284,7 @@ def main() -> int:
             outcomes.append(outcome)
             print(f"\r{len(outcomes)}/{args.trips} trips", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    report(args, settings, outcomes)
+    report(args, settings, fusion, outcomes)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -284,7 +294,8 @@ def _pct(a: int, b: int) -> str:
     return f"{a}/{b} = {100 * a / b:.1f}%" if b else "-"
 
 
-def report(args: argparse.Namespace, settings: ControllerSettings, outcomes: list[TripOutcome]) -> None:
+def report(args: argparse.Namespace, settings: ControllerSettings, fusion: FusionParams,
+           outcomes: list[TripOutcome]) -> None:
     n = len(outcomes)
     total = lambda name: sum(getattr(o, name) for o in outcomes)  # noqa: E731
     events, questions, exact = total("events"), total("questions"), total("exact")
@@ -297,7 +308,8 @@ def report(args: argparse.Namespace, settings: ControllerSettings, outcomes: lis
     print(f"dashcart fusion bench: {n} trips, {events} events ({args.min_events}-{args.max_events} per trip), "
           f"seed {args.seed}, vision {vision} ({args.frame} frames, a camera per trip), photos of split "
           f"'{args.split}', PLU entered for {args.plu:.0%} of unit produce and {args.plu_by_weight:.0%} of produce "
-          f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability}")
+          f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability}, "
+          f"commit at p >= {fusion.commit_probability}, recognizer identifies at >= {fusion.recognizer_min_score}")
     print(f"photos used: {total('photos')} (per trip, summed), outside split '{args.split}': "
           f"{total('photos_outside_split')}, in the training split: {total('photos_in_train')}")
 
