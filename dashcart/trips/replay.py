@@ -76,7 +76,8 @@ class ReplayResult:
                            else None, "price_cents": line.price_cents})
         questions = [{"t": round(q.t, 3), "kind": q.kind, "candidates": [cand["code"] for cand in q.candidates]}
                      for q in c.basket.questions]
-        return {"basket": basket, "total_cents": c.basket.total_cents(), "open_questions": questions,
+        # The snapshot's total: priced with the catalogue's promotions, like the lines above.
+        return {"basket": basket, "total_cents": c.snapshot().total_cents, "open_questions": questions,
                 "events": list(c.log), "checkout": c.checkout_result()}
 
 
