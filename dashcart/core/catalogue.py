@@ -126,6 +126,27 @@ def widen_to_gtin13(code: str) -> str:
     return code.zfill(13)
 
 
+#: The largest whole number SQLite stores (a signed 64-bit INTEGER).
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _csv_lines(reader: Iterator[list[str]], problems: list[Problem], start: int) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) from ``reader``; a line the csv module cannot read (a field over its
+    128 KiB limit) is a problem on that line, and the reading stops there (what follows is
+    no longer known to be lined up)."""
+    line = start
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(Problem(line, f"cannot read the line: {exc}"))
+            return
+        yield line, values
+        line += 1
+
+
 def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Product | None:
     before = len(problems)
 
@@ -163,6 +184,8 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
             return 0
         if value != value or value in (float("inf"), float("-inf")):
             bad(f"{key} {text!r} is not a finite number")
+        elif kind is int and value > SQLITE_MAX_INT:
+            bad(f"{key} {text} is too large (at most {SQLITE_MAX_INT})")
         elif value < minimum or (strict and value == minimum):
             bad(f"{key} {text} must be {'above' if strict else 'at least'} {minimum:g}")
         return value
@@ -177,6 +200,8 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
             class_id = int(class_text)
             if class_id < 0:
                 bad(f"gsd_class_id {class_text} must be at least 0")
+            elif class_id > SQLITE_MAX_INT:
+                bad(f"gsd_class_id {class_text} is too large (at most {SQLITE_MAX_INT})")
         except ValueError:
             bad(f"gsd_class_id {class_text!r} is not a whole number")
     if len(problems) > before:
@@ -194,7 +219,9 @@ def parse_catalogue_csv(path: str | Path) -> list[Product]:
     text = read_user_file(path, "no such catalogue file", encoding="utf-8-sig")
     reader = csv.reader(text.splitlines())
     problems: list[Problem] = []
-    header = next(reader, None)
+    header = next((values for _, values in _csv_lines(reader, problems, 1)), None)
+    if problems:
+        raise CatalogueInvalid(str(path), problems)
     if not header:
         raise CatalogueInvalid(str(path), [Problem(1, "empty file: expected a header line")])
     header = [h.strip() for h in header]
@@ -212,7 +239,7 @@ def parse_catalogue_csv(path: str | Path) -> list[Product]:
     products: list[Product] = []
     first_line: dict[str, int] = {}
     class_line: dict[int, int] = {}
-    for line, values in enumerate(reader, start=2):
+    for line, values in _csv_lines(reader, problems, 2):
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
@@ -283,7 +310,7 @@ def parse_promotions_csv(path: str | Path, products: Iterable[Product] | None = 
     by_code = {p.code: p for p in products} if products is not None else None
     promotions: list[Promotion] = []
     seen: dict[str, int] = {}
-    for line, values in enumerate(reader, start=2):
+    for line, values in _csv_lines(reader, problems, 2):
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):

@@ -82,6 +82,15 @@ def _parse_t(text: str) -> float:
     return t
 
 
+def _parse_rssi(text: str) -> float:
+    """A received signal strength in dBm: finite, and in what a radio reports (a NaN or an
+    infinity would poison the zone tracker's averages for the rest of the trip)."""
+    rssi = float(text)
+    if not math.isfinite(rssi) or not -127.0 <= rssi <= 20.0:
+        raise ValueError(f"rssi {text.strip()!r} must be a number of dBm from -127 to 20")
+    return rssi
+
+
 def _read_header(path: Path) -> dict[str, Any]:
     meta_path = path / "trip.json"
     if not path.is_dir():
@@ -180,7 +189,7 @@ def _read_beacons(trip: Trip) -> None:
         try:
             if len(row) != 4:
                 raise ValueError(f"{len(row)} fields, expected 4")
-            t, kind, ident, rssi = _parse_t(row[0]), row[1].strip(), row[2].strip(), float(row[3])
+            t, kind, ident, rssi = _parse_t(row[0]), row[1].strip(), row[2].strip(), _parse_rssi(row[3])
             if kind not in BEACON_KINDS:
                 raise ValueError(f"kind {kind!r} is not one of {', '.join(BEACON_KINDS)}")
             if not ident:
