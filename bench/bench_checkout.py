@@ -354,7 +354,7 @@ def bench_attacks(workdir: Path, tries: int, seed: int = 5) -> dict[str, tuple[i
         hits += not (status == 405 and (method == "HEAD" or _json_answer(status, body)))
     out["undeclared methods (not a JSON 405)"] = (hits, tries)
     hits = 0
-    for i in range(tries):   # malformed framing
+    for _ in range(tries):   # malformed framing
         request = rng.choice([b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
                               b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
                               b"POST /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n",

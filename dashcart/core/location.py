@@ -257,10 +257,10 @@ class LaneDetector:
     def gate_level(self, index: int, t: float) -> tuple[float, float] | None:
         """(the weaker side's smoothed RSSI, the difference between the sides) of gate ``index``,
         or None while a side is unheard."""
-        levels = [self._beacons.level(key, t) for key in self._gates[index]]
-        if any(level is None for level in levels):
+        levels = [level for key in self._gates[index] if (level := self._beacons.level(key, t)) is not None]
+        if len(levels) < len(self._gates[index]):
             return None
-        return min(levels), max(levels) - min(levels)  # type: ignore[type-var, operator]
+        return min(levels), max(levels) - min(levels)
 
     def _gate_is_close(self, index: int, t: float) -> bool:
         got = self.gate_level(index, t)

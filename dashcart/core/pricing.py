@@ -58,10 +58,17 @@ class PricingError(ValueError):
 class PricedProduct(Protocol):
     """What pricing needs of a catalogue product (``dashcart.core.catalogue.Product`` has it)."""
 
-    code: str
-    name: str
-    sold_by: str
-    price_cents: int
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sold_by(self) -> str: ...   # unit | weight
+
+    @property
+    def price_cents(self) -> int: ...   # per unit, or per kg
 
 
 class ProductSource(Protocol):

@@ -216,12 +216,13 @@ class CheckoutService:
             message = "charged at the store's prices"
             log.warning("order %s: the store charged %d cents, the cart had %d", record.order_id,
                         reply.total_cents, record.total_cents)
-        path = ""
+        receipt_file = ""
         try:
-            path = str(write_store_receipt(self._state_dir / "receipts", json.loads(record.body), json.loads(reply.raw)))
+            receipt_file = str(write_store_receipt(self._state_dir / "receipts", json.loads(record.body),
+                                                   json.loads(reply.raw)))
         except OSError as exc:
             log.warning("order %s: cannot write the receipt file: %s", record.order_id, exc)
-        return OrderAcknowledged(t, record.order_id, "accepted", receipt_to=reply.receipt_to, receipt_path=path,
+        return OrderAcknowledged(t, record.order_id, "accepted", receipt_to=reply.receipt_to, receipt_path=receipt_file,
                                  total_cents=reply.total_cents, message=message)
 
     # The live cart: a sender thread on the monotonic clock.

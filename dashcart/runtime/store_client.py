@@ -131,8 +131,8 @@ def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> Sto
         raise StoreRejected(f"the store refused the order (HTTP {status}: {reason[:200]})")
     if status not in (200, 201) or not isinstance(document, dict):
         raise StoreUnavailable(f"the store answered HTTP {status} with something that is not an order reply")
-    receipt = document.get("receipt") if isinstance(document.get("receipt"), dict) else {}
-    to = receipt.get("to", "")
+    receipt = document.get("receipt")
+    to = receipt.get("to", "") if isinstance(receipt, dict) else ""
     charged = document.get("total_cents")
     lines = document.get("lines", [])
     if (document.get("order_id") != order_id or document.get("status") != "accepted" or not isinstance(to, str)

@@ -59,6 +59,10 @@ LINE_FIELDS = {"code", "name", "qty", "sold_by", "weight_g", "unit_price_cents",
 ROUTES = {"/v1/orders": ("POST",), "/v1/health": ("GET",)}
 
 
+# The request's headers: a mapping, or http.server's message object (both have .get).
+Headers = Mapping[str, str] | Any
+
+
 class StoreError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -183,7 +187,7 @@ class ReferenceStore:
                                    (order_id, cart_id)).fetchone()
         return row[0] if row else None
 
-    def authorize_read(self, method: str, path: str, headers: Mapping[str, str]) -> str:
+    def authorize_read(self, method: str, path: str, headers: Headers) -> str:
         """The cart id whose credentials sign this read; raises 401 otherwise."""
         cart_id = headers.get("X-Dashcart-Cart", "")
         key = self._cart_keys.get(cart_id)
@@ -192,7 +196,7 @@ class ReferenceStore:
             raise StoreError(401, "reading an order needs the placing cart's X-Dashcart-Cart and signature")
         return cart_id
 
-    def _check(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    def _check(self, body: bytes, headers: Headers) -> dict[str, Any]:
         cart_id = headers.get("X-Dashcart-Cart", "")
         key = self._cart_keys.get(cart_id)
         if key is None:
@@ -254,7 +258,7 @@ class ReferenceStore:
                            "price_cents": line.price_cents, "promotion": line.label or line.promotion}
                           for line in priced.lines]}
 
-    def place(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
+    def place(self, body: bytes, headers: Headers) -> tuple[int, str]:
         """(HTTP status, reply JSON). Raises :class:`StoreError` for a refusal."""
         order = self._check(body, headers)
         digest = hashlib.sha256(body).hexdigest()
