@@ -27,12 +27,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         outbox.close()
     for r in records:
+        charged = _charged(r.receipt) if r.status == "accepted" else None
         if args.json:
             print(json.dumps({"order_id": r.order_id, "status": r.status, "attempts": r.attempts,
-                              "total_cents": r.total_cents, "last_error": r.last_error}))
+                              "total_cents": r.total_cents, "charged_cents": charged, "last_error": r.last_error}))
         else:
-            print(f"{r.order_id}  {r.status:<8}  {r.total_cents:>8}  attempts {r.attempts}  {r.last_error}")
+            paid = f"  charged {charged}" if charged is not None and charged != r.total_cents else ""
+            print(f"{r.order_id}  {r.status:<8}  {r.total_cents:>8}{paid}  attempts {r.attempts}  {r.last_error}")
     return 0
+
+
+def _charged(reply: str) -> int | None:
+    """What the store charged (its prices), from its stored reply."""
+    try:
+        total = json.loads(reply).get("total_cents")
+    except (ValueError, AttributeError):
+        return None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

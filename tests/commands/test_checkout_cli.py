@@ -92,3 +92,25 @@ def test_beacons_listens_to_the_configured_scanner(tmp_path, capsys):
     assert main(["beacons", "--config", str(config), "--seconds", "0.5", "--json"]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["id"] == "00112233445566778899:aabbccddeeff" and row["rssi"] == -70
+
+
+def test_outbox_lists_what_the_store_charged_and_keeps_no_token(tmp_path, capsys, catalogue):
+    from dashcart.sim.reference_store import ReferenceStore, StoreServer
+    store = StoreServer(ReferenceStore(tmp_path / "store.sqlite", {"cart-0001": bytes.fromhex(KEY)},
+                                       catalogue=catalogue)).start()
+    config_file = tmp_path / "dashcart.toml"
+    config_file.write_text(f'[cart]\nstate_dir = "{tmp_path / "cart"}"\n'
+                           f'[checkout]\nstore_url = "{store.url}"\ncart_key = "{KEY}"\n')
+    try:
+        service = CheckoutService(parse_config(config_file.read_text()))
+        # The cart asks 1 cent for two bottles of milk; the store charges its 199 each.
+        pending = service.place_order([BasketLine("2410000001415", "Arla Standard Milk", 2, 1, 1)],
+                                      shopper_token="dcs1:abcdefghijklmnop", session_id="0123456789ab", t=0.0)
+        service.deliver_due(0.0)
+        service.close()
+    finally:
+        store.stop()
+    assert main(["outbox", "--config", str(config_file), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["order_id"] == pending.order_id and row["total_cents"] == 1 and row["charged_cents"] == 398
+    assert b"abcdefghijklmnop" not in (tmp_path / "cart" / "outbox.sqlite").read_bytes()
