@@ -474,8 +474,25 @@ class Catalogue:
         except sqlite3.DatabaseError as exc:
             raise Misconfigured(f"{db_path}: not a catalogue database: {exc}") from None
         names = [f.name for f in fields(Product)]
+        for row in rows:
+            _check_stored_row(db_path, dict(zip(names, row)))
         return cls((Product(**dict(zip(names, row))) for row in rows), source=str(db_path),
                    promotions=[Promotion(*row) for row in promo_rows])
+
+
+def _check_stored_row(db_path: Path, row: dict[str, object]) -> None:
+    """A products row as the import wrote it, or Misconfigured naming the product and the field (a
+    damaged or hand-edited database must not price a basket with text)."""
+    kinds = {"code": str, "name": str, "sold_by": str, "price_cents": int, "unit_weight_g": (int, float),
+             "unit_weight_sd_g": (int, float)}
+    for key, kind in kinds.items():
+        value = row.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise Misconfigured(f"{db_path}: product {row.get('code')!r}: {key} {value!r} is not what an import "
+                                f"writes; import the catalogue again")
+    if row["sold_by"] not in SOLD_BY:
+        raise Misconfigured(f"{db_path}: product {row['code']!r}: sold_by {row['sold_by']!r} is not one of "
+                            f"{', '.join(SOLD_BY)}; import the catalogue again")
 
 
 def _with_images(products: list[Product], images_root: str | Path | None, csv_path: Path) -> list[Product]:

@@ -1,0 +1,168 @@
+"""21 kinds of damaged state file, each met on start by one line that names the file and the
+damage: either the cart stops with it (exit 2 or 4: systemd does not restart it in a loop) or it
+moves the file aside and starts clean with a staff notice on the screen. Never a traceback,
+never a silent empty basket or outbox."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dashcart.config import Config
+from dashcart.core.basket import Basket
+from dashcart.core.catalogue import import_catalogue
+from dashcart.errors import DashcartError
+from dashcart.runtime.cart_runtime import CartRuntime, wait_for
+from dashcart.runtime.checkout_sender import CheckoutService
+
+JUICE = "2280000001285"
+
+
+def _config(state_dir: Path) -> Config:
+    config = Config()
+    scale = dataclasses.replace(config.scale, backend="serial", port=str(state_dir / "no-such-tty"))
+    return dataclasses.replace(config, cart=dataclasses.replace(config.cart, state_dir=str(state_dir)), scale=scale)
+
+
+def _sql(path: Path, *statements: str) -> None:
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def _smash_page(path: Path, page: int = 2) -> None:
+    data = bytearray(path.read_bytes())
+    data[4096 * (page - 1):4096 * (page - 1) + 200] = b"\xee" * 200
+    path.write_bytes(bytes(data))
+
+
+# -- basket.db --------------------------------------------------------------------------------------
+
+def _journal(state: Path) -> Path:
+    path = state / "basket.db"
+    b = Basket.open(path)
+    b.begin_session(0.0, "dcs1:" + "a" * 20)
+    b.add(1.0, code=JUICE, name="Juice", qty=1, sold_by="unit", unit_price_cents=299, price_cents=299, weight_g=1062.0)
+    b.journal.close()
+    return path
+
+
+def _basket(how):
+    def damage(state: Path) -> str:
+        path = _journal(state)
+        if how == "bad cell":
+            _sql(path, "UPDATE journal SET data = 'x{' WHERE kind = 'add'")
+        elif how == "cut row":
+            _sql(path, "UPDATE journal SET data = substr(data, 1, 25) WHERE kind = 'add'")
+        elif how == "unknown removal":
+            _sql(path, "INSERT INTO journal (t, kind, data) VALUES (2, 'remove', '{\"id\": 9, \"qty\": 1}')")
+        elif how == "missing field":
+            _sql(path, "INSERT INTO journal (t, kind, data) VALUES (2, 'add', '{\"id\": 4}')")
+        elif how == "a list":
+            _sql(path, "INSERT INTO journal (t, kind, data) VALUES (2, 'state', '[]')")
+        elif how == "bad pending":
+            _sql(path, "INSERT INTO journal (t, kind, data) VALUES (2, 'pending', '{\"change\": {\"t\": \"x\"}}')")
+        elif how == "wrong table":
+            _sql(path, "DROP TABLE journal", "CREATE TABLE journal (a, b)")
+        elif how == "empty file":
+            path.write_bytes(b"")
+        elif how == "not sqlite":
+            path.write_bytes(b"not a database " * 500)
+        elif how == "malformed page":
+            _smash_page(path)
+        return "basket.db"
+    return damage
+
+
+# -- outbox.sqlite ----------------------------------------------------------------------------------
+
+def _outbox(how):
+    def damage(state: Path) -> str:
+        service = CheckoutService(Config(), state_dir=state)
+        service.outbox.close()
+        path = state / "outbox.sqlite"
+        if how == "not sqlite":
+            path.write_bytes(b"garbage!" * 1000)
+        elif how == "malformed page":
+            _smash_page(path)
+        elif how == "wrong table":
+            _sql(path, "DROP TABLE orders", "CREATE TABLE other (x)")
+        elif how == "newer schema":
+            _sql(path, "PRAGMA user_version = 99")
+        elif how == "empty file":
+            path.write_bytes(b"")
+        elif how == "cut short":
+            path.write_bytes(path.read_bytes()[:4096 + 100])
+        return "outbox.sqlite"
+    return damage
+
+
+# -- catalogue.db -----------------------------------------------------------------------------------
+
+def _catalogue(how):
+    def damage(state: Path) -> str:
+        csv = state / "c.csv"
+        csv.write_text("code,code_type,name,group,category,sold_by,price_cents,unit_weight_g,unit_weight_sd_g,"
+                       "net_content,zone,gsd_class_id,gsd_class\n"
+                       "4020,plu,Golden Delicious,Fruit,Apple,weight,329,190,30,,produce-fruit,0,Golden-Delicious\n")
+        path = state / "catalogue.db"
+        import_catalogue(csv, path)
+        if how == "not sqlite":
+            path.write_bytes(b"garbage!" * 1000)
+        elif how == "malformed page":
+            for page in range(2, path.stat().st_size // 4096 + 1):
+                _smash_page(path, page)
+        elif how == "no products table":
+            _sql(path, "DROP TABLE products")
+        elif how == "empty file":
+            path.write_bytes(b"")
+        elif how == "bad value":
+            _sql(path, "UPDATE products SET price_cents = 'free'")
+        return "catalogue.db"
+    return damage
+
+
+KINDS = {**{f"basket.db: {k}": _basket(k) for k in ("bad cell", "cut row", "unknown removal", "missing field",
+                                                     "a list", "bad pending", "wrong table", "empty file",
+                                                     "not sqlite", "malformed page")},
+         **{f"outbox.sqlite: {k}": _outbox(k) for k in ("not sqlite", "malformed page", "wrong table",
+                                                         "newer schema", "empty file", "cut short")},
+         **{f"catalogue.db: {k}": _catalogue(k) for k in ("not sqlite", "malformed page", "no products table",
+                                                           "empty file", "bad value")}}
+
+
+def test_there_are_21_kinds():
+    assert len(KINDS) == 21
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_damaged_state_file_is_one_line_naming_it(tmp_path, catalogue, kind, caplog):
+    name = KINDS[kind](tmp_path)
+    path = tmp_path / name
+    # the catalogue.db kinds need the cart to read its own catalogue; the others get the demo's
+    runtime = CartRuntime(_config(tmp_path), catalogue=None if name == "catalogue.db" else catalogue)
+    try:
+        with caplog.at_level(logging.WARNING):
+            runtime.start()
+    except DashcartError as exc:
+        message = str(exc)
+        assert str(path) in message and "\n" not in message, message
+        assert exc.exit_code in (2, 4)             # RestartPreventExitStatus=2 4: no restart loop
+        runtime.stop()
+        return
+    try:
+        # started: only with the file moved aside and the damage on the screen for staff
+        def noticed(snap):
+            return any(name in d.message and "see staff" in d.message for d in snap.devices if d.state != "ok")
+        assert wait_for(runtime, noticed, 5), runtime.snapshot().devices
+        assert list(tmp_path.glob(f"{name}.damaged-*"))
+        assert runtime.snapshot().lines == ()
+    finally:
+        runtime.stop()
