@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashcart.core.weighing import WeighingEngine, feed_decoded  # noqa: E402
+from dashcart.core.weighing import WeighingEngine  # noqa: E402
 from dashcart.drivers.scale.serial_scale import SerialScale  # noqa: E402
 from dashcart.events import DeviceStatus, WeightSettled  # noqa: E402
 from dashcart.runtime.scale_reader import ScaleEventSource  # noqa: E402

@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from dashcart.events import DeviceStatus, Event, WeightLive
 from dashcart.core.weighing import WeighingEngine, feed_decoded
 from dashcart.drivers.scale import ScaleDriver
+from dashcart.events import DeviceStatus, Event, WeightLive
 
 
 class _Beat(Protocol):
@@ -78,4 +78,5 @@ class ScaleEventSource:
         elif state == "ok":
             self.put(DeviceStatus(when, "scale", "ok", self.driver.describe(), counters))
         else:
-            self.put(DeviceStatus(when, "scale", state, f"{self.driver.describe()}: {health.message}", counters))
+            why = health.message if health is not None else state
+            self.put(DeviceStatus(when, "scale", state, f"{self.driver.describe()}: {why}", counters))

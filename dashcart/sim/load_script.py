@@ -22,7 +22,7 @@ The physics, in grams, all additive:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -362,7 +362,7 @@ class SicsScale:
     line it streams after ``SIR``; ``command(t, text)`` answers a command as the scale would.
     ``load_g(t)`` is the true load on its platform (the same physics as the bridge's)."""
 
-    def __init__(self, profile: SicsProfile, rng: np.random.Generator, load_g) -> None:
+    def __init__(self, profile: SicsProfile, rng: np.random.Generator, load_g: Callable[[float], float]) -> None:
         self.profile = profile
         self.rng = rng
         self.load_g = load_g

@@ -29,9 +29,27 @@ from pathlib import Path
 import numpy as np
 
 from dashcart.sim.load_script import (  # noqa: F401  (re-exported: the sim's public names)
-    BANNER, FAULT_KINDS, RATE_HZ, Drift, Fault, LineEncoder, Lift, LoadEvent, LoadScript, Place, Push,
-    SicsProfile, SicsScale, TrueChange, format_scale_log, load_at, push_phases, raw_counts, render_scale_log,
-    render_sics_log, sics_fault_line,
+    BANNER,
+    FAULT_KINDS,
+    RATE_HZ,
+    Drift,
+    Fault,
+    Lift,
+    LineEncoder,
+    LoadEvent,
+    LoadScript,
+    Place,
+    Push,
+    SicsProfile,
+    SicsScale,
+    TrueChange,
+    format_scale_log,
+    load_at,
+    push_phases,
+    raw_counts,
+    render_scale_log,
+    render_sics_log,
+    sics_fault_line,
 )
 
 log = logging.getLogger("dashcart.sim.scale")

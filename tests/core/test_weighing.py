@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from dashcart.config import WeighingSection
+from dashcart.core.weighing import ScaleState, SettledChange, WeighingEngine
 from dashcart.errors import Misconfigured
 from dashcart.events import WeightSettled
-from dashcart.trips.scale_replay import replay_pairs
-from dashcart.core.weighing import ScaleState, SettledChange, WeighingEngine
 from dashcart.sim.load_script import Drift, Fault, Lift, LoadScript, Place, Push, render_scale_log
+from dashcart.trips.scale_replay import replay_pairs
 
 OFFSET = -123456
 CPG = 420.0

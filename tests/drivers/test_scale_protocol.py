@@ -3,11 +3,21 @@ import random
 import pytest
 
 from dashcart.drivers.scale.decoder import LineDecoder
-from dashcart.readings import Gap, Sample, ScaleZeroed
 from dashcart.drivers.scale.protocol import (
-    BridgeError, Corrupt, Info, Reading, SicsStatus, SicsWeight, crc8, encode_hx711,
-    encode_sics_weight, parse_hx711, parse_sics, seq_gap,
+    BridgeError,
+    Corrupt,
+    Info,
+    Reading,
+    SicsStatus,
+    SicsWeight,
+    crc8,
+    encode_hx711,
+    encode_sics_weight,
+    parse_hx711,
+    parse_sics,
+    seq_gap,
 )
+from dashcart.readings import Gap, Sample, ScaleZeroed
 
 
 def test_crc8_smbus_check_values():

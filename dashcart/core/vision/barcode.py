@@ -352,7 +352,7 @@ def _straighten(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     # The box hugs the bars; widen it so the guard patterns keep a quiet zone.
     centre = src.mean(axis=0)
     along = (src[1] - src[0]) / max(length, 1e-6)
-    src = src + np.outer(np.sign(((src - centre) @ along)), along) * (0.1 * length)
+    src = src + np.outer(np.sign((src - centre) @ along), along) * (0.1 * length)
     scale = max(1.0, 480.0 / length)
     w, h = int(length * 1.2 * scale), max(int(height * scale), 32)
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)

@@ -28,8 +28,8 @@ class ScaleDriver(Protocol):
 def open_serial_scale(config: Config, **driver_options: object) -> ScaleDriver:
     """The configured serial scale, reading. Raises :class:`dashcart.errors.Misconfigured` when
     the config cannot work (no port)."""
-    from dashcart.errors import Misconfigured
     from dashcart.drivers.scale.serial_scale import SerialScale
+    from dashcart.errors import Misconfigured
 
     scale = config.scale
     if not scale.port:

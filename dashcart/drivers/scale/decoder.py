@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from dashcart.readings import Gap, Sample, ScaleZeroed
 from dashcart.drivers.scale.protocol import (
     PROTOCOLS,
     BridgeError,
@@ -23,6 +22,7 @@ from dashcart.drivers.scale.protocol import (
     parse_sics,
     seq_gap,
 )
+from dashcart.readings import Gap, Sample, ScaleZeroed
 
 
 @dataclass

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import serial
 import serial.threaded
 
-from dashcart.events import DeviceStatus
 from dashcart.drivers.scale.decoder import Health, LineDecoder, ScaleCounters
+from dashcart.events import DeviceStatus
 from dashcart.readings import Gap, Sample, ScaleZeroed
 
 log = logging.getLogger("dashcart.scale")

@@ -3,8 +3,8 @@ import csv
 import numpy as np
 import pytest
 
-from dashcart.core.vision.barcode import BarcodeReader, Code, Consensus, normalize, read_qr
 from dashcart.core.gtin import check_digit, is_valid, to_gtin13, upca_to_upce, upce_to_upca
+from dashcart.core.vision.barcode import BarcodeReader, Code, Consensus, normalize, read_qr
 from tests.vision_helpers import barcode_label
 
 # Printed under the ISBN on Japanese books, really in some ean13-2 photos.
