@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dashcart.config import CameraSpec, Config, _toml_value
+from dashcart.errors import Misconfigured
 
 #: Keys whose values are secrets: ``--effective`` says only whether they are set.
 SECRET_KEYS = ("cart_key", "lane_key", "staff_pin", "staff_pin_sha256", "key_file")
@@ -21,7 +24,7 @@ SECRET_KEYS = ("cart_key", "lane_key", "staff_pin", "staff_pin_sha256", "key_fil
 EXAMPLES: dict[str, list[Any]] = {"cameras.devices": [CameraSpec()]}
 
 
-def _constraint(meta: dict[str, Any]) -> str:
+def _constraint(meta: Mapping[str, Any]) -> str:
     parts = []
     if meta.get("choices"):
         parts.append("one of " + ", ".join(str(c) for c in meta["choices"]))
@@ -32,7 +35,7 @@ def _constraint(meta: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _comment(meta: dict[str, Any]) -> list[str]:
+def _comment(meta: Mapping[str, Any]) -> list[str]:
     text = "; ".join(t for t in (meta.get("doc", ""), _constraint(meta)) if t)
     return [f"# {text}"] if text else []
 
@@ -94,8 +97,29 @@ def _tables(name: str, f: dataclasses.Field, value: list[Any], effective: bool) 
     return lines
 
 
+BEGIN, END = "<!-- BEGIN dashcart config --defaults -->\n```toml\n", "```\n<!-- END dashcart config --defaults -->"
+
+
+def write_into(page: Path, text: str) -> bool:
+    """Put ``text`` between the page's BEGIN/END markers; False when the page has none."""
+    content = page.read_text(encoding="utf-8")
+    start, end = content.find(BEGIN), content.find(END)
+    if start < 0 or end < start:
+        return False
+    page.write_text(content[:start + len(BEGIN)] + text + content[end:], encoding="utf-8")
+    return True
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
-    print(render(Config() if args.defaults else config, effective=args.effective), end="")
+    text = render(Config() if args.defaults else config, effective=args.effective)
+    if args.into:
+        if not args.defaults:
+            raise Misconfigured("--into: only with --defaults (the reference)")
+        if not write_into(Path(args.into), text):
+            raise Misconfigured(f"{args.into}: no {BEGIN.splitlines()[0]} ... {END.splitlines()[-1]} markers")
+        print(f"config reference written into {args.into}")
+        return 0
+    print(text, end="")
     return 0
 
 
@@ -108,4 +132,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--defaults", action="store_true", help="every setting with its default")
     what.add_argument("--effective", action="store_true", help="every setting as this cart runs with it")
+    parser.add_argument("--into", metavar="PAGE",
+                        help="with --defaults: write the reference between the markers of this Markdown page "
+                             "(docs/raspberry-pi.md) instead of printing it")
     parser.set_defaults(func=run)

@@ -9,6 +9,7 @@ from the config. Doctor reports, it never crashes: a check that raises becomes a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import grp
 import json
@@ -20,7 +21,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

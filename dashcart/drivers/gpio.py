@@ -49,7 +49,7 @@ class StatusLight:
     """``show(signal)`` sets the light (and sounds the buzzer for item added and attention)."""
 
     def __init__(self, section: GpioSection) -> None:
-        from gpiozero import Buzzer, RGBLED
+        from gpiozero import RGBLED, Buzzer
 
         factory = _pin_factory(section.pin_factory)
         self.led = RGBLED(section.red_pin, section.green_pin, section.blue_pin, active_high=section.active_high,
@@ -141,8 +141,8 @@ def _item_added(old: Snapshot, new: Snapshot) -> bool:
     change = (new.last_change_code, new.last_change_t)
     if new.last_change_code is None or change == (old.last_change_code, old.last_change_t):
         return False
-    before = sum(l.qty for l in old.lines if l.code == new.last_change_code)
-    after = sum(l.qty for l in new.lines if l.code == new.last_change_code)
-    lots = sum(1 for l in new.lines if l.code == new.last_change_code) > sum(1 for l in old.lines
-                                                                            if l.code == new.last_change_code)
+    before = sum(line.qty for line in old.lines if line.code == new.last_change_code)
+    after = sum(line.qty for line in new.lines if line.code == new.last_change_code)
+    lots = sum(1 for line in new.lines if line.code == new.last_change_code) > sum(1 for line in old.lines
+                                                                            if line.code == new.last_change_code)
     return after > before or lots

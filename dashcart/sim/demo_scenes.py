@@ -24,10 +24,22 @@ from typing import Any
 from dashcart.config import Config, parse_config
 from dashcart.core.basket import Basket
 from dashcart.core.catalogue import Catalogue, widen_to_gtin13
-from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.core.controller import Controller
 from dashcart.errors import Misconfigured
-from dashcart.events import (BarcodeSeen, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
-                             OrderAcknowledged, OrderRejected, ShopperAction, Tick, WeightLive, WeightSettled, ZoneChanged)
+from dashcart.events import (
+    BarcodeSeen,
+    ItemRecognized,
+    LaneDetected,
+    LaneEntered,
+    LaneLeft,
+    OrderAcknowledged,
+    OrderRejected,
+    ShopperAction,
+    Tick,
+    WeightLive,
+    WeightSettled,
+    ZoneChanged,
+)
 from dashcart.sim.demo_cart import CAMERA, DEMO_TOKEN, TRIP, Put, Take
 from dashcart.snapshot import DeviceView, Snapshot
 from dashcart.ui.scenes import Scene
@@ -44,7 +56,7 @@ def demo_catalogue(data_dir: Path | None = None) -> Catalogue:
     from dashcart.runtime.cart_runtime import find_data_dir
     data = find_data_dir(str(data_dir) if data_dir else None)
     csv = data / "catalogue" / "demo_store.csv" if data else None
-    if csv is None or not csv.is_file():
+    if data is None or csv is None or not csv.is_file():
         raise Misconfigured(f"no demo catalogue: {csv or 'the bundled demo store is missing'}")
     # The store's promotions: beside the catalogue CSV, or at the top of the data folder.
     promotions = next((p for p in (csv.with_name("promotions.csv"), data / "promotions.csv") if p.is_file()), None)
@@ -94,6 +106,17 @@ class _Player:
             self.c.handle(dataclasses.replace(event, t=self.t))
 
 
+def _product(catalogue: Catalogue, code: str) -> Any:
+    product = catalogue.get(code)
+    if product is None:
+        raise Misconfigured(f"the demo catalogue has no product {code}: the demo's trip needs it")
+    return product
+
+
+def _order_id(snap: Snapshot) -> str:
+    return snap.checkout.order_id if snap.checkout is not None else ""
+
+
 def _recognized(codes: list[tuple[str, float]], direction: str = "added") -> tuple[type, tuple, dict]:
     return ItemRecognized, (CAMERA, direction, tuple(codes)), {"box": (200, 150, 360, 330)}
 
@@ -104,7 +127,8 @@ def _controller(catalogue: Catalogue, config: Config, state: Path) -> Iterator[t
     service = CheckoutService(config, state_dir=state)
     basket = Basket.open(state / "basket.db")
     try:
-        yield Controller.from_config(config, catalogue, basket, checkout=service), service
+        checkout: Any = service   # CheckoutService is the controller's CheckoutPort
+        yield Controller.from_config(config, catalogue, basket, checkout=checkout), service
     finally:
         basket.journal.close()
         service.close()
@@ -169,10 +193,11 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.at(1.0, ZoneChanged, "produce-fruit")
     for _ in range(3):
         p.tap("plu", AVOCADO, dt=0.6)
-    p.at(0.8, WeightLive, p.load_g + 3 * catalogue.get(AVOCADO).unit_weight_g, True)
+    avocado = _product(catalogue, AVOCADO)
+    p.at(0.8, WeightLive, p.load_g + 3 * avocado.unit_weight_g, True)
     p.shot("weigh_pieces")
     p.tap("confirm", AVOCADO)      # "Add" before the scale settled: the cart asks to put them in first
-    p.settle(3 * catalogue.get(AVOCADO).unit_weight_g, moving=False)
+    p.settle(3 * avocado.unit_weight_g, moving=False)
     p.shot("shopping")
     p.shot("help", mode="help")
     p.shot("staff_pin", mode="staff_pin", digits="12")
@@ -195,7 +220,7 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     # A juice carton of about the oat milk's weight goes in; one of the two comes out: which one?
     p.at(1.0, ZoneChanged, "chilled-juice")
     p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(JUICE), "EAN-13")
-    p.settle(catalogue.get(JUICE).unit_weight_g)
+    p.settle(_product(catalogue, JUICE).unit_weight_g)
     p.settle(-1056.0)
     if p.question() is not None:
         p.shot("question_removed")
@@ -232,10 +257,10 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
             p.shot("checkout_countdown")
             p.tap("confirm", "checkout", dt=0.5)
             # The store refuses the first order (say, the shopper's card was declined): staff help.
-            p.at(0.8, OrderRejected, p.c.snapshot().checkout.order_id, "card declined")
+            p.at(0.8, OrderRejected, _order_id(p.c.snapshot()), "card declined")
             p.shot("checkout_failed")
             p.tap("confirm", "checkout", dt=20.0)   # staff sorted it out: try again
-            p.at(0.8, OrderAcknowledged, p.c.snapshot().checkout.order_id, "accepted", receipt_to=RECEIPT_TO)
+            p.at(0.8, OrderAcknowledged, _order_id(p.c.snapshot()), "accepted", receipt_to=RECEIPT_TO)
             p.shot("checkout_receipt")
             return p.scenes
 

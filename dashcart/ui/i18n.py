@@ -11,7 +11,7 @@ no minor unit, so their "cents" are whole won / yen.
 from __future__ import annotations
 
 import gettext
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LANGUAGES = ("en", "ko")
@@ -22,7 +22,8 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 MINOR_DIGITS = {"USD": 2, "EUR": 2, "GBP": 2, "SEK": 2, "KRW": 0, "JPY": 0}
 _PREFIX = {"USD": "$", "EUR": "€", "GBP": "£", "KRW": "₩", "JPY": "¥"}
 
-@lru_cache(maxsize=None)
+
+@cache
 def translation(language: str) -> gettext.NullTranslations:
     """The compiled catalogue of ``language`` with English under it (read once per language)."""
     english = gettext.translation(DOMAIN, LOCALE_DIR, languages=["en"])

@@ -44,7 +44,21 @@ def test_the_docs_carry_the_reference_as_generated(capsys):
     docs = DOCS.read_text(encoding="utf-8")
     block = re.search(r"<!-- BEGIN dashcart config --defaults -->\n```toml\n(.*?)```\n<!-- END", docs, re.S)
     assert block, "docs/raspberry-pi.md lost its generated config reference"
-    assert block.group(1) == generated, "regenerate section 8 of docs/raspberry-pi.md: dashcart config --defaults"
+    assert block.group(1) == generated, \
+        "the config schema changed: dashcart config --defaults --into docs/raspberry-pi.md"
+
+
+def test_into_writes_the_reference_between_the_markers(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_text("# Setup\n\n<!-- BEGIN dashcart config --defaults -->\n```toml\nstale reference\n```\n"
+                    "<!-- END dashcart config --defaults -->\n\nafter\n")
+    assert main(["config", "--defaults", "--into", str(page)]) == 0
+    text = page.read_text()
+    assert "stale reference" not in text and text.startswith("# Setup\n") and text.endswith("\n\nafter\n")
+    assert '[cart]\n# this cart' in text
+    (tmp_path / "plain.md").write_text("no markers\n")
+    assert main(["config", "--defaults", "--into", str(tmp_path / "plain.md")]) == 2
+    assert "no <!-- BEGIN dashcart config --defaults --> ... <!-- END" in capsys.readouterr().err
 
 
 def test_config_needs_a_choice(capsys):

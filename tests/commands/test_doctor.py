@@ -10,8 +10,19 @@ import pytest
 
 from dashcart.cli import main
 from dashcart.commands import doctor
-from dashcart.commands.doctor import (Finding, Package, check_bluetooth, check_cameras, check_catalogue, check_display,
-                                  check_groups, check_model, check_python_packages, check_store, run_checks)
+from dashcart.commands.doctor import (
+    Finding,
+    Package,
+    check_bluetooth,
+    check_cameras,
+    check_catalogue,
+    check_display,
+    check_groups,
+    check_model,
+    check_python_packages,
+    check_store,
+    run_checks,
+)
 
 
 def only(findings):

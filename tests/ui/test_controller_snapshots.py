@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 import dashcart.ui
-from dashcart.config import parse_config
 from dashcart.core.basket import Basket
 from dashcart.core.controller import Controller, ControllerSettings
-from dashcart.events import ShopperAction, WeightLive, WeightSettled, Tick
-from dashcart.snapshot import (BasketLine, Candidate, CheckoutView, DeviceView, NearbyProduct, Question, Snapshot)
-
+from dashcart.events import ShopperAction, Tick, WeightLive, WeightSettled
+from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, Snapshot
 from tests.ui.ui_helpers import Harness, demo_scenes
 
 SNAPSHOT_TYPES = (Snapshot, BasketLine, Candidate, Question, NearbyProduct, CheckoutView)

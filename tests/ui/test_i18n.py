@@ -8,8 +8,8 @@ import string
 import pygame
 import pytest
 
-from dashcart.ui.fonts import Fonts
 from dashcart.ui.font_paths import BUNDLED_FONT
+from dashcart.ui.fonts import Fonts
 from dashcart.ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR, Strings, format_money, format_weight
 
 babel_pofile = pytest.importorskip("babel.messages.pofile")

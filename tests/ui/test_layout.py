@@ -9,7 +9,6 @@ import pytest
 from dashcart.snapshot import BasketLine, CheckoutView, SessionState, Snapshot
 from dashcart.ui.layout import MIN_TARGET, RESOLUTIONS, Layout
 from dashcart.ui.widgets import ELLIPSIS
-
 from tests.ui.ui_helpers import Harness, long_basket
 
 SIZES = pytest.mark.parametrize("size", RESOLUTIONS, ids=lambda s: f"{s[0]}x{s[1]}")

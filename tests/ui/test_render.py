@@ -14,7 +14,6 @@ from dashcart.config import parse_config
 from dashcart.ui.fonts import Fonts, has_hangul
 from dashcart.ui.images import Images
 from dashcart.ui.sound import Beeper, beep_samples
-
 from tests.ui import ui_helpers
 from tests.ui.ui_helpers import Harness, demo_scenes
 

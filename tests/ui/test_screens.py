@@ -6,12 +6,11 @@ import itertools
 import pygame
 import pytest
 
+from dashcart.config import parse_config
 from dashcart.ui.layout import MIN_TARGET, RESOLUTIONS
 from dashcart.ui.screenshots import scene_app
 from dashcart.ui.widgets import Button, Light, Picture, Text
-
 from tests.ui.ui_helpers import demo_scenes, fonts_for
-from dashcart.config import parse_config
 
 SCENES = demo_scenes()
 

@@ -8,7 +8,6 @@ import pytest
 from dashcart.config import parse_config
 from dashcart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
 from dashcart.ui.i18n import format_money
-
 from tests.ui.ui_helpers import Harness, demo_scenes, long_basket
 
 SCENES = demo_scenes()
@@ -393,6 +392,7 @@ def test_an_item_nobody_named_must_come_out_or_staff_is_called():
 
 def test_a_cart_with_no_camera_and_no_store_starts_by_a_tap_or_enter():
     import pygame
+
     from dashcart.ui.screens.welcome import PRACTICE_TOKEN
     welcome = SCENES["welcome"].snapshot
     h = Harness(welcome)                                 # the default config: no cameras, no store

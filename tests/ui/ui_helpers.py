@@ -12,8 +12,8 @@ from dashcart.config import Config, parse_config
 from dashcart.events import ShopperAction
 from dashcart.snapshot import Snapshot
 from dashcart.ui.app import App
-from dashcart.ui.scenes import Scene
 from dashcart.ui.fonts import Fonts
+from dashcart.ui.scenes import Scene
 from dashcart.ui.widgets import Widget
 
 _FONTS: dict[tuple[str, str], Fonts] = {}

@@ -6,8 +6,8 @@ import math
 
 from dashcart.snapshot import CheckoutView, SessionState, Snapshot
 from dashcart.ui import theme
-from dashcart.ui.screens.common import basket_list, choice, header
 from dashcart.ui.layout import split_rows
+from dashcart.ui.screens.common import basket_list, choice, header
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Panel, Text, Widget
 

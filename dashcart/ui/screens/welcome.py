@@ -5,9 +5,9 @@ from __future__ import annotations
 import pygame
 
 from dashcart.ui import theme
+from dashcart.ui.layout import split_rows
 from dashcart.ui.screens.common import header
 from dashcart.ui.view import View
-from dashcart.ui.layout import split_rows
 from dashcart.ui.widgets import Button, Text, Widget
 
 #: The shopper token of a tap sign-in: a practice cart (no store) charges nobody, so no account.
