@@ -76,6 +76,9 @@ def start_notes(config: Config, headless: bool) -> list[str]:
                         "nobody can sign in" + (" without the screen" if headless else " (configure [[cameras.devices]])")))
     simulated = [name for name, on in (("scale", config.scale.backend == "sim"),
                                        ("beacons", config.location.backend == "sim")) if on]
+    if config.location.backend == "sim" and not config.location.script:
+        notes.append("no beacons are simulated (location.script is empty): the cart never reaches a checkout lane; "
+                     "`dashcart demo --interactive` has the lane, or play a beacons.csv with location.script")
     if simulated:
         notes.append(f"simulated: {', '.join(simulated)} (config: {config.source or 'none, the defaults'}; "
                      "`dashcart config --effective` shows every setting)")

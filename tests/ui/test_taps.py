@@ -410,3 +410,13 @@ def test_a_cart_with_a_camera_signs_in_by_qr_code_only():
     assert "start" not in h.ids() and h.find("welcome_scan").text == "Show your app's QR code to the camera"
     h.app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN))
     assert h.actions == []
+
+
+def test_run_says_at_start_what_a_person_at_the_simulated_cart_must_know():
+    from dashcart.commands.run import start_notes
+    notes = " | ".join(start_notes(parse_config(""), headless=False))
+    assert "practice cart" in notes and "nothing is charged" in notes
+    assert "tap (or Enter)" in notes and "simulated: scale, beacons" in notes and "demo --interactive" in notes
+    real = parse_config('[scale]\nbackend = "serial"\nport = "/dev/ttyACM0"\n[checkout]\nstore_url = "https://s.example/api"\n'
+                        'cart_key = "' + "ab" * 16 + '"\n[location]\nbackend = "bleak"\n[[cameras.devices]]\nid = "top"\n')
+    assert start_notes(real, headless=False) == []
