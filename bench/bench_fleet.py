@@ -99,7 +99,7 @@ def worker(args: argparse.Namespace) -> None:
             for cart in offline:
                 links[cart] = make(cart)
         if now >= next_round:
-            for i, cart in enumerate(ids):
+            for cart in ids:
                 link = links[cart]
                 if link is not None and link.telemetry("tick", {"n": sent[cart] + 1, "pad": "x" * 64}):
                     sent[cart] += 1
@@ -307,7 +307,7 @@ def scenario_outage_and_config(args: argparse.Namespace, root: Path) -> None:
     offline_carts = {c for c, boots in history.items() if len(boots) > 1}
     back = []
     reconnects: dict[int, int] = {}
-    for cart, boots in history.items():
+    for boots in history.values():
         times = sorted(t for b in boots for t in b["connects"])
         after = [t for t in times if t >= restarted]
         if after:
@@ -412,6 +412,7 @@ def _rss_mb() -> float:
 
 def overhead_child(url: str, state: str, seconds: float) -> None:
     import resource
+
     from dashcart.runtime.cart_runtime import CartRuntime  # noqa: F401  (the cart's imports, before measuring)
     before = _rss_mb()
     link = FleetLink(FleetSection(broker_url=url, store_id=STORE, health_period_s=30.0), "solo-overhead",
@@ -464,6 +465,8 @@ def runtime_latency(state_dir: Path, broker_url: str, rounds: int) -> dict[str, 
         config, cart=dataclasses.replace(config.cart, state_dir=str(state_dir)),
         scale=dataclasses.replace(config.scale, backend="serial", port=str(state_dir / "no-scale")),
         checkout=dataclasses.replace(config.checkout, cancel_window_s=0.0),
+        # No wait for vision after the load settles: the latency measured is the cart's own work.
+        fusion=dataclasses.replace(config.fusion, evidence_after_s=0.0),
         fleet=FleetSection(broker_url=broker_url, store_id=STORE) if broker_url else FleetSection())
     runtime = CartRuntime(config, catalogue=catalogue)
     runtime.start()

@@ -82,7 +82,10 @@ class CartFleet:
         if kind in ("added", "removed", "question") and entry.get("by") != "shopper":
             self._basket_events.append(kind == "question")
         if self.link is not None and kind not in QUIET_NOTES:
-            self.link.telemetry(f"note.{kind}", {k: v for k, v in entry.items() if k != "type"})
+            data = {k: v for k, v in entry.items() if k != "type"}
+            if data.get("action") == "signin":
+                data.pop("value", None)   # a refused sign-in's value is the shopper's token: not the fleet's
+            self.link.telemetry(f"note.{kind}", data)
 
     def device(self, status: DeviceStatus) -> None:
         """A device changed state (controller thread): telemetry; anything but ok is a fault."""
