@@ -142,6 +142,13 @@ def test_one_item_is_one_item():
 
 # -- the controller on its own ---------------------------------------------------------------
 
+@pytest.fixture
+def catalogue():
+    """The demo store bundled with the package (no shared data needed)."""
+    from dashcart.sim.demo_scenes import demo_catalogue
+    return demo_catalogue()
+
+
 def controller(catalogue, tmp_path, **settings):
     return Controller(catalogue, Basket.open(tmp_path / "basket.db"), settings=ControllerSettings(**settings))
 
