@@ -528,6 +528,9 @@ class FleetLink:
     def _lost(self, why: str) -> None:
         was = self.state
         self._close_client()
+        if was is LinkState.CONNECTING:
+            # Closed before CONNACK: e.g. the broker refused our certificate after the TLS handshake.
+            self.counters.connect_failures += 1
         if was is LinkState.CONNECTED:
             log.warning("fleet: lost %s (%s); telemetry waits on disk", self.address, why)
         self._retry_later(why)
