@@ -2,7 +2,7 @@
 (journal and outbox commits), restart it from its files, let the trip go on, and count what went
 wrong against the same trip without a crash (see ``tests/trips/crash_harness.py`` for the model).
 
-    python bench/bench_crash_points.py [--trips 20] [--events 10]
+    python bench/bench_crash_points.py [--trips 20] [--events 10] [--no-demo]
 
 Prints one line per trip and the totals: lost lines, doubled lines, stuck checkouts, and orders
 stored while the screen still offered to change the basket (targets: 0, 0, 0, 0).
@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--trips", type=int, default=20)
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--no-demo", dest="demo", action="store_false",
+                        help="skip the demo's scripted trip (recorded live first: about 20 s)")
     args = parser.parse_args()
     catalogue = Catalogue.from_csv(SHARED_DATA / "catalogue" / "demo_store.csv", SHARED_DATA / "grocery-store")
     root = Path(tempfile.mkdtemp(prefix="dashcart-crash-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -62,11 +64,34 @@ def main() -> int:
             shutil.rmtree(trip, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.trips} trips ({totals['trips_done']} checked out), {totals['points']} crash points: "
+    if args.demo:
+        from tests.trips.crash_harness import record_demo
+        recorded = record_demo(root / "demo")
+        options = dict(settings=recorded.settings, fusion=recorded.fusion)
+        reference = drive(recorded.events, recorded.catalogue, None, root / "demo-ref", **options)
+        bad = 0
+        for k in range(1, reference.writes + 1):
+            for when in ("before", "after"):
+                out = drive(recorded.events, recorded.catalogue, None, root / f"demo-{k}-{when}", crash_at=k,
+                            when=when, reference=reference, **options)
+                totals["points"] += 1
+                lost = [x for x in reference.basket if x not in out.basket]
+                extra = [x for x in out.basket if x not in reference.basket]
+                totals["lost"] += len(lost)
+                totals["doubled"] += len(extra)
+                totals["stuck"] += out.state != reference.state
+                totals["changeable"] += out.changeable_with_order
+                totals["order_mismatch"] += [o[1:] for o in out.orders] != [o[1:] for o in reference.orders]
+                bad += bool(lost or extra or out.state != reference.state or out.changeable_with_order)
+        print(f"demo trip: {len(recorded.events)} events, {reference.writes} durable writes, "
+              f"{2 * reference.writes} crash points, {bad} wrong; ended {reference.state}", flush=True)
+    print(f"{args.trips} trips ({totals['trips_done']} checked out){' and the demo trip' if args.demo else ''}, "
+          f"{totals['points']} crash points: "
           f"{totals['lost']} lost lines, {totals['doubled']} doubled, {totals['stuck']} stuck checkouts, "
           f"{totals['changeable']} orders stored while the basket could change, "
           f"{totals['order_mismatch']} order lists different from the run without a crash; "
           f"{time.monotonic() - t0:.0f} s")
+    shutil.rmtree(root, ignore_errors=True)
     return 0 if not any(totals[k] for k in ("lost", "doubled", "stuck", "changeable", "order_mismatch")) else 1
 
 

@@ -39,8 +39,8 @@ def _status(field: str, pid: str = "self") -> float:
 
 
 def child(cameras: int, seconds: float, raw: bool) -> dict:
-    import numpy as np
     import cv2
+    import numpy as np
 
     from dashcart.config import CameraSpec, Config
     from dashcart.drivers.camera.source import FrameSource

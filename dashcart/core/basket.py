@@ -207,7 +207,7 @@ class Journal:
         if self._open:
             cur = self._write("INSERT INTO journal (t, kind, data) VALUES (?, ?, ?)",
                               (t, kind, json.dumps(data, sort_keys=True)))
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
         self.begin()
         try:
             seq = self.append(t, kind, data)
@@ -296,11 +296,11 @@ class Basket:
         self._token_on_disk = False
 
     @classmethod
-    def open(cls, path: str | Path) -> "Basket":
+    def open(cls, path: str | Path) -> Basket:
         return cls(Journal(path))
 
     @classmethod
-    def for_config(cls, config: Any) -> "Basket":
+    def for_config(cls, config: Any) -> Basket:
         """The cart's journal: ``basket.db`` in the configured state directory."""
         return cls.open(Path(config.state_dir()) / "basket.db")
 

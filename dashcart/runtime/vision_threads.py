@@ -12,19 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dashcart.config import Config
-from dashcart.errors import PermanentlyBroken
-from dashcart.events import DeviceStatus, Event
-from dashcart.core.vision.gallery import Gallery
 from dashcart.core.vision.change import Change
+from dashcart.core.vision.gallery import Gallery
 from dashcart.core.vision.pipeline import CaptureHook, VisionPipeline
-from dashcart.events import WeightSettled
 from dashcart.core.vision.recognizer import Recognizer
+from dashcart.errors import PermanentlyBroken
+from dashcart.events import DeviceStatus, Event, WeightSettled
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats
 
 if TYPE_CHECKING:
     from dashcart.core.vision.pipeline import FrameHistory
-    from dashcart.readings import Frame
     from dashcart.drivers.camera.source import FrameSource
+    from dashcart.readings import Frame
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ never a silent empty basket or outbox."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sqlite3
 from pathlib import Path

@@ -23,6 +23,7 @@ outbox while the screen still offers to change the basket.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -37,7 +38,7 @@ from dashcart.config import Config
 from dashcart.core.basket import Basket, Journal
 from dashcart.core.checkout import outbox as outbox_module
 from dashcart.core.controller import Controller
-from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction
+from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick
 from dashcart.runtime.checkout_sender import CheckoutService
 from dashcart.snapshot import SessionState
 from dashcart.trips import replay as replay_module
@@ -65,6 +66,49 @@ def record_events(trip: Path, catalogue: Any, truth: Truth) -> list[Event]:
     with mock.patch.object(replay_module, "Controller", Recording):
         replay_module.replay(trip, catalogue=catalogue, oracle=ShopperOracle(truth))
     return taken
+
+
+@dataclass
+class Recorded:
+    """A recorded trip: the events, the catalogue, and the controller's settings it ran with."""
+
+    events: list[Event]
+    catalogue: Any
+    truth: Truth | None = None          # None: the recorded shopper answered (the demo's script)
+    settings: Any = None
+    fusion: Any = None
+
+
+def record_demo(state_dir: Path) -> Recorded:
+    """The scripted demo trip (`dashcart demo --headless`), run live on the simulated cart, with
+    every event its controller took, the script's answers included."""
+    from dashcart.runtime import cart_runtime
+    from dashcart.sim.demo_cart import ScriptedTrip, SimulatedCart
+
+    taken: list[Event] = []
+    used: list[Controller] = []
+
+    class Recording(Controller):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            used.append(self)
+
+        def handle(self, event: Event) -> None:
+            if not isinstance(event, ANSWERS):
+                taken.append(event)
+            super().handle(event)
+
+    with mock.patch.object(cart_runtime, "Controller", Recording):
+        cart = SimulatedCart(Config(), None, state_dir)
+        cart.start()
+        try:
+            cart.runtime.ready()
+            result = ScriptedTrip(cart, lambda line: None, None).run()
+        finally:
+            cart.stop()
+    assert result.ok, result.problems
+    controller = used[0]
+    return Recorded(taken, cart.catalogue, None, controller.settings, controller.fusion.params)
 
 
 class Writes:
@@ -103,14 +147,16 @@ def counting_outbox_commits(writes: Callable[[], Writes]) -> Iterator[None]:
 class Cart:
     """The parts ``dashcart run`` opens on disk, in the same order, reconciled on start."""
 
-    def __init__(self, state_dir: Path, catalogue: Any, writes: Writes, t: float) -> None:
+    def __init__(self, state_dir: Path, catalogue: Any, writes: Writes, t: float, settings: Any = None,
+                 fusion: Any = None) -> None:
         self.basket: Basket | None = None
         self.service: CheckoutService | None = None
         try:
             self.basket = Basket(Journal(state_dir / "basket.db"))
             self.basket.journal.on_commit = writes
             self.service = CheckoutService(Config(), state_dir=state_dir)
-            self.controller = Controller(catalogue, self.basket, checkout=self.service)
+            self.controller = Controller(catalogue, self.basket, checkout=self.service, settings=settings,
+                                         fusion=fusion)
             self.controller.reconcile(t, self.service.on_record())
         except Crash:
             self.kill()
@@ -132,9 +178,43 @@ class Outcome:
     orders: list[tuple[str, str, int]]             # (order id, status, total) of the last session
     writes: int
     last_write_of: list[int] = field(default_factory=list)   # per event handled: the writes so far
+    screen_before: list[tuple[str, str]] = field(default_factory=list)   # per event: state and stage before it
+    log: list[dict[str, Any]] = field(default_factory=list)   # the controller's log (the reference run's is whole)
     restarts: int = 0
     changeable_with_order: int = 0                 # restarts where an order was stored but the basket could change
     refed: int = 0
+
+
+def _screen(controller: Controller) -> tuple[str, str]:
+    view = controller.snapshot().checkout
+    return controller.state.value, view.stage if view is not None else ""
+
+
+class ReferenceShopper:
+    """Answers a question the recorded script will not (one that a crash made the cart ask
+    anew, its evidence lost) the way the shopper knows: with what the run without a crash
+    committed for that change."""
+
+    def __init__(self, reference: Outcome, delay_s: float = 1.5) -> None:
+        self.delay_s = delay_s
+        self.scripted = {e["id"]: e["t"] for e in reference.log if e["type"] == "question"}
+        self.changes = [e for e in reference.log if e["type"] in ("added", "removed")]
+        self._seen: set[int] = set()
+
+    def __call__(self, controller: Controller, t: float) -> list[ShopperAction]:
+        actions = []
+        for q in controller.basket.questions:
+            if q.id in self._seen or q.kind == "remove_unknown":
+                continue
+            if q.id in self.scripted and abs(self.scripted[q.id] - round(q.t, 3)) < 0.01:
+                continue    # the recorded script answers this one
+            self._seen.add(q.id)
+            kind = "added" if q.delta_g > 0 else "removed"
+            near = [e for e in self.changes if e["type"] == kind and abs(e["t"] - q.t) < 5.0]
+            if near:
+                best = min(near, key=lambda e: abs(e["t"] - q.t))
+                actions.append(ShopperAction(q.t + self.delay_s, "choose", best["code"], question_id=q.id))
+        return actions
 
 
 def _basket(controller: Controller) -> list[tuple[str, int, float | None]]:
@@ -142,22 +222,27 @@ def _basket(controller: Controller) -> list[tuple[str, int, float | None]]:
                   for i in controller.basket.items)
 
 
-def drive(events: list[Event], catalogue: Any, truth: Truth, state_dir: Path, *, crash_at: int | None = None,
-          when: str = "after", reference: Outcome | None = None) -> Outcome:
-    """Run ``events`` through a cart in ``state_dir`` (new), crashing at write ``crash_at``."""
+def drive(events: list[Event], catalogue: Any, truth: Truth | None, state_dir: Path, *, crash_at: int | None = None,
+          when: str = "after", reference: Outcome | None = None, settings: Any = None,
+          fusion: Any = None) -> Outcome:
+    """Run ``events`` through a cart in ``state_dir`` (new), crashing at write ``crash_at``.
+    ``truth`` None: the answers to questions are among ``events`` (the demo's script)."""
     state_dir.mkdir(parents=True, exist_ok=False)
     writes = Writes(crash_at, when)
-    oracle = ShopperOracle(truth)
+    oracle: Any = ShopperOracle(truth) if truth is not None else \
+        ReferenceShopper(reference) if reference is not None else None
+    start = functools.partial(_start, settings=settings, fusion=fusion)
     counter = itertools.count()
     queue: list[tuple[float, int, int, Event]] = [(e.t, 1, next(counter), e) for e in events]
     heapq.heapify(queue)
     outcome = Outcome([], "", None, [], 0)
     with counting_outbox_commits(lambda: writes):
-        cart = _start(state_dir, catalogue, writes, events[0].t, outcome)
-        handled = 0
+        cart = start(state_dir, catalogue, writes, events[0].t, outcome)
+        handled = ticks = 0
         while queue:
             t, prio, n, event = heapq.heappop(queue)
             took: int | None = None
+            outcome.screen_before.append(_screen(cart.controller))
             try:
                 cart.controller.handle(event)
                 took = writes.n
@@ -168,20 +253,30 @@ def drive(events: list[Event], catalogue: Any, truth: Truth, state_dir: Path, *,
                 # that crashed was the event's last (then, after it, the event was wholly taken).
                 last = reference.last_write_of[handled] if reference is not None else None
                 whole = took is not None or (writes.when == "after" and writes.n == last)
-                if not whole:
-                    heapq.heappush(queue, (t, prio, n, event))    # not wholly taken: it comes again
-                    outcome.refed += 1
                 cart.kill()
-                cart = _start(state_dir, catalogue, writes, event.t, outcome)
+                cart = start(state_dir, catalogue, writes, event.t, outcome)
+                # A tap comes again only where the screen is as it was when it was made (the
+                # shopper sees it was not taken); the drivers' events come again if not taken.
+                again = not whole and (not isinstance(event, ShopperAction) or reference is None
+                                       or _screen(cart.controller) == reference.screen_before[handled])
+                if again:
+                    heapq.heappush(queue, (t, prio, n, event))
+                    outcome.refed += 1
                 for answer in cart.service.deliver_due(event.t):   # the sender's first pass after a start
                     cart.controller.handle(answer)
                 handled += 1
                 continue
             outcome.last_write_of.append(took)
             handled += 1
-            for action in oracle(cart.controller, event.t):
+            for action in oracle(cart.controller, event.t) if oracle is not None else ():
                 heapq.heappush(queue, (action.t, 0, next(counter), action))
+            due = cart.controller.next_deadline()
+            if not queue and due is not None and ticks < 100:
+                # the trip's events are over: the live loop's ticks let the deadlines pass
+                ticks += 1
+                heapq.heappush(queue, (max(due, t), 2, next(counter), Tick(max(due, t))))
         outcome.basket = _basket(cart.controller)
+        outcome.log = list(cart.controller.log)
         outcome.state = cart.controller.state.value
         outcome.checkout = cart.controller.checkout_result()
         key = cart.controller.session_key
@@ -192,11 +287,12 @@ def drive(events: list[Event], catalogue: Any, truth: Truth, state_dir: Path, *,
     return outcome
 
 
-def _start(state_dir: Path, catalogue: Any, writes: Writes, t: float, outcome: Outcome) -> Cart:
+def _start(state_dir: Path, catalogue: Any, writes: Writes, t: float, outcome: Outcome, *, settings: Any = None,
+           fusion: Any = None) -> Cart:
     """Start the cart (again): a crash while starting (the outbox's first commit) is one more restart."""
     for _ in range(3):
         try:
-            cart = Cart(state_dir, catalogue, writes, t)
+            cart = Cart(state_dir, catalogue, writes, t, settings, fusion)
         except Crash:
             outcome.restarts += 1
             continue

@@ -78,3 +78,22 @@ def test_the_harness_sees_a_split_decision(recorded, state_root, monkeypatch):
                             reference=reference), reference)
              for k in range(1, reference.writes + 1) for when in ("before", "after")]
     assert any(found)
+
+
+def test_every_crash_point_of_the_demo_trip(state_root):
+    """`dashcart demo --headless`'s scripted trip (a produce entry, cartons, one taken out, a
+    question answered, the lane): recorded live once, then killed at each of its durable writes."""
+    from tests.trips.crash_harness import record_demo
+    recorded = record_demo(state_root / "demo")
+    options = dict(settings=recorded.settings, fusion=recorded.fusion)
+    reference = drive(recorded.events, recorded.catalogue, None, state_root / "reference", **options)
+    assert reference.state == "done" and len(reference.basket) == 3 and len(reference.orders) == 1
+    bad = {}
+    for k in range(1, reference.writes + 1):
+        for when in ("before", "after"):
+            outcome = drive(recorded.events, recorded.catalogue, None, state_root / f"{k}-{when}", crash_at=k,
+                            when=when, reference=reference, **options)
+            found = problems(outcome, reference)
+            if found:
+                bad[f"{when} write {k}"] = found
+    assert bad == {}
