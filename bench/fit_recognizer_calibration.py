@@ -10,11 +10,12 @@ on, so the calibration is never fitted on what measures it. Each trip has a came
 and hands over the items, as in the fusion bench.
 
 The recognizer's scores are cosine similarities; fusion turns the candidates into
-probabilities with ``p = reliability * softmax(score / T)`` (dashcart.core.controller.calibrate). Each
+probabilities with ``p = reliability * gate(best score) * softmax(score / T)``, ``gate`` a
+logistic (``score_mid``, ``score_width``; dashcart.core.controller.calibrated_candidates). Each
 generated trip is replayed through the cart's own vision pipeline and every recognition of
-an item going *in* is paired with what the truth says went in. (T, r) are chosen by maximum
-likelihood of the true product: ``r * softmax`` when it is among the candidates, and the
-remaining ``1 - r`` spread over the rest of the catalogue when it is not. Re-run this for
+an item going *in* is paired with what the truth says went in. (T, r, mid, width) are chosen by maximum
+likelihood of the true product: ``r * gate * softmax`` when it is among the candidates, and the
+remaining ``1 - r * gate`` spread over the rest of the catalogue when it is not. Re-run this for
 every new model, crop size or gallery method, and put the result in the config defaults.
 
 Looks (dashcart.core.appearance): for every removal the cameras saw, the similarity of what left to each
@@ -55,7 +56,9 @@ from bench_fusion import catalogue_and_images  # noqa: E402
 
 TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]
 LOOK_STEPS = [0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
-RELIABILITIES = [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
+RELIABILITIES = [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+SCORE_MIDS = [0.0] + [round(0.3 + 0.025 * i, 3) for i in range(23)]    # 0: reliability constant
+SCORE_WIDTHS = [0.01, 0.02, 0.03, 0.05, 0.08]
 
 
 class RecordingVision:
@@ -83,15 +86,46 @@ class RecordingVision:
         return events
 
 
-def log_likelihood(samples, temperature: float, reliability: float, n_products: int) -> float:
+def log_likelihood(samples, temperature: float, reliability: float, n_products: int,
+                   score_mid: float = 0.0, score_width: float = 0.05) -> float:
     total = 0.0
     for candidates, truth in samples:
-        probs = dict(calibrated_candidates(candidates, temperature, reliability))
+        probs = dict(calibrated_candidates(candidates, temperature, reliability, score_mid, score_width))
         p = probs.get(truth)
         if p is None:
-            p = (1.0 - reliability) / max(n_products - len(candidates), 1)
+            r = sum(probs.values())   # the chance the truth is among them, as calibrated
+            p = (1.0 - r) / max(n_products - len(candidates), 1)
         total += math.log(max(p, 1e-12))
     return total
+
+
+def fit(samples, n_products: int) -> tuple[float, float, float, float, float]:
+    """Maximum likelihood (T, reliability, score_mid, score_width) over a grid, vectorized:
+    (mean log-likelihood, T, r, mid, width); mid 0 is the constant reliability."""
+    k = max(len(c) for c, _ in samples)
+    scores = np.full((len(samples), k), -np.inf)
+    truth_at = np.full(len(samples), -1)
+    for i, (candidates, truth) in enumerate(samples):
+        scores[i, :len(candidates)] = [score for _, score in candidates]
+        codes = [code for code, _ in candidates]
+        truth_at[i] = codes.index(truth) if truth in codes else -1
+    counts = np.array([len(c) for c, _ in samples])
+    top = scores.max(axis=1)
+    found = truth_at >= 0
+    best = (-np.inf, 0.0, 0.0, 0.0, 0.05)
+    for temperature in TEMPERATURES:
+        weights = np.exp((scores - top[:, None]) / temperature)
+        share = np.where(found, weights[np.arange(len(samples)), np.maximum(truth_at, 0)] / weights.sum(axis=1), 0.0)
+        for mid in SCORE_MIDS:
+            for width in (SCORE_WIDTHS if mid > 0 else (0.05,)):
+                gate = 1.0 / (1.0 + np.exp(-(top - mid) / width)) if mid > 0 else np.ones_like(top)
+                for reliability in RELIABILITIES:
+                    r = reliability * gate
+                    p = np.where(found, r * share, (1.0 - r) / np.maximum(n_products - counts, 1))
+                    ll = float(np.log(np.maximum(p, 1e-12)).mean())
+                    if ll > best[0]:
+                        best = (ll, temperature, reliability, float(mid), width)
+    return best
 
 
 @dataclass
@@ -180,17 +214,26 @@ def main() -> int:
     for group, idx in sorted(by_group.items()):
         g1 = sum(samples[i][0][0][0] == samples[i][1] for i in idx) / len(idx)
         print(f"  {group}: {len(idx)} crops, first {100 * g1:.1f} %")
-    best = max(((log_likelihood(samples, t, r, n_products), t, r) for t in TEMPERATURES for r in RELIABILITIES))
-    _, temperature, reliability = best
-    print(f"maximum likelihood: recognizer_temperature = {temperature}, recognizer_reliability = {reliability} "
-          f"(mean log-likelihood {best[0] / len(samples):.3f})")
+    constant = max(((log_likelihood(samples, t, r, n_products), t, r) for t in TEMPERATURES for r in RELIABILITIES))
+    print(f"constant reliability: recognizer_temperature = {constant[1]}, recognizer_reliability = {constant[2]} "
+          f"(mean log-likelihood {constant[0] / len(samples):.3f})")
+    ll, temperature, reliability, score_mid, score_width = fit(samples, n_products)
+    print(f"maximum likelihood: recognizer_temperature = {temperature}, recognizer_reliability = {reliability}, "
+          f"recognizer_score_mid = {score_mid}, recognizer_score_width = {score_width} (mean log-likelihood {ll:.3f})")
+    print(f"\n{'best similarity':>26} {'crops':>6} {'first right':>12} {'among them':>11}")
+    for lo, hi in ((0.0, 0.4), (0.4, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01)):
+        idx = [i for i, (c, _) in enumerate(samples) if lo <= c[0][1] < hi]
+        if idx:
+            first = sum(samples[i][0][0][0] == samples[i][1] for i in idx) / len(idx)
+            among = sum(samples[i][1] in [code for code, _ in samples[i][0]] for i in idx) / len(idx)
+            print(f"{f'{lo:.1f}-{min(hi, 1.0):.1f}':>26} {len(idx):6d} {100 * first:11.1f}% {100 * among:10.1f}%")
 
     # How often the first candidate is right, by the probability calibration gives it.
     print(f"\n{'calibrated p of the first':>26} {'crops':>6} {'first right':>12}")
     edges = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001]
     rows = [[0, 0] for _ in edges[:-1]]
     for candidates, truth in samples:
-        code, p = calibrated_candidates(candidates, temperature, reliability)[0]
+        code, p = calibrated_candidates(candidates, temperature, reliability, score_mid, score_width)[0]
         k = next(j for j in range(len(edges) - 1) if edges[j] <= p < edges[j + 1])
         rows[k][0] += 1
         rows[k][1] += code == truth

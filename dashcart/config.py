@@ -76,6 +76,10 @@ class FusionSection:
                                             doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")
     recognizer_reliability: float = setting(0.9, min=0.0, max=1.0,
                                             doc="how often the true product is among the recognizer's candidates (measure per model; about 0.9 for lite0-gsd-160 on 640x480 frames)")
+    recognizer_score_mid: float = setting(0.0, min=0.0, max=1.0,
+                                          doc="the best similarity at which the true product is among the candidates half as often as at best; 0: it does not depend on the similarity")
+    recognizer_score_width: float = setting(0.05, min=0.001, max=1.0,
+                                            doc="how quickly that chance rises with the best similarity (logistic width)")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class ControllerSettings:
     nearby_count: int = 6
     recognizer_temperature: float = _FUSION.recognizer_temperature
     recognizer_reliability: float = _FUSION.recognizer_reliability
+    recognizer_score_mid: float = _FUSION.recognizer_score_mid
+    recognizer_score_width: float = _FUSION.recognizer_score_width
     language: str = _CART.language
     # No store to send orders to: a practice cart, which must never tell anyone they paid.
     practice: bool = not _CHECKOUT.store_url
@@ -103,19 +105,26 @@ class ControllerSettings:
         return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
                    evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
                    recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability,
+                   recognizer_score_mid=f.recognizer_score_mid, recognizer_score_width=f.recognizer_score_width,
                    practice=not config.checkout.store_url, language=config.cart.language)
 
 
 def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
-              reliability: float = 1.0) -> list[tuple[str, float]]:
+                          reliability: float = 1.0, score_mid: float = 0.0,
+                          score_width: float = 0.05) -> list[tuple[str, float]]:
     """The recognizer's scores are cosine similarities to the gallery (0..1), not
     probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
-    turns them into shares, and ``reliability`` (how often the true product is among the
-    candidates at all, measured per model) scales them to probabilities. Temperature 0 takes
-    the scores as they are."""
+    turns them into shares, and the chance that the true product is among the candidates at
+    all scales them to probabilities: ``reliability``, times (when ``score_mid`` > 0) a
+    logistic in the best similarity, since a crop unlike everything in the gallery (a hand
+    over it, a photo unlike the gallery's) often shows none of the candidates while a close
+    match nearly always does. Both are measured per model. Temperature 0 takes the scores as
+    they are."""
     if temperature <= 0 or not candidates:
         return list(candidates)
     top = max(score for _, score in candidates)
+    if score_mid > 0:
+        reliability *= 1.0 / (1.0 + math.exp(-(top - score_mid) / max(score_width, 1e-6)))
     weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
     total = sum(w for _, w in weights)
     return [(code, reliability * w / total) for code, w in weights]
@@ -462,7 +471,9 @@ class Controller:
                 if r.look and r.direction not in looks:
                     looks[r.direction] = r.look
                 for code, score in calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
-                                             self.settings.recognizer_reliability):
+                                                         self.settings.recognizer_reliability,
+                                                         self.settings.recognizer_score_mid,
+                                                         self.settings.recognizer_score_width):
                     target.setdefault(code, []).append(score)
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
 

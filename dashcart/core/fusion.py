@@ -226,9 +226,16 @@ class Fusion:
                     priors[code] *= OFF_ENTRY
             other *= OFF_ENTRY
         if evidence.added:
+            # What the calibrated recognizer leaves unsaid (the chance that the truth is none of
+            # its candidates: large for a crop unlike the whole gallery) is spread over the
+            # products it did not name, so that weight and zone can rank them.
+            unnamed = [code for code in priors if code not in evidence.added]
+            rest = max(0.0, 1.0 - sum(evidence.added.values()))
+            floor = max(RECOGNIZER_FLOOR, rest / max(len(unnamed) + 1, 1))
             for code in priors:
-                priors[code] *= RECOGNIZER_FLOOR + evidence.added.get(code, 0.0)
-            other *= RECOGNIZER_FLOOR
+                named = evidence.added.get(code)
+                priors[code] *= floor if named is None else RECOGNIZER_FLOOR + named
+            other *= floor
             identified |= {c for c, score in evidence.added.items()
                            if c in priors and score >= self.params.recognizer_min_score}
         return priors, identified, other

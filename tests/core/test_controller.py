@@ -308,3 +308,16 @@ def test_a_plu_typed_for_the_next_item_does_not_answer_an_older_question(catalog
     assert [(i.code, i.qty) for i in c.basket.items] == [("4048", 3)]
     c.handle(ShopperAction(10.0, "plu", "4036", question_id=q.id))   # typed on the question's keypad
     assert c.snapshot().questions == () and c.basket.quantity("4036") == 1
+
+
+def test_calibration_trusts_a_close_match_more_than_a_crop_unlike_the_gallery():
+    from dashcart.core.controller import calibrated_candidates
+    candidates = (("4088", 0.80), ("4680", 0.70))
+    weak = (("4088", 0.40), ("4680", 0.30))
+    # constant reliability: the same shares whatever the similarity
+    assert sum(p for _, p in calibrated_candidates(weak, 0.05, 0.9)) == pytest.approx(0.9)
+    # gated by the best similarity: a close match keeps nearly all, a poor one little
+    close = calibrated_candidates(candidates, 0.05, 0.99, score_mid=0.55, score_width=0.03)
+    poor = calibrated_candidates(weak, 0.05, 0.99, score_mid=0.55, score_width=0.03)
+    assert sum(p for _, p in close) > 0.98 and sum(p for _, p in poor) < 0.01
+    assert close[0][0] == poor[0][0] == "4088" and close[0][1] / close[1][1] == pytest.approx(poor[0][1] / poor[1][1])

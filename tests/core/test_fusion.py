@@ -200,3 +200,16 @@ def test_a_loss_closes_an_open_question_when_the_cameras_saw_that_item_leave(fus
     # the recognizer naming a pepper leaving (nothing of the kind on the bill) also counts as seen
     d = fusion.decide(-150.0, Evidence(removed={RED_PEPPER: 0.95}), basket, [pepper])
     assert d.action == "remove" and d.best.parts[0].question_id == 7
+
+
+def test_what_a_weak_recognizer_leaves_unsaid_goes_to_the_products_it_did_not_name(fusion):
+    # The crop was unlike the gallery: the calibrated recognizer gives its candidates 40 % in
+    # all (apples and a lemon), so 60 % is "none of these". 168 g is a bell pepper's weight;
+    # the peppers must come up among the first three of the question, not after the apples.
+    d = fusion.decide(168.0, Evidence(added={"4020": 0.15, "4017": 0.15, LEMON: 0.1}))
+    assert d.action == "ask"
+    first = [h.parts[0].code for h in d.ranked if len(h.parts) == 1][:3]
+    assert set(first) & {RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER, "4681"}
+    # a confident recognizer keeps the floor where it was: the product it named decides
+    d = fusion.decide(168.0, Evidence(added={RED_PEPPER: 0.995}))
+    assert d.action == "add" and parts(d) == [(RED_PEPPER, 1)]
