@@ -247,6 +247,8 @@ def main() -> int:
                         help="replay the trips already kept in --keep DIR instead of generating them again")
     parser.add_argument("--temperature", type=float, help="fusion.recognizer_temperature (default: the config's)")
     parser.add_argument("--reliability", type=float, help="fusion.recognizer_reliability (default: the config's)")
+    parser.add_argument("--score-mid", type=float, help="fusion.recognizer_score_mid (default: the config's)")
+    parser.add_argument("--score-width", type=float, help="fusion.recognizer_score_width (default: the config's)")
     parser.add_argument("--commit-probability", type=float, help="fusion.commit_probability (default: the config's)")
     parser.add_argument("--min-score", type=float, help="fusion.recognizer_min_score (default: the config's)")
     parser.add_argument("--no-vision", action="store_true")
@@ -267,6 +269,10 @@ def main() -> int:
         settings = replace(settings, recognizer_temperature=args.temperature)
     if args.reliability is not None:
         settings = replace(settings, recognizer_reliability=args.reliability)
+    if args.score_mid is not None:
+        settings = replace(settings, recognizer_score_mid=args.score_mid)
+    if args.score_width is not None:
+        settings = replace(settings, recognizer_score_width=args.score_width)
     fusion = FusionParams()
     if args.commit_probability is not None:
         fusion = replace(fusion, commit_probability=args.commit_probability)
@@ -308,7 +314,8 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
     print(f"dashcart fusion bench: {n} trips, {events} events ({args.min_events}-{args.max_events} per trip), "
           f"seed {args.seed}, vision {vision} ({args.frame} frames, a camera per trip), photos of split "
           f"'{args.split}', PLU entered for {args.plu:.0%} of unit produce and {args.plu_by_weight:.0%} of produce "
-          f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability}, "
+          f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability} "
+          f"gate {settings.recognizer_score_mid}/{settings.recognizer_score_width}, "
           f"commit at p >= {fusion.commit_probability}, recognizer identifies at >= {fusion.recognizer_min_score}")
     print(f"photos used: {total('photos')} (per trip, summed), outside split '{args.split}': "
           f"{total('photos_outside_split')}, in the training split: {total('photos_in_train')}")
