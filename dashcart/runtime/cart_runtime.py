@@ -256,13 +256,15 @@ class CartRuntime:
             log.warning("reconcile: %s", line)
 
     def _sender_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
+        down = self.device_states.get("outbox")
+        if down is not None and down.state != "ok":
+            # restarted by the supervisor after a failure: trying again (down again if it fails again)
+            self._device("outbox", "ok", "sending again")
         try:
             self._service.loop(self.post, beat, stop)
         except Exception as exc:
-            self._device("outbox", "down", f"cannot send orders: {self._service.outbox.path}: {exc}")
+            self._device("outbox", "down", f"see staff: cannot send orders: {self._service.outbox.path}: {exc}")
             raise
-        else:
-            return
 
     def _save_state(self) -> None:
         """The journal's health as a device: "cannot save, see staff" while a commit fails (read by the

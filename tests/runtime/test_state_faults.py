@@ -214,3 +214,48 @@ def test_a_real_full_disk_mid_trip_is_a_save_fault_and_loses_nothing_taken(tmp_p
     out = json.loads(child.stdout.strip().splitlines()[-1])
     assert "full" in out["fault"] and out["unsaved"] >= 1
     assert out["memory"] == out["disk"]          # what the screen shows is what the disk has
+
+
+def test_the_sender_survives_a_damaged_outbox_page_and_says_so(tmp_path, catalogue, monkeypatch):
+    """A read of a damaged page raises in the sender: it is restarted (not dead for the run), the
+    screen shows the outbox down meanwhile, and the order still goes once the read works."""
+    _session_paying(tmp_path, catalogue)
+    real = CheckoutService._wait_for_due
+    failures = []
+
+    def flaky(self):
+        if len(failures) < 2:
+            failures.append(1)
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(self)
+    monkeypatch.setattr(CheckoutService, "_wait_for_due", flaky)
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    runtime.supervisor.backoff_s = (0.1, 0.2)
+    runtime.start()
+    try:
+        down = wait_for(runtime, lambda s: any(d.device == "outbox" and d.state == "down" for d in s.devices), 10)
+        assert down is not None and "outbox.sqlite" in next(d for d in down.devices if d.device == "outbox").message
+        assert wait_for(runtime, lambda s: s.state is SessionState.DONE, 20), runtime.snapshot()
+        assert len(failures) == 2 and runtime.supervisor.restarts("checkout sender") >= 2
+    finally:
+        runtime.stop()
+
+
+READ_ONLY_CHILD = "mount -t tmpfs -o size=1m tmpfs {state} && mount -o remount,ro {state} && " \
+                  "{python} -m dashcart run --headless --config {config}"
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux) for a private tmpfs")
+def test_a_read_only_state_directory_at_start_is_one_line(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[cart]\nstate_dir = "{state / "dashcart"}"\n')
+    script = READ_ONLY_CHILD.format(state=state, python=sys.executable, config=config)
+    child = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=REPO, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if "mount:" in child.stderr and "dashcart" not in child.stderr:
+        pytest.skip(f"no private tmpfs here: {child.stderr.strip().splitlines()[-1]}")
+    lines = [line for line in child.stderr.splitlines() if line.startswith("dashcart run:")]
+    assert child.returncode == 3, child.stderr
+    assert len(lines) == 1 and str(state / "dashcart") in lines[0] and "Traceback" not in child.stderr
