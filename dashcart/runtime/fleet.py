@@ -290,7 +290,8 @@ class FleetLink:
                  on_config: Callable[[int, Config], None] | None = None,
                  base_config: Config | None = None, applied_version: int = 0,
                  software: str = "", clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, capture_logs: bool = True) -> None:
+                 rng: random.Random | None = None, capture_logs: bool = True,
+                 budget_every_s: float = BUDGET_EVERY_S) -> None:
         self.section = section
         self.address = parse_broker_url(section.broker_url)
         self.topics = Topics(check_id(section.store_id, "fleet.store_id"), check_id(cart_id, "cart.id"))
@@ -305,6 +306,7 @@ class FleetLink:
         self.software = software or f"dashcart {__version__}"
         self.clock = clock
         self.rng = rng or random.Random()
+        self.budget_every_s = budget_every_s
         self.boot_id = uuid.uuid4().hex[:16]
         self.counters = LinkCounters()
         self.state = LinkState.WAITING
@@ -406,7 +408,7 @@ class FleetLink:
     def _step(self) -> None:
         now = self.clock()
         self._drain()
-        if now - self._budget_at >= BUDGET_EVERY_S:
+        if now - self._budget_at >= self.budget_every_s:
             self._budget_at = now
             self._enforce_budget(now)
         if now - self._counted_at >= 1.0:
@@ -443,24 +445,28 @@ class FleetLink:
                 return
             self._add(kind, data, fault, wall)
 
-    def _add(self, kind: str, data: dict[str, Any], fault: bool, wall: float) -> None:
+    def _add(self, kind: str, data: dict[str, Any], fault: bool, wall: float, row_id: int | None = None) -> None:
         self._seq += 1
         body = {"boot_id": self.boot_id, "seq": self._seq, "ts": round(wall, 3), "kind": kind, **data}
         if fault:
             body["fault"] = True
         payload = json.dumps(body, separators=(",", ":"), default=str).encode()
-        self._outbox.add(self.boot_id, self._seq, payload, created=wall, fault=fault)
+        self._outbox.add(self.boot_id, self._seq, payload, created=wall, fault=fault, row_id=row_id)
 
     def _enforce_budget(self, now: float) -> None:
-        evicted = self._outbox.enforce_budget(time.time())
+        evicted, last_id = self._outbox.enforce_budget(time.time())
         if not evicted:
             return
         count = sum(e.last - e.first + 1 for e in evicted)
         self.counters.evicted += count
         log.warning("fleet: the telemetry outbox is over budget; dropped %d unsent events", count)
-        # Kept as a fault: the ingest side must learn these seqs are gone, or it would wait for them.
+        # Kept as a fault: the ingest side must learn these seqs are gone, or its watermark would
+        # wait for them. It takes the place of the last evicted row, ahead of everything after
+        # the gap: sent last, it could sit behind a full send window that waits for it.
         self._add("evicted", {"lost": [{"boot_id": e.boot_id, "first": e.first, "last": e.last} for e in evicted]},
-                  True, time.time())
+                  True, time.time(), row_id=last_id)
+        self._outbox.flush()
+        self._cursor = min(self._cursor, last_id - 1)
 
     # -- connecting ---------------------------------------------------------------------------
 

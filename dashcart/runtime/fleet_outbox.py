@@ -94,12 +94,14 @@ class FleetOutbox:
 
     # -- telemetry ---------------------------------------------------------------------------
 
-    def add(self, boot_id: str, seq: int, payload: bytes, *, created: float, fault: bool) -> None:
-        """Queue one row in the open batch (visible to :meth:`unsent` after :meth:`flush`)."""
+    def add(self, boot_id: str, seq: int, payload: bytes, *, created: float, fault: bool,
+            row_id: int | None = None) -> None:
+        """Queue one row in the open batch (sent after :meth:`flush`). ``row_id``: its place in
+        the sending order, if not last (a free id, e.g. one an eviction just freed)."""
         if not self._in_batch:
             self._db.execute("BEGIN")
-        self._db.execute("INSERT INTO telemetry (boot_id, seq, created, fault, payload) VALUES (?, ?, ?, ?, ?)",
-                         (boot_id, seq, created, int(fault), payload))
+        self._db.execute("INSERT INTO telemetry (id, boot_id, seq, created, fault, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                         (row_id, boot_id, seq, created, int(fault), payload))
         self._in_batch += 1
         self._bytes += len(payload)
 
@@ -136,8 +138,9 @@ class FleetOutbox:
         self._bytes -= int(freed[1])
         return int(freed[0])
 
-    def enforce_budget(self, now: float) -> list[Evicted]:
-        """Evict what is over the age or size budget, oldest non-fault rows first."""
+    def enforce_budget(self, now: float) -> tuple[list[Evicted], int]:
+        """Evict what is over the age or size budget, oldest non-fault rows first. Returns the
+        evicted seq ranges and the highest row id evicted (0: none)."""
         self.flush()
         doomed: list[tuple[int, str, int, int]] = []
         cutoff = now - self.max_age_s
@@ -154,14 +157,14 @@ class FleetOutbox:
                 doomed.append(row)
                 excess -= row[3]
         if not doomed:
-            return []
+            return [], 0
         self._db.execute("BEGIN")
         self._db.executemany("DELETE FROM telemetry WHERE id = ?", [(r[0],) for r in doomed])
         self.evictions += len(doomed)
         self._set_meta("evictions", str(self.evictions))
         self._db.execute("COMMIT")
         self._bytes -= sum(r[3] for r in doomed)
-        return _ranges(doomed)
+        return _ranges(doomed), max(r[0] for r in doomed)
 
     @property
     def bytes(self) -> int:

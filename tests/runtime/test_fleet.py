@@ -139,13 +139,13 @@ def test_outbox_evicts_the_oldest_telemetry_first_never_faults_and_counts_it(tmp
     for seq in range(1, 31):
         outbox.add("b1", seq, b"x" * 100, created=1000.0 + seq, fault=seq in (2, 3))
     outbox.flush()
-    evicted = outbox.enforce_budget(now=1100.0)
+    evicted, last_id = outbox.enforce_budget(now=1100.0)
     # 3000 bytes against 1000: the 20 oldest non-fault rows go (1, 4..22), seqs 2 and 3 stay.
-    assert evicted == [Evicted("b1", 1, 1), Evicted("b1", 4, 22)]
+    assert evicted == [Evicted("b1", 1, 1), Evicted("b1", 4, 22)] and last_id == 22
     assert outbox.evictions == 20 and outbox.bytes == 1000
     assert [r.seq for r in outbox.after(0, 100)] == [2, 3] + list(range(23, 31))
     # Age: everything non-fault older than an hour goes, faults stay; the count survives a reopen.
-    assert outbox.enforce_budget(now=1000.0 + 30 + 3600 + 1) == [Evicted("b1", 23, 30)]
+    assert outbox.enforce_budget(now=1000.0 + 30 + 3600 + 1) == ([Evicted("b1", 23, 30)], 30)
     outbox.close()
     again = FleetOutbox(tmp_path / "o.sqlite", max_bytes=1000, max_age_s=3600)
     assert again.evictions == 28 and [r.seq for r in again.after(0, 100)] == [2, 3]
@@ -249,6 +249,40 @@ def test_telemetry_survives_a_broker_sigkill_exactly_once_at_ingest(broker: Mosq
     assert [p["i"] for p in payloads] == list(range(300))
     with sqlite3.connect(tmp_path / "cart" / "fleet" / "outbox.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM telemetry").fetchone()[0] == 0
+
+
+def test_evicted_telemetry_is_announced_so_the_ingest_moves_past_it(broker: Mosquitto, tmp_path: Path) -> None:
+    import sqlite3
+    port = broker.port
+    broker.stop()   # the store's broker is down while the cart fills its budget
+    link = _link(broker, tmp_path / "cart", outbox_max_mb=0.1, budget_every_s=0.2)
+    try:
+        for i in range(1500):
+            link.telemetry("device" if i % 100 == 0 else "tick", {"i": i, "pad": "x" * 200}, fault=i % 100 == 0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and link.counters.evicted == 0:
+            time.sleep(0.1)
+        assert link.counters.evicted > 0
+        broker.port = port
+        broker.start()
+        ingest = Ingest(broker, tmp_path / "ingest.db")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and link.unacked:
+            time.sleep(0.1)
+        assert link.unacked == 0, "the ingest's watermark waited for evicted seqs"
+        ingest.close()
+    finally:
+        link.stop()
+    (boot,) = accounting(tmp_path / "ingest.db")["store-7/cart-1"]["boots"].values()
+    assert boot["lost"] == link.counters.evicted
+    with sqlite3.connect(tmp_path / "ingest.db") as db:
+        notices = db.execute("SELECT COUNT(*) FROM telemetry WHERE json_extract(payload, '$.kind') = 'evicted'").fetchone()[0]
+    # Every seq is accounted for: stored, or known to be lost; plus the eviction notices themselves.
+    assert notices >= 1 and boot["rows"] == boot["max_seq"] == 1500 + notices
+    with sqlite3.connect(tmp_path / "ingest.db") as db:
+        faults = [json.loads(p)["i"] for (p,) in db.execute(
+            "SELECT payload FROM telemetry WHERE lost = 0 AND json_extract(payload, '$.kind') = 'device'")]
+    assert faults == list(range(0, 1500, 100))   # fault events are never evicted
 
 
 def test_a_paused_broker_never_blocks_the_cart(broker: Mosquitto, tmp_path: Path) -> None:
