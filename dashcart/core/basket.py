@@ -56,6 +56,9 @@ class DamagedJournal(PermanentlyBroken):
 
 #: The shopper token as kept on disk once its session no longer needs it.
 REDACTED = ""
+#: Sessions whose rows the journal keeps (for the on-call engineer); older ones are deleted when
+#: the cart opens the file, so it stays a few MB on a cart that runs for years.
+KEEP_SESSIONS = 500
 
 
 def quarantine(path: str | Path, stamp: str) -> Path:
@@ -263,6 +266,19 @@ class Journal:
         except sqlite3.Error:
             return 0
 
+    def prune_sessions(self, keep: int) -> int:
+        """Delete the rows of all but the last ``keep`` sessions; returns how many rows went.
+        Best effort, like :meth:`redact_shoppers`."""
+        try:
+            row = self._conn.execute("SELECT seq FROM journal WHERE kind = 'session' ORDER BY seq DESC "
+                                     "LIMIT 1 OFFSET ?", (max(keep, 1) - 1,)).fetchone()
+            if row is None or self._open:
+                return 0
+            with self._conn:
+                return self._conn.execute("DELETE FROM journal WHERE seq < ?", (row[0],)).rowcount
+        except sqlite3.Error:
+            return 0
+
     def close(self) -> None:
         self._conn.close()
 
@@ -293,6 +309,7 @@ class Basket:
             raise
         # Sessions before this one (and this one once paid) no longer need the shopper's token.
         journal.redact_shoppers(self.session.seq if self.session.state in ("shopping", "checkout") else None)
+        journal.prune_sessions(KEEP_SESSIONS)
         self._token_on_disk = False
 
     @classmethod

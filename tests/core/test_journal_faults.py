@@ -270,3 +270,19 @@ def test_an_old_file_with_tokens_is_cleaned_when_opened(tmp_path):
     again = Basket.open(path)
     assert again.session.shopper == TOKEN           # the open session keeps its token: it may still pay
     assert [d["shopper"] for k, d in rows(path) if k == "session"] == ["", TOKEN]
+
+
+def test_the_journal_keeps_the_last_sessions_only(tmp_path, monkeypatch):
+    from dashcart.core import basket as basket_module
+    monkeypatch.setattr(basket_module, "KEEP_SESSIONS", 3)
+    path = tmp_path / "basket.db"
+    b = Basket.open(path)
+    for i in range(6):
+        b.begin_session(10.0 * i, f"dcs1:shopper-{i:012d}")
+        b.add(10.0 * i + 1, code=JUICE, name="Juice", qty=1, sold_by="unit", unit_price_cents=299,
+              price_cents=299, weight_g=1062.0)
+        b.set_state(10.0 * i + 2, "idle")
+    b.journal.close()
+    again = Basket.open(path)
+    assert [k for k, _ in rows(path)].count("session") == 3 and len(rows(path)) == 9
+    assert again.session.state == "idle" and [d["shopper"] for k, d in rows(path) if k == "session"] == ["", "", ""]
