@@ -52,14 +52,14 @@ SITE = Site(lane=("eddystone-eid:in-l+eddystone-eid:in-r", "eddystone-eid:out-l+
 SETTINGS = LocationSection()
 # A basket from the demo store (one with a promotion), priced as the cart prices it.
 BASKET = [BasketItem("4020", weight_g=190.0), BasketItem("2410000001415", qty=2), BasketItem("4011", weight_g=384.0),
-          BasketItem("2450000001459", qty=3)]
+          BasketItem("2510000001511", qty=3)]
 
 
 def demo_catalogue() -> Catalogue:
     for data in (REPO.parent / "shared" / "data", REPO / "tests" / "data"):
         csv = data / "catalogue" / "demo_store.csv"
         if csv.is_file():
-            return Catalogue.from_csv(csv, promotions=REPO / "dashcart" / "sim" / "demo_store" / "promotions.csv")
+            return Catalogue.from_csv(csv, promotions=REPO / "dashcart" / "sim" / "demo_store" / "catalogue" / "promotions.csv")
     raise SystemExit("bench_checkout: no demo catalogue (../shared/data or tests/data)")
 
 

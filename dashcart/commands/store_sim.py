@@ -29,26 +29,18 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
-DEMO_STORE = Path(__file__).resolve().parents[1] / "sim" / "demo_store"
-
-
 def open_store_catalogue(catalogue: str | None, promotions: str | None) -> "Catalogue":
     """The catalogue the store prices from: ``--catalogue`` (CSV or imported database), else the
-    demo store's; promotions from ``--promotions``, else beside the CSV, else the demo store's."""
-    from dashcart.core.catalogue import load_catalogue, sibling_promotions
+    demo store's (bundled with the package); promotions from ``--promotions``, else the
+    ``promotions.csv`` beside the CSV (the demo store has one), else those imported with it."""
+    from dashcart.core.catalogue import load_catalogue
     from dashcart.runtime.cart_runtime import find_data_dir
 
     if catalogue is None:
-        packaged = DEMO_STORE / "demo_store.csv"
         data = find_data_dir()
-        if packaged.is_file():
-            path = packaged
-        elif data is not None:
-            path = data / "catalogue" / "demo_store.csv"
-        else:
+        if data is None or not (data / "catalogue" / "demo_store.csv").is_file():
             raise Misconfigured("store-sim: no demo catalogue found; give --catalogue FILE.csv")
-        if promotions is None and sibling_promotions(path) is None and (DEMO_STORE / "promotions.csv").is_file():
-            promotions = str(DEMO_STORE / "promotions.csv")
+        path = data / "catalogue" / "demo_store.csv"
     else:
         path = Path(catalogue)
     return load_catalogue(path, promotions)

@@ -42,13 +42,13 @@ def test_store_sim_serves_the_store_api(tmp_path):
         config = parse_config(f'[cart]\nstate_dir = "{tmp_path / "cart"}"\n'
                               f'[checkout]\nstore_url = "{url}"\ncart_key = "{KEY}"\n')
         service = CheckoutService(config)
-        # The cart asks the list price of 384 g of bananas (50 c); the demo store has 30 c/kg off
-        # bananas and charges its own price: 99 c/kg x 384 g = 38 c, and says so.
-        pending = service.place_order([BasketLine("4011", "Banana", 1, 50, 129, "weight", 384.0)],
+        # The cart asks the list price of 384 g of onions (69 c); the demo store has 30 c/kg off
+        # onions and charges its own price: 149 c/kg x 384 g = 57 c, and says so.
+        pending = service.place_order([BasketLine("4093", "Yellow Onion", 1, 69, 179, "weight", 384.0)],
                                       shopper_token="dcs1:abcdefghijklmnop", session_id="0123456789ab", t=0.0)
         (event,) = service.deliver_due(0.0)
         assert isinstance(event, OrderAcknowledged) and event.status == "accepted"
-        assert pending.total_cents == 50 and event.total_cents == 38 and "store's prices" in event.message
+        assert pending.total_cents == 69 and event.total_cents == 57 and "store's prices" in event.message
         service.close()
     finally:
         proc.terminate()
