@@ -948,9 +948,11 @@ class Controller:
         questions = tuple(Question(id=q.id, t=q.t, kind=q.kind, delta_g=q.delta_g,
                                    candidates=tuple(self._candidate(c) for c in q.candidates))
                           for q in self.basket.questions)
+        # The aisle's products with a deal running come first (a stable sort: catalogue order otherwise).
+        in_zone = sorted(self.catalogue.in_zone(self.zone), key=lambda p: not self._deal(p.code)) if self.zone else []
         nearby = tuple(NearbyProduct(code=p.code, name=p.name, price_cents=p.price_cents, sold_by=p.sold_by,
                                      image=p.image, deal=self._deal(p.code))
-                       for p in self.catalogue.in_zone(self.zone)[:self.settings.nearby_count]) if self.zone else ()
+                       for p in in_zone[:self.settings.nearby_count])
         co = self._checkout
         view = None
         if co is not None:

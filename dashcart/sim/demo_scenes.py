@@ -46,7 +46,9 @@ from dashcart.ui.scenes import Scene
 
 #: A carton of about the oat milk's weight (1062 g against 1050 g): a removal the scale alone can't tell.
 JUICE = "2280000001285"
-AVOCADO = "4225"
+#: Promoted in the demo store: mangos "3 for $4.50" (by the piece), onions "30c off per kg".
+MANGO = "4051"
+ONION = "4093"
 #: What the store's answer says about the receipt when a store is configured.
 RECEIPT_TO = "k***@example.com"
 
@@ -99,6 +101,14 @@ class _Player:
 
     def question(self) -> Any:
         return self.c.snapshot().questions[0] if self.c.snapshot().questions else None
+
+    def expect_question(self, kind: str) -> Any:
+        """The question the trip is there to show; its absence means the cart's behaviour moved."""
+        q = self.question()
+        if q is None or q.kind != kind:
+            raise RuntimeError(f"the demo's trip expected a {kind!r} question at t={self.t}, the cart has "
+                               f"{[x.kind for x in self.c.snapshot().questions]}")
+        return q
 
     def deliver(self) -> None:
         """The checkout sender's turn: what the outbox delivers now comes back as events."""
@@ -189,15 +199,41 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
                 p.shot("remove_pending", mode="remove_pending", pending_remove=step.code)
         elif isinstance(step, Take):
             p.settle(-grams[step.code].pop())
-    # Three avocados, one tap per piece ("3 for $4.00"), then into the cart together.
+    # Something nobody can name: no barcode, no look the recognizer knows.
+    p.settle(310.0)
+    p.expect_question("unidentified")
+    p.shot("question_unidentified")
+    # The lane with a question open: checkout waits.
+    p.at(1.0, LaneEntered, "lane1")
+    p.shot("checkout_blocked")
+    p.at(1.0, LaneLeft, "lane1")
+    p.tap("not_in_cart", "", p.question().id)
+    p.expect_question("remove_unknown")
+    p.shot("question_take_out")
+    p.settle(-310.0)
+    # A juice carton of about the oat milk's weight goes in; one of the two comes out: which one?
+    p.at(1.0, ZoneChanged, "chilled-juice")
+    p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(JUICE), "EAN-13")
+    p.settle(_product(catalogue, JUICE).unit_weight_g)
+    p.settle(-1056.0)
+    p.shot("question_removed")
+    p.tap("choose", JUICE, p.expect_question("removed").id)
+    # Three mangos, one tap per piece ("3 for $4.50"), then into the cart together.
     p.at(1.0, ZoneChanged, "produce-fruit")
     for _ in range(3):
-        p.tap("plu", AVOCADO, dt=0.6)
-    avocado = _product(catalogue, AVOCADO)
-    p.at(0.8, WeightLive, p.load_g + 3 * avocado.unit_weight_g, True)
+        p.tap("plu", MANGO, dt=0.6)
+    mango = _product(catalogue, MANGO)
+    p.at(0.8, WeightLive, p.load_g + 3 * mango.unit_weight_g, True)
     p.shot("weigh_pieces")
-    p.tap("confirm", AVOCADO)      # "Add" before the scale settled: the cart asks to put them in first
-    p.settle(3 * avocado.unit_weight_g, moving=False)
+    p.tap("confirm", MANGO)        # "Add" before the scale settled: the cart asks to put them in first
+    p.settle(3 * mango.unit_weight_g, moving=False)
+    # Onions by weight, 30c off per kg: the weighing screen shows the promoted price per kg.
+    p.at(1.0, ZoneChanged, "produce-veg")
+    p.tap("plu", ONION)
+    p.at(0.8, WeightLive, p.load_g + 510.0, True)
+    p.shot("weigh_promoted")
+    p.settle(510.0, moving=False)
+    p.at(1.0, ZoneChanged, "produce-fruit")
     p.shot("shopping")
     p.shot("help", mode="help")
     p.shot("staff_pin", mode="staff_pin", digits="12")
@@ -206,25 +242,6 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.scenes.append(Scene("trouble", dataclasses.replace(p.c.snapshot(), devices=(
         DeviceView("scale", "down", "no readings for 5 s"), DeviceView("network", "down", "store API unreachable"))),
         mode="trouble"))
-    # Something nobody can name: no barcode, no look the recognizer knows.
-    p.settle(310.0)
-    if p.question() is not None:
-        p.shot("question_unidentified")
-        # The lane with a question open: checkout waits.
-        p.at(1.0, LaneEntered, "lane1")
-        p.shot("checkout_blocked")
-        p.at(1.0, LaneLeft, "lane1")
-        p.tap("not_in_cart", "", p.question().id)
-        p.shot("question_take_out")
-        p.settle(-310.0)
-    # A juice carton of about the oat milk's weight goes in; one of the two comes out: which one?
-    p.at(1.0, ZoneChanged, "chilled-juice")
-    p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(JUICE), "EAN-13")
-    p.settle(_product(catalogue, JUICE).unit_weight_g)
-    p.settle(-1056.0)
-    if p.question() is not None:
-        p.shot("question_removed")
-        p.tap("choose", JUICE, p.question().id)
     p.at(2.0, ZoneChanged, "")
     # The entry beacon: the summary stays up, cancellable, until the exit beacon.
     p.at(1.0, LaneEntered, "lane1")

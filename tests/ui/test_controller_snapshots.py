@@ -85,25 +85,33 @@ def test_produce_shows_the_per_kg_price_and_the_weight_just_placed():
     weigh = demo_scenes()["weigh"].snapshot
     assert weigh.produce_entry.sold_by == "weight" and weigh.produce_entry.code == "4011"
     assert weigh.produce_weight_g == 640.0                 # what was placed, not the basket's weight
-    for language, unit in (("en", "$0.99/kg"), ("ko", "$0.99/kg")):
+    for language in ("en", "ko"):
         h = Harness(weigh, language=language)
-        assert h.find("weigh_unit").text == unit and h.find("weigh_weight").text == "640 g"
-    # The avocados: three taps, three pieces, priced by the multibuy.
+        assert h.find("weigh_unit").text == "$1.29/kg" and h.find("weigh_weight").text == "640 g"
+        assert h.find("weigh_price").text == "$0.83"
+    # Onions, 30c off per kg: the promoted price per kg, and the price of what was placed.
+    onions = Harness(demo_scenes()["weigh_promoted"].snapshot)
+    assert onions.find("weigh_unit").text == "$1.49/kg" and onions.find("weigh_weight").text == "510 g"
+    assert onions.find("weigh_price").text == "$0.76"
+    # The mangos: three taps, three pieces, priced by the multibuy.
     pieces = demo_scenes()["weigh_pieces"].snapshot
-    assert pieces.produce_entry.qty == 3 and pieces.produce_entry.price_cents == 400
+    assert pieces.produce_entry.qty == 3 and pieces.produce_entry.price_cents == 450
 
 
 def test_the_shopping_screen_shows_the_controllers_savings():
     snap = demo_scenes()["shopping"].snapshot
     lines = {line.code: line for line in snap.lines}
-    assert lines["4011"].savings_cents == 20 and lines["4225"].savings_cents == 47
-    assert snap.savings_cents == sum(line.savings_cents for line in snap.lines) == 97
+    assert lines["4051"].savings_cents == 87 and lines["4093"].savings_cents == 15
+    assert lines["4011"].savings_cents == 0 and lines["4011"].price_cents == 83     # no promotion on bananas
+    assert snap.savings_cents == sum(line.savings_cents for line in snap.lines) == 102
     assert snap.total_cents == sum(line.price_cents for line in snap.lines)
     h = Harness(snap)
-    assert h.find("savings").text == "You save $0.97"
-    assert h.find("line_save:4225").text == "-$0.47"
-    assert "3 for $4.00" in h.find("line_detail:4225").text
-    assert h.find("title").text == "Your basket \u00b7 6 items"
+    assert h.find("savings").text == "You save $1.02"
+    assert h.find("line_save:4051").text == "-$0.87"
+    assert "3 for $4.50" in h.find("line_detail:4051").text
+    assert h.find("title").text == "Your basket \u00b7 7 items"
+    # The aisle's deals come first in "Near you".
+    assert snap.nearby[0].code == "4051" and snap.nearby[0].deal == "3 for $4.50"
 
 
 def test_a_practice_cart_says_so_from_the_first_screen_and_never_says_paid():

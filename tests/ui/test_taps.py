@@ -132,11 +132,11 @@ def test_weigh_screen_shows_live_price_and_confirms():
     # The bananas just placed (640 g, not the basket's weight), at their price per kg.
     assert h.find("weigh_weight").text == "640 g"
     per_kg = snap.produce_entry.price_cents
-    # $1.29/kg less the promotion's 30c per kg: what the basket then charges for them.
-    assert h.find("weigh_unit").text == format_money(per_kg, "USD") + "/kg" == "$0.99/kg"
-    charged = next(l for l in SCENES["shopping"].snapshot.lines if l.code == snap.produce_entry.code)
-    assert h.find("weigh_price").text == format_money(charged.price_cents, "USD") == "$0.63"
-    assert charged.savings_cents == 20 and charged.weight_g == 640.0
+    # $1.29/kg: what the basket then charges for them.
+    assert h.find("weigh_unit").text == format_money(per_kg, "USD") + "/kg" == "$1.29/kg"
+    charged = next(line for line in SCENES["shopping"].snapshot.lines if line.code == snap.produce_entry.code)
+    assert h.find("weigh_price").text == format_money(charged.price_cents, "USD") == "$0.83"
+    assert charged.weight_g == 640.0
     h.render(dataclasses.replace(snap, produce_weight_g=1250.0))
     assert h.find("weigh_weight").text == "1.250 kg"
     assert h.find("weigh_price").text == format_money(round(per_kg * 1.25), "USD")
