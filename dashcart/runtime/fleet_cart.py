@@ -36,6 +36,8 @@ QUESTION_WINDOW = 200
 #: How long ``locate`` blinks and beeps unless the command says (``seconds``), and at most.
 LOCATE_S = 10.0
 LOCATE_MAX_S = 120.0
+#: How often ``locate`` beeps again.
+LOCATE_BEEP_S = 2.0
 #: How long ``recalibrate_zero`` waits for the scale to be at rest.
 ZERO_WAIT_S = 5.0
 #: Controller notes that are not worth the fleet's bandwidth (the screen's business).
@@ -53,8 +55,8 @@ class CartFleet:
         self._zero_waiting: list[tuple[float, Future[str]]] = []
         self._scale_source: Any = None
         self._basket_events: collections.deque[bool] = collections.deque(maxlen=QUESTION_WINDOW)
-        self._light: Any = None
         self._light_lock = threading.Lock()
+        self._stopping = threading.Event()
         self.pending_config: int = 0
 
     # -- the runtime's hooks ------------------------------------------------------------------
@@ -69,12 +71,9 @@ class CartFleet:
         self.link.start()
 
     def stop(self) -> None:
+        self._stopping.set()   # a locate in progress ends now
         if self.link is not None:
             self.link.stop()
-        with self._light_lock:
-            if self._light is not None:
-                self._light.close()
-                self._light = None
 
     def note(self, entry: dict[str, Any]) -> None:
         """A controller note (controller thread): telemetry, and the questions-per-event count."""
@@ -212,19 +211,24 @@ class CartFleet:
         log.warning("fleet: config version %d stored; it takes effect at the next start of the cart", version)
 
     def _locate(self, body: dict[str, Any]) -> str:
-        from dashcart.drivers.gpio import NoStatusLight, Signal, open_status_light
+        """The cart's own status light (the runtime's, which follows the snapshots) blinks amber
+        and the buzzer double-beeps every ``LOCATE_BEEP_S``; then the light says what the cart
+        says again. A shopper's action meanwhile may take the light back: the cart comes first."""
+        from dashcart.drivers.gpio import NoStatusLight, Signal, signal_for
         seconds = body.get("seconds", LOCATE_S)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= LOCATE_MAX_S:
             raise ValueError(f"locate: seconds must be a number in (0, {LOCATE_MAX_S:.0f}]")
-        with self._light_lock:
-            if self._light is None:
-                self._light = open_status_light(self.runtime.config.gpio)
-            light = self._light
-        if isinstance(light, NoStatusLight):
+        light = getattr(self.runtime, "status_light", None)
+        if light is None or isinstance(light, NoStatusLight):
             raise RuntimeError("no status light or buzzer on this cart (gpio)")
-        light.show(Signal.ATTENTION)
-        time.sleep(float(seconds))
-        light.show(Signal.OFF)
+        end = time.monotonic() + float(seconds)
+        with self._light_lock:
+            while True:
+                light.show(Signal.ATTENTION)
+                left = end - time.monotonic()
+                if left <= 0 or self._stopping.wait(min(LOCATE_BEEP_S, left)):
+                    break
+            light.show(signal_for(self.runtime.snapshot()))
         return f"status light and buzzer for {float(seconds):g} s"
 
     def _recalibrate_zero(self, body: dict[str, Any]) -> str:

@@ -51,6 +51,16 @@ def test_a_cart_reports_health_faults_and_runs_commands(broker: Mosquitto, tmp_p
         assert health["catalogue"]["products"] == len(catalogue)
         assert health["outbox_depth"] == 0 and health["disk_free_mb"] > 0
         assert {"zero_offset_g", "drift_g", "last_calibration"} <= set(health["scale"])
+        # locate: the cart's own light blinks amber (and beeps), then says what the cart says again.
+        from dashcart.drivers.gpio import Signal
+        light = runtime.status_light
+        assert light.signal is Signal.READY
+        observer.publish(f"{BASE}/cmd/locate/l-1", {"state": "init", "seconds": 1.5})
+        observer.wait(lambda: light.signal is Signal.ATTENTION)
+        located = observer.wait(lambda: [m for m in observer.on(f"{BASE}/cmd/locate/l-1")
+                                         if m.get("state") in ("successful", "failed")])[-1]
+        assert located == {"state": "successful", "result": "status light and buzzer for 1.5 s"}
+        assert light.signal is Signal.READY and light.led.value == (0, 1, 0)
         # A device fault reaches the fleet as telemetry marked as a fault.
         runtime.post(DeviceStatus(runtime.clock(), "camera:top", "down", "unplugged"))
         fault = observer.wait(lambda: [m for m in observer.on(f"{BASE}/telemetry")
@@ -62,12 +72,6 @@ def test_a_cart_reports_health_faults_and_runs_commands(broker: Mosquitto, tmp_p
         zero = observer.wait(lambda: [m for m in observer.on(f"{BASE}/cmd/recalibrate_zero/z-1")
                                       if m.get("state") in ("successful", "failed")])[-1]
         assert zero["state"] == "successful" and zero["result"].startswith("zero set")
-        observer.publish(f"{BASE}/cmd/locate/l-1", {"state": "init", "seconds": 0.3})
-        located = observer.wait(lambda: [m for m in observer.on(f"{BASE}/cmd/locate/l-1")
-                                         if m.get("state") in ("successful", "failed")])[-1]
-        assert located == {"state": "successful", "result": "status light and buzzer for 0.3 s"}
-        light = runtime._fleet._light
-        assert light is not None and light.led.value == (0, 0, 0)   # back off after blinking
     finally:
         runtime.stop()
     status = observer.wait(lambda: observer.on(f"{BASE}/status")[-1].get("state") == "offline")
