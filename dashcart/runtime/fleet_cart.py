@@ -11,6 +11,7 @@ and ``upload_logs`` (the link's own). Every call from the cart's threads is non-
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import queue
@@ -36,6 +37,8 @@ QUESTION_WINDOW = 200
 #: How long ``locate`` blinks and beeps unless the command says (``seconds``), and at most.
 LOCATE_S = 10.0
 LOCATE_MAX_S = 120.0
+#: How often the cart's counters go out as telemetry.
+COUNTERS_EVERY_S = 300.0
 #: How often ``locate`` beeps again.
 LOCATE_BEEP_S = 2.0
 #: How long ``recalibrate_zero`` waits for the scale to be at rest.
@@ -57,6 +60,8 @@ class CartFleet:
         self._basket_events: collections.deque[bool] = collections.deque(maxlen=QUESTION_WINDOW)
         self._light_lock = threading.Lock()
         self._stopping = threading.Event()
+        self.counters_every_s = COUNTERS_EVERY_S
+        self._counters_at = time.monotonic()
         self.pending_config: int = 0
 
     # -- the runtime's hooks ------------------------------------------------------------------
@@ -128,7 +133,25 @@ class CartFleet:
         }
         if self.pending_config:
             health["config_pending_restart"] = self.pending_config
+        self._maybe_send_counters(health)
         return health
+
+    def _maybe_send_counters(self, health: dict[str, Any]) -> None:
+        """Every ``counters_every_s`` (health is sampled every 2 s on the link's thread): the
+        scale's and the link's counters and the question rate, as one telemetry event."""
+        now = time.monotonic()
+        if self.link is None or now - self._counters_at < self.counters_every_s:
+            return
+        self._counters_at = now
+        counters: dict[str, Any] = {"questions_per_event": health["questions_per_event"],
+                                    "link": dataclasses.asdict(self.link.counters)}
+        engine = getattr(self._scale_source, "engine", None)
+        if engine is not None:
+            counters["weighing"] = dataclasses.asdict(engine.counters)
+        driver_counters = getattr(getattr(self.runtime, "_scale", None), "counters", None)
+        if driver_counters is not None and hasattr(driver_counters, "as_dict"):
+            counters["scale_driver"] = driver_counters.as_dict()
+        self.link.telemetry("counters", counters)
 
     def _model(self) -> str:
         vision = getattr(self.runtime, "_vision", None)

@@ -42,6 +42,7 @@ def test_a_cart_reports_health_faults_and_runs_commands(broker: Mosquitto, tmp_p
     observer = Observer(broker.url)
     runtime = CartRuntime(_config(tmp_path, broker.url), catalogue=catalogue)
     runtime.start()
+    runtime._fleet.counters_every_s = 1.0
     try:
         health = observer.wait(lambda: [h for h in observer.on(f"{BASE}/health")
                                         if h.get("scale", {}).get("state") == "stable"], timeout=20)[-1]
@@ -51,6 +52,8 @@ def test_a_cart_reports_health_faults_and_runs_commands(broker: Mosquitto, tmp_p
         assert health["catalogue"]["products"] == len(catalogue)
         assert health["outbox_depth"] == 0 and health["disk_free_mb"] > 0
         assert {"zero_offset_g", "drift_g", "last_calibration"} <= set(health["scale"])
+        counters = observer.wait(lambda: [m for m in observer.on(f"{BASE}/telemetry") if m.get("kind") == "counters"])[-1]
+        assert counters["weighing"]["samples"] > 0 and "connects" in counters["link"]
         # locate: the cart's own light blinks amber (and beeps), then says what the cart says again.
         from dashcart.drivers.gpio import Signal
         light = runtime.status_light
