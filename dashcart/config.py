@@ -70,14 +70,16 @@ class FusionSection:
     evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
     evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
     recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
-    # The four fitted together with bench/fit_recognizer_calibration.py (calib-split trips, a
-    # camera per trip) for the shipped lite0-gsd-160 model on 640x480 basket crops;
-    # re-fit them for every new model, frame size or gallery method.
+    # Fitted with bench/fit_recognizer_calibration.py (calib-split trips, a camera per trip)
+    # for the shipped lite0-gsd-160 model on 640x480 basket crops, and chosen with
+    # bench_fusion on those trips: the gated fit (0.999, 0.45/0.05) is likelier but more sure
+    # of this model's look-alike mistakes, so the constant reliability ships (gate off).
+    # Re-fit them for every new model, frame size or gallery method.
     recognizer_temperature: float = setting(0.05, min=0.0, max=1.0,
                                             doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")
-    recognizer_reliability: float = setting(0.999, min=0.0, max=1.0,
+    recognizer_reliability: float = setting(0.75, min=0.0, max=1.0,
                                             doc="how often the true product is among the recognizer's candidates when its best similarity is high (measure per model)")
-    recognizer_score_mid: float = setting(0.45, min=0.0, max=1.0,
+    recognizer_score_mid: float = setting(0.0, min=0.0, max=1.0,
                                           doc="the best similarity at which the true product is among the candidates half as often as at best; 0: it does not depend on the similarity")
     recognizer_score_width: float = setting(0.05, min=0.001, max=1.0,
                                             doc="how quickly that chance rises with the best similarity (logistic width)")
