@@ -528,10 +528,18 @@ class Controller:
                 for q in self.basket.questions
                 if q.kind in ("added", "unidentified", "remove_unknown") and q.delta_g > 0]
 
-    def _taken_out(self, t: float, qid: int) -> None:
-        """The unnamed item of question ``qid`` left the basket: nothing to charge or refund."""
+    def _taken_out(self, t: float, qid: int, loss_g: float | None = None) -> None:
+        """The unnamed item of question ``qid`` left the basket: nothing to charge or refund.
+        When only some of it left (one of two cartons put in together), what is still in the
+        basket is still unnamed: the question comes back for the rest of the weight."""
+        gain = self.basket.session.questions.get(qid)
         self.basket.close_question(t, qid, "taken_out")
         self._note(t, "answered", id=qid, resolution="taken_out")
+        if gain is not None and loss_g is not None and gain.delta_g - loss_g > max(10.0, 0.05 * gain.delta_g):
+            rest = self.basket.ask(t, gain.kind, round(gain.delta_g - loss_g, 1), list(gain.candidates),
+                                   gain.place, gain.look)
+            self._note(t, "question", id=rest.id, kind=rest.kind, delta_g=rest.delta_g,
+                       candidates=[c["code"] for c in rest.candidates])
         self._after_question(t)
 
     def _commit_add(self, t: float, best: Hypothesis, delta_g: float, how: str,
@@ -554,7 +562,7 @@ class Controller:
     def _commit_remove(self, t: float, best: Hypothesis, how: str, loss_g: float | None = None) -> None:
         for part in best.parts:
             if part.question_id is not None:
-                self._taken_out(t, part.question_id)
+                self._taken_out(t, part.question_id, part.weight_g)
                 continue
             if part.item_id is not None:
                 item = self.basket.session.items[part.item_id]
@@ -704,7 +712,7 @@ class Controller:
                 # "It was the pepper": the one that went in unnamed, not a basket line.
                 self.basket.close_question(t, q.id, f"chose {code}")
                 self._note(t, "answered", id=q.id, code=code)
-                self._taken_out(t, unnamed)
+                self._taken_out(t, unnamed, -q.delta_g)
                 return
             if self.basket.quantity(code) == 0:
                 self._tell("message.not_in_basket", f"{product.name} is not in the basket", name=product.name)

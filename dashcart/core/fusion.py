@@ -60,6 +60,7 @@ LOOK_MATCH = 100.0
 # An unnamed item (an open question's) counts as seen leaving when the recognizer gives what
 # left at least this probability of being one of the products the question suggested.
 UNNAMED_SEEN_SHARE = 0.5
+UNNAMED_SHARES = (1.0, 1 / 2, 1 / 3, 2 / 3, 1 / 4, 3 / 4)   # of an unnamed placement that may leave
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
 
@@ -380,6 +381,7 @@ class Fusion:
         # the cameras saw: a lemon of 149 g taken out must not close the question about a
         # 151 g pepper while the lemon stays on the bill.
         seen_leaving: set[int] = set()
+        partial: set[Part] = set()
         for gain in unnamed:
             share = 0.0
             if evidence.removed and gain.candidates:
@@ -392,14 +394,21 @@ class Fusion:
             value *= look_factor(similarity)
             if gain.told_out or share >= UNNAMED_SEEN_SHARE or (similarity is not None and similarity >= LOOK_PLAIN):
                 seen_leaving.add(gain.question_id)
-            sd = math.sqrt(2 * noise * noise + (0.005 * gain.weight_g) ** 2)
             code = max(gain.candidates, key=lambda c: gain.candidates[c]) if gain.candidates else ""
-            scored.append((value * normal_pdf(loss, gain.weight_g, sd),
-                           (Part(code, 1, gain.weight_g, question_id=gain.question_id),), (loss - gain.weight_g) / sd))
+            # all of it, or some of several units that went in together (two soy milks in
+            # unnamed, one out): a part is only ever asked about, never decided
+            for share in UNNAMED_SHARES:
+                grams = gain.weight_g * share
+                sd = math.sqrt(2 * noise * noise + (0.005 * grams) ** 2 + (0.01 * grams) ** 2 * (share < 1.0))
+                part = Part(code, 1, grams, question_id=gain.question_id)
+                if share < 1.0:
+                    partial.add(part)
+                scored.append((value * (1.0 if share == 1.0 else unit_prior(2)) * normal_pdf(loss, grams, sd),
+                               (part,), (loss - grams) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, {k[0] for k in keys})
         best = ranked[0]
-        decided_by_weight_alone = any(p.question_id is not None and p.question_id not in seen_leaving
+        decided_by_weight_alone = any(p.question_id is not None and (p.question_id not in seen_leaving or p in partial)
                                       for p in best.parts)
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
                 and not decided_by_weight_alone:
