@@ -33,7 +33,18 @@ from recognizer_model import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO / "cart" / "vision" / "models"
+
+
+def models_dir(repo: Path = REPO) -> Path:
+    """The package's models folder: dashcart/core/vision/models once the package has moved
+    there, else the older cart/vision/models."""
+    for rel in ("dashcart/core/vision/models", "cart/vision/models"):
+        if (repo / rel).is_dir():
+            return repo / rel
+    return repo / "dashcart/core/vision/models"
+
+
+MODELS_DIR = models_dir()
 
 
 def build_net(checkpoint: Path | None) -> tuple[EmbeddingNet, dict]:
@@ -56,8 +67,7 @@ def convert_float(net: EmbeddingNet, size: int, out: Path) -> None:
 
 
 def quantize_int8(float_path: Path, calib: list[np.ndarray], out: Path) -> None:
-    from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe
-    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
 
     rm = recipe_manager.RecipeManager()
@@ -137,8 +147,9 @@ def main() -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="train_recognizer.py output (.pt)")
     src.add_argument("--pretrained", action="store_true", help="ImageNet weights, no fine-tuning")
-    ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT)
-    ap.add_argument("--out-dir", type=Path, default=MODELS_DIR)
+    ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT, help="dataset root (or $DASHCART_GSD)")
+    ap.add_argument("--out-dir", type=Path, default=MODELS_DIR,
+                    help="default: dashcart/core/vision/models, or cart/vision/models where that is the one there")
     ap.add_argument("--float-out", type=Path, default=Path("/work/model-artifacts/recognizer_float.tflite"))
     ap.add_argument("--calib-count", type=int, default=300, help="training images for int8 ranges")
     ap.add_argument("--prototypes-per-class", type=int, default=5)
@@ -156,7 +167,7 @@ def main() -> int:
     print(f"converting to float tflite ({size}x{size}) -> {args.float_out}", flush=True)
     convert_float(net, size, args.float_out)
 
-    train_imgs, _val, _held = gsd_data.evaluation_sets(args.data)
+    train_imgs = gsd_data.splits(args.data).train  # calibration and gallery: TRAIN photos only
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(train_imgs), min(args.calib_count, len(train_imgs)), replace=False)
     calib = [model_input(train_imgs[i].path, size) for i in sorted(pick)]
@@ -190,7 +201,7 @@ def main() -> int:
         "embedding_dim": dim,
         "quantization": "int8 weights and activations (float32 input/output), min/max calibration",
         "version": meta.get("version", "unknown"),
-        "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "exported": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "float_int8_cosine_mean": round(float(cos_q.mean()), 4),
     }
     (args.out_dir / "recognizer.json").write_text(json.dumps(sidecar, indent=2) + "\n")

@@ -6,11 +6,18 @@ the standard library and numpy/Pillow, so the bench can use it from the runtime 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grocery-store"
+# The dataset's folder: $DASHCART_GSD if set, else ../shared/data/grocery-store beside the repo.
+# Scripts also take --data.
+DEFAULT_ROOT = Path(
+    os.environ.get("DASHCART_GSD")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grocery-store"
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,56 @@ def holdout_split(
 
 
 def evaluation_sets(root: Path = DEFAULT_ROOT) -> tuple[list[Sample], list[Sample], list[Sample]]:
-    """(training images, val images, held-out train tail for the classes val lacks)."""
+    """(training images, val images, held-out train tail for the classes val lacks).
+
+    The older two-way split (kept for the callers that have not moved to `splits`): its
+    training part is the same as `splits(root).train`; val + held = calib + test.
+    """
     train = read_split(root, "train")
     val = read_split(root, "val")
     rest, held = holdout_split(train, {s.label for s in val})
     return rest, val, held
+
+
+class Splits(NamedTuple):
+    """Three disjoint sets, each made of whole photo series, every class in each of them.
+
+    train: the model is trained on it and the gallery is built from it.
+    calib: held out of training and of the gallery; only for fitting the runtime's recognizer
+        calibration (temperature, reliability) and look thresholds.
+    test: held out of everything; the only set accuracy is reported on.
+    """
+
+    train: list[Sample]
+    calib: list[Sample]
+    test: list[Sample]
+
+
+def _halves(items: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """First half (by file number) and second half: two contiguous runs of series.
+    With an odd count the extra image goes to the test half."""
+    items = sorted(items, key=_series_key)
+    k = len(items) // 2
+    return items[:k], items[k:]
+
+
+def splits(root: Path = DEFAULT_ROOT, fraction: float = 0.2) -> Splits:
+    """train / calib / test, by whole series per class (never random: see `holdout_split`).
+
+    - Classes in the dataset's val split (60): train = all their train images; val's images in
+      file order, first half -> calib, second half -> test.
+    - The 21 classes val lacks: the last `fraction` of their train images (whole tail series)
+      are held out of training and split the same way, first half calib, second half test.
+    """
+    train = read_split(root, "train")
+    val = read_split(root, "val")
+    rest, held = holdout_split(train, {s.label for s in val}, fraction)
+    calib, test = [], []
+    by_class: dict[int, list[Sample]] = {}
+    for s in val + held:
+        by_class.setdefault(s.label, []).append(s)
+    for _label, items in sorted(by_class.items()):
+        c, t = _halves(items)
+        calib.extend(c)
+        test.extend(t)
+    return Splits(rest, calib, test)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD
 
 
