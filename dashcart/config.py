@@ -71,11 +71,11 @@ class FusionSection:
     evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
     recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
     # Fitted with bench/fit_recognizer_calibration.py (calib-split trips, a camera per trip)
-    # for the shipped lite0-gsd-160 model on 640x480 basket crops, and chosen with
-    # bench_fusion on those trips: the gated fit (0.999, 0.45/0.05) is likelier but more sure
-    # of this model's look-alike mistakes, so the constant reliability ships (gate off).
+    # for the lite0-gsd-160-full-e26 model on 640x480 basket crops. The gated fit (0.999 above
+    # similarity 0.475 +- 0.08) is likelier, but with it the older model committed look-alike
+    # produce wrongly, so the constant reliability ships (gate off).
     # Re-fit them for every new model, frame size or gallery method.
-    recognizer_temperature: float = setting(0.05, min=0.0, max=1.0,
+    recognizer_temperature: float = setting(0.06, min=0.0, max=1.0,
                                             doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")
     recognizer_reliability: float = setting(0.75, min=0.0, max=1.0,
                                             doc="how often the true product is among the recognizer's candidates when its best similarity is high (measure per model)")
