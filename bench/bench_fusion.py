@@ -46,9 +46,18 @@ sys.path.insert(0, str(REPO))
 from dashcart.core.catalogue import Catalogue  # noqa: E402
 from dashcart.core.controller import ControllerSettings  # noqa: E402
 from dashcart.core.fusion import FusionParams  # noqa: E402
+from dashcart.trips.generator import (  # noqa: E402
+    ProductImages,
+    ShopperOracle,
+    TripMix,
+    Truth,
+    basket_of,
+    compare,
+    generate_trip,
+    load_truth,
+    split_photos,
+)
 from dashcart.trips.replay import replay  # noqa: E402
-from dashcart.trips.generator import (ProductImages, ShopperOracle, Truth, TripMix, basket_of,  # noqa: E402
-                                      compare, generate_trip, load_truth, split_photos)
 
 OUTCOMES = ("right", "wrong", "asked", "missed")
 KINDS = ("barcode", "carton, barcode hidden", "unit produce, PLU entered", "unit produce, no PLU",

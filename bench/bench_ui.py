@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pygame  # noqa: E402
 
 from dashcart.config import Config  # noqa: E402
-from dashcart.ui.app import App  # noqa: E402
 from dashcart.sim.demo_scenes import demo_catalogue, long_basket  # noqa: E402
+from dashcart.ui.app import App  # noqa: E402
 from dashcart.ui.layout import RESOLUTIONS  # noqa: E402
 
 TARGET_MS = 5.0

@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashcart.trips.scale_replay import replay_pairs  # noqa: E402
 from dashcart.core.weighing import WeighingEngine  # noqa: E402
 from dashcart.drivers.scale.protocol import Reading, parse_hx711  # noqa: E402
 from dashcart.sim.load_script import (  # noqa: E402
@@ -39,6 +38,7 @@ from dashcart.sim.load_script import (  # noqa: E402
     render_scale_log,
     render_sics_log,
 )
+from dashcart.trips.scale_replay import replay_pairs  # noqa: E402
 
 # An item that starts moving within the confirmation budget after the previous one came to
 # rest may be reported together with it ("two items 0.5 s apart: two changes or their sum").

@@ -43,13 +43,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashcart.core.controller import calibrated_candidates  # noqa: E402
-from dashcart.events import ItemRecognized  # noqa: E402
-from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
 from dashcart.core.appearance import look_similarity  # noqa: E402
-from dashcart.trips.replay import default_vision, replay  # noqa: E402
+from dashcart.core.controller import calibrated_candidates  # noqa: E402
+from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
+from dashcart.events import ItemRecognized  # noqa: E402
 from dashcart.trips.format import read_trip  # noqa: E402
 from dashcart.trips.generator import ShopperOracle, TripMix, generate_trip, load_truth, question_action  # noqa: E402
+from dashcart.trips.replay import default_vision, replay  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from bench_fusion import catalogue_and_images  # noqa: E402
@@ -214,7 +214,7 @@ def main() -> int:
     for group, idx in sorted(by_group.items()):
         g1 = sum(samples[i][0][0][0] == samples[i][1] for i in idx) / len(idx)
         print(f"  {group}: {len(idx)} crops, first {100 * g1:.1f} %")
-    constant = max(((log_likelihood(samples, t, r, n_products), t, r) for t in TEMPERATURES for r in RELIABILITIES))
+    constant = max((log_likelihood(samples, t, r, n_products), t, r) for t in TEMPERATURES for r in RELIABILITIES)
     print(f"constant reliability: recognizer_temperature = {constant[1]}, recognizer_reliability = {constant[2]} "
           f"(mean log-likelihood {constant[0] / len(samples):.3f})")
     ll, temperature, reliability, score_mid, score_width = fit(samples, n_products)

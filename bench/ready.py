@@ -63,7 +63,7 @@ def main() -> int:
             sock.settimeout(0.2)
             try:
                 message = sock.recv(4096).decode()
-            except socket.timeout:
+            except TimeoutError:
                 if ready_s is not None and time.monotonic() - start > ready_s + args.seconds:
                     break
                 continue
@@ -86,7 +86,7 @@ def main() -> int:
                     if "STOPPING=1" in sock.recv(4096).decode():
                         stopping = True
                         break
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 pass
         try:
             code = child.wait(timeout=20)

@@ -36,7 +36,7 @@ class NotifyReceiver:
         self.sock.settimeout(timeout)
         try:
             data, ancdata, _flags, _addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError("no notify message") from None
         pid = -1
         for level, kind, payload in ancdata:

@@ -49,9 +49,9 @@ def _seed_gallery(db: Path, config: Config) -> str:
     import sqlite3
 
     from dashcart.core.catalogue import Catalogue
-    from dashcart.errors import DashcartError
     from dashcart.core.vision import gallery
     from dashcart.core.vision.recognizer import DEFAULT_MODEL, DEFAULT_PROTOTYPES, read_sidecar
+    from dashcart.errors import DashcartError
 
     model = Path(config.vision.model) if config.vision.model else DEFAULT_MODEL
     prototypes = model.with_name(DEFAULT_PROTOTYPES.name)

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -> int:  # type: ignore[no-untyped-def]
-    from dashcart.sim.demo_cart import ScriptedTrip, Screenshots
+    from dashcart.sim.demo_cart import Screenshots, ScriptedTrip
 
     shots = Screenshots(Path(args.screenshots), cart.config, cart.runtime.post,
                         deferred=mode == "screen") if args.screenshots else None

@@ -22,8 +22,8 @@ from dashcart.errors import Misconfigured, RetryLater
 def run(args: argparse.Namespace, config: Config) -> int:
     import serial
 
-    from dashcart.trips.recorder import TripRecorder, check_new_trip_dir
     from dashcart.runtime.devices import open_beacon_scanner
+    from dashcart.trips.recorder import TripRecorder, check_new_trip_dir
 
     out = Path(args.out)
     if not config.scale.port:

@@ -7,7 +7,6 @@ import logging
 import signal
 import threading
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from dashcart.config import Config
@@ -29,7 +28,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def open_store_catalogue(catalogue: str | None, promotions: str | None) -> "Catalogue":
+def open_store_catalogue(catalogue: str | None, promotions: str | None) -> Catalogue:
     """The catalogue the store prices from: ``--catalogue`` (CSV or imported database), else the
     demo store's (bundled with the package); promotions from ``--promotions``, else the
     ``promotions.csv`` beside the CSV (the demo store has one), else those imported with it."""
@@ -47,8 +46,8 @@ def open_store_catalogue(catalogue: str | None, promotions: str | None) -> "Cata
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from dashcart.sim.reference_store import ReferenceStore, StoreServer
     from dashcart.core.lane_auth import parse_key
+    from dashcart.sim.reference_store import ReferenceStore, StoreServer
 
     carts = _pairs(args.cart, "cart")
     if not carts:

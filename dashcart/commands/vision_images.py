@@ -155,7 +155,7 @@ def run_enroll(args: argparse.Namespace, config: Config) -> int:
     db = Path(args.catalogue_db) if args.catalogue_db else config.catalogue_db()
     _check_code_in_catalogue(db, args.code)
     vectors, failed = [], False
-    for path, image in _images(args.images):
+    for _path, image in _images(args.images):
         if image is None:
             failed = True
             continue

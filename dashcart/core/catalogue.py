@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from dashcart.errors import Misconfigured, read_user_file
 from dashcart.core.gtin import check_digit, is_valid
 from dashcart.core.pricing import MAX_QTY, PROMOTION_KINDS, Promotion, promotions_by_code, weight_price_cents
+from dashcart.errors import Misconfigured, read_user_file
 
 REQUIRED_COLUMNS = ("code", "code_type", "name", "sold_by", "price_cents", "unit_weight_g",
                     "unit_weight_sd_g", "zone")
@@ -319,7 +319,7 @@ def parse_promotions_csv(path: str | Path, products: Iterable[Product] | None = 
         row = {k: v.strip() for k, v in zip(header, values)}
         before = len(problems)
 
-        def bad(message: str) -> None:
+        def bad(message: str, line: int = line) -> None:  # bound now: a closure would see the loop's last line
             problems.append(Problem(line, message))
 
         promo_id, code, kind = row["id"], row["code"], row["kind"].lower()
@@ -447,7 +447,7 @@ class Catalogue:
 
     @classmethod
     def from_csv(cls, path: str | Path, images_root: str | Path | None = None,
-                 promotions: str | Path | None = None) -> "Catalogue":
+                 promotions: str | Path | None = None) -> Catalogue:
         """``promotions``: a promotions CSV; by default ``promotions.csv`` beside the catalogue, if any."""
         products = parse_catalogue_csv(path)
         promotions_path = Path(promotions) if promotions is not None else sibling_promotions(path)
@@ -455,7 +455,7 @@ class Catalogue:
         return cls(_with_images(products, images_root, Path(path)), source=str(path), promotions=promos)
 
     @classmethod
-    def open(cls, db_path: str | Path) -> "Catalogue":
+    def open(cls, db_path: str | Path) -> Catalogue:
         db_path = Path(db_path)
         if not db_path.is_file():
             raise Misconfigured(f"{db_path}: no catalogue database; run `dashcart catalogue import FILE.csv`")

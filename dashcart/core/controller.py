@@ -31,15 +31,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.core.basket import Basket, JournalWriteFailed, OpenQuestion
 from dashcart.core.catalogue import Catalogue
-from dashcart.config import CartSection, CheckoutSection, FusionSection
-from dashcart.events import (BarcodeSeen, BeaconSighting, Event, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
-                         OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick, WeightLive,
-                         WeightSettled, ZoneChanged)
+from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part, best_quantity
 from dashcart.core.pricing import BasketItem, PricingError, price_basket
-from dashcart.core.fusion import (BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part,
-                                  best_quantity)
+from dashcart.events import (
+    BarcodeSeen,
+    BeaconSighting,
+    Event,
+    ItemRecognized,
+    LaneDetected,
+    LaneEntered,
+    LaneLeft,
+    OrderAcknowledged,
+    OrderDelayed,
+    OrderRejected,
+    ShopperAction,
+    Tick,
+    WeightLive,
+    WeightSettled,
+    ZoneChanged,
+)
 from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
 
 
@@ -100,7 +113,7 @@ class ControllerSettings:
     practice: bool = not _CHECKOUT.store_url
 
     @classmethod
-    def from_config(cls, config: Any) -> "ControllerSettings":
+    def from_config(cls, config: Any) -> ControllerSettings:
         f = config.fusion
         return cls(cart_id=config.cart.id, currency=config.cart.currency, evidence_before_s=f.evidence_before_s,
                    evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
@@ -202,7 +215,7 @@ class Controller:
 
     @classmethod
     def from_config(cls, config: Any, catalogue: Catalogue, basket: Basket, *, checkout: CheckoutPort | None = None,
-                    location: LocationPort | None = None) -> "Controller":
+                    location: LocationPort | None = None) -> Controller:
         """The live cart's controller: settings from ``[cart]``, ``[fusion]`` and ``[checkout]``."""
         return cls(catalogue, basket, fusion=FusionParams.from_config(config.fusion),
                    settings=ControllerSettings.from_config(config), checkout=checkout, location=location)

@@ -26,9 +26,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dashcart.core.catalogue import Catalogue, Product
 from dashcart.config import FusionSection
 from dashcart.core.appearance import look_similarity
+from dashcart.core.catalogue import Catalogue, Product
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 MAX_UNITS = 8
@@ -84,7 +84,7 @@ class FusionParams:
     recognizer_min_score: float = _DEFAULTS.recognizer_min_score
 
     @classmethod
-    def from_config(cls, section: object) -> "FusionParams":
+    def from_config(cls, section: object) -> FusionParams:
         return cls(**{name: getattr(section, name) for name in cls.__dataclass_fields__})
 
 

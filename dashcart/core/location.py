@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashcart.config import LocationSection
+from dashcart.core.lane_auth import EidVerifier
 from dashcart.errors import Misconfigured
 from dashcart.events import BeaconSighting, Event, LaneDetected, LaneEntered, LaneLeft, ZoneChanged
-from dashcart.core.lane_auth import EidVerifier
 from dashcart.readings import normalize_beacon_key
-
 
 GATE_JOIN = "+"
 RSSI_CEILING_DBM = 0.0   # readings at or above this are not readings

@@ -36,12 +36,19 @@ from typing import TYPE_CHECKING, Any
 
 from dashcart.config import Config
 from dashcart.core.controller import Controller
-from dashcart.errors import DashcartError
-from dashcart.events import (DeviceStatus, Event, OrderAcknowledged, OrderDelayed, OrderRejected, ShopperAction, Tick,
-                             WeightSettled)
+from dashcart.events import (
+    DeviceStatus,
+    Event,
+    OrderAcknowledged,
+    OrderDelayed,
+    OrderRejected,
+    ShopperAction,
+    Tick,
+    WeightSettled,
+)
 from dashcart.runtime.sdnotify import Notifier
-from dashcart.snapshot import DeviceView, SessionState, Snapshot
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
+from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
 if TYPE_CHECKING:
     from dashcart.trips.recorder import TripRecorder
@@ -311,8 +318,8 @@ class CartRuntime:
         return open_locator(self.config)
 
     def _start_scale(self) -> None:
-        from dashcart.runtime.scale_reader import ScaleEventSource
         from dashcart.core.weighing import WeighingEngine
+        from dashcart.runtime.scale_reader import ScaleEventSource
         scale = self.devices.scale
         if scale is None:
             from dashcart.runtime.devices import open_scale

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,15 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dashcart.config import Config
 from dashcart.core.checkout.order import build_order
 from dashcart.core.checkout.outbox import Outbox, OutboxRecord
-from dashcart.core.checkout.receipt import safe_name as _safe_name, write_local_receipt, write_store_receipt
-from dashcart.runtime.store_client import StoreClient, StoreRejected, StoreUnavailable
-from dashcart.config import Config
-from dashcart.errors import Misconfigured
-from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected
+from dashcart.core.checkout.receipt import safe_name as _safe_name
+from dashcart.core.checkout.receipt import write_local_receipt, write_store_receipt
 from dashcart.core.lane_auth import parse_key
 from dashcart.core.signin import InvalidToken, parse_shopper_token
+from dashcart.errors import Misconfigured
+from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected
+from dashcart.runtime.store_client import StoreClient, StoreRejected, StoreUnavailable
 from dashcart.snapshot import BasketLine
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from dashcart.config import CamerasSection, CameraSpec, Config, LocationSection
+from dashcart.config import CameraSpec, CamerasSection, Config, LocationSection
 from dashcart.drivers.beacon.scanner import BeaconScanner, open_scanner
 from dashcart.drivers.camera.source import FrameSource, open_source
 from dashcart.drivers.scale import ScaleDriver, open_serial_scale

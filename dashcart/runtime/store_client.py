@@ -91,7 +91,7 @@ class StoreClient:
             data = response.read(MAX_REPLY_BYTES + 1)
             if expired.is_set():
                 raise TimeoutError
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise StoreUnavailable(f"the store did not answer within {self._timeout_s:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
             if expired.is_set():

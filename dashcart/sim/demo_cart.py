@@ -193,6 +193,7 @@ class ProductPhotos:
     def __call__(self, code: str) -> np.ndarray:
         if code not in self._cache:
             import cv2
+
             from dashcart.sim.camera import placeholder
             product = self.catalogue.get(code)
             image = cv2.imread(product.image, cv2.IMREAD_COLOR) if product is not None and product.image else None
@@ -307,8 +308,8 @@ class SimulatedCart:
 
     def put(self, code: str, grams: float, *, barcode: bool = True, hold_s: float = 1.6) -> None:
         """Put a product in: (show its barcode,) lay it in the basket, the scale takes the weight."""
-        from dashcart.sim.camera import barcode_label
         from dashcart.core.catalogue import widen_to_gtin13
+        from dashcart.sim.camera import barcode_label
         photo = self.photos(code)
         self.view.hand(True)
         if barcode:

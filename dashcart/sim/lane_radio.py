@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dashcart.events import BeaconSighting
 from dashcart.core.lane_auth import current_eid
+from dashcart.events import BeaconSighting
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def hear(beacons: Sequence[PlacedBeacon], path: Path, duration_s: float, radio: 
     """Every advertisement heard along ``path`` for ``duration_s``, in time order."""
     rng = random.Random(seed)
     sightings: list[BeaconSighting] = []
-    for index, beacon in enumerate(beacons):
+    for _index, beacon in enumerate(beacons):
         t = rng.uniform(0.0, 1.0 / radio.rate_hz)
         while t <= duration_s:
             x, y = path(t)

@@ -287,7 +287,7 @@ class TripWriter:
             if handle is not None:
                 handle.close()
 
-    def __enter__(self) -> "TripWriter":
+    def __enter__(self) -> TripWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

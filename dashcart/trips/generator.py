@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from dashcart.core.catalogue import Catalogue, Product
-from dashcart.trips.format import TripWriter
 from dashcart.sim.camera import barcode_label
+from dashcart.trips.format import TripWriter
 
 CAMERA = "top"
 FRAME_SIZE = (640, 480)          # the cameras' configured default ([[cameras.devices]])
@@ -99,7 +99,7 @@ class Truth:
                 "basket": self.basket, "split": self.split, "photos": self.photos, "camera": self.camera}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Truth":
+    def from_json(cls, data: dict[str, Any]) -> Truth:
         return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"],
                    data.get("split", ""), data.get("photos", []), data.get("camera", {}))
 
@@ -180,7 +180,7 @@ class CameraSetup:
     skin: tuple[int, int, int] = (120, 150, 200)
 
     @classmethod
-    def draw(cls, rng: random.Random) -> "CameraSetup":
+    def draw(cls, rng: random.Random) -> CameraSetup:
         """A camera as carts have them: mounted 40-70 cm over the basket, up to 10 % keystone,
         auto exposure from dim to bright, warm to cool light, a little soft."""
         return cls(item_share=rng.uniform(0.16, 0.30),
@@ -328,7 +328,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     Photos come from ``split`` only (or from ``images``, whose split is then the one used);
     ``camera`` is drawn from the seed unless given (``CameraSetup()``: the plain camera of
     earlier trips, straight down, evenly lit)."""
-    from dashcart.sim.load_script import LoadScript, Lift, Place, Push, render_scale_log
+    from dashcart.sim.load_script import Lift, LoadScript, Place, Push, render_scale_log
 
     mix = mix or TripMix()
     rng = random.Random(seed)

@@ -11,7 +11,6 @@ without a store in a scratch directory, so an order ends as a local receipt (sta
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import heapq
 import logging
@@ -24,11 +23,11 @@ from typing import Any, Protocol
 from dashcart.core.basket import Basket, Journal
 from dashcart.core.catalogue import Catalogue, load_catalogue
 from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.core.fusion import FusionParams
+from dashcart.core.location import Locator, Site
 from dashcart.errors import DashcartError, Misconfigured
 from dashcart.events import BarcodeSeen, Event, ShopperAction, Tick, WeightSettled
-from dashcart.core.fusion import FusionParams
 from dashcart.trips.format import Trip, TripProblem, read_trip
-from dashcart.core.location import Locator, Site
 
 log = logging.getLogger("dashcart.replay")
 
@@ -46,8 +45,8 @@ class ReplayCheckout:
     state directory and without a store: delivery writes a local receipt there, at once."""
 
     def __init__(self, post: Callable[[Event], None], state_dir: Path):
-        from dashcart.runtime.checkout_sender import CheckoutService
         from dashcart.config import Config
+        from dashcart.runtime.checkout_sender import CheckoutService
         self._service = CheckoutService(Config(), state_dir=state_dir)
         self._post = post
 
@@ -190,9 +189,9 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     ``oracle`` (benchmarks) is asked after every step for shopper actions to schedule, so a
     simulated shopper can answer the questions the cart asks.
     """
-    from dashcart.trips.scale_replay import read_scale_log
     from dashcart.core.weighing import WeighingEngine, feed_decoded
     from dashcart.drivers.scale.decoder import LineDecoder
+    from dashcart.trips.scale_replay import read_scale_log
 
     trip = read_trip(trip_dir)
     catalogue = catalogue or resolve_catalogue(trip, catalogue_path)

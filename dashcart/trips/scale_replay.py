@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashcart.config import WeighingSection
-from dashcart.errors import Misconfigured, read_user_file
 from dashcart.core.weighing import SettledChange, WeighingEngine, feed_decoded
 from dashcart.drivers.scale.decoder import LineDecoder, ScaleCounters
+from dashcart.errors import Misconfigured, read_user_file
 
 ProblemHandler = Callable[[str], None]
 

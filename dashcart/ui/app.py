@@ -179,7 +179,7 @@ class App:
         change = (snap.last_change_code, snap.last_change_t)
         if snap.last_change_code and (last is None or change != (last.last_change_code, last.last_change_t)):
             # The newest line of that code (weighed lots of one product are lines of their own).
-            index = max((i for i, l in enumerate(snap.lines) if l.code == snap.last_change_code), default=None)
+            index = max((i for i, ln in enumerate(snap.lines) if ln.code == snap.last_change_code), default=None)
             if index is not None:
                 if last is not None and _grew(last, snap.lines[index]):
                     self.beeper.beep()
@@ -309,7 +309,7 @@ def _merge(rects: list[pygame.Rect]) -> list[pygame.Rect]:
 
 def _grew(before: Snapshot, line) -> bool:
     """The changed line is new or holds more than before: an item went in (a removal is silent)."""
-    old = next((l for l in before.lines if l.code == line.code), None)
+    old = next((ln for ln in before.lines if ln.code == line.code), None)
     return old is None or line.qty > old.qty or (line.weight_g or 0) > (old.weight_g or 0)
 
 

@@ -34,7 +34,7 @@ def scene_app(scene: Scene, size: tuple[int, int], language: str, config: Config
     app.ui.query, app.ui.digits, app.ui.produce_tab = scene.query, scene.digits, scene.produce_tab
     if scene.pending_remove:
         app.ui.pending_remove = scene.pending_remove
-        app.ui.pending_remove_qty = next((l.qty for l in snap.lines if l.code == scene.pending_remove), 0)
+        app.ui.pending_remove_qty = next((ln.qty for ln in snap.lines if ln.code == scene.pending_remove), 0)
     return app, snap
 
 

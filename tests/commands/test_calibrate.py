@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dashcart.core.scale_calibration import calibrate, stable_mean
 from dashcart.config import load_config
+from dashcart.core.scale_calibration import calibrate, stable_mean
 from dashcart.errors import Misconfigured
 from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 

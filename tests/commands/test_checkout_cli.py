@@ -4,12 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dashcart.core.checkout.order import build_order
-from dashcart.runtime.checkout_sender import CheckoutService
 from dashcart.cli import main
 from dashcart.config import parse_config
-from dashcart.events import OrderAcknowledged
+from dashcart.core.checkout.order import build_order
 from dashcart.core.lane_auth import current_eid
+from dashcart.events import OrderAcknowledged
+from dashcart.runtime.checkout_sender import CheckoutService
 from dashcart.snapshot import BasketLine
 
 REPO = Path(__file__).resolve().parents[2]

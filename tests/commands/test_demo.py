@@ -67,9 +67,9 @@ def test_interactive_keys_sign_in_and_put_a_carton_in(tmp_path: Path, shared_dat
     import pygame
 
     from dashcart.config import Config
+    from dashcart.runtime.cart_runtime import wait_for
     from dashcart.sim.demo_cart import SimulatedCart
     from dashcart.sim.demo_interactive import SHELF_CODES, run_interactive
-    from dashcart.runtime.cart_runtime import wait_for
     from dashcart.snapshot import SessionState
 
     cart = SimulatedCart(Config(), shared_data, tmp_path / "state")

@@ -10,7 +10,8 @@ from dashcart.cli import JournalFormatter, stderr_is_the_journal
 
 def test_each_line_starts_with_its_priority():
     formatter = JournalFormatter("%(name)s: %(message)s")
-    line = lambda level, msg="x": formatter.format(logging.LogRecord("dashcart.run", level, "", 0, msg, None, None))
+    def line(level, msg="x"):
+        return formatter.format(logging.LogRecord("dashcart.run", level, "", 0, msg, None, None))
     assert line(logging.DEBUG) == "<7>dashcart.run: x"
     assert line(logging.INFO) == "<6>dashcart.run: x"
     assert line(logging.WARNING) == "<4>dashcart.run: x"

@@ -3,10 +3,10 @@
 import json
 
 from dashcart.cli import main
-from dashcart.trips.scale_replay import read_scale_log
-from dashcart.trips.format import read_trip
 from dashcart.drivers.scale.protocol import Reading, parse_hx711
 from dashcart.sim.scale_bridge import LoadScript, Place, SimulatedBridge
+from dashcart.trips.format import read_trip
+from dashcart.trips.scale_replay import read_scale_log
 
 
 def test_record_writes_a_trip_of_the_scale_lines(tmp_path):

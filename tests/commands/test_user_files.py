@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from dashcart.core.catalogue import parse_catalogue_csv
 from dashcart.cli import main
 from dashcart.config import load_config
+from dashcart.core.catalogue import parse_catalogue_csv
 from dashcart.errors import Misconfigured
-from dashcart.trips.scale_replay import read_scale_log, trip_scale_settings
 from dashcart.trips.format import read_trip
+from dashcart.trips.scale_replay import read_scale_log, trip_scale_settings
 
 
 def _readers():

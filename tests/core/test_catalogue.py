@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from dashcart.core.catalogue import Catalogue, CatalogueInvalid, import_catalogue, parse_catalogue_csv
 from dashcart.cli import main
+from dashcart.core.catalogue import Catalogue, CatalogueInvalid, import_catalogue, parse_catalogue_csv
 
 HEADER = "code,code_type,name,group,category,sold_by,price_cents,unit_weight_g,unit_weight_sd_g,net_content,zone,gsd_class_id,gsd_class\n"
 GOOD = [

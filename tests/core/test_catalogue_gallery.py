@@ -6,10 +6,9 @@ import sqlite3
 
 from dashcart.cli import main
 from dashcart.config import parse_config
-from dashcart.runtime.cart_runtime import CartRuntime
 from dashcart.core.vision.recognizer import Recognizer
-
-from tests.core.test_catalogue import GOOD, HEADER, write
+from dashcart.runtime.cart_runtime import CartRuntime
+from tests.core.test_catalogue import GOOD, write
 
 NEW_PRODUCT = "2000000000015,ean13,House Kombucha,Packages,Drink,unit,349,380,5,33 cl,chilled-juice,,\n"
 

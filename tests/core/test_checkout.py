@@ -5,13 +5,13 @@ import sqlite3
 
 import pytest
 
+from dashcart.config import parse_config
 from dashcart.core.checkout.order import order_ids, session_id_for, signature_valid
 from dashcart.core.checkout.outbox import Outbox
-from dashcart.runtime.checkout_sender import CheckoutService
-from dashcart.sim.reference_store import ReferenceStore, StoreServer
-from dashcart.config import parse_config
 from dashcart.errors import Misconfigured, PermanentlyBroken
 from dashcart.events import OrderAcknowledged, OrderDelayed, OrderRejected
+from dashcart.runtime.checkout_sender import CheckoutService
+from dashcart.sim.reference_store import ReferenceStore, StoreServer
 from dashcart.snapshot import BasketLine
 
 CART_KEY = "2b7e151628aed2a6abf7158809cf4f3c"

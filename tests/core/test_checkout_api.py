@@ -20,8 +20,12 @@ requests = pytest.importorskip("requests")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,  # noqa: E402
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from dashcart.core.checkout.order import canonical_json, order_ids, sign  # noqa: E402
 from dashcart.sim.reference_store import ReferenceStore, StoreServer, read_signature  # noqa: E402
@@ -41,8 +45,8 @@ schema.config.generation.update(modes=["positive", "negative"])
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from tests.conftest import SHARED_DATA
     from dashcart.core.catalogue import Catalogue
+    from tests.conftest import SHARED_DATA
     catalogue = Catalogue.from_csv(SHARED_DATA / "catalogue" / "demo_store.csv")
     server = StoreServer(ReferenceStore(tmp_path_factory.mktemp("store") / "store.sqlite", {CART: KEY},
                                         catalogue=catalogue)).start()

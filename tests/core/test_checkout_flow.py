@@ -2,15 +2,15 @@
 
 import json
 
-from dashcart.core.checkout.order import session_id_for
-from dashcart.runtime.checkout_sender import CheckoutService
 from dashcart.config import parse_config
-from dashcart.events import LaneDetected, OrderAcknowledged
+from dashcart.core.checkout.order import session_id_for
 from dashcart.core.lane_auth import EidVerifier, parse_key
 from dashcart.core.location import Locator, Site
-from dashcart.snapshot import BasketLine
-from dashcart.sim.scripted_beacons import trip_epoch, trip_sightings, write_beacons_csv
+from dashcart.events import LaneDetected, OrderAcknowledged
+from dashcart.runtime.checkout_sender import CheckoutService
 from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
+from dashcart.sim.scripted_beacons import trip_epoch, trip_sightings, write_beacons_csv
+from dashcart.snapshot import BasketLine
 
 LANE_KEY = "000102030405060708090a0b0c0d0e0f"
 EPOCH = 1_767_225_600.0
@@ -75,10 +75,11 @@ def test_replay_without_the_epoch_cannot_pass_an_authenticated_lane(tmp_path):
 
 def test_the_cart_shows_what_the_store_charged(catalogue):
     """The store prices the order; the paid screen shows its total, not the cart's."""
+    from types import SimpleNamespace
+
     from dashcart.core.basket import Basket, Journal
     from dashcart.core.controller import Controller, ControllerSettings
     from dashcart.events import BarcodeSeen, ShopperAction, Tick, WeightSettled
-    from types import SimpleNamespace
 
     class Port:
         def place_order(self, lines, *, shopper_token, session_id, t, seq=1):

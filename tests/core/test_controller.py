@@ -4,13 +4,23 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashcart.core.basket import Basket, Journal
-from dashcart.core.catalogue import Catalogue
-from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.config import LocationSection
-from dashcart.events import (BarcodeSeen, BeaconSighting, ItemRecognized, LaneDetected, LaneEntered, LaneLeft,
-                         OrderAcknowledged, OrderDelayed, ShopperAction, Tick, WeightSettled)
+from dashcart.core.basket import Basket, Journal
+from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.core.location import Locator, Site
+from dashcart.events import (
+    BarcodeSeen,
+    BeaconSighting,
+    ItemRecognized,
+    LaneDetected,
+    LaneEntered,
+    LaneLeft,
+    OrderAcknowledged,
+    OrderDelayed,
+    ShopperAction,
+    Tick,
+    WeightSettled,
+)
 from dashcart.snapshot import SessionState
 
 JUICE = "2280000001285"

@@ -127,8 +127,8 @@ def test_removal_where_the_cameras_saw_it_leave(fusion):
 def test_removal_recognizes_the_item_by_how_it_looked_going_in(fusion):
     import numpy as np
 
-    from dashcart.core.fusion import look_factor
     from dashcart.core.appearance import encode_look
+    from dashcart.core.fusion import look_factor
 
     rng = np.random.default_rng(5)
     apple_look, orange_look = rng.normal(size=1280), rng.normal(size=1280)

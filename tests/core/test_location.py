@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 
 from dashcart.config import LocationSection
-from dashcart.errors import Misconfigured
-from dashcart.events import BeaconSighting, LaneDetected, LaneEntered, ZoneChanged
 from dashcart.core.lane_auth import EidVerifier, current_eid
 from dashcart.core.location import LaneDetector, LaneState, Locator, Site
+from dashcart.errors import Misconfigured
+from dashcart.events import BeaconSighting, LaneDetected, LaneEntered, ZoneChanged
 from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
 
 FRUIT = "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1"

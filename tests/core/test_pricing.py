@@ -8,8 +8,7 @@ import pytest
 
 import dashcart
 from dashcart.core.catalogue import Catalogue, CatalogueInvalid, Product, import_catalogue, parse_promotions_csv
-from dashcart.core.pricing import (BasketItem, PricingError, Promotion, price_basket, quantize_weight_g,
-                                   weight_price_cents)
+from dashcart.core.pricing import BasketItem, PricingError, Promotion, price_basket, quantize_weight_g, weight_price_cents
 
 DEMO_PROMOTIONS = Path(dashcart.__file__).parent / "sim" / "demo_store" / "catalogue" / "promotions.csv"
 NEW_YEAR = 1767225600.0  # 2026-01-01T00:00:00Z

@@ -3,8 +3,8 @@ import queue
 from bleak.backends.scanner import AdvertisementData
 
 from dashcart.config import LocationSection
-from dashcart.events import BeaconSighting, DeviceStatus
 from dashcart.drivers.beacon.scanner import BleakBeaconScanner, NoBeaconScanner
+from dashcart.events import BeaconSighting, DeviceStatus
 from dashcart.runtime.devices import open_beacon_scanner
 from dashcart.sim.scripted_beacons import ScriptedBeaconScanner
 

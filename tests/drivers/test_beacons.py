@@ -2,10 +2,16 @@ import json
 
 import pytest
 
+from dashcart.drivers.beacon.advertisement import (
+    MalformedAdvertisement,
+    beacon_from_advertisement,
+    beacon_from_fields,
+    parse_hci_event,
+    parse_hci_hex,
+    service_data_by_uuid16,
+)
 from dashcart.errors import Misconfigured
 from dashcart.readings import normalize_beacon_key
-from dashcart.drivers.beacon.advertisement import (MalformedAdvertisement, beacon_from_advertisement, beacon_from_fields,
-                             parse_hci_event, parse_hci_hex, service_data_by_uuid16)
 from dashcart.sim.scripted_beacons import read_beacons_csv
 
 

@@ -4,11 +4,20 @@ import time
 import numpy as np
 import pytest
 
-from dashcart.config import CamerasSection, CameraSpec
+from dashcart.config import CameraSpec, CamerasSection
+from dashcart.drivers.camera import (
+    CameraThread,
+    CaptureState,
+    FrameRing,
+    FrameSource,
+    RecordedSource,
+    SourceEnded,
+    open_source,
+    start_cameras,
+)
+from dashcart.drivers.camera.opencv import OpenCVSource
 from dashcart.errors import Misconfigured, RetryLater
 from dashcart.events import DeviceStatus
-from dashcart.drivers.camera import CameraThread, CaptureState, FrameRing, FrameSource, RecordedSource, SourceEnded, open_source, start_cameras
-from dashcart.drivers.camera.opencv import OpenCVSource
 
 
 def _image(value: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def test_the_light_follows_the_controllers_snapshots():
             follow(snap)
         assert shown[0] is Signal.READY
         adds = sum(1 for a, b in zip(published, published[1:]) if b.last_change_t != a.last_change_t
-                   and sum(l.qty for l in b.lines) > sum(l.qty for l in a.lines))
+                   and sum(ln.qty for ln in b.lines) > sum(ln.qty for ln in a.lines))
         assert shown.count(Signal.ITEM_ADDED) == adds > 3
         assert Signal.ATTENTION in shown and Signal.CHECKOUT in shown
         # no repeats: each show is a change the shopper can see (or one more item)

@@ -5,8 +5,8 @@ import pytest
 from dashcart.config import parse_config
 from dashcart.core.catalogue import Catalogue, Product
 from dashcart.core.lane_auth import current_eid
-from dashcart.events import LaneDetected
 from dashcart.errors import Misconfigured
+from dashcart.events import LaneDetected
 from dashcart.runtime.assemble import open_gallery, open_locator
 from tests.core.test_location import DAIRY, EPOCH, FRUIT, KEY, feed, sighting
 

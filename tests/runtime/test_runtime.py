@@ -11,10 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from dashcart.core.catalogue import Catalogue
 from dashcart.config import CameraSpec, Config
+from dashcart.core.catalogue import Catalogue
 from dashcart.events import BarcodeSeen, ShopperAction, WeightSettled
 from dashcart.runtime.cart_runtime import CartRuntime, wait_for
 from dashcart.snapshot import SessionState
@@ -140,6 +138,7 @@ class StuckScale:
 
     def __init__(self) -> None:
         import threading
+
         from dashcart.drivers.scale.decoder import ScaleCounters
         self.reads = 0
         self.connected = True

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from dashcart.config import CamerasSection, CameraSpec, Config, VisionSection
+from dashcart.config import CameraSpec, CamerasSection, Config, VisionSection
 from dashcart.events import DeviceStatus, MotionChanged
 from dashcart.runtime.vision_threads import LiveVision, open_recognizer
 from tests.vision_helpers import MODEL

@@ -8,17 +8,15 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
-
-from dashcart.core.catalogue import Catalogue
 from dashcart.cli import main
 from dashcart.config import Config
+from dashcart.core.catalogue import Catalogue
 from dashcart.events import BeaconSighting, ShopperAction
-from dashcart.trips.replay import replay
 from dashcart.runtime.cart_runtime import CartRuntime, wait_for
+from dashcart.sim.scale_bridge import LoadScript, Place, SimulatedBridge
 from dashcart.trips.format import read_trip
 from dashcart.trips.recorder import RECORDED_TOKEN, TripRecorder
-from dashcart.sim.scale_bridge import LoadScript, Place, SimulatedBridge
+from dashcart.trips.replay import replay
 
 MILK = "2410000001415"
 TOKEN = "dcs1:test-shopper-00000001"

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from dashcart.core.catalogue import Catalogue
 from dashcart.cli import main
-from dashcart.trips.replay import replay
+from dashcart.core.catalogue import Catalogue
 from dashcart.trips.generator import ShopperOracle, basket_of, compare, generate_trip, load_truth
+from dashcart.trips.replay import replay
 
 SEED = 7
 
@@ -94,7 +94,7 @@ def test_bad_lines_are_named_and_replay_goes_on(demo, tmp_path, capsys):
     code, out, err = run_json(capsys, str(bad), "--catalogue", str(csv))
     assert code == 1 and out is not None                      # still a full answer on stdout
     n = len((trip / "shopper.csv").read_text().splitlines())
-    assert f"scale.log:101:" in err
+    assert "scale.log:101:" in err
     assert f"shopper.csv:{n + 1}: action 'dance'" in err
     assert f"shopper.csv:{n + 2}: code '99999' is not in the catalogue" in err
     assert f"{frames[0].name}: cannot decode the frame" in err

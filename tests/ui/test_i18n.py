@@ -49,7 +49,8 @@ def test_weight():
 def test_both_languages_have_the_same_messages_and_placeholders():
     en, ko = messages("en"), messages("ko")
     assert en.keys() == ko.keys()
-    fields = lambda s: {f for _, f, _, _ in string.Formatter().parse(s) if f}
+    def fields(s):
+        return {f for _, f, _, _ in string.Formatter().parse(s) if f}
     for key in en:
         forms_en = en[key] if isinstance(en[key], tuple) else (en[key],)
         forms_ko = ko[key] if isinstance(ko[key], tuple) else (ko[key],)

@@ -67,7 +67,8 @@ def test_keyboard_and_keypad_keys_are_finger_sized(size):
 def test_99_item_basket_scrolls_to_every_line(size):
     snap = long_basket(99)
     h = Harness(snap, size=size)
-    shown = lambda: [w.id.split(":", 1)[1] for w in h.app.widgets if w.id.startswith("line_name:")]
+    def shown():
+        return [w.id.split(":", 1)[1] for w in h.app.widgets if w.id.startswith("line_name:")]
     first = shown()
     # The last change (the 99th line) is scrolled into view.
     assert snap.lines[-1].code in first
@@ -105,7 +106,8 @@ def test_checkout_summary_of_99_items_scrolls():
     h = Harness(snap)
     h.app.ui.scroll = 0
     h.render()
-    names = lambda: [w.id for w in h.app.widgets if w.id.startswith("checkout_name:")]
+    def names():
+        return [w.id for w in h.app.widgets if w.id.startswith("checkout_name:")]
     first = names()
     h.tap("scroll_down")
     assert names() and names() != first

@@ -28,7 +28,6 @@ from typing import Protocol
 import numpy as np
 
 from dashcart.config import CamerasSection, VisionSection
-from dashcart.events import BarcodeSeen, Event, ItemRecognized, WeightSettled
 from dashcart.core.appearance import encode_look
 from dashcart.core.vision.barcode import BarcodeReader, Consensus
 from dashcart.core.vision.change import Change, find_change
@@ -36,6 +35,7 @@ from dashcart.core.vision.gallery import Gallery
 from dashcart.core.vision.health import CameraHealth
 from dashcart.core.vision.motion import MotionGate, thumbnail
 from dashcart.core.vision.recognizer import Recognizer
+from dashcart.events import BarcodeSeen, Event, ItemRecognized, WeightSettled
 from dashcart.readings import Frame
 
 log = logging.getLogger(__name__)

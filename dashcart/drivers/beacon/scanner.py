@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from dashcart.config import LocationSection
-from dashcart.events import BeaconSighting, DeviceStatus, Event
 from dashcart.drivers.beacon.advertisement import APPLE, EDDYSTONE_UUID16, beacon_from_fields, service_data_by_uuid16
+from dashcart.events import BeaconSighting, DeviceStatus, Event
 
 log = logging.getLogger(__name__)
 

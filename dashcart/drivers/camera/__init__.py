@@ -6,9 +6,9 @@ Backends (chosen by ``[[cameras.devices]] backend``): ``opencv`` (USB/V4L2),
 """
 
 from dashcart.drivers.camera.capture import CameraThread, CaptureState, start_cameras
+from dashcart.drivers.camera.recorded import RecordedSource, trip_frames
 from dashcart.drivers.camera.ring import Frame, FrameRing
 from dashcart.drivers.camera.source import FrameSource, SourceEnded, open_source
-from dashcart.drivers.camera.recorded import RecordedSource, trip_frames
 
 __all__ = ["CameraThread", "CaptureState", "Frame", "FrameRing", "FrameSource", "RecordedSource",
            "SourceEnded", "open_source", "start_cameras", "trip_frames"]

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from dashcart.config import CamerasSection
-from dashcart.errors import Misconfigured, RetryLater
-from dashcart.events import DeviceStatus, Event
 from dashcart.drivers.camera.ring import FrameRing
 from dashcart.drivers.camera.source import FrameSource, SourceEnded, open_source
+from dashcart.errors import Misconfigured, RetryLater
+from dashcart.events import DeviceStatus, Event
 
 
 class LoopHeartbeat(Protocol):

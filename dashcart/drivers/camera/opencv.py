@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from dashcart.config import CameraSpec
-from dashcart.errors import RetryLater
 from dashcart.drivers.camera.source import FrameSource
+from dashcart.errors import RetryLater
 
 
 class OpenCVSource(FrameSource):

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from dashcart.config import CameraSpec
-from dashcart.errors import Misconfigured, RetryLater
 from dashcart.drivers.camera.source import FrameSource
+from dashcart.errors import Misconfigured, RetryLater
 
 
 class Picamera2Source(FrameSource):

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from dashcart.config import CameraSpec
+from dashcart.drivers.camera.source import FrameSource, SourceEnded
 from dashcart.errors import Misconfigured
 from dashcart.readings import Frame
-from dashcart.drivers.camera.source import FrameSource, SourceEnded
 
 log = logging.getLogger(__name__)
 

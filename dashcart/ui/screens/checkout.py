@@ -86,7 +86,7 @@ def _done(v: View, co: CheckoutView) -> list[Widget]:
     return header(v, tr("checkout.lane")) + [
         Text(rects["title"], id="paid_title", text=tr(title), size=lay.font("huge"), bold=True,
              color=theme.OK, align="center"),
-        Text(rects["text"], id="paid_text", text="\n".join(l for l in lines if l), size=lay.font("large"),
+        Text(rects["text"], id="paid_text", text="\n".join(ln for ln in lines if ln), size=lay.font("large"),
              align="center", wrap=True),
         Button(rects["button0"], id="signout", label=tr("help.signout"), size=lay.font("large"), style="secondary",
                on_tap=lambda: v.post("signout")),

@@ -12,7 +12,7 @@ def build(v: View) -> list[Widget]:
     r = lay.list_screen()
 
     def pick(code: str) -> None:
-        line = next((l for l in v.snap.lines if l.code == code), None)
+        line = next((ln for ln in v.snap.lines if ln.code == code), None)
         v.post("remove", code)
         v.open("remove_pending")
         v.ui.pending_remove = code
@@ -29,7 +29,7 @@ def build(v: View) -> list[Widget]:
 def build_pending(v: View) -> list[Widget]:
     tr = v.tr
     code = v.ui.pending_remove
-    line = next((l for l in v.snap.lines if l.code == code), None)
+    line = next((ln for ln in v.snap.lines if ln.code == code), None)
     name = line.name if line else code
     return header(v, tr("remove")) + choice(v, tr("remove.take_out", name=name), tr("remove.scale_confirms"), [
         ("keep", tr("remove.keep"), "secondary", lambda: (v.post("cancel", code), v.open(None))),
@@ -38,5 +38,5 @@ def build_pending(v: View) -> list[Widget]:
 
 def removal_done(v: View) -> bool:
     """The scale confirmed: the line is gone or has fewer items than when the shopper tapped it."""
-    line = next((l for l in v.snap.lines if l.code == v.ui.pending_remove), None)
+    line = next((ln for ln in v.snap.lines if ln.code == v.ui.pending_remove), None)
     return line is None or line.qty < v.ui.pending_remove_qty

@@ -3,11 +3,11 @@ import sys
 
 import pytest
 
-from dashcart.config import CamerasSection, VisionSection
-from dashcart.events import BarcodeSeen, ItemRecognized, MotionChanged
+from dashcart.config import VisionSection
 from dashcart.core.vision.gallery import prototypes_gallery
 from dashcart.core.vision.pipeline import VisionPipeline
 from dashcart.core.vision.recognizer import Recognizer
+from dashcart.events import BarcodeSeen, ItemRecognized, MotionChanged
 from dashcart.runtime.vision_threads import RecognitionWorker, debug_capture
 from tests.vision_helpers import MODEL, PROTOTYPES, iou, tight_box
 from tests.vision_session import GTIN, session_frames

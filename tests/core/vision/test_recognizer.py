@@ -4,9 +4,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from dashcart.errors import Misconfigured, PermanentlyBroken
 from dashcart.core.vision import gallery
 from dashcart.core.vision.recognizer import Recognizer
+from dashcart.errors import Misconfigured, PermanentlyBroken
 from tests.vision_helpers import MODEL, PROTOTYPES
 
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason="recognizer model not built yet")
