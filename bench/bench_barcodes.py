@@ -2,7 +2,7 @@
 "try harder" pass (its defaults: rotations, downscales, inverted), misreads, false positives,
 and milliseconds per 640x480 frame.
 
-    python bench/bench_barcodes.py [--data DIR ...] [--no-fallback]
+    python -m bench.bench_barcodes [--data DIR ...] [--no-fallback]
 
 Each ``--data`` folder is either one with ``manifest.csv`` (``set,image,...,expected_text``,
 like ``../shared/data/barcodes``) or a folder of zxing blackbox sets (``SET/N.png`` with
@@ -23,9 +23,7 @@ from pathlib import Path
 
 import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.core.vision.barcode import FORMATS, BarcodeReader, normalize  # noqa: E402
+from dashcart.core.vision.barcode import FORMATS, BarcodeReader, normalize
 
 # Codes printed next to the one the manifest names, really there in the photo (the
 # price code under the ISBN on Japanese books): reading them is right, not a misread.

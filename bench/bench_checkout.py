@@ -1,6 +1,6 @@
 """Checkout benchmarks: lane to receipt, network faults, stuck deliveries, attacks on the store.
 
-    python bench/bench_checkout.py [--quick]
+    python -m bench.bench_checkout [--quick]
 
 Everything real except the radio: the reference store on loopback HTTP (pricing from the demo
 store's catalogue and promotions), the SQLite outbox with fsync, the cart's sender, the parser on
@@ -25,20 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.config import LocationSection, parse_config  # noqa: E402
-from dashcart.core.catalogue import Catalogue  # noqa: E402
-from dashcart.core.checkout.order import canonical_json, order_ids, session_id_for, sign  # noqa: E402
-from dashcart.core.lane_auth import EidVerifier, current_eid  # noqa: E402
-from dashcart.core.location import Locator, Site  # noqa: E402
-from dashcart.core.pricing import BasketItem, price_basket  # noqa: E402
-from dashcart.drivers.beacon.advertisement import beacon_from_advertisement, parse_hci_event  # noqa: E402
-from dashcart.events import BeaconSighting, LaneDetected, OrderAcknowledged, OrderDelayed  # noqa: E402
-from dashcart.runtime.checkout_sender import CheckoutService  # noqa: E402
-from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight  # noqa: E402
-from dashcart.sim.reference_store import ReferenceStore, StoreServer  # noqa: E402
-from dashcart.snapshot import BasketLine  # noqa: E402
+from dashcart.config import LocationSection, parse_config
+from dashcart.core.catalogue import Catalogue
+from dashcart.core.checkout.order import canonical_json, order_ids, session_id_for, sign
+from dashcart.core.lane_auth import EidVerifier, current_eid
+from dashcart.core.location import Locator, Site
+from dashcart.core.pricing import BasketItem, price_basket
+from dashcart.drivers.beacon.advertisement import beacon_from_advertisement, parse_hci_event
+from dashcart.events import BeaconSighting, LaneDetected, OrderAcknowledged, OrderDelayed
+from dashcart.runtime.checkout_sender import CheckoutService
+from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
+from dashcart.sim.reference_store import ReferenceStore, StoreServer
+from dashcart.snapshot import BasketLine
 
 REPO = Path(__file__).resolve().parent.parent
 CARTS = {"cart-0001": "2b7e151628aed2a6abf7158809cf4f3c", "cart-0002": "3c8f262739bfe3b7bcf8269910da5f4d"}

@@ -2,7 +2,7 @@
 (journal and outbox commits), restart it from its files, let the trip go on, and count what went
 wrong against the same trip without a crash (see ``tests/trips/crash_harness.py`` for the model).
 
-    python bench/bench_crash_points.py [--trips 20] [--events 10] [--no-demo]
+    python -m bench.bench_crash_points [--trips 20] [--events 10] [--no-demo]
 
 Prints one line per trip and the totals: lost lines, doubled lines, stuck checkouts, and orders
 stored while the screen still offered to change the basket (targets: 0, 0, 0, 0).
@@ -17,12 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashcart.core.catalogue import Catalogue  # noqa: E402
-from dashcart.trips.generator import generate_trip  # noqa: E402
-from tests.conftest import SHARED_DATA  # noqa: E402
-from tests.trips.crash_harness import drive, record_events  # noqa: E402
+from dashcart.core.catalogue import Catalogue
+from dashcart.trips.generator import generate_trip
+from tests.conftest import SHARED_DATA
+from tests.trips.crash_harness import drive, record_events
 
 
 def main() -> int:

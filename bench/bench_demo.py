@@ -3,7 +3,7 @@
 Prints a table: wall time (target: under 2 minutes), peak memory, the verdict, the questions the
 cart asked. Runs it ``--runs`` times (default 1).
 
-    python bench/bench_demo.py [--runs 3] [--data DIR]
+    python -m bench.bench_demo [--runs 3] [--data DIR]
 """
 
 from __future__ import annotations

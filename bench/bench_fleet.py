@@ -1,6 +1,6 @@
 """Fleet link benchmarks against a real Eclipse Mosquitto on loopback (Debian's package).
 
-    python bench/bench_fleet.py [--carts 200] [--quick]
+    python -m bench.bench_fleet [--carts 200] [--quick]
 
 Many carts are simulated as real :class:`dashcart.runtime.fleet.FleetLink` objects (each with its
 own on-disk outbox and paho client) in a few worker processes (paho uses select(), which fails
@@ -34,14 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from dashcart.config import FleetSection
+from dashcart.core.fleet_config import canonical_json
+from dashcart.runtime.fleet import FleetLink, LinkState, make_client, parse_broker_url
+from dashcart.runtime.fleet_ingest import accounting
+from tests.runtime.mosquitto_broker import Mosquitto
 
-from dashcart.config import FleetSection  # noqa: E402
-from dashcart.core.fleet_config import canonical_json  # noqa: E402
-from dashcart.runtime.fleet import FleetLink, LinkState, make_client, parse_broker_url  # noqa: E402
-from dashcart.runtime.fleet_ingest import accounting  # noqa: E402
-from tests.runtime.mosquitto_broker import Mosquitto  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 STORE = "bench"
 SEED_KEY = bytes(range(32))

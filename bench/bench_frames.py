@@ -5,24 +5,20 @@ pipeline's feed (ring buffer, camera health, motion gate, and the barcode scan w
 multi-frame consensus while hands are in). Measured as process CPU time, so other load
 on the machine does not inflate it. Target: under half of one core with hands in.
 
-    python bench/bench_frames.py [--frames 90] [--barcode-every 1]
+    python -m bench.bench_frames [--frames 90] [--barcode-every 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.config import VisionSection  # noqa: E402
-from dashcart.core.vision.pipeline import VisionPipeline  # noqa: E402
-from dashcart.sim.basket_scene import BasketScene  # noqa: E402
+from dashcart.config import VisionSection
+from dashcart.core.vision.pipeline import VisionPipeline
+from dashcart.sim.basket_scene import BasketScene
 
 FPS = 15
 CAMERAS = ("left", "right")

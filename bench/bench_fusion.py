@@ -1,7 +1,7 @@
 """Fusion accuracy and replay speed over generated trips that cannot flatter the cart
 (prints a table; not a test).
 
-    python bench/bench_fusion.py [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40] [--jobs 2]
+    python -m bench.bench_fusion [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40] [--jobs 2]
                                  [--split test] [--plu 0.5] [--plu-by-weight 0.0] [--no-unattended]
 
 Each trip is generated (dashcart.trips.generator) from the photos of one split of the Grocery
@@ -40,13 +40,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from dashcart.core.catalogue import Catalogue  # noqa: E402
-from dashcart.core.controller import ControllerSettings  # noqa: E402
-from dashcart.core.fusion import FusionParams  # noqa: E402
-from dashcart.trips.generator import (  # noqa: E402
+from dashcart.core.catalogue import Catalogue
+from dashcart.core.controller import ControllerSettings
+from dashcart.core.fusion import FusionParams
+from dashcart.trips.generator import (
     ProductImages,
     ShopperOracle,
     TripMix,
@@ -57,7 +54,9 @@ from dashcart.trips.generator import (  # noqa: E402
     load_truth,
     split_photos,
 )
-from dashcart.trips.replay import replay  # noqa: E402
+from dashcart.trips.replay import replay
+
+REPO = Path(__file__).resolve().parent.parent
 
 OUTCOMES = ("right", "wrong", "asked", "missed")
 KINDS = ("barcode", "carton, barcode hidden", "unit produce, PLU entered", "unit produce, no PLU",

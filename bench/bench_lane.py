@@ -1,6 +1,6 @@
 """Lane benchmark: who checks out, with the project's radio model, 1,000 tries per case.
 
-    python bench/bench_lane.py [--tries N] [--quick]
+    python -m bench.bench_lane [--tries N] [--quick]
 
 The lane is two gates 3 m apart (entry, then exit), each a pair of authenticated Eddystone-EID
 beacons on either side of a 1.0 m lane at cart-handle height (-59 dBm at 1 m), as
@@ -25,15 +25,12 @@ import random
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.config import LocationSection  # noqa: E402
-from dashcart.core.lane_auth import EidVerifier  # noqa: E402
-from dashcart.core.location import Locator, Site  # noqa: E402
-from dashcart.events import BeaconSighting, LaneDetected  # noqa: E402
-from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight  # noqa: E402
+from dashcart.config import LocationSection
+from dashcart.core.lane_auth import EidVerifier
+from dashcart.core.location import Locator, Site
+from dashcart.events import BeaconSighting, LaneDetected
+from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
 
 LANE_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 EPOCH = 1_767_225_600.0

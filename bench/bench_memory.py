@@ -12,7 +12,7 @@ which would flatter the ring. VmHWM (peak) and VmRSS (now) come from /proc after
 ``--raw`` keeps every frame raw in the ring (the ring before issue 19) for comparison.
 Targets (issue 19): four cameras <= 250 MB peak; two <= 150 MB.
 
-    python bench/bench_memory.py [--cameras 1 2 4] [--seconds 20] [--raw]
+    python -m bench.bench_memory [--cameras 1 2 4] [--seconds 20] [--raw]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def _status(field: str, pid: str = "self") -> float:

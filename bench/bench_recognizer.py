@@ -1,6 +1,6 @@
 """Recognizer bench: accuracy on the held-out TEST split, latency, load time, size.
 
-    /work/venv/bin/python bench/bench_recognizer.py [--model .../models/recognizer.tflite]
+    /work/venv/bin/python -m bench.bench_recognizer [--model .../models/recognizer.tflite]
         [--float /work/model-artifacts/recognizer_float.tflite] [--gallery ...npz] [--threads N]
         [--data DIR | $DASHCART_GSD] [--crops-per-photo 3] [--seed 12]
 
@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from training import gsd_data  # stdlib-only helpers: lists, split
+from training.augment import basket_crop  # numpy + cv2 only
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training"))
-import gsd_data  # noqa: E402  (stdlib-only helpers: lists, split)
-from augment import basket_crop  # noqa: E402  (numpy + cv2 only)
 
 
 def _models_dir() -> Path:

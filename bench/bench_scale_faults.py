@@ -3,7 +3,7 @@ and in replay: how fast a mute scale is reported, whether a corrupt-line flood i
 the right counts, and whether thousands of corrupt lines, silences and unplug/replug cycles
 cause a crash or a phantom weight change.
 
-    python bench/bench_scale_faults.py [--cycles 10] [--corrupt 10000] [--trials 5]
+    python -m bench.bench_scale_faults [--cycles 10] [--corrupt 10000] [--trials 5]
 
 Targets (issue 19): a mute scale reported within 2 s; a corrupt-line flood reported with the
 right counts; 10,000 corrupt lines, silences and unplug/replug cycles: 0 crashes, 0 phantoms.
@@ -15,20 +15,16 @@ import argparse
 import logging
 import queue
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.core.weighing import WeighingEngine  # noqa: E402
-from dashcart.drivers.scale.serial_scale import SerialScale  # noqa: E402
-from dashcart.events import DeviceStatus, WeightSettled  # noqa: E402
-from dashcart.runtime.scale_reader import ScaleEventSource  # noqa: E402
-from dashcart.sim.load_script import Fault, Lift, LoadScript, Place, render_scale_log, render_sics_log  # noqa: E402
-from dashcart.sim.scale_bridge import SimulatedBridge  # noqa: E402
-from dashcart.trips.scale_replay import replay_pairs  # noqa: E402
+from dashcart.core.weighing import WeighingEngine
+from dashcart.drivers.scale.serial_scale import SerialScale
+from dashcart.events import DeviceStatus, WeightSettled
+from dashcart.runtime.scale_reader import ScaleEventSource
+from dashcart.sim.load_script import Fault, Lift, LoadScript, Place, render_scale_log, render_sics_log
+from dashcart.sim.scale_bridge import SimulatedBridge
+from dashcart.trips.scale_replay import replay_pairs
 
 OFFSET, CPG = 5000, 420.0
 JUNK = "R 12 x\x00junk 7F"   # never a valid line of either protocol

@@ -6,7 +6,7 @@ Prints a table: per resolution, the median and 95th percentile milliseconds of
   steady    nothing changed (the usual 30 fps frame: build + compare, no drawing).
 Target: a frame in at most 5 ms here. Runs off-screen (SDL dummy driver).
 
-    python bench/bench_ui.py [--frames N]
+    python -m bench.bench_ui [--frames N]
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pygame  # noqa: E402
+import pygame
 
-from dashcart.config import Config  # noqa: E402
-from dashcart.sim.demo_scenes import demo_catalogue, long_basket  # noqa: E402
-from dashcart.ui.app import App  # noqa: E402
-from dashcart.ui.layout import RESOLUTIONS  # noqa: E402
+from dashcart.config import Config
+from dashcart.sim.demo_scenes import demo_catalogue, long_basket
+from dashcart.ui.app import App
+from dashcart.ui.layout import RESOLUTIONS
 
 TARGET_MS = 5.0
 

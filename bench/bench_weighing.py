@@ -1,6 +1,6 @@
 """Weighing accuracy and speed on generated traces (vibration, drift, glitches, wire faults).
 
-    python bench/bench_weighing.py [--traces N] [--minutes M] [--seed S] [--protocol mt-sics]
+    python -m bench.bench_weighing [--traces N] [--minutes M] [--seed S] [--protocol mt-sics]
 
 With ``--protocol mt-sics`` each trace is streamed by a simulated trade scale instead (its own
 motion detection; a random division of 1, 2 or 5 g, 4-10 readings a second, kg or g), and a
@@ -19,15 +19,11 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashcart.core.weighing import WeighingEngine  # noqa: E402
-from dashcart.drivers.scale.protocol import Reading, parse_hx711  # noqa: E402
-from dashcart.sim.load_script import (  # noqa: E402
+from dashcart.core.weighing import WeighingEngine
+from dashcart.drivers.scale.protocol import Reading, parse_hx711
+from dashcart.sim.load_script import (
     Drift,
     Fault,
     Lift,
@@ -38,7 +34,7 @@ from dashcart.sim.load_script import (  # noqa: E402
     render_scale_log,
     render_sics_log,
 )
-from dashcart.trips.scale_replay import replay_pairs  # noqa: E402
+from dashcart.trips.scale_replay import replay_pairs
 
 # An item that starts moving within the confirmation budget after the previous one came to
 # rest may be reported together with it ("two items 0.5 s apart: two changes or their sum").

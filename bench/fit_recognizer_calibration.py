@@ -2,7 +2,7 @@
 on the crops of generated trips, show how well calibrated it then is, and measure how alike
 the *looks* of basket items are to what leaves (prints; not a test).
 
-    python bench/fit_recognizer_calibration.py [--trips 80] [--seed 5000] [--keep DIR] [--jobs 2] [--split calib]
+    python -m bench.fit_recognizer_calibration [--trips 80] [--seed 5000] [--keep DIR] [--jobs 2] [--split calib]
 
 The trips are built from the photos of the ``calib`` split of training/gsd_data.splits: held
 out of the model and its gallery, and apart from the ``test`` photos bench_fusion.py measures
@@ -40,19 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.bench_fusion import catalogue_and_images
+from dashcart.core.appearance import look_similarity
+from dashcart.core.controller import calibrated_candidates
+from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE
+from dashcart.events import ItemRecognized
+from dashcart.trips.format import read_trip
+from dashcart.trips.generator import ShopperOracle, TripMix, generate_trip, load_truth, question_action
+from dashcart.trips.replay import default_vision, replay
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from dashcart.core.appearance import look_similarity  # noqa: E402
-from dashcart.core.controller import calibrated_candidates  # noqa: E402
-from dashcart.core.fusion import LOOK_PLAIN, LOOK_SURE  # noqa: E402
-from dashcart.events import ItemRecognized  # noqa: E402
-from dashcart.trips.format import read_trip  # noqa: E402
-from dashcart.trips.generator import ShopperOracle, TripMix, generate_trip, load_truth, question_action  # noqa: E402
-from dashcart.trips.replay import default_vision, replay  # noqa: E402
-
-sys.path.insert(0, str(REPO / "bench"))
-from bench_fusion import catalogue_and_images  # noqa: E402
 
 TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]
 LOOK_STEPS = [0.7, 0.75, 0.8, 0.85, 0.9, 0.95]

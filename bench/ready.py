@@ -4,7 +4,7 @@ Starts `python -m dashcart run` on the simulated hardware (or --config FILE) wit
 WATCHDOG_USEC set, exactly as the unit does, and listens on a real datagram socket. Prints a
 table. Targets (issue 7): READY in under 3 s; under 250 MB resident.
 
-    python bench/ready.py [--config FILE] [--seconds 10] [--watchdog-s 4]
+    python -m bench.ready [--config FILE] [--seconds 10] [--watchdog-s 4]
 """
 
 from __future__ import annotations

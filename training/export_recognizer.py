@@ -1,7 +1,7 @@
 """Export the recognizer: PyTorch checkpoint -> float .tflite -> int8 .tflite + sidecar + gallery.
 
-    python training/export_recognizer.py --checkpoint /work/model-artifacts/recognizer.pt
-    python training/export_recognizer.py --pretrained      # ImageNet weights, no fine-tuning
+    python -m training.export_recognizer --checkpoint /work/model-artifacts/recognizer.pt
+    python -m training.export_recognizer --pretrained      # ImageNet weights, no fine-tuning
 
 Steps: litert-torch converts the embedding net (head dropped) to a float .tflite; the
 ai-edge-quantizer makes it int8 (weights and activations) from calibration on training images
@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gsd_data  # noqa: E402
-from preprocess import model_input  # noqa: E402
-from recognizer_model import (  # noqa: E402
+from training import gsd_data
+from training.preprocess import model_input
+from training.recognizer_model import (
     PIXEL_MEAN,
     PIXEL_SCALE,
     PIXEL_STD,
@@ -35,16 +34,7 @@ from recognizer_model import (  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def models_dir(repo: Path = REPO) -> Path:
-    """The package's models folder: dashcart/core/vision/models once the package has moved
-    there, else the older cart/vision/models."""
-    for rel in ("dashcart/core/vision/models", "cart/vision/models"):
-        if (repo / rel).is_dir():
-            return repo / rel
-    return repo / "dashcart/core/vision/models"
-
-
-MODELS_DIR = models_dir()
+MODELS_DIR = REPO / "dashcart" / "core" / "vision" / "models"
 
 
 def build_net(checkpoint: Path | None) -> tuple[EmbeddingNet, dict]:
@@ -149,7 +139,7 @@ def main() -> int:
     src.add_argument("--pretrained", action="store_true", help="ImageNet weights, no fine-tuning")
     ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT, help="dataset root (or $DASHCART_GSD)")
     ap.add_argument("--out-dir", type=Path, default=MODELS_DIR,
-                    help="default: dashcart/core/vision/models, or cart/vision/models where that is the one there")
+                    help="default: dashcart/core/vision/models")
     ap.add_argument("--float-out", type=Path, default=Path("/work/model-artifacts/recognizer_float.tflite"))
     ap.add_argument("--calib-count", type=int, default=300, help="training images for int8 ranges")
     ap.add_argument("--prototypes-per-class", type=int, default=5)
@@ -157,6 +147,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
+    if problem := gsd_data.missing(args.data):
+        print(f"export_recognizer: {problem}", file=sys.stderr)
+        return 2
     torch.manual_seed(args.seed)
     net, meta = build_net(None if args.pretrained else args.checkpoint)
     size = int(meta["image_size"])

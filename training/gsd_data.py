@@ -27,6 +27,15 @@ class Sample:
     group: str  # Fruit | Vegetables | Packages (the dataset's top-level folder)
 
 
+def missing(root: Path) -> str | None:
+    """Why `root` is not the dataset, in one line for a script's stderr; None when it is."""
+    for name in ("classes.csv", "train.txt", "val.txt"):
+        if not (root / name).is_file():
+            return (f"{root}: no {name} here; it is not the Grocery Store Dataset "
+                    "(give its folder with --data or $DASHCART_GSD)")
+    return None
+
+
 def class_names(root: Path = DEFAULT_ROOT) -> list[str]:
     """The 81 fine class names in class-id order (as `gsd_class` in the demo catalogue)."""
     with open(root / "classes.csv", newline="") as f:

@@ -1,7 +1,7 @@
 """A smaller copy of the Grocery Store Dataset for a machine it does not live on (the device
 machine that trains on a GPU gets only what travels with the working tree, 64 MiB in all).
 
-    python training/pack_dataset.py OUT_DIR [--data ../shared/data/grocery-store] [--max-side 224]
+    python -m training.pack_dataset OUT_DIR [--data ../shared/data/grocery-store] [--max-side 224]
 
 Same layout as the original (``classes.csv``, ``train.txt``, ``val.txt``, the image paths they
 list), so ``--data OUT_DIR`` works for training, export and the bench alike; each photo is
@@ -17,8 +17,7 @@ from pathlib import Path
 
 import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gsd_data  # noqa: E402
+from training import gsd_data
 
 
 def main() -> int:
@@ -27,6 +26,9 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT)
     ap.add_argument("--max-side", type=int, default=224)
     args = ap.parse_args()
+    if problem := gsd_data.missing(args.data):
+        print(f"pack_dataset: {problem}", file=sys.stderr)
+        return 2
     for name in ("classes.csv", "train.txt", "val.txt", "LICENSE"):
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.data / name, args.out / name)

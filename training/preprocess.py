@@ -1,6 +1,6 @@
 """Crop -> model input, exactly as the model's JSON sidecar describes it.
 
-The runtime (cart/vision/recognizer.py) follows the sidecar; training, export and the bench use
+The runtime (dashcart/core/vision/recognizer.py) follows the sidecar; training, export and the bench use
 this one function so that all of them feed the network the same pixels.
 """
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD
+
+from training.recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Fine-tune the recognizer (EfficientNet-Lite0 embedding) on the Grocery Store Dataset.
 
-    python training/train_recognizer.py --out /work/model-artifacts/recognizer.pt [--resume]
+    python -m training.train_recognizer --out /work/model-artifacts/recognizer.pt [--resume]
 
 Recipe (the default, on the CPU as on a GPU; see training/README.md):
 - Every layer fine-tuned, from the ImageNet weights, through a scaled-cosine classification
@@ -38,11 +38,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gsd_data  # noqa: E402
-from augment import cart_view  # noqa: E402
-from preprocess import read_rgb, resize_square  # noqa: E402
-from recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD, CosineHead, EmbeddingNet, load_backbone  # noqa: E402
+from training import gsd_data
+from training.augment import cart_view
+from training.preprocess import read_rgb, resize_square
+from training.recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD, CosineHead, EmbeddingNet, load_backbone
 
 NUM_CLASSES = 81
 
@@ -228,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(args.seed % 2**32)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
+    if problem := gsd_data.missing(args.data):
+        print(f"train_recognizer: {problem}", file=sys.stderr)
+        return 2
     split = gsd_data.splits(args.data)
     train, calib, test = split
     if args.limit > 1:

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training import gsd_data
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training"))
-import gsd_data  # noqa: E402
 
 
 def _tiny_dataset(root: Path) -> None:
@@ -33,8 +33,8 @@ def _tiny_dataset(root: Path) -> None:
 def test_the_packed_copy_reads_as_the_original(tmp_path: Path) -> None:
     original, packed = tmp_path / "gsd", tmp_path / "packed"
     _tiny_dataset(original)
-    done = subprocess.run([sys.executable, str(REPO / "training" / "pack_dataset.py"), str(packed),
-                           "--data", str(original), "--max-side", "224"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "training.pack_dataset", str(packed),
+                           "--data", str(original), "--max-side", "224"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "3 images" in done.stdout and (packed / "LICENSE").is_file()
     assert gsd_data.class_names(packed) == gsd_data.class_names(original) == ["Banana", "Oat-Milk"]
@@ -50,6 +50,6 @@ def test_an_unreadable_photo_is_named(tmp_path: Path) -> None:
     original = tmp_path / "gsd"
     _tiny_dataset(original)
     (original / "val" / "Fruit" / "Banana" / "Banana_009.jpg").write_bytes(b"not a jpeg")
-    done = subprocess.run([sys.executable, str(REPO / "training" / "pack_dataset.py"), str(tmp_path / "p"),
-                           "--data", str(original)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "training.pack_dataset", str(tmp_path / "p"),
+                           "--data", str(original)], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 1 and "Banana_009.jpg: not a readable image" in done.stderr
