@@ -308,6 +308,27 @@ def test_scale_down_opens_the_trouble_screen_once():
     assert h.app.screen == "trouble"
 
 
+@pytest.mark.parametrize("language, cannot_save, damaged", [
+    ("en", "Cannot save, see staff", "The cart's saved basket was damaged and set aside, see staff"),
+    ("ko", "\uc800\uc7a5\ud560 \uc218 \uc5c6\uc2b5\ub2c8\ub2e4", "\uc190\uc0c1"),
+])
+def test_storage_trouble_in_the_shoppers_words_with_the_detail_for_staff(language, cannot_save, damaged):
+    """A save fault and a journal set aside read in the shopper's language (never the runtime's
+    English alone); the runtime's detail (file, error, changes not saved) follows for staff."""
+    full = "cannot save, see staff: /var/lib/dashcart/basket.db: cannot save: database or disk is full " \
+           "(2 changes not saved)"
+    set_aside = "see staff: the basket journal was damaged (row 3 (add): missing field 'code'); kept as " \
+                "basket.db.damaged-20261206T101010"
+    for message, words in ((full, cannot_save), (set_aside, damaged)):
+        h = Harness(SHOP, language=language)
+        h.render(dataclasses.replace(SHOP, language=language, devices=(DeviceView("storage", "down", message),)))
+        assert h.app.screen == "trouble"
+        text = h.find("choice_text").text
+        first, detail = text.split("\n")
+        assert words in first and message not in first and detail == message
+    assert cannot_save not in damaged and damaged not in cannot_save
+
+
 def test_welcome_language_and_help():
     h = Harness(Snapshot(), config=parse_config('[[cameras.devices]]\nid = "top"\n'))
     assert h.app.screen == "welcome"

@@ -13,9 +13,13 @@ def advice(v: View) -> str:
     for d in troubled_devices(v):
         kind = d.device.split(":")[0]
         if kind == "storage":
-            # The cart cannot save (full disk, read-only, damaged journal): the runtime's message
-            # says "cannot save, see staff" and what staff need to know.
-            lines.append(f"{d.message}." if d.message else tr("trouble.other", device=d.device))
+            # The cart cannot save (full disk, read-only) or set a damaged journal aside: the
+            # shopper's words, then the runtime's message (file, error, changes not saved) for staff.
+            what = "trouble.storage" if d.message.startswith("cannot save") or not d.message else \
+                "trouble.storage_damaged"
+            lines.append(f"{tr(what)}. {tr('trouble.storage_do')}.")
+            if d.message:
+                lines.append(d.message)
         elif kind in ("scale", "camera", "network", "bluetooth"):
             lines.append(f"{tr(f'trouble.{kind}')}. {tr(f'trouble.{kind}_do')}.")
         else:
