@@ -167,13 +167,14 @@ class _Checkout:
 class Controller:
     def __init__(self, catalogue: Catalogue, basket: Basket, *, fusion: FusionParams | None = None,
                  settings: ControllerSettings | None = None, checkout: CheckoutPort | None = None,
-                 location: LocationPort | None = None):
+                 location: LocationPort | None = None, scale: ScalePort | None = None):
         self.catalogue = catalogue
         self.basket = basket
         self.fusion = Fusion(catalogue, fusion)
         self.settings = settings or ControllerSettings()
         self.checkout_port = checkout
         self.location = location
+        self.scale_port = scale
         self.t = 0.0
         self.zone = ""
         self.live_weight_g = 0.0
@@ -215,10 +216,11 @@ class Controller:
 
     @classmethod
     def from_config(cls, config: Any, catalogue: Catalogue, basket: Basket, *, checkout: CheckoutPort | None = None,
-                    location: LocationPort | None = None) -> Controller:
+                    location: LocationPort | None = None, scale: ScalePort | None = None) -> Controller:
         """The live cart's controller: settings from ``[cart]``, ``[fusion]`` and ``[checkout]``."""
         return cls(catalogue, basket, fusion=FusionParams.from_config(config.fusion),
-                   settings=ControllerSettings.from_config(config), checkout=checkout, location=location)
+                   settings=ControllerSettings.from_config(config), checkout=checkout, location=location,
+                   scale=scale)
 
     @property
     def state(self) -> SessionState:
@@ -633,6 +635,9 @@ class Controller:
             return
         if self.message:
             self._tell("", "")   # a message answers the shopper's last action: the next one replaces it
+        if a.action == "staff":
+            self._on_staff(a.t, a.value)
+            return
         if a.action == "signin":
             if state in (SessionState.IDLE, SessionState.DONE):
                 self._checkout = None
@@ -690,6 +695,59 @@ class Controller:
             self._note(a.t, "produce_entry", code="")
         elif a.action == "remove" and a.value in self.catalogue:
             self.removal_hint = a.value
+
+    def _on_staff(self, t: float, override: str) -> None:
+        """A staff override (the UI checked the PIN and wrote the audit line first). Each is
+        journaled like the shopper's own changes and noted as ``staff``; what cannot be done
+        now is said on the screen and changes nothing."""
+        state, co = self.state, self._checkout
+        in_session = state in (SessionState.SHOPPING, SessionState.CHECKOUT)
+        paying = co is not None and co.stage == "paying"   # the order is with the store
+        if override in ("clear_questions", "unblock"):
+            # Staff looked in the basket: what was asked about stays as the basket has it (a
+            # removal not named keeps its line; a placement not named is not charged).
+            blocked = state is SessionState.CHECKOUT and co is not None and co.stage == "blocked"
+            if not in_session or not self.basket.questions or (override == "unblock" and not blocked):
+                self._tell("message.staff_nothing", "nothing to do")
+                return
+            questions = self.basket.questions
+            for q in questions:
+                self.basket.close_question(t, q.id, "staff")
+            self._note(t, "staff", action=override, questions=len(questions))
+            self._after_question(t)
+        elif override == "void_last":
+            if not in_session or paying or not self.basket.items:
+                self._tell("message.staff_nothing", "nothing to do")
+                return
+            item = max(self.basket.items, key=lambda i: i.id)   # the newest placement
+            self.basket.remove(t, item.id, item.qty)
+            self._note(t, "staff", action=override, code=item.code, qty=item.qty, weight_g=item.weight_g)
+        elif override == "tare":
+            # Zero means "the empty basket": with items in it, or a change or a weighing under
+            # way, zeroing would move what the screen shows, never the basket's bill.
+            if (in_session and self.basket.items) or self._pending is not None or self.produce_entry:
+                self._tell("message.staff_empty_first", "take everything out of the basket, then zero the scale")
+                return
+            if self.scale_port is None:
+                self._tell("message.staff_no_scale", "this cart has no scale")
+                return
+            self.scale_port.request_zero()
+            self._tell("message.staff_zeroing", "zeroing the scale: keep the cart still")
+            self._note(t, "staff", action=override)
+        elif override == "end_session":
+            if state is SessionState.IDLE or paying:
+                # An order with the store ends the session with its answer, never before.
+                self._tell("message.staff_nothing" if state is SessionState.IDLE else "message.staff_wait_store",
+                           "nothing to do" if state is SessionState.IDLE else "the order is with the store: wait")
+                return
+            self._note(t, "staff", action=override, items=len(self.basket.items), total_cents=self.basket.total_cents())
+            self._checkout = None
+            self._pending = None
+            self.produce_entry = None
+            self._set_state(t, SessionState.IDLE)
+            self.language = self.settings.language
+        else:
+            self._note(t, "rejected", action="staff", value=override)
 
     def _tell(self, key: str, text: str, **values: str) -> None:
         """A line for the shopper: ``text`` for the log and English, ``key`` for the screen's translation."""

@@ -159,6 +159,11 @@ class WeighingEngine:
         return self.state is ScaleState.STABLE
 
     @property
+    def zero_g(self) -> float:
+        """The gross grams that read as zero: zero setting and tracking since start (the drift)."""
+        return self._zero_g
+
+    @property
     def total_g(self) -> float | None:
         """The last settled net weight (None before the first stable reading)."""
         if self._reference_g is None:

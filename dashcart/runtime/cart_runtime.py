@@ -30,6 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, Systemd
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
 if TYPE_CHECKING:
+    from dashcart.runtime.scale_reader import ScaleEventSource
     from dashcart.trips.recorder import TripRecorder
 
 log = logging.getLogger("dashcart.run")
@@ -147,6 +149,8 @@ class CartRuntime:
         self._noted = 0
         self._status = ""
         self._scale: Any = None
+        #: The scale reader (:class:`dashcart.runtime.scale_reader.ScaleEventSource`) once started.
+        self.scale_source: ScaleEventSource | None = None
         self._vision: Any = None
         self._live: Any = None
         self._signin: Any = None
@@ -210,7 +214,7 @@ class CartRuntime:
         self._service = self._open_checkout(state_dir)
         self._locator = self._open_locator()
         self.controller = Controller.from_config(self.config, catalogue, self._basket, checkout=self._service,
-                                                 location=self._locator)
+                                                 location=self._locator, scale=self)
         self._noted = len(self.controller.log)
         self._reconcile()
         if self._basket.items or self._basket.session.state != "idle":
@@ -334,9 +338,23 @@ class CartRuntime:
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
         source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
-        # With a fleet link the loop also runs its scale requests (recalibrate_zero) on this thread.
-        loop = source.loop if self._fleet is None else self._fleet.scale_loop(source)
-        self.supervisor.add("scale reader", loop, self.loop_deadline_s)
+        self.scale_source = source
+        self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)
+
+    def request_zero(self) -> None:
+        """The controller's scale port (staff "Zero the scale"): zeroed on the scale reader's
+        thread at the next rest; how it went is logged, and the screen's weight shows it."""
+        source = self.scale_source
+        if source is None:
+            log.warning("scale: cannot zero: the scale is not running")
+            return
+
+        def done(future: Future[str]) -> None:
+            try:
+                log.info("scale: staff zeroed it: %s", future.result())
+            except RuntimeError as exc:
+                log.warning("scale: staff could not zero it: %s", exc)
+        source.request_zero().add_done_callback(done)
 
     def _from_scale(self, event: Event) -> None:
         self.post(event)

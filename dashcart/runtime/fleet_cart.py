@@ -14,17 +14,15 @@ import collections
 import dataclasses
 import logging
 import os
-import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from dashcart import __version__
 from dashcart.config import Config
 from dashcart.events import DeviceStatus
+from dashcart.runtime.scale_reader import ZERO_WAIT_S
 
 if TYPE_CHECKING:
     from dashcart.runtime.cart_runtime import CartRuntime
@@ -41,8 +39,6 @@ LOCATE_MAX_S = 120.0
 COUNTERS_EVERY_S = 300.0
 #: How often ``locate`` beeps again.
 LOCATE_BEEP_S = 2.0
-#: How long ``recalibrate_zero`` waits for the scale to be at rest.
-ZERO_WAIT_S = 5.0
 #: Controller notes that are not worth the fleet's bandwidth (the screen's business).
 QUIET_NOTES = frozenset({"produce_entry"})
 
@@ -54,9 +50,6 @@ class CartFleet:
         self.base_config: Config = runtime.config
         runtime.config, self.applied_version = with_applied_config(runtime.config)
         self.link: FleetLink | None = None
-        self._scale_requests: queue.Queue[Future[str]] = queue.Queue(16)
-        self._zero_waiting: list[tuple[float, Future[str]]] = []
-        self._scale_source: Any = None
         self._basket_events: collections.deque[bool] = collections.deque(maxlen=QUESTION_WINDOW)
         self._light_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -97,18 +90,6 @@ class CartFleet:
             self.link.telemetry("device", {"device": status.device, "state": status.state, "message": status.message},
                                 fault=status.state != "ok")
 
-    def scale_loop(self, source: Any) -> Callable[[Any, threading.Event], None]:
-        """The scale reader's supervisor body: ``source.loop`` plus this link's requests, run
-        between polls on the same thread (the weighing engine is not shared across threads)."""
-        self._scale_source = source
-
-        def loop(heartbeat: Any, stop: threading.Event) -> None:
-            while not stop.is_set():
-                source.poll(timeout=0.5)
-                heartbeat.beat()
-                self._run_scale_requests(source)
-        return loop
-
     # -- health ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -145,7 +126,7 @@ class CartFleet:
         self._counters_at = now
         counters: dict[str, Any] = {"questions_per_event": health["questions_per_event"],
                                     "link": dataclasses.asdict(self.link.counters)}
-        engine = getattr(self._scale_source, "engine", None)
+        engine = getattr(self.runtime.scale_source, "engine", None)
         if engine is not None:
             counters["weighing"] = dataclasses.asdict(engine.counters)
         driver_counters = getattr(getattr(self.runtime, "_scale", None), "counters", None)
@@ -168,16 +149,16 @@ class CartFleet:
     def _scale(self, devices: dict[str, Any]) -> dict[str, Any]:
         config = self.runtime.config
         view = devices.get("scale")
-        out: dict[str, Any] = {"device": view.state if view is not None else ("off" if self._scale_source is None
+        out: dict[str, Any] = {"device": view.state if view is not None else ("off" if self.runtime.scale_source is None
                                                                                  else "starting"),
                                "zero_offset_g": round(config.scale.offset / config.scale.counts_per_gram, 1),
                                "last_calibration": _mtime(config.source)}
-        engine = getattr(self._scale_source, "engine", None)
+        engine = getattr(self.runtime.scale_source, "engine", None)
         if engine is not None:
             out["state"] = engine.state.value
             # The engine's zero (zero setting and tracking since start), relative to the
             # calibrated offset: how far the load cell has drifted.
-            out["drift_g"] = round(float(getattr(engine, "_zero_g", 0.0)), 1)
+            out["drift_g"] = round(engine.zero_g, 1)
         return out
 
     def _cameras(self, devices: dict[str, Any]) -> dict[str, Any]:
@@ -255,38 +236,10 @@ class CartFleet:
         return f"status light and buzzer for {float(seconds):g} s"
 
     def _recalibrate_zero(self, body: dict[str, Any]) -> str:
-        if self._scale_source is None:
+        source = self.runtime.scale_source
+        if source is None:
             raise RuntimeError("no scale on this cart")
-        future: Future[str] = Future()
-        try:
-            self._scale_requests.put_nowait(future)
-        except queue.Full:
-            raise RuntimeError("the scale reader is not taking requests") from None
-        return future.result(timeout=ZERO_WAIT_S + 5.0)
-
-    def _run_scale_requests(self, source: Any) -> None:
-        """On the scale reader's thread: zero when the scale is at rest, waiting up to
-        ``ZERO_WAIT_S`` for it (a cart being pushed is not at rest)."""
-        now = time.monotonic()
-        while True:
-            try:
-                future = self._scale_requests.get_nowait()
-            except queue.Empty:
-                break
-            if future.set_running_or_notify_cancel():
-                self._zero_waiting.append((now + ZERO_WAIT_S, future))
-        waiting, self._zero_waiting = self._zero_waiting, []
-        for deadline, future in waiting:
-            engine = source.engine
-            before = float(getattr(engine, "_zero_g", 0.0))
-            if engine.zero():
-                after = float(getattr(engine, "_zero_g", 0.0))
-                future.set_result(f"zero set ({after - before:+.1f} g)")
-            elif now >= deadline:
-                future.set_exception(RuntimeError(f"the scale stayed {engine.state.value} for {ZERO_WAIT_S:.0f} s, "
-                                                  "never at rest: empty the basket, keep the cart still, try again"))
-            else:
-                self._zero_waiting.append((deadline, future))
+        return source.request_zero().result(timeout=ZERO_WAIT_S + 5.0)
 
 
 def _mtime(path: str) -> str:

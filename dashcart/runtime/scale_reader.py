@@ -8,13 +8,19 @@ worker shape the supervisor runs (``loop(heartbeat, stop)``, see ``dashcart.runt
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Protocol
 
 from dashcart.core.weighing import WeighingEngine, feed_decoded
 from dashcart.drivers.scale import ScaleDriver
 from dashcart.events import DeviceStatus, Event, WeightLive
+
+#: How long a zero request waits for the scale to be at rest (a cart being pushed is not).
+ZERO_WAIT_S = 5.0
 
 
 class _Beat(Protocol):
@@ -32,6 +38,20 @@ class ScaleEventSource:
         self.live_interval_s = live_interval_s
         self._last_live: tuple[float, float, bool] | None = None   # (t, grams, stable) last sent
         self._was_state: str | None = None
+        # Zero requests from other threads (staff on the screen, the fleet): the engine is this
+        # reader's alone, so they are carried out here, between polls.
+        self._zero_requests: queue.Queue[Future[str]] = queue.Queue(16)
+        self._zero_waiting: list[tuple[float, Future[str]]] = []
+
+    def request_zero(self) -> Future[str]:
+        """Zero the scale at its next rest within ``ZERO_WAIT_S`` (any thread; never blocks). The
+        future says ``zero set (+1.2 g)``, or fails with what to do."""
+        future: Future[str] = Future()
+        try:
+            self._zero_requests.put_nowait(future)
+        except queue.Full:
+            future.set_exception(RuntimeError("the scale reader is not taking requests"))
+        return future
 
     def poll(self, timeout: float = 0.5) -> None:
         """One round: read what arrived (waiting up to ``timeout``), put the resulting events."""
@@ -41,12 +61,34 @@ class ScaleEventSource:
             self.put(change.to_event())
         if items:
             self._live(items[-1].t)
+        self._zero_when_at_rest()
 
     def loop(self, heartbeat: _Beat, stop: threading.Event) -> None:
         """The supervisor's worker body: poll until ``stop``, beating every round."""
         while not stop.is_set():
             self.poll(timeout=0.5)
             heartbeat.beat()
+
+    def _zero_when_at_rest(self) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                future = self._zero_requests.get_nowait()
+            except queue.Empty:
+                break
+            if future.set_running_or_notify_cancel():
+                self._zero_waiting.append((now + ZERO_WAIT_S, future))
+        waiting, self._zero_waiting = self._zero_waiting, []
+        engine = self.engine
+        for deadline, future in waiting:
+            before = engine.zero_g
+            if engine.zero():
+                future.set_result(f"zero set ({engine.zero_g - before:+.1f} g)")
+            elif now >= deadline:
+                future.set_exception(RuntimeError(f"the scale stayed {engine.state.value} for {ZERO_WAIT_S:.0f} s, "
+                                                  "never at rest: empty the basket, keep the cart still, try again"))
+            else:
+                self._zero_waiting.append((deadline, future))
 
     def _live(self, t: float) -> None:
         grams, stable = round(self.engine.live_g, 1), self.engine.stable

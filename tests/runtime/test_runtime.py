@@ -173,3 +173,28 @@ def test_a_hung_scale_reader_is_restarted_while_the_cart_keeps_working(tmp_path:
         assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
     finally:
         runtime.stop()
+
+
+def test_staff_zero_the_scale_zeroes_the_running_scale(tmp_path: Path, catalogue: Catalogue, caplog) -> None:
+    """"Zero the scale" in the staff menu reaches the scale reader's engine: a cell that reads
+    120 g with the basket empty (its offset drifted) reads 0 g after it, and the log says so."""
+    from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
+    script = LoadScript(duration_s=60.0)
+    with SimulatedBridge(script, seed=5, offset=-84211, counts_per_gram=420.0) as bridge:
+        config = _config(tmp_path)
+        drifted = -84211 - round(120 * 420.0)                 # the calibration is 120 g off now
+        config = dataclasses.replace(config, scale=dataclasses.replace(config.scale, port=bridge.port, offset=drifted,
+                                                                       counts_per_gram=420.0))
+        runtime = CartRuntime(config, catalogue=catalogue)
+        runtime.start()
+        try:
+            snap = wait_for(runtime, lambda s: s.weight_stable and abs(s.live_weight_g - 120.0) < 5.0, 20)
+            assert snap is not None, f"the drifted scale never read 120 g: {runtime.snapshot().live_weight_g}"
+            with caplog.at_level("INFO", logger="dashcart.run"):
+                runtime.post(ShopperAction(runtime.clock(), "staff", "tare"))
+                snap = wait_for(runtime, lambda s: abs(s.live_weight_g) < 5.0, 20)
+            assert snap is not None, f"the scale was not zeroed: {runtime.snapshot().live_weight_g} g"
+            assert runtime.scale_source is not None and abs(runtime.scale_source.engine.zero_g - 120.0) < 5.0
+            assert any("staff zeroed it: zero set (+1" in r.getMessage() for r in caplog.records)
+        finally:
+            runtime.stop()
