@@ -38,8 +38,8 @@ def _frames(count: int, hands: bool, seed: int) -> list[bytes]:
     lh, lw = label.shape[:2]
     out = []
     for i in range(count):
-        hand = (100 + (i * 37) % 440, 200 + (i * 23) % 200, 45) if hands else None
-        frame = scene.render(seed=i, hand=hand)
+        hand = (100 + (i * 37) % 440, 200 + (i * 23) % 200, 90) if hands else None
+        frame = scene.render(i, hand=hand)
         if hands and (i // 8) % 2 == 0:
             x = 40 + (i * 5) % 200
             frame[60:60 + lh, x:x + lw] = label

@@ -25,8 +25,8 @@ def session_frames(shared_data, product: str = "Lemon") -> tuple[list[tuple[floa
         t = i / FPS
         if i == 16:
             scene.add(iconic(shared_data, product), 240, 140, 200)
-        hand = (300 + 10 * (i - 8), 260, 45) if 8 <= i < 20 else None
-        frame = scene.render(seed=i, hand=hand)
+        hand = (300 + 10 * (i - 8), 260, 90) if 8 <= i < 20 else None
+        frame = scene.render(i, hand=hand)
         if 8 <= i < 14:  # the product's barcode held up to the camera
             frame[40:40 + lh, 60 + 4 * i:60 + 4 * i + lw] = label
         frames.append((t, frame))

@@ -83,7 +83,7 @@ class BasketView:
 
     def take(self, item: int) -> None:
         with self._lock:
-            self.scene.items.pop(item, None)
+            self.scene.remove(item)
             self._used.pop(item, None)
 
     def hold_up(self, photo: np.ndarray | None, label: np.ndarray | None = None) -> None:
@@ -96,31 +96,21 @@ class BasketView:
         """A hand reaching into the basket (motion the gate sees) or gone."""
         with self._lock:
             w, h = self.scene.width, self.scene.height
-            self._hand = (w // 2, h // 2, 28) if inside else None
+            self._hand = (w // 2, h // 2, 56) if inside else None
 
     def render(self) -> np.ndarray:
-        import cv2
         with self._lock:
             self._frame += 1
+            noise_rng = np.random.default_rng(self._frame)
+            if self._held is not None:
+                photo, label = self._held
+                # the product held close, the label toward the lens, in a hand that never holds still
+                return self.scene.held_up(photo, label, noise_rng)
             hand = self._hand
             if hand is not None:
                 # a hand is never quite still: that is what keeps the motion gate open
                 hand = (hand[0] + (self._frame % 5) * 6 - 12, hand[1] + (self._frame % 3) * 5, hand[2])
-            frame = self.scene.render(hand=hand, noise=2.0, seed=self._frame)
-            held = self._held
-        if held is not None:
-            photo, label = held
-            h, w = frame.shape[:2]
-            size = min(h, w) - 40
-            big = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
-            x0, y0 = (w - size) // 2 + (self._frame % 3) * 2, 4
-            frame[y0:y0 + size, x0:x0 + size] = big
-            if label is not None:
-                lh, lw = label.shape[:2]
-                lw = min(lw, w)
-                lx, ly = max(0, (w - lw) // 2), h - lh - 4
-                frame[ly:ly + lh, lx:lx + lw] = label[:, :lw]
-        return frame
+            return self.scene.render(noise_rng, hand=hand)
 
 
 class SceneCamera(FrameSource):

@@ -37,15 +37,11 @@ from typing import Any
 import numpy as np
 
 from dashcart.core.catalogue import Catalogue, Product
+from dashcart.sim.basket_scene import FRAME_SIZE, BasketScene, CameraSetup
 from dashcart.sim.camera import barcode_label
 from dashcart.trips.format import TripWriter
 
 CAMERA = "top"
-FRAME_SIZE = (640, 480)          # the cameras' configured default ([[cameras.devices]])
-# An item lying in the basket, and one held up to the camera, as a share of the frame width:
-# about what a camera over a 50 cm basket sees of a 1 l carton or an apple.
-ITEM_SHARE = 0.225
-HELD_SHARE = 0.625
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
 # What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
@@ -166,149 +162,6 @@ class ProductImages:
         return cv2.resize(self._cache[path], (size, size), interpolation=cv2.INTER_AREA)
 
 
-@dataclass(frozen=True)
-class CameraSetup:
-    """One cart's camera: how high over the basket (how big an item looks), how tilted, how
-    exposed, its colour cast, focus and sensor noise. Fixed for a trip, as on a real cart."""
-
-    item_share: float = ITEM_SHARE              # an item's width as a share of the frame's
-    tilt: tuple[float, ...] = (0.0,) * 8        # corner offsets of the perspective, shares of the frame
-    gain: float = 1.0                           # exposure
-    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)   # B, G, R white balance
-    blur: float = 0.0                           # Gaussian sigma in pixels (focus, motion)
-    noise: float = 2.0                          # sensor noise, grey levels
-    skin: tuple[int, int, int] = (120, 150, 200)
-
-    @classmethod
-    def draw(cls, rng: random.Random) -> CameraSetup:
-        """A camera as carts have them: mounted 40-70 cm over the basket, up to 10 % keystone,
-        auto exposure from dim to bright, warm to cool light, a little soft."""
-        return cls(item_share=rng.uniform(0.16, 0.30),
-                   tilt=tuple(rng.uniform(-0.10, 0.10) for _ in range(8)),
-                   gain=rng.uniform(0.6, 1.35),
-                   cast=(rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)),
-                   blur=rng.choice((0.0, 0.0, 0.0, 0.5, 0.8)),   # much softer and no 2-px-per-bar label reads
-                   noise=rng.uniform(1.5, 3.5),
-                   skin=rng.choice(((120, 150, 200), (90, 120, 170), (60, 85, 130), (150, 175, 225))))
-
-    def apply(self, frame: np.ndarray, np_rng: np.random.Generator, noise_bank: list[np.ndarray]) -> np.ndarray:
-        """``frame`` (uint8 BGR, the basket as it lies) as this camera sees it. ``noise_bank``:
-        sensor noise fields (int16) drawn once per trip; each frame takes one, shifted."""
-        import cv2
-        h, w = frame.shape[:2]
-        image = frame
-        if any(self.tilt):
-            src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-            dst = src + np.float32(self.tilt).reshape(4, 2) * np.float32([w, h])
-            image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(src, dst), (w, h),
-                                        borderMode=cv2.BORDER_REPLICATE)
-        levels = np.arange(256, dtype=np.float32)
-        lut = np.clip(np.stack([levels * self.gain * c for c in self.cast], axis=-1), 0, 255).astype(np.uint8)
-        image = cv2.LUT(image, lut.reshape(1, 256, 3))
-        if self.blur > 0:
-            image = cv2.GaussianBlur(image, (0, 0), self.blur)
-        if not noise_bank:
-            noise_bank.extend(np.round(np_rng.normal(0, self.noise, image.shape)).astype(np.int16) for _ in range(4))
-        field_ = noise_bank[int(np_rng.integers(len(noise_bank)))]
-        shift = int(np_rng.integers(h)), int(np_rng.integers(w))
-        noisy = image.astype(np.int16) + np.roll(field_, shift, axis=(0, 1))
-        return np.clip(noisy, 0, 255).astype(np.uint8)
-
-
-def draw_hand(frame: np.ndarray, x: int, y: int, size: int, skin: tuple[int, int, int]) -> None:
-    """A hand over (x, y), ``size`` pixels across, its arm reaching in from the bottom edge."""
-    import cv2
-    h = frame.shape[0]
-    cv2.ellipse(frame, (x, y), (size // 2, round(size * 0.6)), 0, 0, 360, skin, -1)
-    for k in range(4):   # fingers toward the top
-        fx = x - size // 2 + round((k + 0.5) * size / 4)
-        cv2.line(frame, (fx, y), (fx, y - round(size * 0.9)), skin, max(2, size // 7))
-    cv2.rectangle(frame, (x - size // 3, y), (x + size // 3, h), skin, -1)
-
-
-class Scene:
-    """The basket seen from above: a floor and the photos of what lies on it."""
-
-    def __init__(self, rng: random.Random, frame_size: tuple[int, int] = FRAME_SIZE,
-                 camera: CameraSetup | None = None):
-        w, h = self.size = frame_size
-        self.camera = camera or CameraSetup()
-        self.noise_bank: list[np.ndarray] = []
-        floor = np.full((h, w, 3), (72, 76, 80), np.uint8)
-        pitch = max(8, round(w * 0.075))   # the basket's wire grid
-        floor[:, ::pitch] = (130, 130, 135)
-        floor[::pitch, :] = (130, 130, 135)
-        self.floor = floor
-        self.item_px = round(w * self.camera.item_share)
-        self.items: dict[Any, tuple[np.ndarray, int, int]] = {}
-        self.rng = rng
-
-    def add(self, key: Any, image: np.ndarray, near: Any = None) -> None:
-        """Lay ``image`` somewhere in the basket, or half overlapping item ``near`` (the
-        next unit of several put in together)."""
-        w, h = self.size
-        size = image.shape[0]
-        if near in self.items:
-            _, x, y = self.items[near]
-            dx, dy = self.rng.choice(((size // 2, 0), (-size // 2, 0), (0, size // 2), (0, -size // 2)))
-            x, y = min(max(0, x + dx), w - size), min(max(0, y + dy), h - size)
-        else:
-            x, y = self.rng.randrange(0, w - size), self.rng.randrange(0, h - size)
-        self.items[key] = (image, x, y)
-
-    def remove(self, key: Any) -> None:
-        self.items.pop(key, None)
-
-    def shift(self, rng: random.Random, share: float) -> None:
-        """The cart was pushed: the load slides together, each item a little on its own too,
-        so items no longer lie quite where the cameras saw them put down."""
-        w, h = self.size
-        dx, dy = (round(rng.uniform(-share, share) * w) for _ in range(2))
-        for key, (image, x, y) in list(self.items.items()):
-            size = image.shape[0]
-            jx, jy = (round(rng.uniform(-share, share) * w / 4) for _ in range(2))
-            self.items[key] = (image, min(max(0, x + dx + jx), w - size), min(max(0, y + dy + jy), h - size))
-
-    def compose(self, hand_over: Any = None, hand_share: float = 0.5) -> np.ndarray:
-        """The basket as it lies (before the camera's optics), with a hand covering about
-        ``hand_share`` of item ``hand_over``."""
-        frame = self.floor.copy()
-        for image, x, y in self.items.values():
-            size = image.shape[0]
-            frame[y:y + size, x:x + size] = image
-        if hand_over in self.items:
-            image, x, y = self.items[hand_over]
-            size = image.shape[0]
-            draw_hand(frame, x + size // 2, y + round(size * (1.0 - hand_share)), round(size * 0.8), self.camera.skin)
-        return frame
-
-    def render(self, np_rng: np.random.Generator, hand_over: Any = None) -> np.ndarray:
-        return self.camera.apply(self.compose(hand_over), np_rng, self.noise_bank)
-
-    def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator,
-                hand_covers: float = 0.0) -> np.ndarray:
-        """The product held close to the camera, its barcode (if any) toward it, in a hand
-        that covers ``hand_covers`` of it (from below)."""
-        import cv2
-        w, h = self.size
-        frame = self.compose()
-        held = min(round(w * HELD_SHARE), h)
-        big = cv2.resize(image, (held, held), interpolation=cv2.INTER_AREA)
-        # a hand never holds still: each frame has the product somewhere else
-        x0 = min(max(0, (w - held) // 2 + int(np_rng.integers(-w // 13, w // 13 + 1))), w - held)
-        y0 = min(max(0, (h - held) // 2 + int(np_rng.integers(-h // 16, h // 16 + 1))), h - held)
-        frame[y0:y0 + held, x0:x0 + held] = big
-        if hand_covers > 0:
-            hx = x0 + held // 2 + int(np_rng.integers(-held // 4, held // 4 + 1))
-            draw_hand(frame, hx, y0 + round(held * (1.0 - hand_covers)), round(held * 0.5), self.camera.skin)
-        if label is not None:
-            # the shopper shows the barcode: the hand holds the product, not the label
-            lh, lw = label.shape[:2]
-            lx, ly = max(0, (w - lw) // 2), h - lh - 8
-            frame[ly:ly + lh, lx:lx + lw] = label[:, :min(lw, w - lx)]
-        return self.camera.apply(frame, np_rng, self.noise_bank)
-
-
 def _zones(catalogue: Catalogue) -> list[str]:
     return sorted({p.zone for p in catalogue if p.zone})
 
@@ -344,7 +197,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     by_zone = {zone: [p for p in catalogue if p.zone == zone] for zone in zones}
     if images is None and frames and dataset_root:
         images = ProductImages(dataset_root, split)
-    scene = Scene(rng, frame_size, camera)
+    scene = BasketScene(frame_size[0], frame_size[1], camera=camera, rng=rng)
     writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
                         catalogue=catalogue_ref, site=site, frames=frames)
     truth = Truth(seed=seed, split=images.split if images else "", camera=asdict(camera))
@@ -485,7 +338,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
             units = [(key, i) for i in range(1 if product.by_weight else qty)]
             if frames:
                 for i, unit in enumerate(units):
-                    scene.add(unit, appearance, near=units[i - 1] if i else None)
+                    scene.lay(unit, appearance, near=units[i - 1] if i else None)
                 settling(t + 0.45, rest, units[-1], hand_rng.random() < mix.hand_lingers)
             if existing is not None:
                 existing["qty"] += qty
@@ -502,7 +355,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     load.append(Push(t + 0.5, lane_t + 1.0, amplitude_g=150.0))
     duration = lane_t + 14.0
     truth.duration_s = duration
-    for code in {b["code"] for b in basket}:
+    for code in sorted({b["code"] for b in basket}):   # sorted: truth.json the same bytes in every process
         entries = [b for b in basket if b["code"] == code]
         truth.basket[code] = {"qty": sum(b["qty"] for b in entries) if not catalogue.get(code).by_weight else len(entries),
                               "lots": [round(b["grams"], 1) for b in entries] if catalogue.get(code).by_weight else []}

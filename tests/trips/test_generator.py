@@ -4,11 +4,11 @@ trip, hands over the items, produce by weight without a PLU."""
 import json
 import random
 
-import numpy as np
 import pytest
 
 from dashcart.core.catalogue import Catalogue
-from dashcart.trips.generator import CameraSetup, ProductImages, Scene, TripMix, generate_trip, split_photos
+from dashcart.sim.basket_scene import CameraSetup
+from dashcart.trips.generator import ProductImages, TripMix, generate_trip, split_photos
 
 
 @pytest.fixture(scope="module")
@@ -54,36 +54,6 @@ def test_a_trip_uses_photos_of_its_split_only(gsd, splits, split, tmp_path):
     assert not used & splits["train"]                    # never a photo the model was trained on
     assert CameraSetup(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["camera"].items()}) \
         == CameraSetup(**truth.camera) and 0.15 < saved["camera"]["item_share"] < 0.31
-
-
-def test_each_trip_has_a_camera_of_its_own():
-    cameras = [CameraSetup.draw(random.Random(seed)) for seed in range(20)]
-    assert len({c.item_share for c in cameras}) == 20
-    gains = [c.gain for c in cameras]
-    assert min(gains) < 0.8 and max(gains) > 1.15          # dim and bright carts
-    assert any(c.blur > 0 for c in cameras) and any(c.blur == 0 for c in cameras)
-    # the same floor seen by two cameras: different pictures
-    a = Scene(random.Random(1), (320, 240), cameras[0]).render(np.random.default_rng(0))
-    b = Scene(random.Random(1), (320, 240), cameras[1]).render(np.random.default_rng(0))
-    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5
-
-
-def test_a_hand_covers_the_item_held_up_and_in_the_basket():
-    camera = CameraSetup(noise=0.0)
-    scene = Scene(random.Random(2), (320, 240), camera)
-    green = np.zeros((64, 64, 3), np.uint8)
-    green[:] = (40, 160, 40)
-    skin = np.array(camera.skin)
-
-    def skin_px(frame):
-        return int((np.abs(frame.astype(int) - skin).sum(axis=2) < 10).sum())
-
-    bare = scene.held_up(green, None, np.random.default_rng(0))
-    held = scene.held_up(green, None, np.random.default_rng(0), hand_covers=0.4)
-    assert skin_px(bare) == 0 and skin_px(held) > 0.1 * 200 * 200 * 0.4
-    scene.add("pepper", green)
-    assert skin_px(scene.render(np.random.default_rng(0))) == 0
-    assert skin_px(scene.render(np.random.default_rng(0), hand_over="pepper")) > 500
 
 
 def test_produce_by_weight_can_come_without_a_plu(gsd, tmp_path):

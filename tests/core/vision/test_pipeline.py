@@ -236,11 +236,11 @@ def test_what_is_still_there_after_a_removal_is_not_what_left(model):
     recognizer, gallery = model
     scene = BasketScene(seed=5)
     under = scene.add(iconic(SHARED_DATA, "Red-Bell-Pepper"), 200, 150, 200)
-    scene.add(iconic(SHARED_DATA, PRODUCT), 240, 180, 200)        # the milk, lying on the pepper
-    frames = [(i / 15, scene.render(seed=i)) for i in range(10)]
+    scene.add(iconic(SHARED_DATA, PRODUCT), 210, 160, 200)        # the milk, lying on most of the pepper
+    frames = [(i / 15, scene.render(i)) for i in range(10)]
     scene.remove(under)
-    frames += [(i / 15, scene.render(seed=i, hand=(330, 300, 45))) for i in range(10, 16)]
-    frames += [(i / 15, scene.render(seed=i)) for i in range(16, 30)]
+    frames += [(i / 15, scene.render(i, hand=(330, 300, 90))) for i in range(10, 16)]
+    frames += [(i / 15, scene.render(i)) for i in range(16, 30)]
     settled = WeightSettled(t=26 / 15, delta_g=-170.0, total_g=1580.0, started_t=10 / 15)
 
     def removed(pipeline):
