@@ -3,14 +3,16 @@
 Records what the scale sends (every line, with its receive time), the beacons the
 configured scanner hears (``beacons.csv``, with the site's zones and lane in ``trip.json``)
 and, only with ``--frames``, the cameras' frames: frames are the shopper's basket, so they
-are written only when someone asks for them on purpose. It opens the scale itself, so it runs
-instead of the cart; to record a cart in use, shopper's actions included, use
-``dashcart run --record DIR`` (dashcart.trips.recorder does the writing for both).
+are written only when someone asks for them on purpose. It opens the scale itself (through
+``dashcart.runtime.devices``, as ``dashcart run`` does: ``scale.backend = "sim"`` records the
+simulated bridge), so it runs instead of the cart; to record a cart in use, shopper's actions
+included, use ``dashcart run --record DIR`` (dashcart.trips.recorder does the writing for both).
 """
 
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import time
 from pathlib import Path
@@ -18,16 +20,15 @@ from pathlib import Path
 from dashcart.config import Config
 from dashcart.errors import Misconfigured, RetryLater
 
+#: How long the scale may take to connect before recording gives up.
+CONNECT_S = 5.0
+
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    import serial
-
-    from dashcart.runtime.devices import open_beacon_scanner
+    from dashcart.runtime.devices import open_beacon_scanner, open_scale
     from dashcart.trips.recorder import TripRecorder, check_new_trip_dir
 
     out = Path(args.out)
-    if not config.scale.port:
-        raise Misconfigured(f"{config.source or 'config'}: scale.port is empty; set it to the scale's serial port")
     cameras: dict[str, str] = {}
     for spec in args.camera or []:
         ident, sep, device = spec.partition("=")
@@ -35,10 +36,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
             raise Misconfigured(f"--camera {spec!r}: expected ID=DEVICE, e.g. top=/dev/video0")
         cameras[ident] = device
     check_new_trip_dir(out)   # before any device is opened
-    try:
-        port = serial.serial_for_url(config.scale.port, baudrate=config.scale.baudrate, timeout=0.05)
-    except (serial.SerialException, ValueError) as exc:
-        raise RetryLater(f"{config.scale.port}: cannot open the scale: {exc}") from None
     captures = {}
     if args.frames:
         import cv2
@@ -47,7 +44,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if not cap.isOpened():
                 raise RetryLater(f"camera {ident} at {device}: cannot open")
             captures[ident] = cap
+    # Every line the driver receives, garbage included, with its receive time; written on this
+    # thread once the recorder exists (the lines of the scale's start come first).
+    lines: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
     start = time.monotonic()
+    scale = open_scale(config, on_line=lambda t, line: lines.put((t, line)))
+    while not scale.connected and time.monotonic() - start < CONNECT_S:
+        time.sleep(0.02)
+    if not scale.connected:
+        scale.close()
+        for cap in captures.values():
+            cap.release()
+        raise RetryLater(f"{scale.describe()}: cannot open the scale: {getattr(scale, 'last_error', '') or 'no answer'}")
     recorder = TripRecorder(out, config, start_t=start, frames=args.frames, cameras=tuple(captures),
                             frames_fps=args.fps)
     # The scanner calls back from its own thread; the recorder takes care of that.
@@ -56,9 +64,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     print(f"recording into {out}; Ctrl-C to stop", file=sys.stderr)
     try:
         while args.duration is None or time.monotonic() - start < args.duration:
-            line = port.readline()
-            if line:
-                recorder.scale_line(time.monotonic(), line)
+            scale.read(timeout=0.05)   # the samples are the cart's business; the lines are the trip's
+            while not lines.empty():
+                recorder.scale_line(*lines.get_nowait())
             for ident, cap in captures.items():
                 ok, image = cap.read()
                 if ok:
@@ -67,8 +75,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         pass
     finally:
         scanner.stop()
+        scale.close()
+        while not lines.empty():
+            recorder.scale_line(*lines.get_nowait())
         recorder.close()
-        port.close()
         for cap in captures.values():
             cap.release()
     print(f"recorded {time.monotonic() - start:.1f} s into {out}", file=sys.stderr)

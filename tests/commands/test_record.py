@@ -54,3 +54,25 @@ def test_record_writes_the_beacons_heard_with_the_site_and_epoch(tmp_path):
     meta = json.loads((out / "trip.json").read_text())
     assert meta["site"]["zones"] == {"ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7": "dairy"}
     assert meta["started_at"] > 1.7e9
+
+
+def test_record_takes_the_simulated_scale_that_run_takes(tmp_path, monkeypatch, capsys):
+    """No config at all: ``scale.backend = "sim"``, the simulated bridge `dashcart run` reads."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    out = tmp_path / "trip"
+    assert main(["record", str(out), "--duration", "1.5"]) == 0, capsys.readouterr().err
+    trip = read_trip(out)
+    assert trip.problems == []
+    problems = []
+    pairs = list(read_scale_log(out / "scale.log", problems.append))
+    assert problems == [] and len(pairs) > 20
+    assert pairs[0][0] < 0.5 and all(0.0 <= t < 3.0 for t, _ in pairs)    # from the scale's first line on
+    assert all(line.startswith(b"R ") for _, line in pairs[1:])             # the bridge's readings, as sent
+
+
+def test_record_says_why_a_scale_cannot_be_opened(tmp_path, capsys):
+    config = tmp_path / "cart.toml"
+    config.write_text(f'[scale]\nbackend = "serial"\nport = "{tmp_path / "no-such-tty"}"\n')
+    assert main(["record", str(tmp_path / "trip"), "--duration", "0.5", "--config", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert "cannot open the scale" in err and "Traceback" not in err
