@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from dashcart.config import LocationSection, parse_config
+from dashcart.core.canonical import canonical_json
 from dashcart.core.catalogue import Catalogue
-from dashcart.core.checkout.order import canonical_json, order_ids, session_id_for, sign
+from dashcart.core.checkout.order import order_ids, session_id_for, sign
 from dashcart.core.lane_auth import EidVerifier, current_eid
 from dashcart.core.location import Locator, Site
 from dashcart.core.pricing import BasketItem, price_basket

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcart.config import FleetSection
-from dashcart.core.fleet_config import canonical_json
+from dashcart.core.fleet_config import signed_message
 from dashcart.runtime.fleet import FleetLink, LinkState, make_client, parse_broker_url
 from dashcart.runtime.fleet_ingest import accounting
 from tests.runtime.mosquitto_broker import Mosquitto
@@ -165,7 +165,7 @@ class Watcher:
 def sign(version: int, doc: dict[str, Any]) -> dict[str, Any]:
     from nacl.signing import SigningKey
     key = SigningKey(SEED_KEY)
-    return {"version": version, "doc": doc, "sig": key.sign(canonical_json(doc, version)).signature.hex()}
+    return {"version": version, "doc": doc, "sig": key.sign(signed_message(doc, version)).signature.hex()}
 
 
 def public_key() -> str:
@@ -286,7 +286,7 @@ def scenario_outage_and_config(args: argparse.Namespace, root: Path) -> None:
     forged = SigningKey(bytes(32))
     bad_docs = [
         ("forged", {"version": 3, "doc": {"ui": {"volume": 0.1}},
-                    "sig": forged.sign(canonical_json({"ui": {"volume": 0.1}}, 3)).signature.hex()}),
+                    "sig": forged.sign(signed_message({"ui": {"volume": 0.1}}, 3)).signature.hex()}),
         ("unsigned", {"version": 4, "doc": {"ui": {"volume": 0.1}}}),
         ("invalid", sign(5, {"ui": {"volume": 9.0}})),
         ("older", sign(1, {"ui": {"volume": 0.9}})),

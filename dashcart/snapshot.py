@@ -37,7 +37,7 @@ class Candidate:
     name: str
     score: float = 0.0
     qty: int = 1
-    price_cents: int = 0             # per unit, or per kg when sold by weight
+    price_cents: int = 0             # for ``qty`` (promotions applied), or per kg when sold by weight
     image: str | None = None
     sold_by: str = "unit"            # unit | weight
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashcart.config import Config, _build
+from dashcart.core.canonical import canonical_json
 from dashcart.errors import Misconfigured
 
 #: Sections and keys a remote document may not set: the link itself (a forged broker or key
@@ -27,10 +28,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 
-def canonical_json(doc: dict[str, Any], version: int) -> bytes:
-    """The bytes that are signed: ``{"doc": doc, "version": version}``, sorted keys, no spaces."""
-    return json.dumps({"doc": doc, "version": version}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+def signed_message(doc: dict[str, Any], version: int) -> bytes:
+    """The bytes that are signed: ``{"doc": doc, "version": version}`` in the canonical form."""
+    return canonical_json({"doc": doc, "version": version})
 
 
 def parse_public_key(text: str, where: str = "fleet.config_public_key") -> bytes:
@@ -97,7 +97,7 @@ def verify_signature(desired: DesiredConfig, public_key: bytes) -> str:
     if len(signature) != 64:
         return f"sig: an Ed25519 signature is 64 bytes, got {len(signature)}"
     try:
-        message = canonical_json(desired.doc, desired.version)
+        message = signed_message(desired.doc, desired.version)
     except ValueError as exc:   # NaN or infinity have no JSON form
         return f"doc: {exc}"
     try:

@@ -27,7 +27,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from dashcart.core.checkout.order import canonical_json, order_ids, sign  # noqa: E402
+from dashcart.core.canonical import canonical_json  # noqa: E402
+from dashcart.core.checkout.order import order_ids, sign  # noqa: E402
 from dashcart.sim.reference_store import ReferenceStore, StoreServer, read_signature  # noqa: E402
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "store-api.yaml"

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from dashcart.config import parse_config
-from dashcart.core.checkout.order import canonical_json, order_ids, sign
+from dashcart.core.canonical import canonical_json
+from dashcart.core.checkout.order import order_ids, sign
 from dashcart.core.checkout.outbox import Outbox
 from dashcart.events import OrderAcknowledged, OrderDelayed
 from dashcart.runtime.checkout_sender import CheckoutService

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from dashcart.config import Config, FleetSection, parse_config
-from dashcart.core.fleet_config import canonical_json
+from dashcart.core.fleet_config import signed_message
 from dashcart.errors import Misconfigured
 from dashcart.runtime.fleet import Backoff, FleetLink, make_client, parse_broker_url, read_applied, with_applied_config
 from dashcart.runtime.fleet_ingest import FleetIngest, accounting
@@ -112,7 +112,7 @@ def _link(broker: Mosquitto, state_dir: Path, cart: str = "cart-1", **kw: Any) -
 
 
 def _sign(key: Any, version: int, doc: dict[str, Any]) -> dict[str, Any]:
-    return {"version": version, "doc": doc, "sig": key.sign(canonical_json(doc, version)).signature.hex()}
+    return {"version": version, "doc": doc, "sig": key.sign(signed_message(doc, version)).signature.hex()}
 
 
 class Ingest:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dashcart.core.canonical import canonical_json
 from dashcart.core.pricing import quantize_weight_g
 from dashcart.snapshot import BasketLine
 
@@ -59,10 +60,6 @@ class Order:
 
     def document(self) -> dict[str, Any]:
         return json.loads(self.body)
-
-
-def canonical_json(document: Any) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def sign(body: bytes, key: bytes) -> str:

@@ -24,7 +24,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashcart.core.checkout.order import Order, canonical_json, mask_email
+from dashcart.core.canonical import canonical_json
+from dashcart.core.checkout.order import Order, mask_email
 from dashcart.core.signin import mask_token
 from dashcart.errors import Misconfigured, PermanentlyBroken
 
