@@ -20,7 +20,7 @@ ProblemHandler = Callable[[str], None]
 
 
 @dataclass
-class ReplayResult:
+class ScaleReplayResult:
     changes: list[SettledChange] = field(default_factory=list)
     counters: ScaleCounters = field(default_factory=ScaleCounters)
     malformed: int = 0
@@ -56,11 +56,11 @@ def read_scale_log(path: str | Path, on_problem: ProblemHandler) -> Iterator[tup
 
 def replay_pairs(pairs: Iterable[tuple[float, bytes | str]], protocol: str = "hx711-bridge",
                  offset: int = 0, counts_per_gram: float = 420.0,
-                 settings: WeighingSection | None = None) -> ReplayResult:
+                 settings: WeighingSection | None = None) -> ScaleReplayResult:
     """Settled changes for already-split ``(t, line)`` pairs (e.g. from ``render_scale_log``)."""
     decoder = LineDecoder(protocol)
     engine = WeighingEngine(offset, counts_per_gram, settings)
-    result = ReplayResult(counters=decoder.counters)
+    result = ScaleReplayResult(counters=decoder.counters)
     for t, line in pairs:
         result.changes += feed_decoded(engine, decoder.decode(t, line))
     return result
@@ -68,7 +68,7 @@ def replay_pairs(pairs: Iterable[tuple[float, bytes | str]], protocol: str = "hx
 
 def replay_scale_log(path: str | Path, protocol: str = "hx711-bridge", offset: int = 0,
                      counts_per_gram: float = 420.0, settings: WeighingSection | None = None,
-                     on_problem: ProblemHandler | None = None) -> ReplayResult:
+                     on_problem: ProblemHandler | None = None) -> ScaleReplayResult:
     """Settled changes of a whole ``scale.log``; each malformed line is passed to ``on_problem``."""
     malformed = 0
 
