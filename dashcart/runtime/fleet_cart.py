@@ -17,15 +17,17 @@ import os
 import shutil
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dashcart import __version__
 from dashcart.config import Config
 from dashcart.events import DeviceStatus
-from dashcart.runtime.scale_reader import ZERO_WAIT_S
+from dashcart.runtime.scale_reader import ZERO_WAIT_S, ScaleEventSource
+from dashcart.snapshot import DeviceView, Snapshot
 
 if TYPE_CHECKING:
-    from dashcart.runtime.cart_runtime import CartRuntime
+    from dashcart.drivers.gpio import NoStatusLight, StatusLight
     from dashcart.runtime.fleet import FleetLink
 
 log = logging.getLogger("dashcart.fleet")
@@ -43,8 +45,21 @@ LOCATE_BEEP_S = 2.0
 QUIET_NOTES = frozenset({"produce_entry"})
 
 
+class FleetHost(Protocol):
+    """What the fleet link needs of the cart it serves. :class:`CartRuntime` is the one host;
+    a protocol, so that this module need not import the runtime that makes it (no circle)."""
+
+    config: Config
+    clock: Callable[[], float]
+    device_states: dict[str, DeviceView]
+    scale_source: ScaleEventSource | None
+    status_light: StatusLight | NoStatusLight | None
+
+    def snapshot(self) -> Snapshot: ...
+
+
 class CartFleet:
-    def __init__(self, runtime: CartRuntime) -> None:
+    def __init__(self, runtime: FleetHost) -> None:
         from dashcart.runtime.fleet import with_applied_config
         self.runtime = runtime
         self.base_config: Config = runtime.config

@@ -218,7 +218,7 @@ class Screenshots:
         out.mkdir(parents=True, exist_ok=True)
         self.size = parse_resolution(config.ui.resolution)
         self._snap_t = 0.0
-        self.app = App(config, post, lambda: self._snap_t, self.size)
+        self.app = App(config, post, lambda: self._snap_t, self.size, has_camera=True)   # the demo's basket camera
         self._surface = pygame.Surface(self.size)
         self.saved: list[Path] = []
         # With the window up, pygame draws in the main thread only: shots wait for drain().

@@ -133,7 +133,7 @@ def run_interactive(cart: SimulatedCart, should_stop: Callable[[], bool] = lambd
         pygame.display.set_caption("dashcart demo: you are the shopper")
         pygame.mouse.set_visible(True)
         screen = window.subsurface(pygame.Rect(0, 0, *size))
-        app = App(config, runtime.post, runtime.clock, size)
+        app = App(config, runtime.post, runtime.clock, size, has_camera=True)   # "q" shows it the QR code
         font = pygame.font.Font(None, 22)
         small = pygame.font.Font(None, 18)
         ticker = pygame.time.Clock()

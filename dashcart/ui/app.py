@@ -71,7 +71,8 @@ def route(snap: Snapshot, ui: UiState) -> str:
 class App:
     def __init__(self, config: Config, post_action: Callable[[ShopperAction], None],
                  clock: Callable[[], float], size: tuple[int, int], *, fonts: Fonts | None = None,
-                 beeper: Beeper | None = None, audit: AuditLog | None = None) -> None:
+                 beeper: Beeper | None = None, audit: AuditLog | None = None,
+                 has_camera: bool | None = None) -> None:
         self.config = config
         self._post_action = post_action
         self._clock = clock
@@ -83,8 +84,10 @@ class App:
         self.pins = PinGate(config.ui, self.audit)
         # A cart with no camera cannot read the app's QR code; with no store it charges nobody:
         # such a cart (the simulated one `dashcart run` starts by default) lets a person start
-        # by a tap or the Enter key, so the whole flow can be tried.
-        self.tap_signin = not config.cameras.devices and not config.checkout.store_url
+        # by a tap or the Enter key, so the whole flow can be tried. ``has_camera``: the caller
+        # knows better than [cameras] (the demo films its basket with a camera of its own).
+        cameras = bool(config.cameras.devices) if has_camera is None else has_camera
+        self.tap_signin = not cameras and not config.checkout.store_url
         self.ui = UiState(language=config.cart.language)
         self.widgets: list[Widget] = []
         self.screen = ""
