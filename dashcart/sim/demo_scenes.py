@@ -277,7 +277,11 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
             p.at(0.8, OrderRejected, _order_id(p.c.snapshot()), "card declined")
             p.shot("checkout_failed")
             p.tap("confirm", "checkout", dt=20.0)   # staff sorted it out: try again
-            p.at(0.8, OrderAcknowledged, _order_id(p.c.snapshot()), "accepted", receipt_to=RECEIPT_TO)
+            # The store's answer as the checkout sender posts it: what it charged (at its prices,
+            # the same as the cart's here) with the masked receipt address.
+            order = p.checkout.status(_order_id(p.c.snapshot()))
+            p.at(0.8, OrderAcknowledged, order.order_id, "accepted", receipt_to=RECEIPT_TO,
+                 total_cents=order.total_cents)
             p.shot("checkout_receipt")
             return p.scenes
 

@@ -96,6 +96,10 @@ def test_produce_shows_the_per_kg_price_and_the_weight_just_placed():
     # The mangos: three taps, three pieces, priced by the multibuy.
     pieces = demo_scenes()["weigh_pieces"].snapshot
     assert pieces.produce_entry.qty == 3 and pieces.produce_entry.price_cents == 450
+    for language in ("en", "ko"):
+        h = Harness(pieces, language=language)
+        assert h.find("weigh_price").text == "$4.50"                # the three, not three times the three
+        assert h.find("weigh_unit").text == "3 \u00d7 $1.79"
 
 
 def test_the_shopping_screen_shows_the_controllers_savings():
@@ -128,6 +132,9 @@ def test_a_practice_cart_says_so_from_the_first_screen_and_never_says_paid():
     # With a store, and only once it accepted the order: "Paid".
     paid = Harness(scenes["checkout_receipt"].snapshot)
     assert "practice" not in paid.ids() and paid.find("paid_title").text == "Paid. Thank you!"
+    # what the store charged, as its answer says (one milk), never a made-up $0.00
+    assert scenes["checkout_receipt"].snapshot.checkout.charged_cents == 199
+    assert "Total $1.99" in paid.find("paid_text").text
 
 
 def test_no_raw_zone_ids_or_english_reasons_in_korean():

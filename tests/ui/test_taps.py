@@ -433,6 +433,19 @@ def test_a_cart_with_a_camera_signs_in_by_qr_code_only():
     assert h.actions == []
 
 
+def test_the_demo_films_its_basket_so_its_welcome_asks_for_the_qr_code(tmp_path):
+    """The demo's camera is its own (not in [cameras]): its screens must not say "no camera"."""
+    import pygame
+
+    from dashcart.sim.demo_cart import Screenshots
+    shots = Screenshots(tmp_path, parse_config(""), lambda action: None)
+    shots.shoot("welcome", SCENES["welcome"].snapshot)
+    surface = pygame.Surface(shots.size)
+    shots.app.render(SCENES["welcome"].snapshot, surface, full=True)
+    texts = {w.id: getattr(w, "text", "") for w in shots.app.widgets}
+    assert "start" not in texts and texts["welcome_scan"] == "Show your app's QR code to the camera"
+
+
 def test_run_says_at_start_what_a_person_at_the_simulated_cart_must_know():
     from dashcart.commands.run import start_notes
     notes = " | ".join(start_notes(parse_config(""), headless=False))

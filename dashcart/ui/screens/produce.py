@@ -78,9 +78,15 @@ def build_weigh(v: View) -> list[Widget]:
     r = lay.weigh()
     grams = snap.produce_weight_g if snap.produce_weight_g is not None else snap.live_weight_g
     grams = max(0.0, grams)
-    per_kg = item.price_cents
-    price = round(per_kg * grams / 1000) if item.sold_by == "weight" else item.price_cents * max(1, item.qty)
     settled = snap.weight_stable and grams > 0
+    if item.sold_by == "weight":
+        # the controller's price per kg (promotions applied) for the weight just placed
+        price, unit = round(item.price_cents * grams / 1000), tr.unit_price(item.price_cents, "weight")
+    else:
+        # pieces: the controller's price for all of them (a multibuy applied), and what one costs
+        each = next((p.price_cents for p in snap.produce if p.code == item.code), None)
+        price = item.price_cents
+        unit = f"{item.qty} \u00d7 {tr.money(each)}" if each is not None else tr.plural("items", item.qty)
     return header(v, tr("produce.title")) + [
         Text(r["title"], id="weigh_title", text=tr("produce.weigh", name=item.name), size=lay.font("title"),
              bold=True, align="center"),
@@ -90,8 +96,7 @@ def build_weigh(v: View) -> list[Widget]:
         Text(r["price"], id="weigh_price", text=tr.money(price), size=lay.font("huge"), bold=True,
              color=theme.PRIMARY, align="center"),
         Text(r["unit"], id="weigh_unit",
-             text=tr.unit_price(item.price_cents, item.sold_by) + ("" if snap.weight_stable else
-                                                                   "  \u00b7  " + tr("produce.settling")),
+             text=unit + ("" if snap.weight_stable else "  \u00b7  " + tr("produce.settling")),
              size=lay.font("body"), color=theme.MUTED, align="center"),
         Button(r["cancel"], id="weigh_cancel", label=tr("cancel"), size=lay.font("large"), style="secondary",
                on_tap=lambda: v.post("cancel", item.code)),

@@ -42,8 +42,10 @@ def build(v: View) -> list[Widget]:
              align="center"),
     ]
     for rect, cand in zip(lay.candidate_cells(len(q.candidates[:6])), q.candidates[:6]):
+        # the price is for the quantity the weight says ("2 × juice"), or per kg
         price = tr.unit_price(cand.price_cents, cand.sold_by) if cand.price_cents else ""
-        widgets += product_tile(v, rect, cand.code, cand.name, cand.image, price,
+        name = f"{cand.qty} \u00d7 {cand.name}" if cand.qty > 1 and cand.sold_by == "unit" else cand.name
+        widgets += product_tile(v, rect, cand.code, name, cand.image, price,
                                 on_tap=lambda code=cand.code: v.post("choose", code, q.id), id_prefix="candidate")
     if not q.candidates:
         area = r["candidates"]
