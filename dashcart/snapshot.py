@@ -28,7 +28,8 @@ class BasketLine:
     weight_g: float | None = None    # what was weighed, for items sold by weight
     savings_cents: int = 0
     image: str | None = None         # path to a product picture, if the catalogue has one
-    deal: str = ""                   # the promotion that gave the savings, as the shopper reads it ("2 for $5.00")
+    deal: str = ""                   # the promotion that gave the savings, as the store labels it ("2 for $5.00")
+    deal_terms: tuple[str, int, int] | tuple[()] = ()   # its (kind, value, qty): the screen words it per language
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class NearbyProduct:
     price_cents: int
     sold_by: str = "unit"
     image: str | None = None
-    deal: str = ""
+    deal: str = ""                   # the promotion running now, as the store labels it
+    deal_terms: tuple[str, int, int] | tuple[()] = ()   # its (kind, value, qty), as on BasketLine
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.core.basket import Basket, JournalWriteFailed, OpenQuestion
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part, best_quantity
-from dashcart.core.pricing import BasketItem, PricingError, price_basket
+from dashcart.core.pricing import BasketItem, PricingError, Promotion, price_basket
 from dashcart.events import (
     BarcodeSeen,
     BeaconSighting,
@@ -78,6 +78,12 @@ class OrderOnRecord:
     session_id: str
     seq: int
     status: str              # pending | accepted | rejected | local
+
+
+def deal_terms(promotion: Promotion | None) -> tuple[str, int, int] | tuple[()]:
+    """A promotion's terms for the screen, which words them in the shopper's language: (kind,
+    value, qty) as in :class:`dashcart.core.pricing.Promotion`; () for none."""
+    return (promotion.kind, promotion.value, promotion.qty) if promotion is not None else ()
 
 
 def order_seq(order_id: str) -> int:
@@ -989,10 +995,13 @@ class Controller:
     def _promotions(self) -> Any:
         return getattr(self.catalogue, "promotions_by_code", {})
 
-    def _deal(self, code: str) -> str:
-        """The label of a promotion on ``code`` running now ("2 for $5.00"), for the aisle's tiles."""
+    def _promotion(self, code: str, promotion_id: str) -> Promotion | None:
+        return next((p for p in self._promotions().get(code, ()) if p.id == promotion_id), None)
+
+    def _deal(self, code: str) -> Promotion | None:
+        """The promotion on ``code`` running now ("2 for $5.00"), for the aisle's tiles."""
         at = self.wall_t
-        return next((p.label for p in self._promotions().get(code, ()) if p.label and p.active(at)), "")
+        return next((p for p in self._promotions().get(code, ()) if p.active(at)), None)
 
     def _priced(self, lines: tuple[BasketLine, ...]) -> tuple[tuple[BasketLine, ...], int, int]:
         """The lines priced by :func:`dashcart.core.pricing.price_basket` with the catalogue's
@@ -1004,7 +1013,9 @@ class Controller:
             # A line the catalogue cannot price (a product since removed): the journal's prices.
             return lines, self.basket.total_cents(), 0
         out = tuple(dataclasses.replace(line, price_cents=p.price_cents, savings_cents=p.savings_cents,
-                                        unit_price_cents=p.unit_price_cents, deal=p.label if p.savings_cents else "")
+                                        unit_price_cents=p.unit_price_cents, deal=p.label if p.savings_cents else "",
+                                        deal_terms=deal_terms(self._promotion(p.code, p.promotion))
+                                        if p.savings_cents else ())
                     for line, p in zip(lines, priced.lines))
         return out, priced.total_cents, priced.savings_cents
 
@@ -1028,9 +1039,12 @@ class Controller:
                                    candidates=tuple(self._candidate(c) for c in q.candidates))
                           for q in self.basket.questions)
         # The aisle's products with a deal running come first (a stable sort: catalogue order otherwise).
-        in_zone = sorted(self.catalogue.in_zone(self.zone), key=lambda p: not self._deal(p.code)) if self.zone else []
+        in_zone = sorted(self.catalogue.in_zone(self.zone), key=lambda p: self._deal(p.code) is None) \
+            if self.zone else []
+        deals = {p.code: self._deal(p.code) for p in in_zone[:self.settings.nearby_count]}
         nearby = tuple(NearbyProduct(code=p.code, name=p.name, price_cents=p.price_cents, sold_by=p.sold_by,
-                                     image=p.image, deal=self._deal(p.code))
+                                     image=p.image, deal=getattr(deals[p.code], "label", ""),
+                                     deal_terms=deal_terms(deals[p.code]))
                        for p in in_zone[:self.settings.nearby_count])
         co = self._checkout
         view = None

@@ -77,6 +77,14 @@ class Strings:
     def unit_price(self, cents: int, sold_by: str) -> str:
         return self.money(cents) + (self("per_kg") if sold_by == "weight" else "")
 
+    def deal(self, terms: tuple[str, int, int] | tuple[()], label: str = "") -> str:
+        """A promotion in the shopper's words from its terms (kind, value, qty: "3 for $4.50",
+        "3개 $4.50"); the store's own label only for a kind these words do not know."""
+        if not terms or not self.has(f"deal.{terms[0]}"):
+            return label
+        kind, value, qty = terms
+        return self(f"deal.{kind}", qty=qty, percent=value, money=self.money(value))
+
 
 def format_money(cents: int, currency: str, language: str = "en") -> str:
     """``cents`` (minor units) as the shopper reads it: $1,234.56, 12,340원, 12,50 kr."""

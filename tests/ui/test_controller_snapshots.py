@@ -146,6 +146,41 @@ def test_no_raw_zone_ids_or_english_reasons_in_korean():
     assert Harness(scenes["shopping_message"].snapshot).find("note").text == "No product with code 99999"
 
 
+#: Latin words a Korean screen rightly shows: the language button, the brand, units and codes.
+LATIN_IN_KOREAN = {"English", "dashcart", "kg", "PLU", "PIN"}
+
+
+def test_korean_screens_have_no_english_but_product_names():
+    """Every screen of the demo's trip in Korean: the controller's messages, zones, deals
+    ("3 for $4.50" is "3\uac1c $4.50") in Korean; only the catalogue's product names, the order
+    id, the receipt address and what the shopper typed stay as they are."""
+    import re
+
+    import pygame
+
+    from dashcart.config import parse_config
+    from dashcart.sim.demo_scenes import demo_catalogue
+    from dashcart.ui.screenshots import scene_app
+    names = sorted({p.name for p in demo_catalogue()}, key=len, reverse=True)
+    english = {}
+    for name, scene in demo_scenes().items():
+        app, snap = scene_app(scene, (800, 480), "ko", parse_config(""))
+        app.render(snap, pygame.Surface((800, 480)), full=True)
+        kept = names + [scene.query] + ([snap.checkout.order_id, snap.checkout.receipt_to] if snap.checkout else [])
+        for widget in app.widgets:
+            text = getattr(widget, "text", "") or getattr(widget, "label", "") or ""
+            for keep in filter(None, kept):
+                text = text.replace(keep, "")
+            words = set(re.findall(r"[A-Za-z]{2,}", text)) - LATIN_IN_KOREAN
+            if words:
+                english.setdefault(name, set()).update(words)
+    assert not english, f"English on Korean screens: {english}"
+    shopping = Harness(demo_scenes()["shopping"].snapshot, language="ko")
+    assert "3\uac1c $4.50" in shopping.find("line_detail:4051").text
+    assert "kg\ub2f9 $0.30 \ud560\uc778" in shopping.find("line_detail:4093").text
+    assert shopping.find("nearby_deal:4051").text == "3\uac1c $4.50"
+
+
 def test_one_item_is_one_item():
     scenes = demo_scenes()
     one = Harness(scenes["checkout_receipt"].snapshot)   # the paid trip: one milk

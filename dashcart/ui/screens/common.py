@@ -75,7 +75,8 @@ def line_detail(v: View, line: BasketLine) -> str:
         detail = f"{tr.weight(line.weight_g)} \u00d7 {tr.unit_price(line.unit_price_cents, 'weight')}"
     else:
         detail = f"{line.qty} \u00d7 {tr.money(line.unit_price_cents)}"
-    return f"{detail} \u00b7 {line.deal}" if line.deal else detail
+    deal = tr.deal(line.deal_terms, line.deal)
+    return f"{detail} \u00b7 {deal}" if deal else detail
 
 
 def basket_row(v: View, rect: pygame.Rect, line: BasketLine, index: int, highlighted: bool,

@@ -35,7 +35,8 @@ def build(v: View) -> list[Widget]:
     for rect, product in zip(lay.nearby_tiles(len(shown)), shown):
         tap = (lambda code=product.code: v.post("produce", code)) if is_loose(product) else None
         widgets += product_tile(v, rect, product.code, product.name, product.image,
-                                tr.unit_price(product.price_cents, product.sold_by), product.deal,
+                                tr.unit_price(product.price_cents, product.sold_by),
+                                tr.deal(product.deal_terms, product.deal),
                                 on_tap=tap, id_prefix="nearby", vertical=lay.portrait)
     widgets += [
         Button(r["produce"], id="produce", label=tr("produce"), size=lay.font("large"),
