@@ -394,6 +394,14 @@ class ScriptedTrip:
             self.answered += 1
         self._wait(what, done)
 
+    def _weighed(self, code: str, grams: float) -> None:
+        """The weighing screen once the scale is at rest with what was just placed, before the
+        cart adds it (the cameras' wait); a shot missed in that short window is no fault."""
+        snap = wait_for(self.cart.runtime, lambda s: s.produce_entry is not None and s.weight_stable
+                        and abs((s.produce_weight_g or 0.0) - grams) < 0.05 * grams, 5.0)
+        if snap is not None and self.shots is not None:
+            self.shots.shoot(f"weighing-{code}", snap)
+
     def run(self) -> DemoResult:
         start = time.monotonic()
         cart, runtime = self.cart, self.cart.runtime
@@ -420,6 +428,8 @@ class ScriptedTrip:
                 self.say(f"shopper puts in {product.name} ({step.code}), {step.grams:.0f} g, {how}")
                 cart.put(step.code, step.grams, barcode=step.barcode)
                 grams.setdefault(step.code, []).append(step.grams)
+                if step.plu:
+                    self._weighed(step.code, step.grams)
                 self._settle(step.code, f"{product.name} in the basket",
                              lambda s, code=step.code, n=before: _line_of(s, code) > n)
                 self._shot(f"added-{step.code}")
