@@ -7,8 +7,9 @@ promises -- the order stays in the outbox and is sent again, which is safe becau
 deduplicates by key. Permanent (:class:`StoreRejected`): a 4xx with the store's ``Error`` body
 -- the store understood and said no, so sending again would not help; staff must.
 
-``timeout_s`` is a deadline for the whole exchange (connect, send, every byte of the answer),
-not per socket read: a reply dripped a byte at a time is cut off when the deadline passes.
+``timeout_s`` is a deadline for the whole exchange (name lookup, connect, send, every byte of
+the answer), not per socket read: a reply dripped a byte at a time is cut off when the deadline
+passes, and so is a resolver that does not answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,17 +61,23 @@ class StoreClient:
         self._prefix = parsed.path.rstrip("/")
         self._timeout_s = timeout_s
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, end: float) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s,
-                                               context=ssl.create_default_context())
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s,
+                                                     context=ssl.create_default_context())
+        else:
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        # http.client opens its socket through this attribute: the lookup and connect keep the deadline.
+        connection._create_connection = lambda address, timeout, source=None: _open_socket(  # type: ignore[attr-defined]
+            address, timeout, end)
+        return connection
 
     def submit(self, body: bytes, *, idempotency_key: str, cart_id: str, signature: str,
                order_id: str, total_cents: int) -> StoreReply:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key,
                    "X-Dashcart-Cart": cart_id, "X-Dashcart-Signature": signature}
-        connection = self._connection()
+        connection = self._connection(time.monotonic() + self._timeout_s)
         expired = threading.Event()
 
         def cut_off() -> None:
@@ -100,7 +108,45 @@ class StoreClient:
         finally:
             deadline.cancel()
             connection.close()
-        return _interpret(response.status, data, order_id, total_cents)
+        return _interpret(response.status, data, order_id, total_cents, response.getheader("Content-Type", ""))
+
+
+def _open_socket(address: tuple[str, int], timeout: float | None, end: float) -> socket.socket:
+    """``socket.create_connection`` that ends by ``end`` (monotonic), name lookup included: a
+    resolver cannot be interrupted, so it runs in a helper thread left behind when time is up."""
+    host, port = address
+    found: list[Any] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="store-lookup", daemon=True).start()
+    if not done.wait(max(0.0, end - time.monotonic())):
+        raise TimeoutError
+    if isinstance(found[0], OSError):
+        raise found[0]
+    error: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _, sockaddr in found[0]:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        sock.settimeout(timeout)
+        return sock
+    raise error
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
@@ -113,7 +159,7 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"cannot reach the store: {exc}")
 
 
-def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> StoreReply:
+def _interpret(status: int, data: bytes, order_id: str, total_cents: int, content_type: str) -> StoreReply:
     if status >= 500 or status in (408, 425, 429):
         raise StoreUnavailable(f"the store answered HTTP {status}")
     if len(data) > MAX_REPLY_BYTES:
@@ -124,7 +170,8 @@ def _interpret(status: int, data: bytes, order_id: str, total_cents: int) -> Sto
         document = None
     if 400 <= status < 500:
         reason = document.get("error") if isinstance(document, dict) else None
-        if not isinstance(reason, str) or not reason:
+        json_typed = content_type.split(";")[0].strip().lower() == "application/json"
+        if not isinstance(reason, str) or not reason or not json_typed:
             # Not the store's Error: a proxy, a captive portal or a load balancer spoke. The store
             # may never have seen the order; retrying is safe (it deduplicates), giving up is not.
             raise StoreUnavailable(f"HTTP {status} from something that is not the store (no Error body)")

@@ -52,7 +52,9 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 HEX12 = re.compile(r"[0-9a-f]{12}")
 CODE = re.compile(r"[0-9]{13}|[0-9]{4,5}")
 CURRENCY = re.compile(r"[A-Z]{3}")
-ORDER_PATH = re.compile(r"/v1/orders/([A-Za-z0-9._-]{1,100})")
+ORDER_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+DIGITS = re.compile(r"[0-9]+")   # ASCII only: str.isdigit() also takes '²', which int() refuses
+ORDER_PATH = re.compile(f"/v1/orders/({ORDER_ID.pattern})")
 ORDER_FIELDS = {"format", "order_id", "idempotency_key", "cart_id", "session_id", "seq", "shopper_token",
                 "currency", "lines", "subtotal_cents", "savings_cents", "total_cents", "placed_t", "placed_at"}
 LINE_FIELDS = {"code", "name", "qty", "sold_by", "weight_g", "unit_price_cents", "price_cents", "savings_cents"}
@@ -111,11 +113,16 @@ def check_order_shape(order: Any) -> dict[str, Any]:
     if order["format"] != ORDER_FORMAT:
         raise StoreError(400, f"format must be {ORDER_FORMAT}")
     _string("cart_id", order["cart_id"], CART_ID, 64)
-    _string("order_id", order["order_id"], None, 100)
+    _string("order_id", order["order_id"], ORDER_ID, 100)
     _string("idempotency_key", order["idempotency_key"], HEX32)
     _string("session_id", order["session_id"], HEX12)
     _integer("seq", order["seq"], 1, MAX_SEQ)
     _string("shopper_token", order["shopper_token"], None, 133)
+    try:
+        if parse_shopper_token(order["shopper_token"]) != order["shopper_token"]:
+            raise InvalidToken("has spaces around it")
+    except InvalidToken as exc:
+        raise StoreError(400, f"shopper_token {exc}") from None
     _string("currency", order["currency"], CURRENCY, 3)
     _number("placed_t", order["placed_t"], 0, 1e10)
     if "placed_at" in order:
@@ -222,10 +229,6 @@ class ReferenceStore:
             raise StoreError(422, "total_cents is not the sum of the lines")
         if order["subtotal_cents"] != order["total_cents"] + order["savings_cents"]:
             raise StoreError(422, "subtotal_cents is not total_cents + savings_cents")
-        try:
-            parse_shopper_token(order["shopper_token"])
-        except InvalidToken as exc:
-            raise StoreError(422, f"shopper_token {exc}") from None
         if self._shoppers and order["shopper_token"] not in self._shoppers:
             raise StoreError(403, "unknown shopper")
         return order
@@ -313,22 +316,43 @@ def _error(message: str) -> str:
     return json.dumps({"error": message})
 
 
+def _allowed(path: str) -> tuple[str, ...] | None:
+    """The methods ``path`` declares; None: no such path."""
+    route = path.split("?", 1)[0]
+    return ROUTES.get(route, ("GET",) if ORDER_PATH.fullmatch(route) else None)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StoreServer
+    raw_requestline: bytes   # set by the stdlib before parse_request
     protocol_version = "HTTP/1.1"
+    # A refusal of a request line without a version still gets a status line and headers.
+    default_request_version = "HTTP/1.1"
     # A client that stops sending mid-request frees its thread after this long.
     timeout = 30.0
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("store: " + format, *args)
 
+    def parse_request(self) -> bool:
+        if len(self.raw_requestline.split()) == 2:
+            # HTTP/0.9 ("GET /path", no version): the stdlib would wait for headers that never
+            # come; nobody speaks it to a store, so it is refused at once.
+            self.command, self.request_version = "", self.default_request_version
+            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            self.send_error(400, "the request line has no HTTP version")
+            return False
+        return super().parse_request()
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Every refusal, including the HTTP parser's own (bad request line, unknown method,
         headers too long), is the spec's JSON ``Error``, never the stdlib's HTML page."""
+        allow = ""
         if code == 501:  # a method the stdlib has no do_X for: not allowed on any path here
             code, message = 405, f"method {self.command} is not allowed"
+            allow = ", ".join(_allowed(self.path) or ())
         self.close_connection = True
-        self._send(code, _error(message or self.responses.get(code, ("error",))[0]), close=True)
+        self._send(code, _error(message or self.responses.get(code, ("error",))[0]), close=True, allow=allow)
 
     def _send(self, status: int, text: str | bytes, *, close: bool = True, allow: str = "") -> None:
         data = text.encode() if isinstance(text, str) else text
@@ -367,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self, path: str) -> bool:
         route = path.split("?", 1)[0]
-        allowed = ROUTES.get(route, ("GET",) if ORDER_PATH.fullmatch(route) else None)
+        allowed = _allowed(route)
         if allowed is None:
             self._send(404, _error("not found"))
             return True
@@ -400,11 +424,16 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._send(411, _error("send the order with a Content-Length"))
             return
-        text = self.headers.get("Content-Length")
-        if text is None:
+        given = self.headers.get_all("Content-Length") or []
+        if not given:
             self._send(411, _error("Content-Length is required"))
             return
-        if not text.strip().isdigit():
+        if len({text.strip() for text in given}) > 1:
+            # Two lengths: a proxy in front may have read a different body than this (smuggling).
+            self._send(400, _error("Content-Length is given twice with different values"))
+            return
+        text = given[0].strip()
+        if not DIGITS.fullmatch(text):
             self._send(400, _error("Content-Length is not a whole number"))
             return
         length = int(text)
@@ -442,6 +471,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, reply = self.server.store.place(body, self.headers)
         except StoreError as exc:
             self._send(exc.status, _error(str(exc)))
+            return
+        except Exception:  # noqa: BLE001 - a bug or a broken database: still an answer (the cart retries a 5xx)
+            log.exception("store: cannot place an order")
+            self._send(500, _error("the store could not record the order; nothing was charged"))
             return
         if fault == "drop-after-commit":
             self._drop()

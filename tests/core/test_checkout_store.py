@@ -155,10 +155,32 @@ def test_orders_are_read_only_by_their_cart_and_masked(store):
     (b"DELETE /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     (b"GET /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     (b"BREW /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    # Digits that str.isdigit() takes and int() does not: the connection used to close unanswered.
+    (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n{}", 400),
+    (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa3\r\n\r\n{}", 400),
+    # Two lengths (request smuggling past a proxy that reads the other one).
+    (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}", 400),
+    # No HTTP version: answered with a status line at once, not held open waiting for headers.
+    (b"GET /v1/health\r\n", 400),
+    (b"\x00\x01 garbage\r\n\r\n", 400),
 ])
 def test_every_request_gets_a_json_answer(store, request_bytes, status):
     got, body = raw(store, request_bytes)
     assert got == status and "error" in json.loads(body)
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(store):
+    import socket
+    with socket.create_connection(store.server_address[:2], timeout=5) as sock:
+        sock.sendall(b"PUT /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = sock.recv(65536).split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0].split()[1] == b"405" and b"Allow: POST" in head
+
+
+@pytest.mark.parametrize("token", ["dcs1:short", " " + TOKEN_A, "dcs1:" + "a" * 20 + "!", "x" * 40])
+def test_a_malformed_shopper_token_is_a_schema_error(store, token):
+    status, reply = post(store, order(token=token))
+    assert status == 400 and reply["error"].startswith("shopper_token") and store.store.charges() == []
 
 
 def test_oversized_integers_get_an_answer(store):
@@ -187,6 +209,34 @@ def test_an_intermediary_s_4xx_page_is_retried_not_final(tmp_path, store, fault)
     assert isinstance(first, OrderDelayed) and "not the store" in first.reason
     second, = service.deliver_due(10.0)
     assert isinstance(second, OrderAcknowledged) and len(store.store.charges()) == 1
+
+
+def test_a_json_error_that_is_not_served_as_json_is_retried():
+    """A proxy's 403 page that happens to read {"error": ...} but is served as text/html."""
+    from dashcart.runtime import store_client
+    with pytest.raises(store_client.StoreUnavailable, match="not the store"):
+        store_client._interpret(403, b'{"error": "denied"}', "o", 1, "text/html; charset=utf-8")
+    with pytest.raises(store_client.StoreRejected, match="denied"):
+        store_client._interpret(403, b'{"error": "denied"}', "o", 1, "application/json; charset=utf-8")
+
+
+def test_a_resolver_that_does_not_answer_is_cut_off_at_the_total_deadline(tmp_path, store, monkeypatch):
+    import socket
+    slow = socket.getaddrinfo
+
+    def stuck_resolver(*args, **kw):
+        time.sleep(3.0)   # a DNS server that does not answer: the resolver's own timeouts are longer
+        return slow(*args, **kw)
+
+    service = _service(tmp_path, store.url.replace("127.0.0.1", "localhost"), timeout_s=0.5)
+    monkeypatch.setattr(socket, "getaddrinfo", stuck_resolver)
+    service.place_order(LINES, shopper_token=TOKEN_A, session_id=SESSION, t=0.0)
+    start = time.monotonic()
+    first, = service.deliver_due(0.0)
+    assert time.monotonic() - start < 1.0
+    assert isinstance(first, OrderDelayed) and "did not answer within 0.5 s" in first.reason
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    assert isinstance(service.deliver_due(10.0)[0], OrderAcknowledged)
 
 
 def test_a_dripped_answer_is_cut_off_at_the_total_deadline(tmp_path, store):
@@ -219,6 +269,20 @@ def test_a_stuck_delivery_does_not_hold_the_next_order(tmp_path, store):
     waited = time.monotonic() - start
     service.close()
     assert isinstance(event, OrderAcknowledged) and waited < 1.0
+
+
+def test_a_running_cart_s_files_hold_no_settled_token(tmp_path, store):
+    """Read the SD card of a cart that is still running (or lost power): the write-ahead log
+    used to keep every settled shopper's full token in the frames from before the redaction."""
+    service = _service(tmp_path, store.url)
+    tokens = [f"dcs1:Shopper{n:016d}" for n in range(6)]
+    store.store._shoppers.update({t: f"shopper{n}@example.com" for n, t in enumerate(tokens)})
+    for n, token in enumerate(tokens):
+        service.place_order(LINES, shopper_token=token, session_id=f"{n:012x}", t=0.0)
+        assert isinstance(service.deliver_due(0.0)[0], OrderAcknowledged)
+    data = b"".join(p.read_bytes() for p in (tmp_path / "cart").glob("outbox.sqlite*"))
+    service.close()
+    assert [t for t in tokens if t.encode() in data] == [] and b"@example.com" not in data.replace(b"***@", b"")
 
 
 def test_settled_orders_keep_no_token_or_address_and_go_after_retention(tmp_path, store):

@@ -7,7 +7,9 @@ Privacy: a pending order needs its shopper token (the store maps it to the card)
 order is settled (accepted, rejected or local) the token and any e-mail address in it are
 redacted at once (the body keeps every other field; the signature, now of other bytes, is
 cleared), and settled rows are deleted ``retention_s`` after they settled (``purge``, with
-the wall clock from the caller), so an SD card holds no reusable shopper credentials.
+the wall clock from the caller), so an SD card holds no reusable shopper credentials: with
+``secure_delete`` and a WAL checkpoint that truncates the log after each redaction, the old
+bytes linger neither in free pages nor in the write-ahead log of a cart that is still running.
 Pending orders are never redacted or deleted: an order is money.
 
 Schema versions (``PRAGMA user_version``): 1 had no ``last_error`` or ``receipt``; 2 adds them;
@@ -108,11 +110,14 @@ class Outbox:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA busy_timeout=5000")
+            # Redacted tokens and addresses (a migration redacts too) must not survive in free pages.
+            self._db.execute("PRAGMA secure_delete=ON")
             # Check the version before switching to WAL: a file we refuse stays byte for byte.
             self._open_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on the card before place_order returns; an order is money.
             self._db.execute("PRAGMA synchronous=FULL")
+            self._forget()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise PermanentlyBroken(f"{self.path}: not a readable outbox ({exc}); move it aside for the "
@@ -148,6 +153,11 @@ class Outbox:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    def _forget(self) -> None:
+        """Copy the log into the file and truncate it: the versions of rows from before a
+        redaction (full tokens and addresses) are otherwise readable in the WAL until reused."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add(self, order: Order, t: float) -> OutboxRecord:
         """Store ``order`` as pending; adding the same idempotency key again returns the stored row."""
@@ -202,6 +212,9 @@ class Outbox:
                                  "WHERE idempotency_key = ? AND status = 'pending'",
                                  (status, redact_text(receipt), redact_text(error), t, redact_body(row[0]),
                                   settled_at, key))
+        with self._lock:
+            if row is not None:
+                self._forget()
             return self._get(key)  # type: ignore[return-value]
 
     def purge(self, now: float) -> list[str]:
