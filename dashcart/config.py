@@ -173,13 +173,14 @@ class CheckoutSection:
     store_url: str = setting("", doc="the store API base URL (https://store.example/api); empty: demo, a local receipt")
     cart_key: str = setting("", doc="hex, at least 16 bytes: the cart's HMAC-SHA256 key for signing orders")
     lane_key: str = setting("", doc="hex, at least 16 bytes: the store key the lane beacons derive their rotating ids from")
-    eid_period_s: int = setting(2, min=1, max=86400, doc="how often the lane beacon's identifier rotates (a recording is worthless after period + skew)")
-    eid_skew_s: float = setting(1.0, min=0.0, max=3600.0, doc="clock difference allowed between cart and lane beacon (both NTP-synced; `dashcart doctor` checks the cart)")
+    eid_period_s: int = setting(2, min=1, max=86400, doc="how often the lane beacon's identifier rotates (a recording is worthless after period + eid_skew_s + the cart's proven clock error)")
+    eid_skew_s: float = setting(1.0, min=0.0, max=3600.0, doc="how far the lane beacons' clocks may be off (NTP-synced); live, the window adds the error the cart proves for its own clock")
+    eid_max_clock_error_s: float = setting(1.5, min=0.0, max=60.0, doc="live, lane beacons are checked only while the kernel proves the cart's clock to within this (NTP; `dashcart doctor` checks it); the window widens by the proven error")
     eid_skew_periods: int = setting(0, min=0, max=10, doc="extra whole periods allowed on top of eid_skew_s (0: only what the skew covers)")
-    timeout_s: float = setting(5.0, min=0.1, max=120.0, doc="per request to the store")
+    timeout_s: float = setting(5.0, min=0.1, max=120.0, doc="the whole request to the store (name lookup, connect, every byte of the answer)")
     retry_initial_s: float = setting(0.5, min=0.01, max=600.0)
     retry_max_s: float = setting(60.0, min=0.01, max=3600.0)
-    cancel_window_s: float = setting(5.0, min=0.0, max=60.0, doc="how long the shopper can cancel once in the lane")
+    cancel_window_s: float = setting(3.0, min=0.0, max=60.0, doc="the shopper can cancel for at least this long from \"Checking out...\" (the lane's entry) before the order is placed")
     outbox_retention_days: float = setting(30.0, min=0.0, max=3650.0,
                                            doc="settled orders (tokens already redacted) are deleted from the outbox this long after")
 

@@ -73,6 +73,9 @@ class BeaconSighting(Event):
     # Seconds since the Unix epoch when the advertisement was heard: the lane beacon's rotating
     # identifier is derived from it. Live: the scanner's wall clock; replay: trip epoch + t.
     wall_t: float | None = None
+    # How far wall_t may be off, as the cart can prove it (the kernel's NTP error bound; inf:
+    # not synchronised). None: nothing to prove (a replay): the configured window alone.
+    wall_error_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -256,12 +256,27 @@ def timedatectl_synchronized() -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def check_clock_error(error_s: float | None, max_s: float) -> Iterator[Finding]:
+    """Can the cart prove its clock well enough for the lane? ``error_s``: the kernel's bound
+    (``dashcart.drivers.clock.clock_error_s``; None where it cannot be asked: nothing to say)."""
+    from dashcart.drivers.clock import describe
+    if error_s is None:
+        return
+    if error_s <= max_s:
+        yield Finding("clock error", True, f"{describe(error_s)}; lane beacons are checked")
+    else:
+        yield Finding("clock error", False, f"{describe(error_s)}: lane beacons are not checked until it is "
+                                            f"within checkout.eid_max_clock_error_s ({max_s:g} s)", TIME_FIX)
+
+
 def _time_sync(config: Config) -> Iterator[Finding]:
+    from dashcart.drivers.clock import clock_error_s
     lane = _setting(config, "location.lane", [])
     if _setting(config, "location.backend", "") != "bleak" or not any(k.startswith("eddystone-eid:") for k in lane):
         yield Finding("time sync", True, "not needed (no authenticated lane beacons heard live)")
         return
     yield from check_time_sync()
+    yield from check_clock_error(clock_error_s(), config.checkout.eid_max_clock_error_s)
 
 
 # --- the status light and buzzer ---------------------------------------------------------------

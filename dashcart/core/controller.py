@@ -12,8 +12,8 @@ States (``SessionState``):
 * ``shopping``: weight changes become basket changes or questions; answers close questions;
   ``plu``/``produce`` start a produce entry for the next placement; the lane -> checkout.
 * ``checkout``: entered on ``LaneEntered`` (the lane's entry beacon: the summary shows with a
-  cancel button until the exit beacon) or ``LaneDetected`` alone (then the summary counts
-  down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
+  cancel button until the exit beacon, and for at least ``summary_s`` in all) or ``LaneDetected``
+  alone (then the summary counts down ``summary_s``). ``cancel`` or ``LaneLeft`` go back to shopping; open questions block
   it (stage ``blocked``) until answered. Then the basket goes to the :class:`CheckoutPort`
   (live, ``dashcart.runtime.checkout_sender.CheckoutService``: signed, into the outbox; stage ``paying``);
   ``OrderAcknowledged`` (accepted | local) or ``OrderDelayed`` (kept in the outbox, sent
@@ -861,8 +861,13 @@ class Controller:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co is not None:
             if passed and co.stage == "summary":
-                # through the exit beacon: the cancel window ran while the cart crossed the lane
-                self._place_order(lane.t)
+                # Through the exit: the order goes once the shopper has had the whole cancel
+                # window since "Checking out..." appeared; a brisk cart crosses the lane sooner,
+                # and then the rest of the window counts down (``_on_time`` places it).
+                if lane.t >= co.since + self.settings.summary_s:
+                    self._place_order(lane.t)
+                else:
+                    co.deadline = co.since + self.settings.summary_s
             return
         if self.state is not SessionState.SHOPPING:
             return

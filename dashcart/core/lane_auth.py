@@ -5,11 +5,20 @@ A lane beacon broadcasts an Eddystone-EID frame whose 8-byte identifier is
 with ``counter = floor(unix_time / period_s)``. Only holders of the store's lane key can compute
 it, and it changes every period (2 s by default), so a forged advertisement (no key) or a
 recording played back later (an old counter) does not match. The cart accepts only the
-counters of periods that overlap ``[wall_t - skew_s, wall_t + skew_s]`` (the clock difference
-between cart and beacon that NTP on both keeps, 1 s by default; ``skew_periods`` widens it by
-whole periods, 0 by default), and never a counter older than the newest it already accepted
-from that beacon. A recording is therefore worthless ``period_s + skew_s`` after it was made
-(3 s by default): a replay 5 s later never matches.
+counters of periods that overlap ``[wall_t - skew, wall_t + skew]`` and never a counter older
+than the newest it already accepted from that beacon.
+
+``skew`` is what the clocks can be shown to be off by: ``skew_s`` (1 s by default) for the
+lane beacons' clocks, plus, live, the error bound the cart proves for its own clock (the
+kernel's NTP bound, carried by each sighting as ``wall_error_s``). A sighting whose clock the
+cart cannot prove to within ``max_clock_error_s`` (1.5 s by default; an unsynchronised clock
+is infinitely off) is not accepted at all: a cart whose clock is minutes behind would
+otherwise take a recording made minutes ago for the current identifier. (The kernel's bound
+is pessimistic: it grows by 0.5 ms a second between NTP updates, so systemd-timesyncd at its
+longest poll interval, 2048 s, proves about 1 s; chrony a few ms.) ``skew_periods`` widens
+the window by whole periods (0 by default). A recording is therefore worthless at most
+``period_s + skew_s + max_clock_error_s`` after it was made (4.5 s by default; 3 s on a
+well-kept clock): a replay 5 s later never matches.
 
 This differs from Google's Eddystone-EID (AES-128 over a 2^K-second counter, with a key
 exchange at provisioning): same frame and idea, a simpler key schedule the store controls.
@@ -50,6 +59,7 @@ class EidStats:
     forged: int = 0       # matches no lane beacon in the window: wrong key, random, or very old
     replayed: int = 0     # a real identifier from a period older than one already accepted
     no_clock: int = 0     # the sighting carried no wall time, so it cannot be checked
+    unproven_clock: int = 0   # the cart could not prove its clock to within max_clock_error_s
     by_beacon: dict[str, int] = field(default_factory=dict)
 
 
@@ -57,7 +67,7 @@ class EidVerifier:
     """Maps a heard EID to the lane beacon that sent it, or None; keeps replay state per beacon."""
 
     def __init__(self, key: bytes, beacons: Iterable[str], period_s: int, skew_periods: int = 0,
-                 skew_s: float = 1.0) -> None:
+                 skew_s: float = 1.0, max_clock_error_s: float = 1.5) -> None:
         if len(key) < 16:
             raise ValueError("the lane key must be at least 16 bytes")
         self._key = key
@@ -65,18 +75,20 @@ class EidVerifier:
         self._period_s = period_s
         self._skew = skew_periods
         self._skew_s = skew_s
+        self._max_clock_error_s = max_clock_error_s
         self._latest: dict[str, int] = {}
         self._table_range: tuple[int, int] | None = None
         self._table: dict[bytes, tuple[str, int]] = {}
         self.stats = EidStats()
 
-    def counters(self, wall_t: float) -> tuple[int, int]:
-        """The first and last counter accepted at ``wall_t``."""
-        return (period_counter(wall_t - self._skew_s, self._period_s) - self._skew,
-                period_counter(wall_t + self._skew_s, self._period_s) + self._skew)
+    def counters(self, wall_t: float, wall_error_s: float = 0.0) -> tuple[int, int]:
+        """The first and last counter accepted at ``wall_t`` on a clock proven to ``wall_error_s``."""
+        skew = self._skew_s + wall_error_s
+        return (period_counter(wall_t - skew, self._period_s) - self._skew,
+                period_counter(wall_t + skew, self._period_s) + self._skew)
 
-    def _window(self, wall_t: float) -> dict[bytes, tuple[str, int]]:
-        window = self.counters(wall_t)
+    def _window(self, wall_t: float, wall_error_s: float) -> dict[bytes, tuple[str, int]]:
+        window = self.counters(wall_t, wall_error_s)
         if window != self._table_range:
             self._table = {eid_for(self._key, b, c): (b, c)
                            for b in self._beacons
@@ -84,10 +96,15 @@ class EidVerifier:
             self._table_range = window
         return self._table
 
-    def verify(self, eid_hex: str, wall_t: float | None) -> str | None:
-        """The beacon name if ``eid_hex`` is genuine and fresh at ``wall_t``, else None."""
+    def verify(self, eid_hex: str, wall_t: float | None, wall_error_s: float | None = None) -> str | None:
+        """The beacon name if ``eid_hex`` is genuine and fresh at ``wall_t``, else None.
+        ``wall_error_s``: how far off ``wall_t`` may be, as the cart proves it (None: a replay,
+        nothing to prove)."""
         if wall_t is None or not math.isfinite(wall_t):
             self.stats.no_clock += 1
+            return None
+        if wall_error_s is not None and not 0.0 <= wall_error_s <= self._max_clock_error_s:
+            self.stats.unproven_clock += 1
             return None
         try:
             eid = bytes.fromhex(eid_hex)
@@ -96,7 +113,7 @@ class EidVerifier:
             return None
         found = None
         # Constant-time compare against each candidate: do not leak how close a forgery got.
-        for candidate, owner in self._window(wall_t).items():
+        for candidate, owner in self._window(wall_t, wall_error_s or 0.0).items():
             if hmac.compare_digest(candidate, eid):
                 found = owner
         if found is None:

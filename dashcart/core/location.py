@@ -382,7 +382,7 @@ class Locator:
         if sighting.kind == "eddystone-eid":
             if self._verifier is None:
                 return None
-            beacon = self._verifier.verify(sighting.id, sighting.wall_t)
+            beacon = self._verifier.verify(sighting.id, sighting.wall_t, sighting.wall_error_s)
             if beacon is None:
                 self.stats.unverified_lane += 1
                 return None

@@ -39,7 +39,7 @@ def open_locator(config: Config, site: Site | None = None, *, where: str = "",
         except ValueError as exc:
             raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
         verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods,
-                               skew_s=config.checkout.eid_skew_s)
+                               skew_s=config.checkout.eid_skew_s, max_clock_error_s=config.checkout.eid_max_clock_error_s)
     return Locator(site, config.location, verifier, allow_unauthenticated_lane=allow_unauthenticated_lane,
                    where=where)
 

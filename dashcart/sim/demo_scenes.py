@@ -246,7 +246,7 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     # The entry beacon: the summary stays up, cancellable, until the exit beacon.
     p.at(1.0, LaneEntered, "lane1")
     p.shot("checkout_summary")
-    p.at(2.0, LaneDetected, "lane1")
+    p.at(3.0, LaneDetected, "lane1")     # the exit, once the cancel window has run
     p.shot("checkout_paying")
     p.deliver()
     p.shot("checkout_practice")
@@ -270,7 +270,7 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
             p.settle(1584.0)
             p.at(2.0, ZoneChanged, "")
             p.at(1.0, LaneDetected, "lane1")
-            p.at(2.0, Tick)
+            p.at(0.5, Tick)
             p.shot("checkout_countdown")
             p.tap("confirm", "checkout", dt=0.5)
             # The store refuses the first order (say, the shopper's card was declined): staff help.

@@ -38,6 +38,7 @@ class Radio:
     eid_period_s: int = 2
     epoch: float = 1_767_225_600.0  # wall time at t = 0 (2026-01-01)
     beacon_clock_s: float = 0.0     # how far the lane beacons' clocks run ahead of the cart's
+    cart_clock_error_s: float | None = None   # the error bound the live cart proves for its clock (None: a replay)
 
 
 Path = Callable[[float], tuple[float, float]]
@@ -73,7 +74,9 @@ def hear(beacons: Sequence[PlacedBeacon], path: Path, duration_s: float, radio: 
                 ident = beacon.id
                 if beacon.kind == "eddystone-eid":
                     ident = current_eid(radio.lane_key, beacon.id, wall_t + radio.beacon_clock_s, radio.eid_period_s)
-                sightings.append(BeaconSighting(round(t0 + t, 4), beacon.kind, ident, round(rssi), wall_t=wall_t))
+                error = radio.cart_clock_error_s if beacon.kind == "eddystone-eid" else None
+                sightings.append(BeaconSighting(round(t0 + t, 4), beacon.kind, ident, round(rssi), wall_t=wall_t,
+                                                wall_error_s=error))
             # Advertising intervals jitter (BLE adds 0-10 ms on purpose); so do missed packets.
             t += 1.0 / radio.rate_hz + rng.uniform(0.0, 0.01)
     sightings.sort(key=lambda s: (s.t, s.id))

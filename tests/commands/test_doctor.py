@@ -390,6 +390,15 @@ def test_time_sync(tmp_path):
     assert only(doctor.check_time_sync(lambda: None, flag)).ok
 
 
+def test_clock_error_against_what_the_lane_accepts():
+    import math
+    assert only(doctor.check_clock_error(0.02, 1.5)).ok
+    unsynced = only(doctor.check_clock_error(math.inf, 1.5))
+    assert not unsynced.ok and "not synchronised" in unsynced.detail and "timedatectl" in unsynced.fix
+    assert not only(doctor.check_clock_error(2.0, 1.5)).ok
+    assert list(doctor.check_clock_error(None, 1.5)) == []
+
+
 def test_status_light(tmp_path):
     f = only(doctor.check_gpio("mock", tmp_path))
     assert not f.ok and 'pin_factory = "auto"' in f.fix

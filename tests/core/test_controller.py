@@ -232,15 +232,44 @@ def test_lane_left_and_cancel_go_back_to_shopping(catalogue):
     assert c.state is SessionState.SHOPPING and c.basket.quantity(JUICE) == 1
 
 
+def _brisk_through_the_lane(catalogue, store):
+    """Through the lane in 1.5 s: "Checking out..." has been up only that long at the exit."""
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(LaneDetected(6.5, lane="lane-1"))
+    return c
+
+
+def test_a_brisk_cart_still_leaves_the_shopper_the_whole_cancel_window(catalogue):
+    """The order waits for the rest of the window (5 s here) and can still be cancelled."""
+    store = FakeStore()
+    c = _brisk_through_the_lane(catalogue, store)
+    view = c.snapshot().checkout
+    assert not store.orders and view.stage == "summary" and view.cancellable and view.countdown
+    assert view.seconds_left == pytest.approx(3.5)
+    assert c.next_deadline() == pytest.approx(10.0)
+    c.advance_to(9.9)
+    assert not store.orders
+    c.advance_to(10.0)
+    assert len(store.orders) == 1 and store.orders[0].t == pytest.approx(10.0)
+    other = FakeStore()
+    c = _brisk_through_the_lane(catalogue, other)
+    c.handle(ShopperAction(7.0, "cancel"))
+    c.advance_to(20.0)
+    assert c.state is SessionState.SHOPPING and not other.orders
+
+
 def test_store_offline_order_waits_in_outbox_and_shopper_may_go(catalogue):
     store = FakeStore()
     c = make(catalogue, store=store)
     c.handle(ShopperAction(0.0, "signin", "tok"))
     place(c, 2.0, 1062.0, JUICE)
     c.handle(LaneEntered(5.0, lane="lane-1"))
-    c.handle(LaneDetected(8.0, lane="lane-1"))          # exit beacon: pays at once
+    c.handle(LaneDetected(10.0, lane="lane-1"))         # exit beacon after the cancel window: pays at once
     assert len(store.orders) == 1
-    c.handle(OrderDelayed(8.5, order_id="order-1", attempts=1, reason="store unreachable"))
+    c.handle(OrderDelayed(10.5, order_id="order-1", attempts=1, reason="store unreachable"))
     assert c.state is SessionState.DONE and c.checkout_result()["status"] == "queued"
 
 

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from dashcart.core.lane_auth import EidVerifier, current_eid, eid_for, parse_key, period_counter
@@ -84,3 +86,31 @@ def test_beacon_clock_within_the_skew_is_accepted_in_every_phase(beacon_clock_s)
         heard_at = NOW + phase * 0.1
         eid = current_eid(KEY, "exit", heard_at + beacon_clock_s, 2)
         assert EidVerifier(KEY, ["exit"], 2, skew_s=1.0).verify(eid, heard_at) == "exit"
+
+
+@pytest.mark.parametrize("wall_error_s", [math.inf, 1.6, 60.0, -0.1, math.nan])
+def test_a_clock_the_cart_cannot_prove_checks_no_identifier(wall_error_s):
+    """Unsynchronised (or proven only to more than max_clock_error_s), the cart's clock could be
+    minutes behind, and a recording made minutes ago would look current to it."""
+    v = EidVerifier(KEY, ["exit"], 2, skew_s=1.0, max_clock_error_s=1.5)
+    assert v.verify(current_eid(KEY, "exit", NOW, 2), NOW, wall_error_s) is None
+    assert v.stats.unproven_clock == 1 and v.stats.accepted == 0
+
+
+def test_the_window_widens_by_the_error_the_cart_proves_and_no_further():
+    # A beacon 2.2 s ahead: outside the beacons' own 1 s, inside 1 s + a proven 1.2 s.
+    for phase in range(20):
+        heard_at = NOW + phase * 0.1
+        eid = current_eid(KEY, "exit", heard_at + 2.2, 2)
+        assert EidVerifier(KEY, ["exit"], 2, skew_s=1.0).verify(eid, heard_at, 1.2) == "exit"
+    assert any(EidVerifier(KEY, ["exit"], 2, skew_s=1.0).verify(current_eid(KEY, "exit", NOW + p * 0.1 + 2.2, 2),
+                                                                NOW + p * 0.1, 0.01) is None for p in range(20))
+
+
+@pytest.mark.parametrize("delay_s", [4.5, 5.0, 10.0])
+def test_at_the_largest_provable_error_a_recording_is_still_worthless_before_5_s(delay_s):
+    for phase in range(40):
+        recorded_at = NOW + phase * 0.05
+        eid = current_eid(KEY, "entry", recorded_at, 2)
+        assert EidVerifier(KEY, ["entry"], 2, skew_s=1.0, max_clock_error_s=1.5).verify(
+            eid, recorded_at + delay_s, 1.5) is None

@@ -215,6 +215,22 @@ def test_two_sided_gates_tell_through_from_beside(seed):
     assert LaneDetected not in _two_sided_run(0.0, 1.0, seed, reverse=True)
 
 
+def test_the_lane_works_only_while_the_cart_proves_its_clock():
+    def run(error_s, beacon_clock_s):
+        radio = Radio(lane_key=KEY, epoch=EPOCH, beacon_clock_s=beacon_clock_s, rate_hz=20.0,
+                      cart_clock_error_s=error_s)
+        path, duration = straight((-3.0, 0.0), (6.0, 0.0), 1.0)
+        locator = Locator(Site(lane=GATES), SETTINGS, EidVerifier(KEY, ["in-l", "in-r", "out-l", "out-r"], 2))
+        return [type(e) for e in feed(locator, hear(GATE_BEACONS, path, duration, radio, 1))], locator
+
+    assert run(0.05, 0.4)[0] == [LaneEntered, LaneDetected]
+    # Beacons 2 s off: more than their 1 s allowance, within it plus what the cart proves (1.2 s).
+    assert run(1.2, 2.0)[0] == [LaneEntered, LaneDetected]
+    assert run(0.05, 3.2)[0] == []                 # 3.2 s off: past 1 s + 0.05 s by more than a period
+    events, locator = run(float("inf"), 0.0)       # not synchronised: nothing is checked
+    assert events == [] and locator.stats.unverified_lane == locator.stats.sightings > 0
+
+
 def test_a_gate_needs_both_sides_heard_and_comparable():
     detector = LaneDetector(GATES, SETTINGS, {})
     left, right = GATES[0].split("+")

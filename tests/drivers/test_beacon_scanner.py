@@ -57,3 +57,32 @@ def test_scripted_scanner_plays_the_trip_rows_in_order(tmp_path):
 
 def test_no_backend_means_no_sightings():
     assert isinstance(open_beacon_scanner(LocationSection(backend="none")), NoBeaconScanner)
+
+
+def test_lane_sightings_carry_the_proven_clock_error_and_an_unsynchronised_clock_is_reported():
+    import math
+    eid = {"0000feaa-0000-1000-8000-00805f9b34fb": bytes.fromhex("30f0") + bytes(range(8))}
+    errors = iter([0.02, math.inf, math.inf, 0.3])
+    got = []
+    scanner = BleakBeaconScanner(clock=lambda: 3.0, wall_clock=lambda: 1_767_225_600.0,
+                                 clock_error=lambda: next(errors))
+    scanner._on_advertisement(got.append, advertisement({0x004C: IBEACON}))   # not a lane beacon: no proof asked
+    for _ in range(4):
+        scanner._on_advertisement(got.append, advertisement(service=eid))
+    sightings = [e for e in got if isinstance(e, BeaconSighting)]
+    assert [s.wall_error_s for s in sightings] == [None, 0.02, math.inf, math.inf, 0.3]
+    statuses = [(e.device, e.state) for e in got if isinstance(e, DeviceStatus)]
+    assert statuses == [("clock", "down"), ("clock", "ok")]       # once down, once back
+    assert "not synchronised" in next(e.message for e in got if isinstance(e, DeviceStatus))
+
+
+def test_the_kernel_is_asked_how_far_off_the_clock_is():
+    import math
+    import sys
+
+    from dashcart.drivers.clock import clock_error_s, describe
+    error = clock_error_s()
+    if sys.platform.startswith("linux"):
+        assert error is not None and (math.isinf(error) or 0.0 <= error < 16.0)
+    assert describe(math.inf) == "the clock is not synchronised (NTP)"
+    assert describe(0.0123) == "the clock is synchronised (NTP), at most 12 ms off"

@@ -3,12 +3,18 @@
 A scanner calls ``sink`` from its own thread with :class:`~dashcart.events.BeaconSighting` events
 (and :class:`~dashcart.events.DeviceStatus` when Bluetooth goes away or comes back). Only locating
 beacons (iBeacon, Eddystone UID and EID) are passed on; everything else is dropped here.
+
+A lane beacon's sighting (Eddystone-EID) carries the wall clock and how far off that clock may
+be (``wall_error_s``, the kernel's NTP error bound): the cart checks the rotating identifier
+against a window no wider than it can prove. While lane beacons are heard and the kernel says
+the clock is not synchronised, device ``clock`` is down (lane checkout cannot work).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +22,7 @@ from typing import Any, Protocol
 
 from dashcart.config import LocationSection
 from dashcart.drivers.beacon.advertisement import APPLE, EDDYSTONE_UUID16, beacon_from_fields, service_data_by_uuid16
+from dashcart.drivers.clock import clock_error_s, describe
 from dashcart.events import BeaconSighting, DeviceStatus, Event
 
 log = logging.getLogger(__name__)
@@ -35,9 +42,11 @@ class BleakBeaconScanner:
     """
 
     def __init__(self, adapter: str = "", clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, retry_s: float = 5.0) -> None:
+                 wall_clock: Callable[[], float] = time.time, retry_s: float = 5.0,
+                 clock_error: Callable[[], float | None] = clock_error_s) -> None:
         self._adapter = adapter
-        self._clock, self._wall_clock = clock, wall_clock
+        self._clock, self._wall_clock, self._clock_error = clock, wall_clock, clock_error
+        self._clock_down = False
         self._retry_s = retry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -61,8 +70,15 @@ class BleakBeaconScanner:
         if beacon is None or not beacon.locates:
             return
         self.heard += 1
+        error = self._clock_error() if beacon.kind == "eddystone-eid" else None
+        if error is not None and math.isinf(error) != self._clock_down:
+            self._clock_down = math.isinf(error)
+            log.warning("clock: %s; lane beacons %s", describe(error),
+                        "cannot be checked" if self._clock_down else "are checked again")
+            sink(DeviceStatus(self._clock(), "clock", "down" if self._clock_down else "ok",
+                              f"{describe(error)}: lane checkout cannot work" if self._clock_down else ""))
         sink(BeaconSighting(self._clock(), beacon.kind, beacon.id, float(advertisement.rssi),
-                            wall_t=self._wall_clock()))
+                            wall_t=self._wall_clock(), wall_error_s=error))
 
     async def _scan_forever(self, sink: Callable[[Event], None]) -> None:
         self._stopping = asyncio.Event()
