@@ -269,7 +269,7 @@ def _check_value(where: str, value: Any, ftype: Any, meta: dict[str, Any]) -> An
         (item,) = typing.get_args(ftype)
         if not isinstance(value, list):
             raise Misconfigured(f"{where}: expected a list, got {_describe(value)}")
-        if dataclasses.is_dataclass(item):
+        if isinstance(item, type) and dataclasses.is_dataclass(item):
             # An array of tables ([[section.key]]): each entry is checked like a section.
             built = []
             for i, entry in enumerate(value):
@@ -318,7 +318,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for name, value in data.items():
         ftype = hints[name]
         key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(ftype):
+        if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
             if not isinstance(value, dict):
                 raise Misconfigured(f"{key}: expected a [{name}] table, got {_describe(value)}")
             kwargs[name] = _build(ftype, value, name if not where else key)
@@ -361,7 +361,7 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _toml_value(dataclasses.asdict(value))
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
@@ -371,11 +371,12 @@ def _toml_value(value: Any) -> str:
 def dump_config(config: Config) -> str:
     """TOML text for every value that differs from the default."""
     lines: list[str] = []
+    defaults = Config()
     for section in dataclasses.fields(Config):
         if section.metadata.get("internal"):
             continue
         current = getattr(config, section.name)
-        default = section.default_factory()  # type: ignore[misc]
+        default = getattr(defaults, section.name)
         changed = [(f.name, getattr(current, f.name)) for f in dataclasses.fields(current)
                    if getattr(current, f.name) != getattr(default, f.name)]
         if changed:

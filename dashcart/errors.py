@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 
 class DashcartError(Exception):
@@ -32,6 +33,14 @@ class PermanentlyBroken(DashcartError):
     """Something will not work until it is replaced (a corrupt model file, a dead sensor)."""
 
     exit_code = 4
+
+
+@overload
+def read_user_file(path: str | os.PathLike[str], missing: str, encoding: str = "utf-8") -> str: ...
+
+
+@overload
+def read_user_file(path: str | os.PathLike[str], missing: str, encoding: None) -> bytes: ...
 
 
 def read_user_file(path: str | os.PathLike[str], missing: str, encoding: str | None = "utf-8") -> str | bytes:

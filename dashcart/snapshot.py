@@ -17,6 +17,27 @@ class SessionState(enum.Enum):
     DONE = "done"          # paid; waiting for the cart to be emptied and returned
 
 
+class CheckoutStage(enum.StrEnum):
+    """Where the checkout is. A ``StrEnum``: the journal, the controller's log and ``--json``
+    carry the value ("summary"), the same text as before it had a type."""
+
+    LANE = "lane"          # the screen's own: in the checkout state with no checkout yet
+    SUMMARY = "summary"    # the basket shown, cancellable (counting down once the lane is passed)
+    BLOCKED = "blocked"    # open questions must be answered first
+    PAYING = "paying"      # the order is in the outbox, the store's answer awaited
+    PAID = "paid"
+    FAILED = "failed"      # the store refused it or it could not be placed: staff help
+
+
+class QuestionKind(enum.StrEnum):
+    """What a question asks (a ``StrEnum``, journaled and logged as its value)."""
+
+    ADDED = "added"                    # something went in: which of these? (the cameras suggest)
+    UNIDENTIFIED = "unidentified"      # something went in that nothing named: scan or pick it
+    REMOVED = "removed"                # something came out: which?
+    REMOVE_UNKNOWN = "remove_unknown"  # nobody will name what went in: take it out
+
+
 @dataclass(frozen=True)
 class BasketLine:
     code: str
@@ -49,7 +70,7 @@ class Question:
 
     id: int
     t: float
-    kind: str                        # added | removed | unidentified | produce
+    kind: QuestionKind
     delta_g: float
     candidates: tuple[Candidate, ...] = ()
 
@@ -67,7 +88,7 @@ class NearbyProduct:
 
 @dataclass(frozen=True)
 class CheckoutView:
-    stage: str                       # lane | summary | paying | paid | receipt_sent | failed | blocked
+    stage: CheckoutStage
     cancellable: bool = False
     seconds_left: float = 0.0
     order_id: str = ""

@@ -13,18 +13,22 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dashcart.config import DEFAULT_CONFIG_PATH, Config, update_config_file, write_config
+from dashcart.config import DEFAULT_CONFIG_PATH, Config, ScaleSection, update_config_file, write_config
 from dashcart.errors import Misconfigured, RetryLater
+
+if TYPE_CHECKING:
+    from dashcart.drivers.scale import ScaleDriver
 
 CAPTURE_S = 1.0
 
 
-def _capture(scale, band_counts: float, timeout_s: float, differ_from: float | None = None,  # type: ignore[no-untyped-def]
+def _capture(scale: ScaleDriver, band_counts: float, timeout_s: float, differ_from: float | None = None,
              min_span: float = 0.0) -> tuple[float, float]:
     """Wait for CAPTURE_S seconds of stable readings; return their mean and noise."""
     from dashcart.core.scale_calibration import noise_counts, stable_mean
-    from dashcart.readings import Gap
+    from dashcart.readings import Gap, Sample
 
     scale.read(timeout=0)   # what arrived while the shopper was reading the prompt is stale
     raws: list[tuple[float, int]] = []
@@ -33,7 +37,7 @@ def _capture(scale, band_counts: float, timeout_s: float, differ_from: float | N
         for item in scale.read(timeout=0.1):
             if isinstance(item, Gap):
                 raws.clear()
-            elif getattr(item, "raw", None) is not None and not item.saturated:   # not a ScaleZeroed
+            elif isinstance(item, Sample) and item.raw is not None and not item.saturated:
                 raws.append((item.t, item.raw))
         if not raws or raws[-1][0] - raws[0][0] < CAPTURE_S:
             continue
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _file_scale(config: Config):  # type: ignore[no-untyped-def]
+def _file_scale(config: Config) -> ScaleSection:
     from dashcart.config import load_config
 
     return load_config(config.source).scale

@@ -16,10 +16,16 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dashcart.config import Config
 from dashcart.errors import Misconfigured
+
+if TYPE_CHECKING:
+    from dashcart.sim.demo_cart import DemoResult, SimulatedCart
+    from dashcart.snapshot import Snapshot
 
 log = logging.getLogger("dashcart.demo")
 
@@ -69,7 +75,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -> int:  # type: ignore[no-untyped-def]
+def _scripted(args: argparse.Namespace, cart: SimulatedCart, mode: str, say: Callable[[str], None],
+              state_dir: Path) -> int:
     from dashcart.sim.demo_cart import Screenshots, ScriptedTrip
 
     shots = Screenshots(Path(args.screenshots), cart.config, cart.runtime.post,
@@ -77,7 +84,7 @@ def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -
     trip = ScriptedTrip(cart, say, shots)
     if mode == "screen":
         from dashcart.ui.run import run_ui
-        result_box: list = []
+        result_box: list[DemoResult] = []
         worker = threading.Thread(target=lambda: result_box.append(trip.run()), name="demo-script", daemon=True)
         worker.start()
         # The screen stays up a few seconds after the receipt so it can be read.
@@ -91,7 +98,7 @@ def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -
             return bool(done_at) and time.monotonic() - done_at[0] > args.linger
         get_snapshot = cart.runtime.ui_beat()
 
-        def frame() -> object:
+        def frame() -> Snapshot:
             if shots is not None:
                 shots.drain()
             return get_snapshot()
@@ -110,7 +117,7 @@ def _scripted(args: argparse.Namespace, cart, mode: str, say, state_dir: Path) -
     return _report(result, cart, say, state_dir, keep=bool(args.state_dir))
 
 
-def _report(result, cart, say, state_dir: Path, keep: bool) -> int:  # type: ignore[no-untyped-def]
+def _report(result: DemoResult, cart: SimulatedCart, say: Callable[[str], None], state_dir: Path, keep: bool) -> int:
     print("", flush=True)
     if result.receipt:
         text = Path(result.receipt)

@@ -102,7 +102,8 @@ _CSI_RECEIVERS = ("unicam", "rp1-cfe")
 
 
 def check_cameras(v4l_root: Path = Path("/sys/class/video4linux")) -> Iterator[Finding]:
-    usb, csi = [], []
+    usb: list[str] = []
+    csi: list[str] = []
     for node in sorted(v4l_root.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else 0):
         name = _read(node / "name")
         index = _read(node / "index") or "0"

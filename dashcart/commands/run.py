@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dashcart.run")
 
 
-def install_stop_signals(stop: callable) -> None:  # type: ignore[valid-type]
+def install_stop_signals(stop: Callable[[], None]) -> None:
     """SIGTERM and SIGINT call ``stop`` (only possible from the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return

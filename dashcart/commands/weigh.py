@@ -10,7 +10,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from dashcart.config import Config
 from dashcart.errors import Misconfigured, RetryLater
@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("dashcart.weigh")
 
 MAX_PROBLEMS_SHOWN = 20
+
+
+class ScaleChanges(TypedDict, total=False):
+    """``[scale]`` settings the command line (or a replayed trip) changes, by name."""
+
+    backend: str
+    protocol: str
+    port: str
+    baudrate: int
+    offset: int
+    counts_per_gram: float
 
 
 def _change_json(change: SettledChange, t0: float = 0.0) -> str:
@@ -35,7 +46,7 @@ def _change_text(change: SettledChange, t0: float = 0.0) -> str:
 def _scale_config(args: argparse.Namespace, config: Config) -> Config:
     """The config's [scale] section, then a replayed trip's own calibration, then the flags."""
     scale = config.scale
-    changes: dict[str, object] = {}
+    changes = ScaleChanges()
     if args.replay:
         from dashcart.trips.scale_replay import trip_scale_settings
 

@@ -28,9 +28,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
+from dashcart import snapshot
 from dashcart.errors import PermanentlyBroken, RetryLater
+from dashcart.snapshot import QuestionKind
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -91,21 +93,41 @@ class Item:
     look: str | None = None      # how it looked there (dashcart.core.appearance), to recognize it when it leaves
 
 
+class QuestionCandidate(TypedDict):
+    """One product a question suggests, as journaled (a JSON object in the question's row)."""
+
+    code: str
+    qty: int
+    score: float
+    item_id: NotRequired[int]        # a removal: the basket placement it would take out
+    question_id: NotRequired[int]    # a removal: the open question whose unnamed item it would be
+
+
 @dataclass(frozen=True)
 class OpenQuestion:
     """A question as journaled: enough to show it again after a restart."""
 
     id: int
     t: float
-    kind: str                    # added | removed | unidentified | remove_unknown
+    kind: QuestionKind
     delta_g: float
-    candidates: tuple[dict[str, Any], ...] = ()   # {"code", "qty", "score", "item_id"?}
+    candidates: tuple[QuestionCandidate, ...] = ()
     place: tuple[str, int, int, int, int] | None = None   # where the cameras saw the change
     look: str | None = None                               # ... and how what changed looked
 
 
+class JournaledCheckout(TypedDict, total=False):
+    """The checkout as the session's ``state`` row keeps it, to resume after a restart."""
+
+    stage: str                   # a dashcart.snapshot.CheckoutStage's value
+    since: float                 # when the cart entered the lane
+    lane: str
+    order_id: str
+    status: str
+
+
 @dataclass
-class SessionState:
+class SessionRecord:
     """What the journal says about the current session (folded from its rows)."""
 
     state: str = "idle"          # idle | shopping | checkout | done
@@ -115,7 +137,7 @@ class SessionState:
     questions: dict[int, OpenQuestion] = field(default_factory=dict)
     next_item_id: int = 1
     next_question_id: int = 1
-    checkout: dict[str, Any] | None = None
+    checkout: JournaledCheckout | None = None
     questions_asked: int = 0
     seq: int = 0                 # the journal row that began the session: unique per cart
     # A settled weight change waiting for the cameras' evidence ({"t", "delta_g", "total_g",
@@ -288,13 +310,53 @@ def _is_write_failure(exc: sqlite3.Error) -> bool:
     return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o", "unable to open"))
 
 
+_NUMBER = (int, float)
+#: What each kind of row holds: field -> the types it may have (a field that may be None may
+#: also be missing). A row that does not fit is damage, named when the file is opened, never a
+#: basket that breaks later (a quantity that is text, a price that is null).
+ROW_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "session": {"shopper": (str,)},
+    "state": {"state": (str,), "checkout": (dict, type(None))},
+    "pending": {"change": (dict, type(None))},
+    "add": {"id": (int,), "code": (str,), "name": (str,), "qty": (int,), "sold_by": (str,),
+            "unit_price_cents": (int,), "price_cents": (int,), "weight_g": (*_NUMBER, type(None))},
+    "remove": {"id": (int,), "qty": (int,), "grams": (*_NUMBER, type(None))},
+    "question": {"id": (int,), "kind": (str,), "delta_g": _NUMBER, "candidates": (list,)},
+    "answer": {"id": (int,), "resolution": (str,)},
+}
+
+
+def check_row(t: object, kind: str, data: dict[str, Any]) -> None:
+    """Raise ValueError saying what is wrong with a journal row, if anything."""
+    fields = ROW_FIELDS.get(kind)
+    if fields is None:
+        raise ValueError(f"no such kind of row (one of {', '.join(ROW_FIELDS)})")
+    if isinstance(t, bool) or not isinstance(t, _NUMBER):
+        raise ValueError(f"its time {t!r} is not a number")
+    for name, types in fields.items():
+        if name not in data and type(None) not in types:
+            raise ValueError(f"missing field {name!r}")
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"{name} is {value!r}, not {' or '.join(t.__name__ for t in types)}")
+    if kind == "state" and data["state"] not in {s.value for s in snapshot.SessionState}:
+        raise ValueError(f"no such session state {data['state']!r}")
+    if kind in ("add", "remove") and data["qty"] < 1:
+        raise ValueError(f"qty {data['qty']} is not a positive number of units")
+    if kind == "add" and data["sold_by"] not in ("unit", "weight"):
+        raise ValueError(f"sold_by {data['sold_by']!r} is neither unit nor weight")
+    if kind == "question" and not all(isinstance(c, dict) and isinstance(c.get("code"), str)
+                                      for c in data["candidates"]):
+        raise ValueError("a candidate is not an object with a code")
+
+
 class Basket:
     """The current session's basket and questions; every mutation goes through the journal."""
 
     def __init__(self, journal: Journal):
         self.journal = journal
-        self.session = SessionState()
-        self._saved: SessionState | None = None   # the state when the open transaction began
+        self.session = SessionRecord()
+        self._saved: SessionRecord | None = None   # the state when the open transaction began
         self._depth = 0
         try:
             for seq, t, kind, data in journal.rows(journal.last_session_start()):
@@ -408,11 +470,11 @@ class Basket:
     def begin_session(self, t: float, shopper: str) -> None:
         self._record(t, "session", {"shopper": shopper})
 
-    def set_state(self, t: float, state: str, checkout: dict[str, Any] | None = None) -> None:
+    def set_state(self, t: float, state: str, checkout: JournaledCheckout | None = None) -> None:
         self._record(t, "state", {"state": state, "checkout": checkout})
 
     def set_pending(self, t: float, change: dict[str, Any] | None) -> None:
-        """The settled change waiting to be decided (None: decided); see ``SessionState.pending``."""
+        """The settled change waiting to be decided (None: decided); see ``SessionRecord.pending``."""
         self._record(t, "pending", {"change": change})
 
     def add(self, t: float, *, code: str, name: str, qty: int, sold_by: str, unit_price_cents: int,
@@ -445,7 +507,7 @@ class Basket:
             left -= take
         return qty - left
 
-    def ask(self, t: float, kind: str, delta_g: float, candidates: list[dict[str, Any]],
+    def ask(self, t: float, kind: QuestionKind, delta_g: float, candidates: list[QuestionCandidate],
             place: tuple[str, int, int, int, int] | None = None, look: str | None = None) -> OpenQuestion:
         qid = self.session.next_question_id
         self._record(t, "question", {"id": qid, "kind": kind, "delta_g": delta_g, "candidates": candidates,
@@ -458,9 +520,10 @@ class Basket:
     # -- folding ------------------------------------------------------------------------------
 
     def _apply(self, t: float, kind: str, data: dict[str, Any], seq: int) -> None:
+        check_row(t, kind, data)
         s = self.session
         if kind == "session":
-            self.session = SessionState(state="shopping", shopper=data["shopper"], started_t=t, seq=seq)
+            self.session = SessionRecord(state="shopping", shopper=data["shopper"], started_t=t, seq=seq)
         elif kind == "state":
             s.state = data["state"]
             s.checkout = data.get("checkout")
@@ -485,7 +548,7 @@ class Basket:
                 s.items[item.id] = Item(**{**asdict(item), "qty": left, "price_cents": item.unit_price_cents * left,
                                            "weight_g": weight})
         elif kind == "question":
-            s.questions[data["id"]] = OpenQuestion(id=data["id"], t=t, kind=data["kind"], delta_g=data["delta_g"],
+            s.questions[data["id"]] = OpenQuestion(id=data["id"], t=t, kind=QuestionKind(data["kind"]), delta_g=data["delta_g"],
                                                    candidates=tuple(data["candidates"]),
                                                    place=tuple(data["place"]) if data.get("place") else None,
                                                    look=data.get("look"))

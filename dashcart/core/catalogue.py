@@ -427,6 +427,10 @@ class Catalogue:
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
+    def __getitem__(self, code: str) -> Product:
+        """The product of ``code``; KeyError for a code the catalogue lacks (use :meth:`get` to ask)."""
+        return self._by_code[code]
+
     def get(self, code: str) -> Product | None:
         return self._by_code.get(code)
 
@@ -483,8 +487,8 @@ class Catalogue:
 def _check_stored_row(db_path: Path, row: dict[str, object]) -> None:
     """A products row as the import wrote it, or Misconfigured naming the product and the field (a
     damaged or hand-edited database must not price a basket with text)."""
-    kinds = {"code": str, "name": str, "sold_by": str, "price_cents": int, "unit_weight_g": (int, float),
-             "unit_weight_sd_g": (int, float)}
+    kinds: dict[str, type | tuple[type, ...]] = {"code": str, "name": str, "sold_by": str, "price_cents": int,
+                                                 "unit_weight_g": (int, float), "unit_weight_sd_g": (int, float)}
     for key, kind in kinds.items():
         value = row.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dashcart.config import CartSection, CheckoutSection, FusionSection
-from dashcart.core.basket import Basket, JournalWriteFailed, OpenQuestion
+from dashcart.core.basket import Basket, JournaledCheckout, JournalWriteFailed, OpenQuestion, QuestionCandidate
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part, best_quantity
 from dashcart.core.pricing import BasketItem, PricingError, Promotion, price_basket
@@ -53,11 +53,22 @@ from dashcart.events import (
     WeightSettled,
     ZoneChanged,
 )
-from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, SessionState, Snapshot
+from dashcart.snapshot import (
+    BasketLine,
+    Candidate,
+    CheckoutStage,
+    CheckoutView,
+    NearbyProduct,
+    Question,
+    QuestionKind,
+    SessionState,
+    Snapshot,
+)
 
 
 class PlacedOrder(Protocol):
-    order_id: str
+    @property
+    def order_id(self) -> str: ...
 
 
 class CheckoutPort(Protocol):
@@ -96,6 +107,13 @@ class LocationPort(Protocol):
     """``dashcart.core.location.Locator``: sightings and ticks in, ``ZoneChanged``/``Lane*`` events out."""
 
     def on_event(self, event: Event) -> list[Event]: ...
+
+
+class ScalePort(Protocol):
+    """The scale reader (live: ``CartRuntime.request_zero``): zero the scale at its next rest,
+    returning at once (staff "Zero the scale"; the engine belongs to the reader's thread)."""
+
+    def request_zero(self) -> None: ...
 
 
 # The config's defaults are the only copy of these numbers.
@@ -157,7 +175,7 @@ class _Pending:
 
 @dataclass
 class _Checkout:
-    stage: str                    # summary | blocked | paying | paid | failed
+    stage: CheckoutStage
     since: float                  # when the cart entered the lane
     t: float = 0.0                # when the stage last changed
     deadline: float | None = None
@@ -232,7 +250,7 @@ class Controller:
     def state(self) -> SessionState:
         return SessionState(self.basket.session.state)
 
-    def _set_state(self, t: float, state: SessionState, checkout: dict[str, Any] | None = None) -> None:
+    def _set_state(self, t: float, state: SessionState, checkout: JournaledCheckout | None = None) -> None:
         self.basket.set_state(t, state.value, checkout)
         self._note(t, "state", state=state.value)
 
@@ -240,13 +258,14 @@ class Controller:
         """After a restart: the journal says where the session was; a checkout in flight resumes."""
         saved = self.basket.session.checkout
         if self.state is SessionState.CHECKOUT and saved:
-            self._checkout = _Checkout(stage=saved.get("stage", "summary"), since=saved.get("since", 0.0),
-                                       lane=saved.get("lane", ""), order_id=saved.get("order_id", ""))
-            if self._checkout.stage == "summary":
-                self._checkout.stage = "blocked" if self.basket.questions else "summary"
+            self._checkout = _Checkout(stage=CheckoutStage(saved.get("stage", CheckoutStage.SUMMARY)),
+                                       since=saved.get("since", 0.0), lane=saved.get("lane", ""),
+                                       order_id=saved.get("order_id", ""))
+            if self._checkout.stage == CheckoutStage.SUMMARY:
+                self._checkout.stage = CheckoutStage.BLOCKED if self.basket.questions else CheckoutStage.SUMMARY
         elif self.state is SessionState.DONE and saved:
-            self._checkout = _Checkout(stage="paid", since=saved.get("since", 0.0), order_id=saved.get("order_id", ""),
-                                       status=saved.get("status", ""))
+            self._checkout = _Checkout(stage=CheckoutStage.PAID, since=saved.get("since", 0.0),
+                                       order_id=saved.get("order_id", ""), status=saved.get("status", ""))
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
         """``callback(snapshot)`` after every event that changed what the screen shows."""
@@ -273,18 +292,21 @@ class Controller:
             if self._pending is not None and self._pending.deadline > event.t + self.settings.evidence_after_s:
                 self._pending.deadline = event.t    # restarted on a new clock (a reboot): decide now
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
-            self._saving(event.t, "a settled weight change", lambda: (self._decide_pending(),
-                                                                      self._journal_pending(event.t)))
-        self._saving(event.t, type(event).__name__, lambda: (self._handle_event(event), self._journal_pending(event.t)))
+            self._saving(event.t, "a settled weight change", self._decide_pending,
+                         lambda: self._journal_pending(event.t))
+        self._saving(event.t, type(event).__name__, lambda: self._handle_event(event),
+                     lambda: self._journal_pending(event.t))
         if self.save_fault and self.state is SessionState.IDLE and not self.basket.items:
             self.save_fault, self.unsaved = "", 0     # the session is over: staff have seen to it
             self._snapshot = None
 
-    def _saving(self, t: float, what: str, step: Callable[[], None]) -> None:
+    def _saving(self, t: float, what: str, *steps: Callable[[], None]) -> None:
+        """``steps``, in order, as one journal commit; one that cannot be saved is a save fault."""
         orders = self._orders
         try:
             with self.basket.transaction():
-                step()
+                for step in steps:
+                    step()
         except (JournalWriteFailed, sqlite3.Error, OSError) as exc:
             # An order stored in the outbox but not journaled keeps its number: trying again
             # gets the same order back (the outbox is idempotent), never a second one.
@@ -341,32 +363,33 @@ class Controller:
         else:
             record = mine.get(journaled) if journaled else None
         if record is None:
-            if journaled and co.stage == "paying":
-                co.stage, co.status = "failed", "lost"
+            if journaled and co.stage == CheckoutStage.PAYING:
+                co.stage, co.status = CheckoutStage.FAILED, "lost"
                 co.reason = f"order {journaled} is not in the outbox: please see staff"
-                self._note(t, "checkout", stage="failed", order_id=journaled, status="lost")
+                self._note(t, "checkout", stage=CheckoutStage.FAILED, order_id=journaled, status="lost")
                 notes.append(f"order {journaled}: journaled as paying but missing from the outbox; staff must check")
             return notes
 
         def settle() -> None:
             co.order_id, co.deadline = record.order_id, None
             if record.status == "pending":
-                if co.stage != "paying" or journaled != record.order_id:
-                    co.stage = "paying"
-                    self.basket.set_state(t, SessionState.CHECKOUT.value, {"stage": "paying", "since": co.since,
-                                                                           "lane": co.lane, "order_id": co.order_id})
-                    self._note(t, "checkout", stage="paying", order_id=co.order_id)
+                if co.stage != CheckoutStage.PAYING or journaled != record.order_id:
+                    co.stage = CheckoutStage.PAYING
+                    self.basket.set_state(t, SessionState.CHECKOUT.value,
+                                          {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane,
+                                           "order_id": co.order_id})
+                    self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id)
                     notes.append(f"order {co.order_id}: stored before the crash; now paying")
             elif record.status == "rejected":
-                co.stage, co.status = "failed", "rejected"
+                co.stage, co.status = CheckoutStage.FAILED, "rejected"
                 co.reason = co.reason or "the store refused the order"
-                self._note(t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+                self._note(t, "checkout", stage=CheckoutStage.FAILED, order_id=co.order_id, status="rejected")
                 notes.append(f"order {co.order_id}: the store had rejected it")
             else:
-                co.stage, co.status = "paid", record.status
-                self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
-                                                       "status": record.status})
-                self._note(t, "checkout", stage="paid", order_id=co.order_id, status=record.status)
+                co.stage, co.status = CheckoutStage.PAID, record.status
+                self._set_state(t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since,
+                                                       "order_id": co.order_id, "status": record.status})
+                self._note(t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=record.status)
                 notes.append(f"order {co.order_id}: settled ({record.status}) before the crash; session closed")
         self._saving(t, "reconcile", settle)
         return notes
@@ -404,7 +427,8 @@ class Controller:
         elif isinstance(event, LaneDetected):
             self._on_lane(event, passed=True)
         elif isinstance(event, LaneLeft):
-            if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage in ("summary", "blocked"):
+            if self.state is SessionState.CHECKOUT and self._checkout \
+                    and self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.BLOCKED):
                 self._checkout = None
                 self._set_state(event.t, SessionState.SHOPPING)
                 self._note(event.t, "checkout", stage="left_lane")
@@ -425,7 +449,7 @@ class Controller:
         if self._pending is not None:
             times.append(self._pending.deadline)
         co = self._checkout
-        if self.state is SessionState.CHECKOUT and co and co.stage == "summary" and co.deadline is not None:
+        if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.SUMMARY and co.deadline is not None:
             times.append(co.deadline)
         return min(times) if times else None
 
@@ -445,9 +469,9 @@ class Controller:
 
     def _on_time(self, t: float) -> None:
         co = self._checkout
-        if self.state is SessionState.CHECKOUT and co and co.stage == "summary" and co.deadline is not None \
+        if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.SUMMARY and co.deadline is not None \
                 and t >= co.deadline:
-            self._place_order(t)
+            self._place_order(t, co)
 
     def _prune(self, t: float) -> None:
         horizon = t - self.settings.evidence_before_s - 30.0
@@ -522,6 +546,7 @@ class Controller:
 
     def _decide_pending(self) -> None:
         pending, self._pending = self._pending, None
+        assert pending is not None, "decided only when a change is pending"
         change = pending.change
         evidence = self._evidence(change)
         t = pending.deadline
@@ -532,12 +557,12 @@ class Controller:
             return
         self.changes += 1
         if decision.action == "add":
-            self._commit_add(t, decision.best, change.delta_g, "fusion", self._placed, self._placed_look)
+            self._commit_add(t, decision.ranked[0], change.delta_g, "fusion", self._placed, self._placed_look)
         elif decision.action == "remove":
-            self._commit_remove(t, decision.best, "fusion", -change.delta_g)
+            self._commit_remove(t, decision.ranked[0], "fusion", -change.delta_g)
         else:
             self._ask(t, decision)
-        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
+        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
             # The basket changed in the lane: show the new summary for a full countdown.
             self._checkout.deadline = t + self.settings.summary_s
 
@@ -545,9 +570,9 @@ class Controller:
         """What went in unnamed (open gain questions): a loss may be one of them leaving, which
         fusion weighs against the basket and decides only on what the cameras saw."""
         return [OpenGain(q.id, q.delta_g, {c["code"]: float(c.get("score", 0.0)) for c in q.candidates},
-                         q.place, q.look, told_out=q.kind == "remove_unknown")
+                         q.place, q.look, told_out=q.kind == QuestionKind.REMOVE_UNKNOWN)
                 for q in self.basket.questions
-                if q.kind in ("added", "unidentified", "remove_unknown") and q.delta_g > 0]
+                if q.kind in (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED, QuestionKind.REMOVE_UNKNOWN) and q.delta_g > 0]
 
     def _taken_out(self, t: float, qid: int, loss_g: float | None = None) -> None:
         """The unnamed item of question ``qid`` left the basket: nothing to charge or refund.
@@ -570,7 +595,7 @@ class Controller:
         if self.message:
             self._tell("", "")   # what the shopper was told to do (put it in first) is done
         for part in best.parts:
-            product = self.catalogue.get(part.code)
+            product = self.catalogue[part.code]
             weight = part.weight_g if product.by_weight else round(part.weight_g, 1)
             item = self.basket.add(t, code=product.code, name=product.name, qty=part.qty, sold_by=product.sold_by,
                                    unit_price_cents=product.price_cents,
@@ -596,8 +621,8 @@ class Controller:
                        weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
 
     def _ask(self, t: float, decision: Decision) -> None:
-        candidates: list[dict[str, Any]] = []
-        seen: set[tuple[str, int | None]] = set()
+        candidates: list[QuestionCandidate] = []
+        seen: set[tuple[str, int | None, int | None]] = set()
         for h in decision.ranked:
             if len(h.parts) != 1:
                 continue
@@ -606,7 +631,7 @@ class Controller:
             if key in seen or not part.code:
                 continue
             seen.add(key)
-            entry = {"code": part.code, "qty": part.qty, "score": round(h.probability, 4)}
+            entry = QuestionCandidate(code=part.code, qty=part.qty, score=round(h.probability, 4))
             if part.item_id is not None:
                 entry["item_id"] = part.item_id
             if part.question_id is not None:
@@ -615,16 +640,16 @@ class Controller:
             if len(candidates) == 5:
                 break
         gain = decision.delta_g > 0
-        q = self.basket.ask(t, decision.question, round(decision.delta_g, 1), candidates,
+        q = self.basket.ask(t, QuestionKind(decision.question), round(decision.delta_g, 1), candidates,
                             self._placed if gain else None, self._placed_look if gain else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
-        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == "summary":
-            self._block(t)
+        if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
+            self._block(t, self._checkout)
 
     # -- the shopper ---------------------------------------------------------------------------
 
-    def _question(self, qid: int | None, kinds: tuple[str, ...] = ("added", "unidentified", "removed")
-                  ) -> OpenQuestion | None:
+    def _question(self, qid: int | None, kinds: tuple[QuestionKind, ...] = (
+            QuestionKind.ADDED, QuestionKind.UNIDENTIFIED, QuestionKind.REMOVED)) -> OpenQuestion | None:
         """The question an answer is for: by id, else the newest one on screen of ``kinds``."""
         questions = self.basket.questions
         if qid is None:
@@ -659,13 +684,13 @@ class Controller:
                 self.language = self.settings.language   # the next shopper starts in the cart's language
             return
         if state is SessionState.CHECKOUT and self._checkout is not None and a.action in ("cancel", "confirm") \
-                and self._checkout.stage in ("summary", "failed"):
+                and self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.FAILED):
             if a.action == "cancel":
                 self._checkout = None
                 self._set_state(a.t, SessionState.SHOPPING)
                 self._note(a.t, "checkout", stage="cancelled")
             else:
-                self._place_order(a.t)
+                self._place_order(a.t, self._checkout)
             return
         if state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             return
@@ -674,9 +699,10 @@ class Controller:
         # older question waits: the shopper is not answering that one.
         # ("take it out" is answered by the scale, not by a tap.)
         if a.action == "plu":
-            question = self._question(a.question_id, ("added", "unidentified")) if a.question_id is not None else None
+            question = self._question(a.question_id, (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED)) \
+                if a.question_id is not None else None
         else:
-            question = self._question(a.question_id, ("added", "unidentified", "removed"))
+            question = self._question(a.question_id)
         if a.action in ("choose", "plu") and question is not None:
             self._answer(a.t, question, a.value, a.qty)
         elif a.action in ("plu", "produce"):
@@ -781,9 +807,9 @@ class Controller:
             self._note(t, "rejected", action="choose", value=code)
             return
         chosen = next((c for c in q.candidates if c["code"] == code), None)
-        if q.kind == "remove_unknown":
+        if q.kind == QuestionKind.REMOVE_UNKNOWN:
             return
-        if q.kind == "removed":
+        if q.kind == QuestionKind.REMOVED:
             unnamed = self._unnamed_answer(q, code, chosen)
             if unnamed is not None:
                 # "It was the pepper": the one that went in unnamed, not a basket line.
@@ -823,7 +849,7 @@ class Controller:
             self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place, q.look)
         self._after_question(t)
 
-    def _unnamed_answer(self, q: OpenQuestion, code: str, chosen: dict[str, Any] | None) -> int | None:
+    def _unnamed_answer(self, q: OpenQuestion, code: str, chosen: QuestionCandidate | None) -> int | None:
         """The open gain question a removal answer names: the chosen candidate's, else (for a
         product not in the basket) the newest open gain question that suggested ``code``."""
         open_ids = {g.question_id for g in self._unnamed()}
@@ -837,35 +863,35 @@ class Controller:
         return None
 
     def _not_in_cart(self, t: float, q: OpenQuestion) -> None:
-        if q.kind == "removed":
+        if q.kind == QuestionKind.REMOVED:
             # Nothing of ours left the basket: keep charging for all of it (the store's side of doubt).
             self.basket.close_question(t, q.id, "nothing_removed")
             self._note(t, "answered", id=q.id, resolution="nothing_removed")
             self._after_question(t)
-        elif q.kind in ("added", "unidentified"):
+        elif q.kind in (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED):
             # Something is in the basket that nobody will name: it must come out before checkout.
             self.basket.close_question(t, q.id, "not_named")
-            self.basket.ask(t, "remove_unknown", q.delta_g, [], q.place, q.look)
+            self.basket.ask(t, QuestionKind.REMOVE_UNKNOWN, q.delta_g, [], q.place, q.look)
             self._note(t, "answered", id=q.id, resolution="take_it_out")
 
     def _after_question(self, t: float) -> None:
         co = self._checkout
-        if self.state is SessionState.CHECKOUT and co and co.stage == "blocked" and not self.basket.questions:
-            co.stage = "summary"
+        if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self.basket.questions:
+            co.stage = CheckoutStage.SUMMARY
             co.deadline = t + self.settings.summary_s
-            self._note(t, "checkout", stage="summary")
+            self._note(t, "checkout", stage=CheckoutStage.SUMMARY)
 
     # -- checkout ------------------------------------------------------------------------------
 
     def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co is not None:
-            if passed and co.stage == "summary":
+            if passed and co.stage == CheckoutStage.SUMMARY:
                 # Through the exit: the order goes once the shopper has had the whole cancel
                 # window since "Checking out..." appeared; a brisk cart crosses the lane sooner,
                 # and then the rest of the window counts down (``_on_time`` places it).
                 if lane.t >= co.since + self.settings.summary_s:
-                    self._place_order(lane.t)
+                    self._place_order(lane.t, co)
                 else:
                     co.deadline = co.since + self.settings.summary_s
             return
@@ -873,48 +899,47 @@ class Controller:
             return
         # Entry beacon: the summary stays up (cancellable) until the exit beacon. Only the exit
         # (a lane without an entry event): count the cancel window down from now.
-        self._checkout = _Checkout(stage="summary", since=lane.t, lane=lane.lane,
-                                   deadline=lane.t + self.settings.summary_s if passed else None)
-        self._set_state(lane.t, SessionState.CHECKOUT, {"stage": "summary", "since": lane.t, "lane": lane.lane})
-        self._note(lane.t, "checkout", stage="summary", lane=lane.lane)
+        self._checkout = co = _Checkout(stage=CheckoutStage.SUMMARY, since=lane.t, lane=lane.lane,
+                                        deadline=lane.t + self.settings.summary_s if passed else None)
+        self._set_state(lane.t, SessionState.CHECKOUT,
+                        {"stage": CheckoutStage.SUMMARY, "since": lane.t, "lane": lane.lane})
+        self._note(lane.t, "checkout", stage=CheckoutStage.SUMMARY, lane=lane.lane)
         if self.basket.questions:
-            self._block(lane.t)
+            self._block(lane.t, co)
 
-    def _block(self, t: float) -> None:
-        co = self._checkout
-        co.stage, co.deadline = "blocked", None
+    def _block(self, t: float, co: _Checkout) -> None:
+        co.stage, co.deadline = CheckoutStage.BLOCKED, None
         co.reason, co.reason_key = "answer the question on the screen first", "checkout.answer_first"
-        self._note(t, "checkout", stage="blocked", open_questions=len(self.basket.questions))
+        self._note(t, "checkout", stage=CheckoutStage.BLOCKED, open_questions=len(self.basket.questions))
 
-    def _place_order(self, t: float) -> None:
-        co = self._checkout
+    def _place_order(self, t: float, co: _Checkout) -> None:
         if self.basket.questions:
-            self._block(t)
+            self._block(t, co)
             return
         co.deadline = None
         if not self.basket.items:
-            co.stage, co.status = "paid", "empty"
-            self._set_state(t, SessionState.DONE, {"stage": "paid", "since": co.since, "status": "empty"})
-            self._note(t, "checkout", stage="paid", status="empty")
+            co.stage, co.status = CheckoutStage.PAID, "empty"
+            self._set_state(t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since, "status": "empty"})
+            self._note(t, "checkout", stage=CheckoutStage.PAID, status="empty")
             return
         if self.checkout_port is None:
-            co.stage, co.status, co.reason = "failed", "unavailable", "checkout is not available on this cart"
+            co.stage, co.status, co.reason = CheckoutStage.FAILED, "unavailable", "checkout is not available on this cart"
             co.reason_key = "checkout.unavailable"
-            self._note(t, "checkout", stage="failed", reason=co.reason)
+            self._note(t, "checkout", stage=CheckoutStage.FAILED, reason=co.reason)
             return
         self._orders += 1
         try:
             placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
                                                     session_id=self.session_key, t=t, seq=self._orders)
         except ValueError as exc:
-            co.stage, co.status, co.reason = "failed", "invalid", str(exc)
+            co.stage, co.status, co.reason = CheckoutStage.FAILED, "invalid", str(exc)
             co.reason_key = "checkout.invalid"
-            self._note(t, "checkout", stage="failed", reason=co.reason)
+            self._note(t, "checkout", stage=CheckoutStage.FAILED, reason=co.reason)
             return
-        co.stage, co.order_id = "paying", placed.order_id
+        co.stage, co.order_id = CheckoutStage.PAYING, placed.order_id
         self.basket.set_state(t, SessionState.CHECKOUT.value,
-                              {"stage": "paying", "since": co.since, "lane": co.lane, "order_id": co.order_id})
-        self._note(t, "checkout", stage="paying", order_id=co.order_id, total_cents=self.basket.total_cents())
+                              {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane, "order_id": co.order_id})
+        self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id, total_cents=self.basket.total_cents())
 
     def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
         co = self._checkout
@@ -922,9 +947,10 @@ class Controller:
             return
         if isinstance(ack, OrderRejected):
             if self.state is SessionState.CHECKOUT:
-                co.stage, co.status, co.reason = "failed", "rejected", ack.reason or "the store refused the order"
+                co.stage, co.status = CheckoutStage.FAILED, "rejected"
+                co.reason = ack.reason or "the store refused the order"
                 co.reason_key = "checkout.rejected"
-                self._note(ack.t, "checkout", stage="failed", order_id=co.order_id, status="rejected")
+                self._note(ack.t, "checkout", stage=CheckoutStage.FAILED, order_id=co.order_id, status="rejected")
             return
         # Delayed: the signed order is durable in the outbox and will be sent; the shopper may go.
         status = ack.status if isinstance(ack, OrderAcknowledged) else "queued"
@@ -934,10 +960,10 @@ class Controller:
         if isinstance(ack, OrderAcknowledged) and ack.status == "accepted":
             co.charged_cents = ack.total_cents   # the store's prices: what the shopper paid
         if self.state is SessionState.CHECKOUT:
-            co.stage = "paid"
-            self._set_state(ack.t, SessionState.DONE, {"stage": "paid", "since": co.since, "order_id": co.order_id,
-                                                       "status": status})
-        self._note(ack.t, "checkout", stage="paid", order_id=co.order_id, status=status)
+            co.stage = CheckoutStage.PAID
+            self._set_state(ack.t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since,
+                                                       "order_id": co.order_id, "status": status})
+        self._note(ack.t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=status)
 
     @property
     def session_key(self) -> str:
@@ -950,7 +976,7 @@ class Controller:
         if co is None:
             return None
         status = {"paid": co.status or "paid", "paying": "pending", "summary": "pending"}.get(co.stage, co.stage)
-        if co.stage == "failed":
+        if co.stage == CheckoutStage.FAILED:
             status = co.status or "failed"
         return {"t": round(co.t or co.since, 3), "status": status, "order_id": co.order_id or None}
 
@@ -961,9 +987,8 @@ class Controller:
             self._snapshot = self._build_snapshot()
         return self._snapshot
 
-    def _candidate(self, c: dict[str, Any]) -> Candidate:
-        product = self.catalogue.get(c["code"])
-        qty = int(c.get("qty", 1))
+    def _candidate(self, code: str, qty: int, score: float = 0.0) -> Candidate:
+        product = self.catalogue.get(code)
         # Sold by weight: the price per kg (the screen writes "/kg"); by unit: for the quantity;
         # with the promotions running now, as the basket will price it.
         price = 0
@@ -974,7 +999,7 @@ class Controller:
                                      self.catalogue, self.wall_t, self._promotions()).total_cents
             except PricingError:
                 price = product.price_cents * (1 if product.by_weight else qty)
-        return Candidate(code=c["code"], name=product.name if product else c["code"], score=float(c.get("score", 0.0)),
+        return Candidate(code=code, name=product.name if product else code, score=score,
                          qty=qty, price_cents=price, image=product.image if product else None,
                          sold_by=product.sold_by if product else "unit")
 
@@ -1041,7 +1066,8 @@ class Controller:
                                         unit_price_cents=line.unit_price_cents, sold_by=line.sold_by,
                                         weight_g=(line.weight_g or 0.0) + (item.weight_g or 0.0), image=line.image)
         questions = tuple(Question(id=q.id, t=q.t, kind=q.kind, delta_g=q.delta_g,
-                                   candidates=tuple(self._candidate(c) for c in q.candidates))
+                                   candidates=tuple(self._candidate(c["code"], c["qty"], c["score"])
+                                                   for c in q.candidates))
                           for q in self.basket.questions)
         # The aisle's products with a deal running come first (a stable sort: catalogue order otherwise).
         in_zone = sorted(self.catalogue.in_zone(self.zone), key=lambda p: self._deal(p.code) is None) \
@@ -1055,14 +1081,14 @@ class Controller:
         view = None
         if co is not None:
             left = max(0.0, co.deadline - self.t) if co.deadline is not None else 0.0
-            view = CheckoutView(stage=co.stage, cancellable=co.stage in ("summary", "failed"), seconds_left=left,
-                                order_id=co.order_id, reason=co.reason, status=co.status,
-                                countdown=co.stage == "summary" and co.deadline is not None,
+            view = CheckoutView(stage=co.stage, cancellable=co.stage in (CheckoutStage.SUMMARY, CheckoutStage.FAILED),
+                                seconds_left=left, order_id=co.order_id, reason=co.reason, status=co.status,
+                                countdown=co.stage == CheckoutStage.SUMMARY and co.deadline is not None,
                                 reason_key=co.reason_key, receipt_to=co.receipt_to, charged_cents=co.charged_cents)
         entry = None
         produce_weight = None
         if self.produce_entry:
-            entry = self._candidate({"code": self.produce_entry, "qty": max(1, self.produce_count)})
+            entry = self._candidate(self.produce_entry, max(1, self.produce_count))
             produce_weight = max(0.0, self.live_weight_g - self.produce_base_g)
         priced_lines, total, savings = self._priced(tuple(lines[k] for k in order))
         return Snapshot(t=self.t, state=self.state, shopper=self.basket.session.shopper,

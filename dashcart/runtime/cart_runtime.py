@@ -52,7 +52,23 @@ from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, Systemd
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
 if TYPE_CHECKING:
+    # Imported where they are used (a cart without cameras never loads the vision stack).
+    from dashcart.core.basket import Basket
+    from dashcart.core.catalogue import Catalogue
+    from dashcart.core.location import Locator
+    from dashcart.core.signin import QrSignIn
+    from dashcart.core.vision.gallery import Gallery
+    from dashcart.core.vision.pipeline import VisionPipeline
+    from dashcart.core.vision.recognizer import Recognizer
+    from dashcart.drivers.beacon.scanner import BeaconScanner
+    from dashcart.drivers.camera.source import FrameSource
+    from dashcart.drivers.gpio import LightFollower, NoStatusLight, StatusLight
+    from dashcart.drivers.scale import ScaleDriver
+    from dashcart.readings import Frame
+    from dashcart.runtime.checkout_sender import CheckoutService
+    from dashcart.runtime.fleet_cart import CartFleet
     from dashcart.runtime.scale_reader import ScaleEventSource
+    from dashcart.runtime.vision_threads import LiveVision
     from dashcart.trips.recorder import TripRecorder
 
 log = logging.getLogger("dashcart.run")
@@ -73,9 +89,9 @@ class Devices:
     opened); ``beacons``: a :class:`dashcart.drivers.beacon.scanner.BeaconScanner`.
     """
 
-    scale: Any = None
-    cameras: Sequence[Any] | None = None
-    beacons: Any = None
+    scale: ScaleDriver | None = None
+    cameras: Sequence[FrameSource] | None = None
+    beacons: BeaconScanner | None = None
 
 
 # The demo store that ships inside the package (catalogue and a few photos per product, laid
@@ -93,7 +109,7 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
     return None
 
 
-def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Any, str]:
+def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Catalogue, str]:
     """The configured catalogue; else the demo store's (from the shared data); else an empty
     one. Returns (catalogue, a line saying which)."""
     from dashcart.core.catalogue import Catalogue, load_catalogue
@@ -117,7 +133,7 @@ class CartRuntime:
     """
 
     def __init__(self, config: Config, *, devices: Devices | None = None, notifier: Notifier | None = None,
-                 catalogue: Any = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
+                 catalogue: Catalogue | None = None, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None,
                  loop_deadline_s: float = LOOP_DEADLINE_S, recorder: TripRecorder | None = None) -> None:
@@ -133,8 +149,8 @@ class CartRuntime:
         #: the beacons, the shopper's actions and (if it was asked for them) the frames.
         self.recorder = recorder
         #: The status light and buzzer ([gpio]), following the cart's state from start to stop.
-        self.status_light: Any = None
-        self._light_follower: Any = None
+        self.status_light: StatusLight | NoStatusLight | None = None
+        self._light_follower: LightFollower | None = None
         self._catalogue = catalogue
         self.queue: queue.Queue[Event] = queue.Queue()
         self.heartbeats = Heartbeats(clock)
@@ -148,20 +164,20 @@ class CartRuntime:
         self._snapshot = Snapshot()
         self._noted = 0
         self._status = ""
-        self._scale: Any = None
+        self._scale: ScaleDriver | None = None
         #: The scale reader (:class:`dashcart.runtime.scale_reader.ScaleEventSource`) once started.
         self.scale_source: ScaleEventSource | None = None
-        self._vision: Any = None
-        self._live: Any = None
-        self._signin: Any = None
+        self._vision: VisionPipeline | None = None
+        self._live: LiveVision | None = None
+        self._signin: QrSignIn | None = None
         self._signin_lock = threading.Lock()
-        self._beacons: Any = None
-        self._service: Any = None
-        self._locator: Any = None
-        self._basket: Any = None
+        self._beacons: BeaconScanner | None = None
+        self._service: CheckoutService | None = None
+        self._locator: Locator | None = None
+        self._basket: Basket | None = None
         self._started = False
         #: The fleet link (:mod:`dashcart.runtime.fleet_cart`); None without a ``[fleet]`` broker.
-        self._fleet: Any = None
+        self._fleet: CartFleet | None = None
         self._ready = False
 
     # -- the outside's view --------------------------------------------------------------
@@ -208,7 +224,7 @@ class CartRuntime:
             if len(self._catalogue) == 0:
                 self._device("catalogue", "down", which)
         catalogue = self._catalogue
-        if self.recorder is not None and getattr(catalogue, "source", ""):
+        if self.recorder is not None and catalogue.source:
             self.recorder.catalogue(catalogue.source)
         self._basket = self._open_basket(Basket)
         self._service = self._open_checkout(state_dir)
@@ -240,7 +256,7 @@ class CartRuntime:
         self._ready = True
         self.notifier.ready(self._status_line(self._snapshot))
 
-    def _open_basket(self, basket_cls: Any) -> Any:
+    def _open_basket(self, basket_cls: type[Basket]) -> Basket:
         """The journal; a damaged one is moved aside (kept for the on-call engineer) and the cart
         starts clean with a staff notice on the screen: never a traceback, never a silent empty
         basket."""
@@ -267,24 +283,25 @@ class CartRuntime:
             log.warning("reconcile: %s", line)
 
     def _sender_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
+        service = self._service
+        assert service is not None, "supervised only once the outbox is open"
         down = self.device_states.get("outbox")
         if down is not None and down.state != "ok":
             # restarted by the supervisor after a failure: trying again (down again if it fails again)
             self._device("outbox", "ok", "sending again")
         try:
-            self._service.loop(self.post, beat, stop)
+            service.loop(self.post, beat, stop)
         except Exception as exc:
-            self._device("outbox", "down", f"see staff: cannot send orders: {self._service.outbox.path}: {exc}")
+            self._device("outbox", "down", f"see staff: cannot send orders: {service.outbox.path}: {exc}")
             raise
 
     def _save_state(self) -> None:
         """The journal's health as a device: "cannot save, see staff" while a commit fails (read by the
         screen, ``doctor`` and the fleet link's health)."""
         controller = self.controller
-        fault = controller.save_fault if controller is not None else ""
         old = self.device_states.get("storage")
-        if fault:
-            message = f"cannot save, see staff: {fault}"
+        if controller is not None and controller.save_fault:
+            message = f"cannot save, see staff: {controller.save_fault}"
             if controller.unsaved > 1:
                 message += f" ({controller.unsaved} changes not saved)"
             self._on_device(DeviceStatus(self.clock(), "storage", "down", message))
@@ -294,7 +311,7 @@ class CartRuntime:
     def _device(self, device: str, state: str, message: str = "") -> None:
         self.post(DeviceStatus(self.clock(), device, state, message))
 
-    def _open_checkout(self, state_dir: Path) -> Any:
+    def _open_checkout(self, state_dir: Path) -> CheckoutService:
         import sqlite3
 
         from dashcart.errors import PermanentlyBroken
@@ -317,7 +334,7 @@ class CartRuntime:
                                     "orders in it have not been lost") from None
         return service
 
-    def _open_locator(self) -> Any:
+    def _open_locator(self) -> Locator | None:
         from dashcart.runtime.assemble import open_locator
         return open_locator(self.config)
 
@@ -362,7 +379,7 @@ class CartRuntime:
             # The recognizer runs in the vision worker; its answer comes back as an event.
             self._live.worker.submit(event)
 
-    def _start_cameras(self, catalogue: Any) -> None:
+    def _start_cameras(self, catalogue: Catalogue) -> None:
         sources = self.devices.cameras
         if sources is None and not self.config.cameras.devices:
             log.info("no cameras configured: weight and touch only")
@@ -377,31 +394,32 @@ class CartRuntime:
                                 sources=sources, on_frame=self._on_frame, heartbeats=self.heartbeats)
         self._vision = self._live.pipeline
 
-    def _gallery(self, recognizer: Any, catalogue: Any) -> Any:
+    def _gallery(self, recognizer: Recognizer | None, catalogue: Catalogue) -> Gallery | None:
         """The recognizer's gallery for this catalogue (:func:`dashcart.runtime.assemble.open_gallery`)."""
         if recognizer is None:
             return None
         from dashcart.runtime.assemble import open_gallery
         return open_gallery(recognizer.version, catalogue, self.config.catalogue_db())
 
-    def latest_frame(self, camera: str) -> Any:
+    def latest_frame(self, camera: str) -> Frame | None:
         """The newest frame ``camera`` delivered (a :class:`dashcart.drivers.camera.ring.Frame`), or None."""
         if self._vision is None or camera not in self._vision.cameras:
             return None
         return self._vision.ring(camera).latest()
 
-    def _on_frame(self, camera: str, frame: Any) -> None:
+    def _on_frame(self, camera: str, frame: Frame) -> None:
         if self.recorder is not None and self._snapshot.state in (SessionState.SHOPPING, SessionState.CHECKOUT):
             # Frames only while a session is open: before it, the shopper holds up their sign-in code.
             self.recorder.frame(camera, frame.t, frame.image)
         self._look_for_signin(camera, frame)
 
-    def _look_for_signin(self, camera: str, frame: Any) -> None:
+    def _look_for_signin(self, camera: str, frame: Frame) -> None:
         """Nobody signed in: look for the store app's QR code held up to a camera."""
-        if self._snapshot.state not in (SessionState.IDLE, SessionState.DONE):
+        reader = self._signin
+        if reader is None or self._snapshot.state not in (SessionState.IDLE, SessionState.DONE):
             return
         with self._signin_lock:
-            signin = self._signin.on_frame(frame.t, frame.image)
+            signin = reader.on_frame(frame.t, frame.image)
         if signin is not None:
             self.post(signin)
 
@@ -429,12 +447,11 @@ class CartRuntime:
                 event = Tick(self.clock())
             beat.beat()
             try:
-                self._dispatch(event)
+                self._dispatch(controller, event)
             except Exception:  # one bad event must not take the cart down; the log says which
                 log.exception("controller: handling %r failed", event)
 
-    def _dispatch(self, event: Event) -> None:
-        controller = self.controller
+    def _dispatch(self, controller: Controller, event: Event) -> None:
         controller.advance_to(event.t)
         if isinstance(event, DeviceStatus):
             self._on_device(event)

@@ -22,6 +22,7 @@ from dashcart.runtime.watchdog import Heartbeat, Heartbeats
 
 if TYPE_CHECKING:
     from dashcart.core.vision.pipeline import FrameHistory
+    from dashcart.drivers.camera.ring import FrameRing
     from dashcart.drivers.camera.source import FrameSource
     from dashcart.readings import Frame
 
@@ -138,14 +139,16 @@ class LiveVision:
             from dashcart.runtime.devices import open_cameras
             sources = open_cameras(config.cameras)
         self.cameras = start_cameras(config.cameras, emit, clock=clock, sources=sources, heartbeats=heartbeats)
-        rings: dict[str, FrameHistory] = {c.source.camera_id: c.ring for c in self.cameras}
+        # The capture threads' rings: the pipeline reads them, the processing threads wait on them.
+        self._rings: dict[str, FrameRing] = {c.source.camera_id: c.ring for c in self.cameras}
         capture = debug_capture(config.cameras.debug_capture_dir) if config.cameras.debug_capture_dir else None
+        rings: dict[str, FrameHistory] = dict(self._rings)
         self.pipeline = VisionPipeline(list(rings), config.vision, config.cameras, recognizer=recognizer,
                                        gallery=gallery, rings=rings, capture=capture)
         self.worker = RecognitionWorker(self.pipeline, emit)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._process, args=(cam,), name=f"vision-{cam}", daemon=True)
-                         for cam in rings]
+                         for cam in self._rings]
         for thread in self._threads:
             thread.start()
 
@@ -160,7 +163,7 @@ class LiveVision:
                 beat.close()
 
     def _process_frames(self, camera: str, beat: Heartbeat | None) -> None:
-        ring = self.pipeline.ring(camera)
+        ring = self._rings[camera]
         last = float("-inf")
         while not self._stop.is_set():
             if beat is not None:

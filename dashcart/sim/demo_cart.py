@@ -274,13 +274,12 @@ class SimulatedCart:
         from dashcart.sim.scale_bridge import SimulatedBridge
 
         data = data_dir or find_data_dir()
-        csv = data / "catalogue" / "demo_store.csv" if data else None
-        if csv is None or not csv.is_file():
+        if data is None or not (data / "catalogue" / "demo_store.csv").is_file():
             raise Misconfigured(
                 "the demo needs a data folder with catalogue/demo_store.csv and grocery-store/: pass --data DIR "
                 f"(looked {'in ' + str(data) if data else 'for the demo store bundled with the package'})")
         self.config = demo_config(config, state_dir)
-        self.catalogue = Catalogue.from_csv(csv, data / "grocery-store")
+        self.catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv", data / "grocery-store")
         self.photos = ProductPhotos(self.catalogue)
         scale = self.config.scale
         # The real serial driver reads the simulated bridge's pseudo-terminal: every byte is real.
@@ -345,6 +344,16 @@ def _line_of(snap: Snapshot, code: str) -> int:
     return sum(line.qty for line in snap.lines if line.code == code)
 
 
+def _more_of(code: str, before: int) -> Callable[[Snapshot], bool]:
+    """A snapshot test: more of ``code`` in the basket than ``before``."""
+    return lambda snap: _line_of(snap, code) > before
+
+
+def _less_of(code: str, before: int) -> Callable[[Snapshot], bool]:
+    """A snapshot test: less of ``code`` in the basket than ``before``."""
+    return lambda snap: _line_of(snap, code) < before
+
+
 class ScriptedTrip:
     """Plays :data:`TRIP` on a :class:`SimulatedCart`, waiting for the cart after each step."""
 
@@ -387,7 +396,7 @@ class ScriptedTrip:
             self._seen.add(question.id)
             self._shot(f"question-{question.id}")
             names = ", ".join(c.name for c in question.candidates[:4]) or "no suggestion"
-            product = self.cart.catalogue.get(code)
+            product = self.cart.catalogue[code]
             self.say(f"cart asks about {question.delta_g:+.0f} g ({question.kind}: {names}); "
                      f"shopper taps {product.name}")
             self.cart.runtime.action("choose", code, question.id)
@@ -413,7 +422,7 @@ class ScriptedTrip:
         time.sleep(0.5)   # the scale settles at zero first
         grams: dict[str, list[float]] = {}
         for step in self.trip:
-            product = catalogue.get(step.code)
+            product = catalogue[step.code]
             if isinstance(step, Put):
                 if step.zone:
                     self.say(f"cart moves to {step.zone}")
@@ -430,16 +439,14 @@ class ScriptedTrip:
                 grams.setdefault(step.code, []).append(step.grams)
                 if step.plu:
                     self._weighed(step.code, step.grams)
-                self._settle(step.code, f"{product.name} in the basket",
-                             lambda s, code=step.code, n=before: _line_of(s, code) > n)
+                self._settle(step.code, f"{product.name} in the basket", _more_of(step.code, before))
                 self._shot(f"added-{step.code}")
             else:
                 before = _line_of(runtime.snapshot(), step.code)
                 weight = grams[step.code].pop()
                 self.say(f"shopper takes {product.name} ({step.code}) out again")
                 cart.take(step.code, weight)
-                self._settle(step.code, f"{product.name} to leave the basket",
-                             lambda s, code=step.code, n=before: _line_of(s, code) < n)
+                self._settle(step.code, f"{product.name} to leave the basket", _less_of(step.code, before))
                 self._shot(f"removed-{step.code}")
             time.sleep(0.3)
         self.say("cart rolls through the checkout lane (authenticated lane beacons)")

@@ -16,8 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dashcart.sim.demo_cart import CAMERA, DEMO_TOKEN, SimulatedCart
+
+if TYPE_CHECKING:
+    import pygame
 
 log = logging.getLogger("dashcart.demo")
 
@@ -46,7 +50,7 @@ class Shopper:
         self.show_barcodes = True
         self.contents: list[InBasket] = []
         self.busy = ""
-        self._jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[str, Callable[[], object]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="demo-shopper", daemon=True)
         self._thread.start()
 
@@ -63,12 +67,13 @@ class Shopper:
                 log.exception("demo shopper: %s did not work", what)
             self.busy = ""
 
-    def _do(self, what: str, job: Callable[[], None]) -> None:
-        """Queue ``job``: the shopper does one thing after another, like a person."""
+    def _do(self, what: str, job: Callable[[], object]) -> None:
+        """Queue ``job`` (what it returns is not used): the shopper does one thing after another,
+        like a person."""
         self._jobs.put((what, job))
 
     def weight_of(self, code: str) -> float:
-        product = self.cart.catalogue.get(code)
+        product = self.cart.catalogue[code]
         if product.by_weight and product.unit_weight_g < 1000:
             pieces = self.rng.randint(2, 6)
             return round(sum(max(5.0, self.rng.gauss(product.unit_weight_g, product.unit_weight_sd_g))
@@ -76,7 +81,7 @@ class Shopper:
         return round(max(5.0, self.rng.gauss(product.unit_weight_g, product.unit_weight_sd_g)), 1)
 
     def put(self, code: str) -> None:
-        product = self.cart.catalogue.get(code)
+        product = self.cart.catalogue[code]
 
         def job() -> None:
             grams = self.weight_of(code)
@@ -92,7 +97,7 @@ class Shopper:
         item = next((i for i in reversed(self.contents) if i.code == code), None)
         if item is None:
             return
-        product = self.cart.catalogue.get(code)
+        product = self.cart.catalogue[code]
 
         def job() -> None:
             self.cart.take(code, item.grams)
@@ -114,8 +119,6 @@ class Shopper:
 
 
 def run_interactive(cart: SimulatedCart, should_stop: Callable[[], bool] = lambda: False) -> None:
-    import cv2
-    import numpy as np
     import pygame
 
     from dashcart.ui.app import App
@@ -151,7 +154,7 @@ def run_interactive(cart: SimulatedCart, should_stop: Callable[[], bool] = lambd
                 else:
                     running = app.handle_event(event, size) and running
             app.render(get_snapshot(), screen, full=True)
-            _draw_panel(window, size, shopper, codes, cart, font, small, cv2, np)
+            _draw_panel(window, size, shopper, codes, cart, font, small)
             pygame.display.flip()
             ticker.tick(min(config.ui.fps, 20))
     finally:
@@ -159,7 +162,7 @@ def run_interactive(cart: SimulatedCart, should_stop: Callable[[], bool] = lambd
         pygame.quit()
 
 
-def _key(event, shopper: Shopper, codes: list[str]) -> bool:  # type: ignore[no-untyped-def]
+def _key(event: pygame.event.Event, shopper: Shopper, codes: list[str]) -> bool:
     import pygame
     if event.key == pygame.K_ESCAPE:
         return False
@@ -183,7 +186,7 @@ def _key(event, shopper: Shopper, codes: list[str]) -> bool:  # type: ignore[no-
     return True
 
 
-def _click(event, shopper: Shopper, codes: list[str], size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def _click(event: pygame.event.Event, shopper: Shopper, codes: list[str], size: tuple[int, int]) -> None:
     row = (event.pos[1] - 40) // ROW_H
     if 0 <= row < len(codes):
         if event.button == 3:
@@ -192,7 +195,10 @@ def _click(event, shopper: Shopper, codes: list[str], size: tuple[int, int]) -> 
             shopper.put(codes[row])
 
 
-def _draw_panel(window, size, shopper: Shopper, codes, cart: SimulatedCart, font, small, cv2, np) -> None:  # type: ignore[no-untyped-def]
+def _draw_panel(window: pygame.Surface, size: tuple[int, int], shopper: Shopper, codes: list[str],
+                cart: SimulatedCart, font: pygame.font.Font, small: pygame.font.Font) -> None:
+    import cv2
+    import numpy as np
     import pygame
     x0 = size[0]
     panel = pygame.Rect(x0, 0, PANEL_W, size[1])
@@ -202,7 +208,7 @@ def _draw_panel(window, size, shopper: Shopper, codes, cart: SimulatedCart, font
     for item in shopper.contents:
         counts[item.code] = counts.get(item.code, 0) + 1
     for i, code in enumerate(codes):
-        product = cart.catalogue.get(code)
+        product = cart.catalogue[code]
         y = 40 + i * ROW_H
         colour = (255, 220, 120) if counts.get(code) else (220, 220, 220)
         label = f"{KEYS[i]}  {product.name[:24]}"

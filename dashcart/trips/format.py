@@ -19,7 +19,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from dashcart.errors import Misconfigured, read_user_file
 from dashcart.events import BeaconSighting, ShopperAction
@@ -243,8 +243,8 @@ class TripWriter:
         for camera in self.cameras:
             (self.path / "frames" / camera).mkdir(parents=True, exist_ok=True)
         self._scale = open(self.path / "scale.log", "ab")
-        self._beacons = None
-        self._shopper = None
+        self._beacons: TextIO | None = None   # opened with the first line of each
+        self._shopper: TextIO | None = None
 
     def _write_meta(self) -> None:
         tmp = self.path / "trip.json.tmp"

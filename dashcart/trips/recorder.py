@@ -106,7 +106,7 @@ class TripRecorder:
                 return
             if isinstance(event, BeaconSighting):
                 self._writer.beacon(rel, event.kind, event.id, event.rssi)
-            else:
+            elif isinstance(event, ShopperAction):
                 value = RECORDED_TOKEN if event.action == "signin" else event.value
                 self._writer.shopper(rel, event.action, value)
             self._writer.flush()

@@ -26,7 +26,7 @@ from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.core.fusion import FusionParams
 from dashcart.core.location import Locator, Site
 from dashcart.errors import DashcartError, Misconfigured
-from dashcart.events import BarcodeSeen, Event, ShopperAction, Tick, WeightSettled
+from dashcart.events import BarcodeSeen, BeaconSighting, Event, ShopperAction, Tick, WeightSettled
 from dashcart.trips.format import Trip, TripProblem, read_trip
 
 log = logging.getLogger("dashcart.replay")
@@ -231,7 +231,8 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
             yield frame.t, 2, i, frame
 
     def other_items() -> Iterator[tuple[float, int, int, Any]]:
-        merged = [(b.t, 3, i, b) for i, b in enumerate(trip.beacons)]
+        merged: list[tuple[float, int, int, BeaconSighting | ShopperAction]] = [
+            (b.t, 3, i, b) for i, b in enumerate(trip.beacons)]
         merged += [(a.t, 4, line, a) for line, a in shopper]
         yield from sorted(merged, key=lambda x: x[:3])
 

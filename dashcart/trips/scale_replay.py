@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from dashcart.config import WeighingSection
 from dashcart.core.weighing import SettledChange, WeighingEngine, feed_decoded
@@ -83,7 +84,15 @@ def replay_scale_log(path: str | Path, protocol: str = "hx711-bridge", offset: i
     return result
 
 
-def trip_scale_settings(trip_json: str | Path) -> dict[str, object]:
+class TripScale(TypedDict, total=False):
+    """A trip's own scale calibration (``[scale]`` settings by name): the keys it gives."""
+
+    protocol: str
+    offset: int
+    counts_per_gram: float
+
+
+def trip_scale_settings(trip_json: str | Path) -> TripScale:
     """The ``scale`` object of a ``dashcart-trip/1`` trip.json: protocol, offset, counts_per_gram.
 
     Only the keys present are returned; a wrong one is :class:`Misconfigured` naming the file.
@@ -100,7 +109,7 @@ def trip_scale_settings(trip_json: str | Path) -> dict[str, object]:
     scale = data.get("scale", {}) if isinstance(data, dict) else None
     if not isinstance(scale, dict):
         raise Misconfigured(f"{path}: scale: expected an object")
-    out: dict[str, object] = {}
+    out = TripScale()
     protocol = scale.get("protocol")
     if protocol is not None:
         if protocol not in PROTOCOLS:

@@ -287,7 +287,7 @@ class App:
             return
         if widget is None or not widget.rect.collidepoint(pos):
             return  # released outside what was pressed: the shopper changed their mind
-        if isinstance(widget, Button) and not widget.enabled:
+        if (isinstance(widget, Button) and not widget.enabled) or widget.on_tap is None:
             return
         widget.on_tap()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pygame
 
 from dashcart.config import Config
+from dashcart.snapshot import Snapshot
 from dashcart.ui.app import App
 from dashcart.ui.fonts import Fonts
 from dashcart.ui.i18n import LANGUAGES
@@ -21,7 +22,7 @@ log = logging.getLogger("dashcart.ui.screenshots")
 
 
 def scene_app(scene: Scene, size: tuple[int, int], language: str, config: Config,
-              fonts: Fonts | None = None, actions: list | None = None) -> tuple[App, object]:
+              fonts: Fonts | None = None, actions: list | None = None) -> tuple[App, Snapshot]:
     """An App set up to show ``scene`` (mode, typed text) in ``language`` and the snapshot to
     give it. The money stays in the cart's currency: switching language changes the words only."""
     config = dataclasses.replace(config, cart=dataclasses.replace(config.cart, language=language,

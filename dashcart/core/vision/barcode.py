@@ -352,11 +352,11 @@ def _straighten(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     # The box hugs the bars; widen it so the guard patterns keep a quiet zone.
     centre = src.mean(axis=0)
     along = (src[1] - src[0]) / max(length, 1e-6)
-    src = src + np.outer(np.sign((src - centre) @ along), along) * (0.1 * length)
+    widened = src + np.outer(np.sign((src - centre) @ along), along) * (0.1 * length)
     scale = max(1.0, 480.0 / length)
     w, h = int(length * 1.2 * scale), max(int(height * scale), 32)
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+    matrix = cv2.getPerspectiveTransform(widened.astype(np.float32), dst)
     return cv2.warpPerspective(gray, matrix, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
 

@@ -1,10 +1,10 @@
-"""Checkout: lane detected -> summary -> paying -> paid -> receipt sent; or why it is held."""
+"""Checkout: lane detected -> summary -> paying -> paid (receipt sent, if any); or why it is held."""
 
 from __future__ import annotations
 
 import math
 
-from dashcart.snapshot import CheckoutView, SessionState, Snapshot
+from dashcart.snapshot import CheckoutStage, CheckoutView, SessionState, Snapshot
 from dashcart.ui import theme
 from dashcart.ui.layout import split_rows
 from dashcart.ui.screens.common import basket_list, choice, header
@@ -14,11 +14,12 @@ from dashcart.ui.widgets import Button, Panel, Text, Widget
 
 def build(v: View) -> list[Widget]:
     lay, tr, snap = v.layout, v.tr, v.snap
-    co = snap.checkout or CheckoutView(stage="paid" if snap.state == SessionState.DONE else "lane")
-    if co.stage in ("paid", "receipt_sent"):
+    co = snap.checkout or CheckoutView(stage=CheckoutStage.PAID if snap.state == SessionState.DONE
+                                       else CheckoutStage.LANE)
+    if co.stage == CheckoutStage.PAID:
         return _done(v, co)
-    if co.stage in ("failed", "blocked"):
-        title = tr("checkout.failed") if co.stage == "failed" else tr("checkout.blocked")
+    if co.stage in (CheckoutStage.FAILED, CheckoutStage.BLOCKED):
+        title = tr("checkout.failed") if co.stage == CheckoutStage.FAILED else tr("checkout.blocked")
         text = tr.message(co.reason_key, (), co.reason) or (tr("checkout.answer_first") if snap.questions else "")
         buttons = [("call_staff", tr("question.call_staff"), "primary", lambda: v.post("call_staff", "checkout"))]
         if co.cancellable:
@@ -26,9 +27,9 @@ def build(v: View) -> list[Widget]:
         return header(v, tr("checkout.lane")) + choice(v, title, f"{text}\n{tr('checkout.what_now')}".strip(),
                                                         buttons)
     r = lay.checkout()
-    if co.stage == "lane":
+    if co.stage == CheckoutStage.LANE:
         title, status = tr("checkout.lane"), tr("checkout.lane_detail")
-    elif co.stage == "paying":
+    elif co.stage == CheckoutStage.PAYING:
         title, status = tr("checkout.summary"), tr("checkout.paying")
     elif co.countdown:
         title, status = tr("checkout.summary"), tr("checkout.pay_in", s=math.ceil(max(0.0, co.seconds_left)))
@@ -50,7 +51,7 @@ def build(v: View) -> list[Widget]:
                             size=lay.font("large"), color=(150, 240, 170), align="center"))
     widgets.append(Button(r["cancel"], id="checkout_cancel", label=tr("cancel"), size=lay.font("large"),
                           style="secondary", enabled=co.cancellable, on_tap=lambda: v.post("cancel", "checkout")))
-    if co.stage == "summary":
+    if co.stage == CheckoutStage.SUMMARY:
         widgets.append(Button(r["pay"], id="checkout_pay", label=tr("checkout.pay_now"), size=lay.font("large"),
                               on_tap=lambda: v.post("confirm", "checkout")))
     return widgets

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
+
 import pygame
 
 from dashcart.snapshot import BasketLine, SessionState
@@ -143,7 +146,7 @@ def keypad(v: View, rects: dict[str, pygame.Rect], pad: str, shown: str) -> list
         style = "primary" if key == "ok" else "key"
         widgets.append(Button(rect, id=f"{pad}:{key}", label=label, size=lay.font("title"), style=style,
                               icon="back" if key == "clear" else "",
-                              on_tap=lambda k=key: v.press(pad, k)))
+                              on_tap=partial(v.press, pad, key)))
     return widgets
 
 
@@ -156,7 +159,7 @@ def keyboard(v: View, area: pygame.Rect) -> list[Widget]:
         size = lay.font("body") if key in ("space", "clear") else lay.font("large")
         widgets.append(Button(rect, id=f"kb:{key}", label=label, size=size, style="key",
                               icon="back" if key == "delete" else "",
-                              on_tap=lambda k=key: v.press("kb", k)))
+                              on_tap=partial(v.press, "kb", key)))
     return widgets
 
 
@@ -189,7 +192,7 @@ def product_tile(v: View, rect: pygame.Rect, code: str, name: str, image: str | 
     return widgets
 
 
-def choice(v: View, title: str, text: str, buttons: list[tuple[str, str, str, object]]) -> list[Widget]:
+def choice(v: View, title: str, text: str, buttons: Sequence[tuple[str, str, str, Callable[[], None]]]) -> list[Widget]:
     """A title, an explanation and big buttons: (id, label, style, on_tap)."""
     lay = v.layout
     rects = lay.choice_screen(len(buttons))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dashcart.snapshot import SessionState
 from dashcart.ui import theme
 from dashcart.ui.screens.common import header
@@ -18,6 +20,10 @@ def build(v: View) -> list[Widget]:
     how = "\n".join(f"\u2022 {tr(f'help.how{i}')}" for i in range(1, 5))
     other = "ko" if tr.language == "en" else "en"
     signed_in = v.snap.state != SessionState.IDLE
+
+    def sign_out() -> None:
+        v.post("signout")
+        v.open(None)
     return header(v, tr("help.title"), show_help=False) + [
         Text(r["title"], id="help_title", text=tr("help.title"), size=lay.font("title"), bold=True),
         Text(r["text"], id="help_text", text=how, size=lay.font("large"), wrap=True, valign="top"),
@@ -30,7 +36,7 @@ def build(v: View) -> list[Widget]:
         Button(r["staff"], id="help_staff", label=tr("help.staff"), size=lay.font("large"), style="secondary",
                enabled=v.staff_enabled, on_tap=lambda: v.open("staff_pin")),
         Button(r["signout"], id="signout", label=tr("help.signout"), size=lay.font("large"), style="secondary",
-               enabled=signed_in, on_tap=lambda: (v.post("signout"), v.open(None))),
+               enabled=signed_in, on_tap=sign_out),
         Button(r["close"], id="close", label=tr("close"), size=lay.font("large"), style="secondary",
                on_tap=lambda: v.open(None)),
     ]
@@ -39,6 +45,8 @@ def build(v: View) -> list[Widget]:
 def build_pin(v: View) -> list[Widget]:
     widgets = build_plu(v, v.tr("staff.title"), pad="pin")
     for w in widgets:
+        if not isinstance(w, Text):
+            continue
         if w.id == "plu_title":
             w.text = v.tr("staff.title")
         elif w.id == "pin_display":
@@ -60,7 +68,7 @@ def build_menu(v: View) -> list[Widget]:
     for name in STAFF_OVERRIDES:
         widgets.append(Button(r[name], id=f"staff:{name}", label=tr(f"staff.{name}"), size=lay.font("large"),
                               style="danger" if name == "end_session" else "primary",
-                              on_tap=lambda n=name: v.press("staff", n)))
+                              on_tap=partial(v.press, "staff", name)))
     widgets.append(Button(r["close"], id="close", label=tr("close"), size=lay.font("large"), style="secondary",
                           on_tap=lambda: v.open(None)))
     return widgets

@@ -31,8 +31,12 @@ def build_pending(v: View) -> list[Widget]:
     code = v.ui.pending_remove
     line = next((ln for ln in v.snap.lines if ln.code == code), None)
     name = line.name if line else code
+
+    def keep() -> None:
+        v.post("cancel", code)
+        v.open(None)
     return header(v, tr("remove")) + choice(v, tr("remove.take_out", name=name), tr("remove.scale_confirms"), [
-        ("keep", tr("remove.keep"), "secondary", lambda: (v.post("cancel", code), v.open(None))),
+        ("keep", tr("remove.keep"), "secondary", keep),
     ])
 
 
