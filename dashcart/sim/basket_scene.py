@@ -63,8 +63,8 @@ class CameraSetup:
         h, w = frame.shape[:2]
         image = frame
         if any(self.tilt):
-            src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-            dst = src + np.float32(self.tilt).reshape(4, 2) * np.float32([w, h])
+            src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+            dst = src + np.array(self.tilt, dtype=np.float32).reshape(4, 2) * np.array([w, h], dtype=np.float32)
             image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(src, dst), (w, h),
                                         borderMode=cv2.BORDER_REPLICATE)
         levels = np.arange(256, dtype=np.float32)

@@ -54,7 +54,7 @@ def placeholder(name: str, size: int = 200) -> np.ndarray:
     import cv2
     image = np.full((size, size, 3), 255, np.uint8)
     hue = sum(name.encode()) % 180
-    colour = cv2.cvtColor(np.uint8([[[hue, 200, 200]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
+    colour = cv2.cvtColor(np.array([[[hue, 200, 200]]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0].tolist()
     cv2.rectangle(image, (size // 8, size // 8), (size - size // 8, size - size // 8), colour, -1)
     cv2.putText(image, name[:10], (size // 8 + 4, size // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1)
     return image

@@ -510,7 +510,8 @@ class StoreServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, (bytes, bytearray)) else host
+        return f"http://{name}:{port}"
 
     def inject(self, *faults: str) -> None:
         """The next requests meet these faults, one each, in order."""

@@ -259,7 +259,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         load_g = sum(b["grams"] for b in basket)
         if removable and (roll < mix.removal or load_g > MAX_LOAD_G - 2500.0):
             entry = rng.choice(removable)
-            product = catalogue.get(entry["code"])
+            product = catalogue[entry["code"]]
             if frames:
                 still(t - 0.7)
             if product.by_weight or entry["qty"] == 1 or rng.random() < 0.3:
@@ -357,8 +357,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     truth.duration_s = duration
     for code in sorted({b["code"] for b in basket}):   # sorted: truth.json the same bytes in every process
         entries = [b for b in basket if b["code"] == code]
-        truth.basket[code] = {"qty": sum(b["qty"] for b in entries) if not catalogue.get(code).by_weight else len(entries),
-                              "lots": [round(b["grams"], 1) for b in entries] if catalogue.get(code).by_weight else []}
+        truth.basket[code] = {"qty": sum(b["qty"] for b in entries) if not catalogue[code].by_weight else len(entries),
+                              "lots": [round(b["grams"], 1) for b in entries] if catalogue[code].by_weight else []}
     # beacons: the zone's beacon loud, the others faint; the lane at the end
     zone_at = iter(zone_changes[1:] + [(math.inf, "")])
     current, nxt = zone_changes[0][1], next(zone_at)
