@@ -263,10 +263,10 @@ class Fusion:
                     nprior = (1.0 if n == counted else COUNT_MISMATCH) if counted else unit_prior(n)
                     scored.append((prior * nprior * like, (Part(p.code, n, delta),), z))
         # Two different products placed in one go: only among products something pointed at.
-        evidenced = sorted(c for c in identified if not self.catalogue.get(c).by_weight)
+        evidenced = sorted(c for c in identified if not self.catalogue[c].by_weight)
         for i, a in enumerate(evidenced):
             for b in evidenced[i + 1:]:
-                pa, pb = self.catalogue.get(a), self.catalogue.get(b)
+                pa, pb = self.catalogue[a], self.catalogue[b]
                 # a pair explains one placement with two products: the second costs its own prior
                 prior = priors[a] * priors[b] / len(priors) * PAIR_FACTOR * missing_factor({a, b})
                 for na in range(1, MAX_PAIR_UNITS + 1):
@@ -315,7 +315,7 @@ class Fusion:
                 units[entry.code] = (qty + entry.qty, measured)
         unit_keys = {code: v for code, v in sorted(units.items())}
         for code, (qty, _) in unit_keys.items():
-            keys.append((code, self.catalogue.get(code), qty, None, None))
+            keys.append((code, self.catalogue[code], qty, None, None))
 
         # What the cameras saw leave is the prior: the recognizer's probabilities, and what
         # they leave unsaid spread over the basket; a barcode read while the item was lifted
@@ -365,9 +365,9 @@ class Fusion:
                 yield (Part(code, n, n * mean_unit), n * mean_unit, math.sqrt(spread + 2 * noise * noise), nprior)
 
         scored: list[tuple[float, tuple[Part, ...], float]] = []
-        for key in keys:
-            for part, mean, sd, nprior in options(key, MAX_UNITS):
-                scored.append((prior(key[0], key[4]) * nprior * normal_pdf(loss, mean, sd), (part,),
+        for held in keys:
+            for part, mean, sd, nprior in options(held, MAX_UNITS):
+                scored.append((prior(held[0], held[4]) * nprior * normal_pdf(loss, mean, sd), (part,),
                                (loss - mean) / sd))
         for i, a in enumerate(keys):
             for b in keys[i + 1:]:
