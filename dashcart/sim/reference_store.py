@@ -495,6 +495,8 @@ class StoreServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of carts (or retries) past it is reset unanswered.
+    request_queue_size = 128
 
     def __init__(self, store: ReferenceStore, host: str = "127.0.0.1", port: int = 0, slow_s: float = 2.0,
                  drip_s: float = 0.25) -> None:

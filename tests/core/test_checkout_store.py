@@ -118,6 +118,19 @@ def test_keys_and_ids_belong_to_their_cart(store):
     assert sorted(c[1] for c in store.store.charges()) == sorted([b_id, order_ids("cart-a", SESSION, 1)[0]])
 
 
+def test_a_burst_of_carts_is_answered_and_charged_once(store):
+    """40 posts of one order at once (a fleet's retries after an outage): every one answered
+    (socketserver's backlog of 5 reset some unanswered), one charge."""
+    import threading
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(post(store, order())[0])) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 39 + [201] and len(store.store.charges()) == 1
+
+
 def test_a_shopper_token_is_good_for_one_cart_and_session(store):
     assert post(store, order())[0] == 201
     status, reply = post(store, order("cart-b", token=TOKEN_A))
