@@ -622,15 +622,11 @@ class Controller:
 
     def _ask(self, t: float, decision: Decision) -> None:
         candidates: list[QuestionCandidate] = []
-        seen: set[tuple[str, int | None, int | None]] = set()
-        for h in decision.ranked:
-            if len(h.parts) != 1:
-                continue
+        # One per product (basket item, open question), by the posterior over all its counts.
+        for h in decision.candidates:
             part = h.parts[0]
-            key = (part.code, part.item_id, part.question_id)
-            if key in seen or not part.code:
+            if not part.code:
                 continue
-            seen.add(key)
             entry = QuestionCandidate(code=part.code, qty=part.qty, score=round(h.probability, 4))
             if part.item_id is not None:
                 entry["item_id"] = part.item_id

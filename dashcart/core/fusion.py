@@ -33,6 +33,7 @@ from dashcart.core.catalogue import Catalogue, Product
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 MAX_UNITS = 8
 MAX_PAIR_UNITS = 3
+MAX_CANDIDATES = 12           # what a question may offer (the screen shows fewer)
 ZONE_FACTOR = 2.0             # products of the zone the cart is in are likelier
 OFF_BARCODE = 1e-4            # a product other than the ones whose barcodes were read
 OFF_ENTRY = 1e-5              # a product other than the one the shopper entered
@@ -127,6 +128,7 @@ class Decision:
     delta_g: float
     ranked: tuple[Hypothesis, ...] = ()
     question: str = ""
+    candidates: tuple[Hypothesis, ...] = ()   # what a question offers, best first (see Fusion._candidates)
 
     @property
     def best(self) -> Hypothesis | None:
@@ -176,16 +178,20 @@ def _units_likelihood(delta: float, parts: Iterable[tuple[Product, int]], noise:
 
 
 def _lot_likelihood(delta: float, product: Product, noise: float) -> tuple[float, float]:
-    """A bag of loose produce sold by weight: how many pieces is unknown, so mix over them."""
+    """A bag of loose produce sold by weight: how many pieces is unknown, so mix over them.
+    The count's prior falls as 1/n, a log-uniform prior on the bag's weight (which has no
+    scale of its own): a flat one over bags of up to 6 kg makes a 500 g bag as unlikely as a
+    5 kg one, and any carton of about that weight then outranks the produce the cameras saw."""
     mu, sd = product.unit_weight_g, max(product.unit_weight_sd_g, 0.05 * product.unit_weight_g)
     top = max(1, min(60, math.ceil(6000.0 / mu)))
-    total = 0.0
+    total = norm = 0.0
     best_z = math.inf
     for n in range(1, top + 1):
         s = math.sqrt(n * sd * sd + noise * noise)
-        total += normal_pdf(delta, n * mu, s)
+        total += normal_pdf(delta, n * mu, s) / n
+        norm += 1.0 / n
         best_z = min(best_z, abs(delta - n * mu) / s)
-    return total / top, best_z
+    return total / norm, best_z
 
 
 class Fusion:
@@ -283,7 +289,27 @@ class Fusion:
         if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
             return Decision("add", delta, ranked)
         kind = "added" if identified else "unidentified"
-        return Decision("ask", delta, ranked, question=kind)
+        return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified))
+
+    @staticmethod
+    def _candidates(scored: list[tuple[float, tuple[Part, ...], float]], identified: set[str]) -> tuple[Hypothesis, ...]:
+        """What a question offers, best first: one entry per product (per basket item or open
+        question, for a loss), ranked by the posterior probability that it is, or is among,
+        what changed: summed over every count and every pair it is part of, not just its
+        likeliest count. Its part is that of its likeliest hypothesis, a single one if any."""
+        total = sum(s for s, _, _ in scored) or 1.0
+        mass: dict[tuple[str, int | None, int | None], float] = {}
+        best: dict[tuple[str, int | None, int | None], tuple[tuple[bool, float], Part, float]] = {}
+        for s, parts, z in scored:
+            for part in parts:
+                key = (part.code, part.item_id, part.question_id)
+                mass[key] = mass.get(key, 0.0) + s
+                rank = (len(parts) == 1, s)
+                if key not in best or rank > best[key][0]:
+                    best[key] = (rank, part, z)
+        order = sorted(mass, key=lambda key: -mass[key])[:MAX_CANDIDATES]
+        return tuple(Hypothesis((best[key][1],), mass[key] / total, best[key][2], key[0] in identified)
+                     for key in order)
 
     @staticmethod
     def _rank(scored: list[tuple[float, tuple[Part, ...], float]], identified: set[str]) -> tuple[Hypothesis, ...]:
@@ -413,7 +439,7 @@ class Fusion:
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
                 and not decided_by_weight_alone:
             return Decision("remove", delta, ranked)
-        return Decision("ask", delta, ranked, question="removed")
+        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, {k[0] for k in keys}))
 
 
 def look_factor(similarity: float | None) -> float:

@@ -8,6 +8,7 @@ from dashcart.core.fusion import BasketEntry, Evidence, Fusion
 BRAVO_APPLE, BRAVO_ORANGE = "2280000001285", "2290000001291"
 SOUR_CREAM = "2470000001471"
 RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER = "4088", "4065", "4680"
+LIME, PLUM, GOLDEN = "4048", "4042", "4020"
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +205,45 @@ def test_a_loss_closes_an_open_question_when_the_cameras_saw_that_item_leave(fus
 
 def test_what_a_weak_recognizer_leaves_unsaid_goes_to_the_products_it_did_not_name(fusion):
     # The crop was unlike the gallery: the calibrated recognizer gives its candidates 40 % in
-    # all (apples and a lemon), so 60 % is "none of these". 168 g is a bell pepper's weight;
-    # the peppers must come up among the first three of the question, not after the apples.
+    # all, so 60 % is "none of these". 168 g is a bell pepper's weight (or one apple's, or a
+    # lemon's at a stretch): after the products the cameras named whose weight fits, the
+    # question offers the peppers, before anything else of that weight.
+    peppers = {RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER, "4681"}
     d = fusion.decide(168.0, Evidence(added={"4020": 0.15, "4017": 0.15, LEMON: 0.1}))
     assert d.action == "ask"
-    first = [h.parts[0].code for h in d.ranked if len(h.parts) == 1][:3]
-    assert set(first) & {RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER, "4681"}
+    offered = [h.parts[0].code for h in d.candidates]
+    assert set(offered[:3]) == {"4020", "4017", LEMON} and set(offered[3:7]) == peppers
+    # named products that no count of weighs 168 g (1 l juices) take nothing from the peppers
+    d = fusion.decide(168.0, Evidence(added={BRAVO_APPLE: 0.2, BRAVO_ORANGE: 0.2}))
+    assert set(h.parts[0].code for h in d.candidates[:4]) == peppers
     # a confident recognizer keeps the floor where it was: the product it named decides
     d = fusion.decide(168.0, Evidence(added={RED_PEPPER: 0.995}))
     assert d.action == "add" and parts(d) == [(RED_PEPPER, 1)]
+
+
+def test_a_question_ranks_each_product_by_all_its_counts(fusion):
+    # 187 g with limes and plums named alike: two limes (140 g) or three (210 g) each fit a
+    # little, one bag of plums fits better than either count alone, but the limes together
+    # are the likelier product. The question offers each product once, by its total.
+    d = fusion.decide(187.0, Evidence(added={LIME: 0.3, PLUM: 0.3}))
+    assert d.action == "ask"
+    singles = [h for h in d.ranked if len(h.parts) == 1]
+    assert singles[0].parts[0].code == PLUM        # the likeliest single hypothesis...
+    first, second = d.candidates[:2]
+    assert (first.parts[0].code, second.parts[0].code) == (LIME, PLUM)   # ... is not the likeliest product
+    limes = [h for h in singles if h.parts[0].code == LIME]
+    assert len(limes) >= 2 and first.probability == pytest.approx(sum(h.probability for h in limes), rel=1e-3)
+    assert first.parts[0].qty == limes[0].parts[0].qty
+    codes = [h.parts[0].code for h in d.candidates]
+    assert len(codes) == len(set(codes))
+
+
+def test_a_bag_of_a_few_pieces_is_likelier_than_one_of_many(fusion):
+    # How many apples are in a bag is unknown, but a bag of two is likelier than a bag of
+    # twenty: the cameras' apples (15 %) come first for 380 g, before the unit produce of
+    # that weight (a cucumber, a grapefruit, a mango) the cameras did not name.
+    d = fusion.decide(380.0, Evidence(added={GOLDEN: 0.15}))
+    assert d.action == "ask" and d.candidates[0].parts[0].code == GOLDEN
+    from dashcart.core.fusion import _lot_likelihood
+    apple = fusion.catalogue.get(GOLDEN)
+    assert _lot_likelihood(380.0, apple, 2.0)[0] > 5 * _lot_likelihood(3800.0, apple, 2.0)[0]

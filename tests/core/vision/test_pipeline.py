@@ -262,3 +262,26 @@ def test_what_is_still_there_after_a_removal_is_not_what_left(model):
     dropped = set(unfiltered) - set(filtered)
     assert dropped and dropped <= still_seen and set(filtered) <= set(unfiltered)
     assert PRODUCT in unfiltered and PRODUCT not in filtered
+
+
+def test_the_after_frame_is_the_newest_not_a_hand_held_still_over_the_item():
+    """A hand held still over what it just put down makes still frames too; the frame in
+    which it has gone differs from them (the arm left), so it is not "still". The crop must
+    come from that newest frame: the item alone, no arm reaching to the frame's edge."""
+    import numpy as np
+
+    from dashcart.events import WeightSettled
+    floor = np.full((480, 640, 3), (72, 76, 80), np.uint8)
+    item = floor.copy()
+    item[150:300, 250:400] = (40, 60, 200)          # a red carton with a white label
+    item[200:240, 270:380] = (235, 235, 235)
+    hand = item.copy()
+    hand[220:480, 300:360] = (120, 150, 200)        # a hand on the item, its arm from the bottom edge
+    frames = [(i * 0.15, floor) for i in range(6)] + [(0.9 + i * 0.15, hand) for i in range(3)] + [(1.35, item)]
+    pipeline = VisionPipeline(["top"])
+    for t, frame in frames:
+        pipeline.feed("top", t, frame)
+    settled = WeightSettled(1.4, delta_g=300.0, total_g=300.0, started_t=0.8)
+    [(_, change, before, after)] = pipeline.find_changes(settled)
+    assert before.t < 0.8 and after.t == 1.35
+    assert iou(change.box, (250, 150, 400, 300)) > 0.6 and change.box[3] < 400
