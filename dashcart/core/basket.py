@@ -68,11 +68,24 @@ def quarantine(path: str | Path, stamp: str) -> Path:
     for the on-call engineer; returns the new path of the main file."""
     path = Path(path)
     target = path.with_name(f"{path.name}.damaged-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-journal"):
         src = Path(f"{path}{suffix}")
         if src.exists():
             os.replace(src, Path(f"{target}{suffix}"))
     return target
+
+
+def cut_short(path: str | Path) -> bool:
+    """Whether the SQLite file ``path`` is empty with nothing beside it to restore it from: cut
+    short, where SQLite would silently open a new, empty database. SQLite writes the header in
+    the file's first transaction, through a rollback journal: a crash in that one leaves an
+    empty file beside its ``-journal``, which SQLite rolls back (nothing was ever committed),
+    and a WAL database's newest commits may all still be in its ``-wal``."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size:
+        return False
+    wal, rollback = Path(f"{path}-wal"), Path(f"{path}-journal")
+    return not (wal.is_file() and wal.stat().st_size) and not rollback.is_file()
 
 
 @dataclass(frozen=True)
@@ -159,10 +172,7 @@ class Journal:
             except OSError as exc:
                 raise JournalWriteFailed(f"{file.parent}: cannot create the state directory: "
                                          f"{exc.strerror or exc}") from None
-            wal = Path(f"{self.path}-wal")
-            # SQLite writes its header when the file is made (WAL mode is in it): an empty file
-            # with no WAL beside it was cut, and would silently open as an empty basket.
-            if file.is_file() and file.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size):
+            if cut_short(file):   # it would silently open as an empty basket
                 raise DamagedJournal(f"{self.path}: the basket journal is an empty file (truncated)")
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -338,7 +348,7 @@ def check_row(t: object, kind: str, data: dict[str, Any]) -> None:
             raise ValueError(f"missing field {name!r}")
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, types):
-            raise ValueError(f"{name} is {value!r}, not {' or '.join(t.__name__ for t in types)}")
+            raise ValueError(f"{name} is {value!r}, not {' or '.join(k.__name__ for k in types)}")
     if kind == "state" and data["state"] not in {s.value for s in snapshot.SessionState}:
         raise ValueError(f"no such session state {data['state']!r}")
     if kind in ("add", "remove") and data["qty"] < 1:

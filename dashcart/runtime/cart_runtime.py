@@ -316,19 +316,15 @@ class CartRuntime:
 
         from dashcart.errors import PermanentlyBroken
         from dashcart.runtime.checkout_sender import CheckoutService
-        path = state_dir / "outbox.sqlite"
-        wal = Path(f"{path}-wal")
-        if path.is_file() and path.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size):
-            # SQLite would open it as a new, empty outbox: the orders that were in it, gone unseen.
-            raise PermanentlyBroken(f"{path}: the outbox is an empty file (truncated); move it aside for the "
-                                    "on-call engineer")
         service = None
         try:
             service = CheckoutService(self.config, state_dir=state_dir, clock=self.clock, wall_clock=time.time)
             service.outbox.all()   # a damaged page past the header shows here, not in the sender later
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, PermanentlyBroken) as exc:
             if service is not None:
                 service.outbox.close()
+            if isinstance(exc, PermanentlyBroken):   # a row that is not an order: said by the outbox
+                raise
             raise PermanentlyBroken(f"{state_dir / 'outbox.sqlite'}: the outbox is damaged "
                                     f"({' '.join(str(exc).split())}); move it aside for the on-call engineer, "
                                     "orders in it have not been lost") from None

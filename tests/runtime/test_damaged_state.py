@@ -137,13 +137,49 @@ KINDS = {**{f"basket.db: {k}": _basket(k) for k in ("bad cell", "cut row", "unkn
                                                            "empty file", "bad value")}}
 
 
+# -- rows that read but do not fit: a value of the wrong type, a state or status no dashcart writes --
+
+_ORDER = ("INSERT INTO orders (idempotency_key, order_id, cart_id, body, signature, total_cents, status, attempts, "
+          "created_t, updated_t) VALUES ('k1', 'cart-0001-5e55-1', 'cart-0001', '{\"lines\": []}', '', 299, "
+          "'pending', 0, 1.0, 1.0)")
+
+
+def _row(statement: str, name: str):
+    def damage(state: Path) -> str:
+        if name == "basket.db":
+            path = _journal(state)
+        else:
+            CheckoutService(Config(), state_dir=state).outbox.close()
+            path = state / name
+            _sql(path, _ORDER)
+        _sql(path, statement)
+        return name
+    return damage
+
+
+ROWS = {
+    "basket.db: quantity as text": _row("UPDATE journal SET data = json_set(data, '$.qty', 'two') WHERE kind = 'add'",
+                                        "basket.db"),
+    "basket.db: price null": _row("UPDATE journal SET data = json_set(data, '$.price_cents', json('null')) "
+                                  "WHERE kind = 'add'", "basket.db"),
+    "basket.db: unknown state": _row("INSERT INTO journal (t, kind, data) VALUES (2, 'state', "
+                                     "'{\"state\": \"flying\", \"checkout\": null}')", "basket.db"),
+    "basket.db: unknown kind of row": _row("INSERT INTO journal (t, kind, data) VALUES (2, 'teleport', '{}')",
+                                           "basket.db"),
+    "basket.db: time as text": _row("UPDATE journal SET t = 'noon' WHERE kind = 'add'", "basket.db"),
+    "outbox.sqlite: unknown status": _row("UPDATE orders SET status = 'weird'", "outbox.sqlite"),
+    "outbox.sqlite: pending body not JSON": _row("UPDATE orders SET body = x'00ff'", "outbox.sqlite"),
+    "outbox.sqlite: total as text": _row("UPDATE orders SET total_cents = 'lots'", "outbox.sqlite"),
+}
+
+
 def test_there_are_21_kinds():
     assert len(KINDS) == 21
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(KINDS) + sorted(ROWS))
 def test_a_damaged_state_file_is_one_line_naming_it(tmp_path, catalogue, kind, caplog):
-    name = KINDS[kind](tmp_path)
+    name = {**KINDS, **ROWS}[kind](tmp_path)
     path = tmp_path / name
     # the catalogue.db kinds need the cart to read its own catalogue; the others get the demo's
     runtime = CartRuntime(_config(tmp_path), catalogue=None if name == "catalogue.db" else catalogue)
@@ -163,5 +199,55 @@ def test_a_damaged_state_file_is_one_line_naming_it(tmp_path, catalogue, kind, c
         assert wait_for(runtime, noticed, 5), runtime.snapshot().devices
         assert list(tmp_path.glob(f"{name}.damaged-*"))
         assert runtime.snapshot().lines == ()
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.parametrize("kind", [k for k in sorted(ROWS) if k.startswith("outbox")] +
+                         ["outbox.sqlite: malformed page", "outbox.sqlite: empty file"])
+def test_dashcart_outbox_names_a_damaged_outbox_in_one_line_and_leaves_it_as_it_was(tmp_path, kind, capsys):
+    from dashcart.cli import main
+    {**KINDS, **ROWS}[kind](tmp_path)
+    path = tmp_path / "outbox.sqlite"
+    before = path.read_bytes()
+    config = tmp_path / "cart.toml"
+    config.write_text(f'[cart]\nstate_dir = "{tmp_path}"\n')
+    assert main(["outbox", "--config", str(config)]) == 4
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"dashcart outbox: {path}") and "\n" not in err and "Traceback" not in err
+    assert path.read_bytes() == before     # an empty file is not made into a new, empty outbox
+
+
+@pytest.mark.parametrize("name", ["basket.db", "outbox.sqlite"])
+def test_a_crash_in_a_files_first_commit_is_not_damage(tmp_path, catalogue, name):
+    """SQLite writes a new file's header in its first transaction, through a rollback journal: a
+    cart killed in that one (its first start) leaves an empty file beside a ``-journal``, which
+    SQLite rolls back; it starts as a new cart, with no staff notice and no refusal to start.
+    The same empty file with nothing beside it was cut short: that one is damage."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    Path(f"{path}-journal").write_bytes(b"\0" * 512)   # what SIGKILL after its first fsync leaves
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    runtime.start()
+    try:
+        snap = wait_for(runtime, lambda s: any(d.device == "scale" for d in s.devices), 5)
+        assert snap is not None
+        assert not [d for d in snap.devices if d.device in ("storage", "outbox")], snap.devices
+        assert not list(tmp_path.glob("*.damaged-*"))
+    finally:
+        runtime.stop()
+    path.unlink()
+    Path(f"{path}-journal").unlink(missing_ok=True)
+    for side in tmp_path.glob(f"{name}-*"):
+        side.unlink()
+    path.write_bytes(b"")
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    try:
+        runtime.start()
+    except DashcartError as exc:
+        assert "empty file" in str(exc)
+    else:
+        assert wait_for(runtime, lambda s: any(d.device == "storage" and "see staff" in d.message
+                                               for d in s.devices), 5)
     finally:
         runtime.stop()

@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashcart.core.basket import cut_short
 from dashcart.core.canonical import canonical_json
 from dashcart.core.checkout.order import Order, mask_email
 from dashcart.core.signin import mask_token
@@ -96,6 +97,37 @@ _COLUMNS = "idempotency_key, order_id, cart_id, body, signature, total_cents, st
            "created_t, updated_t, last_error, receipt"
 
 
+class DamagedOutbox(PermanentlyBroken):
+    """A row of the outbox that is not an order this dashcart wrote (``str()``: one line naming
+    the file, the order and the damage)."""
+
+
+def _damage(record: OutboxRecord) -> str:
+    """What is wrong with a row, or "" (a status or total the sender cannot act on is damage,
+    never an order taken as settled or sent with a broken body)."""
+    texts = ("idempotency_key", "order_id", "cart_id", "signature", "status", "last_error", "receipt")
+    for name in texts:
+        if not isinstance(getattr(record, name), str):
+            return f"{name} is {getattr(record, name)!r}, not text"
+    for name, types in (("total_cents", (int,)), ("attempts", (int,)), ("created_t", (int, float)),
+                        ("updated_t", (int, float))):
+        value = getattr(record, name)
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"{name} is {value!r}, not a number"
+    if record.status not in STATUSES:
+        return f"no such status {record.status!r} (one of {', '.join(STATUSES)})"
+    if not isinstance(record.body, (bytes, str)):
+        return "the body is not a document"
+    if record.status == "pending":   # the sender sends it as it is: it must be the order
+        try:
+            document = json.loads(record.body)
+        except (ValueError, UnicodeDecodeError):
+            return "the pending order's body is not JSON"
+        if not isinstance(document, dict):
+            return "the pending order's body is not a JSON object"
+    return ""
+
+
 class Outbox:
     """Live, the controller adds orders while the sender thread marks them: the runtime then
     passes a ``lock`` (a ``threading.Lock``) that serializes every use of the one connection.
@@ -106,10 +138,18 @@ class Outbox:
         self.path = Path(path)
         self.retention_s = retention_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if cut_short(self.path):
+            # SQLite would open it as a new, empty outbox: the orders that were in it, gone unseen.
+            raise PermanentlyBroken(f"{self.path}: the outbox is an empty file (truncated); move it aside for the "
+                                    "on-call engineer")
         self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA busy_timeout=5000")
+            check = self._db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                found = " ".join(str(check[0]).split()) if check else "no answer"   # SQLite's spans lines
+                raise sqlite3.DatabaseError(f"integrity check: {found}")
             # Redacted tokens and addresses (a migration redacts too) must not survive in free pages.
             self._db.execute("PRAGMA secure_delete=ON")
             # Check the version before switching to WAL: a file we refuse stays byte for byte.
@@ -173,7 +213,15 @@ class Outbox:
 
     def _get(self, key: str) -> OutboxRecord | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
-        return OutboxRecord(*row) if row else None
+        return self._record(row) if row else None
+
+    def _record(self, row: tuple[object, ...]) -> OutboxRecord:
+        record = OutboxRecord(*row)  # type: ignore[arg-type]
+        problem = _damage(record)
+        if problem:
+            raise DamagedOutbox(f"{self.path}: order {record.order_id!r}: {problem}; move the outbox aside for the "
+                                "on-call engineer, the other orders in it have not been lost")
+        return record
 
     def get(self, key: str) -> OutboxRecord | None:
         with self._lock:
@@ -182,16 +230,16 @@ class Outbox:
     def by_order_id(self, order_id: str) -> OutboxRecord | None:
         with self._lock:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-        return OutboxRecord(*row) if row else None
+        return self._record(row) if row else None
 
     def pending(self) -> list[OutboxRecord]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM orders WHERE status = 'pending' ORDER BY created_t, rowid")
-            return [OutboxRecord(*r) for r in rows]
+            return [self._record(r) for r in rows]
 
     def all(self) -> list[OutboxRecord]:
         with self._lock:
-            return [OutboxRecord(*r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM orders ORDER BY rowid")]
+            return [self._record(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM orders ORDER BY rowid")]
 
     def record_attempt(self, key: str, t: float, error: str) -> OutboxRecord:
         with self._lock, self._transaction():
