@@ -6,11 +6,17 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import threading
 
 from dashcart.config import Config
+from dashcart.errors import RetryLater
 
 log = logging.getLogger("dashcart.fleet.ingest")
+
+
+#: The TLS options' names, for a one-line error about one of their files.
+TLS_OPTIONS = ("--cafile", "--cert", "--key")
 
 
 def broker_options(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +43,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
     address = broker_address(args, config)
     store = "+" if args.store == "+" else check_id(args.store, "--store")
     ingest = FleetIngest(address, args.db, store_id=store, ca_file=args.cafile, cert_file=args.cert,  # type: ignore[arg-type]
-                         key_file=args.key)
+                         key_file=args.key, tls_names=TLS_OPTIONS)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     log.info("ingest: %s -> %s", address, args.db)
-    ingest.run(stop)
+    try:
+        ingest.run(stop)
+    except sqlite3.Error as exc:   # e.g. the disk is full: nothing unstored was acknowledged
+        raise RetryLater(f"{args.db}: cannot store telemetry: {exc}") from None
     c = ingest.counters
     log.info("ingest: stored %d, duplicates %d, malformed %d, acks %d", c.stored, c.duplicates, c.malformed, c.acks)
     return 0

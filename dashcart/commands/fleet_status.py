@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from dashcart.commands.fleet_ingest import broker_address, broker_options
+from dashcart.commands.fleet_ingest import TLS_OPTIONS, broker_address, broker_options
 from dashcart.config import Config
 from dashcart.errors import RetryLater
 
@@ -44,7 +44,7 @@ def collect(address: Any, *, store: str = "+", wait_s: float = 1.0, ca_file: str
             carts.setdefault(f"{parts[2]}/{parts[3]}", {})[leaf] = body
 
     client = make_client(f"dashcart-status-{time.monotonic_ns() % 10**9}", clean_session=True, address=address,
-                         ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+                         ca_file=ca_file, cert_file=cert_file, key_file=key_file, tls_names=TLS_OPTIONS)
     client.on_connect = on_connect
     client.on_message = on_message
     try:
@@ -88,6 +88,8 @@ def _row(cart: str, entry: dict[str, Any]) -> dict[str, Any]:
         "zone": health.get("zone", ""),
         "config": reported.get("version"),
         "config_status": reported.get("status", ""),
+        # The version the cart was built from: behind "config" while a shopper still uses the cart.
+        "config_running": health.get("config_version"),
         "config_reason": reported.get("reason", ""),
     }
 
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"no carts on {address}")
         return 0
     columns = ["cart", "state", "session", "software", "model", "catalogue", "scale", "drift_g", "cameras",
-               "orders_waiting", "telemetry_queued", "disk_free_mb", "zone", "config", "config_status"]
+               "orders_waiting", "telemetry_queued", "disk_free_mb", "zone", "config", "config_status", "config_running"]
     rows = [_row(cart, entry) for cart, entry in carts.items()]
     text = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
@@ -113,6 +115,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"{text} s: from more than 0 to 60 s")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "fleet-status", parents=[common], help="every cart's state, health and config version (from the broker)",
@@ -120,6 +132,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "store broker and print them as a table (or --json).")
     broker_options(parser)
     parser.add_argument("--store", default="+", help="only this store (default: all)")
-    parser.add_argument("--wait", type=float, default=1.0, metavar="S", help="how long to collect (default 1 s)")
+    parser.add_argument("--wait", type=_seconds, default=1.0, metavar="S", help="how long to collect (default 1 s)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)

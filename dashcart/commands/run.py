@@ -2,21 +2,25 @@
 
 The UI runs in the main thread unless ``--headless``; then basket and session changes are
 logged to stderr instead. SIGTERM (``systemctl stop``) and SIGINT stop it cleanly: STOPPING=1,
-the loops end, the journal and outbox are closed; the session resumes on the next start.
+the loops end, the journal and outbox are closed; the session resumes on the next start. A fleet
+config document (docs/fleet.md) makes it stop the same way when no shopper is using the cart and
+start again in the same process (RELOADING=1, then READY=1), built from the new document.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from dashcart.config import Config
+from dashcart.errors import Misconfigured, PermanentlyBroken
 
 if TYPE_CHECKING:
     from dashcart.trips.recorder import TripRecorder
@@ -43,11 +47,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
                           on_snapshot=ChangeLogger(lambda line: print(f"dashcart: {line}", file=sys.stderr,
                                                                        flush=True)) if headless else None,
                           recorder=recorder)
+    # A new fleet config takes effect by starting again (not while recording: that would start a
+    # second trip into the same folder).
+    runtime.restartable = recorder is None
     install_stop_signals(runtime.request_stop)
     try:
         runtime.start()
+        # From here on runtime.config: the file with the fleet's last applied document laid over it.
         log.info("cart %s up; state in %s", config.cart.id, runtime.state_dir)
-        for line in start_notes(config, headless):
+        for line in start_notes(runtime.config, headless):
             log.warning("%s", line)
         if headless:
             runtime.ready()
@@ -55,13 +63,37 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 pass
         else:
             from dashcart.ui.run import run_ui
-            run_ui(runtime.ui_beat(), runtime.post, config, clock=runtime.clock, should_stop=runtime.stopped.is_set)
+            run_ui(runtime.ui_beat(), runtime.post, runtime.config, clock=runtime.clock,
+                   should_stop=runtime.stopped.is_set)
+    except (Misconfigured, PermanentlyBroken) as exc:
+        # A fleet document this cart cannot start with: refused, and the cart starts again without
+        # it. (Not for RetryLater: a device or the disk away for now is not the document's fault.)
+        from dashcart.runtime.fleet import refuse_failed_start
+        if not (runtime.restartable and config.fleet.broker_url and refuse_failed_start(config, str(exc))):
+            raise
+        runtime.restart_requested = f"without the fleet config it could not start with ({exc})"
     finally:
         runtime.stop()
         if recorder is not None:
             print(f"dashcart: recorded the trip into {recorder.out} ({recorder.lines} scale lines); "
                   f"replay it with `dashcart replay {recorder.out}`", file=sys.stderr)
+    if runtime.restart_requested:
+        start_again(runtime.restart_requested)
     return 0
+
+
+def start_again(why: str) -> NoReturn:
+    """Run this same command again in this process (the same pid for systemd and its watchdog):
+    everything is built afresh from the config file and the fleet's last applied document, and
+    the session resumes from the journal as after any restart."""
+    log.warning("starting again: %s", why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Whatever a driver opened without close-on-exec (a camera, the display) is not carried over.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.execv(sys.executable, [sys.executable, "-m", "dashcart", *sys.argv[1:]])
 
 
 def start_notes(config: Config, headless: bool) -> list[str]:
@@ -90,7 +122,6 @@ def open_recorder(args: argparse.Namespace, config: Config) -> TripRecorder | No
     """``--record DIR``: the trip recorder, on the clock the runtime stamps events with."""
     if not args.record:
         if args.record_frames:
-            from dashcart.errors import Misconfigured
             raise Misconfigured("--record-frames: only with --record DIR")
         return None
     import time

@@ -3,8 +3,9 @@
 Pure: no clock, no threads, no I/O. A document is
 ``{"version": N, "doc": {section: {key: value}}, "sig": "<hex Ed25519>"}`` where the signature is
 over the canonical JSON of ``{"doc": ..., "version": N}`` (keys sorted, no spaces, UTF-8). It applies
-only when it is newer than the one applied, signed by the store's key, and valid against the
-config schema (the same checks as the TOML file); anything else is rejected with one line.
+only when it is newer than the one applied, signed by the store's key, not meant for another
+cart or store (:data:`SCOPE`), and valid against the config schema (the same checks as the TOML
+file); anything else is rejected with one line.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "cart": ("id", "state_dir"),
     "checkout": ("cart_key", "lane_key"),
 }
+#: Keys a document may name only with this cart's own value: they say whom it is for. Signed
+#: with the rest, they keep a document made for one cart (or store) from applying on another
+#: that it is replayed to, e.g. through a shared or chain-wide broker.
+SCOPE: dict[tuple[str, str], str] = {("cart", "id"): "cart", ("fleet", "store_id"): "store"}
 
 
 def signed_message(doc: dict[str, Any], version: int) -> bytes:
@@ -107,10 +112,29 @@ def verify_signature(desired: DesiredConfig, public_key: bytes) -> str:
     return ""
 
 
+def out_of_scope(doc: dict[str, Any], base: Config) -> str:
+    """'' when the document is for this cart (it names no other cart or store), else why not."""
+    for (section, key), what in SCOPE.items():
+        values = doc.get(section)
+        own = getattr(getattr(base, section), key)
+        if isinstance(values, dict) and key in values and values[key] != own:
+            return f"for {what} {values[key]!r}, not this {what} ({own!r})"
+    return ""
+
+
 def merge(base: Config, doc: dict[str, Any]) -> Config:
     """``base`` with the document's sections laid over it, checked like the TOML file.
     Raises :class:`Misconfigured` (one line naming the key) for anything the file would refuse
-    and for the keys in :data:`FORBIDDEN`."""
+    and for the keys in :data:`FORBIDDEN` (those of :data:`SCOPE`, already checked by
+    :func:`out_of_scope`, change nothing and are left out)."""
+    scoped: dict[str, Any] = {}
+    for section, values in doc.items():
+        if isinstance(values, dict):
+            values = {k: v for k, v in values.items() if (section, k) not in SCOPE}
+            if not values and section in FORBIDDEN:
+                continue   # e.g. {"fleet": {"store_id": ...}}: it only said whom it is for
+        scoped[section] = values
+    doc = scoped
     for section, values in doc.items():
         if section in FORBIDDEN:
             keys = FORBIDDEN[section]
@@ -145,7 +169,7 @@ def judge(payload: bytes, *, applied_version: int, public_key: bytes | None, bas
                                                f"{applied_version}", stale=True, desired=desired)
     if public_key is None:
         return Verdict(False, desired.version, "no fleet.config_public_key on this cart", desired=desired)
-    problem = verify_signature(desired, public_key)
+    problem = verify_signature(desired, public_key) or out_of_scope(desired.doc, base)
     if problem:
         return Verdict(False, desired.version, problem, desired=desired)
     try:

@@ -179,6 +179,12 @@ class CartRuntime:
         #: The fleet link (:mod:`dashcart.runtime.fleet_cart`); None without a ``[fleet]`` broker.
         self._fleet: CartFleet | None = None
         self._ready = False
+        #: Whoever runs this cart starts it again when it stops with :attr:`restart_requested`
+        #: (``dashcart run`` does): a fleet config document then takes effect by a restart as soon
+        #: as no shopper is using the cart, instead of at the next start.
+        self.restartable = False
+        #: Why :meth:`request_restart` asked to be started again; '' when it did not.
+        self.restart_requested = ""
 
     # -- the outside's view --------------------------------------------------------------
 
@@ -539,11 +545,20 @@ class CartRuntime:
     def request_stop(self) -> None:
         self.stopped.set()
 
+    def request_restart(self, why: str) -> None:
+        """Stop, to be started again at once by whoever runs the cart (:attr:`restartable`)."""
+        self.restart_requested = why
+        self.stopped.set()
+
     # -- stop ------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop in order: no new input, the controller, then the parts it talks to."""
-        self.notifier.stopping("shutting down")
+        if self.restart_requested:
+            # For systemd a reload, not a stop: the same process starts again and says READY=1.
+            self.notifier.reloading(f"restarting: {self.restart_requested}")
+        else:
+            self.notifier.stopping("shutting down")
         self.stopped.set()
         if self._beacons is not None:
             self._beacons.stop()

@@ -8,9 +8,8 @@ weighing, the screen or checkout: when the queue is full an event is counted and
 
 Telemetry goes through an on-disk outbox (:mod:`dashcart.runtime.fleet_outbox`) and leaves it
 only when the ingest side acknowledges it; on every connection the link resends what is still
-there. Connection attempts wait a random time (doubling up to
-``reconnect_max_s``, see :class:`Backoff`), so a store's carts do not all come back in the
-same second.
+there. Connection attempts wait a random time (up to ``reconnect_max_s``, see
+:class:`Backoff`), so a store's carts do not all come back in the same second.
 
 A new paho client is made for every connection (``clean_session``: everything the cart must
 hear is retained), so nothing queued inside paho for a dead connection is sent twice.
@@ -19,6 +18,7 @@ hear is retained), so nothing queued inside paho for a dead connection is sent t
 from __future__ import annotations
 
 import collections
+import dataclasses
 import enum
 import functools
 import json
@@ -28,6 +28,7 @@ import queue
 import random
 import re
 import sqlite3
+import ssl
 import tempfile
 import threading
 import time
@@ -141,8 +142,13 @@ class Topics:
         return f"{self.base}/cmd/{op}/{command_id}"
 
 
+#: The names the TLS files go by in the cart's config (the commands pass their options' names).
+TLS_NAMES = ("fleet.ca_file", "fleet.cert_file", "fleet.key_file")
+
+
 def make_client(client_id: str, *, clean_session: bool, address: BrokerAddress, ca_file: str = "",
-                cert_file: str = "", key_file: str = "", reconnect: bool = False) -> Any:
+                cert_file: str = "", key_file: str = "", reconnect: bool = False,
+                tls_names: tuple[str, str, str] = TLS_NAMES) -> Any:
     """A paho 2.x client for MQTT 3.1.1 (TLS set up for ``mqtts``). ``reconnect``: paho's own
     reconnecting in ``loop_start`` (tools); the link and the ingest reconnect themselves."""
     import paho.mqtt.client as mqtt
@@ -150,28 +156,55 @@ def make_client(client_id: str, *, clean_session: bool, address: BrokerAddress, 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
                          protocol=mqtt.MQTTv311, reconnect_on_failure=reconnect)
     if address.tls:
-        client.tls_set(ca_certs=ca_file or None, certfile=cert_file or None, keyfile=key_file or None)
+        client.tls_set_context(tls_context(ca_file, cert_file, key_file, tls_names))
     client.connect_timeout = 5.0
     return client
 
 
-class Backoff:
-    """Waits between connection attempts: half the window plus a random half of it, the window
-    doubling from ``first_s`` up to ``cap_s`` ("equal jitter"). Not [0, window] ("full
-    jitter"): when the broker returns, the carts' remaining waits would bunch at the start
-    (200 carts with an 8 s cap gave 40 reconnects in the first second); with the floor they
-    spread evenly over the second half of the window, and every cart is back within the cap."""
+def tls_context(ca_file: str, cert_file: str, key_file: str, names: tuple[str, str, str] = TLS_NAMES) -> ssl.SSLContext:
+    """What paho's ``tls_set`` makes (the broker's certificate and host name checked; the
+    system's CAs when no ``ca_file``), but a file that is missing or unusable is one line
+    (:class:`Misconfigured`) naming the setting, not a traceback at the first connection."""
+    for name, path in zip(names, (ca_file, cert_file, key_file)):
+        if path and not os.path.isfile(path):
+            raise Misconfigured(f"{name}: {path}: no such file")
+    try:
+        context = ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise Misconfigured(f"{names[0]}: {ca_file or 'the system CAs'}: not a usable CA file: {exc}") from None
+    if cert_file or key_file:
+        if not cert_file:
+            raise Misconfigured(f"{names[2]}: a key needs its certificate ({names[1]})")
+        try:
+            context.load_cert_chain(cert_file, key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise Misconfigured(f"{names[1]}: {cert_file}"
+                                f"{' with ' + key_file if key_file else ''}: not a usable certificate and key: {exc}") from None
+    return context
 
-    def __init__(self, cap_s: float, rng: random.Random, first_s: float = 1.0) -> None:
+
+class Backoff:
+    """Waits between connection attempts: the first (at start, or after a connection was lost)
+    a random time in [0, ``cap_s``], every later one ``cap_s`` exactly.
+
+    A store's carts lose the broker together, so what matters is how their attempts fall when it
+    returns, after an outage of any length. With a random phase and a fixed period each cart's
+    next attempt is uniform over the period whatever the outage was: 200 carts with an 8 s cap
+    come back at 25 a second (simulated: at most 38 in the busiest second), all within the cap. A
+    doubling window ("equal jitter", [w/2, w] with w = 1, 2, 4, 8 s), used before, was fine
+    after a 60 s outage (37 in the busiest second) but sent 150 a second after a 1 s restart and
+    about 55 after 10 s: carts that failed together retried together. The cost: a lone cart
+    whose link drops waits up to ``cap_s`` (half of it on average) before it tries again; its
+    telemetry waits on disk meanwhile."""
+
+    def __init__(self, cap_s: float, rng: random.Random) -> None:
         self.cap_s = cap_s
-        self.first_s = min(first_s, cap_s)
         self.rng = rng
         self.failures = 0
 
     def next_delay(self) -> float:
-        window = min(self.cap_s, self.first_s * 2 ** min(self.failures, 16))
         self.failures += 1
-        return window / 2 + self.rng.uniform(0.0, window / 2)
+        return self.rng.uniform(0.0, self.cap_s) if self.failures == 1 else self.cap_s
 
     def reset(self) -> None:
         self.failures = 0
@@ -180,26 +213,51 @@ class Backoff:
 # -- applied configuration on disk ------------------------------------------------------------
 
 
+#: Starts with a document that did not get as far as the fleet link (crashed, or killed by the
+#: watchdog) before the cart stops using it; a start that fails with a one-line error counts at once.
+FAILED_STARTS = 2
+
+
 def applied_config_path(state_dir: Path) -> Path:
     return state_dir / "fleet" / "config.json"
 
 
-def read_applied(state_dir: Path) -> dict[str, Any] | None:
-    """The last applied ``config/desired`` message (``version``, ``doc``, ``sig``), or None."""
-    path = applied_config_path(state_dir)
+def _trial_path(state_dir: Path) -> Path:
+    """The document the cart is starting with, until the start got as far as the fleet link."""
+    return state_dir / "fleet" / "trial.json"
+
+
+def _refused_path(state_dir: Path) -> Path:
+    """The version the cart could not start with, and why."""
+    return state_dir / "fleet" / "refused.json"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        log.error("fleet: %s is unreadable (%s); running the config file as it is", path, exc)
+        log.error("fleet: %s is unreadable (%s); ignoring it", path, exc)
         return None
     return data if isinstance(data, dict) else None
 
 
-def write_applied(state_dir: Path, message: dict[str, Any]) -> None:
+def read_applied(state_dir: Path) -> dict[str, Any] | None:
+    """The last applied ``config/desired`` message (``version``, ``doc``, ``sig``), or None."""
+    return _read_json(applied_config_path(state_dir))
+
+
+def read_refused(state_dir: Path) -> tuple[int, str]:
+    """(the highest version the cart could not start with, why); (0, '') when none."""
+    data = _read_json(_refused_path(state_dir)) or {}
+    version = data.get("version")
+    return (version, str(data.get("reason", ""))) if isinstance(version, int) else (0, "")
+
+
+def write_applied(state_dir: Path, message: dict[str, Any], path: Path | None = None) -> None:
     """Atomically: a cart that loses power mid-write starts with the old document or the new."""
-    path = applied_config_path(state_dir)
+    path = path or applied_config_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".config.", dir=path.parent)
     try:
@@ -216,14 +274,22 @@ def write_applied(state_dir: Path, message: dict[str, Any]) -> None:
 def with_applied_config(config: Config) -> tuple[Config, int]:
     """``config`` with the fleet document applied last laid over it, and that document's
     version (0: none). Checked again (signature, schema) against this config file; a document
-    that no longer fits is logged and skipped."""
+    that no longer fits is logged and skipped, and so is one the cart did not finish starting
+    with :data:`FAILED_STARTS` times (see :func:`refuse_failed_start`). The start is on trial
+    until :func:`started` says it got as far as the fleet link."""
     from dashcart.core.fleet_config import judge, parse_public_key
 
     if not config.fleet.broker_url:
         return config, 0
-    stored = read_applied(config.state_dir())
+    state_dir = config.state_dir()
+    stored = read_applied(state_dir)
     if stored is None:
         return config, 0
+    trial = _read_json(_trial_path(state_dir)) or {}
+    tries = int(trial.get("tries", 0)) if trial.get("version") == stored.get("version") else 0
+    if tries >= FAILED_STARTS:
+        _refuse(state_dir, stored, f"the cart did not finish starting with it {tries} times")
+        return with_applied_config(config)   # the one applied before it, if any (on trial in turn)
     try:
         key = parse_public_key(config.fleet.config_public_key) if config.fleet.config_public_key else None
     except Misconfigured:
@@ -233,8 +299,58 @@ def with_applied_config(config: Config) -> tuple[Config, int]:
         log.error("fleet: the stored config version %s no longer applies (%s); running the config file",
                   stored.get("version"), verdict.reason)
         return config, 0
-    log.info("fleet: running config version %d from %s", verdict.version, applied_config_path(config.state_dir()))
+    write_applied(state_dir, {"version": verdict.version, "tries": tries + 1}, _trial_path(state_dir))
+    log.info("fleet: running config version %d from %s", verdict.version, applied_config_path(state_dir))
     return verdict.config, int(verdict.version or 0)
+
+
+def started(state_dir: Path) -> None:
+    """The cart started with its fleet document (it got as far as the link): no longer on trial."""
+    _trial_path(state_dir).unlink(missing_ok=True)
+
+
+def refuse_failed_start(config: Config, error: str) -> bool:
+    """The cart failed to start (``error``, one line). If it was starting with a fleet document,
+    the document is refused (kept as ``config.refused.json``; the link reports it rejected with
+    this reason and refuses it again when it is retained) and True says: start again, from the
+    config file. A schema-valid document can still name what this cart cannot start with (a
+    serial scale with no port): the store's carts must not all stay down for it."""
+    state_dir = config.state_dir()
+    stored = read_applied(state_dir)
+    trial = _read_json(_trial_path(state_dir))
+    if stored is None or trial is None or trial.get("version") != stored.get("version"):
+        return False
+    _refuse(state_dir, stored, f"the cart could not start with it: {error}")
+    return True
+
+
+def _refuse(state_dir: Path, stored: dict[str, Any], reason: str) -> None:
+    """Keep the document aside, go back to the one applied before it (or the config file), and
+    remember the refusal: the highest refused version (this and every older one stay refused)."""
+    version = stored.get("version")
+    previous = _previous_path(state_dir)
+    log.error("fleet: config version %s refused, running %s: %s", version,
+              "the one before it" if previous.exists() else "the config file", reason)
+    if isinstance(version, int) and version > read_refused(state_dir)[0]:
+        write_applied(state_dir, {"version": version, "reason": reason}, _refused_path(state_dir))
+    os.replace(applied_config_path(state_dir), state_dir / "fleet" / "config.refused.json")
+    if previous.exists():
+        os.replace(previous, applied_config_path(state_dir))
+    _trial_path(state_dir).unlink(missing_ok=True)
+
+
+def _previous_path(state_dir: Path) -> Path:
+    """The document applied before the current one: what the cart goes back to if it cannot start
+    with the current one."""
+    return state_dir / "fleet" / "config.previous.json"
+
+
+def apply_document(state_dir: Path, message: dict[str, Any]) -> None:
+    """Keep ``message`` as the applied document, the one it replaces as the previous one."""
+    current = applied_config_path(state_dir)
+    if current.exists():
+        os.replace(current, _previous_path(state_dir))
+    write_applied(state_dir, message)
 
 
 # -- the log ring for upload_logs --------------------------------------------------------------
@@ -295,6 +411,8 @@ class FleetLink:
         self.section = section
         self.address = parse_broker_url(section.broker_url)
         self.topics = Topics(check_id(section.store_id, "fleet.store_id"), check_id(cart_id, "cart.id"))
+        if self.address.tls:
+            tls_context(section.ca_file, section.cert_file, section.key_file)   # one line at start if unusable
         from dashcart.core.fleet_config import parse_public_key
         self.public_key = parse_public_key(section.config_public_key) if section.config_public_key else None
         self.state_dir = Path(state_dir)
@@ -303,6 +421,8 @@ class FleetLink:
         self.on_config = on_config
         self.base_config = base_config or Config()
         self.applied_version = applied_version
+        #: The highest version the cart could not start with (refused again when it comes again).
+        self.refused_version, self._refused_reason = read_refused(self.state_dir)
         self.software = software or f"dashcart {__version__}"
         self.clock = clock
         self.rng = rng or random.Random()
@@ -387,7 +507,7 @@ class FleetLink:
         try:
             self._interrupted_commands()
             # A randomised start: a store's carts powered on together do not connect together.
-            self._next_attempt = self.clock() + self.rng.uniform(0.0, min(1.0, self.section.reconnect_max_s))
+            self._next_attempt = self.clock() + self._backoff.next_delay()
             while not self._stop.is_set():
                 try:
                     self._step()
@@ -471,10 +591,16 @@ class FleetLink:
     # -- connecting ---------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        try:
+            client = make_client(f"dashcart-{self.topics.store_id}-{self.topics.cart_id}", clean_session=True,
+                                 address=self.address, ca_file=self.section.ca_file,
+                                 cert_file=self.section.cert_file, key_file=self.section.key_file)
+        except DashcartError as exc:   # a certificate file gone or replaced by a bad one since start
+            self.counters.connect_failures += 1
+            log.error("fleet: cannot connect: %s", exc)
+            self._retry_later(str(exc))
+            return
         self.session = self._outbox.next_session()
-        client = make_client(f"dashcart-{self.topics.store_id}-{self.topics.cart_id}", clean_session=True,
-                             address=self.address, ca_file=self.section.ca_file,
-                             cert_file=self.section.cert_file, key_file=self.section.key_file)
         client.max_inflight_messages_set(100)
         client.will_set(self.topics.status, json.dumps({"state": "offline", "session": self.session}), qos=1,
                         retain=True)
@@ -622,7 +748,7 @@ class FleetLink:
                 log.exception("fleet: collecting health failed")
                 health["health_error"] = f"{type(exc).__name__}: {exc}"
         health["boot_id"] = self.boot_id
-        health["config_version"] = self.applied_version
+        health.setdefault("config_version", self.applied_version)   # the cart's own says which one it runs
         health["telemetry"] = {"queued": self._outbox.depth() if self._outbox else 0,
                                "evicted": self._outbox.evictions if self._outbox else self.counters.evicted,
                                "dropped": self.counters.dropped, "connects": self.counters.connects}
@@ -658,14 +784,17 @@ class FleetLink:
             self._resend_after = self.section.resend_after_s
 
     def _on_own_status(self, payload: bytes) -> None:
-        """A Last Will of an older session published after this session's online (a slow
-        broker noticing a dead connection late): say online again."""
+        """An offline of another session published after this session's online (a Last Will a
+        broker or a bridge delivered late): say online again. Any other session, not only an
+        older one: the counter starts again from 1 when the outbox file was moved aside, and a
+        will from before that must not hide this session either. (This session's own offline
+        comes only from :meth:`_say_goodbye`, or as its will when it is no longer connected.)"""
         try:
             data = json.loads(payload)
         except ValueError:
             return
-        if (isinstance(data, dict) and data.get("state") == "offline" and isinstance(data.get("session"), int)
-                and data["session"] < self.session and self._client is not None):
+        if (isinstance(data, dict) and data.get("state") == "offline" and data.get("session") != self.session
+                and self._client is not None):
             self._client.publish(self.topics.status, json.dumps(
                 {"state": "online", "session": self.session, "boot_id": self.boot_id, "software": self.software}),
                 qos=1, retain=True)
@@ -674,9 +803,11 @@ class FleetLink:
         from dashcart.core.fleet_config import judge
         verdict = judge(payload, applied_version=self.applied_version, public_key=self.public_key,
                         base=self.base_config)
+        if verdict.apply and verdict.version is not None and verdict.version <= self.refused_version:
+            verdict = dataclasses.replace(verdict, apply=False, reason=self._refused_reason)
         if verdict.apply and verdict.desired is not None and verdict.config is not None:
             desired = verdict.desired
-            write_applied(self.state_dir, {"version": desired.version, "doc": desired.doc, "sig": desired.sig})
+            apply_document(self.state_dir, {"version": desired.version, "doc": desired.doc, "sig": desired.sig})
             self.applied_version = desired.version
             self.counters.configs_applied += 1
             log.info("fleet: config version %d applied", desired.version)

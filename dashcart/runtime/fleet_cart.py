@@ -24,7 +24,7 @@ from dashcart import __version__
 from dashcart.config import Config
 from dashcart.events import DeviceStatus
 from dashcart.runtime.scale_reader import ZERO_WAIT_S, ScaleEventSource
-from dashcart.snapshot import DeviceView, Snapshot
+from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
 if TYPE_CHECKING:
     from dashcart.drivers.gpio import NoStatusLight, StatusLight
@@ -43,6 +43,8 @@ COUNTERS_EVERY_S = 300.0
 LOCATE_BEEP_S = 2.0
 #: Controller notes that are not worth the fleet's bandwidth (the screen's business).
 QUIET_NOTES = frozenset({"produce_entry"})
+#: How often a cart with a new config document waiting looks whether its shopper has gone.
+IDLE_POLL_S = 0.5
 
 
 class FleetHost(Protocol):
@@ -54,8 +56,11 @@ class FleetHost(Protocol):
     device_states: dict[str, DeviceView]
     scale_source: ScaleEventSource | None
     status_light: StatusLight | NoStatusLight | None
+    restartable: bool
 
     def snapshot(self) -> Snapshot: ...
+
+    def request_restart(self, why: str) -> None: ...
 
 
 class CartFleet:
@@ -70,13 +75,18 @@ class CartFleet:
         self._stopping = threading.Event()
         self.counters_every_s = COUNTERS_EVERY_S
         self._counters_at = time.monotonic()
+        #: A document applied (stored) that the cart does not run yet; 0: none.
         self.pending_config: int = 0
+        self._restart_waiter: threading.Thread | None = None
 
     # -- the runtime's hooks ------------------------------------------------------------------
 
     def start(self) -> None:
-        from dashcart.runtime.fleet import FleetLink
+        """At the end of the cart's start: everything else is up, so a document it was built
+        from is no longer on trial (:func:`dashcart.runtime.fleet.with_applied_config`)."""
+        from dashcart.runtime.fleet import FleetLink, started
         config = self.runtime.config
+        started(config.state_dir())
         self.link = FleetLink(config.fleet, config.cart.id, config.state_dir(), health=self.health,
                               commands={"locate": self._locate, "recalibrate_zero": self._recalibrate_zero},
                               on_config=self._on_config, base_config=self.base_config,
@@ -127,6 +137,7 @@ class CartFleet:
             "session": snap.state.value,
             "devices_down": sorted(name for name, view in devices.items() if view.state != "ok"),
         }
+        health["config_version"] = self.applied_version   # the one the cart was built from
         if self.pending_config:
             health["config_pending_restart"] = self.pending_config
         self._maybe_send_counters(health)
@@ -224,10 +235,26 @@ class CartFleet:
     # -- commands and config ------------------------------------------------------------------
 
     def _on_config(self, version: int, config: Config) -> None:
-        """A new document is stored; the controller, scale and cameras were built from the old
-        one, so it takes effect when the service next starts (health says so until then)."""
+        """A new document is stored. The controller, scale and cameras were built from the old
+        one, so the cart starts again from the new one as soon as no shopper is using it (at
+        once when idle), if whoever runs it can start it again (``dashcart run``); elsewhere
+        (the demo, a recording) at its next start. Until then health names it as pending."""
         self.pending_config = version
-        log.warning("fleet: config version %d stored; it takes effect at the next start of the cart", version)
+        if not self.runtime.restartable:
+            log.warning("fleet: config version %d stored; it takes effect at the next start of the cart", version)
+            return
+        log.warning("fleet: config version %d stored; the cart starts again with it when no shopper is using it",
+                    version)
+        if self._restart_waiter is None:
+            self._restart_waiter = threading.Thread(target=self._restart_when_idle, name="fleet-config", daemon=True)
+            self._restart_waiter.start()
+
+    def _restart_when_idle(self) -> None:
+        """Never in a shopper's session: a trip is weighed, asked about and paid under one config."""
+        while not self._stopping.wait(IDLE_POLL_S):
+            if self.runtime.snapshot().state is SessionState.IDLE:
+                self.runtime.request_restart(f"fleet config version {self.pending_config}")
+                return
 
     def _locate(self, body: dict[str, Any]) -> str:
         """The cart's own status light (the runtime's, which follows the snapshots) blinks amber

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,12 @@ class Notifier:
     def stopping(self, status: str | None = None) -> bool:
         """Shutting down on purpose: systemd will not treat the silence that follows as a hang."""
         return self.send("STOPPING=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))
+
+    def reloading(self, status: str | None = None) -> bool:
+        """Starting again in this same process (``dashcart run`` re-executes itself to take a new
+        fleet config): systemd waits for the READY=1 of the new start instead of a stop."""
+        return self.send(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}"
+                         + (f"\nSTATUS={_one_line(status)}" if status else ""))
 
     def extend_timeout(self, seconds: float) -> bool:
         """Ask for more time to start or stop (loading the model on a cold Pi, flushing the outbox)."""

@@ -5,6 +5,7 @@ without one that never touches the fleet."""
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,12 @@ from dashcart.core.catalogue import Catalogue
 from dashcart.events import DeviceStatus
 from dashcart.runtime.cart_runtime import CartRuntime
 from tests.runtime.mosquitto_broker import Mosquitto, mosquitto_binary
-from tests.runtime.test_fleet import Observer
+from tests.runtime.test_fleet import Observer, _sign
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto is not installed (apt-get install mosquitto)")
 
 BASE = "dashcart/v1/store-1/cart-0042"
+SIGNING_SEED = bytes(range(32))
 
 
 @pytest.fixture
@@ -111,3 +113,114 @@ def test_a_cart_with_its_broker_gone_starts_and_stops_promptly(tmp_path: Path, c
     with sqlite3.connect(tmp_path / "state" / "fleet" / "outbox.sqlite") as db:
         kinds = [k for (k,) in db.execute("SELECT json_extract(payload, '$.kind') FROM telemetry")]
     assert "device" in kinds   # kept on disk for when the broker is back
+
+
+def _signed(version: int, doc: dict[str, object]) -> dict[str, object]:
+    from nacl.signing import SigningKey
+    return _sign(SigningKey(SIGNING_SEED), version, doc)
+
+
+def _public_key() -> str:
+    from nacl.signing import SigningKey
+    return bytes(SigningKey(SIGNING_SEED).verify_key).hex()
+
+
+def test_a_config_document_takes_effect_when_the_shopper_is_done_not_during_the_trip(
+        broker: Mosquitto, tmp_path: Path, catalogue: Catalogue) -> None:
+    from dashcart.events import ShopperAction
+    from dashcart.runtime.cart_runtime import is_state, wait_for
+    from dashcart.snapshot import SessionState
+
+    config = _config(tmp_path, broker.url)
+    config = dataclasses.replace(config, fleet=dataclasses.replace(config.fleet, config_public_key=_public_key()))
+    observer = Observer(broker.url)
+    runtime = CartRuntime(config, catalogue=catalogue)
+    runtime.restartable = True   # as `dashcart run` makes it
+    runtime.start()
+    try:
+        assert runtime._fleet is not None and runtime._fleet.link is not None
+        assert runtime._fleet.link.connected_event.wait(10)
+        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:fleet-test-shopper-0001"))
+        assert wait_for(runtime, is_state(SessionState.SHOPPING), 5)
+        observer.publish(f"{BASE}/config/desired", _signed(3, {"ui": {"volume": 0.3}}))
+        # Accepted and kept at once; run only once the trip is over.
+        observer.wait(lambda: {"version": 3, "status": "ok"} in observer.on(f"{BASE}/config/reported"))
+        pending = observer.wait(lambda: [h for h in observer.on(f"{BASE}/health")
+                                         if h.get("config_pending_restart") == 3], timeout=10)[-1]
+        assert pending["config_version"] == 0 and pending["session"] == "shopping"
+        time.sleep(1.0)
+        assert not runtime.stopped.is_set() and runtime.restart_requested == ""
+        runtime.action("staff", "end_session")   # (the simulated scale may have put a question up)
+        assert runtime.stopped.wait(5), "the idle cart did not start again with the new document"
+        assert runtime.restart_requested == "fleet config version 3"
+    finally:
+        runtime.stop()
+    # What `dashcart run` does next: the same cart, built from the document.
+    again = CartRuntime(config, catalogue=catalogue)
+    again.start()
+    try:
+        assert again.config.ui.volume == 0.3 and again.config.fleet == config.fleet
+        health = observer.wait(lambda: [h for h in observer.on(f"{BASE}/health")
+                                        if h.get("boot_id") != pending["boot_id"]], timeout=15)[-1]
+        assert health["config_version"] == 3 and "config_pending_restart" not in health
+    finally:
+        again.stop()
+        observer.close()
+
+
+def test_dashcart_run_starts_again_in_the_same_process_with_a_new_document(broker: Mosquitto, tmp_path: Path) -> None:
+    """The real service: SIGTERM-free, the same pid (systemd's main pid and its watchdog),
+    RELOADING=1 to systemd instead of STOPPING=1, READY=1 again from the new start."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.notify_socket import NotifyReceiver
+    from tests.runtime.test_fleet import REPO
+
+    toml = tmp_path / "cart.toml"
+    toml.write_text(f'[cart]\nid = "cart-0042"\nstate_dir = "{tmp_path / "state"}"\n'
+                    f'[fleet]\nbroker_url = "{broker.url}"\nstore_id = "store-1"\nconfig_public_key = "{_public_key()}"\n'
+                    "reconnect_max_s = 1.0\nhealth_period_s = 1.0\n")
+    observer = Observer(broker.url)
+    notify = NotifyReceiver()
+    log = tmp_path / "cart.log"
+    cart = subprocess.Popen([sys.executable, "-m", "dashcart", "run", "--headless", "--config", str(toml)], cwd=REPO,
+                            env=dict(os.environ, NOTIFY_SOCKET=notify.env_value), stderr=log.open("w"))
+    try:
+        first = observer.wait(lambda: [s for s in observer.on(f"{BASE}/status") if s.get("state") == "online"]
+                              or cart.poll() is not None, timeout=30)
+        assert cart.poll() is None, log.read_text()[-2000:]
+        first = first[-1]
+        sent = time.monotonic()
+        observer.publish(f"{BASE}/config/desired", _signed(5, {"ui": {"volume": 0.25}}))
+        health = observer.wait(lambda: [h for h in observer.on(f"{BASE}/health") if h.get("config_version") == 5
+                                        and h.get("boot_id") != first["boot_id"]], timeout=30)[-1]
+        took = time.monotonic() - sent
+        assert "config_pending_restart" not in health and cart.poll() is None
+        said: list[str] = []   # the first line of each datagram: READY=1, STATUS=..., RELOADING=1, ...
+        while "RELOADING=1" not in said or "READY=1" not in said[said.index("RELOADING=1"):]:
+            text, pid = notify.receive(timeout=10)
+            assert pid == cart.pid
+            said.append(text.splitlines()[0])
+        assert "READY=1" in said[:said.index("RELOADING=1")] and "STOPPING=1" not in said
+        # Valid against the schema, yet this cart cannot start with it (a serial scale needs a
+        # port): refused, and the cart is back on version 5 rather than down for good.
+        observer.publish(f"{BASE}/config/desired", _signed(6, {"scale": {"backend": "serial"}}))
+        refused = observer.wait(lambda: [r for r in observer.on(f"{BASE}/config/reported")
+                                         if r.get("rejected_version") == 6], timeout=30)[-1]
+        assert refused["version"] == 5 and refused["status"] == "rejected"
+        assert refused["reason"].startswith("the cart could not start with it: ") and "scale.port" in refused["reason"]
+        back = observer.wait(lambda: [h for h in observer.on(f"{BASE}/health")
+                                      if h.get("boot_id") not in (first["boot_id"], health["boot_id"])], timeout=30)[-1]
+        assert back["config_version"] == 5 and cart.poll() is None
+        cart.send_signal(signal.SIGTERM)
+        assert cart.wait(20) == 0
+    finally:
+        cart.kill()
+        cart.wait(10)
+        notify.close()
+        observer.close()
+    stderr = log.read_text()
+    assert "starting again: fleet config version 5" in stderr and "running config version 5" in stderr, stderr[-2000:]
+    assert took < 10, took
