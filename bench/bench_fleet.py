@@ -180,7 +180,7 @@ def start_workers(carts: int, url: str, root: Path, t0: float, plan: dict[str, f
     for index in range((carts + CARTS_PER_WORKER - 1) // CARTS_PER_WORKER):
         n = min(CARTS_PER_WORKER, carts - index * CARTS_PER_WORKER)
         report = root / f"worker-{index}.json"
-        cmd = [sys.executable, __file__, "--worker", "--index", str(index), "--carts", str(n), "--url", url,
+        cmd = [sys.executable, "-m", "bench.bench_fleet", "--worker", "--index", str(index), "--carts", str(n), "--url", url,
                "--dir", str(root / "carts"), "--report", str(report), "--t0", repr(t0),
                "--public-key", public_key(), "--keepalive", str(keepalive),
                "--offline-count", str(offline_per_worker)]
@@ -447,7 +447,7 @@ def scenario_overhead(args: argparse.Namespace, root: Path) -> None:
     broker = Mosquitto(root / "broker")
     broker.start()
     ingest = start_ingest(broker.url, root / "ingest.db")
-    out = subprocess.run([sys.executable, __file__, "--overhead-child", broker.url, str(root / "solo"),
+    out = subprocess.run([sys.executable, "-m", "bench.bench_fleet", "--overhead-child", broker.url, str(root / "solo"),
                           str(args.overhead_seconds)], cwd=REPO, capture_output=True, text=True, timeout=600)
     ingest.send_signal(signal.SIGTERM)
     ingest.wait(20)
