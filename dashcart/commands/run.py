@@ -68,8 +68,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except (Misconfigured, PermanentlyBroken) as exc:
         # A fleet document this cart cannot start with: refused, and the cart starts again without
         # it. (Not for RetryLater: a device or the disk away for now is not the document's fault.)
+        if not (runtime.restartable and config.fleet.broker_url):
+            raise
         from dashcart.runtime.fleet import refuse_failed_start
-        if not (runtime.restartable and config.fleet.broker_url and refuse_failed_start(config, str(exc))):
+        if not refuse_failed_start(config, str(exc)):
             raise
         runtime.restart_requested = f"without the fleet config it could not start with ({exc})"
     finally:

@@ -95,6 +95,18 @@ def test_without_a_fleet_section_the_cart_never_touches_the_fleet(tmp_path: Path
     finally:
         runtime.stop()
     assert not (tmp_path / "state" / "fleet").exists()
+    # Nor loads it: in a process of its own, not even the fleet's modules (nor paho, nor PyNaCl).
+    import subprocess
+    import sys
+
+    from tests.runtime.test_fleet import REPO
+    script = ("import dataclasses, sys\nfrom dashcart.config import Config\n"
+              "from dashcart.runtime.cart_runtime import CartRuntime\n"
+              f"c = dataclasses.replace(Config(), cart=dataclasses.replace(Config().cart, state_dir={str(tmp_path / 'sub')!r}))\n"
+              "r = CartRuntime(c)\nr.start()\nr.stop()\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('paho', 'nacl') or 'fleet' in m))\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "[]", out.stdout + out.stderr[-2000:]
 
 
 def test_a_cart_with_its_broker_gone_starts_and_stops_promptly(tmp_path: Path, catalogue: Catalogue) -> None:
