@@ -157,6 +157,7 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on the card before place_order returns; an order is money.
             self._db.execute("PRAGMA synchronous=FULL")
+            # A log left by a power cut between a redaction and its checkpoint.
             self._forget()
         except sqlite3.DatabaseError as exc:
             self._db.close()
