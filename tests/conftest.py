@@ -32,3 +32,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--scale-port", default=os.environ.get("DASHCART_SCALE_PORT", ""),
                      help="run the scale hardware-in-the-loop tests against a real bridge at this "
                           "pyserial URL (also DASHCART_SCALE_PORT); default: the simulated bridge")
+    parser.addoption("--sics-port", default=os.environ.get("DASHCART_SICS_PORT", ""),
+                     help="run the trade-scale hardware-in-the-loop tests against a real MT-SICS scale at "
+                          "this pyserial URL (also DASHCART_SICS_PORT), at rest on the bench; without "
+                          "it they skip (the simulated trade scale's tests run either way)")
+    parser.addoption("--sics-baudrate", type=int, default=int(os.environ.get("DASHCART_SICS_BAUDRATE", "9600")),
+                     help="the real trade scale's serial speed (also DASHCART_SICS_BAUDRATE; default 9600)")

@@ -33,6 +33,10 @@ from dashcart.readings import Gap, Sample, ScaleZeroed
 RAW_SATURATED = (-8388608, 8388607)
 # The coarsest division a trade scale under a cart may have (60 kg x 20 g).
 MAX_DIVISION_G = 20.0
+# A trade scale's rest is the mean of at most this many of its stable readings (a second at 5/s).
+TRADE_REST_READINGS = 5
+# Two stable readings in a row at most this many of its divisions apart are its flicker, not a load change.
+MAX_FLICKER_STEPS = 2
 
 
 class ScaleState(enum.Enum):
@@ -147,6 +151,14 @@ class WeighingEngine:
         self._interval_s: float | None = None
         self._step_g: float | None = None
         self._last_grams: float | None = None
+        self._last_stable = False
+        # A trade scale whose stability range is wider than a division (2 or 5 d on a cart
+        # that is never quite still) says "stable" while its display flickers by a division
+        # or two: the largest step between two stable readings in a row is that flicker, the
+        # rest is the mean of its stable readings since it last moved, and no change smaller
+        # than half again the flicker is an item.
+        self._jitter_g = 0.0
+        self._rest: deque[float] = deque(maxlen=TRADE_REST_READINGS)
 
     # ------------------------------------------------------------ what the screen shows
     @property
@@ -223,6 +235,7 @@ class WeighingEngine:
         self.counters.gaps += 1
         self._median.clear()
         self._window.clear()
+        self._rest.clear()
         if self.state is ScaleState.STABLE:
             # the load may have changed while we were blind; the next rest tells
             self.state = ScaleState.MOVING
@@ -271,18 +284,28 @@ class WeighingEngine:
     def _feed_trade(self, t: float, dt: float, grams: float, scale_stable: bool) -> list[SettledChange]:
         """A trade scale filters and detects motion itself, a few readings a second: its own
         stable flag is trusted (a "stable" reading that jumped from the last one by more than
-        the motion band, or a step of the scale, waits for the next)."""
+        the motion band, a step of the scale or its flicker, waits for the next)."""
         previous, self._last_grams = self._last_grams, grams
+        was_stable, self._last_stable = self._last_stable, scale_stable
         if previous is not None and previous != grams:
             step = abs(grams - previous)
             # a step bigger than any cart scale's division is a load change, not a division
             if 0.001 <= step <= MAX_DIVISION_G and (self._step_g is None or step < self._step_g):
                 self._step_g = step
+            if (scale_stable and was_stable and self._step_g is not None
+                    and step <= MAX_FLICKER_STEPS * self._step_g + 0.001):
+                self._jitter_g = max(self._jitter_g, step)
         self._live_gross = grams
         self._window.push(t, grams)   # for tare() and zero(), which take the window's mean
-        band = max(self.settings.motion_band_g, 1.5 * (self._step_g or 0.0))
-        at_rest = scale_stable and previous is not None and abs(grams - previous) <= band
-        return self._step(t, dt, at_rest, grams)
+        band = max(self.settings.motion_band_g, 1.5 * (self._step_g or 0.0), self._jitter_g)
+        jumped = previous is None or abs(grams - previous) > band
+        rest = self._rest
+        if jumped or not scale_stable:
+            rest.clear()
+        if scale_stable:
+            rest.append(grams)
+        at_rest = scale_stable and not jumped
+        return self._step(t, dt, at_rest, sum(rest) / len(rest) if at_rest else grams)
 
     def _step(self, t: float, dt: float, at_rest: bool, rest_g: float) -> list[SettledChange]:
         state = self.state
@@ -299,8 +322,8 @@ class WeighingEngine:
         assert self._reference_g is not None
         delta = mean - self._reference_g
         changes: list[SettledChange] = []
-        # a trade scale's own division: a reading flickering by one step is no item
-        least = max(self.settings.min_change_g, 1.5 * (self._step_g or 0.0))
+        # a trade scale's own division or its flicker: a reading flickering by that is no item
+        least = max(self.settings.min_change_g, 1.5 * max(self._step_g or 0.0, self._jitter_g))
         if abs(delta) >= least:
             started = self._moving_since if state is ScaleState.MOVING else t - self.settings.stable_window_s
             self._reference_g = mean

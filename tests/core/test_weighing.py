@@ -275,6 +275,19 @@ def test_trade_scale_flicker_by_one_division_is_no_item():
     assert out == []
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_trade_scale_with_a_wide_stability_range_flickers_while_stable_and_makes_no_phantom(seed):
+    # Stability range 5 d and a cart that is never still: the display says stable while it
+    # flickers by one or two divisions; each of the six changes once, within two divisions.
+    profile = SicsProfile(noise_d=1.0, stability_range_d=5.0)
+    pairs = render_sics_log(LoadScript(40.0, SIX), seed=seed, profile=profile)
+    stable = [float(line.split()[2]) * 1000 for _, line in pairs if line.startswith("S S")]
+    assert max(abs(a - b) for a, b in zip(stable, stable[1:]) if abs(a - b) <= 10.0) == 10.0
+    changes = replay_pairs(pairs, "mt-sics").changes
+    assert len(changes) == len(SIX_DELTAS)
+    assert [c.delta_g for c in changes] == pytest.approx(SIX_DELTAS, abs=10.0)
+
+
 def test_trade_scale_dynamic_readings_never_settle_and_its_flag_is_trusted():
     engine = WeighingEngine()
     out = [c for k in range(10) for c in engine.feed_grams(k * 0.2, 0.0, True)]

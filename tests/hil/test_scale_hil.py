@@ -3,6 +3,9 @@
 By default the bridge is the simulator on a pseudo-terminal (every fault on demand). With
 ``--scale-port URL`` (or DASHCART_SCALE_PORT) the tests that need no scripted load run
 against a real bridge at rest; those that need to place items or inject faults skip.
+The simulated trade scale's tests run either way; with ``--sics-port URL`` (or
+DASHCART_SICS_PORT, and ``--sics-baudrate``, default 9600) the ``real_trade_scale`` tests
+run against a real MT-SICS scale at rest on the bench (they tare and zero it), else they skip.
 No timing assertions: waits are generous deadlines, never measurements.
 """
 
@@ -14,6 +17,7 @@ import pytest
 
 from dashcart.core.weighing import WeighingEngine, feed_decoded
 from dashcart.drivers.scale.serial_scale import SerialScale
+from dashcart.readings import Sample, ScaleZeroed
 from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 
 OFFSET = 5000
@@ -24,12 +28,20 @@ WAIT_S = 15.0
 class Rig:
     """A driver + engine on a bridge; collects settled changes as they come."""
 
-    def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None) -> None:
+    def __init__(self, port: str, protocol: str, bridge: SimulatedBridge | None, baudrate: int = 115200) -> None:
         self.bridge = bridge
         self.port = port
-        self.driver = SerialScale(port, protocol, backoff_s=(0.05, 0.5))
+        self.driver = SerialScale(port, protocol, baudrate, backoff_s=(0.05, 0.5))
         self.engine = WeighingEngine(OFFSET, CPG)
         self.changes = []
+        self.answers: list[ScaleZeroed] = []   # a trade scale's Z A / T S
+        self.stable_readings = 0               # its readings flagged S S
+
+    def _take(self) -> None:
+        items = self.driver.read(timeout=0.05)
+        self.answers += [item for item in items if isinstance(item, ScaleZeroed)]
+        self.stable_readings += sum(isinstance(item, Sample) and item.stable is True for item in items)
+        self.changes += feed_decoded(self.engine, items)
 
     def control(self) -> SimulatedBridge:
         if self.bridge is None:
@@ -39,13 +51,13 @@ class Rig:
     def pump(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+            self._take()
 
     def until(self, predicate, what: str) -> None:
         end = time.monotonic() + WAIT_S
         while not predicate():
             assert time.monotonic() < end, f"gave up waiting for {what}; counters {self.driver.counters}"
-            self.changes += feed_decoded(self.engine, self.driver.read(timeout=0.05))
+            self._take()
 
     def settle(self) -> None:
         self.until(lambda: self.engine.stable, "the scale to be stable")
@@ -389,3 +401,71 @@ def test_doctor_listens_to_the_scale_and_names_a_mute_one(protocol):
         [mute] = doctor._scale_line(dataclasses.replace(config, scale=scale), seconds=1.5)
     assert talking.ok and " 0 corrupt" in talking.detail
     assert not mute.ok and "sends nothing" in mute.detail
+
+
+# ---------------------------------------------------------------- a real trade scale (--sics-port)
+
+@pytest.fixture
+def real_trade_scale(request):
+    port = request.config.getoption("--sics-port")
+    if not port:
+        pytest.skip("needs a real MT-SICS trade scale: --sics-port URL (or DASHCART_SICS_PORT)")
+    rig = Rig(port, "mt-sics", None, request.config.getoption("--sics-baudrate"))
+    try:
+        assert rig.driver.wait_connected(WAIT_S), f"{port}: {rig.driver.last_error}"
+        yield rig
+    finally:
+        rig.driver.close()
+
+
+def test_real_trade_scale_streams_its_own_stable_weights_and_at_rest_reports_nothing(real_trade_scale):
+    rig = real_trade_scale
+    rig.settle()                 # only its own S S readings make the engine stable
+    rig.pump(5.0)
+    counters = rig.driver.counters
+    assert counters.readings >= 5 and rig.stable_readings >= 5, counters
+    assert counters.corrupt == 0 and counters.bridge_errors == 0, (counters, rig.driver.last_corrupt)
+    assert rig.driver.health.state == "ok", rig.driver.health
+    assert rig.changes == []
+
+
+def test_real_trade_scale_answers_tare_and_zero_and_neither_is_an_item(real_trade_scale):
+    rig = real_trade_scale
+    rig.settle()
+    for send, kind in ((rig.driver.tare, "tare"), (rig.driver.zero, "zero")):
+        answers, refused = len(rig.answers), rig.driver.counters.refused
+        assert send(), f"could not send the {kind}"
+        rig.until(lambda a=answers, r=refused: len(rig.answers) > a or rig.driver.counters.refused > r,
+                  f"the scale to answer the {kind} (done, or refused: T - / Z + on a loaded platform)")
+        if len(rig.answers) > answers:
+            assert rig.answers[-1].kind == kind
+        rig.settle()
+    rig.pump(1.0)
+    assert rig.changes == []
+    assert rig.driver.counters.bridge_errors == 0    # no ES / EL: it knows Z and T
+
+
+def test_real_trade_scale_opened_again_streams_again(real_trade_scale):
+    rig = real_trade_scale
+    rig.settle()
+    rig.driver.close()
+    again = Rig(rig.port, "mt-sics", None, rig.driver.baudrate)
+    try:
+        assert again.driver.wait_connected(WAIT_S), again.driver.last_error
+        again.settle()
+        assert again.driver.counters.corrupt == 0 and again.changes == []
+    finally:
+        again.driver.close()
+
+
+def test_real_trade_scale_through_the_weigh_command(real_trade_scale, capsys):
+    from dashcart.cli import main
+
+    rig = real_trade_scale
+    rig.driver.close()           # one reader on the port at a time
+    code = main(["weigh", "--port", rig.port, "--protocol", "mt-sics", "--baudrate", str(rig.driver.baudrate),
+                 "--duration", "4", "--zero", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out == ""         # at rest: no settled change
+    assert "sent Z to the scale" in out.err and " 0 corrupt" in out.err
