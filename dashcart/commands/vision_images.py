@@ -13,10 +13,14 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashcart.config import Config
 from dashcart.errors import Misconfigured
+
+if TYPE_CHECKING:
+    from dashcart.core.vision.gallery import Gallery
+    from dashcart.core.vision.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("identify", parents=[common], help="recognize the product in images",
                               description="Rank the products each image most likely shows (the on-device recognizer).")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--catalogue", metavar="CSV",
-                   help="report catalogue codes (through its gsd_class column) instead of dataset class names")
-    p.add_argument("--catalogue-db", metavar="PATH",
-                   help="rank against the gallery stored in this catalogue database (includes enrolled products)")
+    ranked_as = p.add_mutually_exclusive_group()
+    ranked_as.add_argument("--catalogue", metavar="CSV",
+                           help="report this catalogue's codes (through its gsd_class column); default: the "
+                                "cart's own catalogue, as `dashcart run` ranks (the imported catalogue "
+                                "database with its enrolled products, else the bundled demo store)")
+    ranked_as.add_argument("--catalogue-db", metavar="PATH",
+                           help="rank against the gallery stored in this catalogue database (includes enrolled products)")
+    ranked_as.add_argument("--classes", action="store_true",
+                           help="report the dataset's class names instead of product codes")
     p.add_argument("--model", metavar="TFLITE", help="recognizer model (default: vision.model or the shipped one)")
     p.add_argument("--top", type=int, default=MIN_CANDIDATES, help=f"candidates per image (at least {MIN_CANDIDATES})")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
@@ -94,7 +103,7 @@ def read_gsd_mapping(path: str) -> dict[str, str]:
     return {p.gsd_class: p.code for p in products if p.gsd_class}
 
 
-def _recognizer(args: argparse.Namespace, config: Config) -> Any:
+def _recognizer(args: argparse.Namespace, config: Config) -> Recognizer:
     from dashcart.core.vision.recognizer import Recognizer
     return Recognizer(args.model or config.vision.model or None, threads=config.vision.threads)
 
@@ -106,19 +115,35 @@ def _open_db(path: str) -> sqlite3.Connection:
         raise Misconfigured(f"{path}: cannot open the catalogue database: {exc}") from None
 
 
-def run_identify(args: argparse.Namespace, config: Config) -> int:
+def _identify_gallery(args: argparse.Namespace, config: Config, recognizer: Recognizer) -> Gallery:
+    """What identify ranks against: the options' choice, else the cart's own gallery."""
     from dashcart.core.vision import gallery as gallery_mod
     from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES
-    recognizer = _recognizer(args, config)
+    from dashcart.runtime.assemble import open_gallery
+    from dashcart.runtime.cart_runtime import open_catalogue
+
+    prototypes = recognizer.model_path.with_name(DEFAULT_PROTOTYPES.name)
     if args.catalogue_db:
         gallery = gallery_mod.load_file(args.catalogue_db, recognizer.version)
         if not len(gallery):
             raise Misconfigured(f"{args.catalogue_db}: no gallery for recognizer model {recognizer.version!r} "
                                 "(import its prototypes or enroll products first)")
-    else:
-        prototypes = recognizer.model_path.with_name(DEFAULT_PROTOTYPES.name)
+        return gallery
+    if args.catalogue or args.classes:
         mapping = read_gsd_mapping(args.catalogue) if args.catalogue else None
-        gallery = gallery_mod.prototypes_gallery(prototypes, recognizer.version, mapping)
+        return gallery_mod.prototypes_gallery(prototypes, recognizer.version, mapping)
+    catalogue, which = open_catalogue(config)
+    log.info("identify: %s", which)
+    cart_gallery = open_gallery(recognizer.version, catalogue, config.catalogue_db(), prototypes)
+    if cart_gallery is None:
+        raise Misconfigured(f"{which}: no product has a gsd_class the recognizer knows "
+                            "(pass --catalogue CSV, --catalogue-db PATH or --classes)")
+    return cart_gallery
+
+
+def run_identify(args: argparse.Namespace, config: Config) -> int:
+    recognizer = _recognizer(args, config)
+    gallery = _identify_gallery(args, config, recognizer)
     k = max(MIN_CANDIDATES, args.top)
     failed = False
     for path, image in _images(args.images):

@@ -44,11 +44,12 @@ def open_locator(config: Config, site: Site | None = None, *, where: str = "",
                    where=where)
 
 
-def open_gallery(model_version: str, catalogue: Catalogue, catalogue_db: Path | None = None) -> Gallery | None:
+def open_gallery(model_version: str, catalogue: Catalogue, catalogue_db: Path | None = None,
+                 prototypes: Path = DEFAULT_PROTOTYPES) -> Gallery | None:
     """The recognizer's gallery for ``catalogue``: the one stored in the imported catalogue's
     database for this model (shipped prototypes plus enrolled products) when there is one,
-    else the shipped prototypes of the dataset's classes, each under the catalogue's code for
-    that class. None (barcodes only) when neither gives a product."""
+    else the ``prototypes`` of the dataset's classes (the shipped model's by default), each
+    under the catalogue's code for that class. None (barcodes only) when neither gives a product."""
     if catalogue_db is not None and catalogue_db.is_file():
         try:
             stored = load_file(catalogue_db, model_version)
@@ -63,7 +64,7 @@ def open_gallery(model_version: str, catalogue: Catalogue, catalogue_db: Path | 
     if not mapping:
         return None
     try:
-        return prototypes_gallery(DEFAULT_PROTOTYPES, model_version, mapping)
+        return prototypes_gallery(prototypes, model_version, mapping)
     except DashcartError as exc:
         log.error("vision: no gallery: %s; barcodes only", exc)
         return None

@@ -46,7 +46,7 @@ def _val_image(shared_data, name):
 @needs_model
 def test_identify_gives_at_least_five_candidates_best_first(shared_data, capsys):
     image = str(_val_image(shared_data, "Pink-Lady"))
-    assert main(["identify", image, "--json"]) == 0
+    assert main(["identify", image, "--classes", "--json"]) == 0
     [line], _ = _lines(capsys)
     assert line["image"] == image
     scores = [c["score"] for c in line["candidates"]]
@@ -60,11 +60,45 @@ def test_identify_with_a_catalogue_reports_its_codes(shared_data, capsys):
     catalogue = shared_data / "catalogue" / "demo_store.csv"
     mapping = {row["gsd_class"]: row["code"] for row in csv.DictReader(open(catalogue, newline=""))}
     image = str(_val_image(shared_data, "Pink-Lady"))
-    assert main(["identify", image, "--json"]) == 0
+    assert main(["identify", image, "--classes", "--json"]) == 0
     [by_class], _ = _lines(capsys)
     assert main(["identify", image, "--catalogue", str(catalogue), "--json"]) == 0
     [by_code], _ = _lines(capsys)
     assert [c["code"] for c in by_code["candidates"]] == [mapping[c["code"]] for c in by_class["candidates"]]
+
+
+@needs_model
+def test_identify_by_default_names_the_bundled_demo_stores_codes(shared_data, tmp_path, monkeypatch, capsys):
+    from dashcart.runtime.cart_runtime import BUNDLED_DATA_DIR
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))      # a fresh machine: no imported catalogue
+    catalogue = BUNDLED_DATA_DIR / "catalogue" / "demo_store.csv"
+    mapping = {row["gsd_class"]: row["code"] for row in csv.DictReader(open(catalogue, newline=""))}
+    image = str(_val_image(shared_data, "Pink-Lady"))
+    assert main(["identify", image, "--classes", "--json"]) == 0
+    [by_class], _ = _lines(capsys)
+    assert main(["identify", image, "--json"]) == 0
+    [by_default], err = _lines(capsys)
+    assert [c["code"] for c in by_default["candidates"]] == [mapping[c["code"]] for c in by_class["candidates"]]
+    assert f"demo catalogue {catalogue}" in err
+
+
+@needs_model
+def test_identify_by_default_ranks_as_the_cart_does_with_the_imported_catalogue(shared_data, tmp_path,
+                                                                               monkeypatch, capsys):
+    from dashcart.runtime.cart_runtime import BUNDLED_DATA_DIR
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    csv_path = str(BUNDLED_DATA_DIR / "catalogue" / "demo_store.csv")
+    query = str(_val_image(shared_data, "Asparagus"))
+    assert main(["catalogue", "import", csv_path]) == 0
+    assert main(["enroll", "4011", query]) == 0               # this very photo, enrolled as bananas
+    capsys.readouterr()
+    assert main(["identify", query, "--json"]) == 0
+    [line], err = _lines(capsys)
+    assert line["candidates"][0] == {"code": "4011", "score": 1.0}    # the database's gallery, enrolled photo included
+    assert f"catalogue {tmp_path / 'dashcart' / 'catalogue.db'}" in err
+    assert main(["identify", query, "--catalogue", csv_path, "--json"]) == 0
+    [line], _ = _lines(capsys)
+    assert line["candidates"][0]["code"] == "3392"                    # the shipped prototypes: asparagus
 
 
 @needs_model
