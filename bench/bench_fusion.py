@@ -43,6 +43,8 @@ from typing import Any
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.controller import ControllerSettings
 from dashcart.core.fusion import FusionParams
+from dashcart.events import ItemRecognized
+from dashcart.trips.format import read_trip
 from dashcart.trips.generator import (
     ProductImages,
     ShopperOracle,
@@ -54,7 +56,7 @@ from dashcart.trips.generator import (
     load_truth,
     split_photos,
 )
-from dashcart.trips.replay import replay
+from dashcart.trips.replay import default_vision, replay
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,9 @@ OUTCOMES = ("right", "wrong", "asked", "missed")
 KINDS = ("barcode", "carton, barcode hidden", "unit produce, PLU entered", "unit produce, no PLU",
          "produce by weight, PLU entered", "produce by weight, no PLU", "removal")
 RANKS = ("1", "2", "3", "4-5", "not shown")
+# Why the truth was not among a question's first three candidates, checked in this order.
+MISSES = ("no crop", "crop at the frame's edge (a hand, an arm)", "not among the recognizer's candidates",
+          "recognizer's 4th-5th, not lifted", "recognizer's first three, pushed down (weight, zone, priors)")
 
 
 @dataclass
@@ -87,8 +92,11 @@ class TripOutcome:
     photos: int = 0
     photos_outside_split: int = 0
     photos_in_train: int = 0
+    photos_in_calib: int = 0
+    camera: dict[str, Any] = field(default_factory=dict)    # the trip's CameraSetup
     by_kind: Counter = field(default_factory=Counter)       # (kind, outcome) -> events
     ranks: Counter = field(default_factory=Counter)         # (question kind, rank) -> questions
+    misses: Counter = field(default_factory=Counter)        # (question kind, one of MISSES) -> questions
     failure: str | None = None
 
 
@@ -117,19 +125,20 @@ def catalogue_and_images(data: Path, split: str = "test") -> tuple[Catalogue, Pr
 
 
 @functools.lru_cache(maxsize=2)
-def photo_sets(data: Path, split: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(the split's photos, the training split's photos), relative to the dataset."""
+def photo_sets(data: Path, split: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(the split's photos, the training split's (the model's and its gallery's), the calib
+    split's (the recognizer calibration's)), relative to the dataset."""
     root = data / "grocery-store"
 
     def rel(name: str) -> frozenset[str]:
         return frozenset(str(p.relative_to(root)) for paths in split_photos(root, name).values() for p in paths)
-    return rel(split), rel("train")
+    return rel(split), rel("train"), rel("calib")
 
 
 def event_kind(catalogue: Catalogue, action: Any) -> str:
     if action.kind == "remove":
         return "removal"
-    product = catalogue.get(action.code)
+    product = catalogue[action.code]
     if product.code_type != "plu":
         return "barcode" if action.how == "barcode" else "carton, barcode hidden"
     entered = "PLU entered" if action.how == "plu" else "no PLU"
@@ -179,6 +188,57 @@ def first_decisions(truth: Truth, log: list[dict[str, Any]]) -> tuple[dict[int, 
     return {i: outcome.get(i, "missed") for i in range(len(truth.actions))}, ranks
 
 
+class SeenVision:
+    """The vision port, passing everything through and keeping what the recognizer said."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: list[ItemRecognized] = []
+
+    def feed(self, camera_id: str, t: float, frame: Any) -> list[Any]:
+        return self.inner.feed(camera_id, t, frame)
+
+    def on_settled(self, change: Any) -> list[Any]:
+        events = self.inner.on_settled(change)
+        self.seen += [e for e in events if isinstance(e, ItemRecognized)]
+        return events
+
+
+def why_missed(truth: Truth, log: list[dict[str, Any]], seen: list[ItemRecognized],
+               frame_size: tuple[int, int]) -> Counter:
+    """For every question whose first three candidates miss the truth, where it was lost
+    (one of MISSES): the cameras saw no change, the crop reached the frame's edge (a hand or an
+    arm in it), the recognizer did not name the truth, or fusion ranked it down."""
+    w, h = frame_size
+    misses: Counter = Counter()
+    for entry in log:
+        if entry["type"] != "question" or entry["kind"] == "remove_unknown":
+            continue
+        i = action_index(truth, entry["t"])
+        if i is None:
+            continue
+        code = truth.actions[i].code
+        if code in entry.get("candidates", [])[:3]:
+            continue
+        direction = "added" if entry["delta_g"] > 0 else "removed"
+        # the recognitions of this change: stamped with the settle, which the question follows
+        mine = [r for r in seen if r.direction == direction and entry["t"] - 1.0 <= r.t <= entry["t"]]
+        ranks = [[c for c, _ in r.candidates].index(code) + 1 for r in mine if code in [c for c, _ in r.candidates]]
+        if not mine:
+            why = MISSES[0]
+        elif any(r.box is not None and (r.box[0] <= 0 or r.box[1] <= 0 or r.box[2] >= w or r.box[3] >= h)
+                 for r in mine):
+            why = MISSES[1]
+        elif not ranks:
+            why = MISSES[2]
+        elif min(ranks) > 3:
+            why = MISSES[3]
+        else:
+            why = MISSES[4]
+        misses[(entry["kind"], why)] += 1
+    return misses
+
+
 def run_trip(job: Job) -> TripOutcome:
     catalogue, images = catalogue_and_images(job.data, job.split)
     outcome = TripOutcome(job.seed)
@@ -191,13 +251,17 @@ def run_trip(job: Job) -> TripOutcome:
         truth = generate_trip(trip_dir, catalogue, job.data / "grocery-store", job.seed, events=job.events,
                               images=images, frame_size=job.frame_size, mix=job.mix, split=job.split)
     outcome.gen_s = time.perf_counter() - t0
-    in_split, in_train = photo_sets(job.data, job.split)
+    in_split, in_train, in_calib = photo_sets(job.data, job.split)
     outcome.photos = len(truth.photos)
     outcome.photos_outside_split = sum(p not in in_split for p in truth.photos)
     outcome.photos_in_train = sum(p in in_train for p in truth.photos) if job.split != "train" else 0
+    outcome.photos_in_calib = sum(p in in_calib for p in truth.photos) if job.split != "calib" else 0
+    outcome.camera = truth.camera
 
+    vision = SeenVision(default_vision(read_trip(trip_dir).cameras, catalogue)) if job.vision else None
     c0 = time.process_time()
-    result = replay(trip_dir, catalogue=catalogue, settings=job.settings, fusion=job.fusion, vision=job.vision,
+    result = replay(trip_dir, catalogue=catalogue, settings=job.settings, fusion=job.fusion,
+                    vision=vision if vision is not None and vision.inner is not None else False,
                     oracle=ShopperOracle(truth))
     outcome.replay_cpu_s = time.process_time() - c0
     outcome.vision = result.vision
@@ -213,6 +277,8 @@ def run_trip(job: Job) -> TripOutcome:
     outcome.settled = result.settled
     outcome.frames = result.frames
     decisions, outcome.ranks = first_decisions(truth, out["events"])
+    if vision is not None:
+        outcome.misses = why_missed(truth, out["events"], vision.seen, job.frame_size)
     for i, what in decisions.items():
         outcome.by_kind[(event_kind(catalogue, truth.actions[i]), what)] += 1
     problems = []
@@ -287,7 +353,11 @@ def main() -> int:
     if args.min_score is not None:
         fusion = replace(fusion, recognizer_min_score=args.min_score)
     rng = random.Random(args.seed)
-    frame_size = tuple(int(v) for v in args.frame.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.frame.lower().split("x"))
+    except ValueError:
+        parser.error(f"--frame {args.frame}: expected WxH, e.g. 640x480")
+    frame_size = (width, height)
     mix = TripMix(plu_entered=args.plu, plu_entered_by_weight=args.plu_by_weight)
     jobs = [Job(args.seed + i, rng.randint(args.min_events, args.max_events), work, data, frame_size,
                 settings, fusion, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended)
@@ -314,10 +384,13 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
     total = lambda name: sum(getattr(o, name) for o in outcomes)  # noqa: E731
     events, questions, exact = total("events"), total("questions"), total("exact")
     trip_s, replay_cpu_s = total("trip_s"), total("replay_cpu_s")
-    by_kind, ranks = Counter(), Counter()
+    by_kind: Counter = Counter()
+    ranks: Counter = Counter()
+    misses: Counter = Counter()
     for o in outcomes:
         by_kind.update(o.by_kind)
         ranks.update(o.ranks)
+        misses.update(o.misses)
     vision = "on" if outcomes and outcomes[0].vision else "off"
     print(f"dashcart fusion bench: {n} trips, {events} events ({args.min_events}-{args.max_events} per trip), "
           f"seed {args.seed}, vision {vision} ({args.frame} frames, a camera per trip), photos of split "
@@ -326,7 +399,16 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
           f"gate {settings.recognizer_score_mid}/{settings.recognizer_score_width}, "
           f"commit at p >= {fusion.commit_probability}, recognizer identifies at >= {fusion.recognizer_min_score}")
     print(f"photos used: {total('photos')} (per trip, summed), outside split '{args.split}': "
-          f"{total('photos_outside_split')}, in the training split: {total('photos_in_train')}")
+          f"{total('photos_outside_split')}, in the training split (model, gallery): {total('photos_in_train')}, "
+          f"in the calib split (calibration): {total('photos_in_calib')}")
+    cameras = [o.camera for o in outcomes if o.camera]
+    if cameras:
+        def spread(key: str) -> str:
+            values = [c[key] for c in cameras]
+            return f"{min(values):.2f}-{max(values):.2f}"
+        print(f"cameras: {len(cameras)} set-ups, an item {spread('item_share')} of the frame's width, exposure "
+              f"{spread('gain')}, noise {spread('noise')} grey levels, {sum(any(c['tilt']) for c in cameras)} tilted, "
+              f"{sum(c['blur'] > 0 for c in cameras)} out of focus")
 
     print(f"\n{'event kind (first decision)':<32}{'events':>7}{'right':>8}{'wrong':>7}{'asked':>8}{'missed':>8}"
           f"{'asked %':>9}")
@@ -374,6 +456,10 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
     print("rank of the truth among a question's candidates: " + ", ".join(
         f"{kind} " + " ".join(f"{rank}:{ranks[(kind, rank)]}" for rank in RANKS)
         for kind in sorted({k for k, _ in ranks})))
+    if misses:
+        print("truth not among a question's first three, where it was lost: " + "; ".join(
+            f"{kind} " + ", ".join(f"{why} {misses[(kind, why)]}" for why in MISSES if misses[(kind, why)])
+            for kind in sorted({k for k, _ in misses})))
     print(f"trip time {trip_s:.0f} s, replay CPU {replay_cpu_s:.1f} s, generation {total('gen_s'):.1f} s, "
           f"{total('settled')} settled changes, {total('frames')} frames decoded")
     for o in [o for o in outcomes if o.failure][:20]:
