@@ -380,9 +380,12 @@ class Basket:
             journal.close()   # so the file can be moved aside
             raise
         # Sessions before this one (and this one once paid) no longer need the shopper's token.
-        journal.redact_shoppers(self.session.seq if self.session.state in ("shopping", "checkout") else None)
+        open_session = self.session.state in ("shopping", "checkout")
+        journal.redact_shoppers(self.session.seq if open_session else None)
         journal.prune_sessions(KEEP_SESSIONS)
-        self._token_on_disk = False
+        # The open session's token stays until it is paid or ends, here too (a restart's
+        # reconciliation that finds its order settled ends it).
+        self._token_on_disk = open_session and bool(self.session.shopper)
 
     @classmethod
     def open(cls, path: str | Path) -> Basket:

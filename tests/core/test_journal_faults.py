@@ -261,6 +261,21 @@ def test_the_token_leaves_the_journal_once_paid(catalogue, tmp_path):
     assert make(catalogue, path, store).state is SessionState.DONE
 
 
+def test_the_token_leaves_the_journal_when_the_restart_finds_the_order_paid(catalogue, tmp_path):
+    """Killed after the outbox settled the order, before the journal heard: the restarted cart's
+    reconciliation ends the session, and the token goes then, not at the next restart."""
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = _paying(catalogue, path, store)
+    order_id = c.snapshot().checkout.order_id
+    c.basket.journal.close()
+    again = make(catalogue, path, store)
+    assert again.state is SessionState.CHECKOUT and again.basket.session.shopper == TOKEN
+    again.reconcile(20.0, [OrderOnRecord(order_id, again.session_key, 1, "local")])
+    assert again.state is SessionState.DONE
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("basket.db*"))
+    assert TOKEN.encode() not in on_disk
+
+
 def test_an_old_file_with_tokens_is_cleaned_when_opened(tmp_path):
     path = tmp_path / "basket.db"
     b = Basket.open(path)
