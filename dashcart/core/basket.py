@@ -88,6 +88,34 @@ def cut_short(path: str | Path) -> bool:
     return not (wal.is_file() and wal.stat().st_size) and not rollback.is_file()
 
 
+def create_whole(path: str | Path) -> None:
+    """Make a new, empty SQLite database in WAL mode at ``path`` if there is none, all at once:
+    built beside it and renamed into place, so a crash while a cart makes its files leaves no
+    file or a whole one, never an empty one (which :func:`cut_short` takes for damage)."""
+    path = Path(path)
+    if path.exists():
+        return
+    building = path.with_name(f".{path.name}.new")
+    for suffix in ("", "-wal", "-shm", "-journal"):   # what a crash while building left
+        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(building)
+    try:
+        db.execute("PRAGMA journal_mode=WAL").fetchall()   # writes the header: the file is a database
+    finally:
+        db.close()
+    fd = os.open(building, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(building, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)   # the rename itself survives a power cut
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Item:
     """One placement in the basket: ``qty`` units of a product, or one weighed lot of produce."""
@@ -174,6 +202,11 @@ class Journal:
                                          f"{exc.strerror or exc}") from None
             if cut_short(file):   # it would silently open as an empty basket
                 raise DamagedJournal(f"{self.path}: the basket journal is an empty file (truncated)")
+            try:
+                create_whole(file)
+            except (OSError, sqlite3.Error) as exc:
+                raise JournalWriteFailed(f"{self.path}: cannot create the basket journal: "
+                                         f"{getattr(exc, 'strerror', None) or exc}") from None
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:

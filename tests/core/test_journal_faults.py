@@ -238,6 +238,30 @@ def test_a_damaged_journal_is_one_line_naming_the_file(tmp_path, how):
     assert str(path) in message and "\n" not in message
 
 
+@pytest.mark.parametrize("crash_in", ["fsync", "replace"])
+def test_a_new_state_file_appears_whole_or_not_at_all(tmp_path, monkeypatch, crash_in):
+    """A cart killed while it makes its journal or outbox leaves no file, never an empty one
+    (which the next start would take for a file cut short): it starts clean next time."""
+    import os
+
+    from dashcart.core.checkout.outbox import Outbox
+
+    class Killed(BaseException):
+        pass
+
+    def kill(*args):
+        raise Killed
+    for path, opener in ((tmp_path / "basket.db", Basket.open), (tmp_path / "outbox.sqlite", Outbox)):
+        with monkeypatch.context() as m:
+            m.setattr(os, crash_in, kill)
+            with pytest.raises(Killed):
+                opener(path)
+        assert not path.exists()
+        opened = opener(path)                      # the next start: a new file, no damage
+        assert path.stat().st_size > 0 and not list(tmp_path.glob(f".{path.name}.new*"))
+        (opened.journal if isinstance(opened, Basket) else opened).close()
+
+
 def test_a_journal_that_cannot_be_created_says_so(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

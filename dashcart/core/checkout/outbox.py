@@ -26,11 +26,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashcart.core.basket import cut_short
+from dashcart.core.basket import create_whole, cut_short
 from dashcart.core.canonical import canonical_json
 from dashcart.core.checkout.order import Order, mask_email
 from dashcart.core.signin import mask_token
-from dashcart.errors import Misconfigured, PermanentlyBroken
+from dashcart.errors import Misconfigured, PermanentlyBroken, RetryLater
 
 SCHEMA_VERSION = 3
 _EMAIL = re.compile(r"[^\s\"'<>@]+@[^\s\"'<>@]+\.[A-Za-z]{2,}")
@@ -142,6 +142,10 @@ class Outbox:
             # SQLite would open it as a new, empty outbox: the orders that were in it, gone unseen.
             raise PermanentlyBroken(f"{self.path}: the outbox is an empty file (truncated); move it aside for the "
                                     "on-call engineer")
+        try:
+            create_whole(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise RetryLater(f"{self.path}: cannot create the outbox: {getattr(exc, 'strerror', None) or exc}") from None
         self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
