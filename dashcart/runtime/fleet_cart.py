@@ -2,10 +2,11 @@
 
 :class:`CartFleet` is made by :class:`dashcart.runtime.cart_runtime.CartRuntime` only when
 ``[fleet] broker_url`` is set. It lays the last applied fleet config over the config file
-(before anything is built from it), collects the health the fleet sees, turns the controller's
-notes and device changes into telemetry, and executes the commands: ``locate`` (the status
-light blinks and the buzzer beeps), ``recalibrate_zero`` (on the scale reader's own thread)
-and ``upload_logs`` (the link's own). Every call from the cart's threads is non-blocking.
+(before anything is built from it), asks the cart to start again when a new one is applied and
+no shopper is using it, collects the health the fleet sees, turns the controller's notes and
+device changes into telemetry, and executes the commands: ``locate`` (the status light blinks
+and the buzzer beeps), ``recalibrate_zero`` (on the scale reader's own thread) and
+``upload_logs`` (the link's own). Every call from the cart's threads is non-blocking.
 """
 
 from __future__ import annotations
