@@ -291,13 +291,17 @@ class Controller:
             self._pending_restored = False
             if self._pending is not None and self._pending.deadline > event.t + self.settings.evidence_after_s:
                 self._pending.deadline = event.t    # restarted on a new clock (a reboot): decide now
+        was, session = self.state, self.basket.session.seq
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
             self._saving(event.t, "a settled weight change", self._decide_pending,
                          lambda: self._journal_pending(event.t))
         self._saving(event.t, type(event).__name__, lambda: self._handle_event(event),
                      lambda: self._journal_pending(event.t))
-        if self.save_fault and self.state is SessionState.IDLE and not self.basket.items:
-            self.save_fault, self.unsaved = "", 0     # the session is over: staff have seen to it
+        ended = was is not SessionState.IDLE and self.state is SessionState.IDLE and not self.basket.items
+        if self.save_fault and (ended or self.basket.session.seq != session):
+            # The session is over (staff have seen to it), or a new one began (the journal saves
+            # again); a fault while no session is open (a sign-in not saved) stays on the screen.
+            self.save_fault, self.unsaved = "", 0
             self._snapshot = None
 
     def _saving(self, t: float, what: str, *steps: Callable[[], None]) -> None:

@@ -120,6 +120,19 @@ def test_a_failing_write_takes_nothing_and_is_a_save_fault(catalogue, tmp_path, 
     assert snaps[-1] is c.snapshot() and any(e["type"] == "cannot_save" for e in c.log)
 
 
+def test_a_sign_in_that_cannot_be_saved_stays_a_save_fault_until_one_is(catalogue, tmp_path):
+    """No session open: the failed sign-in is on the screen (it was cleared in the same event as
+    'the session is over'); the next sign-in that is saved begins a session and clears it."""
+    c = make(catalogue, tmp_path / "basket.db")
+    c.basket.journal._conn.execute("PRAGMA query_only = ON")
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    c.handle(Tick(1.0))
+    assert c.state is SessionState.IDLE and "cannot save" in c.save_fault
+    c.basket.journal._conn.execute("PRAGMA query_only = OFF")
+    c.handle(ShopperAction(2.0, "signin", TOKEN))
+    assert c.state is SessionState.SHOPPING and not c.save_fault and c.unsaved == 0
+
+
 def test_a_checkout_whose_journal_write_fails_is_not_placed_twice(catalogue, tmp_path):
     path = tmp_path / "basket.db"
     store = FakeStore()

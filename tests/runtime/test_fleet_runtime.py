@@ -236,3 +236,25 @@ def test_dashcart_run_starts_again_in_the_same_process_with_a_new_document(broke
     stderr = log.read_text()
     assert "starting again: fleet config version 5" in stderr and "running config version 5" in stderr, stderr[-2000:]
     assert took < 10, took
+
+
+def test_a_cart_that_cannot_save_says_so_to_the_fleet(broker: Mosquitto, tmp_path: Path, catalogue: Catalogue) -> None:
+    """A journal write that fails reaches the fleet at once as a device fault ('storage', "cannot
+    save") and stays in the health's devices_down, as it stays on the screen."""
+    from dashcart.events import ShopperAction
+    observer = Observer(broker.url)
+    runtime = CartRuntime(_config(tmp_path, broker.url), catalogue=catalogue)
+    runtime.start()
+    try:
+        observer.wait(lambda: observer.on(f"{BASE}/health"), timeout=20)
+        runtime._basket.journal._conn.execute("PRAGMA query_only = ON")   # what a read-only remount does
+        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:" + "a" * 40))
+        fault = observer.wait(lambda: [m for m in observer.on(f"{BASE}/telemetry")
+                                       if m.get("kind") == "device" and m.get("device") == "storage"])[-1]
+        assert fault["fault"] is True and fault["state"] == "down"
+        assert fault["message"].startswith("cannot save, see staff")
+        assert observer.wait(lambda: [h for h in observer.on(f"{BASE}/health")
+                                      if "storage" in h.get("devices_down", ())], timeout=10)
+    finally:
+        runtime.stop()
+    observer.close()
