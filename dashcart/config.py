@@ -68,7 +68,8 @@ class FusionSection:
     scale_noise_g: float = setting(2.0, min=0.0, max=100.0, doc="standard deviation of a settled change from the scale alone")
     min_change_g: float = setting(6.0, min=0.0, max=500.0, doc="settled changes smaller than this are ignored (drift, crumbs)")
     evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
-    evidence_after_s: float = setting(0.35, min=0.0, max=5.0, doc="how long after the load settled the cart waits for vision")
+    evidence_after_s: float = setting(0.5, min=0.0, max=5.0,
+                                      doc="how long after the load settled the cart waits for vision (more than vision.look_after_s: the recognizer runs after that)")
     recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
     # Fitted with bench/fit_recognizer_calibration.py (calib-split trips, a camera per trip)
     # for the lite0-gsd-160-full-e26 model on 640x480 basket crops. The gated fit (0.999 above
@@ -137,6 +138,8 @@ class VisionSection:
     model: str = setting("", doc="the recognizer .tflite (its .json sidecar next to it); empty: the one shipped with dashcart")
     threads: int = setting(2, min=1, max=8, doc="CPU threads for the recognizer")
     top_k: int = setting(5, min=1, max=20, doc="candidates per recognized item")
+    look_after_s: float = setting(0.3, min=0.0, max=2.0,
+                                  doc="what changed is seen in the newest frame up to this long after the load settled: a hand resting on what it put down has mostly gone by then")
     barcode_fallback: bool = setting(True, doc="try OpenCV's decoder on frames zxing reads nothing in (steep angles)")
     barcode_agree: int = setting(2, min=1, max=10, doc="reads of the same code needed within barcode_window_s")
     barcode_window_s: float = setting(1.0, min=0.1, max=10)
@@ -337,6 +340,10 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         config = _build(Config, data, "")
     except Misconfigured as exc:
         raise Misconfigured(f"{source}: {exc}") from None
+    if config.vision.look_after_s >= config.fusion.evidence_after_s:
+        # the cart would decide before the recognizer has looked
+        raise Misconfigured(f"{source}: vision.look_after_s ({config.vision.look_after_s}) must be less than "
+                            f"fusion.evidence_after_s ({config.fusion.evidence_after_s})")
     return dataclasses.replace(config, source=source)
 
 

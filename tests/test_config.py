@@ -28,6 +28,8 @@ def test_values_are_read_and_ints_widen_to_floats():
     ('[scale]\ncounts_per_gram = nan\n', "cart.toml: scale.counts_per_gram: must be a finite number"),
     ('scale = 3\n', "cart.toml: scale: expected a [scale] table, got integer 3"),
     ('[scale\n', "cart.toml: not valid TOML"),
+    ('[vision]\nlook_after_s = 0.6\n',
+     "cart.toml: vision.look_after_s (0.6) must be less than fusion.evidence_after_s (0.5)"),
 ])
 def test_bad_values_name_file_key_and_problem(text, expected):
     with pytest.raises(Misconfigured) as info:

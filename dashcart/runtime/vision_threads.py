@@ -73,23 +73,27 @@ def keep_frames_off_the_heap() -> bool:
 class RecognitionWorker:
     """Runs the pipeline's recognition off the controller's thread: :meth:`submit` returns at
     once and the :class:`ItemRecognized` events go to ``emit`` when ready, still stamped with
-    the weight event's time. One worker, so the recognizer is only ever called from one thread."""
+    the weight event's time. It recognizes ``vision.look_after_s`` after the submit, when the
+    cameras have the frames the pipeline looks at (a hand resting on what it put down has
+    mostly gone by then). One worker, so the recognizer is only ever called from one thread."""
 
     def __init__(self, pipeline: VisionPipeline, emit: Callable[[Event], None]) -> None:
         self.pipeline = pipeline
         self.emit = emit
-        self._jobs: queue.Queue[WeightSettled | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[WeightSettled, float] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
         self._thread.start()
 
     def submit(self, event: WeightSettled) -> None:
-        self._jobs.put(event)
+        self._jobs.put((event, time.monotonic()))
 
     def _work(self) -> None:
         while True:
-            event = self._jobs.get()
-            if event is None:
+            job = self._jobs.get()
+            if job is None:
                 return
+            event, submitted = job
+            time.sleep(max(0.0, submitted + self.pipeline.vision.look_after_s - time.monotonic()))
             try:
                 for result in self.pipeline.on_settled(event):
                     self.emit(result)

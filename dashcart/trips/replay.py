@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import heapq
 import logging
+import math
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,12 +81,14 @@ class ReplayResult:
                 "events": list(c.log), "checkout": c.checkout_result()}
 
 
-def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort | None:
+def default_vision(cameras: tuple[str, ...], catalogue: Catalogue, section: Any = None) -> VisionPort | None:
     """The vision pipeline with the shipped recognizer and its prototypes mapped onto the
-    catalogue's products; barcodes only when there is no model; None without vision at all."""
+    catalogue's products; barcodes only when there is no model; None without vision at all.
+    ``section``: the config's ``[vision]`` (default: its defaults)."""
     if not cameras:
         return None
     try:
+        from dashcart.config import VisionSection
         from dashcart.core.vision.pipeline import VisionPipeline
     except ImportError as exc:
         _warn_once(f"vision not available ({exc}): replaying with weight, beacons and shopper only")
@@ -93,13 +96,14 @@ def default_vision(cameras: tuple[str, ...], catalogue: Catalogue) -> VisionPort
     recognizer = _recognizer()
     if recognizer is None:
         _warn_once("no recognizer: replaying with barcodes, weight, beacons and shopper")
-        return VisionPipeline(list(cameras))
+        return VisionPipeline(list(cameras), section or VisionSection())
     # The gallery the cart itself would rank against: the imported catalogue's (with what the
     # store enrolled) when the trip's catalogue is a database, else the shipped prototypes.
     from dashcart.runtime.assemble import open_gallery
     source = Path(catalogue.source) if catalogue.source else None
     database = source if source is not None and source.suffix.lower() != ".csv" else None
-    return VisionPipeline(list(cameras), recognizer=recognizer, gallery=open_gallery(recognizer.version, catalogue, database))
+    return VisionPipeline(list(cameras), section or VisionSection(), recognizer=recognizer,
+                          gallery=open_gallery(recognizer.version, catalogue, database))
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,8 +200,10 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     trip = read_trip(trip_dir)
     catalogue = catalogue or resolve_catalogue(trip, catalogue_path)
     shopper = _check_codes(trip, catalogue)
+    from dashcart.config import Config
+    vision_section = (config if config is not None else Config()).vision
     if vision is True:
-        vision = default_vision(trip.cameras, catalogue)
+        vision = default_vision(trip.cameras, catalogue, vision_section)
     elif vision is False:
         vision = None
     injected: list[tuple[float, int, int, Event]] = []
@@ -249,17 +255,28 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
                 post(action)
 
     import cv2
+    # A settled change is recognized once the frames up to look_after_s after it are in, as
+    # the live worker waits (a hand resting on what it put down has mostly gone by then); the
+    # cart decides later still (fusion.evidence_after_s). A newer change does not wait.
+    look_s = vision_section.look_after_s
+    waiting: list[WeightSettled] = []
+
+    def recognize(before: float) -> None:
+        while vision is not None and waiting and waiting[0].t + look_s < before:
+            for derived in vision.on_settled(waiting.pop(0)):
+                deliver(derived)
+
     end_t = 0.0
     for t, kind, _, payload in heapq.merge(scale_items(), frame_items(), other_items(), key=lambda x: x[:3]):
         end_t = max(end_t, t)
+        recognize(t)
         if kind == 1:
             for change in feed_decoded(engine, decoder.decode(t, payload)):
                 event = change.to_event()
                 result.settled += 1
+                recognize(math.inf)
                 deliver(event)
-                if vision is not None:
-                    for derived in vision.on_settled(event):
-                        deliver(derived)
+                waiting.append(event)
         elif kind == 2:
             if vision is None:
                 continue
@@ -281,6 +298,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
             for p in trip.problems[reported:]:
                 on_problem(p)
             reported = len(trip.problems)
+    recognize(math.inf)
     # Let everything that was waiting on the clock happen: evidence windows, the checkout
     # countdown, the simulated shopper's last answers.
     for _ in range(1000):

@@ -72,6 +72,38 @@ def test_answered_as_the_shopper_would_the_basket_is_the_truth(demo):
     assert out["open_questions"] == [] and out["checkout"]["status"] == "local"
 
 
+def test_a_change_is_recognized_with_the_frames_up_to_look_after_s_after_it(demo):
+    """As the live worker waits, replay recognizes a settled change once the frames up to
+    vision.look_after_s after it are in, and no later one; the cart still decides with it."""
+    from dashcart.config import VisionSection
+    from dashcart.trips.format import read_trip
+    trip, _, catalogue = demo
+    look = VisionSection().look_after_s
+    frame_times = sorted(f.t for f in read_trip(trip).frames)
+
+    class Watch:
+        def __init__(self):
+            self.fed, self.asked = [], []
+
+        def feed(self, camera_id, t, frame):
+            self.fed.append(t)
+            return []
+
+        def on_settled(self, change):
+            self.asked.append((change.t, max(self.fed, default=0.0)))
+            return []
+
+    watch = Watch()
+    result = replay(trip, catalogue=catalogue, vision=watch)
+    assert len(watch.asked) == result.settled > 0
+    settles = [t for t, _ in watch.asked]
+    for i, (settled_t, fed) in enumerate(watch.asked):
+        # a newer change settling sooner does not wait for this one's frames
+        until = min([settled_t + look] + [t for t in settles[i + 1:i + 2] if t <= settled_t + look])
+        due = [t for t in frame_times if t <= until]
+        assert fed == (due[-1] if due else 0.0)
+
+
 def test_missing_trip_json_is_one_line(tmp_path, capsys):
     (tmp_path / "scale.log").write_text("")
     code, out, err = run_json(capsys, str(tmp_path))

@@ -32,17 +32,22 @@ def session(request):
 
 
 def _replay(pipeline, frames, settled, worker=None):
-    """Feed the frames; recognize the settled change in line, or through ``worker`` (live)."""
+    """Feed the frames; recognize the settled change in line once the frames up to
+    ``look_after_s`` after it are in (as a trip's replay does), or through ``worker`` (live:
+    handed over at the settle, it waits that long itself)."""
     events = []
     asked = False
+    wait = 0.0 if worker is not None else pipeline.vision.look_after_s
     for t, frame in frames:
-        events += pipeline.feed("left", t, frame)
-        if not asked and t >= settled.t:
+        if not asked and t > settled.t + wait:
             asked = True
             if worker is None:
                 events += pipeline.on_settled(settled)
             else:
                 worker.submit(settled)
+        events += pipeline.feed("left", t, frame)
+    if not asked and worker is None:
+        events += pipeline.on_settled(settled)
     return events
 
 
@@ -67,7 +72,7 @@ def test_the_crop_is_the_product_put_down(session):
     for t, frame in frames:
         pipeline.feed("left", t, frame)
     [(camera, change, before, after)] = pipeline.find_changes(settled)
-    assert before.t < settled.started_t and after.t <= settled.t
+    assert before.t < settled.started_t and settled.t < after.t <= settled.t + pipeline.vision.look_after_s
     from dashcart.sim.basket_scene import BasketScene
     from tests.conftest import SHARED_DATA
     from tests.vision_helpers import iconic
@@ -264,24 +269,47 @@ def test_what_is_still_there_after_a_removal_is_not_what_left(model):
     assert PRODUCT in unfiltered and PRODUCT not in filtered
 
 
-def test_the_after_frame_is_the_newest_not_a_hand_held_still_over_the_item():
-    """A hand held still over what it just put down makes still frames too; the frame in
-    which it has gone differs from them (the arm left), so it is not "still". The crop must
-    come from that newest frame: the item alone, no arm reaching to the frame's edge."""
+def _hand_over_an_item(hand_until: float) -> list:
+    """Frames 0.15 s apart: an empty basket, a red carton put down at 0.9 s with a hand held
+    still on it (its arm from the bottom edge) until ``hand_until``, then the carton alone."""
     import numpy as np
-
-    from dashcart.events import WeightSettled
     floor = np.full((480, 640, 3), (72, 76, 80), np.uint8)
     item = floor.copy()
     item[150:300, 250:400] = (40, 60, 200)          # a red carton with a white label
     item[200:240, 270:380] = (235, 235, 235)
     hand = item.copy()
-    hand[220:480, 300:360] = (120, 150, 200)        # a hand on the item, its arm from the bottom edge
-    frames = [(i * 0.15, floor) for i in range(6)] + [(0.9 + i * 0.15, hand) for i in range(3)] + [(1.35, item)]
-    pipeline = VisionPipeline(["top"])
-    for t, frame in frames:
-        pipeline.feed("top", t, frame)
+    hand[220:480, 300:360] = (120, 150, 200)
+    times = [round(i * 0.15, 2) for i in range(14)]
+    return [(t, floor if t < 0.9 else hand if t <= hand_until else item) for t in times]
+
+
+def _after_frame(frames: list, look_after_s: float):
+    from dashcart.events import WeightSettled
+    pipeline = VisionPipeline(["top"], VisionSection(look_after_s=look_after_s))
     settled = WeightSettled(1.4, delta_g=300.0, total_g=300.0, started_t=0.8)
+    for t, frame in frames:
+        if t <= settled.t + look_after_s:
+            pipeline.feed("top", t, frame)
     [(_, change, before, after)] = pipeline.find_changes(settled)
-    assert before.t < 0.8 and after.t == 1.35
+    assert before.t < 0.8
+    return change, after
+
+
+def test_the_after_frame_is_the_newest_not_a_hand_held_still_over_the_item():
+    """A hand held still over what it just put down makes still frames too; the frame in
+    which it has gone differs from them (the arm left), so it is not "still". The crop must
+    come from that newest frame: the item alone, no arm reaching to the frame's edge."""
+    change, after = _after_frame(_hand_over_an_item(hand_until=1.2), look_after_s=0.0)
+    assert after.t == 1.35
+    assert iou(change.box, (250, 150, 400, 300)) > 0.6 and change.box[3] < 400
+
+
+def test_a_hand_resting_on_the_item_as_the_load_settles_has_gone_a_moment_later():
+    """The load settles (1.4 s) with the hand still on the carton; it leaves 0.1 s later. The
+    newest frame at the settle shows the arm; the one look_after_s later the carton alone."""
+    frames = _hand_over_an_item(hand_until=1.5)
+    change, after = _after_frame(frames, look_after_s=0.0)
+    assert after.t == 1.35 and change.box[3] == 480                  # the arm, down to the edge
+    change, after = _after_frame(frames, look_after_s=0.3)
+    assert after.t == 1.65
     assert iou(change.box, (250, 150, 400, 300)) > 0.6 and change.box[3] < 400
