@@ -113,7 +113,7 @@ def main() -> int:
     print("cameras  peak MB  now MB  ring frames  ring MB  recognizer  target")
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     for n in args.cameras:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--seconds", str(args.seconds)]
+        out = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", str(n), "--seconds", str(args.seconds)]
                              + (["--raw"] if args.raw else []), capture_output=True, text=True, env=env, cwd=REPO)
         if out.returncode != 0:
             print(f"{n:7d}  failed: {out.stderr.strip().splitlines()[-1:]}")
