@@ -227,7 +227,7 @@ class Journal:
                 raise sqlite3.DatabaseError(f"table journal has columns {columns}, not seq, t, kind, data")
         except sqlite3.OperationalError as exc:
             self._conn.close()
-            if _is_write_failure(exc):
+            if is_write_failure(exc):
                 raise JournalWriteFailed(f"{self.path}: cannot write the basket journal: {exc}") from None
             raise DamagedJournal(f"{self.path}: not a readable basket journal: {exc}") from None
         except sqlite3.DatabaseError as exc:
@@ -348,7 +348,9 @@ class Journal:
         self._conn.close()
 
 
-def _is_write_failure(exc: sqlite3.Error) -> bool:
+def is_write_failure(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's error says the disk refused a write (full, read-only, failing), not that
+    the file is damaged."""
     text = str(exc).lower()
     return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o", "unable to open"))
 

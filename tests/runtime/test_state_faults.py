@@ -260,3 +260,27 @@ def test_a_read_only_state_directory_at_start_is_one_line(tmp_path):
     lines = [line for line in child.stderr.splitlines() if line.startswith("dashcart run:")]
     assert child.returncode == 3, child.stderr
     assert len(lines) == 1 and str(state / "dashcart") in lines[0] and "Traceback" not in child.stderr
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux) for a private tmpfs")
+def test_a_read_only_state_directory_with_the_carts_files_is_not_taken_for_damage(tmp_path):
+    """The journal and outbox of a session on a state directory mounted read-only: one line saying
+    the outbox cannot be written (exit 3, it may come back), not "damaged, move it aside" (exit 4)."""
+    seed = tmp_path / "seed"
+    basket = Basket.open(seed / "basket.db")       # left open, as by a killed cart: its -wal and -shm stay
+    basket.begin_session(0.0, TOKEN)
+    CheckoutService(Config(), state_dir=seed).outbox.close()
+    state = tmp_path / "state"
+    state.mkdir()
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[cart]\nstate_dir = "{state / "dashcart"}"\n')
+    script = (f"mount -t tmpfs -o size=1m tmpfs {state} && cp -r {seed} {state / 'dashcart'} && "
+              f"mount -o remount,ro {state} && {sys.executable} -m dashcart run --headless --config {config}")
+    child = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=REPO, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if "mount:" in child.stderr and "dashcart" not in child.stderr:
+        pytest.skip(f"no private tmpfs here: {child.stderr.strip().splitlines()[-1]}")
+    basket.journal.close()
+    lines = [line for line in child.stderr.splitlines() if line.startswith("dashcart run:")]
+    assert child.returncode == 3, child.stderr
+    assert len(lines) == 1 and "cannot write the outbox" in lines[0] and "move it aside" not in lines[0]

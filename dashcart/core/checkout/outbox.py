@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashcart.core.basket import create_whole, cut_short
+from dashcart.core.basket import create_whole, cut_short, is_write_failure
 from dashcart.core.canonical import canonical_json
 from dashcart.core.checkout.order import Order, mask_email
 from dashcart.core.signin import mask_token
@@ -165,6 +165,9 @@ class Outbox:
             self._forget()
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and is_write_failure(exc):
+                # A read-only or full state directory: nothing to move aside, it may come back.
+                raise RetryLater(f"{self.path}: cannot write the outbox: {exc}") from None
             raise PermanentlyBroken(f"{self.path}: not a readable outbox ({exc}); move it aside for the "
                                     f"on-call engineer, orders in it have not been lost") from None
         except BaseException:
