@@ -76,7 +76,7 @@ TRIP: tuple[Put | Take, ...] = (
     Put("2410000001415", 1584.0, zone="dairy"),                                 # milk, barcode shown
     Put("2490000001493", 528.0, zone="dairy-alternatives"),                     # soyghurt, barcode shown
     Take("2490000001493"),                                                      # changed their mind
-    Put("2450000001459", 1050.0, barcode=False),                                # oat milk, barcode hidden: a question
+    Put("2400000001409", 1578.0, barcode=False),   # Arla medium fat milk, barcode hidden: look-alike cartons of its weight, a question
 )
 
 

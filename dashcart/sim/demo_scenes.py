@@ -6,7 +6,8 @@ recognizer reads, the zone and lane beacons, the checkout's answer) and each sce
 controller's own snapshot at that moment, with only the overlay the shopper opened on top.
 
 The trip is :data:`dashcart.sim.demo_cart.TRIP` (sign in, bananas by PLU and weight, milk by
-barcode, soyghurt in and out, oat milk with its barcode hidden: a question), then the
+barcode, soyghurt in and out, a carton of milk with its barcode hidden among look-alikes of its
+weight: a question), then the
 situations a screen exists for: a thing nobody can name, taking out something that looks like
 two products, reaching the lane with a question open, checking out. It runs on the event
 clock, so it takes milliseconds and gives the same snapshots every time.
@@ -44,8 +45,9 @@ from dashcart.sim.demo_cart import CAMERA, DEMO_TOKEN, TRIP, Put, Take
 from dashcart.snapshot import DeviceView, Snapshot
 from dashcart.ui.scenes import Scene
 
-#: A carton of about the oat milk's weight (1062 g against 1050 g): a removal the scale alone can't tell.
-JUICE = "2280000001285"
+#: A third milk carton of about the others' weight (1583 g against 1578 and 1584 g): a removal the
+#: scale alone can't tell.
+LOOKALIKE = "2430000001437"
 #: Promoted in the demo store: mangos "3 for $4.50" (by the piece), onions "30c off per kg".
 MANGO = "4051"
 ONION = "4093"
@@ -184,7 +186,7 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
                 else:
                     # Barcode hidden: the recognizer cannot tell the cartons of that shelf apart.
                     event, args, kw = _recognized([(step.code, 0.62), ("2410000001415", 0.6),
-                                                   ("2440000001446", 0.58)])
+                                                   ("2380000001381", 0.58)])
                     p.at(0.6, event, *args, **kw)
                 p.settle(step.grams)
             grams.setdefault(step.code, []).append(step.grams)
@@ -192,7 +194,7 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
             if q is not None:
                 p.shot("question")
                 p.shot("none_fits", mode="none_fits")
-                p.shot("question_plu", mode="question_plu", digits="245")
+                p.shot("question_plu", mode="question_plu", digits="240")
                 p.tap("choose", step.code, q.id)
             if step.code == "2410000001415":
                 p.shot("remove", mode="remove")
@@ -211,13 +213,12 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.expect_question("remove_unknown")
     p.shot("question_take_out")
     p.settle(-310.0)
-    # A juice carton of about the oat milk's weight goes in; one of the two comes out: which one?
-    p.at(1.0, ZoneChanged, "chilled-juice")
-    p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(JUICE), "EAN-13")
-    p.settle(_product(catalogue, JUICE).unit_weight_g)
-    p.settle(-1056.0)
+    # A third carton of about the two milks' weight goes in; one of the three comes out: which one?
+    p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(LOOKALIKE), "EAN-13")
+    p.settle(_product(catalogue, LOOKALIKE).unit_weight_g)
+    p.settle(-1581.0)
     p.shot("question_removed")
-    p.tap("choose", JUICE, p.expect_question("removed").id)
+    p.tap("choose", LOOKALIKE, p.expect_question("removed").id)
     # Three mangos, one tap per piece ("3 for $4.50"), then into the cart together.
     p.at(1.0, ZoneChanged, "produce-fruit")
     for _ in range(3):

@@ -98,7 +98,8 @@ def test_identify_by_default_ranks_as_the_cart_does_with_the_imported_catalogue(
     assert f"catalogue {tmp_path / 'dashcart' / 'catalogue.db'}" in err
     assert main(["identify", query, "--catalogue", csv_path, "--json"]) == 0
     [line], _ = _lines(capsys)
-    assert line["candidates"][0]["code"] == "3392"                    # the shipped prototypes: asparagus
+    # the shipped prototypes, not the database's enrolled photo: asparagus among them, no exact match
+    assert "3392" in [c["code"] for c in line["candidates"]] and line["candidates"][0]["score"] < 0.99
 
 
 @needs_model
