@@ -198,6 +198,24 @@ class CartRuntime:
         """The latest published snapshot (cheap: one reference read)."""
         return self._snapshot
 
+    # The parts the fleet link reports on (dashcart.runtime.fleet_cart.FleetHost), read-only;
+    # None until started, or when the cart has no such part.
+    @property
+    def scale_driver(self) -> ScaleDriver | None:
+        return self._scale
+
+    @property
+    def vision(self) -> VisionPipeline | None:
+        return self._vision
+
+    @property
+    def catalogue(self) -> Catalogue | None:
+        return self._catalogue
+
+    @property
+    def checkout_service(self) -> CheckoutService | None:
+        return self._service
+
     def action(self, action: str, value: str = "", question_id: int | None = None) -> None:
         """A shopper's action, stamped now."""
         self.post(ShopperAction(self.clock(), action, value, question_id))

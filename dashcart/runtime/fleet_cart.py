@@ -28,7 +28,11 @@ from dashcart.runtime.scale_reader import ZERO_WAIT_S, ScaleEventSource
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
 if TYPE_CHECKING:
+    from dashcart.core.catalogue import Catalogue
+    from dashcart.core.vision.pipeline import VisionPipeline
     from dashcart.drivers.gpio import NoStatusLight, StatusLight
+    from dashcart.drivers.scale import ScaleDriver
+    from dashcart.runtime.checkout_sender import CheckoutService
     from dashcart.runtime.fleet import FleetLink
 
 log = logging.getLogger("dashcart.fleet")
@@ -58,6 +62,18 @@ class FleetHost(Protocol):
     scale_source: ScaleEventSource | None
     status_light: StatusLight | NoStatusLight | None
     restartable: bool
+
+    @property
+    def scale_driver(self) -> ScaleDriver | None: ...
+
+    @property
+    def vision(self) -> VisionPipeline | None: ...
+
+    @property
+    def catalogue(self) -> Catalogue | None: ...
+
+    @property
+    def checkout_service(self) -> CheckoutService | None: ...
 
     def snapshot(self) -> Snapshot: ...
 
@@ -156,19 +172,19 @@ class CartFleet:
         engine = getattr(self.runtime.scale_source, "engine", None)
         if engine is not None:
             counters["weighing"] = dataclasses.asdict(engine.counters)
-        driver_counters = getattr(getattr(self.runtime, "_scale", None), "counters", None)
+        driver_counters = getattr(self.runtime.scale_driver, "counters", None)
         if driver_counters is not None and hasattr(driver_counters, "as_dict"):
             counters["scale_driver"] = driver_counters.as_dict()
         self.link.telemetry("counters", counters)
 
     def _model(self) -> str:
-        vision = getattr(self.runtime, "_vision", None)
+        vision = self.runtime.vision
         recognizer = getattr(vision, "recognizer", None)
         version = getattr(recognizer, "version", "")
         return str(version) if version else ("none" if vision is None else "barcodes only")
 
     def _catalogue(self) -> dict[str, Any]:
-        catalogue = getattr(self.runtime, "_catalogue", None)
+        catalogue = self.runtime.catalogue
         if catalogue is None:
             return {"source": "", "products": 0}
         return {"source": str(getattr(catalogue, "source", "")), "products": len(catalogue)}
@@ -189,7 +205,7 @@ class CartFleet:
         return out
 
     def _cameras(self, devices: dict[str, Any]) -> dict[str, Any]:
-        vision = getattr(self.runtime, "_vision", None)
+        vision = self.runtime.vision
         out: dict[str, Any] = {}
         names = list(getattr(vision, "cameras", []) or [])
         names += [d.partition(":")[2] for d in devices if d.startswith("camera:") and d.partition(":")[2] not in names]
@@ -213,7 +229,7 @@ class CartFleet:
                 "zones": len(config.location.zones), "lane": len(config.location.lane)}
 
     def _orders_waiting(self) -> int:
-        service = getattr(self.runtime, "_service", None)
+        service = self.runtime.checkout_service
         if service is None:
             return 0
         try:

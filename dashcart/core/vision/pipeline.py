@@ -54,6 +54,7 @@ class FrameHistory(Protocol):
     def add(self, t: float, image: np.ndarray) -> Frame | None: ...
     def at_or_before(self, t: float) -> Frame | None: ...
     def latest(self) -> Frame | None: ...
+    def between(self, t0: float, t1: float) -> list[Frame]: ...
 
 
 class FrameBuffer:
@@ -82,6 +83,10 @@ class FrameBuffer:
 
     def latest(self) -> Frame | None:
         return self._frames[-1] if self._frames else None
+
+    def between(self, t0: float, t1: float) -> list[Frame]:
+        """Frames with ``t0 <= t <= t1``, oldest first (the fleet's frame rate reads them)."""
+        return [frame for frame in self._frames if t0 <= frame.t <= t1]
 
     def __len__(self) -> int:
         return len(self._frames)
