@@ -66,6 +66,9 @@ from dashcart.snapshot import (
 )
 
 
+#: What a save fault names when deciding a settled weight change fails.
+SETTLED_CHANGE = "a settled weight change"
+
 class PlacedOrder(Protocol):
     @property
     def order_id(self) -> str: ...
@@ -222,6 +225,8 @@ class Controller:
         #: was taken; the screen says "cannot save, see staff" until the session ends.
         self.save_fault = ""
         self.unsaved = 0                              # events whose changes could not be saved
+        # Of those, weight changes: something went in or out that the basket on disk lacks.
+        self.unsaved_weight_changes = 0
         self._pending_restored = False                # _pending came from the journal (see handle)
         self._pending: _Pending | None = None
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
@@ -293,7 +298,7 @@ class Controller:
                 self._pending.deadline = event.t    # restarted on a new clock (a reboot): decide now
         was, session = self.state, self.basket.session.seq
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
-            self._saving(event.t, "a settled weight change", self._decide_pending,
+            self._saving(event.t, SETTLED_CHANGE, self._decide_pending,
                          lambda: self._journal_pending(event.t))
         self._saving(event.t, type(event).__name__, lambda: self._handle_event(event),
                      lambda: self._journal_pending(event.t))
@@ -301,7 +306,7 @@ class Controller:
         if self.save_fault and (ended or self.basket.session.seq != session):
             # The session is over (staff have seen to it), or a new one began (the journal saves
             # again); a fault while no session is open (a sign-in not saved) stays on the screen.
-            self.save_fault, self.unsaved = "", 0
+            self.save_fault, self.unsaved, self.unsaved_weight_changes = "", 0, 0
             self._snapshot = None
 
     def _saving(self, t: float, what: str, *steps: Callable[[], None]) -> None:
@@ -337,6 +342,7 @@ class Controller:
     def _cannot_save(self, t: float, what: str, error: str) -> None:
         self.save_fault = error
         self.unsaved += what != "reconcile"     # a retry of the reconciliation loses nothing new
+        self.unsaved_weight_changes += what in (WeightSettled.__name__, SETTLED_CHANGE)
         # The basket went back to what the disk has; the checkout follows it.
         self._checkout = None
         self._pending = None
@@ -739,13 +745,16 @@ class Controller:
             # Staff looked in the basket: what was asked about stays as the basket has it (a
             # removal not named keeps its line; a placement not named is not charged).
             blocked = state is SessionState.CHECKOUT and co is not None and co.stage == "blocked"
-            if not in_session or not self.basket.questions or (override == "unblock" and not blocked):
+            unsaved = override == "unblock" and self.unsaved_weight_changes > 0   # staff checked the basket
+            if not in_session or not (self.basket.questions or unsaved) or (override == "unblock" and not blocked):
                 self._tell("message.staff_nothing", "nothing to do")
                 return
             questions = self.basket.questions
             for q in questions:
                 self.basket.close_question(t, q.id, "staff")
-            self._note(t, "staff", action=override, questions=len(questions))
+            if unsaved:
+                self.unsaved_weight_changes = 0
+            self._note(t, "staff", action=override, questions=len(questions), unsaved=unsaved)
             self._after_question(t)
         elif override == "void_last":
             if not in_session or paying or not self.basket.items:
@@ -876,7 +885,7 @@ class Controller:
 
     def _after_question(self, t: float) -> None:
         co = self._checkout
-        if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self.basket.questions:
+        if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self._checkout_on_hold():
             co.stage = CheckoutStage.SUMMARY
             co.deadline = t + self.settings.summary_s
             self._note(t, "checkout", stage=CheckoutStage.SUMMARY)
@@ -904,16 +913,25 @@ class Controller:
         self._set_state(lane.t, SessionState.CHECKOUT,
                         {"stage": CheckoutStage.SUMMARY, "since": lane.t, "lane": lane.lane})
         self._note(lane.t, "checkout", stage=CheckoutStage.SUMMARY, lane=lane.lane)
-        if self.basket.questions:
+        if self._checkout_on_hold():
             self._block(lane.t, co)
+
+    def _checkout_on_hold(self) -> bool:
+        """Checkout waits for the open questions, and for staff after changes that could not be
+        saved: the basket on disk lacks what changed meanwhile, so charging it would be a guess."""
+        return bool(self.basket.questions) or self.unsaved_weight_changes > 0
 
     def _block(self, t: float, co: _Checkout) -> None:
         co.stage, co.deadline = CheckoutStage.BLOCKED, None
-        co.reason, co.reason_key = "answer the question on the screen first", "checkout.answer_first"
-        self._note(t, "checkout", stage=CheckoutStage.BLOCKED, open_questions=len(self.basket.questions))
+        if self.basket.questions:
+            co.reason, co.reason_key = "answer the question on the screen first", "checkout.answer_first"
+        else:
+            co.reason, co.reason_key = "changes could not be saved: staff must check the basket", "checkout.unsaved"
+        self._note(t, "checkout", stage=CheckoutStage.BLOCKED, open_questions=len(self.basket.questions),
+                   unsaved_weight_changes=self.unsaved_weight_changes)
 
     def _place_order(self, t: float, co: _Checkout) -> None:
-        if self.basket.questions:
+        if self._checkout_on_hold():
             self._block(t, co)
             return
         co.deadline = None

@@ -148,6 +148,27 @@ def test_a_checkout_whose_journal_write_fails_is_not_placed_twice(catalogue, tmp
     assert [o.seq for o in store.orders] == [1, 1]   # the same order number again: the outbox gives it back
 
 
+
+def test_a_weight_change_not_saved_holds_the_checkout_for_staff(catalogue, tmp_path):
+    """Something went in while the journal could not save it: once the disk is back the basket
+    lacks it, so the lane does not charge that basket until staff have checked it."""
+    store = FakeStore()
+    c = make(catalogue, tmp_path / "basket.db", store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    c.basket.journal._conn.execute("PRAGMA query_only = ON")
+    place(c, 10.0, 1062.0, JUICE)                      # the second juice: not saved
+    assert c.unsaved_weight_changes == 1 and c.basket.quantity(JUICE) == 1
+    c.basket.journal._conn.execute("PRAGMA query_only = OFF")
+    c.handle(LaneDetected(20.0, lane="lane-1"))
+    c.handle(Tick(30.0))
+    snap = c.snapshot()
+    assert snap.checkout.stage == "blocked" and snap.checkout.reason_key == "checkout.unsaved"
+    assert store.orders == []
+    c.handle(ShopperAction(31.0, "staff", "unblock"))   # staff looked in the basket
+    c.handle(Tick(40.0))
+    assert c.snapshot().checkout.stage == "paying" and len(store.orders) == 1
+
 # -- reconcile on start ----------------------------------------------------------------------------
 
 def _paying(catalogue, path, store):
