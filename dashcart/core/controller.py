@@ -65,7 +65,6 @@ from dashcart.snapshot import (
     Snapshot,
 )
 
-
 #: What a save fault names when deciding a settled weight change fails.
 SETTLED_CHANGE = "a settled weight change"
 
