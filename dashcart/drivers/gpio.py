@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from typing import Any
 
 from dashcart.config import GpioSection
@@ -58,8 +59,16 @@ class StatusLight:
         if section.buzzer_pin >= 0:
             self.buzzer = Buzzer(section.buzzer_pin, pin_factory=self.led.pin_factory)
         self.signal = Signal.OFF
+        # The controller's snapshots and the fleet's `locate` both drive the light: gpiozero's
+        # blink thread is not safe against a second caller stopping it as it starts ("cannot
+        # join thread before it is started"), so one caller at a time.
+        self._lock = threading.Lock()
 
     def show(self, signal: Signal) -> None:
+        with self._lock:
+            self._show(signal)
+
+    def _show(self, signal: Signal) -> None:
         self.signal = signal
         if signal is Signal.OFF:
             self.led.off()
@@ -80,9 +89,10 @@ class StatusLight:
             self.buzzer.beep(on_time=0.08, off_time=0.08, n=times)
 
     def close(self) -> None:
-        if self.buzzer is not None:
-            self.buzzer.close()
-        self.led.close()
+        with self._lock:
+            if self.buzzer is not None:
+                self.buzzer.close()
+            self.led.close()
 
 
 class NoStatusLight:

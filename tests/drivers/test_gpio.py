@@ -117,3 +117,28 @@ def test_the_runtime_starts_the_light_and_closes_it(tmp_path):
     finally:
         runtime.stop()
     assert runtime.status_light.led.closed
+
+
+def test_two_callers_at_once_never_break_the_light():
+    """The controller's snapshots and the fleet's `locate` drive the light from two threads;
+    gpiozero's blink thread alone raised "cannot join thread before it is started" thousands of
+    times in this loop."""
+    import threading
+    light = StatusLight(GpioSection(pin_factory="mock"))
+    errors: list[str] = []
+
+    def hammer(signals):
+        for i in range(500):
+            try:
+                light.show(signals[i % len(signals)])
+            except Exception as exc:   # what the controller's loop would have caught and logged
+                errors.append(repr(exc))
+
+    callers = [threading.Thread(target=hammer, args=([Signal.ATTENTION, Signal.READY],)),
+               threading.Thread(target=hammer, args=([Signal.ITEM_ADDED, Signal.ATTENTION, Signal.CHECKOUT],))]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    light.close()
+    assert errors == []
