@@ -137,13 +137,17 @@ class LightFollower:
     def __init__(self, light: StatusLight | NoStatusLight) -> None:
         self.light = light
         self._last: Snapshot | None = None
+        self._signal: Signal | None = None     # what the cart's state said last
 
     def __call__(self, snap: Snapshot) -> None:
         last, self._last = self._last, snap
-        signal = signal_for(snap)
+        signal, said = signal_for(snap), self._signal
+        self._signal = signal
         if signal is Signal.READY and last is not None and _item_added(last, snap):
             self.light.show(Signal.ITEM_ADDED)
-        elif signal is not self.light.signal and not (signal is Signal.READY and self.light.signal is Signal.ITEM_ADDED):
+        elif signal is not said:
+            # Only a change of the cart's state takes the light: a snapshot that says the same
+            # (a live weight) leaves what someone else showed meanwhile (the fleet's `locate`).
             self.light.show(signal)
 
 

@@ -142,3 +142,21 @@ def test_two_callers_at_once_never_break_the_light():
         caller.join()
     light.close()
     assert errors == []
+
+
+def test_a_snapshot_that_says_the_same_leaves_the_fleets_locate_alone():
+    from dashcart.drivers.gpio import LightFollower
+    from dashcart.snapshot import SessionState, Snapshot
+    light = StatusLight(GpioSection(pin_factory="mock"))
+    follow = LightFollower(light)
+    try:
+        follow(Snapshot(state=SessionState.IDLE))
+        assert light.signal is Signal.READY
+        light.show(Signal.ATTENTION)                        # the fleet's `locate` blinks the light
+        for _ in range(5):                                  # live weights: the cart still says "ready"
+            follow(Snapshot(state=SessionState.IDLE))
+        assert light.signal is Signal.ATTENTION
+        follow(Snapshot(state=SessionState.CHECKOUT))       # the cart's state changed: it takes the light
+        assert light.signal is Signal.CHECKOUT
+    finally:
+        light.close()
