@@ -65,8 +65,6 @@ from dashcart.snapshot import (
     Snapshot,
 )
 
-#: What a save fault names when deciding a settled weight change fails.
-SETTLED_CHANGE = "a settled weight change"
 
 class PlacedOrder(Protocol):
     @property
@@ -297,10 +295,10 @@ class Controller:
                 self._pending.deadline = event.t    # restarted on a new clock (a reboot): decide now
         was, session = self.state, self.basket.session.seq
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
-            self._saving(event.t, SETTLED_CHANGE, self._decide_pending,
-                         lambda: self._journal_pending(event.t))
+            self._saving(event.t, "a settled weight change", self._decide_pending,
+                         lambda: self._journal_pending(event.t), weight_change=True)
         self._saving(event.t, type(event).__name__, lambda: self._handle_event(event),
-                     lambda: self._journal_pending(event.t))
+                     lambda: self._journal_pending(event.t), weight_change=isinstance(event, WeightSettled))
         ended = was is not SessionState.IDLE and self.state is SessionState.IDLE and not self.basket.items
         if self.save_fault and (ended or self.basket.session.seq != session):
             # The session is over (staff have seen to it), or a new one began (the journal saves
@@ -308,8 +306,9 @@ class Controller:
             self.save_fault, self.unsaved, self.unsaved_weight_changes = "", 0, 0
             self._snapshot = None
 
-    def _saving(self, t: float, what: str, *steps: Callable[[], None]) -> None:
-        """``steps``, in order, as one journal commit; one that cannot be saved is a save fault."""
+    def _saving(self, t: float, what: str, *steps: Callable[[], None], weight_change: bool = False) -> None:
+        """``steps``, in order, as one journal commit; one that cannot be saved is a save fault
+        (``weight_change``: of something that went in or out of the basket)."""
         orders = self._orders
         try:
             with self.basket.transaction():
@@ -319,7 +318,8 @@ class Controller:
             # An order stored in the outbox but not journaled keeps its number: trying again
             # gets the same order back (the outbox is idempotent), never a second one.
             self._orders = orders
-            self._cannot_save(t, what, str(exc) if isinstance(exc, JournalWriteFailed) else f"cannot save: {exc}")
+            self._cannot_save(t, what, str(exc) if isinstance(exc, JournalWriteFailed) else f"cannot save: {exc}",
+                              weight_change)
 
     def _journal_pending(self, t: float) -> None:
         """The settled change waiting for evidence goes in the journal with the decision that made
@@ -338,10 +338,10 @@ class Controller:
             self._pending = _Pending(change, saved["deadline"])
             self._pending_restored = True
 
-    def _cannot_save(self, t: float, what: str, error: str) -> None:
+    def _cannot_save(self, t: float, what: str, error: str, weight_change: bool) -> None:
         self.save_fault = error
         self.unsaved += what != "reconcile"     # a retry of the reconciliation loses nothing new
-        self.unsaved_weight_changes += what in (WeightSettled.__name__, SETTLED_CHANGE)
+        self.unsaved_weight_changes += weight_change
         # The basket went back to what the disk has; the checkout follows it.
         self._checkout = None
         self._pending = None
@@ -739,11 +739,11 @@ class Controller:
         now is said on the screen and changes nothing."""
         state, co = self.state, self._checkout
         in_session = state in (SessionState.SHOPPING, SessionState.CHECKOUT)
-        paying = co is not None and co.stage == "paying"   # the order is with the store
+        paying = co is not None and co.stage == CheckoutStage.PAYING   # the order is with the store
         if override in ("clear_questions", "unblock"):
             # Staff looked in the basket: what was asked about stays as the basket has it (a
             # removal not named keeps its line; a placement not named is not charged).
-            blocked = state is SessionState.CHECKOUT and co is not None and co.stage == "blocked"
+            blocked = state is SessionState.CHECKOUT and co is not None and co.stage == CheckoutStage.BLOCKED
             unsaved = override == "unblock" and self.unsaved_weight_changes > 0   # staff checked the basket
             if not in_session or not (self.basket.questions or unsaved) or (override == "unblock" and not blocked):
                 self._tell("message.staff_nothing", "nothing to do")
