@@ -169,25 +169,24 @@ class CartFleet:
         self._counters_at = now
         counters: dict[str, Any] = {"questions_per_event": health["questions_per_event"],
                                     "link": dataclasses.asdict(self.link.counters)}
-        engine = getattr(self.runtime.scale_source, "engine", None)
-        if engine is not None:
-            counters["weighing"] = dataclasses.asdict(engine.counters)
-        driver_counters = getattr(self.runtime.scale_driver, "counters", None)
-        if driver_counters is not None and hasattr(driver_counters, "as_dict"):
-            counters["scale_driver"] = driver_counters.as_dict()
+        if self.runtime.scale_source is not None:
+            counters["weighing"] = dataclasses.asdict(self.runtime.scale_source.engine.counters)
+        if self.runtime.scale_driver is not None:
+            counters["scale_driver"] = self.runtime.scale_driver.counters.as_dict()
         self.link.telemetry("counters", counters)
 
     def _model(self) -> str:
         vision = self.runtime.vision
-        recognizer = getattr(vision, "recognizer", None)
-        version = getattr(recognizer, "version", "")
-        return str(version) if version else ("none" if vision is None else "barcodes only")
+        if vision is None:
+            return "none"
+        recognizer = vision.recognizer
+        return recognizer.version if recognizer is not None and recognizer.version else "barcodes only"
 
     def _catalogue(self) -> dict[str, Any]:
         catalogue = self.runtime.catalogue
         if catalogue is None:
             return {"source": "", "products": 0}
-        return {"source": str(getattr(catalogue, "source", "")), "products": len(catalogue)}
+        return {"source": catalogue.source, "products": len(catalogue)}
 
     def _scale(self, devices: dict[str, Any]) -> dict[str, Any]:
         config = self.runtime.config
@@ -196,8 +195,8 @@ class CartFleet:
                                                                                  else "starting"),
                                "zero_offset_g": round(config.scale.offset / config.scale.counts_per_gram, 1),
                                "last_calibration": _mtime(config.source)}
-        engine = getattr(self.runtime.scale_source, "engine", None)
-        if engine is not None:
+        if self.runtime.scale_source is not None:
+            engine = self.runtime.scale_source.engine
             out["state"] = engine.state.value
             # The engine's zero (zero setting and tracking since start), relative to the
             # calibrated offset: how far the load cell has drifted.
@@ -207,13 +206,14 @@ class CartFleet:
     def _cameras(self, devices: dict[str, Any]) -> dict[str, Any]:
         vision = self.runtime.vision
         out: dict[str, Any] = {}
-        names = list(getattr(vision, "cameras", []) or [])
+        running = vision.cameras if vision is not None else ()
+        names = list(running)
         names += [d.partition(":")[2] for d in devices if d.startswith("camera:") and d.partition(":")[2] not in names]
         now = self.runtime.clock()
         for name in names:
             view = devices.get(f"camera:{name}")
             fps = 0.0
-            if vision is not None and name in getattr(vision, "cameras", []):
+            if vision is not None and name in running:
                 frames = vision.ring(name).between(now - 2.0, now)
                 if len(frames) >= 2:
                     span = frames[-1].t - frames[0].t
@@ -281,7 +281,7 @@ class CartFleet:
         seconds = body.get("seconds", LOCATE_S)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= LOCATE_MAX_S:
             raise ValueError(f"locate: seconds must be a number in (0, {LOCATE_MAX_S:.0f}]")
-        light = getattr(self.runtime, "status_light", None)
+        light = self.runtime.status_light
         if light is None or isinstance(light, NoStatusLight):
             raise RuntimeError("no status light or buzzer on this cart (gpio)")
         end = time.monotonic() + float(seconds)
