@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from dashcart.core.vision.recognizer import Recognizer
 from training import gsd_data  # stdlib-only helpers: lists, split
 from training.augment import basket_crop  # numpy + cv2 only
 
@@ -45,39 +48,30 @@ def _models_dir() -> Path:
 MODELS = _models_dir()
 
 
-def make_interpreter(path: Path, threads: int):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # the fallback the runtime accepts too
-        from tflite_runtime.interpreter import Interpreter
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
-    return it
-
-
 def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def prepare(rgb: np.ndarray, spec: dict) -> np.ndarray:
-    """RGB crop -> model input, following the sidecar (the runtime's contract)."""
-    size = int(spec["input_size"])
-    x = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
-    x = (x * float(spec["scale"]) - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
-    return x[None]
+def open_recognizer(path: Path, sidecar: Path, threads: int, workdir: Path) -> Recognizer:
+    """The cart's own Recognizer for ``path`` read with ``sidecar`` (the float model has none
+    of its own: it gets the int8 model's, as both take the same input)."""
+    if path.with_suffix(".json") != sidecar:
+        link = workdir / path.name
+        link.symlink_to(path.resolve())
+        shutil.copyfile(sidecar, link.with_suffix(".json"))
+        path = link
+    return Recognizer(path, threads=threads)
 
 
-def embed_all(it, inputs: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-    inp = it.get_input_details()[0]["index"]
-    out = it.get_output_details()[0]["index"]
+def embed_all(recognizer: Recognizer, crops_rgb: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    """Embeddings as the cart makes them (``Recognizer.embed``: preparation, the sidecar's
+    quarter turns, normalization) and the time each crop took."""
     vecs, ms = [], []
-    for x in inputs:
+    for rgb in crops_rgb:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         t = time.perf_counter()
-        it.set_tensor(inp, x)
-        it.invoke()
-        v = it.get_tensor(out)[0].astype(np.float32)
+        vecs.append(recognizer.embed(bgr))
         ms.append((time.perf_counter() - t) * 1000)
-        vecs.append(v / max(np.linalg.norm(v), 1e-12))
     return np.stack(vecs), ms
 
 
@@ -134,8 +128,7 @@ def main() -> int:
         for k in range(args.crops_per_photo):
             crops.append(basket_crop(rgb, np.random.default_rng((args.seed, i, k))))
             crop_samples.append(s)
-    sets = {"test photos": (test, [prepare(x, spec) for x in photos]),
-            "in-basket crops": (crop_samples, [prepare(x, spec) for x in crops])}
+    sets = {"test photos": (test, photos), "in-basket crops": (crop_samples, crops)}
     print(f"test split (gsd_data.splits: held out of training, gallery and calibration): {len(test)} photos "
           f"of {len({s.label for s in test})} classes; {len(crops)} in-basket crops made from them "
           f"({args.crops_per_photo} per photo, seed {args.seed})")
@@ -144,13 +137,14 @@ def main() -> int:
     if args.float_model and args.float_model.exists():
         models.append(("float", args.float_model))
     acc_rows, perf_rows = [], []
+    workdir = Path(tempfile.mkdtemp(prefix="bench_recognizer-"))
     for kind, path in models:
         t = time.perf_counter()
-        it = make_interpreter(path, args.threads)
+        recognizer = open_recognizer(path, args.model.with_suffix(".json"), args.threads, workdir)
         load_ms = (time.perf_counter() - t) * 1000
         lat = []
         for set_name, (samples, inputs) in sets.items():
-            emb, ms = embed_all(it, inputs)
+            emb, ms = embed_all(recognizer, inputs)
             ranks = rank_classes(emb, gallery)
             y = np.array([s.label for s in samples])
             grp = np.array([s.group for s in samples])
@@ -160,7 +154,9 @@ def main() -> int:
         perf_rows.append((kind, path.stat().st_size / 1e6, load_ms, float(np.median(lat)),
                           float(np.percentile(lat, 90))))
 
+    shutil.rmtree(workdir)
     print(f"\nmodel {args.model} version {spec.get('version')}, input {spec['input_size']}px, "
+          f"{spec.get('quarter_turns', 1)} quarter turn(s) per crop, "
           f"embedding {spec['embedding_dim']}-d, gallery {len(gallery['vectors'])} prototypes "
           f"/ {len(names)} classes\n")
     print(f"{'model / set':24} {'group':11} {'images':>6} {'classes':>7} {'top-1 %':>8} {'top-5 %':>8}")
@@ -171,7 +167,7 @@ def main() -> int:
     print(f"{'model':6} {'size MB':>8} {'load ms':>8} {'ms/crop p50':>12} {'ms/crop p90':>12}   (threads={args.threads})")
     for r in perf_rows:
         print(f"{r[0]:6} {r[1]:8.2f} {r[2]:8.1f} {r[3]:12.1f} {r[4]:12.1f}")
-    print("ms/crop = set input + invoke + read output, on this machine (shared CPU); limits 15 ms, 8 MB")
+    print("ms/crop = Recognizer.embed (prepare, one inference per quarter turn, normalize), on this machine (shared CPU); limits 15 ms, 8 MB")
     return 0
 
 

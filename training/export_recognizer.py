@@ -17,9 +17,11 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
+from dashcart.core.vision.recognizer import Recognizer
 from training import gsd_data
 from training.preprocess import model_input
 from training.recognizer_model import (
@@ -144,6 +146,9 @@ def main() -> int:
     ap.add_argument("--calib-count", type=int, default=300, help="training images for int8 ranges")
     ap.add_argument("--prototypes-per-class", type=int, default=5)
     ap.add_argument("--no-gallery", action="store_true", help="skip gsd_prototypes.npz")
+    ap.add_argument("--quarter-turns", type=int, default=4, choices=(1, 2, 4),
+                    help="the sidecar's quarter_turns: the runtime averages the embeddings of this many "
+                         "turns of each crop (the training views come at any quarter turn)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -196,14 +201,17 @@ def main() -> int:
         "version": meta.get("version", "unknown"),
         "exported": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "float_int8_cosine_mean": round(float(cos_q.mean()), 4),
+        "quarter_turns": args.quarter_turns,
     }
     (args.out_dir / "recognizer.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     print(json.dumps(sidecar, indent=2))
 
     if not args.no_gallery:
         names = gsd_data.class_names(args.data)
-        print(f"gallery: embedding {len(train_imgs)} training images with the int8 model", flush=True)
-        emb = l2n(embed_tflite(int8_path, [model_input(s.path, size) for s in train_imgs]))
+        print(f"gallery: embedding {len(train_imgs)} training images with the int8 model, as the cart "
+              f"embeds a crop ({args.quarter_turns} quarter turns)", flush=True)
+        recognizer = Recognizer(int8_path, threads=2)  # reads the sidecar just written
+        emb = np.stack([recognizer.embed(cv2.imread(str(s.path), cv2.IMREAD_COLOR)) for s in train_imgs])
         labels = np.array([s.label for s in train_imgs])
         vectors, owner = [], []
         for c in range(len(names)):

@@ -86,6 +86,40 @@ def test_missing_or_bad_sidecar_is_named(tmp_path):
         Recognizer(model)
 
 
+def _model_with_turns(tmp_path, turns):
+    model = tmp_path / f"turns{turns}.tflite"
+    model.write_bytes(MODEL.read_bytes())
+    meta = json.loads(MODEL.with_suffix(".json").read_text())
+    meta["quarter_turns"] = turns
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return Recognizer(model, threads=1)
+
+
+@needs_model
+def test_four_quarter_turns_average_every_turn_of_the_crop(tmp_path, shared_data):
+    import cv2
+    [(_, path)] = _val_images(shared_data, limit=1)
+    image = cv2.resize(cv2.imread(str(path)), (200, 140))
+    one, four = _model_with_turns(tmp_path, 1), _model_with_turns(tmp_path, 4)
+    singles = [one.embed(np.ascontiguousarray(np.rot90(image, k))) for k in range(4)]
+    mean = np.sum(singles, axis=0)
+    mean /= np.linalg.norm(mean)
+    # (the turns are of the prepared square input, the singles' of the crop before resizing:
+    # equal up to resampling, which int8 activations magnify a little)
+    assert float(four.embed(image) @ mean) > 0.999
+    # so a crop turned by 90 degrees gives the same four views in another order
+    assert float(four.embed(np.ascontiguousarray(np.rot90(image))) @ four.embed(image)) > 0.999
+    # while single turns differ that much or more (so the checks above can fail)
+    assert float(singles[0] @ singles[1]) < 0.99
+
+
+@needs_model
+@pytest.mark.parametrize("turns", [3, 0, "4", True])
+def test_a_bad_quarter_turns_is_named(tmp_path, turns):
+    with pytest.raises(PermanentlyBroken, match=r"turns.*\.json: quarter_turns .* must be 1, 2 or 4"):
+        _model_with_turns(tmp_path, turns)
+
+
 def _unit(v):
     v = np.asarray(v, np.float32)
     return v / np.linalg.norm(v)
