@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -134,11 +135,45 @@ def kmeans_prototypes(vecs: np.ndarray, k: int, seed: int = 0, iters: int = 30) 
     return centers.astype(np.float32)
 
 
+def versioned(version: str, quarter_turns: int) -> str:
+    """The model's version with the turns its embeddings are made with: a gallery is stored per
+    version, and prototypes made with other turns must not be mixed with these."""
+    base = re.sub(r"-t\d$", "", version)
+    return base if quarter_turns == 1 else f"{base}-t{quarter_turns}"
+
+
+def write_gallery(args: argparse.Namespace, int8_path: Path) -> None:
+    """``gsd_prototypes.npz``: up to ``--prototypes-per-class`` spherical k-means centres of each
+    class's training photos, embedded by the cart's own Recognizer (its sidecar's turns)."""
+    train_imgs = gsd_data.splits(args.data).train
+    names = gsd_data.class_names(args.data)
+    recognizer = Recognizer(int8_path, threads=2)
+    print(f"gallery: embedding {len(train_imgs)} training images with the int8 model, as the cart "
+          f"embeds a crop ({recognizer.quarter_turns} quarter turns)", flush=True)
+    emb = np.stack([recognizer.embed(cv2.imread(str(s.path), cv2.IMREAD_COLOR)) for s in train_imgs])
+    labels = np.array([s.label for s in train_imgs])
+    vectors, owner = [], []
+    for c in range(len(names)):
+        protos = kmeans_prototypes(emb[labels == c], args.prototypes_per_class, args.seed)
+        vectors.append(protos)
+        owner.extend([c] * len(protos))
+    np.savez_compressed(
+        int8_path.parent / "gsd_prototypes.npz",
+        classes=np.array(names),
+        vectors=np.concatenate(vectors).astype(np.float32),
+        labels=np.array(owner, dtype=np.int32),
+    )
+    print(f"gallery: {len(owner)} prototypes for {len(names)} classes")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="train_recognizer.py output (.pt)")
     src.add_argument("--pretrained", action="store_true", help="ImageNet weights, no fine-tuning")
+    src.add_argument("--regallery", action="store_true",
+                     help="keep the model in --out-dir; set its sidecar's quarter_turns (and the version's "
+                          "-tN) and embed the gallery again")
     ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT, help="dataset root (or $DASHCART_GSD)")
     ap.add_argument("--out-dir", type=Path, default=MODELS_DIR,
                     help="default: dashcart/core/vision/models")
@@ -155,6 +190,15 @@ def main() -> int:
     if problem := gsd_data.missing(args.data):
         print(f"export_recognizer: {problem}", file=sys.stderr)
         return 2
+    if args.regallery:
+        sidecar_path = args.out_dir / "recognizer.json"
+        sidecar = json.loads(sidecar_path.read_text())
+        sidecar["quarter_turns"] = args.quarter_turns
+        sidecar["version"] = versioned(sidecar["version"], args.quarter_turns)
+        sidecar_path.write_text(json.dumps(sidecar, indent=2) + "\n")
+        print(f"{sidecar_path}: version {sidecar['version']}, quarter_turns {args.quarter_turns}")
+        write_gallery(args, args.out_dir / "recognizer.tflite")
+        return 0
     torch.manual_seed(args.seed)
     net, meta = build_net(None if args.pretrained else args.checkpoint)
     size = int(meta["image_size"])
@@ -198,7 +242,7 @@ def main() -> int:
         "output": "embedding [1, embedding_dim] float32; L2-normalize, compare by cosine",
         "embedding_dim": dim,
         "quantization": "int8 weights and activations (float32 input/output), min/max calibration",
-        "version": meta.get("version", "unknown"),
+        "version": versioned(meta.get("version", "unknown"), args.quarter_turns),
         "exported": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "float_int8_cosine_mean": round(float(cos_q.mean()), 4),
         "quarter_turns": args.quarter_turns,
@@ -207,24 +251,7 @@ def main() -> int:
     print(json.dumps(sidecar, indent=2))
 
     if not args.no_gallery:
-        names = gsd_data.class_names(args.data)
-        print(f"gallery: embedding {len(train_imgs)} training images with the int8 model, as the cart "
-              f"embeds a crop ({args.quarter_turns} quarter turns)", flush=True)
-        recognizer = Recognizer(int8_path, threads=2)  # reads the sidecar just written
-        emb = np.stack([recognizer.embed(cv2.imread(str(s.path), cv2.IMREAD_COLOR)) for s in train_imgs])
-        labels = np.array([s.label for s in train_imgs])
-        vectors, owner = [], []
-        for c in range(len(names)):
-            protos = kmeans_prototypes(emb[labels == c], args.prototypes_per_class, args.seed)
-            vectors.append(protos)
-            owner.extend([c] * len(protos))
-        np.savez_compressed(
-            args.out_dir / "gsd_prototypes.npz",
-            classes=np.array(names),
-            vectors=np.concatenate(vectors).astype(np.float32),
-            labels=np.array(owner, dtype=np.int32),
-        )
-        print(f"gallery: {len(owner)} prototypes for {len(names)} classes")
+        write_gallery(args, int8_path)
     print(f"int8 model: {int8_path} ({int8_path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
