@@ -387,7 +387,10 @@ def test_a_paused_broker_never_blocks_the_cart(broker: Mosquitto, tmp_path: Path
             t0 = time.perf_counter()
             assert link.telemetry("tick", {"i": i})
             slowest = max(slowest, time.perf_counter() - t0)
-        assert slowest < 0.05
+        # A call that blocked on the paused broker would wait for its socket until the link gives
+        # the broker up (1.5 x keepalive, 3 s); a loaded 2-core machine's scheduling alone has
+        # made one call take 0.1 s (CI), so the bound is well between the two.
+        assert slowest < 1.0
         time.sleep(4)   # past 1.5 x keepalive: the link gives the silent broker up and retries
         broker.resume()
         deadline = time.monotonic() + 30
