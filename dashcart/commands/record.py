@@ -58,6 +58,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise RetryLater(f"{scale.describe()}: cannot open the scale: {getattr(scale, 'last_error', '') or 'no answer'}")
     recorder = TripRecorder(out, config, start_t=start, frames=args.frames, cameras=tuple(captures),
                             frames_fps=args.fps)
+
+    def write_lines() -> None:
+        while not lines.empty():
+            recorder.scale_line(*lines.get_nowait())
+
     # The scanner calls back from its own thread; the recorder takes care of that.
     scanner = open_beacon_scanner(config.location, clock=time.monotonic)
     scanner.start(recorder.event)
@@ -65,8 +70,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         while args.duration is None or time.monotonic() - start < args.duration:
             scale.read(timeout=0.05)   # the samples are the cart's business; the lines are the trip's
-            while not lines.empty():
-                recorder.scale_line(*lines.get_nowait())
+            write_lines()
             for ident, cap in captures.items():
                 ok, image = cap.read()
                 if ok:
@@ -76,8 +80,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         scanner.stop()
         scale.close()
-        while not lines.empty():
-            recorder.scale_line(*lines.get_nowait())
+        write_lines()
         recorder.close()
         for cap in captures.values():
             cap.release()

@@ -129,8 +129,7 @@ class Recognizer:
         total = np.zeros(self.embedding_dim, np.float32)
         for k in range(0, 4, step):
             total += self._unit(self._invoke(np.ascontiguousarray(np.rot90(x, k, axes=(1, 2)))))
-        norm = float(np.linalg.norm(total))
-        return total / norm if norm > 0 else total
+        return self._unit(total)
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         self._interpreter.set_tensor(self._input["index"], x)
