@@ -12,7 +12,8 @@ into exactly the same basket: nothing lost, nothing doubled.
 A write that fails (a full disk, a read-only or vanished state directory) raises
 :class:`JournalWriteFailed` and changes nothing; a file that cannot be folded back (a damaged
 page, a cut row, a removal of an item never added) raises :class:`DamagedJournal` with one line
-naming the file and the damage, and :func:`quarantine` moves it aside.
+naming the file and the damage, and :func:`dashcart.core.sqlite_files.quarantine` moves it
+aside.
 
 Privacy: the shopper's sign-in token is kept only while its session can still place an order;
 once the session is paid or ends, the token is blanked on disk too (``secure_delete`` and a
@@ -22,7 +23,6 @@ checkpoint, so the old bytes do not linger in free pages or the WAL).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from dashcart import snapshot
+from dashcart.core.sqlite_files import create_whole, cut_short, is_write_failure
 from dashcart.errors import PermanentlyBroken, RetryLater
 from dashcart.snapshot import QuestionKind
 
@@ -61,59 +62,6 @@ REDACTED = ""
 #: Sessions whose rows the journal keeps (for the on-call engineer); older ones are deleted when
 #: the cart opens the file, so it stays a few MB on a cart that runs for years.
 KEEP_SESSIONS = 500
-
-
-def quarantine(path: str | Path, stamp: str) -> Path:
-    """Move a damaged SQLite file (and its -wal/-shm) aside as ``<name>.damaged-<stamp>``, kept
-    for the on-call engineer; returns the new path of the main file."""
-    path = Path(path)
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        src = Path(f"{path}{suffix}")
-        if src.exists():
-            os.replace(src, Path(f"{target}{suffix}"))
-    return target
-
-
-def cut_short(path: str | Path) -> bool:
-    """Whether the SQLite file ``path`` is empty with nothing beside it to restore it from: cut
-    short, where SQLite would silently open a new, empty database. SQLite writes the header in
-    the file's first transaction, through a rollback journal: a crash in that one leaves an
-    empty file beside its ``-journal``, which SQLite rolls back (nothing was ever committed),
-    and a WAL database's newest commits may all still be in its ``-wal``."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size:
-        return False
-    wal, rollback = Path(f"{path}-wal"), Path(f"{path}-journal")
-    return not (wal.is_file() and wal.stat().st_size) and not rollback.is_file()
-
-
-def create_whole(path: str | Path) -> None:
-    """Make a new, empty SQLite database in WAL mode at ``path`` if there is none, all at once:
-    built beside it and renamed into place, so a crash while a cart makes its files leaves no
-    file or a whole one, never an empty one (which :func:`cut_short` takes for damage)."""
-    path = Path(path)
-    if path.exists():
-        return
-    building = path.with_name(f".{path.name}.new")
-    for suffix in ("", "-wal", "-shm", "-journal"):   # what a crash while building left
-        Path(f"{building}{suffix}").unlink(missing_ok=True)
-    db = sqlite3.connect(building)
-    try:
-        db.execute("PRAGMA journal_mode=WAL").fetchall()   # writes the header: the file is a database
-    finally:
-        db.close()
-    fd = os.open(building, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(building, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)   # the rename itself survives a power cut
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -346,13 +294,6 @@ class Journal:
 
     def close(self) -> None:
         self._conn.close()
-
-
-def is_write_failure(exc: sqlite3.Error) -> bool:
-    """Whether SQLite's error says the disk refused a write (full, read-only, failing), not that
-    the file is damaged."""
-    text = str(exc).lower()
-    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o", "unable to open"))
 
 
 _NUMBER = (int, float)

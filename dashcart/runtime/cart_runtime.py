@@ -284,7 +284,8 @@ class CartRuntime:
         """The journal; a damaged one is moved aside (kept for the on-call engineer) and the cart
         starts clean with a staff notice on the screen: never a traceback, never a silent empty
         basket."""
-        from dashcart.core.basket import DamagedJournal, quarantine
+        from dashcart.core.basket import DamagedJournal
+        from dashcart.core.sqlite_files import quarantine
         path = Path(self.config.state_dir()) / "basket.db"
         try:
             return basket_cls.for_config(self.config)

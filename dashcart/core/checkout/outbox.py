@@ -26,10 +26,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashcart.core.basket import create_whole, cut_short, is_write_failure
 from dashcart.core.canonical import canonical_json
 from dashcart.core.checkout.order import Order, mask_email
 from dashcart.core.signin import mask_token
+from dashcart.core.sqlite_files import create_whole, cut_short, is_write_failure
 from dashcart.errors import Misconfigured, PermanentlyBroken, RetryLater
 
 SCHEMA_VERSION = 3

@@ -1,0 +1,74 @@
+"""The SQLite files behind the cart's state (the basket journal, the checkout outbox): moving a
+damaged one aside, telling a file cut short from a new one, making a new one whole, and telling
+a disk that refused a write from a damaged file. Both stores use them, so they live here rather
+than in either."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+#: The files one SQLite database may be: the main file, its write-ahead log and shared memory,
+#: and the rollback journal of its first transaction.
+FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def quarantine(path: str | Path, stamp: str) -> Path:
+    """Move a damaged SQLite file (and its -wal/-shm) aside as ``<name>.damaged-<stamp>``, kept
+    for the on-call engineer; returns the new path of the main file."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in FILE_SUFFIXES:
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{target}{suffix}"))
+    return target
+
+
+def cut_short(path: str | Path) -> bool:
+    """Whether the SQLite file ``path`` is empty with nothing beside it to restore it from: cut
+    short, where SQLite would silently open a new, empty database. SQLite writes the header in
+    the file's first transaction, through a rollback journal: a crash in that one leaves an
+    empty file beside its ``-journal``, which SQLite rolls back (nothing was ever committed),
+    and a WAL database's newest commits may all still be in its ``-wal``."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size:
+        return False
+    wal, rollback = Path(f"{path}-wal"), Path(f"{path}-journal")
+    return not (wal.is_file() and wal.stat().st_size) and not rollback.is_file()
+
+
+def create_whole(path: str | Path) -> None:
+    """Make a new, empty SQLite database in WAL mode at ``path`` if there is none, all at once:
+    built beside it and renamed into place, so a crash while a cart makes its files leaves no
+    file or a whole one, never an empty one (which :func:`cut_short` takes for damage)."""
+    path = Path(path)
+    if path.exists():
+        return
+    building = path.with_name(f".{path.name}.new")
+    for suffix in FILE_SUFFIXES:   # what a crash while building left
+        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(building)
+    try:
+        db.execute("PRAGMA journal_mode=WAL").fetchall()   # writes the header: the file is a database
+    finally:
+        db.close()
+    fd = os.open(building, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(building, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)   # the rename itself survives a power cut
+    finally:
+        os.close(fd)
+
+
+def is_write_failure(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's error says the disk refused a write (full, read-only, failing), not that
+    the file is damaged."""
+    text = str(exc).lower()
+    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o", "unable to open"))
