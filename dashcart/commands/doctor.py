@@ -544,7 +544,10 @@ def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iter
         if not path.exists():
             continue
         with tempfile.TemporaryDirectory(prefix="dashcart-doctor-") as scratch:
-            for suffix in ("", "-wal"):
+            # The main file with what SQLite restores it from: its -wal (commits not yet
+            # checkpointed) and its -journal (a first transaction cut off, which SQLite rolls
+            # back: without it an empty file reads as cut short). -shm is rebuilt from the -wal.
+            for suffix in ("", "-wal", "-journal"):
                 if Path(f"{path}{suffix}").exists():
                     shutil.copyfile(f"{path}{suffix}", Path(scratch) / f"{name}{suffix}")
             try:

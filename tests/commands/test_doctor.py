@@ -4,6 +4,7 @@ import socket
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -20,6 +21,7 @@ from dashcart.commands.doctor import (
     check_groups,
     check_model,
     check_python_packages,
+    check_state,
     check_store,
     run_checks,
 )
@@ -416,3 +418,22 @@ def test_configured_cameras_must_exist(tmp_path):
                                                  [], tmp_path))
     assert [(f.area, f.ok) for f in found] == [("camera top", True), ("camera side", False)]
     assert "--reconfigure" in found[1].fix
+
+
+# --- the state directory: journal and outbox, on copies --------------------------------------
+
+@pytest.mark.parametrize("name", ["basket.db", "outbox.sqlite"])
+def test_state_files_read_back_or_are_named(tmp_path, name):
+    """A file cut short is named with its path; an empty file beside the ``-journal`` of its first
+    transaction (a cart killed while making it) is what the cart itself starts from cleanly, so
+    the doctor must not call it damaged; and the real files are never touched."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    found = {f.area: f for f in check_state(tmp_path)}
+    assert found["state"].ok
+    assert not found[name].ok and str(path) in found[name].detail and "\n" not in found[name].detail
+
+    Path(f"{path}-journal").write_bytes(b"\0" * 512)   # what SIGKILL after the journal's fsync leaves
+    found = {f.area: f for f in check_state(tmp_path)}
+    assert found[name].ok, found[name]
+    assert path.read_bytes() == b"" and Path(f"{path}-journal").exists()   # checked on copies only
