@@ -3,11 +3,13 @@
 
     python -m bench.bench_fusion [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40] [--jobs 2]
                                  [--split test] [--plu 0.5] [--plu-by-weight 0.0] [--no-unattended]
+                                 [--cameras 1|2]
 
 Each trip is generated (dashcart.trips.generator) from the photos of one split of the Grocery
 Store Dataset (``--split test``: held out of the model, its gallery and its calibration; the
 bench checks every photo a trip used against the training split), with a camera of its own
-(height, tilt, exposure, white balance, focus, noise), hands over the items, produce by
+(height, tilt, exposure, white balance, focus, noise) and with ``--cameras 2`` a rear camera of
+its own too (the basket seen from its other end), hands over the items, produce by
 weight mostly without a PLU (``--plu-by-weight``), the simulated scale's wire lines and the
 beacons. It is replayed through the cart's own code (dashcart.trips.replay: decoder,
 weighing engine, vision, controller, fusion, journal) twice:
@@ -93,7 +95,7 @@ class TripOutcome:
     photos_outside_split: int = 0
     photos_in_train: int = 0
     photos_in_calib: int = 0
-    camera: dict[str, Any] = field(default_factory=dict)    # the trip's CameraSetup
+    cameras: list[dict[str, Any]] = field(default_factory=list)   # the trip's CameraSetups (top, rear)
     by_kind: Counter = field(default_factory=Counter)       # (kind, outcome) -> events
     ranks: Counter = field(default_factory=Counter)         # (question kind, rank) -> questions
     misses: Counter = field(default_factory=Counter)        # (question kind, one of MISSES) -> questions
@@ -115,6 +117,7 @@ class Job:
     split: str = "test"
     mix: TripMix = TripMix()
     unattended: bool = True
+    cameras: int = 1
 
 
 @functools.lru_cache(maxsize=2)
@@ -249,14 +252,15 @@ def run_trip(job: Job) -> TripOutcome:
     else:
         shutil.rmtree(trip_dir, ignore_errors=True)
         truth = generate_trip(trip_dir, catalogue, job.data / "grocery-store", job.seed, events=job.events,
-                              images=images, frame_size=job.frame_size, mix=job.mix, split=job.split)
+                              images=images, frame_size=job.frame_size, mix=job.mix, split=job.split,
+                              cameras=job.cameras)
     outcome.gen_s = time.perf_counter() - t0
     in_split, in_train, in_calib = photo_sets(job.data, job.split)
     outcome.photos = len(truth.photos)
     outcome.photos_outside_split = sum(p not in in_split for p in truth.photos)
     outcome.photos_in_train = sum(p in in_train for p in truth.photos) if job.split != "train" else 0
     outcome.photos_in_calib = sum(p in in_calib for p in truth.photos) if job.split != "calib" else 0
-    outcome.camera = truth.camera
+    outcome.cameras = [c for c in (truth.camera, truth.rear_camera) if c]
 
     vision = SeenVision(default_vision(read_trip(trip_dir).cameras, catalogue)) if job.vision else None
     c0 = time.process_time()
@@ -328,6 +332,8 @@ def main() -> int:
     parser.add_argument("--no-vision", action="store_true")
     parser.add_argument("--no-unattended", action="store_true", help="skip the replay nobody answers")
     parser.add_argument("--frame", default="640x480", help="camera frame size WxH (default: the cameras' default)")
+    parser.add_argument("--cameras", type=int, default=1, choices=(1, 2),
+                        help="cameras per trip: 2 adds a rear camera of its own set-up (generator.REAR_CAMERA)")
     parser.add_argument("--jobs", type=int, default=1, help="trips replayed at once, one process each")
     args = parser.parse_args()
     if args.reuse and not args.keep:
@@ -360,7 +366,8 @@ def main() -> int:
     frame_size = (width, height)
     mix = TripMix(plu_entered=args.plu, plu_entered_by_weight=args.plu_by_weight)
     jobs = [Job(args.seed + i, rng.randint(args.min_events, args.max_events), work, data, frame_size,
-                settings, fusion, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended)
+                settings, fusion, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended,
+                args.cameras)
             for i in range(args.trips)]
     outcomes: list[TripOutcome] = []
     with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
@@ -393,7 +400,7 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
         misses.update(o.misses)
     vision = "on" if outcomes and outcomes[0].vision else "off"
     print(f"dashcart fusion bench: {n} trips, {events} events ({args.min_events}-{args.max_events} per trip), "
-          f"seed {args.seed}, vision {vision} ({args.frame} frames, a camera per trip), photos of split "
+          f"seed {args.seed}, vision {vision} ({args.frame} frames, {args.cameras} camera(s) per trip), photos of split "
           f"'{args.split}', PLU entered for {args.plu:.0%} of unit produce and {args.plu_by_weight:.0%} of produce "
           f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability} "
           f"gate {settings.recognizer_score_mid}/{settings.recognizer_score_width}, "
@@ -401,7 +408,7 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
     print(f"photos used: {total('photos')} (per trip, summed), outside split '{args.split}': "
           f"{total('photos_outside_split')}, in the training split (model, gallery): {total('photos_in_train')}, "
           f"in the calib split (calibration): {total('photos_in_calib')}")
-    cameras = [o.camera for o in outcomes if o.camera]
+    cameras = [c for o in outcomes for c in o.cameras]
     if cameras:
         def spread(key: str) -> str:
             values = [c[key] for c in cameras]

@@ -133,15 +133,15 @@ class TripCrops:
     removals: int = 0
 
 
-def trip_crops(job: tuple[Path, Path, int, int, str]) -> TripCrops:
+def trip_crops(job: tuple[Path, Path, int, int, str, int]) -> TripCrops:
     """Generate (unless kept) and replay one trip; what its recognitions said, with the truth."""
-    work, data, seed, events, split = job
+    work, data, seed, events, split, cameras = job
     catalogue, images = catalogue_and_images(data, split)
     trip_dir = work / f"trip-{seed}"
     if not (trip_dir / "truth.json").is_file():
         shutil.rmtree(trip_dir, ignore_errors=True)
         generate_trip(trip_dir, catalogue, data / "grocery-store", seed, events=events, images=images, split=split,
-                      mix=TripMix(plu_entered=0.5, plu_entered_by_weight=0.0))
+                      mix=TripMix(plu_entered=0.5, plu_entered_by_weight=0.0), cameras=cameras)
     truth = load_truth(trip_dir)
     vision = RecordingVision(default_vision(read_trip(trip_dir).cameras, catalogue), ShopperOracle(truth))
     replay(trip_dir, catalogue=catalogue, vision=vision, oracle=vision)
@@ -173,13 +173,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="trips replayed at once, one process each")
     parser.add_argument("--split", default="calib", choices=("calib", "test", "train"),
                         help="the photos the trips are built from (default: calib; never fit on test)")
+    parser.add_argument("--cameras", type=int, default=1, choices=(1, 2),
+                        help="cameras per trip (2: a rear camera too; each camera's crop is one sample)")
     args = parser.parse_args()
 
     data = Path(args.data)
     catalogue, _ = catalogue_and_images(data, args.split)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dashcart-calib-"))
     work.mkdir(parents=True, exist_ok=True)
-    jobs = [(work, data, args.seed + i, args.events, args.split) for i in range(args.trips)]
+    jobs = [(work, data, args.seed + i, args.events, args.split, args.cameras) for i in range(args.trips)]
     samples: list[tuple[tuple[tuple[str, float], ...], str]] = []
     same: list[float] = []
     other: list[float] = []

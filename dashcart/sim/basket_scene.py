@@ -127,6 +127,8 @@ class BasketScene:
         self.camera = camera or CameraSetup()
         self.rng = rng or random.Random(seed)    # where things are laid down and slide to
         self.noise_bank: list[np.ndarray] = []
+        # the sensor noise of each other camera filming the same basket (see ``render``'s ``camera``)
+        self._other_noise: dict[CameraSetup, list[np.ndarray]] = {}
         floor = np.full((height, width, 3), FLOOR_BGR, np.uint8)
         pitch = max(8, round(width * 0.075))     # the basket's wire grid
         floor[:, ::pitch] = WIRE_BGR
@@ -203,16 +205,23 @@ class BasketScene:
 
     def render(self, np_rng: np.random.Generator | int = 0, hand_over: Hashable | None = None, *,
                hand: tuple[int, int, int] | None = None, gain: float = 1.0,
-               shadow: tuple[int, int, int, int] | None = None, shadow_depth: float = 0.6) -> np.ndarray:
+               shadow: tuple[int, int, int, int] | None = None, shadow_depth: float = 0.6,
+               camera: CameraSetup | None = None) -> np.ndarray:
         """A frame of the camera. ``np_rng`` (or a seed) draws this frame's sensor noise;
         ``hand_over``/``hand`` as in :meth:`compose`; ``gain`` scales this frame's brightness
         (flicker, an auto-exposure step); ``shadow`` (x0, y0, x1, y1) darkens a soft-edged
-        region to ``shadow_depth`` (someone leaning over the cart)."""
+        region to ``shadow_depth`` (someone leaning over the cart).
+
+        ``camera``: a second camera on the same basket, mounted at its other end, so it sees the
+        same items upside down (turned half round), through its own optics and exposure."""
         rng = np_rng if isinstance(np_rng, np.random.Generator) else np.random.default_rng(np_rng)
         frame = self.compose(hand_over, hand=hand)
         if shadow is not None:
             frame = self._shade(frame, shadow, shadow_depth)
-        return self.camera.apply(frame, rng, self.noise_bank, gain)
+        if camera is None or camera is self.camera:
+            return self.camera.apply(frame, rng, self.noise_bank, gain)
+        turned = np.ascontiguousarray(frame[::-1, ::-1])
+        return camera.apply(turned, rng, self._other_noise.setdefault(camera, []), gain)
 
     def held_up(self, image: np.ndarray, label: np.ndarray | None, np_rng: np.random.Generator,
                 hand_covers: float = 0.0) -> np.ndarray:

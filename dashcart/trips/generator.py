@@ -18,6 +18,10 @@ lane. From the plan come:
   photos the recognizer, its gallery and its calibration never used; ``calib`` for fitting
   the calibration; never falling back to another split). Each trip has a camera of its own
   (:class:`CameraSetup`: height over the basket, tilt, exposure, colour cast, focus, noise);
+  with ``cameras=2`` also ``frames/rear/<ms>.jpg``: a second camera at the basket's other end,
+  with a set-up of its own, seeing the same items turned half round (not the product held up
+  to the top camera, nor its barcode), its frames 50 ms after the top camera's (cameras are
+  not synchronized);
 * ``beacons.csv``, ``shopper.csv`` (sign-in and PLU entries; answers to the cart's
   questions come from :class:`ShopperOracle` during a replay, since which questions the
   cart asks is what is being measured), ``trip.json`` (with the site map), and
@@ -42,6 +46,8 @@ from dashcart.sim.camera import barcode_label
 from dashcart.trips.format import TripWriter
 
 CAMERA = "top"
+REAR_CAMERA = "rear"             # the second camera of a two-camera trip
+REAR_LAG_S = 0.05                # its frames come this long after the top camera's
 BEACON_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 LANE_BEACONS = (f"ibeacon:{BEACON_UUID}:9:1", f"ibeacon:{BEACON_UUID}:9:2")   # entry, exit
 # What a basket holds in a trip: the demo bridge's range is about 20 kg at 420 counts/g.
@@ -88,16 +94,19 @@ class Truth:
     seed: int = 0
     split: str = ""                          # the photo split the frames were built from
     photos: list[str] = field(default_factory=list)   # the photos used (relative to the dataset)
-    camera: dict[str, Any] = field(default_factory=dict)   # the CameraSetup of the trip
+    camera: dict[str, Any] = field(default_factory=dict)   # the CameraSetup of the trip (the top camera)
+    rear_camera: dict[str, Any] = field(default_factory=dict)   # ... of the second camera, if any
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "duration_s": self.duration_s, "actions": [asdict(a) for a in self.actions],
-                "basket": self.basket, "split": self.split, "photos": self.photos, "camera": self.camera}
+                "basket": self.basket, "split": self.split, "photos": self.photos, "camera": self.camera,
+                "rear_camera": self.rear_camera}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Truth:
         return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"],
-                   data.get("split", ""), data.get("photos", []), data.get("camera", {}))
+                   data.get("split", ""), data.get("photos", []), data.get("camera", {}),
+                   data.get("rear_camera", {}))
 
 
 def load_truth(trip_dir: str | Path) -> Truth:
@@ -175,14 +184,17 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                   events: int = 20, mix: TripMix | None = None, frames: bool = True, offset: int = -84211,
                   counts_per_gram: float = 420.0, catalogue_ref: str | None = None,
                   images: ProductImages | None = None, frame_size: tuple[int, int] = FRAME_SIZE,
-                  split: str = "test", camera: CameraSetup | None = None) -> Truth:
+                  split: str = "test", camera: CameraSetup | None = None, cameras: int = 1) -> Truth:
     """Write one trip into ``out`` (a new directory) and return its truth.
 
     Photos come from ``split`` only (or from ``images``, whose split is then the one used);
     ``camera`` is drawn from the seed unless given (``CameraSetup()``: the plain camera of
-    earlier trips, straight down, evenly lit)."""
+    earlier trips, straight down, evenly lit). ``cameras``: 1, or 2 for a rear camera too,
+    drawn from a stream of its own, so the top camera's frames are the same either way."""
     from dashcart.sim.load_script import Lift, LoadScript, Place, Push, render_scale_log
 
+    if cameras not in (1, 2):
+        raise ValueError(f"cameras must be 1 or 2, not {cameras!r}")
     mix = mix or TripMix()
     rng = random.Random(seed)
     np_rng = np.random.default_rng(seed)
@@ -191,6 +203,8 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     # the camera and the hands on streams of their own too
     camera = camera or CameraSetup.draw(random.Random(seed * 104729 + 3))
     hand_rng = random.Random(seed * 15485863 + 5)
+    rear = CameraSetup.draw(random.Random(seed * 104729 + 7)) if cameras == 2 else None
+    rear_np_rng = np.random.default_rng(seed * 104729 + 7)
     zones = _zones(catalogue)
     site = _site(zones)
     beacon_of = {zone: key for key, zone in site["zones"].items()}
@@ -198,9 +212,11 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     if images is None and frames and dataset_root:
         images = ProductImages(dataset_root, split)
     scene = BasketScene(frame_size[0], frame_size[1], camera=camera, rng=rng)
-    writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=(CAMERA,) if frames else (),
+    camera_ids = (CAMERA, REAR_CAMERA) if rear else (CAMERA,)
+    writer = TripWriter(out, offset=offset, counts_per_gram=counts_per_gram, cameras=camera_ids if frames else (),
                         catalogue=catalogue_ref, site=site, frames=frames)
-    truth = Truth(seed=seed, split=images.split if images else "", camera=asdict(camera))
+    truth = Truth(seed=seed, split=images.split if images else "", camera=asdict(camera),
+                  rear_camera=asdict(rear) if rear else {})
     used: set[Path] = set()
     load: list[Any] = []
     # what is physically in the cart: {"key","code","qty","grams","unit_g","units"}; "units" are
@@ -210,11 +226,17 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     looks: dict[int, np.ndarray] = {}
     next_key = 1
 
-    def frame(t: float, image: np.ndarray) -> None:
+    def frame(t: float, image: np.ndarray, hand_over: Any = None) -> None:
+        """The top camera's ``image`` at ``t``; a rear camera films the basket just after, with
+        the hand over ``hand_over`` as on the top camera's frame."""
         if frames:
             import cv2
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
             writer.frame_jpeg(CAMERA, t, jpeg.tobytes())
+            if rear is not None:
+                ok, jpeg = cv2.imencode(".jpg", scene.render(rear_np_rng, hand_over, camera=rear),
+                                        [cv2.IMWRITE_JPEG_QUALITY, 80])
+                writer.frame_jpeg(REAR_CAMERA, t + REAR_LAG_S, jpeg.tobytes())
 
     def still(t0: float) -> None:
         # two frames of an untouched basket: the "before" the vision pipeline compares with
@@ -227,7 +249,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         ft = t0
         while ft <= rest_t + 0.45:
             over = hand_over if (ft < t0 + 0.2 or (lingers and ft <= rest_t + 0.3)) else None
-            frame(ft, scene.render(np_rng, over))
+            frame(ft, scene.render(np_rng, over), over)
             ft += 0.15
 
     def look(product: Product) -> np.ndarray:

@@ -69,3 +69,42 @@ def test_produce_by_weight_can_come_without_a_plu(gsd, tmp_path):
     assert all(a.how == "plu" for a in units)
     entered = (tmp_path / "trip" / "shopper.csv").read_text()
     assert not any(a.code in entered for a in lots if a.code not in {u.code for u in units})
+
+
+def test_a_second_camera_films_the_same_basket_from_its_other_end(gsd, tmp_path):
+    """``cameras=2`` adds a rear camera with a set-up of its own: the top camera's frames stay
+    byte for byte those of the one-camera trip, the rear camera's come 50 ms after each, and
+    the replay recognizes what went in on both cameras' crops."""
+    from dashcart.events import ItemRecognized
+    from dashcart.trips.format import read_trip
+    from dashcart.trips.replay import default_vision, replay
+
+    data, root = gsd
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    mix = TripMix(carton=0.3, produce_unit=0.5, produce_weight=0.0, removal=0.2, barcode_hidden=1.0, plu_entered=0.0)
+    one = generate_trip(tmp_path / "one", catalogue, root, 21, events=5, mix=mix)
+    two = generate_trip(tmp_path / "two", catalogue, root, 21, events=5, mix=mix, cameras=2)
+    assert one.actions == two.actions and one.camera == two.camera and not one.rear_camera
+    assert two.rear_camera and two.rear_camera != two.camera
+    assert read_trip(tmp_path / "two").cameras == ("top", "rear")
+    top = sorted((tmp_path / "one" / "frames" / "top").iterdir())
+    assert [p.read_bytes() for p in top] == \
+        [(tmp_path / "two" / "frames" / "top" / p.name).read_bytes() for p in top]
+    rear = {p.name for p in (tmp_path / "two" / "frames" / "rear").iterdir()}
+    assert rear == {f"{int(p.stem) + 50}.jpg" for p in top}
+    with pytest.raises(ValueError, match="cameras must be 1 or 2"):
+        generate_trip(tmp_path / "three", catalogue, root, 21, events=1, cameras=3)
+
+    vision = default_vision(("top", "rear"), catalogue)
+    assert vision is not None
+    seen: list[ItemRecognized] = []
+    settled = vision.on_settled
+
+    def keep(change):
+        events = settled(change)
+        seen.extend(e for e in events if isinstance(e, ItemRecognized))
+        return events
+
+    vision.on_settled = keep
+    replay(tmp_path / "two", catalogue=catalogue, vision=vision)
+    assert {r.camera for r in seen} == {"top", "rear"}
