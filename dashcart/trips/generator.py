@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,10 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     # the camera and the hands on streams of their own too
     camera = camera or CameraSetup.draw(random.Random(seed * 104729 + 3))
     hand_rng = random.Random(seed * 15485863 + 5)
-    rear = CameraSetup.draw(random.Random(seed * 104729 + 7)) if cameras == 2 else None
+    # the rear camera films the same basket, so items are as big in its frames (its own
+    # height is not drawn); the rest of its set-up is its own
+    rear = replace(CameraSetup.draw(random.Random(seed * 104729 + 7)), item_share=camera.item_share) \
+        if cameras == 2 else None
     rear_np_rng = np.random.default_rng(seed * 104729 + 7)
     zones = _zones(catalogue)
     site = _site(zones)
