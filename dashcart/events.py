@@ -61,6 +61,9 @@ class ItemRecognized(Event):
     candidates: tuple[tuple[str, float], ...]
     box: tuple[int, int, int, int] | None = None   # where in the camera's frame it changed (x0, y0, x1, y1)
     look: str | None = None                        # the crop's embedding, compact (dashcart.core.appearance)
+    # A removal's candidates that are still as clearly where it was in the after frame: not what
+    # left (so not in ``candidates``), but what the recognizer's scores are shared among.
+    still_there: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

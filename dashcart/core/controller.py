@@ -148,7 +148,8 @@ class ControllerSettings:
 
 def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
                           reliability: float = 1.0, score_mid: float = 0.0,
-                          score_width: float = 0.05) -> list[tuple[str, float]]:
+                          score_width: float = 0.05,
+                          set_aside: tuple[tuple[str, float], ...] = ()) -> list[tuple[str, float]]:
     """The recognizer's scores are cosine similarities to the gallery (0..1), not
     probabilities: nearly equal similarities mean "can't tell". A softmax with a temperature
     turns them into shares, and the chance that the true product is among the candidates at
@@ -156,14 +157,16 @@ def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature
     logistic in the best similarity, since a crop unlike everything in the gallery (a hand
     over it, a photo unlike the gallery's) often shows none of the candidates while a close
     match nearly always does. Both are measured per model. Temperature 0 takes the scores as
-    they are."""
+    they are. ``set_aside``: candidates the recognizer named as clearly but that are ruled out
+    (a removal's, still in the basket): they keep their shares, which go to none of
+    ``candidates``, so a weak candidate left alone does not inherit the whole confidence."""
     if temperature <= 0 or not candidates:
         return list(candidates)
-    top = max(score for _, score in candidates)
+    top = max(score for _, score in (*candidates, *set_aside))
     if score_mid > 0:
         reliability *= 1.0 / (1.0 + math.exp(-(top - score_mid) / max(score_width, 1e-6)))
     weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
-    total = sum(w for _, w in weights)
+    total = sum(w for _, w in weights) + sum(math.exp((score - top) / temperature) for _, score in set_aside)
     return [(code, reliability * w / total) for code, w in weights]
 
 
@@ -527,7 +530,7 @@ class Controller:
                 for code, score in calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
                                                          self.settings.recognizer_reliability,
                                                          self.settings.recognizer_score_mid,
-                                                         self.settings.recognizer_score_width):
+                                                         self.settings.recognizer_score_width, r.still_there):
                     target.setdefault(code, []).append(score)
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
 

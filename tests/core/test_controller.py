@@ -1,5 +1,6 @@
 """The session state machine on a virtual clock: events in, basket, questions and checkout out."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -398,3 +399,33 @@ def test_a_question_offers_each_product_once_by_its_total_probability(catalogue)
     codes = [cand.code for cand in q.candidates]
     assert codes[:2] == ["4048", "4042"] and len(codes) == len(set(codes)) == 5
     assert q.candidates[0].qty in (2, 3)
+
+
+def test_a_weak_removal_candidate_does_not_inherit_what_is_still_there(catalogue):
+    """Four soyghurts (528 g) and a bunch of asparagus (522 g) in the basket; one soyghurt comes
+    out. The other three still show where it lay, so the recognizer's soyghurt is set aside,
+    and only a weak asparagus (0.40) is left: alone, the softmax gave it the whole reliability
+    and the cart took the asparagus off the bill. Its share is counted against what was set
+    aside, so the cart asks, offering both."""
+    soyghurt, asparagus = "2490000001493", "3392"
+    c = make(catalogue, recognizer_reliability=0.95)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 2112.0, soyghurt)                     # four at once
+    c.handle(ShopperAction(14.0, "plu", asparagus))
+    place(c, 15.0, 522.4, total=2112.0)
+    assert (c.basket.quantity(soyghurt), c.basket.quantity(asparagus)) == (4, 1)
+    c.handle(WeightSettled(20.0, delta_g=-525.9, total_g=2108.5, started_t=19.2))
+    c.handle(ItemRecognized(20.1, camera="top", direction="removed", candidates=((asparagus, 0.40),),
+                            still_there=((soyghurt, 0.45),)))
+    c.handle(Tick(21.0))
+    assert (c.basket.quantity(soyghurt), c.basket.quantity(asparagus)) == (4, 1)
+    (q,) = c.basket.questions
+    assert q.kind == "removed" and {cand["code"] for cand in q.candidates[:2]} == {soyghurt, asparagus}
+
+
+def test_set_aside_candidates_share_the_recognizer_s_confidence():
+    from dashcart.core.controller import calibrated_candidates
+    alone = calibrated_candidates((("3392", 0.40),), 0.06, 0.85)
+    shared = calibrated_candidates((("3392", 0.40),), 0.06, 0.85, set_aside=(("2490000001493", 0.45),))
+    assert alone == [("3392", pytest.approx(0.85))]
+    assert shared[0][1] == pytest.approx(0.85 / (1 + math.exp(0.05 / 0.06)))

@@ -239,21 +239,25 @@ class VisionPipeline:
         for camera, change, before, after in self.find_changes(event):
             embedding = self.recognizer.embed(change.crop)
             candidates = tuple(self.gallery.rank(embedding, self.vision.top_k))
+            still_there: tuple[tuple[str, float], ...] = ()
             if change.direction == "removed":
-                candidates = self._not_still_there(candidates, change, after)
+                candidates, still_there = self._not_still_there(candidates, change, after)
             if self.capture is not None:
                 self.capture(event, camera, change, before, after)
             events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
-                                         look=encode_look(embedding)))
+                                         look=encode_look(embedding), still_there=still_there))
         return events
 
-    def _not_still_there(self, candidates: tuple[tuple[str, float], ...], change: Change,
-                         after: Frame) -> tuple[tuple[str, float], ...]:
+    def _not_still_there(self, candidates: tuple[tuple[str, float], ...], change: Change, after: Frame
+                         ) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
         """A removal's crop comes from the before frame, and an item taken from under others
         leaves a crop that shows mostly them. What the recognizer also finds, as clearly, in
-        the same place of the after frame is still in the basket: it is not what left."""
+        the same place of the after frame is still in the basket: it is not what left. Returns
+        (what may have left, what is still there): the second is kept, because one of several
+        units taken out leaves the others showing, and a weak candidate left alone must not
+        take all the recognizer's confidence."""
         x0, y0, x1, y1 = change.box
         assert self.recognizer is not None and self.gallery is not None
         remaining = dict(self.gallery.rank(self.recognizer.embed(after.image[y0:y1, x0:x1]), self.vision.top_k))
-        return tuple((code, score) for code, score in candidates
-                     if remaining.get(code, 0.0) < score - STILL_THERE_MARGIN)
+        gone = tuple((code, score) for code, score in candidates if remaining.get(code, 0.0) < score - STILL_THERE_MARGIN)
+        return gone, tuple(c for c in candidates if c not in gone)

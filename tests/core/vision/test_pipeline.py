@@ -248,24 +248,28 @@ def test_what_is_still_there_after_a_removal_is_not_what_left(model):
     frames += [(i / 15, scene.render(i)) for i in range(16, 30)]
     settled = WeightSettled(t=26 / 15, delta_g=-170.0, total_g=1580.0, started_t=10 / 15)
 
+    set_aside = []
+
     def removed(pipeline):
         for t, frame in frames:
             pipeline.feed("left", t, frame)
         (event,) = pipeline.on_settled(settled)
         assert event.direction == "removed"
+        set_aside.append({code for code, _ in event.still_there})
         return [code for code, _ in event.candidates]
 
     pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
     filtered = removed(pipeline)
     # without the after frame's word, the crop's candidates are mostly cartons: the milk on top
     unfiltered_pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
-    unfiltered_pipeline._not_still_there = lambda candidates, change, after: candidates
+    unfiltered_pipeline._not_still_there = lambda candidates, change, after: (candidates, ())
     unfiltered = removed(unfiltered_pipeline)
     [(_, change, _, after)] = pipeline.find_changes(settled)
     x0, y0, x1, y1 = change.box
     still_seen = {code for code, _ in gallery.rank(recognizer.embed(after.image[y0:y1, x0:x1]), 5)}
     dropped = set(unfiltered) - set(filtered)
     assert dropped and dropped <= still_seen and set(filtered) <= set(unfiltered)
+    assert set_aside[0] == dropped      # kept beside the candidates: calibration shares with them
     assert PRODUCT in unfiltered and PRODUCT not in filtered
 
 
