@@ -72,10 +72,10 @@ class FusionSection:
                                       doc="how long after the load settled the cart waits for vision (more than vision.look_after_s: the recognizer runs after that)")
     recognizer_min_score: float = setting(0.5, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
     # Fitted with bench/fit_recognizer_calibration.py (calib-split trips, a camera per trip)
-    # for the lite0-gsd-160-full-e26-seed20261128-t4 model (four quarter turns per crop) on
+    # for the lite0-gsd-224-full-e28-seed20261128-t2 model (two quarter turns per crop) on
     # 640x480 basket crops seen vision.look_after_s after the settle: T 0.06, constant
-    # reliability 0.85 (0 wrong commits on the calib and test trips of bench_fusion). The gated
-    # fit (0.999 above similarity 0.45 +- 0.08) is likelier, but gated fits commit look-alikes
+    # reliability 0.85, as for the 160 px model before it (0 wrong commits on the test trips
+    # of bench_fusion). The gated fit (0.999 above similarity 0.425 +- 0.08) is likelier, but gated fits commit look-alikes
     # the recognizer is sure of (a soy milk as an oat milk of the same weight on the test
     # trips), so the constant reliability ships (gate off).
     # Re-fit them for every new model, frame size or gallery method.

@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue from --out if it holds a training state")
     ap.add_argument("--cache", type=Path, default=Path("/work/model-artifacts/decoded"),
                     help="decoded photos kept here as .npy ('' for none)")
-    ap.add_argument("--image-size", type=int, default=160)
+    ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--store-size", type=int, default=256, help="photos are kept in memory at this square size")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=28)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4, help="backbone; the head gets 10x")
     ap.add_argument("--weight-decay", type=float, default=1e-4)

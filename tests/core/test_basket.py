@@ -41,8 +41,9 @@ def test_basket_survives_sigkill_mid_trip(tmp_path):
     assert last is not None
     basket = Basket.open(path)
     n = basket.session.next_item_id - 1
-    # everything shown was on disk; at most the one change in flight after the last print
-    assert n in (last[0], last[0] + 1)
+    # everything shown was on disk; the child may have gone on for a few changes before the
+    # kill reached it (on a loaded machine it did: the pipe held lines not yet read)
+    assert n >= last[0]
     expected_qty = n - n // 3
     assert basket.quantity("2280000001285") in (expected_qty, expected_qty + (1 if n % 3 == 0 else 0))
     assert len(basket.questions) in (n // 5, (n - 1) // 5)

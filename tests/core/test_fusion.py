@@ -146,14 +146,14 @@ def test_removal_recognizes_the_item_by_how_it_looked_going_in(fusion):
     blind = [BasketEntry(BRAVO_APPLE, 1, 1064.0, 1, False), basket[1]]
     d = fusion.decide(-1064.0, Evidence(removed_look=seen), blind)
     assert parts(d) == [(BRAVO_ORANGE, 1)]
-    # a look-alike (another juice of the brand, in the measured 0.80-0.86 band) decides nothing
+    # a look-alike (another juice of the brand, in the measured 0.80-0.89 band) decides nothing
     unit = orange_look / np.linalg.norm(orange_look)
     other = rng.normal(size=1280)
     other -= (other @ unit) * unit
-    alike = encode_look(0.84 * unit + np.sqrt(1 - 0.84 ** 2) * other / np.linalg.norm(other))
+    alike = encode_look(0.88 * unit + np.sqrt(1 - 0.88 ** 2) * other / np.linalg.norm(other))
     d = fusion.decide(-1064.0, Evidence(removed_look=alike), basket)
     assert d.action == "ask"
-    assert look_factor(None) == look_factor(0.2) == look_factor(0.84) == 1.0 < look_factor(0.9) < look_factor(0.99)
+    assert look_factor(None) == look_factor(0.2) == look_factor(0.89) == 1.0 < look_factor(0.92) < look_factor(0.99)
 
 
 def test_removal_uses_measured_weights_not_the_catalogue(fusion):
