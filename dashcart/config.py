@@ -75,9 +75,9 @@ class FusionSection:
     # for the lite0-gsd-224-full-e28-seed20261128-t2 model (two quarter turns per crop) on
     # 640x480 basket crops seen vision.look_after_s after the settle: T 0.06, constant
     # reliability 0.85, as for the 160 px model before it (0 wrong commits on the test trips
-    # of bench_fusion). The gated fit (0.999 above similarity 0.425 +- 0.08) is likelier, but gated fits commit look-alikes
-    # the recognizer is sure of (a soy milk as an oat milk of the same weight on the test
-    # trips), so the constant reliability ships (gate off).
+    # of bench_fusion). The gated fit (0.999 above similarity 0.425 +- 0.08) is likelier, but
+    # gated fits commit look-alikes the recognizer is sure of (a soy milk as an oat milk of the
+    # same weight on the test trips), so the constant reliability ships (gate off).
     # Re-fit them for every new model, frame size or gallery method.
     recognizer_temperature: float = setting(0.06, min=0.0, max=1.0,
                                             doc="softmax temperature turning the recognizer's similarities into shares; 0: take them as probabilities")

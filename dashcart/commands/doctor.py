@@ -537,6 +537,7 @@ def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iter
         yield Finding("state", True, f"{state_dir}: writable, {free_mb:.0f} MB free")
     from dashcart.core.basket import Basket, Journal
     from dashcart.core.checkout.outbox import Outbox
+    from dashcart.core.sqlite_files import FILE_SUFFIXES
     from dashcart.errors import DashcartError
     for name, open_copy in (("basket.db", lambda p: Basket(Journal(p)).journal.close()),
                             ("outbox.sqlite", lambda p: _read_outbox(Outbox, p))):
@@ -547,7 +548,7 @@ def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iter
             # The main file with what SQLite restores it from: its -wal (commits not yet
             # checkpointed) and its -journal (a first transaction cut off, which SQLite rolls
             # back: without it an empty file reads as cut short). -shm is rebuilt from the -wal.
-            for suffix in ("", "-wal", "-journal"):
+            for suffix in (s for s in FILE_SUFFIXES if s != "-shm"):
                 if Path(f"{path}{suffix}").exists():
                     shutil.copyfile(f"{path}{suffix}", Path(scratch) / f"{name}{suffix}")
             try:

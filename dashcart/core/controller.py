@@ -165,9 +165,11 @@ def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature
     top = max(score for _, score in (*candidates, *set_aside))
     if score_mid > 0:
         reliability *= 1.0 / (1.0 + math.exp(-(top - score_mid) / max(score_width, 1e-6)))
-    weights = [(code, math.exp((score - top) / temperature)) for code, score in candidates]
-    total = sum(w for _, w in weights) + sum(math.exp((score - top) / temperature) for _, score in set_aside)
-    return [(code, reliability * w / total) for code, w in weights]
+    def weight(score: float) -> float:
+        return math.exp((score - top) / temperature)
+
+    total = sum(weight(score) for _, score in (*candidates, *set_aside))
+    return [(code, reliability * weight(score) / total) for code, score in candidates]
 
 
 @dataclass

@@ -15,7 +15,7 @@ FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def quarantine(path: str | Path, stamp: str) -> Path:
-    """Move a damaged SQLite file (and its -wal/-shm) aside as ``<name>.damaged-<stamp>``, kept
+    """Move a damaged SQLite file (and its -wal, -shm, -journal) aside as ``<name>.damaged-<stamp>``, kept
     for the on-call engineer; returns the new path of the main file."""
     path = Path(path)
     target = path.with_name(f"{path.name}.damaged-{stamp}")
