@@ -40,7 +40,13 @@ class ChangeSettings:
     shadow_ratio: tuple[float, float] = (0.45, 0.97)
     min_area: float = 0.004               # ignore changes smaller than this share of the frame
     border_penalty: float = 0.3           # weight of regions touching the edge (arms)
-    margin: float = 0.08                  # crop this much wider than the region, each side
+    # Crop this share of the region inside its edge, each side (negative: wider). The mask is
+    # made from blurred 160 px frames, so it runs 1-3 work pixels (4-14 px at 640) past the
+    # item, and what lies beyond is other products, which mislead the recognizer far more
+    # than a lost rim. On 40 generated calib-split trips (806 crops of items going in) the
+    # truth was first on 63 % of the crops with the region 8 % wider each side, 79 % with
+    # the region as it is and 81 % with it 3 % inside.
+    inset: float = 0.03
 
 
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -112,10 +118,11 @@ def find_change(before: np.ndarray, after: np.ndarray, direction: str,
     x, y, w, h, area = stats[best]
     fh, fw = before.shape[:2]
     sx, sy = fw / mw, fh / mh
-    mx, my = settings.margin * w, settings.margin * h
-    x0 = int(max(0, (x - mx) * sx))
-    y0 = int(max(0, (y - my) * sy))
-    x1 = int(min(fw, (x + w + mx) * sx))
-    y1 = int(min(fh, (y + h + my) * sy))
+    # inside the region's edge, but not where it meets the frame's: nothing ran past that
+    ix, iy = settings.inset * w, settings.inset * h
+    x0 = 0 if x == 0 else int(max(0, (x + ix) * sx))
+    y0 = 0 if y == 0 else int(max(0, (y + iy) * sy))
+    x1 = fw if x + w >= mw else int(min(fw, (x + w - ix) * sx))
+    y1 = fh if y + h >= mh else int(min(fh, (y + h - iy) * sy))
     source = after if direction == "added" else before
     return Change(direction, (x0, y0, x1, y1), source[y0:y1, x0:x1].copy(), float(area / (mh * mw)))

@@ -63,3 +63,26 @@ def test_bad_arguments_are_rejected():
         find_change(frame, frame, "moved")
     with pytest.raises(ValueError):
         find_change(frame, np.zeros((10, 10, 3), np.uint8), "added")
+
+
+def _photo(rng: np.random.Generator, size: int = 144) -> np.ndarray:
+    """A square 'photo' of smooth colour, like the generator's product photos at cart scale."""
+    import cv2
+    return cv2.resize(rng.integers(0, 255, (4, 4, 3), dtype=np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_crop_keeps_to_the_item_not_its_neighbours(seed):
+    """Products lie edge to edge in a basket, and whatever of a neighbour the crop takes in
+    misleads the recognizer (on generated trips the truth went from first on 81 % of crops to
+    63 % with an 8 % margin round the region). The crop must cover the item and little else."""
+    rng = np.random.default_rng(seed)
+    scene = BasketScene(seed=seed)
+    for key in range(4):
+        scene.lay(key, _photo(rng))
+    before = scene.render(1)
+    scene.lay("new", _photo(rng))
+    after = scene.render(2, gain=1.08)
+    change = find_change(before, after, "added")
+    assert change is not None
+    assert iou(change.box, scene.items["new"].box) > 0.8
