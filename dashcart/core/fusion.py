@@ -63,6 +63,9 @@ LOOK_MATCH = 100.0
 # left at least this probability of being one of the products the question suggested.
 UNNAMED_SEEN_SHARE = 0.5
 UNNAMED_SHARES = (1.0, 1 / 2, 1 / 3, 2 / 3, 1 / 4, 3 / 4)   # of an unnamed placement that may leave
+# A recognizer candidate at least this likely makes a question "which of these did you put
+# in", though below fusion.recognizer_min_score it cannot be charged without asking.
+SUGGEST_SCORE = 0.5
 UNIT_PRIOR = {1: 1.0, 2: 0.3, 3: 0.15, 4: 0.08}
 
 
@@ -289,7 +292,10 @@ class Fusion:
         best = ranked[0]
         if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
             return Decision("add", delta, ranked)
-        kind = "added" if identified else "unidentified"
+        # "What did you put in?" when the cameras named something, even too weakly to be
+        # charged on its own; "we could not tell" when nothing did
+        named = identified or any(score >= SUGGEST_SCORE for score in evidence.added.values())
+        kind = "added" if named else "unidentified"
         return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified))
 
     @staticmethod

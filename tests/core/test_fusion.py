@@ -9,6 +9,7 @@ BRAVO_APPLE, BRAVO_ORANGE = "2280000001285", "2290000001291"
 SOUR_CREAM = "2470000001471"
 RED_PEPPER, GREEN_PEPPER, YELLOW_PEPPER = "4088", "4065", "4680"
 LIME, PLUM, GOLDEN = "4048", "4042", "4020"
+ARLA_MILD_VANILLA, YOGGI_STRAWBERRY = "2530000001533", "2570000001577"
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,18 @@ def test_look_alike_cartons_need_more_than_weight(fusion):
     # a barcode settles it
     d = fusion.decide(1064.0, Evidence(barcodes=(BRAVO_ORANGE,), added={BRAVO_APPLE: 0.6, BRAVO_ORANGE: 0.35}))
     assert d.action == "add" and parts(d) == [(BRAVO_ORANGE, 1)]
+
+
+def test_a_carton_of_unique_weight_is_not_charged_on_a_middling_recognition(fusion):
+    """Of 1 kg yoghurts of one weight the recognizer leans to the wrong one 0.79 to 0.01 (a
+    strawberry yoghurt taken for a vanilla one on a calib trip): only weight separates them
+    from everything else, not from each other, so the cart asks, the likelier one first,
+    as "what did you put in". Sure of it, the cart charges it."""
+    unsure = fusion.decide(1038.0, Evidence(added={ARLA_MILD_VANILLA: 0.79, YOGGI_STRAWBERRY: 0.01}, zone="dairy"))
+    assert unsure.action == "ask" and unsure.question == "added"
+    assert unsure.candidates[0].parts[0].code == ARLA_MILD_VANILLA
+    sure = fusion.decide(1038.0, Evidence(added={ARLA_MILD_VANILLA: 0.95, YOGGI_STRAWBERRY: 0.01}, zone="dairy"))
+    assert sure.action == "add" and parts(sure) == [(ARLA_MILD_VANILLA, 1)]
 
 
 def test_bell_pepper_colours(fusion):
