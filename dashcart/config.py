@@ -79,7 +79,7 @@ class FusionSection:
     # 806 crops) for the lite0-gsd-224-full-e28-seed20261128-t2 model (two quarter turns per
     # crop) on 640x480 basket crops cut 3 % inside the changed region, seen
     # vision.look_after_s after the settle: the maximum-likelihood fit, T 0.05 and reliability
-    # 0.999 gated at similarity 0.5 +- 0.05 (mean log-likelihood -0.647; the best constant
+    # 0.999 gated at similarity 0.5 +- 0.05 (mean log-likelihood -0.650; the best constant
     # reliability, 0.95, -0.722). The gate matters for a sliver of an item half under others:
     # its candidates score low, and a constant reliability gave them 95 % of the belief (a
     # wrong removal on a two-camera test trip). 0 wrong commits on the test trips of

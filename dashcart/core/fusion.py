@@ -51,11 +51,11 @@ REMOVED_BARCODE_FACTOR = 100.0
 # LOOK_PLAIN similarity it says nothing (an item half hidden under a later one, or turned
 # over, looks unlike itself); from there the item's odds rise to LOOK_MATCH times at
 # LOOK_SURE. Measured with bench/fit_recognizer_calibration.py on 640x480 generated trips of
-# calib photos (355 removals seen, 2,745 pairs with other products) for the 224 px model:
-# other products reached 0.89 at most, two pairs at or above 0.85 and none at 0.90; the
-# item's own look is at or above 0.90 for 26 % of removals and 0.95 for 18 %. Look-alike
+# calib photos (355 removals seen, 2,745 pairs with other products) for the 224 px model and
+# crops cut inside the changed region: other products reached 0.83 at most, none 0.85; the
+# item's own look is at or above 0.90 for 46 % of removals and 0.95 for 32 %. Look-alike
 # cartons (two juices of one brand) are what come close, and they weigh the same, so a look
-# may only decide above what they reach (0.85 for the 160 px model, whose others stopped at 0.83).
+# may only decide above what they reach (with the wider crops before, others reached 0.89).
 LOOK_PLAIN = 0.90
 LOOK_SURE = 0.95
 LOOK_MATCH = 100.0
