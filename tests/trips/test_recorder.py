@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 from dashcart.cli import main
@@ -14,6 +15,7 @@ from dashcart.core.catalogue import Catalogue
 from dashcart.events import BeaconSighting, ShopperAction
 from dashcart.runtime.cart_runtime import CartRuntime, wait_for
 from dashcart.sim.scale_bridge import LoadScript, Place, SimulatedBridge
+from dashcart.snapshot import SessionState
 from dashcart.trips.format import read_trip
 from dashcart.trips.recorder import RECORDED_TOKEN, TripRecorder
 from dashcart.trips.replay import replay
@@ -31,7 +33,12 @@ def _config(tmp_path: Path, port: str) -> Config:
 
 def test_a_recorded_run_replays_to_the_same_basket(tmp_path: Path, catalogue: Catalogue) -> None:
     out = tmp_path / "trip"
-    script = LoadScript(duration_s=60.0, events=(Place(2.0, 1584.0),))
+    # The carton goes in well after the sign-in: the live cart handles events as they arrive,
+    # and a slow start (a loaded CI box) could let the scale's settle arrive after a sign-in it
+    # came before; the replay, in time order, would then ignore it as outside the session.
+    place_t = 8.0
+    script = LoadScript(duration_s=60.0, events=(Place(place_t, 1584.0),))
+    started = time.monotonic()   # about when the bridge's script begins
     with SimulatedBridge(script, seed=3, offset=-84211, counts_per_gram=420.0) as bridge:
         config = _config(tmp_path, bridge.port)
         runtime = CartRuntime(config, catalogue=catalogue, recorder=None)
@@ -41,6 +48,8 @@ def test_a_recorded_run_replays_to_the_same_basket(tmp_path: Path, catalogue: Ca
         try:
             runtime.post(ShopperAction(runtime.clock(), "signin", TOKEN))
             runtime.post(BeaconSighting(runtime.clock(), "ibeacon", "f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7", -70))
+            assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10), "the sign-in was not taken"
+            assert time.monotonic() - started < place_t - 1.0, "the cart started too slowly for this trip"
             # nothing identified the carton: the cart asks; the shopper names it on the screen
             assert wait_for(runtime, lambda s: bool(s.questions), 20), "the cart did not ask"
             runtime.post(ShopperAction(runtime.clock(), "choose", MILK))
