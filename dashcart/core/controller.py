@@ -500,6 +500,13 @@ class Controller:
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
             return
+        started = self.basket.session.started_t
+        if started is not None and change.t < started:
+            # It came to rest before the sign-in, and only reached us after it (the scale reader
+            # lags the camera that read the sign-in). Replay handles events in time order and
+            # ignores it as before the session; so must the live cart, or the two bills differ.
+            self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason="before the session")
+            return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
 
     def _evidence(self, change: WeightSettled) -> Evidence:
