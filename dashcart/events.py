@@ -81,6 +81,10 @@ class BeaconSighting(Event):
     wall_error_s: float | None = None
 
 
+#: What ``ShopperAction("staff", <override>)`` may say (the staff menu's buttons, in its order).
+STAFF_OVERRIDES = ("clear_questions", "unblock", "void_last", "tare", "end_session")
+
+
 @dataclass(frozen=True)
 class ShopperAction(Event):
     """What the shopper did on the screen (or with the app's QR code).

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dashcart.errors import Misconfigured, read_user_file
-from dashcart.events import BeaconSighting, ShopperAction
+from dashcart.events import STAFF_OVERRIDES, BeaconSighting, ShopperAction
 
 FORMAT = "dashcart-trip/1"
 SHOPPER_ACTIONS = ("signin", "choose", "plu", "cancel", "confirm",
-                   # beyond the contract's list, what the screen can also send:
-                   "not_in_cart", "remove", "produce", "signout")
+                   # beyond the contract's list, what the screen can also send, and the staff
+                   # overrides (``staff,void_last``: the override only; the PIN is checked on
+                   # the screen and never reaches the controller), which change the bill too:
+                   "not_in_cart", "remove", "produce", "signout", "staff")
 BEACON_KINDS = ("ibeacon", "eddystone-uid", "eddystone-eid")
 
 
@@ -211,6 +213,8 @@ def _read_shopper(trip: Trip) -> None:
             value = row[2].strip() if len(row) == 3 else ""
             if action not in SHOPPER_ACTIONS:
                 raise ValueError(f"action {action!r} is not one of {', '.join(SHOPPER_ACTIONS)}")
+            if action == "staff" and value not in STAFF_OVERRIDES:
+                raise ValueError(f"staff override {value!r} is not one of {', '.join(STAFF_OVERRIDES)}")
         except ValueError as exc:
             trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
             continue

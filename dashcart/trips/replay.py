@@ -58,6 +58,30 @@ class ReplayCheckout:
         return placed
 
 
+class ReplayScale:
+    """The controller's scale port on replay: staff's "zero the scale" (a recorded ``staff,tare``)
+    zeroes the replay's weighing engine at its next rest, as the live scale reader does on its
+    own thread, giving up after ``ZERO_WAIT_S`` of the trip's time (live: of the wall clock)."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self._wanted = False
+        self._until: float | None = None
+
+    def request_zero(self) -> None:
+        self._wanted = True
+
+    def after_reading(self, t: float) -> None:
+        """Called after each scale line is fed to the engine."""
+        if not self._wanted:
+            return
+        from dashcart.runtime.scale_reader import ZERO_WAIT_S
+        if self._until is None:
+            self._until = t + ZERO_WAIT_S
+        if self.engine.zero() or t >= self._until:
+            self._wanted, self._until = False, None
+
+
 @dataclass
 class ReplayResult:
     controller: Controller
@@ -215,17 +239,17 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     scratch = tempfile.TemporaryDirectory(prefix="dashcart-replay-")
     checkout = ReplayCheckout(post, Path(scratch.name))
     location = _trip_locator(trip, config) if trip.site else None
+    decoder = LineDecoder(trip.protocol)
+    engine = WeighingEngine(trip.offset, trip.counts_per_gram, weighing)
+    scale = ReplayScale(engine)
     controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
-                            checkout=checkout, location=location)
+                            checkout=checkout, location=location, scale=scale)
     result = ReplayResult(controller, trip.problems, vision=vision is not None)
     reported = 0   # the problems found while reading the trip are reported as the replay starts
 
     def problem(message: str) -> None:
         file, _, rest = message.partition(": ")
         trip.problems.append(TripProblem(file, None, rest or message))
-
-    decoder = LineDecoder(trip.protocol)
-    engine = WeighingEngine(trip.offset, trip.counts_per_gram, weighing)
 
     def scale_items() -> Iterator[tuple[float, int, int, Any]]:
         if trip.scale_log.is_file():
@@ -277,6 +301,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
                 recognize(math.inf)
                 deliver(event)
                 waiting.append(event)
+            scale.after_reading(t)
         elif kind == 2:
             if vision is None:
                 continue

@@ -227,3 +227,45 @@ def test_a_lane_of_one_beacon_is_accepted(tmp_path, capsys):
                       y=0.1)
     code, out, err = run_json(capsys, str(trip), "--no-vision", *_catalogue())
     assert "lane" not in err and out["checkout"] is not None, err
+
+
+# --- staff overrides in a recorded trip ---
+
+def _staff_trip(path, overrides):
+    from dashcart.sim.load_script import LoadScript, Place, format_scale_log, render_scale_log
+    path.mkdir()
+    meta = {"format": "dashcart-trip/1", "scale": {"protocol": "hx711-bridge", "offset": 0, "counts_per_gram": 420.0},
+            "cameras": []}
+    (path / "trip.json").write_text(json.dumps(meta))
+    # 40 g of dirt in the empty basket; staff zero the scale at 2 s; a carton goes in at 5 s
+    script = LoadScript(duration_s=12.0, initial_g=40.0, events=(Place(5.0, 1062.0),))
+    (path / "scale.log").write_text(format_scale_log(render_scale_log(script, seed=4)))
+    rows = "".join(f"{t},staff,{override}\n" for t, override in overrides)
+    (path / "shopper.csv").write_text(f"t,action,value\n0.5,signin,dcs1:ReplayShopper0123456\n8.0,choose,2280000001285\n{rows}")
+    return path
+
+
+def test_a_recorded_staff_override_replays_as_it_happened(tmp_path):
+    from tests.conftest import SHARED_DATA
+    trip = _staff_trip(tmp_path / "trip", [(2.0, "tare"), (10.0, "void_last")])
+    result = replay(trip, vision=False, catalogue_path=SHARED_DATA / "catalogue" / "demo_store.csv").as_json()
+    assert [e.get("action") for e in result["events"] if e["type"] == "staff"] == ["tare", "void_last"]
+    assert [e.get("code") for e in result["events"] if e["type"] == "added"] == ["2280000001285"]
+    assert result["basket"] == []                            # staff took the juice off the bill
+
+
+def test_a_replayed_staff_zero_zeroes_the_replay_s_scale_at_its_next_rest():
+    from dashcart.core.weighing import WeighingEngine, feed_decoded
+    from dashcart.drivers.scale.decoder import LineDecoder
+    from dashcart.sim.load_script import LoadScript, render_scale_log
+    from dashcart.trips.replay import ReplayScale
+    engine, decoder = WeighingEngine(0, 420.0), LineDecoder("hx711-bridge")
+    scale = ReplayScale(engine)
+    asked = False
+    for t, line in render_scale_log(LoadScript(duration_s=4.0, initial_g=40.0), seed=4):
+        list(feed_decoded(engine, decoder.decode(t, line)))
+        if t >= 2.0 and not asked:
+            scale.request_zero()            # staff pressed "zero the scale" at 2 s
+            asked = True
+        scale.after_reading(t)
+    assert abs(engine.zero_g - 40.0) < 2.0 and abs(engine.live_g) < 2.0

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
+from dashcart.events import STAFF_OVERRIDES
 from dashcart.snapshot import SessionState
 from dashcart.ui import theme
 from dashcart.ui.screens.common import header
 from dashcart.ui.screens.question import build_plu
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Text, Widget
-
-STAFF_OVERRIDES = ("clear_questions", "unblock", "void_last", "tare", "end_session")
 
 
 def build(v: View) -> list[Widget]:
