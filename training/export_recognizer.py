@@ -40,14 +40,20 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO / "dashcart" / "core" / "vision" / "models"
 
 
-def build_net(checkpoint: Path | None) -> tuple[EmbeddingNet, dict]:
+def build_net(checkpoint: Path | None, use_ema: bool = False) -> tuple[EmbeddingNet, dict]:
     if checkpoint is None:
         net = EmbeddingNet(load_backbone(pretrained=True))
         return net.eval(), {"image_size": 224, "version": "lite0-imagenet"}
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    meta = ckpt["meta"]
+    meta = dict(ckpt["meta"])
     net = EmbeddingNet(load_backbone(pretrained=False), meta.get("embedding_dim"))
-    net.load_state_dict(ckpt["embedding_net"])
+    if use_ema:
+        if "ema_net" not in ckpt:
+            raise SystemExit(f"export_recognizer: {checkpoint} has no moving average (train with --ema)")
+        net.load_state_dict(ckpt["ema_net"])
+        meta["version"] = f"{meta['version']}-ema"
+    else:
+        net.load_state_dict(ckpt["embedding_net"])
     return net.eval(), meta
 
 
@@ -174,6 +180,7 @@ def main() -> int:
     src.add_argument("--regallery", action="store_true",
                      help="keep the model in --out-dir; set its sidecar's quarter_turns (and the version's "
                           "-tN) and embed the gallery again")
+    ap.add_argument("--ema", action="store_true", help="export the checkpoint's moving average of the weights")
     ap.add_argument("--data", type=Path, default=gsd_data.DEFAULT_ROOT, help="dataset root (or $DASHCART_GSD)")
     ap.add_argument("--out-dir", type=Path, default=MODELS_DIR,
                     help="default: dashcart/core/vision/models")
@@ -202,7 +209,7 @@ def main() -> int:
         write_gallery(args, args.out_dir / "recognizer.tflite")
         return 0
     torch.manual_seed(args.seed)
-    net, meta = build_net(None if args.pretrained else args.checkpoint)
+    net, meta = build_net(None if args.pretrained else args.checkpoint, args.ema)
     size = int(meta["image_size"])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     args.float_out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,19 @@ def test_a_seeded_run_is_repeatable_and_resumes(tmp_path: Path) -> None:
     assert any(not torch.equal(a[k], after[k]) for k in a)  # the second epoch trained
 
 
+def test_the_moving_average_is_kept_beside_the_weights_and_resumed(tmp_path: Path) -> None:
+    run = _train(tmp_path, "--epochs", "1", "--ema", "0.5")
+    assert run.returncode == 0, run.stderr
+    assert "ema calib" in run.stdout                     # evaluated beside the trained weights
+    first = torch.load(tmp_path / "recognizer.pt", weights_only=False)
+    weights, average = first["embedding_net"], first["ema_net"]
+    assert weights.keys() == average.keys()
+    assert any(not torch.equal(weights[k], average[k]) for k in weights if weights[k].is_floating_point())
+    resumed = _train(tmp_path, "--epochs", "2", "--ema", "0.5", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(tmp_path / "recognizer.pt", weights_only=False)["ema_steps"] == 2 * first["ema_steps"]
+
+
 def test_a_missing_dataset_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "training.train_recognizer", "--data", str(tmp_path / "nowhere"), "--epochs", "1",
