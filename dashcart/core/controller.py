@@ -230,6 +230,8 @@ class Controller:
         # Of those, weight changes: something went in or out that the basket on disk lacks.
         self.unsaved_weight_changes = 0
         self._pending_restored = False                # _pending came from the journal (see handle)
+        # When this controller took the sign-in, on its own clock (None: restored, or no session)
+        self._signed_in_t: float | None = None
         self._pending: _Pending | None = None
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
@@ -500,11 +502,12 @@ class Controller:
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
             return
-        started = self.basket.session.started_t
-        if started is not None and change.t < started:
+        if self._signed_in_t is not None and change.t < self._signed_in_t:
             # It came to rest before the sign-in, and only reached us after it (the scale reader
             # lags the camera that read the sign-in). Replay handles events in time order and
             # ignores it as before the session; so must the live cart, or the two bills differ.
+            # (Only for a sign-in on this clock: a session restored after a reboot started on
+            # the monotonic clock of the boot before, which says nothing about this one's.)
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason="before the session")
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
@@ -691,6 +694,7 @@ class Controller:
                 self._checkout = None
                 self.produce_entry = None
                 self.basket.begin_session(a.t, a.value)
+                self._signed_in_t = a.t
                 self._note(a.t, "signin")
             return
         if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):

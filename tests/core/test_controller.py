@@ -465,3 +465,17 @@ def test_a_change_that_settled_before_the_sign_in_is_not_charged_though_it_arriv
     assert as_it_arrived.state is SessionState.SHOPPING and not as_it_arrived.snapshot().questions
     place(as_it_arrived, 8.0, 1062.0, JUICE, total=2125.0)     # what goes in after the sign-in still counts
     assert [(line.code, line.qty) for line in as_it_arrived.snapshot().lines] == [(JUICE, 1)]
+
+
+def test_after_a_reboot_the_restored_session_takes_changes_on_the_new_clock(catalogue, tmp_path):
+    """The session began at 5,000 s on the boot before's monotonic clock; the new boot's clock
+    starts near 0. Changes on the new clock are not "before the session"."""
+    path = str(tmp_path / "basket.db")
+    before = make(catalogue, path)
+    before.handle(ShopperAction(5000.0, "signin", "tok"))
+    place(before, 5010.0, 1062.0, JUICE, total=1062.0)
+    assert [line.qty for line in before.snapshot().lines] == [1]
+    after = make(catalogue, path)                    # power cut; a new boot, a new clock
+    assert after.state is SessionState.SHOPPING
+    place(after, 12.0, 1062.0, JUICE, total=2124.0)
+    assert [(line.code, line.qty) for line in after.snapshot().lines] == [(JUICE, 2)]
