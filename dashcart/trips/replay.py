@@ -64,7 +64,9 @@ class ReplayScale:
     own thread, giving up after ``ZERO_WAIT_S`` of the trip's time (live: of the wall clock)."""
 
     def __init__(self, engine: Any):
+        from dashcart.runtime.scale_reader import ZERO_WAIT_S
         self.engine = engine
+        self.wait_s = ZERO_WAIT_S
         self._wanted = False
         self._until: float | None = None
 
@@ -75,9 +77,8 @@ class ReplayScale:
         """Called after each scale line is fed to the engine."""
         if not self._wanted:
             return
-        from dashcart.runtime.scale_reader import ZERO_WAIT_S
         if self._until is None:
-            self._until = t + ZERO_WAIT_S
+            self._until = t + self.wait_s
         if self.engine.zero() or t >= self._until:
             self._wanted, self._until = False, None
 
