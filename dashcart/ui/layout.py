@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pygame
 
 from dashcart.errors import Misconfigured
+from dashcart.events import STAFF_OVERRIDES
 
 MIN_TARGET = 48
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((800, 480), (1280, 800), (720, 1280))
@@ -313,7 +314,7 @@ class Layout:
     def staff_menu(self) -> dict[str, pygame.Rect]:
         b, gap = self.body, self.pad
         title, status, buttons = split_rows(b, [self.px(44), self.px(34), None], gap)
-        names = ["clear_questions", "unblock", "void_last", "tare", "end_session", "close"]
+        names = [*STAFF_OVERRIDES, "close"]
         cells = grid(buttons, 2 if self.portrait else 3, 3 if self.portrait else 2, gap)
         rects = {"title": title, "status": status}
         rects.update(dict(zip(names, cells)))
