@@ -298,9 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate() -> str:
         t = time.time()
         rows = []
-        for label, model in (("", net), ("ema ", ema.module if ema is not None else None)):
-            if model is None:
-                continue
+        models = [("", net)] + ([("ema ", ema.module)] if ema is not None else [])
+        for label, model in models:
             train_emb = embed(model, eval_u8["train-clean"], device, autocast)
             for name in ("calib", "test"):
                 if len(ys[name]):
