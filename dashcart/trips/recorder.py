@@ -63,7 +63,8 @@ class TripRecorder:
         site = {"zones": dict(config.location.zones), "lane": list(config.location.lane)}
         self._writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
                                   counts_per_gram=config.scale.counts_per_gram, cameras=cameras, frames=frames,
-                                  site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3))
+                                  site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3),
+                                  answers=True)
         self._lock = threading.Lock()
         self._closed = False
         self.lines = 0
@@ -108,7 +109,7 @@ class TripRecorder:
                 self._writer.beacon(rel, event.kind, event.id, event.rssi)
             elif isinstance(event, ShopperAction):
                 value = RECORDED_TOKEN if event.action == "signin" else event.value
-                self._writer.shopper(rel, event.action, value)
+                self._writer.shopper(rel, event.action, value, event.question_id, event.qty)
             self._writer.flush()
 
     def frame(self, camera: str, t: float, image: Any) -> None:

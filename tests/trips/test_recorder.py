@@ -50,8 +50,10 @@ def test_a_recorded_run_replays_to_the_same_basket(tmp_path: Path, catalogue: Ca
             assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10), "the sign-in was not taken"
             assert time.monotonic() - started < place_t - 1.0, "the cart started too slowly for this trip"
             # nothing identified the carton: the cart asks; the shopper names it on the screen
-            assert wait_for(runtime, lambda s: bool(s.questions), 20), "the cart did not ask"
-            runtime.post(ShopperAction(runtime.clock(), "choose", MILK))
+            asked = wait_for(runtime, lambda s: bool(s.questions), 20)
+            assert asked is not None, "the cart did not ask"
+            # as the screen does, the answer names its question
+            runtime.post(ShopperAction(runtime.clock(), "choose", MILK, question_id=asked.questions[0].id))
             chosen = wait_for(runtime, lambda s: any(line.code == MILK for line in s.lines), 10)
             assert chosen is not None and not chosen.questions
             # staff take it off the bill (after the PIN, on the screen): it changes the bill, so
@@ -67,7 +69,8 @@ def test_a_recorded_run_replays_to_the_same_basket(tmp_path: Path, catalogue: Ca
     assert not (out / "frames").exists()                                   # frames only when asked for
     shopper = (out / "shopper.csv").read_text()
     assert TOKEN not in shopper and f"signin,{RECORDED_TOKEN}" in shopper   # the token stays out
-    assert f"choose,{MILK}" in shopper and shopper.rstrip().endswith(",staff,void_last")
+    assert shopper.startswith("t,action,value,question,qty\n")
+    assert f"choose,{MILK},1," in shopper and shopper.rstrip().endswith(",staff,void_last,,")
     assert "ibeacon,f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7,-70" in (out / "beacons.csv").read_text()
     assert json.loads((out / "trip.json").read_text())["format"] == "dashcart-trip/1"
 
