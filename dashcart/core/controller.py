@@ -698,6 +698,14 @@ class Controller:
                 self._note(a.t, "signin")
             return
         if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):
+            if state is SessionState.SHOPPING and not self.basket.items and not self.basket.questions \
+                    and (self._pending is not None or not self.weight_stable):
+                # Something is going in or out: the session ends once the scale has said what.
+                # Else the live cart, whose scale reader lags, would end it and then ignore the
+                # change, while a replay (time order) charges it, or the other way round.
+                self._tell("message.settling", "one moment: the basket is still settling")
+                self._note(a.t, "rejected", action="signout", value="settling")
+                return
             if state is SessionState.DONE or (state is SessionState.SHOPPING and not self.basket.items
                                               and not self.basket.questions):
                 self._set_state(a.t, SessionState.IDLE)

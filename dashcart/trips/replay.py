@@ -27,7 +27,7 @@ from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.core.fusion import FusionParams
 from dashcart.core.location import Locator, Site
 from dashcart.errors import DashcartError, Misconfigured
-from dashcart.events import BarcodeSeen, BeaconSighting, Event, ShopperAction, Tick, WeightSettled
+from dashcart.events import BarcodeSeen, BeaconSighting, Event, ShopperAction, Tick, WeightLive, WeightSettled
 from dashcart.trips.format import Trip, TripProblem, read_trip
 
 log = logging.getLogger("dashcart.replay")
@@ -292,6 +292,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
                 deliver(derived)
 
     end_t = 0.0
+    stable = True       # as the controller starts
     for t, kind, _, payload in heapq.merge(scale_items(), frame_items(), other_items(), key=lambda x: x[:3]):
         end_t = max(end_t, t)
         recognize(t)
@@ -302,6 +303,12 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
                 recognize(math.inf)
                 deliver(event)
                 waiting.append(event)
+            if engine.stable != stable:
+                # The controller sees the load start and stop moving, as the live scale
+                # reader's WeightLive tells it (a sign-out waits while the load moves); only
+                # the changes: the bill never depends on the live weight.
+                stable = engine.stable
+                deliver(WeightLive(t, grams=round(engine.live_g, 1), stable=stable))
             scale.after_reading(t)
         elif kind == 2:
             if vision is None:

@@ -479,3 +479,31 @@ def test_after_a_reboot_the_restored_session_takes_changes_on_the_new_clock(cata
     assert after.state is SessionState.SHOPPING
     place(after, 12.0, 1062.0, JUICE, total=2124.0)
     assert [(line.code, line.qty) for line in after.snapshot().lines] == [(JUICE, 2)]
+
+
+def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
+    """The shopper puts a juice in and signs out at once (5.1 s), the load at rest at 5.0 s.
+    Live, the scale reader lags: the settled change may come after the sign-out. Had the
+    sign-out ended the session, the juice would go unbilled live (no session) and be charged
+    to an ended session in replay. In either order the sign-out waits, and the juice is billed."""
+    from dashcart.events import WeightLive
+    moving, at_rest = WeightLive(4.3, grams=500.0, stable=False), WeightLive(5.0, grams=1063.0, stable=True)
+    settled = WeightSettled(5.0, delta_g=1063.0, total_g=1063.0, started_t=4.2)
+    signout = ShopperAction(5.1, "signout")
+    orders = {"in time order": (moving, settled, at_rest, signout), "as it arrived": (moving, signout, settled, at_rest)}
+    for order, events in orders.items():
+        c = make(catalogue)
+        c.handle(ShopperAction(1.0, "signin", "tok"))
+        c.handle(BarcodeSeen(4.0, camera="top", gtin13=JUICE, format="EAN-13"))
+        for event in (*events, Tick(7.0)):
+            c.handle(event)
+        snap = c.snapshot()
+        assert snap.state is SessionState.SHOPPING, order
+        assert [(line.code, line.qty) for line in snap.lines] == [(JUICE, 1)], order
+        assert {"t": 5.1, "type": "rejected", "action": "signout", "value": "settling"} in c.log, order
+    # once the scale is at rest with nothing pending, the same tap ends an empty session
+    c = make(catalogue)
+    c.handle(ShopperAction(1.0, "signin", "tok"))
+    for event in (moving, WeightLive(5.0, grams=0.0, stable=True), ShopperAction(5.1, "signout")):
+        c.handle(event)
+    assert c.state is SessionState.IDLE

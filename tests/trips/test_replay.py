@@ -315,3 +315,20 @@ def test_a_bad_question_or_qty_cell_is_reported_with_its_line(tmp_path):
     problems = [str(p) for p in read_trip(trip).problems]
     assert problems == [f"{trip / 'shopper.csv'}:3: question 'first' is not a whole number from 1; line skipped",
                         f"{trip / 'shopper.csv'}:4: qty '-2' is not a whole number from 0; line skipped"]
+
+
+def test_a_replayed_sign_out_while_the_load_moves_waits_as_the_live_cart_does(tmp_path):
+    # A juice put in at 3 s, the sign-out tapped at 3.3 s while the load still moves: the
+    # replay sees the scale move (as the live cart's WeightLive says) and refuses it.
+    from dashcart.sim.load_script import LoadScript, Place, format_scale_log, render_scale_log
+    path = tmp_path / "trip"
+    path.mkdir()
+    meta = {"format": "dashcart-trip/1", "scale": {"protocol": "hx711-bridge", "offset": 0, "counts_per_gram": 420.0},
+            "cameras": []}
+    (path / "trip.json").write_text(json.dumps(meta))
+    (path / "scale.log").write_text(format_scale_log(render_scale_log(LoadScript(duration_s=8.0,
+                                                                                   events=(Place(3.0, 1062.0),)), seed=5)))
+    (path / "shopper.csv").write_text("t,action,value\n0.5,signin,dcs1:ReplayShopper0123456\n3.3,signout,\n")
+    result = _replayed(path)
+    assert {"t": 3.3, "type": "rejected", "action": "signout", "value": "settling"} in result["events"]
+    assert [e["type"] for e in result["events"] if e["type"] in ("state", "question")] == ["question"]
