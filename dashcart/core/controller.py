@@ -459,6 +459,13 @@ class Controller:
             for callback in self._subscribers:
                 callback(snap)
 
+    @property
+    def pending_decision(self) -> tuple[float, float] | None:
+        """(when the change came to rest, when it is decided) for a settled change waiting
+        for the cameras, else None."""
+        p = self._pending
+        return None if p is None else (p.change.t, p.deadline)
+
     def next_deadline(self) -> float | None:
         """The next time something happens without a new event (the loop sends a Tick then)."""
         times = []

@@ -47,6 +47,7 @@ from dashcart.events import (
     Tick,
     WeightSettled,
 )
+from dashcart.runtime.late_evidence import LateEvidenceHold
 from dashcart.runtime.sdnotify import Notifier
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
@@ -79,6 +80,7 @@ LOOP_DEADLINE_S = 5.0
 LIVE_WEIGHT_PERIOD_S = 0.1
 #: Longest wait for an event before the controller loop beats and looks at the clock.
 IDLE_WAIT_S = 0.5
+HOLD_POLL_S = 0.02      # how often a decision waiting for a late recognizer looks again
 
 
 @dataclass
@@ -169,6 +171,7 @@ class CartRuntime:
         self.scale_source: ScaleEventSource | None = None
         self._vision: VisionPipeline | None = None
         self._live: LiveVision | None = None
+        self._late_evidence: LateEvidenceHold | None = None   # with cameras: waits for a late recognizer
         self._signin: QrSignIn | None = None
         self._signin_lock = threading.Lock()
         self._beacons: BeaconScanner | None = None
@@ -414,6 +417,7 @@ class CartRuntime:
                                 gallery=self._gallery(recognizer, catalogue), clock=self.clock,
                                 sources=sources, on_frame=self._on_frame, heartbeats=self.heartbeats)
         self._vision = self._live.pipeline
+        self._late_evidence = LateEvidenceHold(self._live.worker.working_on)
 
     def _gallery(self, recognizer: Recognizer | None, catalogue: Catalogue) -> Gallery | None:
         """The recognizer's gallery for this catalogue (:func:`dashcart.runtime.assemble.open_gallery`)."""
@@ -459,18 +463,52 @@ class CartRuntime:
     def _controller_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
         controller = self.controller
         assert controller is not None
+        hold = self._late_evidence
         while not stop.is_set():
+            # A decision whose recognizer is late waits for it (see late_evidence): what comes
+            # at or after its deadline is held back meanwhile, and no Tick is sent.
+            due = hold.due(controller, self.clock()) if hold is not None else None
+            if hold is not None and due is None and hold.held:
+                self._release_held(controller, hold)
+                continue
             deadline = controller.next_deadline()
-            wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
+            if due is not None:
+                wait = HOLD_POLL_S
+            else:
+                wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
+            event: Event | None
             try:
                 event = self.queue.get(timeout=wait)
             except queue.Empty:
-                event = Tick(self.clock())
+                event = None
             beat.beat()
+            if hold is not None:
+                due = hold.due(controller, self.clock())   # the deadline may have just passed
+                if due is not None and (event is None or hold.hold(event, due)):
+                    continue
+            self._dispatch_safely(controller, event if event is not None else Tick(self.clock()))
+
+    def _release_held(self, controller: Controller, hold: LateEvidenceHold) -> None:
+        """The recognizer answered (or the wait ended): what it posted before it finished is
+        on the queue, before the deadline; then what was held back, in its order."""
+        due = hold.held_for
+        while True:
             try:
-                self._dispatch(controller, event)
-            except Exception:  # one bad event must not take the cart down; the log says which
-                log.exception("controller: handling %r failed", event)
+                event = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if due is not None and event.t < due:
+                self._dispatch_safely(controller, event)
+            else:
+                hold.held.append(event)
+        for event in hold.release():
+            self._dispatch_safely(controller, event)
+
+    def _dispatch_safely(self, controller: Controller, event: Event) -> None:
+        try:
+            self._dispatch(controller, event)
+        except Exception:  # one bad event must not take the cart down; the log says which
+            log.exception("controller: handling %r failed", event)
 
     def _dispatch(self, controller: Controller, event: Event) -> None:
         controller.advance_to(event.t)

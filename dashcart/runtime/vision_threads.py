@@ -81,11 +81,21 @@ class RecognitionWorker:
         self.pipeline = pipeline
         self.emit = emit
         self._jobs: queue.Queue[tuple[WeightSettled, float] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._in_flight: list[float] = []     # the times of the changes asked about, not yet answered
         self._thread = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
         self._thread.start()
 
     def submit(self, event: WeightSettled) -> None:
+        with self._lock:
+            self._in_flight.append(event.t)
         self._jobs.put((event, time.monotonic()))
+
+    def working_on(self, t: float) -> bool:
+        """Whether the change settled at ``t`` (or one before it) is still being recognized:
+        its :class:`ItemRecognized` events, if any, are not all posted yet."""
+        with self._lock:
+            return any(pending <= t for pending in self._in_flight)
 
     def _work(self) -> None:
         while True:
@@ -99,6 +109,9 @@ class RecognitionWorker:
                     self.emit(result)
             except Exception:  # a bad frame must not end recognition for the trip
                 log.exception("recognition failed for the change at t=%.3f", event.t)
+            finally:
+                with self._lock:    # after the events are posted: the controller finds them queued
+                    self._in_flight.remove(event.t)
 
     def close(self) -> None:
         """Stop after the recognitions already asked for."""

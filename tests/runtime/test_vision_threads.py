@@ -1,5 +1,6 @@
 import dataclasses
 import threading
+import time
 
 import pytest
 
@@ -61,3 +62,35 @@ def test_vision_disabled_loads_no_model():
 def test_shipped_model_loads_by_default():
     recognizer = open_recognizer(dataclasses.replace(Config()))
     assert recognizer is not None and recognizer.model_path == MODEL
+
+
+def test_the_worker_says_which_changes_it_still_works_on():
+    """The controller loop waits on working_on(t): it must turn false only once the
+    recognitions of that change are posted, or the decision would miss them."""
+    from dashcart.events import ItemRecognized, WeightSettled
+    from dashcart.runtime.vision_threads import RecognitionWorker
+    started, finish = threading.Event(), threading.Event()
+
+    class SlowPipeline:
+        vision = VisionSection(look_after_s=0.0)
+
+        def on_settled(self, event):
+            started.set()
+            finish.wait(10)
+            return [ItemRecognized(event.t, "top", "added", (("4011", 0.9),))]
+
+    posted = []
+    worker = RecognitionWorker(SlowPipeline(), lambda e: posted.append((e, worker.working_on(5.0))))
+    try:
+        assert not worker.working_on(5.0)
+        worker.submit(WeightSettled(5.0, 100.0, 100.0))
+        assert worker.working_on(5.0) and worker.working_on(6.0) and not worker.working_on(4.0)
+        assert started.wait(10)
+        finish.set()
+        deadline = time.monotonic() + 10
+        while worker.working_on(5.0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not worker.working_on(5.0)
+        assert [(type(e).__name__, busy) for e, busy in posted] == [("ItemRecognized", True)]
+    finally:
+        worker.close()
