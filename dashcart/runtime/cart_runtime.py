@@ -398,10 +398,11 @@ class CartRuntime:
         source.request_zero().add_done_callback(done)
 
     def _from_scale(self, event: Event) -> None:
-        self.post(event)
         if isinstance(event, WeightSettled) and self._live is not None:
             # The recognizer runs in the vision worker; its answer comes back as an event.
+            # Asked first, so the controller loop knows it is at work when the change arrives.
             self._live.worker.submit(event)
+        self.post(event)
 
     def _start_cameras(self, catalogue: Catalogue) -> None:
         sources = self.devices.cameras
@@ -465,14 +466,13 @@ class CartRuntime:
         assert controller is not None
         hold = self._late_evidence
         while not stop.is_set():
-            # A decision whose recognizer is late waits for it (see late_evidence): what comes
-            # at or after its deadline is held back meanwhile, and no Tick is sent.
-            due = hold.due(controller, self.clock()) if hold is not None else None
-            if hold is not None and due is None and hold.held:
-                self._release_held(controller, hold)
+            # A decision whose recognizer is late waits for it (see late_evidence): what would
+            # decide it, and all after, is held back meanwhile, and no Tick is sent.
+            if hold is not None and hold.held and not hold.must_wait(controller, self.clock()):
+                self._release_held(controller, hold, stop)
                 continue
             deadline = controller.next_deadline()
-            if due is not None:
+            if hold is not None and (hold.held or hold.overdue(controller, self.clock())):
                 wait = HOLD_POLL_S
             else:
                 wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
@@ -482,27 +482,33 @@ class CartRuntime:
             except queue.Empty:
                 event = None
             beat.beat()
-            if hold is not None:
-                due = hold.due(controller, self.clock())   # the deadline may have just passed
-                if due is not None and (event is None or hold.hold(event, due)):
+            if event is None:
+                if hold is not None and (hold.held or hold.overdue(controller, self.clock()) or not self.queue.empty()):
                     continue
-            self._dispatch_safely(controller, event if event is not None else Tick(self.clock()))
+                event = Tick(self.clock())
+            if hold is not None and hold.offer(event, controller):
+                continue
+            self._dispatch_safely(controller, event)
 
-    def _release_held(self, controller: Controller, hold: LateEvidenceHold) -> None:
-        """The recognizer answered (or the wait ended): what it posted before it finished is
-        on the queue, before the deadline; then what was held back, in its order."""
-        due = hold.held_for
+    def _release_held(self, controller: Controller, hold: LateEvidenceHold, stop: threading.Event) -> None:
+        """The recognizer is done (or the wait is over). What it posted is on the queue by now
+        and came before the held events: those go first, then the held ones in their order,
+        until one would decide a newer change whose recognizer is still at work."""
+        start = hold.held_from
         while True:
             try:
                 event = self.queue.get_nowait()
             except queue.Empty:
                 break
-            if due is not None and event.t < due:
+            if start is not None and event.t < start:
                 self._dispatch_safely(controller, event)
             else:
                 hold.held.append(event)
-        for event in hold.release():
-            self._dispatch_safely(controller, event)
+        while not stop.is_set():
+            held = hold.next_held(controller, self.clock())
+            if held is None:
+                return
+            self._dispatch_safely(controller, held)
 
     def _dispatch_safely(self, controller: Controller, event: Event) -> None:
         try:

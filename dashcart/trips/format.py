@@ -4,9 +4,10 @@
     scale.log                  "<t> <line>" per line received from the scale
     frames/<camera>/<ms>.jpg   frames, named by integer milliseconds since the start
     beacons.csv                optional: t,kind,id,rssi
-    shopper.csv                optional: t,action,value (the contract) or t,action,value,question,qty
-                               (what the recorder writes: the question an answer was for, and
-                               the count the shopper gave, so a replay answers the same question)
+    shopper.csv                optional: t,action,value
+    answers.csv                optional, beyond the contract: line,question,qty for the
+                               shopper.csv lines that answered a question (its number in the
+                               session) or gave a count, so a replay answers the same question
 
 :func:`read_trip` is tolerant: a missing optional file, a malformed line or an unreadable
 frame becomes a :class:`TripProblem` naming the file and line, and the rest is still used.
@@ -16,6 +17,7 @@ Only a trip with no usable ``trip.json`` cannot be read at all.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -32,10 +34,6 @@ SHOPPER_ACTIONS = ("signin", "choose", "plu", "cancel", "confirm",
                    # overrides (``staff,void_last``: the override only; the PIN is checked on
                    # the screen and never reaches the controller), which change the bill too:
                    "not_in_cart", "remove", "produce", "signout", "staff")
-#: shopper.csv's columns: the contract's three, then the two the recorder adds. Without them
-#: an answer goes to the newest question on screen, which is not always the one answered live.
-SHOPPER_COLUMNS = ("t", "action", "value")
-SHOPPER_EXTRA_COLUMNS = ("question", "qty")
 BEACON_KINDS = ("ibeacon", "eddystone-uid", "eddystone-eid")
 
 
@@ -172,9 +170,7 @@ def _read_frames(trip: Trip) -> None:
     trip.frames.sort(key=lambda f: (f.t, f.camera))
 
 
-def _csv_rows(trip: Trip, name: str, header: tuple[str, ...], extended: tuple[str, ...] = ()):
-    """(file, line, row, columns) per data row; the header (``columns``) must be ``header`` or
-    ``header + extended``."""
+def _csv_rows(trip: Trip, name: str, header: tuple[str, ...]):
     file = trip.path / name
     if not file.is_file():
         return
@@ -185,19 +181,17 @@ def _csv_rows(trip: Trip, name: str, header: tuple[str, ...], extended: tuple[st
         return
     rows = csv.reader(text.splitlines())
     first = next(rows, None)
-    columns = tuple(h.strip() for h in first) if first is not None else ()
-    if columns not in (header, header + extended):
-        wanted = ",".join(header) + (f" or {','.join(header + extended)}" if extended else "")
-        trip.problems.append(TripProblem(str(file), 1, f"header must be {wanted}; file skipped"))
+    if first is None or tuple(h.strip() for h in first) != header:
+        trip.problems.append(TripProblem(str(file), 1, f"header must be {','.join(header)}; file skipped"))
         return
     for line, row in enumerate(rows, start=2):
         if not row:
             continue
-        yield file, line, row, columns
+        yield file, line, row
 
 
 def _read_beacons(trip: Trip) -> None:
-    for file, line, row, _ in _csv_rows(trip, "beacons.csv", ("t", "kind", "id", "rssi")) or ():
+    for file, line, row in _csv_rows(trip, "beacons.csv", ("t", "kind", "id", "rssi")) or ():
         try:
             if len(row) != 4:
                 raise ValueError(f"{len(row)} fields, expected 4")
@@ -220,24 +214,44 @@ def _count(text: str, field: str, least: int) -> int:
     return int(text)
 
 
-def _read_shopper(trip: Trip) -> None:
-    for file, line, row, columns in _csv_rows(trip, "shopper.csv", SHOPPER_COLUMNS, SHOPPER_EXTRA_COLUMNS) or ():
+def _read_answers(trip: Trip) -> None:
+    """answers.csv: which question a shopper.csv line answered and the count it gave. Without
+    it an answer goes to the newest question on screen, not always the one answered live."""
+    at = {line: i for i, (line, _) in enumerate(trip.shopper)}
+    for file, line, row in _csv_rows(trip, "answers.csv", ("line", "question", "qty")) or ():
         try:
-            if not 2 <= len(row) <= len(columns):   # a sign-out or cancel may leave its value out
-                raise ValueError(f"{len(row)} fields, expected {len(columns)}")
-            t, action = _parse_t(row[0]), row[1].strip()
-            value, question, qty = (cell.strip() for cell in (row[2:] + ["", "", ""])[:3])
-            if action not in SHOPPER_ACTIONS:
-                raise ValueError(f"action {action!r} is not one of {', '.join(SHOPPER_ACTIONS)}")
-            if action == "staff" and value not in STAFF_OVERRIDES:
-                raise ValueError(f"staff override {value!r} is not one of {', '.join(STAFF_OVERRIDES)}")
+            if len(row) != 3:
+                raise ValueError(f"{len(row)} fields, expected 3")
+            shopper_line = _count(row[0].strip(), "line", least=2)
+            if shopper_line not in at:
+                raise ValueError(f"shopper.csv has no action on line {shopper_line}")
+            question, qty = row[1].strip(), row[2].strip()
             question_id = _count(question, "question", least=1) if question else None
             said_qty = _count(qty, "qty", least=0) if qty else 0
         except ValueError as exc:
             trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
             continue
-        trip.shopper.append((line, ShopperAction(t, action=action, value=value, question_id=question_id,
-                                                 qty=said_qty)))
+        i = at[shopper_line]
+        trip.shopper[i] = (shopper_line, dataclasses.replace(trip.shopper[i][1], question_id=question_id,
+                                                             qty=said_qty))
+
+
+def _read_shopper(trip: Trip) -> None:
+    for file, line, row in _csv_rows(trip, "shopper.csv", ("t", "action", "value")) or ():
+        try:
+            if len(row) not in (2, 3):
+                raise ValueError(f"{len(row)} fields, expected 3")
+            t, action = _parse_t(row[0]), row[1].strip()
+            value = row[2].strip() if len(row) == 3 else ""
+            if action not in SHOPPER_ACTIONS:
+                raise ValueError(f"action {action!r} is not one of {', '.join(SHOPPER_ACTIONS)}")
+            if action == "staff" and value not in STAFF_OVERRIDES:
+                raise ValueError(f"staff override {value!r} is not one of {', '.join(STAFF_OVERRIDES)}")
+        except ValueError as exc:
+            trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
+            continue
+        trip.shopper.append((line, ShopperAction(t, action=action, value=value)))
+    _read_answers(trip)
     trip.shopper.sort(key=lambda item: item[1].t)
 
 
@@ -247,11 +261,8 @@ class TripWriter:
     def __init__(self, path: str | Path, *, protocol: str = "hx711-bridge", offset: int = 0,
                  counts_per_gram: float = 420.0, cameras: tuple[str, ...] = (), catalogue: str | None = None,
                  site: dict[str, Any] | None = None, frames: bool = False, epoch: float | None = None,
-                 started_at: float | None = None, answers: bool = False):
-        """``answers``: write shopper.csv with the question and qty columns too (a recording of
-        a live cart, where the shopper answers on the screen); without, the contract's three."""
+                 started_at: float | None = None):
         self.path = Path(path)
-        self._shopper_columns = SHOPPER_COLUMNS + (SHOPPER_EXTRA_COLUMNS if answers else ())
         self.path.mkdir(parents=True, exist_ok=True)
         self.cameras = tuple(cameras) if frames else ()
         meta: dict[str, Any] = {"format": FORMAT,
@@ -271,6 +282,8 @@ class TripWriter:
         self._scale = open(self.path / "scale.log", "ab")
         self._beacons: TextIO | None = None   # opened with the first line of each
         self._shopper: TextIO | None = None
+        self._shopper_line = 1                # the header
+        self._answers: TextIO | None = None
 
     def _write_meta(self) -> None:
         tmp = self.path / "trip.json.tmp"
@@ -299,24 +312,26 @@ class TripWriter:
 
     def shopper(self, t: float, action: str, value: str = "", question_id: int | None = None,
                 qty: int = 0) -> None:
+        """One shopper action; the question it answered and a count it gave go to answers.csv."""
         if self._shopper is None:
             self._shopper = open(self.path / "shopper.csv", "w", encoding="utf-8", newline="")
-            self._shopper.write(",".join(self._shopper_columns) + "\n")
-        if len(self._shopper_columns) == len(SHOPPER_COLUMNS):
-            if question_id is not None or qty:
-                raise ValueError("this trip's shopper.csv has no question or qty column (answers=False)")
-            self._shopper.write(f"{_format_t(t)},{action},{value}\n")
-        else:
+            self._shopper.write("t,action,value\n")
+        self._shopper.write(f"{_format_t(t)},{action},{value}\n")
+        self._shopper_line += 1
+        if question_id is not None or qty:
+            if self._answers is None:
+                self._answers = open(self.path / "answers.csv", "w", encoding="utf-8", newline="")
+                self._answers.write("line,question,qty\n")
             question = "" if question_id is None else str(question_id)
-            self._shopper.write(f"{_format_t(t)},{action},{value},{question},{qty or ''}\n")
+            self._answers.write(f"{self._shopper_line},{question},{qty or ''}\n")
 
     def flush(self) -> None:
-        for handle in (self._scale, self._beacons, self._shopper):
+        for handle in (self._scale, self._beacons, self._shopper, self._answers):
             if handle is not None:
                 handle.flush()
 
     def close(self) -> None:
-        for handle in (self._scale, self._beacons, self._shopper):
+        for handle in (self._scale, self._beacons, self._shopper, self._answers):
             if handle is not None:
                 handle.close()
 

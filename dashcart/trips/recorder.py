@@ -63,8 +63,7 @@ class TripRecorder:
         site = {"zones": dict(config.location.zones), "lane": list(config.location.lane)}
         self._writer = TripWriter(out, protocol=config.scale.protocol, offset=config.scale.offset,
                                   counts_per_gram=config.scale.counts_per_gram, cameras=cameras, frames=frames,
-                                  site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3),
-                                  answers=True)
+                                  site=site if site["zones"] or site["lane"] else None, epoch=round(time.time(), 3))
         self._lock = threading.Lock()
         self._closed = False
         self.lines = 0

@@ -20,27 +20,37 @@ class Decision:
         self.pending_decision = pending
 
 
-def test_a_decision_waits_only_past_its_deadline_and_only_while_the_recognizer_works() -> None:
+def test_what_would_decide_a_waiting_change_is_held_with_all_after_it() -> None:
     working = {"busy": True}
     hold = LateEvidenceHold(lambda t: working["busy"] and t >= 10.0, max_wait_s=1.0)
     pending = Decision((10.0, 10.5))
-    assert hold.due(Decision(None), 11.0) is None           # nothing waits for the cameras
-    assert hold.due(pending, 10.4) is None                  # not due yet: nothing to hold
-    assert hold.due(pending, 10.6) == 10.5 and hold.late == 1
-    assert not hold.hold(ItemRecognized(10.0, "top", "added", ()), 10.5)   # the answer goes through
-    later = [ShopperAction(10.55, "language", "ko"), Tick(10.6)]
-    assert all(hold.hold(event, 10.5) for event in later)
+    assert not hold.offer(Tick(11.0), Decision(None))           # nothing waits for the cameras
+    assert not hold.offer(ShopperAction(10.3, "language", "ko"), pending)   # before the deadline
+    assert not hold.overdue(pending, 10.4) and hold.overdue(pending, 10.6) and hold.late == 1
+    deciding = [Tick(10.6), ShopperAction(10.62, "language", "en")]
+    assert all(hold.offer(event, pending) for event in deciding) and hold.held_from == 10.5
+    assert not hold.offer(ItemRecognized(10.0, "top", "added", ()), pending)   # the answer goes through
+    assert hold.must_wait(pending, 10.7) and hold.next_held(pending, 10.7) is None
     working["busy"] = False
-    assert hold.due(pending, 10.7) is None
-    assert hold.release() == later and hold.held == []
-    assert hold.due(Decision((9.0, 9.5)), 10.6) is None      # the recognizer is not on that one
+    assert not hold.must_wait(pending, 10.7)
+    assert [hold.next_held(pending, 10.7) for _ in deciding] == deciding and hold.next_held(pending, 10.7) is None
+
+
+def test_the_next_change_settling_waits_for_the_last_one_s_recognition() -> None:
+    # A second item settles 0.3 s after the first, before the first's deadline: it would
+    # decide the first (replay recognizes the first before it), so it waits, and all after it.
+    hold = LateEvidenceHold(lambda t: True)
+    pending = Decision((10.0, 10.5))
+    assert hold.offer(WeightSettled(10.3, 200.0, 1263.0), pending) and hold.held_from == 10.3
+    assert hold.offer(ShopperAction(10.31, "language", "ko"), pending)
+    assert not hold.offer(ItemRecognized(10.0, "top", "added", ()), pending)
 
 
 def test_a_decision_stops_waiting_after_max_wait(caplog) -> None:
     hold = LateEvidenceHold(lambda t: True, max_wait_s=1.0)
     pending = Decision((10.0, 10.5))
-    assert hold.due(pending, 10.6) == 10.5
-    assert hold.due(pending, 11.6) is None and hold.gave_up == 1
+    assert hold.overdue(pending, 10.6)
+    assert not hold.must_wait(pending, 11.6) and hold.gave_up == 1
     assert "deciding without it" in caplog.text
 
 

@@ -274,9 +274,10 @@ def test_a_replayed_staff_zero_zeroes_the_replay_s_scale_at_its_next_rest():
 
 # --- which question an answer was for ---
 
-def _two_questions_trip(path, answer_row, header="t,action,value,question,qty"):
+def _two_questions_trip(path, answers=None):
     """A juice (1062 g) at 3 s and a sour cream (318 g) at 6 s, neither named: two questions.
-    At 9 s the shopper answers the older one, the juice's, while the sour cream's is newest."""
+    At 9 s (shopper.csv line 3) the shopper answers the older one, the juice's, while the
+    sour cream's is newest; ``answers`` is answers.csv's text, if any."""
     from dashcart.sim.load_script import LoadScript, Place, format_scale_log, render_scale_log
     path.mkdir()
     meta = {"format": "dashcart-trip/1", "scale": {"protocol": "hx711-bridge", "offset": 0, "counts_per_gram": 420.0},
@@ -284,7 +285,9 @@ def _two_questions_trip(path, answer_row, header="t,action,value,question,qty"):
     (path / "trip.json").write_text(json.dumps(meta))
     script = LoadScript(duration_s=12.0, events=(Place(3.0, 1062.0), Place(6.0, 318.0)))
     (path / "scale.log").write_text(format_scale_log(render_scale_log(script, seed=5)))
-    (path / "shopper.csv").write_text(f"{header}\n0.5,signin,dcs1:ReplayShopper0123456\n{answer_row}\n")
+    (path / "shopper.csv").write_text("t,action,value\n0.5,signin,dcs1:ReplayShopper0123456\n9.0,choose,2280000001285\n")
+    if answers is not None:
+        (path / "answers.csv").write_text(answers)
     return path
 
 
@@ -294,27 +297,30 @@ def _replayed(trip):
 
 
 def test_a_recorded_answer_goes_to_the_question_it_was_for(tmp_path):
-    result = _replayed(_two_questions_trip(tmp_path / "trip", "9.0,choose,2280000001285,1,"))
+    result = _replayed(_two_questions_trip(tmp_path / "trip", "line,question,qty\n3,1,\n"))
     assert [(e["id"], e["code"]) for e in result["events"] if e["type"] == "answered"] == [(1, "2280000001285")]
     assert [b["code"] for b in result["basket"]] == ["2280000001285"]
     [still_open] = result["open_questions"]                        # the sour cream's
     assert "2470000001471" in still_open["candidates"]
 
 
-def test_without_the_question_column_an_answer_goes_to_the_newest_question(tmp_path):
-    # A trip written to the contract's three columns: the answer goes where a tap without a
-    # question would: to the newest, the sour cream's.
-    result = _replayed(_two_questions_trip(tmp_path / "trip", "9.0,choose,2280000001285", header="t,action,value"))
+def test_without_answers_csv_an_answer_goes_to_the_newest_question(tmp_path):
+    # A trip written to the contract alone: the answer goes where a tap without a question
+    # would, to the newest, the sour cream's.
+    result = _replayed(_two_questions_trip(tmp_path / "trip"))
     assert [e["id"] for e in result["events"] if e["type"] == "answered"] == [2]
     [still_open] = result["open_questions"]
     assert "2280000001285" in still_open["candidates"]
 
 
-def test_a_bad_question_or_qty_cell_is_reported_with_its_line(tmp_path):
-    trip = _two_questions_trip(tmp_path / "trip", "9.0,choose,2280000001285,first,\n9.5,choose,2280000001285,1,-2")
+def test_a_bad_answers_line_is_reported_with_its_line(tmp_path):
+    trip = _two_questions_trip(tmp_path / "trip", "line,question,qty\n3,first,\n3,1,-2\n9,1,\n3,1\n")
     problems = [str(p) for p in read_trip(trip).problems]
-    assert problems == [f"{trip / 'shopper.csv'}:3: question 'first' is not a whole number from 1; line skipped",
-                        f"{trip / 'shopper.csv'}:4: qty '-2' is not a whole number from 0; line skipped"]
+    answers = trip / "answers.csv"
+    assert problems == [f"{answers}:2: question 'first' is not a whole number from 1; line skipped",
+                        f"{answers}:3: qty '-2' is not a whole number from 0; line skipped",
+                        f"{answers}:4: shopper.csv has no action on line 9; line skipped",
+                        f"{answers}:5: 2 fields, expected 3; line skipped"]
 
 
 def test_a_replayed_sign_out_while_the_load_moves_waits_as_the_live_cart_does(tmp_path):
