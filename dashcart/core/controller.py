@@ -65,6 +65,10 @@ from dashcart.snapshot import (
     Snapshot,
 )
 
+#: A sign-out waits while the load moves, but not for a scale that never settles (overloaded,
+#: or gone while moving): past this, on the event clock, the empty session may end.
+SETTLING_WAIT_S = 10.0
+
 
 class PlacedOrder(Protocol):
     @property
@@ -208,6 +212,7 @@ class Controller:
         self.zone = ""
         self.live_weight_g = 0.0
         self.weight_stable = True
+        self._moving_since = 0.0            # when the load last began to move (WeightLive)
         self.message = ""
         self.message_key = ""                         # ``message`` as a message id the screen translates
         self.message_values: tuple[tuple[str, str], ...] = ()
@@ -428,6 +433,8 @@ class Controller:
         elif isinstance(event, ItemRecognized):
             self._recognized.append(event)
         elif isinstance(event, WeightLive):
+            if self.weight_stable and not event.stable:
+                self._moving_since = event.t
             self.live_weight_g, self.weight_stable = event.grams, event.stable
             self._snapshot = None
         elif isinstance(event, (BeaconSighting, Tick)):
@@ -705,11 +712,14 @@ class Controller:
                 self._note(a.t, "signin")
             return
         if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):
+            moving = not self.weight_stable and a.t - self._moving_since < SETTLING_WAIT_S
             if state is SessionState.SHOPPING and not self.basket.items and not self.basket.questions \
-                    and (self._pending is not None or not self.weight_stable):
+                    and (self._pending is not None or moving):
                 # Something is going in or out: the session ends once the scale has said what.
                 # Else the live cart, whose scale reader lags, would end it and then ignore the
-                # change, while a replay (time order) charges it, or the other way round.
+                # change, while a replay (time order) charges it, or the other way round. (A
+                # scale that never settles, overloaded or gone while moving, stops blocking
+                # after SETTLING_WAIT_S, on the event clock, so replay agrees.)
                 self._tell("message.settling", "one moment: the basket is still settling")
                 self._note(a.t, "rejected", action="signout", value="settling")
                 return

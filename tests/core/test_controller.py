@@ -7,7 +7,7 @@ import pytest
 
 from dashcart.config import LocationSection
 from dashcart.core.basket import Basket, Journal
-from dashcart.core.controller import Controller, ControllerSettings
+from dashcart.core.controller import SETTLING_WAIT_S, Controller, ControllerSettings
 from dashcart.core.location import Locator, Site
 from dashcart.events import (
     BarcodeSeen,
@@ -506,4 +506,12 @@ def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
     c.handle(ShopperAction(1.0, "signin", "tok"))
     for event in (moving, WeightLive(5.0, grams=0.0, stable=True), ShopperAction(5.1, "signout")):
         c.handle(event)
+    assert c.state is SessionState.IDLE
+    # a scale that never settles (overloaded, or gone while moving) stops blocking it
+    c = make(catalogue)
+    c.handle(ShopperAction(1.0, "signin", "tok"))
+    c.handle(moving)
+    c.handle(ShopperAction(8.0, "signout"))
+    assert c.state is SessionState.SHOPPING
+    c.handle(ShopperAction(4.3 + SETTLING_WAIT_S, "signout"))
     assert c.state is SessionState.IDLE
