@@ -418,7 +418,7 @@ class CartRuntime:
                                 gallery=self._gallery(recognizer, catalogue), clock=self.clock,
                                 sources=sources, on_frame=self._on_frame, heartbeats=self.heartbeats)
         self._vision = self._live.pipeline
-        self._late_evidence = LateEvidenceHold(self._live.worker.working_on)
+        self._late_evidence = LateEvidenceHold(self._live.worker.working_on, self.config.vision.look_after_s)
 
     def _gallery(self, recognizer: Recognizer | None, catalogue: Catalogue) -> Gallery | None:
         """The recognizer's gallery for this catalogue (:func:`dashcart.runtime.assemble.open_gallery`)."""
@@ -491,19 +491,23 @@ class CartRuntime:
             self._dispatch_safely(controller, event)
 
     def _release_held(self, controller: Controller, hold: LateEvidenceHold, stop: threading.Event) -> None:
-        """The recognizer is done (or the wait is over). What it posted is on the queue by now
-        and came before the held events: those go first, then the held ones in their order,
-        until one would decide a newer change whose recognizer is still at work."""
-        start = hold.held_from
+        """The recognizer is done (or the wait is over). What it posted is on the queue by now:
+        the queue's events that come before the held ones go first, in time order (the answer
+        among them), then the held ones, until one would decide a newer change whose
+        recognizer is still at work."""
+        queued: list[Event] = []
         while True:
             try:
-                event = self.queue.get_nowait()
+                queued.append(self.queue.get_nowait())
             except queue.Empty:
                 break
-            if start is not None and event.t < start:
-                self._dispatch_safely(controller, event)
+        early = [event for event in queued if not hold.offer(event, controller)]
+        start = hold.held_from   # lowered, perhaps, by a change that settled while others waited
+        for event in sorted(early, key=lambda e: e.t):
+            if start is not None and event.t >= start:
+                hold.insert(event)
             else:
-                hold.held.append(event)
+                self._dispatch_safely(controller, event)
         while not stop.is_set():
             held = hold.next_held(controller, self.clock())
             if held is None:

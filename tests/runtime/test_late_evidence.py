@@ -46,6 +46,28 @@ def test_the_next_change_settling_waits_for_the_last_one_s_recognition() -> None
     assert not hold.offer(ItemRecognized(10.0, "top", "added", ()), pending)
 
 
+def test_a_change_that_settles_while_events_wait_goes_before_them() -> None:
+    # A tap at 10.6 is held behind the first change's deadline; then the scale reader, lagging,
+    # posts the next change, settled at 10.45: it would decide the first change too, so it
+    # waits, and it goes before the tap.
+    hold = LateEvidenceHold(lambda t: True)
+    pending = Decision((10.0, 10.5))
+    tap = ShopperAction(10.6, "language", "ko")
+    assert hold.offer(tap, pending) and hold.held_from == 10.5
+    change = WeightSettled(10.45, 200.0, 1263.0)
+    assert hold.offer(change, pending) and hold.held_from == 10.45 and hold.held == [change, tap]
+
+
+def test_a_produce_confirm_waits_only_once_the_cameras_have_looked() -> None:
+    # "Add" on the weighing screen decides the change at once; a replay has the cameras'
+    # answer only from look_after_s (0.3 s) after the settle.
+    hold = LateEvidenceHold(lambda t: True, look_after_s=0.3)
+    pending = Decision((10.0, 10.5))
+    assert not hold.offer(ShopperAction(10.2, "confirm", "4011"), pending)
+    assert hold.offer(ShopperAction(10.35, "confirm", "4011"), pending) and hold.held_from == 10.35
+    assert not LateEvidenceHold(lambda t: True).offer(ShopperAction(10.35, "confirm", "checkout"), pending)
+
+
 def test_a_decision_stops_waiting_after_max_wait(caplog) -> None:
     hold = LateEvidenceHold(lambda t: True, max_wait_s=1.0)
     pending = Decision((10.0, 10.5))
