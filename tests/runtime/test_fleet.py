@@ -333,7 +333,10 @@ def test_evicted_telemetry_is_announced_so_the_ingest_moves_past_it(broker: Mosq
     finally:
         link.stop()
     (boot,) = accounting(tmp_path / "ingest.db")["store-7/cart-1"]["boots"].values()
-    assert boot["lost"] == link.counters.evicted
+    # Rows evicted while already sent and awaiting their ack may still arrive: the ingest
+    # counts as lost only what never came (exactly equal in most runs; 1142 of 1145 once
+    # when the broker came back during a budget check).
+    assert 0 < boot["lost"] <= link.counters.evicted
     with sqlite3.connect(tmp_path / "ingest.db") as db:
         notices = db.execute("SELECT COUNT(*) FROM telemetry WHERE json_extract(payload, '$.kind') = 'evicted'").fetchone()[0]
     # Every seq is accounted for: stored, or known to be lost; plus the eviction notices themselves.
