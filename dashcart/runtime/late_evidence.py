@@ -10,11 +10,12 @@ commits: two bills for one trip.
 
 :class:`LateEvidenceHold` closes that gap in the controller loop. An event that would decide
 the waiting change (one at or past its deadline, the next ``WeightSettled``, a produce
-``confirm`` after the cameras looked) is held back, with every later one, in time order; the loop sends no ``Tick`` meanwhile. Once the recognizer is done with
-that change (:meth:`RecognitionWorker.working_on`, which turns false only after its answer
-is posted), the loop first takes from its queue what came before the held events (the
-answer among them), then hands on the held ones in their order. At most ``max_wait_s`` past
-the deadline: then the cart decides without it, as before, and says so in the log.
+``confirm`` after the cameras looked) is held back, with every later one, in time order; the
+loop sends no ``Tick`` meanwhile. Once the recognizer is done with that change
+(:meth:`RecognitionWorker.working_on`, which turns false only after its answer is posted),
+the loop first takes from its queue what came before the held events (the answer among
+them), then hands on the held ones in their order. At most ``max_wait_s`` past the
+deadline: then the cart decides without it, as before, and says so in the log.
 """
 
 from __future__ import annotations
@@ -64,8 +65,6 @@ class LateEvidenceHold:
         self.max_wait_s = max_wait_s
         self.held: list[Event] = []
         self.held_from: float | None = None     # events from this time on wait behind the held ones
-        self.late = 0           # decisions that waited for the recognizer
-        self.gave_up = 0        # ... and that waited in vain
         self._waited_for: float | None = None   # the deadline of the decision being waited for
 
     def offer(self, event: Event, controller: DecisionSource) -> bool:
@@ -91,15 +90,12 @@ class LateEvidenceHold:
             return False
         change_t, deadline = pending
         if now >= deadline + self.max_wait_s:
-            if self._waited_for == deadline:
-                self.gave_up += 1
+            if self._waited_for == deadline:    # said once per change
                 log.warning("the recognizer has not answered about the change at t=%.3f %.1f s after its "
                             "deadline: deciding without it", change_t, now - deadline)
             self._waited_for = None
             return False
-        if self._waited_for != deadline and (self.held or now >= deadline):
-            self._waited_for = deadline
-            self.late += 1
+        self._waited_for = deadline
         return True
 
     def overdue(self, controller: DecisionSource, now: float) -> bool:
