@@ -712,9 +712,9 @@ class Controller:
                 self._note(a.t, "signin")
             return
         if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):
+            empty = state is SessionState.SHOPPING and not self.basket.items and not self.basket.questions
             moving = not self.weight_stable and a.t - self._moving_since < SETTLING_WAIT_S
-            if state is SessionState.SHOPPING and not self.basket.items and not self.basket.questions \
-                    and (self._pending is not None or moving):
+            if empty and (self._pending is not None or moving):
                 # Something is going in or out: the session ends once the scale has said what.
                 # Else the live cart, whose scale reader lags, would end it and then ignore the
                 # change, while a replay (time order) charges it, or the other way round. (A
@@ -723,8 +723,7 @@ class Controller:
                 self._tell("message.settling", "one moment: the basket is still settling")
                 self._note(a.t, "rejected", action="signout", value="settling")
                 return
-            if state is SessionState.DONE or (state is SessionState.SHOPPING and not self.basket.items
-                                              and not self.basket.questions):
+            if state is SessionState.DONE or empty:
                 self._set_state(a.t, SessionState.IDLE)
                 self._checkout = None
                 self.language = self.settings.language   # the next shopper starts in the cart's language
