@@ -472,7 +472,7 @@ class CartRuntime:
                 self._release_held(controller, hold, stop)
                 continue
             deadline = controller.next_deadline()
-            if hold is not None and (hold.held or hold.overdue(controller, self.clock())):
+            if hold is not None and hold.holding(controller, self.clock()):
                 wait = HOLD_POLL_S
             else:
                 wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
@@ -483,7 +483,7 @@ class CartRuntime:
                 event = None
             beat.beat()
             if event is None:
-                if hold is not None and (hold.held or hold.overdue(controller, self.clock()) or not self.queue.empty()):
+                if hold is not None and (hold.holding(controller, self.clock()) or not self.queue.empty()):
                     continue
                 event = Tick(self.clock())
             if hold is not None and hold.offer(event, controller):

@@ -104,6 +104,11 @@ class LateEvidenceHold:
         pending = controller.pending_decision
         return pending is not None and now >= pending[1] and self.must_wait(controller, now)
 
+    def holding(self, controller: DecisionSource, now: float) -> bool:
+        """Whether the loop is waiting for the recognizer: events are held, or the deadline
+        has passed while it works (then no Tick may be sent)."""
+        return bool(self.held) or self.overdue(controller, now)
+
     def next_held(self, controller: DecisionSource, now: float) -> Event | None:
         """The next held event to hand on, or None while it must wait (it would decide a
         change, a newer one perhaps, whose recognizer is still at work)."""
