@@ -46,7 +46,8 @@ def build_net(checkpoint: Path | None, use_ema: bool = False) -> tuple[Embedding
         return net.eval(), {"image_size": 224, "version": "lite0-imagenet"}
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = dict(ckpt["meta"])
-    net = EmbeddingNet(load_backbone(pretrained=False), meta.get("embedding_dim"))
+    # checkpoints from before --backbone are all Lite0
+    net = EmbeddingNet(load_backbone(pretrained=False, name=meta.get("backbone", "lite0")), meta.get("embedding_dim"))
     if use_ema:
         if "ema_net" not in ckpt:
             raise SystemExit(f"export_recognizer: {checkpoint} has no moving average (train with --ema)")

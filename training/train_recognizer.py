@@ -45,7 +45,7 @@ from torch.nn import functional as F
 from training import gsd_data
 from training.augment import cart_view
 from training.preprocess import read_rgb, resize_square
-from training.recognizer_model import PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD, CosineHead, EmbeddingNet, load_backbone
+from training.recognizer_model import BACKBONES, PIXEL_MEAN, PIXEL_SCALE, PIXEL_STD, CosineHead, EmbeddingNet, load_backbone
 
 NUM_CLASSES = 81
 
@@ -178,7 +178,8 @@ def save(path: Path, args: argparse.Namespace, net: EmbeddingNet, head: CosineHe
     meta = {
         "image_size": args.image_size,
         "embedding_dim": None,
-        "version": f"lite0-gsd-{args.image_size}-full-e{epochs_done}-seed{args.seed}",
+        "version": f"{args.backbone}-gsd-{args.image_size}-full-e{epochs_done}-seed{args.seed}",
+        "backbone": args.backbone,
         "epochs_done": epochs_done,
         "split": "gsd_data.splits (train only; calib and test held out)",
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/work/model-artifacts/decoded"),
                     help="decoded photos kept here as .npy ('' for none)")
     ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--backbone", choices=BACKBONES, default="lite0")
     ap.add_argument("--store-size", type=int, default=256, help="photos are kept in memory at this square size")
     ap.add_argument("--epochs", type=int, default=28)
     ap.add_argument("--batch", type=int, default=32)
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     ys = {"calib": np.array([s.label for s in calib]), "test": np.array([s.label for s in test])}
     produce = np.array([s.group != "Packages" for s in train])
 
-    net = EmbeddingNet(load_backbone(pretrained=True)).to(device).to(memory_format=torch.channels_last)
+    net = EmbeddingNet(load_backbone(pretrained=True, name=args.backbone)).to(device).to(memory_format=torch.channels_last)
     head = CosineHead(1280, NUM_CLASSES).to(device)
     opt = torch.optim.AdamW([{"params": net.parameters(), "lr": args.lr},
                              {"params": head.parameters(), "lr": args.lr * 10}], weight_decay=args.weight_decay)
@@ -276,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.out.exists():
         ckpt = torch.load(args.out, map_location="cpu", weights_only=False)
         ts = ckpt.get("train_state")
+        trained_on = ckpt["meta"].get("backbone", "lite0")   # checkpoints from before --backbone: Lite0
+        if trained_on != args.backbone:
+            print(f"{args.out} is a {trained_on} run: cannot resume it with --backbone {args.backbone}", file=sys.stderr)
+            return 2
         if ts is None:
             print(f"{args.out} has no training state (a slim checkpoint): cannot resume", flush=True)
             return 1

@@ -58,6 +58,24 @@ def test_the_moving_average_is_kept_beside_the_weights_and_resumed(tmp_path: Pat
     assert torch.load(tmp_path / "recognizer.pt", weights_only=False)["ema_steps"] == 2 * first["ema_steps"]
 
 
+@pytest.mark.timeout(240)   # two runs, one of them a larger network
+def test_a_lite2_run_says_so_and_exports_as_lite2(tmp_path: Path) -> None:
+    from training.export_recognizer import build_net
+
+    run = _train(tmp_path, "--epochs", "1", "--backbone", "lite2")
+    assert run.returncode == 0, run.stderr
+    checkpoint = torch.load(tmp_path / "recognizer.pt", weights_only=False)
+    assert checkpoint["meta"]["backbone"] == "lite2" and checkpoint["meta"]["version"].startswith("lite2-gsd-64-")
+    net, meta = build_net(tmp_path / "recognizer.pt")      # the export rebuilds Lite2, not Lite0
+    rebuilt = net.state_dict()
+    assert rebuilt.keys() == checkpoint["embedding_net"].keys()
+    assert all(torch.equal(rebuilt[k], v) for k, v in checkpoint["embedding_net"].items())
+
+    other = _train(tmp_path, "--epochs", "2", "--resume")   # resumed as the default Lite0
+    assert other.returncode != 0
+    assert "Traceback" not in other.stderr and "lite2" in other.stderr
+
+
 def test_a_missing_dataset_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "training.train_recognizer", "--data", str(tmp_path / "nowhere"), "--epochs", "1",
