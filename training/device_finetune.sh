@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/dashcart-site .whl/*.whl
 export PYTHONPATH=/tmp/dashcart-site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; fi
-# --slim-final: the last checkpoint without the optimizer state (~14 MB; $OUT files come back up to 16 MiB)
+# --slim-final: the last checkpoint without the optimizer state, float16 (7-10 MB; $OUT files come back up to 16 MiB)
 "$PYTHON" -m training.train_recognizer --device "${DEVICE:-cuda}" --data .gsd --out "$OUT/recognizer.pt" \
     --cache /tmp/dashcart-decoded --slim-final --store-size 224 \
     --image-size "${SIZE:-224}" --epochs "${EPOCHS:-30}" --batch 64 --lr 5e-4 --workers "${WORKERS:-14}" "$@" \

@@ -62,14 +62,18 @@ def test_the_moving_average_is_kept_beside_the_weights_and_resumed(tmp_path: Pat
 def test_a_lite2_run_says_so_and_exports_as_lite2(tmp_path: Path) -> None:
     from training.export_recognizer import build_net
 
-    run = _train(tmp_path, "--epochs", "1", "--backbone", "lite2")
+    run = _train(tmp_path, "--epochs", "1", "--backbone", "lite2", "--slim-final")
     assert run.returncode == 0, run.stderr
     checkpoint = torch.load(tmp_path / "recognizer.pt", weights_only=False)
     assert checkpoint["meta"]["backbone"] == "lite2" and checkpoint["meta"]["version"].startswith("lite2-gsd-64-")
+    saved = checkpoint["embedding_net"]
+    assert "train_state" not in checkpoint
+    assert all(v.dtype == torch.float16 for v in saved.values() if v.is_floating_point())   # slim: halved
     net, meta = build_net(tmp_path / "recognizer.pt")      # the export rebuilds Lite2, not Lite0
     rebuilt = net.state_dict()
-    assert rebuilt.keys() == checkpoint["embedding_net"].keys()
-    assert all(torch.equal(rebuilt[k], v) for k, v in checkpoint["embedding_net"].items())
+    assert rebuilt.keys() == saved.keys()
+    assert all(rebuilt[k].dtype == torch.float32 for k in rebuilt if rebuilt[k].is_floating_point())
+    assert all(torch.equal(rebuilt[k], v.to(rebuilt[k].dtype)) for k, v in saved.items())
 
     other = _train(tmp_path, "--epochs", "2", "--resume")   # resumed as the default Lite0
     assert other.returncode != 0
