@@ -132,6 +132,10 @@ class SessionRecord:
     # A settled weight change waiting for the cameras' evidence ({"t", "delta_g", "total_g",
     # "started_t", "deadline"}): journaled so that a crash in that window does not lose it.
     pending: dict[str, Any] | None = None
+    # The net load (g) the last decided weight change left on the scale: what the basket should
+    # weigh when the cart starts again, so that something put in or taken out while it was down
+    # is a change to decide, not the scale's new zero point (None: no change decided yet).
+    load_g: float | None = None
 
 
 class Journal:
@@ -303,7 +307,7 @@ _NUMBER = (int, float)
 ROW_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "session": {"shopper": (str,)},
     "state": {"state": (str,), "checkout": (dict, type(None))},
-    "pending": {"change": (dict, type(None))},
+    "pending": {"change": (dict, type(None)), "load_g": (*_NUMBER, type(None))},
     "add": {"id": (int,), "code": (str,), "name": (str,), "qty": (int,), "sold_by": (str,),
             "unit_price_cents": (int,), "price_cents": (int,), "weight_g": (*_NUMBER, type(None))},
     "remove": {"id": (int,), "qty": (int,), "grams": (*_NUMBER, type(None))},
@@ -462,9 +466,10 @@ class Basket:
     def set_state(self, t: float, state: str, checkout: JournaledCheckout | None = None) -> None:
         self._record(t, "state", {"state": state, "checkout": checkout})
 
-    def set_pending(self, t: float, change: dict[str, Any] | None) -> None:
-        """The settled change waiting to be decided (None: decided); see ``SessionRecord.pending``."""
-        self._record(t, "pending", {"change": change})
+    def set_pending(self, t: float, change: dict[str, Any] | None, load_g: float | None = None) -> None:
+        """The settled change waiting to be decided (None: decided, leaving ``load_g`` on the
+        scale); see ``SessionRecord.pending`` and ``SessionRecord.load_g``."""
+        self._record(t, "pending", {"change": change} if load_g is None else {"change": change, "load_g": load_g})
 
     def add(self, t: float, *, code: str, name: str, qty: int, sold_by: str, unit_price_cents: int,
             price_cents: int, weight_g: float | None, image: str | None = None,
@@ -551,3 +556,5 @@ class Basket:
                                               for k in ("t", "delta_g", "total_g", "deadline")):
                 raise ValueError(f"pending change {change!r} lacks a number")
             s.pending = change
+            if data.get("load_g") is not None:
+                s.load_g = float(data["load_g"])

@@ -238,6 +238,7 @@ class Controller:
         # When this controller took the sign-in, on its own clock (None: restored, or no session)
         self._signed_in_t: float | None = None
         self._pending: _Pending | None = None
+        self._decided_load_g: float | None = None     # journaled with the decision (SessionRecord.load_g)
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
         self._orders = 0                              # orders placed this session (their seq)
@@ -341,7 +342,7 @@ class Controller:
         want = None if p is None else {"t": p.change.t, "delta_g": p.change.delta_g, "total_g": p.change.total_g,
                                        "started_t": p.change.started_t, "deadline": p.deadline}
         if want != self.basket.session.pending:
-            self.basket.set_pending(t, want)
+            self.basket.set_pending(t, want, self._decided_load_g if want is None else None)
 
     def _restore_pending(self) -> None:
         saved = self.basket.session.pending
@@ -467,6 +468,17 @@ class Controller:
                 callback(snap)
 
     @property
+    def expected_load_g(self) -> float | None:
+        """The net load (g) the journal accounts for in the open session: the waiting change's
+        total, else the last decided one's; None when no session is open or nothing was decided
+        (the scale's first rest is then taken as it is)."""
+        if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
+            return None
+        if self._pending is not None:
+            return self._pending.change.total_g
+        return self.basket.session.load_g
+
+    @property
     def pending_decision(self) -> tuple[float, float] | None:
         """(when the change came to rest, when it is decided) for a settled change waiting
         for the cameras, else None."""
@@ -586,6 +598,7 @@ class Controller:
         pending, self._pending = self._pending, None
         assert pending is not None, "decided only when a change is pending"
         change = pending.change
+        self._decided_load_g = change.total_g
         evidence = self._evidence(change)
         t = pending.deadline
         decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(),

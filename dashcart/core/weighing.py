@@ -141,6 +141,7 @@ class WeighingEngine:
         self._zero_g = 0.0          # gross grams that read as zero (zero setting + zero tracking)
         self._tare_g = 0.0
         self._reference_g: float | None = None   # gross grams of the last settled load
+        self._expected_net_g: float | None = None  # see expect()
         self._moving_since = 0.0
         self._saturated_run = 0
         self._live_gross = 0.0
@@ -217,9 +218,18 @@ class WeighingEngine:
         """Readings were lost (a sequence gap, silence, a reconnect): restart the window."""
         self._restart_window(t)
 
+    def expect(self, net_g: float | None) -> None:
+        """Before the first rest: the net load the basket's journal says the scale held when the
+        cart stopped. A first rest that differs from it by a change worth reporting is reported
+        as one (something put in or taken out while the cart was down or restarting), not
+        taken silently as the reference; None: take the first rest as it is."""
+        if self.state is ScaleState.STARTING:
+            self._expected_net_g = net_g
+
     def rebase(self, t: float) -> None:
         """The scale itself was zeroed or tared (MT-SICS ``Z A`` / ``T S``): its readings jump
         by what it took off, which is no item. The next rest becomes the reference, silently."""
+        self._expected_net_g = None
         self._restart_window(t)
         self._last_grams = None
         self.state = ScaleState.STARTING
@@ -315,15 +325,18 @@ class WeighingEngine:
                 self._moving_since = t
             return []
         mean = rest_g
+        # a trade scale's own division or its flicker: a reading flickering by that is no item
+        least = max(self.settings.min_change_g, 1.5 * max(self._step_g or 0.0, self._jitter_g))
         if state is ScaleState.STARTING:
-            self._reference_g = mean
-            self.state = ScaleState.STABLE
-            return []
+            expected, self._expected_net_g = self._expected_net_g, None
+            if expected is None or abs(mean - self._zero_g - self._tare_g - expected) < least:
+                self._reference_g = mean
+                self.state = ScaleState.STABLE
+                return []
+            self._reference_g = expected + self._zero_g + self._tare_g   # the change is from there
         assert self._reference_g is not None
         delta = mean - self._reference_g
         changes: list[SettledChange] = []
-        # a trade scale's own division or its flicker: a reading flickering by that is no item
-        least = max(self.settings.min_change_g, 1.5 * max(self._step_g or 0.0, self._jitter_g))
         if abs(delta) >= least:
             started = self._moving_since if state is ScaleState.MOVING else t - self.settings.stable_window_s
             self._reference_g = mean

@@ -378,6 +378,9 @@ class CartRuntime:
         self._scale = scale
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
+        if self.controller is not None:
+            # what went in or out while the cart was down is a change to decide, not the new zero
+            engine.expect(self.controller.expected_load_g)
         source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
         self.scale_source = source
         self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)

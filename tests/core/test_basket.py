@@ -67,6 +67,21 @@ def test_new_session_starts_empty_and_old_rows_stay(tmp_path):
     assert len(list(reopened.journal.rows())) == 3
 
 
+def test_the_load_a_decided_change_left_survives_a_reopen_and_a_new_session_forgets_it(tmp_path):
+    path = tmp_path / "basket.db"
+    b = Basket.open(path)
+    b.begin_session(0.0, "a")
+    assert b.session.load_g is None
+    change = {"t": 1.0, "delta_g": 512.0, "total_g": 512.0, "started_t": 0.5, "deadline": 1.5}
+    b.set_pending(1.0, change)
+    b.set_pending(1.5, None, 512.0)
+    b.set_pending(2.0, {**change, "t": 2.0, "total_g": 900.0, "deadline": 2.5})   # the next one waits
+    reopened = Basket.open(path)
+    assert reopened.session.load_g == 512.0 and reopened.session.pending["total_g"] == 900.0
+    reopened.begin_session(10.0, "b")
+    assert Basket.open(path).session.load_g is None
+
+
 def test_weighed_lot_removed_whole(tmp_path):
     b = Basket.open(tmp_path / "b.db")
     b.begin_session(0.0, "a")

@@ -481,6 +481,24 @@ def test_after_a_reboot_the_restored_session_takes_changes_on_the_new_clock(cata
     assert [(line.code, line.qty) for line in after.snapshot().lines] == [(JUICE, 2)]
 
 
+def test_the_load_the_basket_should_weigh_survives_a_power_cut(catalogue, tmp_path):
+    """What the scale should read when the cart starts again (see WeighingEngine.expect): the
+    total of the last change decided, or of the one waiting for the cameras when the power went."""
+    path = str(tmp_path / "basket.db")
+    before = make(catalogue, path)
+    assert before.expected_load_g is None                       # no session
+    before.handle(ShopperAction(5000.0, "signin", "tok"))
+    assert before.expected_load_g is None                       # nothing weighed yet
+    place(before, 5010.0, 1062.0, JUICE, total=1062.0)
+    assert before.expected_load_g == 1062.0
+    assert make(catalogue, path).expected_load_g == 1062.0
+    before.handle(WeightSettled(5020.0, delta_g=1062.0, total_g=2124.0, started_t=5019.2))   # the power goes now
+    after = make(catalogue, path)
+    assert after.expected_load_g == 2124.0
+    after.handle(ShopperAction(20.0, "staff", "end_session"))
+    assert after.expected_load_g is None
+
+
 def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
     """The shopper puts a juice in and signs out at once (5.1 s), the load at rest at 5.0 s.
     Live, the scale reader lags: the settled change may come after the sign-out. Had the

@@ -49,6 +49,32 @@ def test_no_event_before_the_first_rest_and_initial_load_is_the_reference():
     assert changes[0].total_g == pytest.approx(900, abs=2)
 
 
+def _started(expected_g, load_g):
+    engine = WeighingEngine(OFFSET, CPG)
+    engine.expect(expected_g)
+    return engine, steady(engine, 0.0, 2.0, load_g)
+
+
+def test_a_first_rest_unlike_what_the_journal_expects_is_a_change_from_it():
+    # the basket held 800 g when the cart stopped; 1,300 g at rest when it starts again: a
+    # 500 g item went in meanwhile, not a new zero point
+    engine, changes = _started(800.0, 1300.0)
+    assert len(changes) == 1
+    assert changes[0].delta_g == pytest.approx(500, abs=2) and changes[0].total_g == pytest.approx(1300, abs=2)
+    assert steady(engine, 2.0, 2.0, 1300.0) == []          # reported once; the load is the reference now
+    engine, changes = _started(800.0, 400.0)               # taken out meanwhile
+    assert [round(c.delta_g) for c in changes] == [-400]
+
+
+def test_a_first_rest_as_expected_or_without_an_expectation_is_the_reference():
+    assert _started(800.0, 802.0)[1] == []                 # within the least change worth reporting
+    assert _started(None, 1300.0)[1] == []
+    engine = WeighingEngine(OFFSET, CPG)
+    engine.expect(800.0)
+    engine.rebase(0.0)                                     # the scale zeroed itself: its readings jumped
+    assert steady(engine, 0.0, 2.0, 1300.0) == []
+
+
 def test_pushing_the_cart_makes_no_event():
     assert weigh(LoadScript(10, (Push(1, 8, 400),))) == []
 

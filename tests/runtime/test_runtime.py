@@ -95,6 +95,40 @@ def test_restart_resumes_the_basket_from_the_journal(tmp_path: Path, catalogue: 
         second.stop()
 
 
+def test_what_went_in_while_the_cart_was_down_is_asked_about_not_taken_as_zero(tmp_path: Path,
+                                                                              catalogue: Catalogue) -> None:
+    """The milk (1,584 g) is on the bill; the cart restarts (an update, the watchdog, a power
+    cut) and meanwhile a 1 kg item goes in. The scale's first rest is 2,584 g: before, that was
+    its new reference and the item was never billed; now it is a change the shopper is asked
+    about. A restart with the load as the journal left it asks nothing."""
+    from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
+    config = _config(tmp_path)
+    first = CartRuntime(config, catalogue=catalogue)
+    first.start()
+    try:
+        _add_milk(first)
+        assert wait_for(first, lambda s: any(line.code == MILK for line in s.lines), 10) is not None
+    finally:
+        first.stop()
+
+    for load_g, asked in ((1584.0, False), (2584.0, True)):
+        with SimulatedBridge(LoadScript(duration_s=60.0, initial_g=load_g), seed=3, offset=-84211,
+                             counts_per_gram=420.0) as bridge:
+            scale = dataclasses.replace(config.scale, port=bridge.port, offset=-84211, counts_per_gram=420.0)
+            runtime = CartRuntime(dataclasses.replace(config, scale=scale), catalogue=catalogue)
+            runtime.start()
+            try:
+                snap = wait_for(runtime, lambda s, load_g=load_g, asked=asked: s.weight_stable and bool(s.questions) == asked
+                                and abs(s.live_weight_g - load_g) < 5.0, 20)   # at its first rest
+                assert snap is not None, f"{load_g} g: {runtime.snapshot().questions}"
+                time.sleep(1.0)    # past the decision's deadline: a question would be there by now
+                snap = runtime.snapshot()
+                assert [(line.code, line.qty) for line in snap.lines] == [(MILK, 1)]
+                assert [round(q.delta_g, -1) for q in snap.questions] == ([1000.0] if asked else [])
+            finally:
+                runtime.stop()
+
+
 def test_missing_scale_and_camera_degrade_and_the_cart_keeps_working(tmp_path: Path, catalogue: Catalogue) -> None:
     config = _config(tmp_path)
     cameras = dataclasses.replace(config.cameras, reconnect_s=0.2, devices=[
