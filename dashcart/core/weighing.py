@@ -191,6 +191,12 @@ class WeighingEngine:
         self._tare_g = self._window.mean() - self._zero_g
         return True
 
+    def restore_zero(self, zero_g: float) -> None:
+        """Start from a zero set (by staff, or tracked) before a restart, in gross grams from the
+        calibrated offset: without it a drifted cell reads its drift as load after every restart."""
+        if self.state is ScaleState.STARTING:
+            self._zero_g = zero_g
+
     def zero(self) -> bool:
         """Set zero to the current stable gross load and clear the tare. Refused while moving."""
         if self.state is not ScaleState.STABLE:

@@ -364,7 +364,7 @@ class CartRuntime:
 
     def _start_scale(self) -> None:
         from dashcart.core.weighing import WeighingEngine
-        from dashcart.runtime.scale_reader import ScaleEventSource
+        from dashcart.runtime.scale_reader import SavedZero, ScaleEventSource
         scale = self.devices.scale
         if scale is None:
             from dashcart.runtime.devices import open_scale
@@ -378,10 +378,13 @@ class CartRuntime:
         self._scale = scale
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
+        saved_zero = SavedZero(self.state_dir / "scale_zero.json", cfg.offset, cfg.counts_per_gram)
+        engine.restore_zero(saved_zero.load())
         if self.controller is not None:
             # what went in or out while the cart was down is a change to decide, not the new zero
             engine.expect(self.controller.expected_load_g)
-        source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S)
+        source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S,
+                                  saved_zero=saved_zero)
         self.scale_source = source
         self.supervisor.add("scale reader", source.loop, self.loop_deadline_s)
 

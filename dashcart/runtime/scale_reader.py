@@ -8,6 +8,10 @@ worker shape the supervisor runs (``loop(heartbeat, stop)``, see ``dashcart.runt
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import os
 import queue
 import threading
 import time
@@ -21,6 +25,52 @@ from dashcart.events import DeviceStatus, Event, WeightLive
 
 #: How long a zero request waits for the scale to be at rest (a cart being pushed is not).
 ZERO_WAIT_S = 5.0
+#: The zero is saved when it has moved this far since it was last saved: zero tracking moves it
+#: at most half a division per second, so the SD card sees a write every few seconds at most.
+ZERO_SAVE_STEP_G = 1.0
+
+log = logging.getLogger("dashcart.scale")
+
+
+class SavedZero:
+    """The scale's zero (``WeighingEngine.zero_g``) in a small JSON file in the state directory,
+    kept for the calibration it was set on: a restart in the middle of a session compares the
+    first rest with what the journal expects (``WeighingEngine.expect``), which is only right
+    from the same zero. A file for another calibration, or one that cannot be read, is ignored
+    with a warning; the cart then starts from the calibrated offset, as it did before."""
+
+    def __init__(self, path: os.PathLike[str] | str, offset: int, counts_per_gram: float) -> None:
+        self.path = os.fspath(path)
+        self.calibration = {"offset": offset, "counts_per_gram": counts_per_gram}
+
+    def load(self) -> float:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return 0.0
+        except (OSError, ValueError) as exc:
+            log.warning("%s: cannot read the saved zero (%s); starting from the calibration", self.path, exc)
+            return 0.0
+        zero = saved.get("zero_g") if isinstance(saved, dict) else None
+        if not isinstance(zero, (int, float)) or isinstance(zero, bool) or not math.isfinite(zero):
+            log.warning("%s: no number in zero_g; starting from the calibration", self.path)
+            return 0.0
+        if {k: saved.get(k) for k in self.calibration} != self.calibration:
+            log.info("%s: saved for another calibration; starting from this one", self.path)
+            return 0.0
+        return float(zero)
+
+    def save(self, zero_g: float) -> None:
+        tmp = self.path + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({**self.calibration, "zero_g": round(zero_g, 2)}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:   # a full or read-only card: the journal's fault shows it; weighing goes on
+            log.warning("%s: cannot save the zero: %s", self.path, exc)
 
 
 class _Beat(Protocol):
@@ -31,11 +81,13 @@ class ScaleEventSource:
     """Turns one scale into events. ``live_interval_s`` limits WeightLive to the screen's needs."""
 
     def __init__(self, driver: ScaleDriver, engine: WeighingEngine, put: Callable[[Event], None],
-                 live_interval_s: float = 0.1) -> None:
+                 live_interval_s: float = 0.1, saved_zero: SavedZero | None = None) -> None:
         self.driver = driver
         self.engine = engine
         self.put = put
         self.live_interval_s = live_interval_s
+        self.saved_zero = saved_zero
+        self._zero_saved_g = engine.zero_g
         self._last_live: tuple[float, float, bool] | None = None   # (t, grams, stable) last sent
         self._was_state: str | None = None
         # Zero requests from other threads (staff on the screen, the fleet): the engine is this
@@ -62,6 +114,9 @@ class ScaleEventSource:
         if items:
             self._live(items[-1].t)
         self._zero_when_at_rest()
+        if self.saved_zero is not None and abs(self.engine.zero_g - self._zero_saved_g) >= ZERO_SAVE_STEP_G:
+            self._zero_saved_g = self.engine.zero_g
+            self.saved_zero.save(self._zero_saved_g)
 
     def loop(self, heartbeat: _Beat, stop: threading.Event) -> None:
         """The supervisor's worker body: poll until ``stop``, beating every round."""

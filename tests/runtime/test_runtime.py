@@ -232,3 +232,26 @@ def test_staff_zero_the_scale_zeroes_the_running_scale(tmp_path: Path, catalogue
             assert any("staff zeroed it: zero set (+1" in r.getMessage() for r in caplog.records)
         finally:
             runtime.stop()
+        # The zero is kept across a restart: the drift does not come back as load (which a
+        # restart in a session would take for an item put in while the cart was down).
+        again = CartRuntime(config, catalogue=catalogue)
+        again.start()
+        try:
+            assert again.scale_source is not None and abs(again.scale_source.engine.zero_g - 120.0) < 5.0
+            assert wait_for(again, lambda s: s.weight_stable and abs(s.live_weight_g) < 5.0, 20) is not None
+        finally:
+            again.stop()
+
+
+def test_a_saved_zero_is_used_only_for_its_own_calibration(tmp_path: Path, caplog) -> None:
+    from dashcart.runtime.scale_reader import SavedZero
+    path = tmp_path / "scale_zero.json"
+    assert SavedZero(path, -84211, 420.0).load() == 0.0               # none saved yet
+    SavedZero(path, -84211, 420.0).save(118.456)
+    assert SavedZero(path, -84211, 420.0).load() == 118.46
+    assert SavedZero(path, -90000, 420.0).load() == 0.0               # recalibrated since
+    with caplog.at_level("WARNING", logger="dashcart.scale"):
+        for damaged in ("{not json", '{"offset": -84211, "counts_per_gram": 420.0, "zero_g": "x"}', "[]"):
+            path.write_text(damaged)
+            assert SavedZero(path, -84211, 420.0).load() == 0.0
+    assert len(caplog.records) == 3 and all(str(path) in r.getMessage() for r in caplog.records)
