@@ -378,11 +378,16 @@ class CartRuntime:
         self._scale = scale
         cfg = self.config.scale
         engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
-        saved_zero = SavedZero(self.state_dir / "scale_zero.json", cfg.offset, cfg.counts_per_gram)
-        engine.restore_zero(saved_zero.load())
-        if self.controller is not None:
-            # what went in or out while the cart was down is a change to decide, not the new zero
-            engine.expect(self.controller.expected_load_g)
+        saved_zero: SavedZero | None = None
+        # Only the load-cell bridge reads the same after a restart: a trade scale sets its own
+        # zero when it powers up (OIML R 76 initial zero-setting, up to 20 % of its capacity),
+        # so after a power cut its first reading says nothing about what the basket held.
+        if cfg.protocol == "hx711-bridge":
+            saved_zero = SavedZero(self.state_dir / "scale_zero.json", cfg.offset, cfg.counts_per_gram)
+            engine.restore_zero(saved_zero.load())
+            if self.controller is not None:
+                # what went in or out while the cart was down is a change to decide, not the new zero
+                engine.expect(self.controller.expected_load_g)
         source = ScaleEventSource(scale, engine, self._from_scale, live_interval_s=LIVE_WEIGHT_PERIOD_S,
                                   saved_zero=saved_zero)
         self.scale_source = source
