@@ -132,9 +132,10 @@ class SessionRecord:
     # A settled weight change waiting for the cameras' evidence ({"t", "delta_g", "total_g",
     # "started_t", "deadline"}): journaled so that a crash in that window does not lose it.
     pending: dict[str, Any] | None = None
-    # The net load (g) the last decided weight change left on the scale: what the basket should
-    # weigh when the cart starts again, so that something put in or taken out while it was down
-    # is a change to decide, not the scale's new zero point (None: no change decided yet).
+    # The net load (g) the last decided weight change left on the scale (before the first, what
+    # it held at rest at the sign-in): what the basket should weigh when the cart starts again,
+    # so that something put in or taken out while it was down is a change to decide, not the
+    # scale's new zero point (None: not known).
     load_g: float | None = None
 
 
@@ -305,7 +306,7 @@ _NUMBER = (int, float)
 #: also be missing). A row that does not fit is damage, named when the file is opened, never a
 #: basket that breaks later (a quantity that is text, a price that is null).
 ROW_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "session": {"shopper": (str,)},
+    "session": {"shopper": (str,), "load_g": (*_NUMBER, type(None))},
     "state": {"state": (str,), "checkout": (dict, type(None))},
     "pending": {"change": (dict, type(None)), "load_g": (*_NUMBER, type(None))},
     "add": {"id": (int,), "code": (str,), "name": (str,), "qty": (int,), "sold_by": (str,),
@@ -460,8 +461,9 @@ class Basket:
             self.journal.redact_shoppers(None)
             self._token_on_disk = False
 
-    def begin_session(self, t: float, shopper: str) -> None:
-        self._record(t, "session", {"shopper": shopper})
+    def begin_session(self, t: float, shopper: str, load_g: float | None = None) -> None:
+        """``load_g``: the net load at rest when the session began (see ``SessionRecord.load_g``)."""
+        self._record(t, "session", {"shopper": shopper} if load_g is None else {"shopper": shopper, "load_g": load_g})
 
     def set_state(self, t: float, state: str, checkout: JournaledCheckout | None = None) -> None:
         self._record(t, "state", {"state": state, "checkout": checkout})
@@ -517,7 +519,9 @@ class Basket:
         check_row(t, kind, data)
         s = self.session
         if kind == "session":
-            self.session = SessionRecord(state="shopping", shopper=data["shopper"], started_t=t, seq=seq)
+            load = data.get("load_g")
+            self.session = SessionRecord(state="shopping", shopper=data["shopper"], started_t=t, seq=seq,
+                                         load_g=None if load is None else float(load))
         elif kind == "state":
             s.state = data["state"]
             s.checkout = data.get("checkout")

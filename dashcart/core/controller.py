@@ -212,6 +212,7 @@ class Controller:
         self.zone = ""
         self.live_weight_g = 0.0
         self.weight_stable = True
+        self._weight_seen = False           # a WeightLive came: live_weight_g is the scale's, not a default
         self._moving_since = 0.0            # when the load last began to move (WeightLive)
         self.message = ""
         self.message_key = ""                         # ``message`` as a message id the screen translates
@@ -437,6 +438,7 @@ class Controller:
             if self.weight_stable and not event.stable:
                 self._moving_since = event.t
             self.live_weight_g, self.weight_stable = event.grams, event.stable
+            self._weight_seen = True
             self._snapshot = None
         elif isinstance(event, (BeaconSighting, Tick)):
             if self.location is not None:
@@ -470,8 +472,9 @@ class Controller:
     @property
     def expected_load_g(self) -> float | None:
         """The net load (g) the journal accounts for in the open session: the waiting change's
-        total, else the last decided one's; None when no session is open or nothing was decided
-        (the scale's first rest is then taken as it is)."""
+        total, else the last decided one's, else what the scale held at rest at the sign-in;
+        None when no session is open or none of these is known (the scale's first rest is then
+        taken as it is)."""
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             return None
         if self._pending is not None:
@@ -720,7 +723,9 @@ class Controller:
             if state in (SessionState.IDLE, SessionState.DONE):
                 self._checkout = None
                 self.produce_entry = None
-                self.basket.begin_session(a.t, a.value)
+                # what the scale held at the sign-in, for a restart before any change is decided
+                at_rest = self.live_weight_g if self._weight_seen and self.weight_stable else None
+                self.basket.begin_session(a.t, a.value, at_rest)
                 self._signed_in_t = a.t
                 self._note(a.t, "signin")
             return

@@ -499,6 +499,21 @@ def test_the_load_the_basket_should_weigh_survives_a_power_cut(catalogue, tmp_pa
     assert after.expected_load_g is None
 
 
+def test_before_any_change_is_decided_the_load_at_the_sign_in_is_what_the_basket_should_weigh(catalogue, tmp_path):
+    from dashcart.events import WeightLive
+    path = str(tmp_path / "basket.db")
+    c = make(catalogue, path)
+    c.handle(WeightLive(1.0, grams=40.0, stable=True))      # a shopping bag hung on the hook
+    c.handle(ShopperAction(2.0, "signin", "tok"))
+    assert c.expected_load_g == 40.0
+    assert make(catalogue, path).expected_load_g == 40.0     # the power goes before the first item
+    moving = make(catalogue, path)
+    moving.handle(ShopperAction(3.0, "staff", "end_session"))
+    moving.handle(WeightLive(4.0, grams=300.0, stable=False))
+    moving.handle(ShopperAction(5.0, "signin", "tok2"))      # signed in while the load moves: not known
+    assert moving.expected_load_g is None
+
+
 def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
     """The shopper puts a juice in and signs out at once (5.1 s), the load at rest at 5.0 s.
     Live, the scale reader lags: the settled change may come after the sign-out. Had the
