@@ -254,4 +254,5 @@ def test_a_saved_zero_is_used_only_for_its_own_calibration(tmp_path: Path, caplo
         for damaged in ("{not json", '{"offset": -84211, "counts_per_gram": 420.0, "zero_g": "x"}', "[]"):
             path.write_text(damaged)
             assert SavedZero(path, -84211, 420.0).load() == 0.0
-    assert len(caplog.records) == 3 and all(str(path) in r.getMessage() for r in caplog.records)
+    # (other carts' scale readers, still winding down from earlier tests, may log here too)
+    assert len([r for r in caplog.records if r.levelname == "WARNING" and str(path) in r.getMessage()]) == 3
