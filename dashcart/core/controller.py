@@ -68,6 +68,11 @@ from dashcart.snapshot import (
 #: A sign-out waits while the load moves, but not for a scale that never settles (overloaded,
 #: or gone while moving): past this, on the event clock, the empty session may end.
 SETTLING_WAIT_S = 10.0
+# The journaled load follows the scale at rest in steps from 1 g up to below 3 g: under the
+# weighing engine's least reportable change (weighing.min_change_g, 4 g by default), so drift
+# and crumbs are followed and an item never is.
+LOAD_FOLLOW_MIN_G = 1.0
+LOAD_FOLLOW_MAX_G = 3.0
 
 
 class PlacedOrder(Protocol):
@@ -439,6 +444,7 @@ class Controller:
                 self._moving_since = event.t
             self.live_weight_g, self.weight_stable = event.grams, event.stable
             self._weight_seen = True
+            self._follow_load(event)
             self._snapshot = None
         elif isinstance(event, (BeaconSighting, Tick)):
             if self.location is not None:
@@ -468,6 +474,16 @@ class Controller:
             snap = self.snapshot()
             for callback in self._subscribers:
                 callback(snap)
+
+    def _follow_load(self, live: WeightLive) -> None:
+        """Creep and crumbs at rest (each below a reportable change, never an item) add up
+        between decisions: the journaled load follows them, or a restart would ask about their
+        sum. Only small steps, and never while a change waits: an item is always a decision's."""
+        load = self.basket.session.load_g
+        if (live.stable and load is not None and self._pending is None
+                and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT)
+                and LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G):
+            self.basket.set_pending(live.t, None, live.grams)
 
     @property
     def expected_load_g(self) -> float | None:
@@ -823,12 +839,17 @@ class Controller:
         elif override == "tare":
             # Zero means "the empty basket": with items in it, or a change or a weighing under
             # way, zeroing would move what the screen shows, never the basket's bill.
-            if (in_session and self.basket.items) or self._pending is not None or self.produce_entry:
+            # (an item an open question is about is in the basket too)
+            if (in_session and (self.basket.items or self.basket.questions)) or self._pending is not None \
+                    or self.produce_entry:
                 self._tell("message.staff_empty_first", "take everything out of the basket, then zero the scale")
                 return
             if self.scale_port is None:
                 self._tell("message.staff_no_scale", "this cart has no scale")
                 return
+            if in_session and self.basket.session.load_g is not None:
+                # zero is the empty basket: what a restart should find (SessionRecord.load_g)
+                self.basket.set_pending(t, None, 0.0)
             self.scale_port.request_zero()
             self._tell("message.staff_zeroing", "zeroing the scale: keep the cart still")
             self._note(t, "staff", action=override)

@@ -8,11 +8,13 @@ worker shape the supervisor runs (``loop(heartbeat, stop)``, see ``dashcart.runt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -61,16 +63,22 @@ class SavedZero:
             return 0.0
         return float(zero)
 
-    def save(self, zero_g: float) -> None:
-        tmp = self.path + ".tmp"
+    def save(self, zero_g: float) -> bool:
+        """Replace the file atomically; False (logged) when the card would not take it."""
+        # a temp file of its own: a scale reader the supervisor gave up on may still be saving
+        fd, tmp = tempfile.mkstemp(prefix=".scale_zero.", dir=os.path.dirname(self.path) or ".")
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({**self.calibration, "zero_g": round(zero_g, 2)}, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
+            return True
         except OSError as exc:   # a full or read-only card: the journal's fault shows it; weighing goes on
             log.warning("%s: cannot save the zero: %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return False
 
 
 class _Beat(Protocol):
@@ -114,9 +122,11 @@ class ScaleEventSource:
         if items:
             self._live(items[-1].t)
         self._zero_when_at_rest()
-        if self.saved_zero is not None and abs(self.engine.zero_g - self._zero_saved_g) >= ZERO_SAVE_STEP_G:
-            self._zero_saved_g = self.engine.zero_g
-            self.saved_zero.save(self._zero_saved_g)
+        zero = self.engine.zero_g
+        if self.saved_zero is not None and abs(zero - self._zero_saved_g) >= ZERO_SAVE_STEP_G:
+            # a card that refuses it is tried again at the next step, not at every poll
+            self._zero_saved_g = zero
+            self.saved_zero.save(zero)
 
     def loop(self, heartbeat: _Beat, stop: threading.Event) -> None:
         """The supervisor's worker body: poll until ``stop``, beating every round."""

@@ -133,3 +133,32 @@ def test_an_unknown_override_changes_nothing(catalogue):
     staff(c, 3.0, "open_the_till")
     assert c.log[-1] == {"t": 3.0, "type": "rejected", "action": "staff", "value": "open_the_till"}
     assert [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
+
+
+def test_zeroing_in_a_session_makes_the_empty_basket_what_a_restart_expects(catalogue):
+    """A drifted cell reads 120 g with the basket empty; the shopper signs in (the journal
+    keeps 120 g) and staff zero it: after a restart the scale reads 0 g, so that is what the
+    journal must expect, or the restart asks about a 120 g removal. Not while an open
+    question's item is in the basket: that is no empty basket."""
+    scale = FakeScale()
+    c = make(catalogue, scale=scale)
+    c.handle(WeightLive(0.5, 120.0, True))
+    c.handle(ShopperAction(1.0, "signin", "tok"))
+    assert c.expected_load_g == 120.0
+    assert staff(c, 2.0, "tare").message_key == "message.staff_zeroing" and scale.zero_requests == 1
+    assert c.expected_load_g == 0.0
+    place(c, 5.0, 170.0, total=170.0)                     # nothing named it: a question
+    assert c.snapshot().questions and not c.basket.items
+    assert staff(c, 7.0, "tare").message_key == "message.staff_empty_first" and scale.zero_requests == 1
+
+
+def test_the_expected_load_follows_creep_at_rest_but_never_an_item(catalogue):
+    c = make(catalogue)
+    c.handle(WeightLive(0.5, 40.0, True))
+    c.handle(ShopperAction(1.0, "signin", "tok"))
+    for t, grams in ((60.0, 41.2), (120.0, 42.5), (180.0, 43.9)):   # creep, about 1 g a minute
+        c.handle(WeightLive(t, grams, True))
+    assert c.expected_load_g == 43.9
+    c.handle(WeightLive(200.0, 40.0, False))
+    c.handle(WeightLive(201.0, 48.0, True))               # 4 g more at rest: too much for creep
+    assert c.expected_load_g == 43.9

@@ -347,3 +347,12 @@ def test_trade_scale_silence_and_unplug_report_a_change_made_meanwhile_once():
     script = LoadScript(30.0, (Place(3, 1250), Fault(8, "silence", 3.0), Place(9, 355),
                                Fault(16, "disconnect", 4.0), Lift(17, 1250)))
     assert [round(c.delta_g) for c in weigh_sics(script, seed=3)] == [1250, 355, -1250]
+
+
+def test_the_expectation_is_net_of_the_restored_zero():
+    # zeroed 120 g above the calibration before the restart; 800 g net expected
+    for gross_g, deltas in ((920.0, []), (1420.0, [500])):
+        engine = WeighingEngine(OFFSET, CPG)
+        engine.restore_zero(120.0)
+        engine.expect(800.0)
+        assert [round(c.delta_g) for c in steady(engine, 0.0, 2.0, gross_g)] == deltas
