@@ -244,7 +244,6 @@ class Controller:
         # When this controller took the sign-in, on its own clock (None: restored, or no session)
         self._signed_in_t: float | None = None
         self._pending: _Pending | None = None
-        self._decided_load_g: float | None = None     # journaled with the decision (SessionRecord.load_g)
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
         self._orders = 0                              # orders placed this session (their seq)
@@ -348,7 +347,7 @@ class Controller:
         want = None if p is None else {"t": p.change.t, "delta_g": p.change.delta_g, "total_g": p.change.total_g,
                                        "started_t": p.change.started_t, "deadline": p.deadline}
         if want != self.basket.session.pending:
-            self.basket.set_pending(t, want, self._decided_load_g if want is None else None)
+            self.basket.set_pending(t, want)
 
     def _restore_pending(self) -> None:
         saved = self.basket.session.pending
@@ -617,9 +616,10 @@ class Controller:
         pending, self._pending = self._pending, None
         assert pending is not None, "decided only when a change is pending"
         change = pending.change
-        self._decided_load_g = change.total_g
         evidence = self._evidence(change)
         t = pending.deadline
+        # decided: the change leaves the journal, with the load it left (SessionRecord.load_g)
+        self.basket.set_pending(t, None, change.total_g)
         decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(),
                                       self._unnamed() if change.delta_g < 0 else ())
         if decision.action == "ignore":

@@ -63,8 +63,8 @@ class SavedZero:
             return 0.0
         return float(zero)
 
-    def save(self, zero_g: float) -> bool:
-        """Replace the file atomically; False (logged) when the card would not take it."""
+    def save(self, zero_g: float) -> None:
+        """Replace the file atomically; a card that would not take it is logged."""
         # a temp file of its own: a scale reader the supervisor gave up on may still be saving
         fd, tmp = tempfile.mkstemp(prefix=".scale_zero.", dir=os.path.dirname(self.path) or ".")
         try:
@@ -73,12 +73,10 @@ class SavedZero:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            return True
         except OSError as exc:   # a full or read-only card: the journal's fault shows it; weighing goes on
             log.warning("%s: cannot save the zero: %s", self.path, exc)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            return False
 
 
 class _Beat(Protocol):
