@@ -500,6 +500,27 @@ class CartRuntime:
             if hold is not None and hold.offer(event, controller):
                 continue
             self._dispatch_safely(controller, event)
+        self._hand_on_before_stopping(controller, hold)
+
+    def _hand_on_before_stopping(self, controller: Controller, hold: LateEvidenceHold | None) -> None:
+        """Stopping (an update, a restart, staff switching the cart off): what still waits in the
+        queue or behind a late recognizer (a change that settled, a tap) reaches the controller,
+        in time order, so that the journal has it, decided or waiting, and a restart picks it up.
+        Dropped, a change would be lost: a trade scale's reference after the restart includes it.
+        The recognizer has been stopped first, so nothing waits for it now."""
+        events: list[Event] = []
+        if hold is not None:
+            events, hold.held, hold.held_from = hold.held, [], None
+        while True:
+            try:
+                events.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        for event in sorted(events, key=lambda e: e.t):
+            # no Tick: the stop is not a moment of the trip's clock (a restored change is
+            # decided on the next start); a device's status is that of one we are closing
+            if not isinstance(event, (Tick, DeviceStatus)):
+                self._dispatch_safely(controller, event)
 
     def _release_held(self, controller: Controller, hold: LateEvidenceHold, stop: threading.Event) -> None:
         """The recognizer is done (or the wait is over). What it posted is on the queue by now:

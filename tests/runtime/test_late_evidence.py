@@ -120,3 +120,29 @@ def test_a_recognizer_that_never_answers_leaves_a_question(tmp_path: Path, catal
         assert snap is not None and snap.questions and not snap.lines
     finally:
         runtime.stop()
+
+
+def test_what_waits_behind_a_late_recognizer_is_journaled_when_the_cart_stops(tmp_path: Path,
+                                                                                catalogue: Catalogue) -> None:
+    # An update restarts the cart while a second carton waits behind the first one's late
+    # recognizer: the second change must be in the journal all the same, to be decided after
+    # the restart (dropped, a trade scale would take the load with it in as its new reference).
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    _late_recognizer(runtime, max_wait_s=60.0)
+    runtime.start()
+    try:
+        t = _signed_in(runtime)
+        runtime.post(WeightSettled(t, 1584.0, 1584.0, started_t=t - 0.3))
+        runtime.post(WeightSettled(t + 0.8, 1584.0, 3168.0, started_t=t + 0.5))
+        time.sleep(0.5)
+        snap = runtime.snapshot()
+        assert not snap.questions and not snap.lines   # both wait for the cameras
+    finally:
+        runtime.stop()
+    again = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    again.start()
+    try:
+        snap = wait_for(again, lambda s: len(s.questions) >= 2, 10)
+        assert snap is not None and [q.delta_g for q in snap.questions] == [1584.0, 1584.0]
+    finally:
+        again.stop()
