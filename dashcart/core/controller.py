@@ -479,9 +479,15 @@ class Controller:
         between decisions: the journaled load follows them, or a restart would ask about their
         sum. Only small steps, and never while a change waits: an item is always a decision's."""
         load = self.basket.session.load_g
-        if (live.stable and load is not None and self._pending is None
-                and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT)
-                and LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G):
+        if not live.stable or self._pending is not None or self.state not in (SessionState.SHOPPING,
+                                                                                SessionState.CHECKOUT):
+            return
+        if load is None:
+            # Signed in while the load moved (or before the scale said anything): the first
+            # rest after it, with no change waiting, is what the basket holds uncharged. A
+            # change settling there reaches the controller before the scale's "at rest".
+            self.basket.set_pending(live.t, None, live.grams)
+        elif LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G:
             self.basket.set_pending(live.t, None, live.grams)
 
     @property
@@ -553,6 +559,9 @@ class Controller:
             # (Only for a sign-in on this clock: a session restored after a reboot started on
             # the monotonic clock of the boot before, which says nothing about this one's.)
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason="before the session")
+            if self._pending is None:
+                # not charged, so part of the load a restart should find (the sign-in's predates it)
+                self.basket.set_pending(change.t, None, change.total_g)
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
 

@@ -512,6 +512,23 @@ def test_before_any_change_is_decided_the_load_at_the_sign_in_is_what_the_basket
     moving.handle(WeightLive(4.0, grams=300.0, stable=False))
     moving.handle(ShopperAction(5.0, "signin", "tok2"))      # signed in while the load moves: not known
     assert moving.expected_load_g is None
+    moving.handle(WeightLive(6.0, grams=310.0, stable=True))  # ... until its first rest
+    assert moving.expected_load_g == 310.0 and make(catalogue, path).expected_load_g == 310.0
+
+
+def test_a_change_at_rest_before_the_sign_in_is_part_of_the_load_a_restart_expects(catalogue, tmp_path):
+    """The scale reader lags: a bag hung on the hook at rest at 4.9 s reaches the controller
+    after the sign-in at 5.0 s, which journaled the load before it. It is not charged (before
+    the session), so a restart must find it on the scale without asking about it."""
+    from dashcart.events import WeightLive
+    path = str(tmp_path / "basket.db")
+    c = make(catalogue, path)
+    c.handle(WeightLive(1.0, grams=0.0, stable=True))
+    c.handle(ShopperAction(5.0, "signin", "tok"))
+    assert c.expected_load_g == 0.0
+    c.handle(WeightSettled(4.9, delta_g=250.0, total_g=250.0, started_t=4.2))
+    assert not c.snapshot().lines and not c.snapshot().questions
+    assert c.expected_load_g == 250.0 and make(catalogue, path).expected_load_g == 250.0
 
 
 def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
