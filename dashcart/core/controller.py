@@ -856,8 +856,9 @@ class Controller:
             if self.scale_port is None:
                 self._tell("message.staff_no_scale", "this cart has no scale")
                 return
-            if in_session and self.basket.session.load_g is not None:
-                # zero is the empty basket: what a restart should find (SessionRecord.load_g)
+            if in_session:
+                # zero is the empty basket: what a restart should find (SessionRecord.load_g),
+                # also when none was known yet (the scale moved at the sign-in)
                 self.basket.set_pending(t, None, 0.0)
             self.scale_port.request_zero()
             self._tell("message.staff_zeroing", "zeroing the scale: keep the cart still")

@@ -500,14 +500,22 @@ class CartRuntime:
             if hold is not None and hold.offer(event, controller):
                 continue
             self._dispatch_safely(controller, event)
-        self._hand_on_before_stopping(controller, hold)
 
-    def _hand_on_before_stopping(self, controller: Controller, hold: LateEvidenceHold | None) -> None:
+    def _hand_on_before_stopping(self) -> None:
         """Stopping (an update, a restart, staff switching the cart off): what still waits in the
         queue or behind a late recognizer (a change that settled, a tap) reaches the controller,
         in time order, so that the journal has it, decided or waiting, and a restart picks it up.
         Dropped, a change would be lost: a trade scale's reference after the restart includes it.
-        The recognizer has been stopped first, so nothing waits for it now."""
+        Called once every worker has been stopped (the scale reader's last change is in the
+        queue by then, and no controller loop runs beside this), before the journal closes."""
+        controller, hold = self.controller, self._late_evidence
+        if controller is None:
+            return
+        if self.supervisor.alive("controller"):
+            # still inside one event past the stop's wait: it owns the controller, so what
+            # waits stays unhandled (a restart of a load-cell bridge still finds the load)
+            log.warning("controller still busy at stop: %d queued event(s) not handed on", self.queue.qsize())
+            return
         events: list[Event] = []
         if hold is not None:
             events, hold.held, hold.held_from = hold.held, [], None
@@ -670,6 +678,7 @@ class CartRuntime:
             except Exception:  # already gone with the device
                 log.debug("scale close failed", exc_info=True)
         self.supervisor.stop()
+        self._hand_on_before_stopping()
         if self._service is not None:
             self._service.close()
         if self._basket is not None:

@@ -216,6 +216,11 @@ class Supervisor:
             self._workers[name] = worker
         self._launch(worker, replace=False)
 
+    def alive(self, name: str) -> bool:
+        """Whether ``name``'s current thread is running (after :meth:`stop`: it did not leave in time)."""
+        worker = self._workers.get(name)
+        return worker is not None and worker.thread is not None and worker.thread.is_alive()
+
     def restarts(self, name: str) -> int:
         """How many times ``name`` was restarted (all time)."""
         return len(self._workers[name].restarts)

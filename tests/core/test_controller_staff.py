@@ -141,6 +141,13 @@ def test_zeroing_in_a_session_makes_the_empty_basket_what_a_restart_expects(cata
     journal must expect, or the restart asks about a 120 g removal. Not while an open
     question's item is in the basket: that is no empty basket."""
     scale = FakeScale()
+    moved = make(catalogue, scale=FakeScale())
+    moved.handle(WeightLive(0.5, 20.0, False))
+    moved.handle(ShopperAction(1.0, "signin", "tok"))      # signed in while it moved: no load known
+    staff(moved, 2.0, "tare")
+    assert moved.expected_load_g == 0.0
+    moved.handle(WeightLive(2.1, 20.0, True))              # the reader's "at rest" before it zeroes
+    assert moved.expected_load_g == 0.0
     c = make(catalogue, scale=scale)
     c.handle(WeightLive(0.5, 120.0, True))
     c.handle(ShopperAction(1.0, "signin", "tok"))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from dashcart.core.catalogue import Catalogue
-from dashcart.events import ItemRecognized, ShopperAction, Tick, WeightSettled
+from dashcart.events import ItemRecognized, ShopperAction, Tick, WeightLive, WeightSettled
 from dashcart.runtime.cart_runtime import CartRuntime, wait_for
 from dashcart.runtime.late_evidence import LateEvidenceHold
 from dashcart.snapshot import SessionState
@@ -146,3 +146,40 @@ def test_what_waits_behind_a_late_recognizer_is_journaled_when_the_cart_stops(tm
         assert snap is not None and [q.delta_g for q in snap.questions] == [1584.0, 1584.0]
     finally:
         again.stop()
+
+
+def test_a_controller_loop_the_supervisor_gave_up_on_hands_nothing_on(tmp_path: Path, catalogue: Catalogue) -> None:
+    # A loop stalled past its deadline (a slow write to the SD card) is replaced; when it wakes,
+    # its stop is set, and it must leave: handing on what waits is the stopping cart's job, or
+    # two threads would handle events at once, out of order.
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue, loop_deadline_s=0.5)
+    runtime.start()
+    stalled: dict[str, int | None] = {"thread": None}
+    stall_over = threading.Event()
+    late: list[str] = []
+    try:
+        _signed_in(runtime)
+        controller = runtime.controller
+        assert controller is not None
+        real = controller.handle
+
+        def handle(event: object) -> None:
+            if isinstance(event, ShopperAction) and event.value == "stall":
+                stalled["thread"] = threading.get_ident()
+                time.sleep(2.0)
+                stall_over.set()
+            elif stall_over.is_set() and threading.get_ident() == stalled["thread"]:
+                late.append(type(event).__name__)
+            else:
+                time.sleep(0.01)   # a Pi's pace: events queue up behind the new loop
+            real(event)  # type: ignore[arg-type]
+
+        controller.handle = handle  # type: ignore[method-assign]
+        runtime.post(ShopperAction(runtime.clock(), "language", "stall"))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.5:      # the screen's live weight, as the scale reader posts it
+            runtime.post(WeightLive(runtime.clock(), 100.0, True))
+            time.sleep(0.005)
+    finally:
+        runtime.stop()
+    assert stall_over.is_set() and not late
