@@ -477,17 +477,14 @@ class Controller:
     def _follow_load(self, live: WeightLive) -> None:
         """Creep and crumbs at rest (each below a reportable change, never an item) add up
         between decisions: the journaled load follows them, or a restart would ask about their
-        sum. Only small steps, and never while a change waits: an item is always a decision's."""
+        sum. Only small steps, and never while a change waits: an item is always a decision's.
+        With no load known (signed in while the load moved, or before the scale said anything)
+        the first rest with no change waiting is it: a change settling there reaches the
+        controller before the scale's "at rest"."""
         load = self.basket.session.load_g
-        if not live.stable or self._pending is not None or self.state not in (SessionState.SHOPPING,
-                                                                                SessionState.CHECKOUT):
-            return
-        if load is None:
-            # Signed in while the load moved (or before the scale said anything): the first
-            # rest after it, with no change waiting, is what the basket holds uncharged. A
-            # change settling there reaches the controller before the scale's "at rest".
-            self.basket.set_pending(live.t, None, live.grams)
-        elif LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G:
+        if (live.stable and self._pending is None
+                and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT)
+                and (load is None or LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G)):
             self.basket.set_pending(live.t, None, live.grams)
 
     @property

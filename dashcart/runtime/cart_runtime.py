@@ -516,32 +516,28 @@ class CartRuntime:
             # waits stays unhandled (a restart of a load-cell bridge still finds the load)
             log.warning("controller still busy at stop: %d queued event(s) not handed on", self.queue.qsize())
             return
-        events: list[Event] = []
-        if hold is not None:
-            events, hold.held, hold.held_from = hold.held, [], None
-        while True:
-            try:
-                events.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
+        events = (hold.take_all() if hold is not None else []) + self._take_queued()
         for event in sorted(events, key=lambda e: e.t):
             # no Tick: the stop is not a moment of the trip's clock (a restored change is
             # decided on the next start); a device's status is that of one we are closing
             if not isinstance(event, (Tick, DeviceStatus)):
                 self._dispatch_safely(controller, event)
 
-    def _release_held(self, controller: Controller, hold: LateEvidenceHold, stop: threading.Event) -> None:
-        """The recognizer is done (or the wait is over). What it posted is on the queue by now:
-        the queue's events that come before the held ones go first, in time order (the answer
-        among them), then the held ones, until one would decide a newer change whose
-        recognizer is still at work."""
+    def _take_queued(self) -> list[Event]:
+        """Everything on the queue now, in the order it came."""
         queued: list[Event] = []
         while True:
             try:
                 queued.append(self.queue.get_nowait())
             except queue.Empty:
-                break
-        early = [event for event in queued if not hold.offer(event, controller)]
+                return queued
+
+    def _release_held(self, controller: Controller, hold: LateEvidenceHold, stop: threading.Event) -> None:
+        """The recognizer is done (or the wait is over). What it posted is on the queue by now:
+        the queue's events that come before the held ones go first, in time order (the answer
+        among them), then the held ones, until one would decide a newer change whose
+        recognizer is still at work."""
+        early = [event for event in self._take_queued() if not hold.offer(event, controller)]
         start = hold.held_from   # lowered, perhaps, by a change that settled while others waited
         for event in sorted(early, key=lambda e: e.t):
             if start is not None and event.t >= start:

@@ -109,6 +109,11 @@ class LateEvidenceHold:
         has passed while it works (then no Tick may be sent)."""
         return bool(self.held) or self.overdue(controller, now)
 
+    def take_all(self) -> list[Event]:
+        """Every held event, in time order, and hold nothing more (the cart is stopping)."""
+        held, self.held, self.held_from = self.held, [], None
+        return held
+
     def next_held(self, controller: DecisionSource, now: float) -> Event | None:
         """The next held event to hand on, or None while it must wait (it would decide a
         change, a newer one perhaps, whose recognizer is still at work)."""
