@@ -81,6 +81,10 @@ LIVE_WEIGHT_PERIOD_S = 0.1
 #: Longest wait for an event before the controller loop beats and looks at the clock.
 IDLE_WAIT_S = 0.5
 HOLD_POLL_S = 0.02      # how often a decision waiting for a late recognizer looks again
+#: At a stop, how much longer than every loop's shared 5 s the controller loop may take to
+#: leave the event it is inside (a commit on a slow SD card) before what waits is handed on:
+#: 5 + 4 s leaves systemd's TimeoutStopSec=15s room to close the rest.
+CONTROLLER_STOP_GRACE_S = 4.0
 
 
 @dataclass
@@ -511,9 +515,9 @@ class CartRuntime:
         controller, hold = self.controller, self._late_evidence
         if controller is None:
             return
-        if self.supervisor.alive("controller"):
-            # still inside one event past the stop's wait: it owns the controller, so what
-            # waits stays unhandled (a restart of a load-cell bridge still finds the load)
+        if not self.supervisor.join("controller", CONTROLLER_STOP_GRACE_S):
+            # still inside one event past every wait: it owns the controller, so what waits
+            # stays unhandled (a restart of a load-cell bridge still finds the load)
             log.warning("controller still busy at stop: %d queued event(s) not handed on", self.queue.qsize())
             return
         events = (hold.take_all() if hold is not None else []) + self._take_queued()

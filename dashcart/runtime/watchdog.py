@@ -216,10 +216,15 @@ class Supervisor:
             self._workers[name] = worker
         self._launch(worker, replace=False)
 
-    def alive(self, name: str) -> bool:
-        """Whether ``name``'s current thread is running (after :meth:`stop`: it did not leave in time)."""
+    def join(self, name: str, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for ``name``'s current thread to leave (after :meth:`stop`,
+        one that needs longer than the shared wait); True when none runs any more."""
         worker = self._workers.get(name)
-        return worker is not None and worker.thread is not None and worker.thread.is_alive()
+        thread = worker.thread if worker is not None else None
+        if thread is None:
+            return True
+        thread.join(timeout=timeout_s)
+        return not thread.is_alive()
 
     def restarts(self, name: str) -> int:
         """How many times ``name`` was restarted (all time)."""

@@ -183,3 +183,37 @@ def test_a_controller_loop_the_supervisor_gave_up_on_hands_nothing_on(tmp_path: 
     finally:
         runtime.stop()
     assert stall_over.is_set() and not late
+
+
+def test_a_controller_inside_a_slow_commit_at_stop_still_gets_what_waits(tmp_path: Path,
+                                                                         catalogue: Catalogue) -> None:
+    # A commit on a slow SD card holds the controller loop past the 5 s that all loops share at
+    # a stop: it gets a few seconds more, then the carton that settled meanwhile is journaled.
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue, loop_deadline_s=30.0)
+    runtime.start()
+    inside = threading.Event()
+    try:
+        t = _signed_in(runtime)
+        controller = runtime.controller
+        assert controller is not None
+        real = controller.handle
+
+        def handle(event: object) -> None:
+            if isinstance(event, ShopperAction) and event.value == "slow":
+                inside.set()
+                time.sleep(6.5)
+            real(event)  # type: ignore[arg-type]
+
+        controller.handle = handle  # type: ignore[method-assign]
+        runtime.post(ShopperAction(t + 0.1, "language", "slow"))
+        assert inside.wait(5)
+        runtime.post(WeightSettled(t + 0.2, 1584.0, 1584.0, started_t=t))
+    finally:
+        runtime.stop()
+    again = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    again.start()
+    try:
+        snap = wait_for(again, lambda s: bool(s.questions or s.lines), 10)
+        assert snap is not None and [q.delta_g for q in snap.questions] == [1584.0]
+    finally:
+        again.stop()

@@ -242,3 +242,19 @@ def test_supervisor_stop_ends_workers_and_unregisters(clock):
     supervisor.stop()
     assert worker.exited.is_set()
     assert beats.names() == []
+
+
+def test_supervisor_join_waits_longer_for_one_worker_past_the_stop(clock):
+    beats = Heartbeats(clock)
+    supervisor = Supervisor(beats)
+    release = threading.Event()
+
+    def busy(beat, stop):
+        release.wait(10)     # inside one piece of work; sees its stop only after it
+
+    supervisor.add("controller", busy, deadline_s=1)
+    supervisor.stop(timeout_s=0.05)
+    assert not supervisor.join("controller", 0.05)   # still inside
+    release.set()
+    assert supervisor.join("controller", 5)
+    assert supervisor.join("nobody", 0)
