@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,24 +84,52 @@ class Site:
         zones = data.get("zones", {})
         lane = data.get("lane", [])
         calibration = data.get("calibration", {})
-        if not isinstance(zones, dict) or not all(isinstance(v, str) for v in zones.values()):
+        if not isinstance(zones, dict):
             bad(f"{where}.zones: expected an object of \"<kind>:<id>\": \"<zone>\"")
             zones = {}
         if not isinstance(lane, list) or not all(isinstance(v, str) for v in lane):
             bad(f"{where}.lane: expected a list of \"<kind>:<id>\" (or two joined by +)")
             lane = []
-        if not isinstance(calibration, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in calibration.values()):
+        if not isinstance(calibration, dict):
             bad(f"{where}.calibration: expected an object of \"<kind>:<id>\": dB")
             calibration = {}
-        parts: dict[str, Any] = {}
-        for part, value in (("zones", zones), ("lane", lane), ("calibration", calibration)):
+        # A zone or a calibration is one beacon's entry: a bad one is left out alone (reported
+        # once for the part), the others still place the cart. The lane is whole or nothing:
+        # its gates mean something only in their order.
+        zones = cls._valid_entries(zones, lambda v: isinstance(v, str) and bool(v), f"{where}.zones",
+                                   "\"<zone>\"", bad)
+        calibration = cls._valid_entries(calibration, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                         and math.isfinite(v), f"{where}.calibration", "dB", bad)
+        try:
+            checked_lane = cls._checked_lane(lane, where)
+        except Misconfigured as exc:
+            bad(str(exc))
+            checked_lane = ()
+        return cls(zones={cls._norm(k, where, "zones"): v for k, v in zones.items()},
+                   lane=checked_lane,
+                   calibration={cls._norm(k, where, "calibration"): float(v) for k, v in calibration.items()})
+
+    @staticmethod
+    def _valid_entries(entries: dict[Any, Any], value_ok: Callable[[Any], bool], where: str, value: str,
+                       bad: Callable[[str], None]) -> dict[str, Any]:
+        """The entries whose key names a beacon and whose value passes ``value_ok``; the bad
+        ones are reported in one line."""
+        kept: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, v in entries.items():
             try:
-                parts[part] = getattr(cls, f"_checked_{part}")(value, where)
-            except Misconfigured as exc:
-                bad(str(exc))
-                parts[part] = {} if part != "lane" else ()
-        return cls(**parts)
+                normalize_beacon_key(key)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if value_ok(v):
+                kept[key] = v
+            else:
+                problems.append(f"{key!r}: expected {value}, got {v!r}")
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            bad(f"{where}: {problems[0]}; left out{more}")
+        return kept
 
     @classmethod
     def from_config(cls, section: LocationSection, where: str = "location") -> Site:

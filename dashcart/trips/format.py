@@ -16,17 +16,21 @@ Only a trip with no usable ``trip.json`` cannot be read at all.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import json
 import math
 import os
+import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from dashcart.errors import Misconfigured, read_user_file
 from dashcart.events import STAFF_OVERRIDES, BeaconSighting, ShopperAction
+from dashcart.readings import normalize_beacon_key
 
 FORMAT = "dashcart-trip/1"
 SHOPPER_ACTIONS = ("signin", "choose", "plu", "cancel", "confirm",
@@ -97,7 +101,13 @@ def _parse_rssi(text: str) -> float:
     return rssi
 
 
+#: The latest ``started_at`` taken as Unix seconds (the end of the year 9999): beyond it a
+#: value is a mistake, and the lane's rotating ids could not be computed from it.
+STARTED_AT_MAX = 253402300799.0
+
+
 def _read_header(path: Path) -> dict[str, Any]:
+    """trip.json, with what a replay cannot do without checked: the format and the scale."""
     meta_path = path / "trip.json"
     if not path.is_dir():
         raise Misconfigured(f"{path}: no such trip directory")
@@ -119,19 +129,46 @@ def _read_header(path: Path) -> dict[str, Any]:
     cpg = scale.get("counts_per_gram", 420.0)
     if isinstance(cpg, bool) or not isinstance(cpg, (int, float)) or cpg == 0 or not math.isfinite(cpg):
         raise Misconfigured(f"{meta_path}: scale.counts_per_gram must be a non-zero number")
-    cameras = meta.get("cameras", [])
-    if not isinstance(cameras, list) or not all(isinstance(c, str) and c and "/" not in c for c in cameras):
-        raise Misconfigured(f"{meta_path}: cameras must be a list of camera ids")
-    if "site" in meta and meta["site"] is not None and not isinstance(meta["site"], dict):
-        raise Misconfigured(f"{meta_path}: site must be an object")
-    if "catalogue" in meta and not isinstance(meta["catalogue"], str):
-        raise Misconfigured(f"{meta_path}: catalogue must be a path string")
-    for key in ("started_at", "epoch"):   # epoch: the name before started_at
-        value = meta.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value < 0):
-            raise Misconfigured(f"{meta_path}: {key} must be Unix seconds (a number >= 0), got {value!r}")
     return meta
+
+
+def _optional_fields(trip: Trip, meta: dict[str, Any]) -> None:
+    """The contract's optional fields. One that is null is absent; one that is invalid is
+    reported once and left out, and the rest of the trip is replayed without it (a bad
+    ``started_at`` costs the lane's authentication, not the bill)."""
+    file = str(trip.path / "trip.json")
+
+    def bad(message: str) -> None:
+        trip.problems.append(TripProblem(file, None, message))
+
+    cameras = meta.get("cameras")
+    if isinstance(cameras, list):
+        good = [c for c in cameras if isinstance(c, str) and c and "/" not in c and c not in (".", "..")]
+        if len(good) != len(cameras):
+            left = [c for c in cameras if c not in good]
+            bad(f"cameras: {left[0]!r} is not a camera id (a folder name under frames/); left out")
+        trip.cameras = tuple(dict.fromkeys(good))
+    elif cameras is not None:
+        bad(f"cameras must be a list of camera ids, got {type(cameras).__name__}; no frames are replayed")
+    catalogue = meta.get("catalogue")
+    if isinstance(catalogue, str) and catalogue.strip():
+        trip.catalogue = trip.path / catalogue
+    elif catalogue is not None:
+        bad(f"catalogue must be a path relative to the trip, got {catalogue!r}; left out")
+    site = meta.get("site")
+    if isinstance(site, dict):
+        trip.site = site
+    elif site is not None:
+        bad(f"site must be an object with zones and lane, got {type(site).__name__}; left out")
+    started_at = meta.get("started_at")
+    if started_at is None:
+        return
+    if isinstance(started_at, bool) or not isinstance(started_at, (int, float)) \
+            or not 0 <= started_at <= STARTED_AT_MAX:   # also refuses NaN
+        bad(f"started_at must be Unix seconds (a number from 0 to {STARTED_AT_MAX:.0f}), got {started_at!r}; "
+            "left out (a lane of eddystone-eid beacons cannot be checked without it)")
+        return
+    trip.started_at = float(started_at)
 
 
 def read_trip(path: str | Path) -> Trip:
@@ -139,12 +176,9 @@ def read_trip(path: str | Path) -> Trip:
     path = Path(path)
     meta = _read_header(path)
     scale = meta["scale"]
-    catalogue = path / meta["catalogue"] if meta.get("catalogue") else None
     trip = Trip(path=path, protocol=scale["protocol"], offset=int(scale.get("offset", 0)),
-                counts_per_gram=float(scale.get("counts_per_gram", 420.0)), cameras=tuple(meta.get("cameras", [])),
-                catalogue=catalogue, site=meta.get("site"))
-    started_at = meta.get("started_at", meta.get("epoch"))
-    trip.started_at = None if started_at is None else float(started_at)
+                counts_per_gram=float(scale.get("counts_per_gram", 420.0)), cameras=(), catalogue=None, site=None)
+    _optional_fields(trip, meta)
     if not trip.scale_log.is_file():
         trip.problems.append(TripProblem(str(trip.scale_log), None, "missing; the replay has no weight changes"))
     _read_frames(trip)
@@ -162,7 +196,7 @@ def _read_frames(trip: Trip) -> None:
             continue
         for name in os.listdir(folder):
             stem, dot, ext = name.partition(".")
-            if not (stem.isdigit() and ext.lower() in ("jpg", "jpeg", "png")):
+            if not (stem.isascii() and stem.isdigit() and ext.lower() in ("jpg", "jpeg", "png")):
                 trip.problems.append(TripProblem(str(folder / name), None,
                                                  "not a frame (expected <integer ms>.jpg); skipped"))
                 continue
@@ -170,42 +204,63 @@ def _read_frames(trip: Trip) -> None:
     trip.frames.sort(key=lambda f: (f.t, f.camera))
 
 
-def _csv_rows(trip: Trip, name: str, header: tuple[str, ...]):
+def _csv_rows(trip: Trip, name: str, header: tuple[str, ...]) -> Iterator[tuple[Path, int, list[str]]]:
+    """The rows after the header, each with its line number. Decoded line by line, so one line
+    that is not UTF-8 is skipped, not the file; a byte-order mark before the header is allowed."""
     file = trip.path / name
     if not file.is_file():
         return
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        trip.problems.append(TripProblem(str(file), None, f"cannot read: {exc}"))
+        data = file.read_bytes()
+    except OSError as exc:
+        trip.problems.append(TripProblem(str(file), None, f"cannot read: {exc.strerror or exc}"))
         return
-    rows = csv.reader(text.splitlines())
-    first = next(rows, None)
-    if first is None or tuple(h.strip() for h in first) != header:
-        trip.problems.append(TripProblem(str(file), 1, f"header must be {','.join(header)}; file skipped"))
-        return
-    for line, row in enumerate(rows, start=2):
-        if not row:
+    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            trip.problems.append(TripProblem(str(file), number, f"not UTF-8 text (byte {exc.start + 1}); "
+                                             f"{'file' if number == 1 else 'line'} skipped"))
+            if number == 1:
+                return
             continue
-        yield file, line, row
+        row = next(csv.reader([text]), [])
+        if number == 1:
+            if tuple(h.strip() for h in row) != header:
+                trip.problems.append(TripProblem(str(file), 1, f"header must be {','.join(header)}; file skipped"))
+                return
+            continue
+        if row:
+            yield file, number, row
 
 
 def _read_beacons(trip: Trip) -> None:
-    for file, line, row in _csv_rows(trip, "beacons.csv", ("t", "kind", "id", "rssi")) or ():
+    for file, line, row in _csv_rows(trip, "beacons.csv", ("t", "kind", "id", "rssi")):
         try:
             if len(row) != 4:
                 raise ValueError(f"{len(row)} fields, expected 4")
             t, kind, ident, rssi = _parse_t(row[0]), row[1].strip(), row[2].strip(), _parse_rssi(row[3])
             if kind not in BEACON_KINDS:
                 raise ValueError(f"kind {kind!r} is not one of {', '.join(BEACON_KINDS)}")
-            if not ident:
-                raise ValueError("empty id")
+            ident = _beacon_id(kind, ident)
         except ValueError as exc:
             trip.problems.append(TripProblem(str(file), line, f"{exc}; line skipped"))
             continue
         wall_t = None if trip.started_at is None else trip.started_at + t
         trip.beacons.append(BeaconSighting(t, kind=kind, id=ident, rssi=rssi, wall_t=wall_t))
     trip.beacons.sort(key=lambda b: b.t)
+
+
+def _beacon_id(kind: str, ident: str) -> str:
+    """``ident`` if it is an id of ``kind`` (else ValueError naming it): a sighting the zone
+    tracker or the lane would not recognise is reported here, not silently ignored there."""
+    if kind == "eddystone-eid":
+        # the 8-byte ephemeral id as heard, in hex
+        if len(ident) != 16 or not all(c in string.hexdigits for c in ident):
+            raise ValueError(f"id {ident!r} is not an Eddystone EID (16 hex digits)")
+        return ident
+    normalize_beacon_key(f"{kind}:{ident}")
+    return ident
 
 
 def _count(text: str, field: str, least: int) -> int:
@@ -218,7 +273,7 @@ def _read_answers(trip: Trip) -> None:
     """answers.csv: which question a shopper.csv line answered and the count it gave. Without
     it an answer goes to the newest question on screen, not always the one answered live."""
     at = {line: i for i, (line, _) in enumerate(trip.shopper)}
-    for file, line, row in _csv_rows(trip, "answers.csv", ("line", "question", "qty")) or ():
+    for file, line, row in _csv_rows(trip, "answers.csv", ("line", "question", "qty")):
         try:
             if len(row) != 3:
                 raise ValueError(f"{len(row)} fields, expected 3")
@@ -237,7 +292,7 @@ def _read_answers(trip: Trip) -> None:
 
 
 def _read_shopper(trip: Trip) -> None:
-    for file, line, row in _csv_rows(trip, "shopper.csv", ("t", "action", "value")) or ():
+    for file, line, row in _csv_rows(trip, "shopper.csv", ("t", "action", "value")):
         try:
             if len(row) not in (2, 3):
                 raise ValueError(f"{len(row)} fields, expected 3")

@@ -25,7 +25,7 @@ from dashcart.core.basket import Basket, Journal
 from dashcart.core.catalogue import Catalogue, load_catalogue
 from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.core.fusion import FusionParams
-from dashcart.core.location import Locator, Site
+from dashcart.core.location import GATE_JOIN, Locator, Site
 from dashcart.errors import DashcartError, Misconfigured
 from dashcart.events import BarcodeSeen, BeaconSighting, Event, ShopperAction, Tick, WeightLive, WeightSettled
 from dashcart.trips.format import Trip, TripProblem, read_trip
@@ -148,14 +148,26 @@ def _warn_once(message: str) -> None:
 
 
 def resolve_catalogue(trip: Trip, fallback: Path | None) -> Catalogue:
+    """The trip's catalogue; if it names none, or one that is missing or cannot be read (reported
+    once), ``fallback`` (``--catalogue`` or the configured one)."""
+    file = trip.path / "trip.json"
+    why = "names no catalogue"
     if trip.catalogue is not None:
-        if trip.catalogue.is_file():
-            return load_catalogue(trip.catalogue)
-        trip.problems.append(TripProblem(str(trip.path / "trip.json"), None,
-                                         f"catalogue {trip.catalogue} does not exist; using {fallback}"))
+        if not trip.catalogue.is_file():
+            why = f"catalogue {trip.catalogue} does not exist"
+        else:
+            try:
+                return load_catalogue(trip.catalogue)
+            except DashcartError as exc:
+                why = f"catalogue {trip.catalogue} cannot be used ({exc})"
     if fallback is None:
-        raise Misconfigured(f"{trip.path / 'trip.json'}: names no catalogue and none is configured")
-    return load_catalogue(fallback)
+        raise Misconfigured(f"{file}: {why} and none is configured (--catalogue PATH)")
+    if trip.catalogue is not None:
+        trip.problems.append(TripProblem(str(file), None, f"{why}; using {fallback}"))
+    try:
+        return load_catalogue(fallback)
+    except DashcartError as exc:
+        raise Misconfigured(f"{file}: {why}, and the fallback cannot be used either: {exc}") from None
 
 
 def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAction]]:
@@ -191,6 +203,12 @@ def _trip_locator(trip: Trip, config: Any) -> Locator | None:
 
     for message in messages:
         report(message)
+    if trip.started_at is None and any(key.startswith("eddystone-eid:") for gate in site.lane
+                                       for key in gate.split(GATE_JOIN)):
+        # its ids rotate with the time of day: without the wall clock nothing heard can match
+        report("site.lane: eddystone-eid beacons are checked at started_at + t, and trip.json has no "
+               "started_at; the lane is left out")
+        site = dataclasses.replace(site, lane=())
     try:
         # Recorded and generated trips may use plain iBeacons for the lane: accepted here only.
         return open_locator(config, site, where=where, allow_unauthenticated_lane=True)

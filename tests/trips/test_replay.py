@@ -152,6 +152,69 @@ def test_missing_optional_files_and_catalogue(demo, tmp_path, capsys):
     assert out["basket"] == []
 
 
+def _edited(trip, path, **changes):
+    shutil.copytree(trip, path)
+    meta = json.loads((path / "trip.json").read_text())
+    meta.update(changes)
+    (path / "trip.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_a_bad_optional_field_is_reported_once_and_the_rest_replayed(demo, tmp_path, capsys):
+    # The contract's optional fields: null is absent, and a bad one costs that field, not the bill.
+    trip, csv, _ = demo
+    good = run_json(capsys, str(trip), "--catalogue", str(csv), "--no-vision")[1]
+    cases = {"catalogue": None, "site": ["x"], "started_at": "2024-01-01T00:00:00Z",
+             "cameras": ["top", "a/b"]}
+    for field, value in cases.items():
+        edited = _edited(trip, tmp_path / field, **{field: value})
+        code, out, err = run_json(capsys, str(edited), "--catalogue", str(csv), "--no-vision")
+        assert out is not None and out["basket"] == good["basket"], (field, err)
+        if value is None:
+            assert code == 0 and not err, err
+        else:
+            assert code == 1 and err.count(f"trip.json: {field}") == 1 and "Traceback" not in err, err
+    read = read_trip(tmp_path / "cameras")
+    assert read.cameras == ("top",) and read.frames       # the valid camera's frames are kept
+
+
+def test_a_line_that_is_not_utf8_costs_that_line_only(demo, tmp_path, capsys):
+    trip, csv, _ = demo
+    bad = tmp_path / "bad"
+    shutil.copytree(trip, bad)
+    shopper = (bad / "shopper.csv").read_bytes()
+    n = len(shopper.splitlines())
+    (bad / "shopper.csv").write_bytes(b"\xef\xbb\xbf" + shopper + b"40.0,plu,40\xe911\n")   # a BOM, one bad byte
+    good = run_json(capsys, str(trip), "--catalogue", str(csv), "--no-vision")[1]
+    code, out, err = run_json(capsys, str(bad), "--catalogue", str(csv), "--no-vision")
+    assert code == 1 and out["basket"] == good["basket"]
+    assert err.strip().splitlines() == [f"dashcart replay: {bad / 'shopper.csv'}:{n + 1}: not UTF-8 text (byte 12); "
+                                        "line skipped"]
+
+
+def test_a_frame_name_of_other_digits_is_not_a_frame(demo, tmp_path):
+    trip, _, _ = demo
+    bad = tmp_path / "bad"
+    shutil.copytree(trip, bad)
+    frame = next((bad / "frames" / "top").iterdir())
+    for name in ("\u00b2.jpg", "\u0967\u0968.jpg"):   # a superscript two; Devanagari digits
+        shutil.copy(frame, frame.parent / name)
+    read = read_trip(bad)
+    assert sum("not a frame" in p.message for p in read.problems) == 2
+    assert len(read.frames) == len(read_trip(trip).frames)
+
+
+def test_a_trip_catalogue_that_cannot_be_read_falls_back_to_the_given_one(demo, tmp_path, capsys):
+    trip, csv, _ = demo
+    edited = _edited(trip, tmp_path / "cat", catalogue="broken.csv")
+    (edited / "broken.csv").write_text("code,name\n1,x\n")
+    code, out, err = run_json(capsys, str(edited), "--catalogue", str(csv), "--no-vision")
+    assert code == 1 and out is not None and out["basket"], err
+    assert "broken.csv cannot be used" in err and f"using {csv}" in err
+    code, out, err = run_json(capsys, str(edited), "--no-vision")   # and none configured: one line
+    assert code == 2 and out is None and len(err.strip().splitlines()) == 1 and "broken.csv" in err
+
+
 # --- the lane in a recorded trip: eddystone-eid sightings authenticated at started_at + t ---
 
 LANE_KEY = "000102030405060708090a0b0c0d0e0f"
@@ -228,6 +291,29 @@ def test_a_lane_of_one_beacon_is_accepted(tmp_path, capsys):
                       y=0.1)
     code, out, err = run_json(capsys, str(trip), "--no-vision", *_catalogue())
     assert "lane" not in err and out["checkout"] is not None, err
+
+
+def test_a_bad_zone_entry_or_beacon_id_is_reported_and_the_rest_kept(tmp_path, capsys):
+    trip = _two_sided(tmp_path)
+    meta = json.loads((trip / "trip.json").read_text())
+    meta["site"]["zones"]["bogus"] = "dairy"
+    (trip / "trip.json").write_text(json.dumps(meta))
+    with (trip / "beacons.csv").open("a") as handle:
+        handle.write("0.5,ibeacon,e2c56db5-dffb-48d2-b060-d0f5a71096e0:99999:1,-60\n")
+    code, out, err = run_json(capsys, str(trip), "--config", _config(tmp_path), "--no-vision", *_catalogue())
+    assert code == 1 and out["checkout"] is not None, err
+    assert any(e.get("zone") == "produce-fruit" for e in out["events"])      # the good zone is kept
+    assert err.count("site.zones: 'bogus'") == 1 and "major and minor are 0..65535" in err
+
+
+def test_an_eid_lane_without_started_at_is_reported(tmp_path, capsys):
+    trip = _two_sided(tmp_path)
+    meta = json.loads((trip / "trip.json").read_text())
+    del meta["started_at"]
+    (trip / "trip.json").write_text(json.dumps(meta))
+    code, out, err = run_json(capsys, str(trip), "--config", _config(tmp_path), "--no-vision", *_catalogue())
+    assert code == 1 and out["checkout"] is None
+    assert err.count("no started_at; the lane is left out") == 1
 
 
 # --- staff overrides in a recorded trip ---
