@@ -25,6 +25,22 @@ def test_lane_eid_prints_what_the_beacon_broadcasts(tmp_path, capsys):
     assert line["valid_until"] > 1767225600
 
 
+def test_lane_eid_names_the_beacon_as_the_cart_authenticates_it(tmp_path, capsys):
+    # written as in location.lane, the cart checks the name after the kind
+    from dashcart.core.lane_auth import EidVerifier
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[checkout]\nlane_key = "{KEY}"\n')
+    assert main(["lane-eid", "--config", str(config), "--at", "1000", "eddystone-eid:in-l", "in-l"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    eids = [line.rpartition(": ")[2] for line in lines]
+    assert eids[0] == eids[1]
+    assert EidVerifier(bytes.fromhex(KEY), ["in-l"], 2).verify(eids[0], 1000.0) == "in-l"
+    for bad in (["ibeacon:x:1:2"], ["--at", "nan", "a"], ["--at", "1e30", "a"]):
+        assert main(["lane-eid", "--config", str(config), *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_lane_eid_without_a_key_is_one_line(tmp_path, capsys):
     config = tmp_path / "dashcart.toml"
     config.write_text("")
