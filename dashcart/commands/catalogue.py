@@ -77,11 +77,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                    description="Import the store's product CSV into the cart's catalogue (checked "
                                                "row by row; a bad file changes nothing), or list what is in it.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = actions.add_parser("import", parents=[common], help="replace the catalogue with a checked CSV")
+    # --config and -v after the action too. Not ``parents=[common]``: an action's own defaults
+    # would overwrite what was given before it (`catalogue --config F import x.csv`).
+    again = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    again.add_argument("--config", metavar="FILE", help="config file (also accepted before ACTION)")
+    again.add_argument("-v", "--verbose", action="count", help="more log output on stderr")
+    imp = actions.add_parser("import", parents=[again], help="replace the catalogue with a checked CSV")
     imp.add_argument("file", metavar="FILE.csv")
     imp.add_argument("--db", metavar="PATH", help="catalogue database (default: catalogue.db in the state dir)")
     imp.add_argument("--images", metavar="DIR", help="Grocery Store Dataset root, for product pictures")
-    show = actions.add_parser("show", parents=[common], help="list products")
+    show = actions.add_parser("show", parents=[again], help="list products")
     show.add_argument("code", nargs="*", help="only these codes")
     show.add_argument("--db", metavar="PATH")
     show.add_argument("--json", action="store_true", help="one JSON object per product")

@@ -33,3 +33,17 @@ def test_bad_lines_are_named_and_nothing_is_imported(tmp_path, capsys, row, expe
     assert code != 0 and "Traceback" not in err
     assert any(line.startswith(str(bad)) and expected in line for line in err.splitlines()), err
     assert (tmp_path / "state" / "catalogue.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_is_honoured_before_or_after_the_action(tmp_path, capsys, where):
+    config = tmp_path / "dashcart.toml"
+    config.write_text(f'[cart]\nstate_dir = "{tmp_path / "state"}"\n')
+    good = tmp_path / "good.csv"
+    good.write_text(f"{HEADER}\n{GOOD}\n")
+    given = ["--config", str(config)]
+    argv = ["catalogue", *given, "import", str(good)] if where == "before" else ["catalogue", "import", str(good), *given]
+    assert main(argv) == 0
+    assert (tmp_path / "state" / "catalogue.db").is_file()
+    assert main(["catalogue", "--config", str(tmp_path / "typo.toml"), "show"]) == 2   # a typo is said
+    assert "typo.toml" in capsys.readouterr().err
