@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import string
 import tempfile
 import tomllib
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dashcart.errors import Misconfigured, read_user_file
+from dashcart.readings import normalize_beacon_key
 
 DEFAULT_CONFIG_PATH = Path("/etc/dashcart/dashcart.toml")
 
@@ -347,13 +351,128 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raise Misconfigured(f"{source}: not valid TOML: {exc}") from None
     try:
         config = _build(Config, data, "")
+        _check_settings(config)
     except Misconfigured as exc:
         raise Misconfigured(f"{source}: {exc}") from None
+    return dataclasses.replace(config, source=source)
+
+
+# -- what a value must look like, for the settings below and for whoever uses them ----------
+# Checked when the config is read, so `dashcart config`, `doctor` and `run` agree: a cart that
+# passed `doctor --strict` never stops at start on a setting (systemd would not restart it).
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_id(value: str, where: str) -> str:
+    """A store or cart id that is safe as one topic level (no / + #, not ``_all``) and matches the
+    store API's ``cart_id``."""
+    if not _ID.fullmatch(value) or value == "_all":
+        raise Misconfigured(f"{where}: {value!r} must be 1-64 letters, digits, '.', '_' or '-' (and not '_all')")
+    return value
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str, where: str = "fleet.broker_url") -> BrokerAddress:
+    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); else :class:`Misconfigured`."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise Misconfigured(f"{where}: {url!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
+    try:
+        port = parts.port
+    except ValueError:
+        raise Misconfigured(f"{where}: {url!r} has a bad port") from None
+    if not parts.hostname:
+        raise Misconfigured(f"{where}: {url!r} names no host")
+    if parts.path not in ("", "/") or parts.query:
+        raise Misconfigured(f"{where}: {url!r}: a broker URL has no path or query")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def parse_public_key(text: str, where: str = "fleet.config_public_key") -> bytes:
+    """32 bytes from hex, or :class:`Misconfigured` naming ``where``."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise Misconfigured(f"{where}: not hex") from None
+    if len(key) != 32:
+        raise Misconfigured(f"{where}: an Ed25519 public key is 32 bytes (64 hex digits), got {len(key)}")
+    return key
+
+
+def parse_hex_key(text: str, where: str) -> bytes:
+    """A secret key in hex, at least 16 bytes; raises ValueError naming ``where`` and the problem."""
+    text = text.strip()
+    if not text:
+        raise ValueError(f"{where}: missing (a hex key of at least 16 bytes)")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{where}: not hexadecimal") from None
+    if len(key) < 16:
+        raise ValueError(f"{where}: {len(key)} bytes is too short (at least 16)")
+    return key
+
+
+def _check_settings(config: Config) -> None:
+    """What one field's range cannot say: formats, and settings that must agree."""
+    if config.weighing.median_samples % 2 == 0:
+        raise Misconfigured(f"weighing.median_samples: must be odd, got {config.weighing.median_samples}")
     if config.vision.look_after_s >= config.fusion.evidence_after_s:
         # the cart would decide before the recognizer has looked
-        raise Misconfigured(f"{source}: vision.look_after_s ({config.vision.look_after_s}) must be less than "
+        raise Misconfigured(f"vision.look_after_s ({config.vision.look_after_s}) must be less than "
                             f"fusion.evidence_after_s ({config.fusion.evidence_after_s})")
-    return dataclasses.replace(config, source=source)
+    check_id(config.cart.id, "cart.id")
+    checkout = config.checkout
+    if checkout.store_url:
+        url = urllib.parse.urlsplit(checkout.store_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise Misconfigured(f"checkout.store_url: {checkout.store_url!r} is not an http(s) URL")
+    if checkout.retry_initial_s > checkout.retry_max_s:
+        raise Misconfigured(f"checkout.retry_initial_s ({checkout.retry_initial_s}) must not exceed "
+                            f"checkout.retry_max_s ({checkout.retry_max_s})")
+    location = config.location
+    lane = [key for gate in location.lane for key in gate.split("+")]   # a gate: one beacon or two
+    for part, keys in (("zones", location.zones), ("calibration", location.calibration), ("lane", lane)):
+        for key in keys:
+            try:
+                normalize_beacon_key(key)
+            except ValueError as exc:
+                raise Misconfigured(f"location.{part}: {exc}") from None
+    for name in ("cart_key", "lane_key"):
+        value = getattr(checkout, name)
+        needed = (name == "cart_key" and bool(checkout.store_url)) or \
+                 (name == "lane_key" and any(key.lower().startswith("eddystone-eid:") for key in lane))
+        if value or needed:
+            try:
+                parse_hex_key(value, f"checkout.{name}")
+            except ValueError as exc:
+                why = "orders to the store are signed with it" if name == "cart_key" else \
+                    "the lane beacons' identifiers are checked with it"
+                raise Misconfigured(f"{exc}; {why}") from None
+    ui = config.ui
+    if ui.staff_pin and not (ui.staff_pin.isascii() and ui.staff_pin.isdigit()):
+        raise Misconfigured("ui.staff_pin: digits only (the staff keypad has no other keys)")
+    if ui.staff_pin_sha256 and not (len(ui.staff_pin_sha256.strip()) == 64
+                                    and all(c in string.hexdigits for c in ui.staff_pin_sha256.strip())):
+        raise Misconfigured("ui.staff_pin_sha256: expected the 64 hex digits of the PIN's SHA-256 "
+                            "(e.g. `printf %s PIN | sha256sum`, without the trailing \"  -\")")
+    fleet = config.fleet
+    if fleet.broker_url:
+        parse_broker_url(fleet.broker_url)
+        check_id(fleet.store_id, "fleet.store_id")
+    if fleet.config_public_key:
+        parse_public_key(fleet.config_public_key)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -432,6 +551,9 @@ def update_config_file(path: str | Path, changes: dict[str, dict[str, Any]]) -> 
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    # A config that is a symbolic link (a fleet's shared file, /etc/dashcart/dashcart.toml ->
+    # cart7.toml) is written where it points: replacing the link would leave the target stale.
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -46,7 +46,7 @@ def test_missing_file_is_named(tmp_path):
 
 def test_write_then_load_round_trips_and_keeps_only_changes(tmp_path):
     path = tmp_path / "etc" / "dashcart.toml"
-    config = parse_config('[scale]\noffset = -84211\ncounts_per_gram = 412.5\n[cart]\nid = "cart \\"7\\""\n')
+    config = parse_config('[scale]\noffset = -84211\ncounts_per_gram = 412.5\n[cart]\nstate_dir = "/srv/cart \\"7\\""\n')
     write_config(config, path)
     text = path.read_text()
     assert "baudrate" not in text  # defaults are not written

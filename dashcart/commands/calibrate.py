@@ -119,8 +119,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         else:
             write_config(dataclasses.replace(config, scale=scale_cfg), target)
     except OSError as exc:
-        raise Misconfigured(f"{target}: cannot write the calibration: {exc.strerror or exc} "
-                            "(run as root or pass --config FILE)") from None
+        # the values cost a minute with a known weight on the scale: say them, to be set by hand
+        raise Misconfigured(f"{target}: cannot write the calibration (offset = {result.offset}, counts_per_gram = "
+                            f"{result.counts_per_gram:g}): {exc.strerror or exc} "
+                            "(run as root, pass --config FILE, or set them in [scale] by hand)") from None
     print(f"Calibrated: offset = {result.offset}, counts_per_gram = {result.counts_per_gram:g}; "
           f"written to {target}", file=out)
     return 0

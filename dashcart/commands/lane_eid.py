@@ -9,7 +9,6 @@ import time
 from dashcart.config import Config
 from dashcart.errors import Misconfigured
 
-
 #: The end of the year 9999 in Unix seconds: a later --at is a typo.
 AT_MAX = 253402300799.0
 
@@ -26,10 +25,11 @@ def lane_beacon_name(beacon: str) -> str:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from dashcart.core.lane_auth import current_eid, parse_key, period_counter
+    from dashcart.config import parse_hex_key
+    from dashcart.core.lane_auth import current_eid, period_counter
 
     try:
-        key = parse_key(config.checkout.lane_key, f"{config.source or 'config'}: checkout.lane_key")
+        key = parse_hex_key(config.checkout.lane_key, f"{config.source or 'config'}: checkout.lane_key")
     except ValueError as exc:
         raise Misconfigured(str(exc)) from None
     at = time.time() if args.at is None else args.at

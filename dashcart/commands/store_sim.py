@@ -46,7 +46,7 @@ def open_store_catalogue(catalogue: str | None, promotions: str | None) -> Catal
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from dashcart.core.lane_auth import parse_key
+    from dashcart.config import parse_hex_key
     from dashcart.sim.reference_store import ReferenceStore, StoreServer
 
     carts = _pairs(args.cart, "cart")
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     keys = {}
     for cart_id, text in carts.items():
         try:
-            keys[cart_id] = parse_key(text, f"--cart {cart_id}")
+            keys[cart_id] = parse_hex_key(text, f"--cart {cart_id}")
         except ValueError as exc:
             raise Misconfigured(str(exc)) from None
     shoppers = _pairs(args.shopper, "shopper")

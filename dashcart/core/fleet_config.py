@@ -38,17 +38,6 @@ def signed_message(doc: dict[str, Any], version: int) -> bytes:
     return canonical_json({"doc": doc, "version": version})
 
 
-def parse_public_key(text: str, where: str = "fleet.config_public_key") -> bytes:
-    """32 bytes from hex, or :class:`Misconfigured` naming ``where``."""
-    try:
-        key = bytes.fromhex(text.strip())
-    except ValueError:
-        raise Misconfigured(f"{where}: not hex") from None
-    if len(key) != 32:
-        raise Misconfigured(f"{where}: an Ed25519 public key is 32 bytes (64 hex digits), got {len(key)}")
-    return key
-
-
 @dataclass(frozen=True)
 class DesiredConfig:
     version: int

@@ -129,15 +129,3 @@ class EidVerifier:
         return beacon
 
 
-def parse_key(text: str, where: str) -> bytes:
-    """A hex key from the config; raises ValueError naming ``where`` and the problem."""
-    text = text.strip()
-    if not text:
-        raise ValueError(f"{where}: missing (a hex key of at least 16 bytes)")
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"{where}: not hexadecimal") from None
-    if len(key) < 16:
-        raise ValueError(f"{where}: {len(key)} bytes is too short (at least 16)")
-    return key

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dashcart.config import Config
+from dashcart.config import Config, parse_hex_key
 from dashcart.core.catalogue import Catalogue
-from dashcart.core.lane_auth import EidVerifier, parse_key
+from dashcart.core.lane_auth import EidVerifier
 from dashcart.core.location import Locator, Site
 from dashcart.core.vision.gallery import Gallery, load_file, prototypes_gallery
 from dashcart.core.vision.recognizer import DEFAULT_PROTOTYPES
@@ -35,7 +35,7 @@ def open_locator(config: Config, site: Site | None = None, *, where: str = "",
     verifier = None
     if eid_beacons:
         try:
-            key = parse_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
+            key = parse_hex_key(config.checkout.lane_key, f"{source}: checkout.lane_key")
         except ValueError as exc:
             raise Misconfigured(f"{exc}; the lane beacons' identifiers are checked with it") from None
         verifier = EidVerifier(key, eid_beacons, config.checkout.eid_period_s, config.checkout.eid_skew_periods,

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dashcart.config import Config
+from dashcart.config import Config, parse_hex_key
 from dashcart.core.checkout.order import build_order
 from dashcart.core.checkout.outbox import Outbox, OutboxRecord
 from dashcart.core.checkout.receipt import safe_name as _safe_name
 from dashcart.core.checkout.receipt import write_local_receipt, write_store_receipt
-from dashcart.core.lane_auth import parse_key
 from dashcart.core.signin import InvalidToken, parse_shopper_token
 from dashcart.errors import Misconfigured
 from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected
@@ -89,7 +88,7 @@ class CheckoutService:
                 raise Misconfigured(f"{source}: checkout.store_url: {exc}") from None
         if section.cart_key or section.store_url:
             try:
-                self._cart_key = parse_key(section.cart_key, "checkout.cart_key")
+                self._cart_key = parse_hex_key(section.cart_key, "checkout.cart_key")
             except ValueError as exc:
                 raise Misconfigured(f"{source}: {exc}; the store needs signed orders") from None
         self.outbox = Outbox(self._state_dir / "outbox.sqlite", lock=threading.Lock(),

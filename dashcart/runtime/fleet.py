@@ -26,7 +26,6 @@ import logging
 import os
 import queue
 import random
-import re
 import sqlite3
 import ssl
 import tempfile
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcart import __version__
-from dashcart.config import Config, FleetSection
+from dashcart.config import BrokerAddress, Config, FleetSection, check_id, parse_broker_url, parse_public_key
 from dashcart.errors import DashcartError, Misconfigured
 
 log = logging.getLogger("dashcart.fleet")
@@ -61,44 +60,7 @@ BUDGET_EVERY_S = 10.0
 CONNACK_TIMEOUT_S = 10.0
 #: Lines of this cart's log kept in memory for ``upload_logs``.
 LOG_LINES = 5000
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
 # -- addresses and topics ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str, where: str = "fleet.broker_url") -> BrokerAddress:
-    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); else :class:`Misconfigured`."""
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise Misconfigured(f"{where}: {url!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
-    try:
-        port = parts.port
-    except ValueError:
-        raise Misconfigured(f"{where}: {url!r} has a bad port") from None
-    if not parts.hostname:
-        raise Misconfigured(f"{where}: {url!r} names no host")
-    if parts.path not in ("", "/") or parts.query:
-        raise Misconfigured(f"{where}: {url!r}: a broker URL has no path or query")
-    tls = parts.scheme == "mqtts"
-    return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls)
-
-
-def check_id(value: str, where: str) -> str:
-    """A store or cart id that is safe as one topic level (no / + #, not ``_all``)."""
-    if not _ID.match(value) or value == "_all":
-        raise Misconfigured(f"{where}: {value!r} must be 1-64 letters, digits, '.', '_' or '-' (and not '_all')")
-    return value
 
 
 @dataclass(frozen=True)
@@ -277,7 +239,7 @@ def with_applied_config(config: Config) -> tuple[Config, int]:
     that no longer fits is logged and skipped, and so is one the cart did not finish starting
     with :data:`FAILED_STARTS` times (see :func:`refuse_failed_start`). The start is on trial
     until :func:`started` says it got as far as the fleet link."""
-    from dashcart.core.fleet_config import judge, parse_public_key
+    from dashcart.core.fleet_config import judge
 
     if not config.fleet.broker_url:
         return config, 0
@@ -413,7 +375,6 @@ class FleetLink:
         self.topics = Topics(check_id(section.store_id, "fleet.store_id"), check_id(cart_id, "cart.id"))
         if self.address.tls:
             tls_context(section.ca_file, section.cert_file, section.key_file)   # one line at start if unusable
-        from dashcart.core.fleet_config import parse_public_key
         self.public_key = parse_public_key(section.config_public_key) if section.config_public_key else None
         self.state_dir = Path(state_dir)
         self.health_source = health

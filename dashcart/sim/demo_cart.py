@@ -267,8 +267,8 @@ class SimulatedCart:
     def __init__(self, config: Config, data_dir: Path | None, state_dir: Path, *,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  on_note: Callable[[dict[str, Any]], None] | None = None) -> None:
+        from dashcart.config import parse_hex_key
         from dashcart.core.catalogue import Catalogue
-        from dashcart.core.lane_auth import parse_key
         from dashcart.drivers.scale.serial_scale import SerialScale
         from dashcart.sim.camera import BasketView, SceneCamera
         from dashcart.sim.scale_bridge import SimulatedBridge
@@ -285,7 +285,7 @@ class SimulatedCart:
         # The real serial driver reads the simulated bridge's pseudo-terminal: every byte is real.
         self.bridge = SimulatedBridge(offset=scale.offset, counts_per_gram=scale.counts_per_gram, protocol=scale.protocol)
         self.view = BasketView()
-        self.beacons = DemoBeacons(parse_key(DEMO_LANE_KEY, "demo lane key"), self.config.checkout.eid_period_s)
+        self.beacons = DemoBeacons(parse_hex_key(DEMO_LANE_KEY, "demo lane key"), self.config.checkout.eid_period_s)
         self.runtime = CartRuntime(self.config, catalogue=self.catalogue, on_snapshot=on_snapshot, on_note=on_note,
                                    devices=Devices(scale=None, cameras=[SceneCamera(CAMERA, self.view)],
                                                    beacons=self.beacons))

@@ -66,3 +66,32 @@ def test_config_needs_a_choice(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["config"])
     assert exit_.value.code == 2 and "one of the arguments --defaults --effective is required" in capsys.readouterr().err
+
+
+# Each was passed by `config` and `doctor --strict`, then refused by `run` at start (exit 2,
+# which systemd does not restart): now refused as the file is read, naming the file and key.
+REFUSED_AT_START = [
+    ("[weighing]\nmedian_samples = 4\n", "weighing.median_samples: must be odd"),
+    ('[checkout]\nlane_key = "abcd"\n[location]\nlane = ["eddystone-eid:a"]\n', "checkout.lane_key: 2 bytes is too short"),
+    ('[location]\nlane = ["eddystone-eid:a"]\n', "checkout.lane_key: missing"),
+    ('[location]\nzones = { "foo" = "produce" }\n', "location.zones: 'foo' is not <kind>:<id>"),
+    ('[fleet]\nbroker_url = "http://x"\nstore_id = "s1"\n', "fleet.broker_url: 'http://x' is not mqtt://"),
+    ('[fleet]\nbroker_url = "mqtt://x"\n', "fleet.store_id: '' must be"),
+    ('[fleet]\nbroker_url = "mqtt://x"\nstore_id = "a/b"\n', "fleet.store_id: 'a/b' must be"),
+    ('[fleet]\nconfig_public_key = "zz"\n', "fleet.config_public_key: not hex"),
+    ('[checkout]\ncart_key = "not-hex"\n', "checkout.cart_key: not hexadecimal"),
+    ('[checkout]\nretry_initial_s = 90.0\n', "checkout.retry_initial_s (90.0) must not exceed"),
+    ('[cart]\nid = "Cart 7"\n', "cart.id: 'Cart 7' must be"),
+    ('[ui]\nstaff_pin = "12ab"\n', "ui.staff_pin: digits only"),
+    ('[ui]\nstaff_pin_sha256 = "' + "ab" * 32 + '  -"\n', "ui.staff_pin_sha256: expected the 64 hex digits"),
+]
+
+
+def test_what_run_would_refuse_is_refused_as_the_config_is_read(tmp_path, capsys):
+    config = tmp_path / "cart.toml"
+    for text, message in REFUSED_AT_START:
+        config.write_text(text)
+        for argv in (["config", "--effective"], ["doctor", "--strict"]):
+            assert main([*argv, "--config", str(config)]) == 2, (text, argv)
+            err = capsys.readouterr().err
+            assert f"{config}: {message}" in err and err.count("\n") == 1, (text, err)

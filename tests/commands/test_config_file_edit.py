@@ -52,3 +52,13 @@ def test_a_broken_file_is_named(tmp_path):
     path.write_text("[scale\n")
     with pytest.raises(Misconfigured, match="dashcart.toml: not valid TOML"):
         update_config_file(path, {"scale": {"offset": 1}})
+
+
+def test_a_config_that_is_a_link_is_written_where_it_points(tmp_path):
+    real = tmp_path / "carts" / "cart7.toml"
+    real.parent.mkdir()
+    real.write_text(FILE)
+    link = tmp_path / "dashcart.toml"
+    link.symlink_to(real)
+    update_config_file(link, {"scale": {"offset": -84211}})
+    assert link.is_symlink() and load_config(real).scale.offset == -84211

@@ -214,9 +214,8 @@ def test_bad_baskets_and_tokens_are_refused_before_the_outbox(tmp_path):
     ('store_url = "ftp://store.local"\ncart_key = "' + CART_KEY + '"\n', "checkout.store_url: 'ftp://store.local' is not an http(s) URL"),
 ])
 def test_config_problems_are_one_clear_line(tmp_path, checkout, message):
-    config = parse_config(f'[cart]\nstate_dir = "{tmp_path}"\n[checkout]\n{checkout}', "dashcart.toml")
-    with pytest.raises(Misconfigured) as info:
-        CheckoutService(config)
+    with pytest.raises(Misconfigured) as info:   # as the config is read: `doctor` and `config` say it too
+        CheckoutService(parse_config(f'[cart]\nstate_dir = "{tmp_path}"\n[checkout]\n{checkout}', "dashcart.toml"))
     assert message in str(info.value) and "\n" not in str(info.value)
 
 

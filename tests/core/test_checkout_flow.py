@@ -2,9 +2,9 @@
 
 import json
 
-from dashcart.config import parse_config
+from dashcart.config import parse_config, parse_hex_key
 from dashcart.core.checkout.order import session_id_for
-from dashcart.core.lane_auth import EidVerifier, parse_key
+from dashcart.core.lane_auth import EidVerifier
 from dashcart.core.location import Locator, Site
 from dashcart.events import LaneDetected, OrderAcknowledged
 from dashcart.runtime.checkout_sender import CheckoutService
@@ -33,7 +33,7 @@ def replay(trip_dir, state_dir):
     trip = json.loads((trip_dir / "trip.json").read_text())
     config = parse_config(f'[cart]\nstate_dir = "{state_dir}"\n[checkout]\nlane_key = "{LANE_KEY}"\n')
     site = Site.from_dict(trip["site"], "trip.json: site")
-    locator = Locator(site, config.location, EidVerifier(parse_key(config.checkout.lane_key, "lane_key"),
+    locator = Locator(site, config.location, EidVerifier(parse_hex_key(config.checkout.lane_key, "lane_key"),
                                                         ["entry", "exit"], config.checkout.eid_period_s))
     checkout = CheckoutService(config)
     session = session_id_for(config.cart.id, 0.0, trip_epoch(trip, "trip.json"))

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from dashcart.core.lane_auth import EidVerifier, current_eid, eid_for, parse_key, period_counter
+from dashcart.config import parse_hex_key
+from dashcart.core.lane_auth import EidVerifier, current_eid, eid_for, period_counter
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 PERIOD = 64
@@ -62,13 +63,13 @@ def test_sighting_without_wall_time_cannot_be_verified():
 
 
 def test_keys_are_checked():
-    assert parse_key("00" * 16, "checkout.lane_key") == bytes(16)
+    assert parse_hex_key("00" * 16, "checkout.lane_key") == bytes(16)
     with pytest.raises(ValueError, match="checkout.lane_key: missing"):
-        parse_key("", "checkout.lane_key")
+        parse_hex_key("", "checkout.lane_key")
     with pytest.raises(ValueError, match="too short"):
-        parse_key("abcd", "checkout.lane_key")
+        parse_hex_key("abcd", "checkout.lane_key")
     with pytest.raises(ValueError, match="not hexadecimal"):
-        parse_key("xyz", "checkout.lane_key")
+        parse_hex_key("xyz", "checkout.lane_key")
 
 
 @pytest.mark.parametrize("delay_s", [3.0, 5.0, 10.0, 60.0, 120.0])

@@ -160,9 +160,10 @@ def test_forged_and_replayed_lane_advertisements_do_not_check_out():
 
 def test_site_from_config_names_the_key():
     from dashcart.config import parse_config
-    config = parse_config('[location]\nlane = ["ibeacon:nope", "ibeacon:nope2"]\n', "dashcart.toml")
+    with pytest.raises(Misconfigured, match=r"dashcart.toml: location.lane: 'ibeacon:nope': an iBeacon id is"):
+        parse_config('[location]\nlane = ["ibeacon:nope", "ibeacon:nope2"]\n', "dashcart.toml")   # as it is read
     with pytest.raises(Misconfigured, match=r"location.lane: 'ibeacon:nope': an iBeacon id is"):
-        Site.from_config(config.location)
+        Site.from_config(LocationSection(lane=["ibeacon:nope"]))
     config = parse_config('[location]\nzones = { "eddystone-uid:00112233445566778899:aabbccddeeff" = "dairy" }\n')
     assert Site.from_config(config.location).zones == {"eddystone-uid:00112233445566778899:aabbccddeeff": "dairy"}
 

@@ -121,5 +121,5 @@ def test_ui_config_is_validated():
         parse_config('[ui]\nresolution = "640x480"\n', "dashcart.toml")
     with pytest.raises(Misconfigured, match="ui.fps: 500 is above the maximum 60"):
         parse_config("[ui]\nfps = 500\n")
-    ui = parse_config('[ui]\nresolution = "720x1280"\nsound = false\nstaff_pin_sha256 = "ab"\n').ui
+    ui = parse_config('[ui]\nresolution = "720x1280"\nsound = false\nstaff_pin_sha256 = "' + "ab" * 32 + '"\n').ui
     assert (ui.resolution, ui.sound, ui.fullscreen) == ("720x1280", False, True)
