@@ -462,10 +462,14 @@ class Catalogue:
     def open(cls, db_path: str | Path) -> Catalogue:
         db_path = Path(db_path)
         if not db_path.is_file():
-            raise Misconfigured(f"{db_path}: no catalogue database; run `dashcart catalogue import FILE.csv`")
+            raise NoCatalogueYet(f"{db_path}: no catalogue database; run `dashcart catalogue import FILE.csv`")
         try:
             conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
             try:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'products'").fetchone() is None \
+                        and conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gallery'").fetchone():
+                    raise NoCatalogueYet(f"{db_path}: no catalogue imported yet, only enrolled photos; "
+                                         "run `dashcart catalogue import FILE.csv`")
                 rows = conn.execute("SELECT code, code_type, name, sold_by, price_cents, unit_weight_g, "
                                     "unit_weight_sd_g, zone, grp, category, net_content, gsd_class_id, "
                                     "gsd_class, image FROM products").fetchall()
@@ -482,6 +486,11 @@ class Catalogue:
             _check_stored_row(db_path, dict(zip(names, row)))
         return cls((Product(**dict(zip(names, row))) for row in rows), source=str(db_path),
                    promotions=[Promotion(*row) for row in promo_rows])
+
+
+class NoCatalogueYet(Misconfigured):
+    """No products in the database yet (none imported; perhaps photos enrolled ahead of it): a
+    cart runs as with no database at all, a command that lists products says so."""
 
 
 def _check_stored_row(db_path: Path, row: dict[str, object]) -> None:

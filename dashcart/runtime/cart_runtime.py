@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from dashcart.config import Config
 from dashcart.core.controller import Controller
+from dashcart.errors import Misconfigured
 from dashcart.events import (
     DeviceStatus,
     Event,
@@ -49,6 +50,7 @@ from dashcart.events import (
 )
 from dashcart.runtime.late_evidence import LateEvidenceHold
 from dashcart.runtime.sdnotify import Notifier
+from dashcart.runtime.state_lock import StateDirLock
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
 from dashcart.snapshot import DeviceView, SessionState, Snapshot
 
@@ -118,16 +120,20 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
 def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Catalogue, str]:
     """The configured catalogue; else the demo store's (from the shared data); else an empty
     one. Returns (catalogue, a line saying which)."""
-    from dashcart.core.catalogue import Catalogue, load_catalogue
+    from dashcart.core.catalogue import Catalogue, NoCatalogueYet, load_catalogue
 
     db = config.catalogue_db()
+    missing = f"{db} is missing"
     if db.is_file():
-        return load_catalogue(db), f"catalogue {db}"
+        try:
+            return load_catalogue(db), f"catalogue {db}"
+        except NoCatalogueYet:   # photos enrolled ahead of the import: as if there were no database yet
+            missing = f"{db} holds only enrolled photos"
     data = data_dir or find_data_dir()
     if data is not None and (data / "catalogue" / "demo_store.csv").is_file():
         csv = data / "catalogue" / "demo_store.csv"
-        return Catalogue.from_csv(csv, data / "grocery-store"), f"demo catalogue {csv} (no {db})"
-    return Catalogue([], source="(none)"), f"no catalogue: {db} is missing; run `dashcart catalogue import FILE.csv`"
+        return Catalogue.from_csv(csv, data / "grocery-store"), f"demo catalogue {csv} ({missing})"
+    return Catalogue([], source="(none)"), f"no catalogue: {missing}; run `dashcart catalogue import FILE.csv`"
 
 
 class CartRuntime:
@@ -163,6 +169,7 @@ class CartRuntime:
         self.watchdog = SystemdWatchdog(self.notifier, self.heartbeats)
         self.supervisor = Supervisor(self.heartbeats, poll_s=min(1.0, loop_deadline_s / 2))
         self.stopped = threading.Event()
+        self._state_lock: StateDirLock | None = None
         self.controller: Controller | None = None
         #: Local receipts written this run (no store configured), newest last.
         self.receipts: list[str] = []
@@ -235,17 +242,29 @@ class CartRuntime:
 
     def start(self) -> None:
         """Open everything and start the loops. Raises :class:`dashcart.errors.Misconfigured` for a
-        config mistake; missing devices only degrade the cart."""
-        from dashcart.core.basket import Basket
-
+        config mistake, :class:`dashcart.errors.RetryLater` while another cart uses the state
+        directory; missing devices only degrade the cart."""
         self.watchdog.start()   # early: it pings during a slow start too
         state_dir = self.state_dir
+        if state_dir.exists() and not state_dir.is_dir():
+            raise Misconfigured(f"{state_dir}: not a directory (cart.state_dir)")
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             from dashcart.core.basket import JournalWriteFailed
             raise JournalWriteFailed(f"{state_dir}: cannot create the state directory (cart.state_dir): "
                                      f"{exc.strerror or exc}") from None
+        self._state_lock = StateDirLock(state_dir)
+        self._state_lock.acquire()
+        try:
+            self._start_in(state_dir)
+        except BaseException:
+            self._state_lock.release()   # a cart that did not start holds nothing
+            raise
+
+    def _start_in(self, state_dir: Path) -> None:
+        from dashcart.core.basket import Basket
+
         if self.config.fleet.broker_url and self._fleet is None:
             from dashcart.runtime.fleet_cart import CartFleet
             self._fleet = CartFleet(self)   # lays the fleet's last applied config over self.config
@@ -690,6 +709,8 @@ class CartRuntime:
         if self.status_light is not None:
             self.status_light.close()
         self.watchdog.stop()
+        if self._state_lock is not None:
+            self._state_lock.release()
         self.notifier.close()
 
     def settled_basket(self) -> dict[str, tuple[int, list[float]]]:

@@ -60,3 +60,23 @@ def test_the_running_cart_recognizes_an_enrolled_product(shared_data, tmp_path, 
     import cv2
     query = cv2.imread(str(photos[0]))
     assert gallery.rank(recognizer.embed(query), 1)[0][0] == "2000000000015"
+
+
+def test_photos_enrolled_before_the_catalogue_is_imported_leave_the_cart_running(shared_data, tmp_path, capsys):
+    db = tmp_path / "cat.db"
+    photo = next((shared_data / "grocery-store" / "train" / "Fruit" / "Kiwi").glob("*.jpg"))
+    assert main(["enroll", "4030", str(photo), "--catalogue-db", str(db)]) == 0   # no catalogue there yet
+    capsys.readouterr()
+    config = parse_config(f'[catalogue]\ndb = "{db}"\n[cart]\nstate_dir = "{tmp_path / "state"}"\n')
+    runtime = CartRuntime(config, data_dir=tmp_path / "no-data")
+    runtime.start()   # as with no database: it runs, the catalogue marked down
+    try:
+        assert runtime.device_states["catalogue"].state == "down"
+        assert "holds only enrolled photos" in runtime.device_states["catalogue"].message
+    finally:
+        runtime.stop()
+    capsys.readouterr()
+    assert main(["catalogue", "show", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no catalogue imported yet, only enrolled photos" in err
+    assert main(["catalogue", "import", str(write(tmp_path, GOOD)), "--db", str(db)]) == 0   # then it is a catalogue

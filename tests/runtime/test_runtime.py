@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from dashcart.config import CameraSpec, Config
+import pytest
+
+from dashcart.config import CameraSpec, CartSection, Config
 from dashcart.core.catalogue import Catalogue
 from dashcart.events import BarcodeSeen, ShopperAction, WeightSettled
 from dashcart.runtime.cart_runtime import CartRuntime, wait_for
@@ -256,3 +258,26 @@ def test_a_saved_zero_is_used_only_for_its_own_calibration(tmp_path: Path, caplo
             assert SavedZero(path, -84211, 420.0).load() == 0.0
     # (other carts' scale readers, still winding down from earlier tests, may log here too)
     assert len([r for r in caplog.records if r.levelname == "WARNING" and str(path) in r.getMessage()]) == 3
+
+
+def test_a_second_cart_on_the_same_state_directory_is_refused_until_the_first_stops(tmp_path, catalogue):
+    from dashcart.errors import RetryLater
+    first = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    first.start()
+    try:
+        second = CartRuntime(_config(tmp_path), catalogue=catalogue)
+        with pytest.raises(RetryLater, match=rf"another dashcart \(pid {os.getpid()}\) is using this state directory"):
+            second.start()
+    finally:
+        first.stop()
+    second = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    second.start()   # the first one's stop let go
+    second.stop()
+
+
+def test_a_state_dir_that_is_a_file_is_a_config_mistake(tmp_path, catalogue):
+    from dashcart.errors import Misconfigured
+    (tmp_path / "state").write_text("")
+    config = dataclasses.replace(_config(tmp_path), cart=CartSection(state_dir=str(tmp_path / "state")))
+    with pytest.raises(Misconfigured, match="not a directory"):
+        CartRuntime(config, catalogue=catalogue).start()
