@@ -12,12 +12,13 @@ import argparse
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from dashcart import __version__
 from dashcart.config import load_config
-from dashcart.errors import DashcartError
+from dashcart.errors import DashcartError, Misconfigured, RetryLater
 
 COMMAND_MODULES: tuple[str, ...] = (
     "dashcart.commands.doctor",
@@ -108,9 +109,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DashcartError as exc:
         print(f"dashcart {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # The reader of our --json output went away (e.g. `| head`): not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # The last line of defence for a file a command did not expect to be unusable (the
+        # state directory owned by the service's user, a path that is a directory): one line
+        # naming it; the traceback only with -vv.
+        logging.getLogger("dashcart").debug("%s failed", args.command, exc_info=exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        if isinstance(exc, PermissionError):
+            print(f"dashcart {args.command}: {where}permission denied; run it as the cart's user "
+                  f"(sudo -u dashcart dashcart {args.command} ...)", file=sys.stderr)
+            return Misconfigured.exit_code
+        if isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)):
+            print(f"dashcart {args.command}: {where}{exc.strerror}", file=sys.stderr)
+            return Misconfigured.exit_code
+        print(f"dashcart {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return RetryLater.exit_code
+    except sqlite3.Error as exc:   # likewise, for a database file (SQLite does not say which)
+        logging.getLogger("dashcart").debug("%s failed", args.command, exc_info=exc)
+        busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        print(f"dashcart {args.command}: a database it needs: {exc}" + ("" if busy else " (is the path right, "
+              "and writable by this user?)"), file=sys.stderr)
+        return RetryLater.exit_code if busy else Misconfigured.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -33,3 +33,26 @@ def test_module_entry_point_prints_help():
     result = subprocess.run([sys.executable, "-m", "dashcart", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "doctor" in result.stdout
+
+
+def test_a_file_a_command_cannot_use_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    # The state directory owned by the service's user, as the shipped layout has it (the tests
+    # may run as root, so the refusal is raised where the outbox would open).
+    from dashcart.commands import outbox
+
+    def denied(args, config):
+        raise PermissionError(13, "Permission denied", "/var/lib/dashcart/outbox.sqlite")
+
+    monkeypatch.setattr(outbox, "run", denied)
+    code = main(["outbox"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "/var/lib/dashcart/outbox.sqlite: permission denied; run it as the cart's user" in err
+    # a directory where a database should be: SQLite says "unable to open", we say where to look
+    (tmp_path / "adir").mkdir()
+    csv = tmp_path / "c.csv"
+    csv.write_text("code,code_type,name,group,category,sold_by,price_cents,unit_weight_g,unit_weight_sd_g,net_content,"
+                   "zone,gsd_class_id,gsd_class\n4011,plu,Banana,Fruit,Banana,weight,69,120,20,,produce-fruit,,\n")
+    assert main(["catalogue", "import", str(csv), "--db", str(tmp_path / "adir")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "dashcart catalogue:" in err
