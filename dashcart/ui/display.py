@@ -20,6 +20,9 @@ log = logging.getLogger("dashcart.ui.display")
 
 def open_display(ui: UiSection) -> pygame.Surface:
     size = parse_resolution(ui.resolution)
+    # pygame.init() has brought up SDL's own choice of driver already: start again, so that
+    # ui.video_driver (and a failure to open it) counts.
+    pygame.display.quit()
     if ui.video_driver:
         # SDL reads its driver from the environment; this is SDL's interface, set from config.
         os.environ["SDL_VIDEODRIVER"] = ui.video_driver

@@ -157,7 +157,7 @@ def test_installed_font_has_hangul():
 
 def test_display_that_cannot_open_falls_back(caplog):
     from dashcart.ui.display import open_display
-    pygame.display.quit()
+    pygame.init()   # as run_ui does first: SDL's own driver is up before the config's is asked for
     saved = os.environ.get("SDL_VIDEODRIVER")
     try:
         with caplog.at_level(logging.ERROR):
