@@ -317,6 +317,13 @@ def _check_value(where: str, value: Any, ftype: Any, meta: dict[str, Any]) -> An
     return value
 
 
+def checked_setting(section: type, name: str, value: Any, where: str) -> Any:
+    """``value`` for ``section``'s setting ``name`` (a command's flag that overrides it), checked
+    as the config file's would be; one-line :class:`Misconfigured` naming ``where`` otherwise."""
+    meta = {f.name: f for f in dataclasses.fields(section)}[name].metadata
+    return _check_value(where, value, typing.get_type_hints(section)[name], dict(meta))
+
+
 def _describe(value: Any) -> str:
     kind = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "table"}
     return f"{kind.get(type(value), type(value).__name__)} {value!r}"

@@ -105,6 +105,8 @@ def read_gsd_mapping(path: str) -> dict[str, str]:
 
 def _recognizer(args: argparse.Namespace, config: Config) -> Recognizer:
     from dashcart.core.vision.recognizer import Recognizer
+    if args.model and not Path(args.model).is_file():   # a mistyped flag, not a broken install
+        raise Misconfigured(f"--model: {args.model}: no such file")
     return Recognizer(args.model or config.vision.model or None, threads=config.vision.threads)
 
 

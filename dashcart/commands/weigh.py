@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from dashcart.config import Config
+from dashcart.config import Config, ScaleSection, checked_setting
 from dashcart.errors import Misconfigured, RetryLater
 
 if TYPE_CHECKING:
@@ -59,17 +59,19 @@ def _scale_config(args: argparse.Namespace, config: Config) -> Config:
             log.info("scale settings from %s: %s", trip_json, changes)
     if args.protocol is not None:
         changes["protocol"] = args.protocol
+    # the same bounds as [scale] in the config file
     if args.offset is not None:
-        changes["offset"] = args.offset
+        changes["offset"] = checked_setting(ScaleSection, "offset", args.offset, "--offset")
     if args.counts_per_gram is not None:
-        if not math.isfinite(args.counts_per_gram) or args.counts_per_gram == 0:
-            raise Misconfigured(f"--counts-per-gram: must be a finite non-zero number, got {args.counts_per_gram}")
-        changes["counts_per_gram"] = args.counts_per_gram
+        changes["counts_per_gram"] = checked_setting(ScaleSection, "counts_per_gram", args.counts_per_gram,
+                                                     "--counts-per-gram")
+    if getattr(args, "baudrate", None) is not None:
+        changes["baudrate"] = checked_setting(ScaleSection, "baudrate", args.baudrate, "--baudrate")
     if getattr(args, "port", None):
         changes["port"] = args.port
         changes["backend"] = "serial"
-    if getattr(args, "baudrate", None) is not None:
-        changes["baudrate"] = args.baudrate
+    if getattr(args, "duration", None) is not None and not 0 < args.duration < math.inf:
+        raise Misconfigured(f"--duration: {args.duration} is not a number of seconds above 0")
     return dataclasses.replace(config, scale=dataclasses.replace(scale, **changes))
 
 
@@ -94,10 +96,12 @@ def _replay(args: argparse.Namespace, config: Config) -> int:
         print(f"dashcart weigh: {args.replay}: {result.malformed} malformed lines in all (first "
               f"{MAX_PROBLEMS_SHOWN} shown)", file=sys.stderr)
     counters = result.counters
-    if counters.readings == 0 and counters.lines:
-        print(f"dashcart weigh: {args.replay}: no {scale.protocol} readings in {counters.lines} lines "
-              f"(is it the other protocol? try --protocol)", file=sys.stderr)
     log.info("%s: %s", args.replay, counters.as_dict())
+    if counters.readings == 0:   # nothing weighed: not an empty answer to give with success
+        hint = f"in {counters.lines} lines (is it the other protocol? try --protocol)" if counters.lines else \
+            "(every line was malformed)" if result.malformed else "(the log is empty)"
+        print(f"dashcart weigh: {args.replay}: no {scale.protocol} readings {hint}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -153,6 +157,9 @@ def _live(args: argparse.Namespace, config: Config) -> int:
         if not ever_connected:
             raise RetryLater(f"{scale_cfg.port or scale.describe()}: could not open the scale: "
                              f"{getattr(scale, 'last_error', '') or 'no connection'}")
+        if not scale.counters.readings:
+            raise RetryLater(f"{scale.describe()}: open, but no readings came: is the scale powered and "
+                             f"streaming, at {scale_cfg.baudrate} baud and speaking {scale_cfg.protocol}?")
     return 0
 
 

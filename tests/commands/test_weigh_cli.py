@@ -59,7 +59,7 @@ def test_zero_counts_per_gram_is_refused(scale_log, capsys):
 
 
 def test_other_protocol_says_so(scale_log, capsys):
-    assert main(["weigh", "--replay", str(scale_log), "--protocol", "mt-sics", "--json"]) == 0
+    assert main(["weigh", "--replay", str(scale_log), "--protocol", "mt-sics", "--json"]) == 1   # nothing weighed
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "no mt-sics readings" in captured.err
@@ -84,7 +84,7 @@ def test_live_weigh_at_the_wrong_baud_rate_says_so(capsys):
     from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 
     with SimulatedBridge(LoadScript(0.0), baudrate=115200) as bridge:
-        assert main(["weigh", "--port", bridge.port, "--baudrate", "9600", "--duration", "4", "--json"]) == 0
+        assert main(["weigh", "--port", bridge.port, "--baudrate", "9600", "--duration", "4", "--json"]) == 3
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "wrong baud rate or protocol" in captured.err
@@ -96,7 +96,7 @@ def test_a_log_of_random_bytes_is_survived(tmp_path, capsys):
     rng = random.Random(3)
     path = tmp_path / "scale.log"
     path.write_bytes(bytes(rng.randrange(256) for _ in range(50000)))
-    assert main(["weigh", "--replay", str(path), "--json"]) == 0
+    assert main(["weigh", "--replay", str(path), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "Traceback" not in captured.err
     assert f"{path}:" in captured.err and "malformed lines in all" in captured.err
@@ -150,3 +150,22 @@ def test_live_weigh_of_a_trade_scale_over_tcp(capsys):
     assert [r["delta_g"] for r in records] == [1250.0, 40.0, -355.0]
     assert commands[0] == "SIR"
     assert "0 corrupt" in captured.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--baudrate", "0"], "--baudrate: 0 is below the minimum 300"),
+    (["--offset", "99999999999"], "--offset: 99999999999 is above the maximum 8388607"),
+    (["--duration", "-1"], "--duration: -1.0 is not a number of seconds above 0"),
+    (["--counts-per-gram", "nan"], "--counts-per-gram: must be a finite number"),
+])
+def test_a_bad_flag_is_one_line_naming_it(capsys, flags, message):
+    assert main(["weigh", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_an_empty_log_weighs_nothing_and_says_so(tmp_path, capsys):
+    log = tmp_path / "scale.log"
+    log.write_text("")
+    assert main(["weigh", "--replay", str(log), "--json"]) == 1
+    assert "no hx711-bridge readings (the log is empty)" in capsys.readouterr().err
