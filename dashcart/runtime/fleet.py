@@ -58,6 +58,8 @@ HEALTH_SAMPLE_S = 2.0
 BUDGET_EVERY_S = 10.0
 #: A broker that accepted the TCP connection but says nothing this long is given up on.
 CONNACK_TIMEOUT_S = 10.0
+#: While the broker cannot be reached, a warning this often (the first failure is said at once).
+RETRY_WARN_EVERY_S = 300.0
 #: Lines of this cart's log kept in memory for ``upload_logs``.
 LOG_LINES = 5000
 # -- addresses and topics ------------------------------------------------------------------
@@ -406,6 +408,8 @@ class FleetLink:
         self._progress_at = 0.0
         self._resend_after = section.resend_after_s
         self._backoff = Backoff(section.reconnect_max_s, self.rng)
+        self._failures_unsaid = 0   # failed attempts since the last warning (or connection)
+        self._warned_at: float | None = None
         self._next_attempt = 0.0
         self._connecting_since = 0.0
         self._health_sampled = float("-inf")
@@ -586,7 +590,16 @@ class FleetLink:
         self._next_attempt = self.clock() + delay
         self.state = LinkState.WAITING
         self.connected_event.clear()
-        log.debug("fleet: %s; next attempt in %.1f s", why, delay)
+        # An unreachable broker is news for the operator once, then every few minutes, not at
+        # every attempt (a store's Wi-Fi down would flood the journal).
+        self._failures_unsaid += 1
+        now = self.clock()
+        if self._warned_at is None or now - self._warned_at >= RETRY_WARN_EVERY_S:
+            log.warning("fleet: cannot reach the broker: %s (%d attempt(s) since the last word; telemetry "
+                        "waits on disk, next attempt in %.0f s)", why, self._failures_unsaid, delay)
+            self._warned_at, self._failures_unsaid = now, 0
+        else:
+            log.debug("fleet: %s; next attempt in %.1f s", why, delay)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
@@ -598,6 +611,7 @@ class FleetLink:
         self.state = LinkState.CONNECTED
         self.counters.connects += 1
         self._backoff.reset()
+        self._warned_at, self._failures_unsaid = None, 0
         t = self.topics
         client.publish(t.status, json.dumps({"state": "online", "session": self.session, "boot_id": self.boot_id,
                                              "software": self.software}), qos=1, retain=True)

@@ -109,9 +109,10 @@ def test_without_a_fleet_section_the_cart_never_touches_the_fleet(tmp_path: Path
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "[]", out.stdout + out.stderr[-2000:]
 
 
-def test_a_cart_with_its_broker_gone_starts_and_stops_promptly(tmp_path: Path, catalogue: Catalogue) -> None:
+def test_a_cart_with_its_broker_gone_starts_and_stops_promptly(tmp_path: Path, catalogue: Catalogue, caplog) -> None:
     from tests.runtime.mosquitto_broker import free_port
-    runtime = CartRuntime(_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}"), catalogue=catalogue)
+    port = free_port()
+    runtime = CartRuntime(_config(tmp_path, f"mqtt://127.0.0.1:{port}"), catalogue=catalogue)
     t0 = time.monotonic()
     runtime.start()
     try:
@@ -120,6 +121,9 @@ def test_a_cart_with_its_broker_gone_starts_and_stops_promptly(tmp_path: Path, c
         assert runtime._fleet.link.counters.connect_failures >= 1
     finally:
         runtime.stop()
+    # the operator hears of it at once, and once, not at every attempt
+    said = [r.getMessage() for r in caplog.records if "cannot reach the broker" in r.getMessage()]
+    assert len(said) == 1 and f"127.0.0.1:{port}" in said[0] and r"refused" in said[0].lower(), said
     assert time.monotonic() - t0 < 10
     import sqlite3
     with sqlite3.connect(tmp_path / "state" / "fleet" / "outbox.sqlite") as db:
