@@ -440,6 +440,15 @@ def _check_settings(config: Config) -> None:
         raise Misconfigured(f"vision.look_after_s ({config.vision.look_after_s}) must be less than "
                             f"fusion.evidence_after_s ({config.fusion.evidence_after_s})")
     check_id(config.cart.id, "cart.id")
+    seen: set[str] = set()
+    for i, camera in enumerate(config.cameras.devices):
+        # the name of its folder in a recorded trip (frames/<id>/), so a plain name
+        if not _ID.fullmatch(camera.id):
+            raise Misconfigured(f"cameras.devices[{i}].id: {camera.id!r} must be 1-64 letters, digits, '.', '_' or "
+                                "'-', starting with a letter or digit")
+        if camera.id in seen:
+            raise Misconfigured(f"cameras.devices: camera id {camera.id!r} is used more than once")
+        seen.add(camera.id)
     checkout = config.checkout
     if checkout.store_url:
         url = urllib.parse.urlsplit(checkout.store_url)

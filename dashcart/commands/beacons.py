@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import sys
 import time
 from pathlib import Path
 
 from dashcart.config import Config
-from dashcart.errors import Misconfigured
+from dashcart.errors import Misconfigured, RetryLater
 
 
 def _problem(path: Path, number: int, message: str, as_json: bool) -> None:
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from dashcart.events import BeaconSighting, DeviceStatus
     from dashcart.runtime.devices import open_beacon_scanner
 
+    if config.location.backend == "sim" and not config.location.script:
+        # the default config: nothing real is listened to, and a silent empty list would say "no beacons here"
+        print("dashcart beacons: location.backend is \"sim\" with no script: nothing can be heard "
+              "(set [location] backend = \"bleak\" for the cart's radio)", file=sys.stderr)
     scanner = open_beacon_scanner(config.location)
     events: queue.Queue = queue.Queue()
     scanner.start(events.put)
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 else:
                     print(f"{event.t:10.3f}  {event.rssi:5.0f} dBm  {event.kind}:{event.id}", flush=True)
             elif isinstance(event, DeviceStatus) and event.state != "ok":
-                raise Misconfigured(f"bluetooth: {event.message}")
+                raise RetryLater(f"bluetooth: {event.message}")   # an adapter or bluetoothd that may come back
     finally:
         scanner.stop()
     return 0

@@ -83,6 +83,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def port(text: str) -> int:
+    """A TCP port for argparse (a number out of range is a usage error, not a traceback)."""
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise ValueError(text)
+    return number
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("store-sim", parents=[common], help="run the reference store API (demo)",
                                    description="Serve the store API of docs/store-api.yaml on this machine: it "
@@ -90,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                                "its catalogue and promotions, deduplicates by the cart's "
                                                "idempotency key and keeps orders in SQLite.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=port, default=8080, help="TCP port (0: any free one)")
     parser.add_argument("--db", default="store.sqlite", help="where the store keeps its orders")
     parser.add_argument("--cart", action="append", default=[], metavar="ID=HEXKEY",
                         help="a cart and its signing key (default: this config's cart.id and checkout.cart_key)")

@@ -16,7 +16,6 @@ from dashcart.config import CameraSpec, CamerasSection, Config, LocationSection
 from dashcart.drivers.beacon.scanner import BeaconScanner, open_scanner
 from dashcart.drivers.camera.source import FrameSource, open_source
 from dashcart.drivers.scale import ScaleDriver, open_serial_scale
-from dashcart.errors import Misconfigured
 
 
 def open_scale(config: Config, **driver_options: object) -> ScaleDriver:
@@ -44,11 +43,7 @@ def open_camera(spec: CameraSpec, base_dir: str = "") -> FrameSource:
 
 
 def open_cameras(section: CamerasSection, base_dir: str = "") -> list[FrameSource]:
-    """Every configured camera (not yet opened); a camera id used twice is a config mistake."""
-    ids = [spec.id for spec in section.devices]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise Misconfigured(f"cameras.devices: camera id {duplicates[0]!r} is used more than once")
+    """Every configured camera (not yet opened; their ids were checked with the config)."""
     return [open_camera(spec, base_dir) for spec in section.devices]
 
 

@@ -103,10 +103,13 @@ def test_no_cameras_configured_starts_nothing():
     assert start_cameras(CamerasSection(), lambda e: None) == []
 
 
-def test_duplicate_camera_ids_are_rejected():
-    section = CamerasSection(devices=[CameraSpec(id="a"), CameraSpec(id="a", source="1")])
-    with pytest.raises(Misconfigured, match="'a' is used more than once"):
-        start_cameras(section, lambda e: None)
+def test_duplicate_or_path_like_camera_ids_are_rejected_as_the_config_is_read():
+    from dashcart.config import parse_config
+    two = '[[cameras.devices]]\nid = "a"\n[[cameras.devices]]\nid = "a"\nsource = "1"\n'
+    with pytest.raises(Misconfigured, match="cart.toml: cameras.devices: camera id 'a' is used more than once"):
+        parse_config(two, "cart.toml")
+    with pytest.raises(Misconfigured, match=r"cameras.devices\[0\].id: '../../x' must be"):   # a folder of a recording
+        parse_config('[[cameras.devices]]\nid = "../../x"\n', "cart.toml")
 
 
 class FlakySource(FrameSource):
