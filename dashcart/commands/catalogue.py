@@ -67,9 +67,19 @@ def _seed_gallery(db: Path, config: Config) -> str:
             added = gallery.import_prototypes(conn, prototypes, version, mapping)
         finally:
             conn.close()
+        known = set(gallery.read_prototypes(prototypes)[0])
     except (DashcartError, sqlite3.Error) as exc:
         return f"gallery: not updated: {exc}"
-    return f"gallery: {sum(added.values())} new prototypes of model {version} for {len(mapping)} products"
+    unknown = sorted(name for name in mapping if name not in known)
+    line = (f"gallery: {sum(added.values())} new prototypes of model {version} for "
+            f"{len(mapping) - len(unknown)} products")
+    if unknown:
+        # a typo in gsd_class leaves a product the cameras can never name: say which
+        line += (f"; no pictures for gsd_class {unknown[0]!r} (product {mapping[unknown[0]]})"
+                 + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else "")
+                 + f": not a class of model {version} (a Grocery Store Dataset class name), or enroll photos "
+                   "with `dashcart enroll CODE IMAGE...`")
+    return line
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -80,3 +80,12 @@ def test_photos_enrolled_before_the_catalogue_is_imported_leave_the_cart_running
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no catalogue imported yet, only enrolled photos" in err
     assert main(["catalogue", "import", str(write(tmp_path, GOOD)), "--db", str(db)]) == 0   # then it is a catalogue
+
+
+def test_a_gsd_class_the_model_does_not_know_is_said_at_import(tmp_path, capsys):
+    db = tmp_path / "cat.db"
+    typo = GOOD[0].replace(",Banana\n", ",Banana-Typo\n")
+    assert main(["catalogue", "import", str(write(tmp_path, [typo, GOOD[1]])), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "for 1 products; no pictures for gsd_class 'Banana-Typo' (product 4011)" in out
+    assert _gallery_codes(db, Recognizer().version) == {"2280000001285"}
