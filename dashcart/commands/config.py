@@ -102,7 +102,10 @@ BEGIN, END = "<!-- BEGIN dashcart config --defaults -->\n```toml\n", "```\n<!-- 
 
 def write_into(page: Path, text: str) -> bool:
     """Put ``text`` between the page's BEGIN/END markers; False when the page has none."""
-    content = page.read_text(encoding="utf-8")
+    try:
+        content = page.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise Misconfigured(f"{page}: not UTF-8 text (byte {exc.start + 1}): not a docs page") from None
     start, end = content.find(BEGIN), content.find(END)
     if start < 0 or end < start:
         return False

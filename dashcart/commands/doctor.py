@@ -517,8 +517,18 @@ def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iter
     import tempfile
 
     fix = "free space on that filesystem, or remount it read-write; see cart.state_dir (docs/raspberry-pi.md)"
+    if not state_dir.exists():
+        # Not created here: `sudo dashcart doctor` would leave it owned by root, and the service
+        # (User=dashcart) could then not save. The cart creates it at start.
+        parent = next((p for p in state_dir.parents if p.exists()), Path("/"))
+        if os.access(parent, os.W_OK | os.X_OK):
+            yield Finding("state", True, f"{state_dir}: not there yet; the cart creates it at start ({parent} is writable)")
+        else:
+            yield Finding("state", False, f"{state_dir}: not there, and {parent} is not writable by this user",
+                          "create it for the cart's user (deploy/install.sh does: install -d -o dashcart "
+                          f"{state_dir}), or set cart.state_dir")
+        return
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
         probe = state_dir / ".doctor-write-test"
         with probe.open("wb") as handle:
             handle.write(b"\0" * 4096)
@@ -526,6 +536,9 @@ def check_state(state_dir: Path, free_min_mb: float = STATE_FREE_MIN_MB) -> Iter
             os.fsync(handle.fileno())
         probe.unlink()
     except OSError as exc:
+        if isinstance(exc, PermissionError):
+            fix = ("run doctor as the cart's user (sudo -u dashcart dashcart doctor); if that fails too, give the "
+                   f"directory to that user (chown -R dashcart: {state_dir})")
         yield Finding("state", False, f"{state_dir}: cannot save: {exc.strerror or exc}", fix)
         return
     stat = os.statvfs(state_dir)

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from dashcart.runtime.cart_runtime import CartRuntime, ChangeLogger
     from dashcart.runtime.sdnotify import Notifier
 
+    if args.data and not (Path(args.data) / "catalogue" / "demo_store.csv").is_file():
+        # as the demo says it: a typo here would run a cart that sells nothing
+        raise Misconfigured(f"--data: {args.data}: no catalogue/demo_store.csv there")
     notifier = Notifier.from_environment()
     headless = args.headless
     recorder = open_recorder(args, config)

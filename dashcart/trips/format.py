@@ -209,6 +209,8 @@ def _csv_rows(trip: Trip, name: str, header: tuple[str, ...]) -> Iterator[tuple[
     that is not UTF-8 is skipped, not the file; a byte-order mark before the header is allowed."""
     file = trip.path / name
     if not file.is_file():
+        if file.exists():
+            trip.problems.append(TripProblem(str(file), None, "not a file; skipped"))
         return
     try:
         data = file.read_bytes()

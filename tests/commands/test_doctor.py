@@ -437,3 +437,12 @@ def test_state_files_read_back_or_are_named(tmp_path, name):
     found = {f.area: f for f in check_state(tmp_path)}
     assert found[name].ok, found[name]
     assert path.read_bytes() == b"" and Path(f"{path}-journal").exists()   # checked on copies only
+
+
+def test_a_state_directory_that_is_not_there_is_not_created_by_the_doctor(tmp_path):
+    # `sudo dashcart doctor` before the first start would leave it owned by root, and the
+    # service's user could then not save there.
+    state = tmp_path / "var" / "dashcart"
+    found = only(check_state(state))
+    assert found.ok and "the cart creates it at start" in found.detail
+    assert not state.exists() and not state.parent.exists()

@@ -57,3 +57,17 @@ def test_commands_say_it_in_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["catalogue", "import", str(tmp_path / "none.csv"), "--db", str(tmp_path / "c.db")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "none.csv: no such catalogue file" in err and "Traceback" not in err
+
+
+def test_run_with_a_data_folder_that_is_not_one_is_one_line(tmp_path, capsys):
+    assert main(["run", "--headless", "--data", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--data:" in err and "demo_store.csv" in err
+
+
+def test_config_into_a_page_that_is_not_text_is_one_line(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_bytes(b"# title\n\xff\xfe\n")
+    assert main(["config", "--defaults", "--into", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not UTF-8" in err
