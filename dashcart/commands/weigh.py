@@ -97,6 +97,8 @@ def _replay(args: argparse.Namespace, config: Config) -> int:
               f"{MAX_PROBLEMS_SHOWN} shown)", file=sys.stderr)
     counters = result.counters
     log.info("%s: %s", args.replay, counters.as_dict())
+    if result.slow:
+        print(f"dashcart weigh: {args.replay}: {result.slow}", file=sys.stderr)
     if counters.readings == 0:   # nothing weighed: not an empty answer to give with success
         hint = f"in {counters.lines} lines (is it the other protocol? try --protocol)" if counters.lines else \
             "(every line was malformed)" if result.malformed else "(the log is empty)"

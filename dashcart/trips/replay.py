@@ -360,6 +360,9 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
         if not pending:
             break
         deliver(Tick(max(min(pending), end_t)))
+    slow = decoder.pace_problem() if trip.protocol == "hx711-bridge" else None
+    if slow:   # outside the contract's 80 Hz: the bill may be misjudged, so it is said
+        trip.problems.append(TripProblem(str(trip.scale_log), None, slow))
     if on_problem is not None:
         for p in trip.problems[reported:]:
             on_problem(p)

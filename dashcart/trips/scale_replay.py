@@ -25,6 +25,7 @@ class ScaleReplayResult:
     changes: list[SettledChange] = field(default_factory=list)
     counters: ScaleCounters = field(default_factory=ScaleCounters)
     malformed: int = 0
+    slow: str | None = None   # why the bridge's readings came too slowly for the weighing
 
 
 def read_scale_log(path: str | Path, on_problem: ProblemHandler) -> Iterator[tuple[float, bytes]]:
@@ -64,6 +65,7 @@ def replay_pairs(pairs: Iterable[tuple[float, bytes | str]], protocol: str = "hx
     result = ScaleReplayResult(counters=decoder.counters)
     for t, line in pairs:
         result.changes += feed_decoded(engine, decoder.decode(t, line))
+    result.slow = decoder.pace_problem() if protocol == "hx711-bridge" else None
     return result
 
 

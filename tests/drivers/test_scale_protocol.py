@@ -168,6 +168,37 @@ def test_banner_sets_the_rate():
     assert d.decode(1.3, encode_hx711(1, 0))[-1].t == pytest.approx(1.1)
 
 
+def _bridge_at(d, hz, seconds, start=0.0, every=1):
+    """A bridge at ``hz`` for ``seconds``, its lines delivered ``every`` at a time (USB bunching)."""
+    n = int(hz * seconds)
+    for seq in range(n):
+        arrived = start + (seq // every * every + every - 1) / hz
+        d.decode(arrived, encode_hx711(seq % 65536, 0))
+
+
+def test_a_bridge_slower_than_the_weighing_needs_is_degraded_and_says_why():
+    # An HX711 with its RATE pin low reads at 10 Hz: a push of the cart would pass for a rest.
+    ok = LineDecoder()
+    _bridge_at(ok, 80, 8, every=16)   # bunched by USB, lines lost in between do not matter
+    assert ok.pace_problem() is None and ok.liveness.check(8.0).state == "ok"
+    slow = LineDecoder()
+    _bridge_at(slow, 10, 3)
+    assert slow.pace_problem() is None                 # not measured yet: under 5 s of stream
+    _bridge_at(slow, 10, 8, start=3.0)
+    assert "about 10 readings a second" in slow.pace_problem()
+    health = slow.liveness.check(11.0)
+    assert health.state == "degraded" and "RATE pin" in health.message
+    said = LineDecoder()
+    said.decode(0.0, "# hx711-bridge/1 rate=10")
+    assert "reads at 10 Hz (its banner)" in said.pace_problem()
+    assert LineDecoder("mt-sics").liveness.pace is None   # a trade scale's pace is its own
+    paused = LineDecoder()                                # a scale silent for 10 s is not a slow one
+    _bridge_at(paused, 80, 2)
+    for seq in range(160, 160 + 80 * 6):
+        paused.decode(12.0 + (seq - 160) / 80, encode_hx711(seq, 0))
+    assert paused.pace_problem() is None
+
+
 @pytest.mark.parametrize("line,expected", [
     ("S S      1.250 kg", SicsWeight(1250.0, True)),
     ("S D      0.355 kg\r\n", SicsWeight(355.0, False)),

@@ -215,6 +215,27 @@ def test_a_trip_catalogue_that_cannot_be_read_falls_back_to_the_given_one(demo, 
     assert code == 2 and out is None and len(err.strip().splitlines()) == 1 and "broken.csv" in err
 
 
+def test_a_bridge_at_10_hz_is_said_not_silently_misweighed(demo, tmp_path, capsys):
+    # An HX711 with its RATE pin low: outside the contract's 80 Hz, and the replay says so.
+    from dashcart.drivers.scale.protocol import Reading, encode_hx711, parse_hx711
+    trip, csv, _ = demo
+    slow = tmp_path / "slow"
+    shutil.copytree(trip, slow)
+    kept, seq = [], 0
+    for line in (trip / "scale.log").read_text().splitlines():
+        t, _, text = line.partition(" ")
+        reading = parse_hx711(text)
+        if isinstance(reading, Reading):
+            if reading.seq % 8:
+                continue
+            text, seq = encode_hx711(seq, reading.raw).decode().rstrip(), seq + 1
+        kept.append(f"{t} {text}")
+    (slow / "scale.log").write_text("\n".join(kept) + "\n")
+    code, out, err = run_json(capsys, str(slow), "--catalogue", str(csv), "--no-vision")
+    assert code == 1 and out is not None
+    assert err.count("the bridge sends about 10 readings a second") == 1 and "RATE pin" in err, err
+
+
 # --- the lane in a recorded trip: eddystone-eid sightings authenticated at started_at + t ---
 
 LANE_KEY = "000102030405060708090a0b0c0d0e0f"

@@ -8,6 +8,7 @@ samples and count the same faults.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from dashcart.drivers.scale.protocol import (
@@ -55,6 +56,12 @@ MAX_PACE_LAG_S = 0.5
 GAP_SLACK = 1.5
 GAP_SLACK_READINGS = 8
 
+# The weighing engine's glitch filter and stability window are set for the bridge's 80 Hz (an
+# HX711 with its RATE pin high); at its other rate, 10 Hz, a push of the cart passes for a load
+# at rest. Below this many readings a second the scale is "degraded", and says why.
+MIN_BRIDGE_RATE_HZ = 40.0
+PACE_WINDOW_S = 5.0      # the bridge's rate is measured over at least this much of its stream
+
 SILENCE_S = 1.0          # no line for this long with the port open: the scale is mute
 CORRUPT_WINDOW_S = 2.0   # corrupt lines are rated over this window
 CORRUPT_MIN = 10         # at least this many corrupt lines in the window ...
@@ -77,8 +84,10 @@ class Liveness:
     """
 
     def __init__(self, counters: ScaleCounters, silence_s: float = SILENCE_S, window_s: float = CORRUPT_WINDOW_S,
-                 corrupt_min: int = CORRUPT_MIN, corrupt_ratio: float = CORRUPT_RATIO) -> None:
+                 corrupt_min: int = CORRUPT_MIN, corrupt_ratio: float = CORRUPT_RATIO,
+                 pace: Callable[[], str | None] | None = None) -> None:
         self.counters = counters
+        self.pace = pace   # why the readings come too slowly for the weighing, or None
         self.silence_s = silence_s
         self.window_s = window_s
         self.corrupt_min = corrupt_min
@@ -124,6 +133,9 @@ class Liveness:
             return Health("degraded", f"{corrupt} of {lines} lines corrupt in the last {self.window_s:g} s "
                                       f"({self.counters.corrupt} of {self.counters.lines} in all): a noisy "
                                       "cable, or the wrong baud rate or protocol")
+        slow = self.pace() if self.pace is not None else None
+        if slow:
+            return Health("degraded", slow)
         return Health("ok")
 
 
@@ -144,7 +156,10 @@ class LineDecoder:
         self.protocol = protocol
         self.rate_hz = rate_hz
         self.counters = ScaleCounters()
-        self.liveness = Liveness(self.counters)
+        self.liveness = Liveness(self.counters, pace=self.pace_problem if protocol == "hx711-bridge" else None)
+        self._pace_from: float | None = None   # arrival of the first reading the pace is measured from
+        self._pace_steps = 0                   # readings since then, by sequence number (lost ones too)
+        self._pace_last = 0.0
         self.last_corrupt: Corrupt | None = None
         self._seq: int | None = None
         self._seq_t = 0.0            # arrival time of the last reading
@@ -156,6 +171,34 @@ class LineDecoder:
         """The connection was lost: the next sequence number starts afresh."""
         self._seq = None
         self._since_anchor = None
+        self._pace_from = None
+
+    def _count_pace(self, arrived: float, steps: int | None) -> None:
+        """``steps`` readings (by sequence number) arrived by ``arrived``; None: the count starts over
+        (so does a silence: a scale that stopped talking is not a slow one)."""
+        if steps is None or self._pace_from is None or arrived - self._pace_last > SILENCE_S:
+            self._pace_from, self._pace_steps = arrived, 0
+        else:
+            self._pace_steps += steps
+        self._pace_last = arrived
+
+    def bridge_rate(self) -> float | None:
+        """Readings a second the bridge sends, from its sequence numbers over at least
+        ``PACE_WINDOW_S`` of its stream (bunched USB deliveries and lost lines do not skew it)."""
+        if self._pace_from is None or self._pace_last - self._pace_from < PACE_WINDOW_S:
+            return None
+        return self._pace_steps / (self._pace_last - self._pace_from)
+
+    def pace_problem(self) -> str | None:
+        """Why the bridge's readings come too slowly for the weighing engine, or None."""
+        if self.rate_hz < MIN_BRIDGE_RATE_HZ:
+            return (f"the bridge says it reads at {self.rate_hz:g} Hz (its banner); the weighing needs "
+                    f"{DEFAULT_RATE_HZ:g} Hz: tie the HX711's RATE pin high")
+        measured = self.bridge_rate()
+        if measured is not None and measured < MIN_BRIDGE_RATE_HZ:
+            return (f"the bridge sends about {measured:.0f} readings a second, not {self.rate_hz:g}; the weighing "
+                    f"needs {DEFAULT_RATE_HZ:g}: is the HX711's RATE pin high?")
+        return None
 
     def _paced(self, arrived: float, steps: int) -> float:
         if self._since_anchor is not None:
@@ -189,9 +232,11 @@ class LineDecoder:
                 # a reset without banner). Counting it as lost would add up to ~65,000 a time.
                 self.counters.resyncs += 1
                 self._since_anchor = None
+                self._count_pace(t, None)
                 t = self._paced(t, 1)
                 out.append(Gap(t))
             else:
+                self._count_pace(t, 1 + lost if previous is not None else None)
                 t = self._paced(t, 1 + lost)
                 if lost:
                     self.counters.seq_gaps += 1
@@ -207,6 +252,7 @@ class LineDecoder:
                 if rate.isdigit() and 0 < int(rate) <= 10000:
                     self.rate_hz = float(rate)
                 self._since_anchor = None
+                self._pace_from = None
                 self._banners += 1
                 if self._banners > 1:
                     self.counters.reboots += 1
