@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from dashcart import __version__
 from dashcart.config import load_config
-from dashcart.errors import DashcartError, Misconfigured, RetryLater
+from dashcart.errors import DashcartError, RetryLater
 
 COMMAND_MODULES: tuple[str, ...] = (
     "dashcart.commands.doctor",
@@ -118,21 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # state directory owned by the service's user, a path that is a directory): one line
         # naming it; the traceback only with -vv.
         logging.getLogger("dashcart").debug("%s failed", args.command, exc_info=exc)
+        # Exit 1, as the traceback did: an unexpected failure is not known to be a config mistake
+        # (exit 2 would keep systemd from restarting the cart).
         where = f"{exc.filename}: " if exc.filename else ""
         if isinstance(exc, PermissionError):
-            print(f"dashcart {args.command}: {where}permission denied; run it as the cart's user "
-                  f"(sudo -u dashcart dashcart {args.command} ...)", file=sys.stderr)
-            return Misconfigured.exit_code
-        if isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)):
-            print(f"dashcart {args.command}: {where}{exc.strerror}", file=sys.stderr)
-            return Misconfigured.exit_code
-        print(f"dashcart {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
-        return RetryLater.exit_code
+            print(f"dashcart {args.command}: {where}permission denied (for the cart's own files: run it as "
+                  f"the cart's user, sudo -u dashcart dashcart {args.command} ...)", file=sys.stderr)
+        else:
+            print(f"dashcart {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except sqlite3.Error as exc:   # likewise, for a database file (SQLite does not say which)
         logging.getLogger("dashcart").debug("%s failed", args.command, exc_info=exc)
         busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
         print(f"dashcart {args.command}: a database it needs: {exc}" + ("" if busy else " (is the path right, "
               "and writable by this user?)"), file=sys.stderr)
-        return RetryLater.exit_code if busy else Misconfigured.exit_code
+        return RetryLater.exit_code if busy else 1
     except KeyboardInterrupt:
         return 130

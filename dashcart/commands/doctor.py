@@ -623,6 +623,10 @@ def check_store(url: str, timeout_s: float = 3.0) -> Iterator[Finding]:
 
 
 def _store(config: Config) -> Iterator[Finding]:
+    from dashcart.config import missing_keys
+    for line in missing_keys(config) if isinstance(config, Config) else ():
+        yield Finding("keys", False, line, "ask the store for it and set it in [checkout] "
+                                           "(deploy/install.sh --reconfigure asks for it)")
     url = _setting(config, "checkout.store_url", "")
     if not url and simulated(config):
         yield Finding("store", True, "practice cart: no store configured, nothing is charged")

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dashcart.config import Config, _build
+from dashcart.config import Config, _build, check_settings
 from dashcart.core.canonical import canonical_json
 from dashcart.errors import Misconfigured
 
@@ -143,6 +143,7 @@ def merge(base: Config, doc: dict[str, Any]) -> Config:
             raise Misconfigured(f"{section}: expected an object of settings")
         data[section] = {**data[section], **values}
     merged = _build(Config, data, "")
+    check_settings(merged)   # what the file is checked for as it is read
     return dataclasses.replace(merged, source=base.source)
 
 

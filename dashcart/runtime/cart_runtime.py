@@ -130,6 +130,10 @@ def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Catalo
         except NoCatalogueYet:   # photos enrolled ahead of the import: as if there were no database yet
             missing = f"{db} holds only enrolled photos"
     data = data_dir or find_data_dir()
+    if config.checkout.store_url:
+        # a real store: the demo's prices would be charged to real cards; sell nothing instead
+        return Catalogue([], source="(none)"), (f"no catalogue: {missing}; run `dashcart catalogue import FILE.csv` "
+                                                f"(the demo catalogue is not used with a store)")
     if data is not None and (data / "catalogue" / "demo_store.csv").is_file():
         csv = data / "catalogue" / "demo_store.csv"
         return Catalogue.from_csv(csv, data / "grocery-store"), f"demo catalogue {csv} ({missing})"

@@ -640,6 +640,8 @@ class FleetLink:
             self.counters.connect_failures += 1
         if was is LinkState.CONNECTED:
             log.warning("fleet: lost %s (%s); telemetry waits on disk", self.address, why)
+            # that was the word: attempts that fail from now on are said in 5 minutes, if still so
+            self._warned_at, self._failures_unsaid = self.clock(), -1
         self._retry_later(why)
 
     def _close_client(self) -> None:

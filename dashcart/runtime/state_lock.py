@@ -26,12 +26,19 @@ class StateDirLock:
         """Take the lock, or :class:`RetryLater` naming the process that holds it (it may stop)."""
         if self._fd is not None:
             return
+        writable = True
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
-            # A directory this cart cannot write (read-only, another owner): no second cart can
-            # write it either, and opening the journal and outbox says precisely what is wrong.
-            return
+            # Left by another user (`sudo dashcart run` once), or on a read-only disk: a lock
+            # needs no write access, so take it read-only.
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                # No lock file and none can be made: nobody else can write this directory
+                # either, and opening the journal and outbox says precisely what is wrong.
+                return
+            writable = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -39,8 +46,9 @@ class StateDirLock:
             os.close(fd)
             raise RetryLater(f"{self.path.parent}: another dashcart (pid {holder}) is using this state directory; "
                              "stop it first (the service: systemctl stop dashcart)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        if writable:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         self._fd = fd
 
     def release(self) -> None:

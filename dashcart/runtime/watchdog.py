@@ -294,10 +294,10 @@ class Supervisor:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask every worker to stop and wait up to ``timeout_s`` for them in all."""
+        deadline = time.monotonic() + timeout_s   # for all of it: systemd's stop timeout is the budget
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
-        deadline = time.monotonic() + timeout_s
         with self._lock:
             workers = list(self._workers.values())
         for worker in workers:

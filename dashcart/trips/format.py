@@ -160,12 +160,14 @@ def _optional_fields(trip: Trip, meta: dict[str, Any]) -> None:
         trip.site = site
     elif site is not None:
         bad(f"site must be an object with zones and lane, got {type(site).__name__}; left out")
-    started_at = meta.get("started_at")
+    # "epoch": what recordings made before the contract named it started_at call it
+    name = "started_at" if meta.get("started_at") is not None else "epoch"
+    started_at = meta.get(name)
     if started_at is None:
         return
     if isinstance(started_at, bool) or not isinstance(started_at, (int, float)) \
             or not 0 <= started_at <= STARTED_AT_MAX:   # also refuses NaN
-        bad(f"started_at must be Unix seconds (a number from 0 to {STARTED_AT_MAX:.0f}), got {started_at!r}; "
+        bad(f"{name} must be Unix seconds (a number from 0 to {STARTED_AT_MAX:.0f}), got {started_at!r}; "
             "left out (a lane of eddystone-eid beacons cannot be checked without it)")
         return
     trip.started_at = float(started_at)

@@ -197,6 +197,11 @@ def test_a_bridge_slower_than_the_weighing_needs_is_degraded_and_says_why():
     for seq in range(160, 160 + 80 * 6):
         paused.decode(12.0 + (seq - 160) / 80, encode_hx711(seq, 0))
     assert paused.pace_problem() is None
+    later = LineDecoder()                                 # 10 minutes at 80 Hz, then the RATE pin drops
+    _bridge_at(later, 80, 600)
+    for k in range(100):
+        later.decode(600.0 + k / 10, encode_hx711((48000 + k) % 65536, 0))
+    assert "about 10 readings a second" in later.pace_problem()
 
 
 @pytest.mark.parametrize("line,expected", [

@@ -200,6 +200,12 @@ def test_a_config_document_applies_only_when_newer_signed_and_valid(signing_key:
     assert "may not be set remotely" in reason(_sign(signing_key, 3, {"fleet": {"broker_url": "mqtt://evil:1"}}))
     assert "checkout.cart_key" in reason(_sign(signing_key, 3, {"checkout": {"cart_key": "00" * 16}}))
     assert "not JSON" in reason(b"{nope")
+    # checked as the file is (config.check_settings), not only key by key
+    two = {"cameras": {"devices": [{"id": "top", "backend": "sim"}, {"id": "top", "backend": "sim"}]}}
+    assert "camera id 'top' is used more than once" in reason(_sign(signing_key, 3, two))
+    assert "ui.staff_pin_sha256" in reason(_sign(signing_key, 3, {"ui": {"staff_pin_sha256": "ab" * 16 + "  -"}}))
+    assert "retry_initial_s" in reason(_sign(signing_key, 3, {"checkout": {"retry_initial_s": 600.0,
+                                                                            "retry_max_s": 1.0}}))
     assert judge(good, applied_version=0, public_key=None, base=base).reason.startswith("no fleet.config_public_key")
     # Whom it is for, signed with it: a document for another cart or store is refused where it
     # is replayed, one for this cart and store applies (and changes neither).

@@ -281,3 +281,41 @@ def test_a_state_dir_that_is_a_file_is_a_config_mistake(tmp_path, catalogue):
     config = dataclasses.replace(_config(tmp_path), cart=CartSection(state_dir=str(tmp_path / "state")))
     with pytest.raises(Misconfigured, match="not a directory"):
         CartRuntime(config, catalogue=catalogue).start()
+
+
+def test_a_lock_file_this_user_cannot_write_still_locks(tmp_path, monkeypatch):
+    # `sudo dashcart run` once leaves dashcart.lock owned by root: the service's user takes the
+    # lock read-only, and a second cart beside it is still refused.
+    from dashcart.errors import RetryLater
+    from dashcart.runtime import state_lock
+    (tmp_path / state_lock.LOCK_NAME).write_text("1\n")
+    real_open = os.open
+
+    def as_another_user(path, flags, *mode):
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(state_lock.os, "open", as_another_user)
+    service = state_lock.StateDirLock(tmp_path)
+    service.acquire()
+    monkeypatch.setattr(state_lock.os, "open", real_open)
+    try:
+        with pytest.raises(RetryLater, match="another dashcart"):
+            state_lock.StateDirLock(tmp_path).acquire()
+    finally:
+        service.release()
+    again = state_lock.StateDirLock(tmp_path)
+    again.acquire()   # once the service let go
+    again.release()
+
+
+def test_a_cart_with_a_store_never_sells_from_the_demo_catalogue(tmp_path):
+    # no catalogue imported yet: with a store, the demo's prices would be charged to real cards
+    from dashcart.runtime.cart_runtime import open_catalogue
+    config = _config(tmp_path)
+    catalogue, which = open_catalogue(config)
+    assert len(catalogue) > 0 and which.startswith("demo catalogue")     # a practice cart: the demo
+    store = dataclasses.replace(config, checkout=dataclasses.replace(config.checkout, store_url="https://s.example/api"))
+    catalogue, which = open_catalogue(store)
+    assert len(catalogue) == 0 and "not used with a store" in which

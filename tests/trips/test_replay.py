@@ -327,6 +327,15 @@ def test_a_bad_zone_entry_or_beacon_id_is_reported_and_the_rest_kept(tmp_path, c
     assert err.count("site.zones: 'bogus'") == 1 and "major and minor are 0..65535" in err
 
 
+def test_a_recording_that_names_its_start_epoch_still_replays_its_lane(tmp_path, capsys):
+    trip = _two_sided(tmp_path)   # as recorders wrote it before the contract called it started_at
+    meta = json.loads((trip / "trip.json").read_text())
+    meta["epoch"] = meta.pop("started_at")
+    (trip / "trip.json").write_text(json.dumps(meta))
+    code, out, err = run_json(capsys, str(trip), "--config", _config(tmp_path), "--no-vision", *_catalogue())
+    assert out["checkout"] is not None and "started_at" not in err, err
+
+
 def test_an_eid_lane_without_started_at_is_reported(tmp_path, capsys):
     trip = _two_sided(tmp_path)
     meta = json.loads((trip / "trip.json").read_text())

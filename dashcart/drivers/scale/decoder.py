@@ -160,6 +160,7 @@ class LineDecoder:
         self._pace_from: float | None = None   # arrival of the first reading the pace is measured from
         self._pace_steps = 0                   # readings since then, by sequence number (lost ones too)
         self._pace_last = 0.0
+        self._pace_done: float | None = None   # the rate over the window before
         self.last_corrupt: Corrupt | None = None
         self._seq: int | None = None
         self._seq_t = 0.0            # arrival time of the last reading
@@ -177,17 +178,21 @@ class LineDecoder:
         """``steps`` readings (by sequence number) arrived by ``arrived``; None: the count starts over
         (so does a silence: a scale that stopped talking is not a slow one)."""
         if steps is None or self._pace_from is None or arrived - self._pace_last > SILENCE_S:
-            self._pace_from, self._pace_steps = arrived, 0
+            self._pace_from, self._pace_steps, self._pace_done = arrived, 0, None
         else:
             self._pace_steps += steps
+            if arrived - self._pace_from >= 2 * PACE_WINDOW_S:
+                # windows of 5-10 s, so a change of rate shows within 10 s, not diluted by hours
+                self._pace_done = self._pace_steps / (arrived - self._pace_from)
+                self._pace_from, self._pace_steps = arrived, 0
         self._pace_last = arrived
 
     def bridge_rate(self) -> float | None:
-        """Readings a second the bridge sends, from its sequence numbers over at least
-        ``PACE_WINDOW_S`` of its stream (bunched USB deliveries and lost lines do not skew it)."""
-        if self._pace_from is None or self._pace_last - self._pace_from < PACE_WINDOW_S:
-            return None
-        return self._pace_steps / (self._pace_last - self._pace_from)
+        """Readings a second the bridge sends, from its sequence numbers over the last 5-10 s of its
+        stream (bunched USB deliveries and lost lines do not skew it); None before 5 s of it."""
+        if self._pace_from is not None and self._pace_last - self._pace_from >= PACE_WINDOW_S:
+            return self._pace_steps / (self._pace_last - self._pace_from)
+        return self._pace_done
 
     def pace_problem(self) -> str | None:
         """Why the bridge's readings come too slowly for the weighing engine, or None."""
