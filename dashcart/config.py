@@ -435,12 +435,17 @@ KEY_USES = {"cart_key": "orders to the store are signed with it",
             "lane_key": "the lane beacons' identifiers are checked with it"}
 
 
+def _lane_beacons(location: LocationSection) -> list[str]:
+    """Every beacon of the lane (a gate is one beacon, or two joined by "+")."""
+    return [key for gate in location.lane for key in gate.split("+")]
+
+
 def missing_keys(config: Config) -> list[str]:
     """The keys this config needs and lacks, each as one line: the cart refuses to start without
     them (`doctor` names them); every other command runs."""
-    checkout, lanes = config.checkout, [key for gate in config.location.lane for key in gate.split("+")]
+    checkout = config.checkout
     needed = {"cart_key": bool(checkout.store_url),
-              "lane_key": any(key.lower().startswith("eddystone-eid:") for key in lanes)}
+              "lane_key": any(key.lower().startswith("eddystone-eid:") for key in _lane_beacons(config.location))}
     return [f"checkout.{name}: missing (a hex key of at least 16 bytes); {KEY_USES[name]}"
             for name, need in needed.items() if need and not getattr(checkout, name).strip()]
 
@@ -472,8 +477,8 @@ def check_settings(config: Config) -> None:
         raise Misconfigured(f"checkout.retry_initial_s ({checkout.retry_initial_s}) must not exceed "
                             f"checkout.retry_max_s ({checkout.retry_max_s})")
     location = config.location
-    lane = [key for gate in location.lane for key in gate.split("+")]   # a gate: one beacon or two
-    for part, keys in (("zones", location.zones), ("calibration", location.calibration), ("lane", lane)):
+    for part, keys in (("zones", location.zones), ("calibration", location.calibration),
+                       ("lane", _lane_beacons(location))):
         for key in keys:
             try:
                 normalize_beacon_key(key)
