@@ -118,8 +118,8 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
 
 
 def open_catalogue(config: Config, data_dir: Path | None = None) -> tuple[Catalogue, str]:
-    """The configured catalogue; else the demo store's (from the shared data); else an empty
-    one. Returns (catalogue, a line saying which)."""
+    """The configured catalogue; else, on a practice cart (no store), the demo store's; else an
+    empty one. Returns (catalogue, a line saying which)."""
     from dashcart.core.catalogue import Catalogue, NoCatalogueYet, load_catalogue
 
     db = config.catalogue_db()
