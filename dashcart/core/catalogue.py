@@ -190,7 +190,9 @@ def _parse_row(line: int, row: dict[str, str], problems: list[Problem]) -> Produ
             bad(f"{key} {text} must be {'above' if strict else 'at least'} {minimum:g}")
         return value
 
-    price = number("price_cents", int, 0, False)
+    # At least a cent: the store API prices every line of an order at 1 cent or more, so a free
+    # product in the basket would make the whole order unpayable at the lane.
+    price = number("price_cents", int, 1, False)
     mean = number("unit_weight_g", float, 0, True)
     sd = number("unit_weight_sd_g", float, 0, False)
     class_text = (row.get("gsd_class_id") or "").strip()

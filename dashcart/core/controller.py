@@ -200,6 +200,7 @@ class _Checkout:
     reason_key: str = ""
     receipt_to: str = ""
     charged_cents: int | None = None   # what the store charged, at its prices
+    exit_passed: bool = False          # the lane's exit was seen (not journaled: a restart waits for it again)
 
 
 class Controller:
@@ -972,7 +973,9 @@ class Controller:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self._checkout_on_hold():
             co.stage = CheckoutStage.SUMMARY
-            co.deadline = t + self.settings.summary_s
+            # Past the exit, the cancel window counts down; at the entry the summary waits for
+            # the exit, as it does without a question: no charge before the cart leaves the lane.
+            co.deadline = t + self.settings.summary_s if co.exit_passed else None
             self._note(t, "checkout", stage=CheckoutStage.SUMMARY)
 
     # -- checkout ------------------------------------------------------------------------------
@@ -980,6 +983,7 @@ class Controller:
     def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co is not None:
+            co.exit_passed = co.exit_passed or passed
             if passed and co.stage == CheckoutStage.SUMMARY:
                 # Through the exit: the order goes once the shopper has had the whole cancel
                 # window since "Checking out..." appeared; a brisk cart crosses the lane sooner,
@@ -994,7 +998,8 @@ class Controller:
         # Entry beacon: the summary stays up (cancellable) until the exit beacon. Only the exit
         # (a lane without an entry event): count the cancel window down from now.
         self._checkout = co = _Checkout(stage=CheckoutStage.SUMMARY, since=lane.t, lane=lane.lane,
-                                        deadline=lane.t + self.settings.summary_s if passed else None)
+                                        deadline=lane.t + self.settings.summary_s if passed else None,
+                                        exit_passed=passed)
         self._set_state(lane.t, SessionState.CHECKOUT,
                         {"stage": CheckoutStage.SUMMARY, "since": lane.t, "lane": lane.lane})
         self._note(lane.t, "checkout", stage=CheckoutStage.SUMMARY, lane=lane.lane)

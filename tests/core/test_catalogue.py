@@ -43,11 +43,13 @@ def test_every_problem_reported_with_its_line_and_nothing_changes(tmp_path, caps
         "4053,plu,Lemon,Fruit,Lemon,unit,79,0,18,,produce-fruit,,\n",                         # line 8
         "12,plu,Too short,Fruit,Lemon,unit,79,10,1,,produce-fruit,,\n",                       # line 9
         "4048,plu,Lime,Fruit\n",                                                              # line 10
+        "2900000001022,ean13,Free Tasting Sample,Packages,Misc,unit,0,30,2,,x,,\n",           # line 11
     ], name="bad.csv")
     assert main(["catalogue", "import", str(bad), "--db", str(db)]) == 2
     err = capsys.readouterr().err
     for line, words in ((4, "check digit"), (5, "duplicate code 4011"), (6, "price_cents -149"),
-                        (7, "sold_by 'each'"), (8, "unit_weight_g 0"), (9, "not a PLU"), (10, "4 fields")):
+                        (7, "sold_by 'each'"), (8, "unit_weight_g 0"), (9, "not a PLU"), (10, "4 fields"),
+                        (11, "price_cents 0 must be at least 1")):   # the store API prices a line at 1 cent or more
         assert f"bad.csv:{line}: " in err and words in err, (line, words, err)
     assert "unchanged" in err and "Traceback" not in err
     # the old catalogue is still there, whole

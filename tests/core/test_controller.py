@@ -101,6 +101,23 @@ def test_open_question_blocks_checkout_until_answered(catalogue):
     assert len(store.orders) == 1 and store.orders[0].total_cents == 149
 
 
+def test_a_question_answered_at_the_lane_entry_waits_for_the_exit_before_charging(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 170.0)
+    (q,) = c.snapshot().questions
+    c.handle(LaneEntered(6.0, lane="lane-1"))          # the entry only: held for the question
+    assert c.snapshot().checkout.stage == "blocked"
+    c.handle(ShopperAction(8.0, "choose", "4088", question_id=q.id))
+    assert c.snapshot().checkout.stage == "summary"
+    c.handle(Tick(30.0))
+    assert not store.orders                             # not through the lane yet: no charge
+    c.handle(LaneDetected(31.0, lane="lane-1"))         # the exit
+    c.handle(Tick(40.0))
+    assert len(store.orders) == 1
+
+
 def test_produce_entry_then_weighing(catalogue):
     c = make(catalogue)
     c.handle(ShopperAction(0.0, "signin", "tok"))
