@@ -737,6 +737,11 @@ class Controller:
                 self.language = a.value
                 self._note(a.t, "language", language=a.value)
             return
+        if a.action == "call_staff":
+            # Journaled like every change: the fleet hears it (telemetry, as a fault) and the
+            # cart's log names it; the screen has already said that staff are called.
+            self._note(a.t, "staff_call", where=a.value)
+            return
         if self.message:
             self._tell("", "")   # a message answers the shopper's last action: the next one replaces it
         if a.action == "staff":
@@ -768,6 +773,11 @@ class Controller:
                 self._set_state(a.t, SessionState.IDLE)
                 self._checkout = None
                 self.language = self.settings.language   # the next shopper starts in the cart's language
+            elif a.action == "signout":
+                # Not silently: a shopper who thinks they signed out and walks off would leave the
+                # session open, and the next person's items on their card.
+                self._tell("message.signout_items", "to sign out, take the items out of the cart, or pay at the lane")
+                self._note(a.t, "rejected", action="signout", value="items in the cart")
             return
         if state is SessionState.CHECKOUT and self._checkout is not None and a.action in ("cancel", "confirm") \
                 and self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.FAILED):

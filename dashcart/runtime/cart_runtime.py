@@ -624,6 +624,8 @@ class CartRuntime:
             new = controller.log[self._noted:]
             self._noted = len(controller.log)
             for entry in new:
+                if entry.get("type") == "staff_call":
+                    log.warning("a shopper calls for staff at this cart (%s)", entry.get("where", ""))
                 if self.on_note is not None:
                     self.on_note(entry)
                 if self._fleet is not None:

@@ -124,7 +124,8 @@ class CartFleet:
             data = {k: v for k, v in entry.items() if k != "type"}
             if data.get("action") == "signin":
                 data.pop("value", None)   # a refused sign-in's value is the shopper's token: not the fleet's
-            self.link.telemetry(f"note.{kind}", data)
+            # a shopper calling for staff is kept and sent like a fault: someone must come
+            self.link.telemetry(f"note.{kind}", data, fault=kind == "staff_call")
 
     def device(self, status: DeviceStatus) -> None:
         """A device changed state (controller thread): telemetry; anything but ok is a fault."""

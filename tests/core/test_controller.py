@@ -118,6 +118,23 @@ def test_a_question_answered_at_the_lane_entry_waits_for_the_exit_before_chargin
     assert len(store.orders) == 1
 
 
+def test_signing_out_with_items_in_the_cart_says_why_it_did_not(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 170.0)
+    c.handle(ShopperAction(6.0, "signout"))
+    snap = c.snapshot()
+    assert snap.state is SessionState.SHOPPING and snap.message_key == "message.signout_items"
+    assert c.log[-1] == {"t": 6.0, "type": "rejected", "action": "signout", "value": "items in the cart"}
+
+
+def test_a_call_for_staff_is_journaled_for_the_fleet(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(2.0, "call_staff", "help"))
+    assert c.log[-1] == {"t": 2.0, "type": "staff_call", "where": "help"}
+
+
 def test_produce_entry_then_weighing(catalogue):
     c = make(catalogue)
     c.handle(ShopperAction(0.0, "signin", "tok"))
