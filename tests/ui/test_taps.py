@@ -454,3 +454,24 @@ def test_run_says_at_start_what_a_person_at_the_simulated_cart_must_know():
     real = parse_config('[scale]\nbackend = "serial"\nport = "/dev/ttyACM0"\n[checkout]\nstore_url = "https://s.example/api"\n'
                         'cart_key = "' + "ab" * 16 + '"\n[location]\nbackend = "bleak"\n[[cameras.devices]]\nid = "top"\n')
     assert start_notes(real, headless=False) == []
+
+
+def test_taking_out_one_of_two_weighed_lots_of_a_product_closes_the_screen(catalogue):
+    # Two lots of bananas are two lines of one code, as the real controller builds them.
+    from dashcart.events import ShopperAction as Action
+    from tests.core.test_controller import make, place
+    c = make(catalogue)
+    c.handle(Action(0.0, "signin", "tok"))
+    for t, grams, total in ((2.0, 640.0, 640.0), (6.0, 410.0, 1050.0)):
+        c.handle(Action(t - 1.5, "plu", "4011"))
+        place(c, t, grams, total=total)
+    two = c.snapshot()
+    assert [(ln.code, ln.weight_g) for ln in two.lines] == [("4011", 640.0), ("4011", 410.0)]
+    h = Harness(two)
+    h.tap("remove")
+    h.tap("remove_tap:4011")
+    assert h.app.screen == "remove_pending"
+    c.handle(Action(9.0, "remove", "4011"))
+    place(c, 11.0, -410.0, total=640.0)
+    h.render(c.snapshot())
+    assert [ln.weight_g for ln in c.snapshot().lines] == [640.0] and h.app.screen == "shopping"

@@ -12,11 +12,10 @@ def build(v: View) -> list[Widget]:
     r = lay.list_screen()
 
     def pick(code: str) -> None:
-        line = next((ln for ln in v.snap.lines if ln.code == code), None)
         v.post("remove", code)
         v.open("remove_pending")
         v.ui.pending_remove = code
-        v.ui.pending_remove_qty = line.qty if line else 0
+        v.ui.pending_remove_qty = _in_basket(v, code)
 
     widgets = header(v, tr("remove"))
     widgets.append(Text(r["title"], id="remove_title", text=tr("remove.title"), size=lay.font("large"), bold=True))
@@ -40,7 +39,12 @@ def build_pending(v: View) -> list[Widget]:
     ])
 
 
+def _in_basket(v: View, code: str) -> int:
+    """Items of ``code`` in the basket, every line counted (two weighed lots of bananas are two
+    lines of one code: taking either out must count)."""
+    return sum(ln.qty for ln in v.snap.lines if ln.code == code)
+
+
 def removal_done(v: View) -> bool:
-    """The scale confirmed: the line is gone or has fewer items than when the shopper tapped it."""
-    line = next((ln for ln in v.snap.lines if ln.code == v.ui.pending_remove), None)
-    return line is None or line.qty < v.ui.pending_remove_qty
+    """The scale confirmed: fewer items of the product are in the basket than when it was tapped."""
+    return _in_basket(v, v.ui.pending_remove) < v.ui.pending_remove_qty
