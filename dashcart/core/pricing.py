@@ -15,7 +15,9 @@ Rules (the only ones; docs/checkout.md repeats them for store engineers):
 * Promotions (``Promotion``), at most one per line, the one that saves the most (ties: the
   lowest id); never more than the line costs, never negative:
     - ``percent``: ``value`` % off the line (1..100).
-    - ``amount``: ``value`` cents off each unit (sold by unit) or off the line (sold by weight).
+    - ``amount``: ``value`` cents off each unit (sold by unit), or once per basket off the
+      product's first weighed lot (sold by weight: the cart keeps a line per weighing, and a
+      discount per line would pay shoppers to weigh fruit one piece at a time).
     - ``multibuy``: every ``qty`` units cost ``value`` cents together ("2 for $5": qty 2,
       value 500); the remaining units pay the unit price. Units sold by unit only.
     - ``per_kg``: ``value`` cents off the price per kg. Sold by weight only.
@@ -169,8 +171,9 @@ def promotions_by_code(promotions: Iterable[Promotion]) -> dict[str, tuple[Promo
 
 
 def price_line(index: int, item: BasketItem, product: PricedProduct | None,
-               promotions: Sequence[Promotion], at: float | None) -> PricedLine:
-    """One line; see :func:`price_basket`."""
+               promotions: Sequence[Promotion], at: float | None, *, lot_amount_taken: bool = False) -> PricedLine:
+    """One line; see :func:`price_basket`. ``lot_amount_taken``: an earlier weighed lot of the
+    product already had its ``amount`` off."""
     if product is None:
         raise PricingError(index, item.code, "no such product in the catalogue")
     if isinstance(item.qty, bool) or not isinstance(item.qty, int) or not 1 <= item.qty <= MAX_QTY:
@@ -198,6 +201,8 @@ def price_line(index: int, item: BasketItem, product: PricedProduct | None,
     for promotion in promotions:
         if promotion.code != product.code or not promotion.active(at):
             continue
+        if lot_amount_taken and promotion.kind == "amount" and product.sold_by == "weight":
+            continue
         saved = _savings(promotion, product.sold_by, unit_price, item.qty, decigrams, gross)
         if saved > best_saved:
             best, best_saved = promotion, saved
@@ -216,8 +221,16 @@ def price_basket(items: Sequence[BasketItem], products: ProductSource, at: float
     savings and total. Pure: the same inputs always give the same cents.
     """
     by_code = promotions if isinstance(promotions, Mapping) else promotions_by_code(promotions)
-    lines = tuple(price_line(i, item, products.get(item.code), by_code.get(item.code, ()), at)
-                  for i, item in enumerate(items))
+    priced: list[PricedLine] = []
+    amount_taken: set[str] = set()   # weighed products whose first lot had an amount off
+    for i, item in enumerate(items):
+        line = price_line(i, item, products.get(item.code), by_code.get(item.code, ()), at,
+                          lot_amount_taken=item.code in amount_taken)
+        if line.sold_by == "weight" and line.promotion and any(
+                p.id == line.promotion and p.kind == "amount" for p in by_code.get(item.code, ())):
+            amount_taken.add(item.code)
+        priced.append(line)
+    lines = tuple(priced)
     subtotal = sum(line.gross_cents for line in lines)
     savings = sum(line.savings_cents for line in lines)
     return PricedBasket(lines, subtotal, savings, subtotal - savings)

@@ -27,7 +27,11 @@ from typing import Any
 from dashcart.core.checkout.order import mask_email
 
 ORDERS_PATH = "/v1/orders"
-MAX_REPLY_BYTES = 64 * 1024
+# The API's Money: no order costs more (a store's answer above it is not one the API promises).
+MAX_CHARGE_CENTS = 100_000_000
+# An accepted order's reply repeats every line with its price and savings: the API's 500 lines
+# with long promotion labels are about 100 KiB, so 1 MiB (the largest order body) is the bound.
+MAX_REPLY_BYTES = 1024 * 1024
 
 
 class StoreUnavailable(Exception):
@@ -183,7 +187,7 @@ def _interpret(status: int, data: bytes, order_id: str, total_cents: int, conten
     charged = document.get("total_cents")
     lines = document.get("lines", [])
     if (document.get("order_id") != order_id or document.get("status") != "accepted" or not isinstance(to, str)
-            or isinstance(charged, bool) or not isinstance(charged, int) or charged < 1
+            or isinstance(charged, bool) or not isinstance(charged, int) or not 1 <= charged <= MAX_CHARGE_CENTS
             or not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines)):
         # Not ours, or not an answer the API promises: do not show a receipt for it; retrying is safe.
         raise StoreUnavailable("the store's answer does not match the order sent")

@@ -252,6 +252,9 @@ class ReferenceStore:
             raise StoreError(422, str(exc)) from None
         if priced.total_cents < 1:
             raise StoreError(422, "nothing to charge: the store prices this basket at 0")
+        if priced.subtotal_cents > MAX_CENTS:
+            # what the store would charge must fit the API's Money too, not only what the cart asked
+            raise StoreError(422, f"the store prices this basket above the most an order may cost ({MAX_CENTS} cents)")
         theirs = [(line["unit_price_cents"], line["savings_cents"], line["price_cents"]) for line in order["lines"]]
         ours = [(line.unit_price_cents, line.savings_cents, line.price_cents) for line in priced.lines]
         return {"subtotal_cents": priced.subtotal_cents, "savings_cents": priced.savings_cents,
@@ -421,8 +424,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests += 1
         if self._not_allowed(self.path):
             return
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send(411, _error("send the order with a Content-Length"))
+        if self.headers.get_all("Transfer-Encoding"):
+            # Any of it, however many times: a proxy in front may honour another one than this
+            # and read another body (request smuggling); an order is sent with a Content-Length.
+            self._send(411, _error("send the order with a Content-Length, without Transfer-Encoding"))
             return
         given = self.headers.get_all("Content-Length") or []
         if not given:

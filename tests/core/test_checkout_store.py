@@ -173,6 +173,9 @@ def test_orders_are_read_only_by_their_cart_and_masked(store):
     (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa3\r\n\r\n{}", 400),
     # Two lengths (request smuggling past a proxy that reads the other one).
     (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}", 400),
+    # A Transfer-Encoding another than the first, or any at all: the order needs a Content-Length.
+    (b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n"
+     b"Content-Length: 2\r\n\r\n{}", 411),
     # No HTTP version: answered with a status line at once, not held open waiting for headers.
     (b"GET /v1/health\r\n", 400),
     (b"\x00\x01 garbage\r\n\r\n", 400),
@@ -331,3 +334,19 @@ def test_an_older_outbox_is_redacted_when_migrated(tmp_path):
     settled, pending = outbox.get("k1"), outbox.get("k2")
     assert TOKEN_A.encode() not in settled.body and "kim@" not in settled.receipt and "k***@" in settled.receipt
     assert pending.body == body
+
+
+def test_a_basket_the_store_prices_above_the_money_limit_is_refused(store):
+    # 400 lines of 999 melons each, claiming a cent: the store's own price is over $1M
+    melons = dict(MILK, code="4050", name="Cantaloupe", qty=999, unit_price_cents=1, price_cents=999)
+    status, reply = post(store, order(lines=(melons,) * 400))
+    assert status == 422 and "above the most an order may cost" in reply["error"]
+    assert store.store.charges() == []
+
+
+def test_the_reply_to_a_large_order_fits_what_the_cart_reads(store, tmp_path):
+    # the API's 500 lines: the reply repeats each, and the cart must still read it and settle
+    from dashcart.runtime.store_client import MAX_REPLY_BYTES
+    onions = dict(APPLE, code="4093", name="Yellow Onion", unit_price_cents=179, weight_g=1234.5, price_cents=221)
+    status, reply = post(store, order(lines=(onions,) * 500))
+    assert status == 201 and len(canonical_json(reply)) < MAX_REPLY_BYTES

@@ -44,6 +44,17 @@ def test_each_promotion_kind():
     assert line.price_cents == 0 and line.savings_cents == 558   # never below zero
 
 
+def test_an_amount_off_a_weighed_product_is_taken_once_however_it_was_weighed():
+    # 2 kg of bananas as one lot or five: the same 50 cents off (not 50 a lot: weighing fruit
+    # piece by piece must not pay)
+    catalogue = _catalogue(Promotion("a", "4011", "amount", 50), Promotion("k", "4011", "per_kg", 5))
+    one = price_basket([BasketItem("4011", weight_g=2000.0)], catalogue, None, catalogue.promotions)
+    five = price_basket([BasketItem("4011", weight_g=400.0)] * 5, catalogue, None, catalogue.promotions)
+    assert one.total_cents == 258 - 50
+    assert [line.promotion for line in five.lines] == ["a", "k", "k", "k", "k"]   # then the next best
+    assert five.total_cents == 5 * 52 - 50 - 4 * 2
+
+
 def test_best_single_promotion_and_validity_window():
     catalogue = _catalogue(Promotion("a", "2450000001459", "amount", 10),
                            Promotion("b", "2450000001459", "percent", 50, starts_at=NEW_YEAR, ends_at=NEW_YEAR + 86400))
