@@ -38,6 +38,7 @@ from dashcart.core.signin import InvalidToken, parse_shopper_token
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+BODY_DEADLINE_S = 10.0            # the whole body, however it is dripped (a 1 MiB order takes well under this)
 MAX_LINES = 500
 MAX_CENTS = 100_000_000          # $1M: no basket costs more; bounds every integer the spec allows
 MAX_SEQ = 999_999
@@ -374,6 +375,28 @@ class _Handler(BaseHTTPRequestHandler):
             # The cart stopped waiting (its timeout); it will ask again and get this same reply.
             log.debug("store: the cart went away before the reply")
 
+    def _read_body(self, length: int) -> bytes | None:
+        """The body, or None when it does not all arrive within ``BODY_DEADLINE_S`` in all: a
+        client dripping one byte inside every socket timeout must not hold a thread forever."""
+        deadline = time.monotonic() + BODY_DEADLINE_S
+        chunks, got = [], 0
+        try:
+            while got < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(length - got)
+                if not chunk:
+                    return None
+                chunks.append(chunk)
+                got += len(chunk)
+        except (TimeoutError, OSError):
+            return None
+        finally:
+            self.connection.settimeout(self.timeout)
+        return b"".join(chunks)
+
     def _drop(self) -> None:
         self.close_connection = True
         self.connection.close()
@@ -445,8 +468,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             self._send(413, _error("order too large"))
             return
-        body = self.rfile.read(length)
-        if len(body) < length:
+        body = self._read_body(length)
+        if body is None:
+            self._send(408, _error("the body did not arrive in time (fewer bytes than Content-Length)"))
             self._drop()
             return
         fault = self.server.next_fault()

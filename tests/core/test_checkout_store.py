@@ -350,3 +350,17 @@ def test_the_reply_to_a_large_order_fits_what_the_cart_reads(store, tmp_path):
     onions = dict(APPLE, code="4093", name="Yellow Onion", unit_price_cents=179, weight_g=1234.5, price_cents=221)
     status, reply = post(store, order(lines=(onions,) * 500))
     assert status == 201 and len(canonical_json(reply)) < MAX_REPLY_BYTES
+
+
+def test_a_body_that_does_not_all_arrive_gets_an_answer_in_time(store, monkeypatch):
+    # dripped or cut short: answered (408) within the body's deadline, not held for the socket's
+    import socket
+
+    from dashcart.sim import reference_store
+    monkeypatch.setattr(reference_store, "BODY_DEADLINE_S", 0.5)
+    with socket.create_connection(store.server_address[:2], timeout=5) as sock:
+        sock.sendall(b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}")
+        t0 = time.monotonic()
+        head = sock.recv(65536)
+    assert head.split()[1] == b"408" and time.monotonic() - t0 < 3
+    assert store.store.charges() == []
