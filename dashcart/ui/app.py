@@ -151,6 +151,7 @@ class App:
             return
         now = self._clock()
         if self.pins.check(digits, now):
+            self.ui.note_until = 0.0   # a "wrong PIN" from before must not stay on the menu
             self.ui.open("staff_menu")
         else:
             self.ui.digits = ""
@@ -191,6 +192,10 @@ class App:
                     self.ui.scroll = max(0, index - visible + 1)
         if last is None:
             return
+        if snap.message_key and (snap.message_key, snap.message) != (last.message_key, last.message):
+            # The controller's answer to the last action (e.g. a staff zero refused while the
+            # basket holds items) replaces the screen's own note ("Logged: ...").
+            self.ui.note_until = 0.0
         if snap.state == SessionState.IDLE and last.state != SessionState.IDLE:
             self.ui = UiState(language=self.config.cart.language)
         if snap.language != last.language:

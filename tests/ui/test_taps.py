@@ -6,6 +6,7 @@ import json
 import pytest
 
 from dashcart.config import parse_config
+from dashcart.events import ShopperAction
 from dashcart.snapshot import CheckoutView, DeviceView, SessionState, Snapshot
 from dashcart.ui.i18n import format_money
 from tests.ui.ui_helpers import Harness, demo_scenes, long_basket
@@ -458,12 +459,11 @@ def test_run_says_at_start_what_a_person_at_the_simulated_cart_must_know():
 
 def test_taking_out_one_of_two_weighed_lots_of_a_product_closes_the_screen(catalogue):
     # Two lots of bananas are two lines of one code, as the real controller builds them.
-    from dashcart.events import ShopperAction as Action
     from tests.core.test_controller import make, place
     c = make(catalogue)
-    c.handle(Action(0.0, "signin", "tok"))
+    c.handle(ShopperAction(0.0, "signin", "tok"))
     for t, grams, total in ((2.0, 640.0, 640.0), (6.0, 410.0, 1050.0)):
-        c.handle(Action(t - 1.5, "plu", "4011"))
+        c.handle(ShopperAction(t - 1.5, "plu", "4011"))
         place(c, t, grams, total=total)
     two = c.snapshot()
     assert [(ln.code, ln.weight_g) for ln in two.lines] == [("4011", 640.0), ("4011", 410.0)]
@@ -471,7 +471,28 @@ def test_taking_out_one_of_two_weighed_lots_of_a_product_closes_the_screen(catal
     h.tap("remove")
     h.tap("remove_tap:4011")
     assert h.app.screen == "remove_pending"
-    c.handle(Action(9.0, "remove", "4011"))
+    c.handle(ShopperAction(9.0, "remove", "4011"))
     place(c, 11.0, -410.0, total=640.0)
     h.render(c.snapshot())
     assert [ln.weight_g for ln in c.snapshot().lines] == [640.0] and h.app.screen == "shopping"
+
+
+def test_a_staff_override_the_controller_refuses_shows_the_refusal(catalogue, tmp_path):
+    # Zero the scale with an item in the basket: the real controller refuses and says why; the
+    # screen's own "Logged: ..." must not hide it. And a wrong PIN before is not left on the menu.
+    from tests.core.test_controller import make, place
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 1584.0, code="2410000001415", total=1584.0)
+    h = Harness(c.snapshot(), config=parse_config('[ui]\nstaff_pin = "1234"\n'), tmp=tmp_path)
+    h.app.ui.open("staff_pin")
+    h.render()
+    for pin in ("0000", "1234"):
+        for key in pin:
+            h.tap(f"pin:{key}")
+        h.tap("pin:ok")
+    assert h.app.screen == "staff_menu" and "Wrong PIN" not in [w.text for w in h.app.widgets if w.id == "note"]
+    h.tap("staff:tare")
+    c.handle(h.actions[-1])
+    h.render(c.snapshot())
+    assert h.find("note").text == "Take everything out of the basket, then zero the scale"
