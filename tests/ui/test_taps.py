@@ -496,3 +496,22 @@ def test_a_staff_override_the_controller_refuses_shows_the_refusal(catalogue, tm
     c.handle(h.actions[-1])
     h.render(c.snapshot())
     assert h.find("note").text == "Take everything out of the basket, then zero the scale"
+
+
+def test_a_store_that_charged_another_total_is_said_on_the_paid_screen(catalogue):
+    # The store prices the order itself: when its total differs, the shopper reads both.
+    from dashcart.events import LaneDetected, OrderAcknowledged, Tick
+    from tests.core.test_controller import FakeStore, make, place
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 1584.0, code="2410000001415", total=1584.0)
+    c.handle(LaneDetected(6.0, lane="lane-1"))
+    c.handle(Tick(12.0))
+    (placed,) = store.orders
+    c.handle(OrderAcknowledged(12.5, "order-1", "accepted", total_cents=placed.total_cents + 30))
+    snap = c.snapshot()
+    h = Harness(snap)
+    text = h.find("paid_text").text
+    charged, shown = format_money(placed.total_cents + 30, "USD"), format_money(snap.total_cents, "USD")
+    assert f"The store charged {charged} at its prices (the cart showed {shown})" in text

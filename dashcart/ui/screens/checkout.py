@@ -80,7 +80,11 @@ def _done(v: View, co: CheckoutView) -> list[Widget]:
         lines = [tr("checkout.receipt_to", to=co.receipt_to)]
     # What the store charged (its own prices), once it answered; the basket's total until then.
     paid = co.charged_cents if co.charged_cents is not None else snap.total_cents
-    lines.append(f"{tr('total')} {tr.money(paid)}")
+    if paid != snap.total_cents:
+        # the store priced it otherwise (a promotion over, a price changed): said, not slipped in
+        lines.append(tr("checkout.store_charged", charged=tr.money(paid), shown=tr.money(snap.total_cents)))
+    else:
+        lines.append(f"{tr('total')} {tr.money(paid)}")
     if co.order_id:
         lines.append(tr("checkout.order", id=co.order_id))
     lines.append(tr("checkout.return_cart"))
