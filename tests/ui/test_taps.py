@@ -180,10 +180,13 @@ def test_remove_keep_it_cancels():
 
 def test_checkout_summary_pay_and_cancel():
     h = Harness(SCENES["checkout_summary"].snapshot)
-    # In the lane (entry beacon only): no clock runs, so no "in 0 s".
-    assert h.find("checkout_status").text == "Paying when you leave the lane"
-    countdown = Harness(SCENES["checkout_countdown"].snapshot)
+    # In the lane (entry beacon only): no clock runs, so no "in 0 s"; a practice cart (the demo's)
+    # promises no card payment.
+    assert h.find("checkout_status").text == "Finishing when you leave the lane (nothing is charged)"
+    countdown = Harness(SCENES["checkout_countdown"].snapshot)   # a cart with a store
     assert countdown.find("checkout_status").text == "Paying with your card in 3 s"
+    store = Harness(dataclasses.replace(SCENES["checkout_summary"].snapshot, practice=False))
+    assert store.find("checkout_status").text == "Paying when you leave the lane"
     h.tap("checkout_pay")
     assert h.last() == ("confirm", "checkout", None)
     h.tap("checkout_cancel")
@@ -195,7 +198,7 @@ def test_checkout_cancel_disabled_once_not_cancellable():
     h = Harness(dataclasses.replace(snap, checkout=CheckoutView("paying")))
     h.tap("checkout_cancel")
     assert h.actions == []
-    assert h.find("checkout_status").text == "Paying\u2026"
+    assert h.find("checkout_status").text == "Finishing\u2026"   # the demo is a practice cart
 
 
 def test_lane_with_a_question_open_asks_it_first():

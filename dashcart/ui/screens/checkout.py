@@ -29,13 +29,17 @@ def build(v: View) -> list[Widget]:
     r = lay.checkout()
     if co.stage == CheckoutStage.LANE:
         title, status = tr("checkout.lane"), tr("checkout.lane_detail")
-    elif co.stage == CheckoutStage.PAYING:
-        title, status = tr("checkout.summary"), tr("checkout.paying")
-    elif co.countdown:
-        title, status = tr("checkout.summary"), tr("checkout.pay_in", s=math.ceil(max(0.0, co.seconds_left)))
     else:
-        # Still in the lane: the order goes when the cart passes the exit beacon, not on a clock.
-        title, status = tr("checkout.summary"), tr("checkout.pay_at_exit")
+        # A practice cart charges nothing: it must not promise a card payment either.
+        practice = "practice_" if v.snap.practice else ""
+        if co.stage == CheckoutStage.PAYING:
+            title, status = tr("checkout.summary"), tr(f"checkout.{practice}paying")
+        elif co.countdown:
+            title, status = tr("checkout.summary"), tr(f"checkout.{practice}pay_in",
+                                                       s=math.ceil(max(0.0, co.seconds_left)))
+        else:
+            # Still in the lane: the order goes when the cart passes the exit beacon, not on a clock.
+            title, status = tr("checkout.summary"), tr(f"checkout.{practice}pay_at_exit")
     widgets = header(v, tr("checkout.lane")) + [
         Text(r["title"], id="checkout_title", text=title, size=lay.font("title"), bold=True),
         Text(r["status"], id="checkout_status", text=status, size=lay.font("large"), color=theme.PRIMARY, bold=True),
