@@ -204,6 +204,7 @@ def test_checkout_cancel_disabled_once_not_cancellable():
 def test_lane_with_a_question_open_asks_it_first():
     h = Harness(SCENES["checkout_blocked"].snapshot)
     assert h.app.screen == "question"
+    assert h.find("title").text == "Answer to check out"   # not only asked: paying waits
     assert SCENES["checkout_blocked"].snapshot.checkout.stage == "blocked"
 
 

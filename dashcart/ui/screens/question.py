@@ -27,7 +27,12 @@ def build(v: View) -> list[Widget]:
     detail = tr("question.weight", w=sign + tr.weight(abs(q.delta_g)))
     if len(v.snap.questions) > 1:
         detail += f"  \u00b7  1 / {len(v.snap.questions)}"
-    widgets = header(v, f"{tr('total')}  {tr.money(v.snap.total_cents)}")
+    co = v.snap.checkout
+    if co is not None and co.stage == "blocked":
+        # in the lane: say that paying waits for this answer, not only ask
+        widgets = header(v, tr("checkout.answer_to_pay"))
+    else:
+        widgets = header(v, f"{tr('total')}  {tr.money(v.snap.total_cents)}")
     if q.kind == "remove_unknown":
         # Nobody could name what went in, so it can't be sold: it must come out (the scale
         # closes the question) or staff must sort it out. Choosing or denying makes no sense.
