@@ -156,7 +156,8 @@ default_config() {
     printf '# section 8); what this cart runs with: `dashcart config --effective`.\n'
     printf '# Unknown keys and bad values stop the cart at start with one line naming the key.\n'
     printf '# `dashcart calibrate` changes only its two values here; comments and the rest stay.\n\n'
-    printf '[cart]\nid = "cart-%s"\nstate_dir = "%s"\n\n' "${host#cart-}" "$STATE_DIR"
+    # cart.id is at most 64 characters (the store API's cart_id); a hostname may be 63 on its own
+    printf '[cart]\nid = "%.64s"\nstate_dir = "%s"\n\n' "cart-${host#cart-}" "$STATE_DIR"
     printf '[scale]\nbackend = "serial"\nprotocol = "hx711-bridge"\n'
     if [ -n "$port" ]; then
         printf '# found: the one device in %s/serial/by-id\nport = "%s"\n' "$DEV" "$port"

@@ -168,6 +168,15 @@ def test_the_config_names_every_part_found_and_the_stores_settings(sandbox, tmp_
     assert [line.partition(":")[0] for line in missing_keys(parse_config(half.stdout))] == ["checkout.cart_key"]
 
 
+def test_a_long_hostname_still_gives_a_cart_id_the_store_takes(sandbox, tmp_path):
+    # a hostname may be 63 characters; the store API's cart_id is at most 64
+    hostname = tmp_path / "bin" / "hostname"
+    hostname.write_text("#!/bin/sh\necho " + "aisle" + "7" * 58 + "\n")
+    hostname.chmod(0o755)
+    config = parse_config(sandbox("--print-config").stdout)
+    assert len(config.cart.id) == 64 and config.cart.id.startswith("cart-aisle77")
+
+
 def test_what_is_not_found_is_left_empty_with_a_comment_and_still_loads(sandbox):
     result = sandbox("--print-config")
     config = parse_config(result.stdout)
