@@ -113,6 +113,7 @@ class JournaledCheckout(TypedDict, total=False):
     lane: str
     order_id: str
     status: str
+    exit_passed: bool            # the lane's exit was seen while the checkout was held
 
 
 @dataclass

@@ -200,7 +200,8 @@ class _Checkout:
     reason_key: str = ""
     receipt_to: str = ""
     charged_cents: int | None = None   # what the store charged, at its prices
-    exit_passed: bool = False          # the lane's exit was seen (not journaled: a restart waits for it again)
+    exit_passed: bool = False          # the lane's exit was seen (journaled: a restart must not wait for it again)
+    window_from: float | None = None   # the cancel window counts from here (the entry, or the last change of the basket)
 
 
 class Controller:
@@ -281,7 +282,8 @@ class Controller:
         if self.state is SessionState.CHECKOUT and saved:
             self._checkout = _Checkout(stage=CheckoutStage(saved.get("stage", CheckoutStage.SUMMARY)),
                                        since=saved.get("since", 0.0), lane=saved.get("lane", ""),
-                                       order_id=saved.get("order_id", ""))
+                                       order_id=saved.get("order_id", ""),
+                                       exit_passed=bool(saved.get("exit_passed", False)))
             if self._checkout.stage == CheckoutStage.SUMMARY:
                 self._checkout.stage = CheckoutStage.BLOCKED if self.basket.questions else CheckoutStage.SUMMARY
         elif self.state is SessionState.DONE and saved:
@@ -640,8 +642,10 @@ class Controller:
         else:
             self._ask(t, decision)
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
-            # The basket changed in the lane: show the new summary for a full countdown.
-            self._checkout.deadline = t + self.settings.summary_s
+            # The basket changed in the lane: show the new summary for a full cancel window, counted
+            # down at once past the exit, else from the exit on (no charge before the cart leaves).
+            self._checkout.window_from = t
+            self._checkout.deadline = t + self.settings.summary_s if self._checkout.exit_passed else None
 
     def _unnamed(self) -> list[OpenGain]:
         """What went in unnamed (open gain questions): a loss may be one of them leaving, which
@@ -773,7 +777,7 @@ class Controller:
                 self._set_state(a.t, SessionState.IDLE)
                 self._checkout = None
                 self.language = self.settings.language   # the next shopper starts in the cart's language
-            elif a.action == "signout":
+            elif a.action == "signout" and state in (SessionState.SHOPPING, SessionState.CHECKOUT):
                 # Not silently: a shopper who thinks they signed out and walks off would leave the
                 # session open, and the next person's items on their card.
                 self._tell("message.signout_items", "to sign out, take the items out of the cart, or pay at the lane")
@@ -845,6 +849,7 @@ class Controller:
             if unsaved:
                 self.unsaved_weight_changes = 0
             self._note(t, "staff", action=override, questions=len(questions), unsaved=unsaved)
+            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
             self._after_question(t)
         elif override == "void_last":
             if not in_session or paying or not self.basket.items:
@@ -853,6 +858,7 @@ class Controller:
             item = max(self.basket.items, key=lambda i: i.id)   # the newest placement
             self.basket.remove(t, item.id, item.qty)
             self._note(t, "staff", action=override, code=item.code, qty=item.qty, weight_g=item.weight_g)
+            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
         elif override == "tare":
             # Zero means "the empty basket": with items in it, or a change or a weighing under
             # way, zeroing would move what the screen shows, never the basket's bill.
@@ -878,6 +884,7 @@ class Controller:
                            "nothing to do" if state is SessionState.IDLE else "the order is with the store: wait")
                 return
             self._note(t, "staff", action=override, items=len(self.basket.items), total_cents=self.basket.total_cents())
+            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
             self._checkout = None
             self._pending = None
             self.produce_entry = None
@@ -983,8 +990,9 @@ class Controller:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self._checkout_on_hold():
             co.stage = CheckoutStage.SUMMARY
-            # Past the exit, the cancel window counts down; at the entry the summary waits for
-            # the exit, as it does without a question: no charge before the cart leaves the lane.
+            # A full cancel window on the answered basket: counted down at once past the exit; at
+            # the entry the summary waits for the exit, as it does without a question.
+            co.window_from = t
             co.deadline = t + self.settings.summary_s if co.exit_passed else None
             self._note(t, "checkout", stage=CheckoutStage.SUMMARY)
 
@@ -993,15 +1001,21 @@ class Controller:
     def _on_lane(self, lane: LaneEntered | LaneDetected, passed: bool) -> None:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co is not None:
-            co.exit_passed = co.exit_passed or passed
+            if passed and not co.exit_passed:
+                co.exit_passed = True
+                # journaled (without a note: nothing the shopper sees changed), so that a restart
+                # while held for a question does not wait for an exit already passed
+                self.basket.set_state(lane.t, SessionState.CHECKOUT.value,
+                                      {"stage": co.stage, "since": co.since, "lane": co.lane, "exit_passed": True})
             if passed and co.stage == CheckoutStage.SUMMARY:
                 # Through the exit: the order goes once the shopper has had the whole cancel
-                # window since "Checking out..." appeared; a brisk cart crosses the lane sooner,
-                # and then the rest of the window counts down (``_on_time`` places it).
-                if lane.t >= co.since + self.settings.summary_s:
+                # window since "Checking out..." appeared (or the basket last changed); a brisk
+                # cart crosses the lane sooner, and the rest of the window counts down.
+                window_from = co.since if co.window_from is None else co.window_from
+                if lane.t >= window_from + self.settings.summary_s:
                     self._place_order(lane.t, co)
                 else:
-                    co.deadline = co.since + self.settings.summary_s
+                    co.deadline = window_from + self.settings.summary_s
             return
         if self.state is not SessionState.SHOPPING:
             return

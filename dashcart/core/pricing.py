@@ -15,9 +15,11 @@ Rules (the only ones; docs/checkout.md repeats them for store engineers):
 * Promotions (``Promotion``), at most one per line, the one that saves the most (ties: the
   lowest id); never more than the line costs, never negative:
     - ``percent``: ``value`` % off the line (1..100).
-    - ``amount``: ``value`` cents off each unit (sold by unit), or once per basket off the
-      product's first weighed lot (sold by weight: the cart keeps a line per weighing, and a
-      discount per line would pay shoppers to weigh fruit one piece at a time).
+    - ``amount``: ``value`` cents off each unit (sold by unit), or, sold by weight, ``value``
+      cents once per basket off the product's weighed lots together, lot by lot in order until
+      it is used up (the cart keeps a line per weighing: a discount per line would pay shoppers
+      to weigh fruit one piece at a time, and one that stopped at the first lot would charge
+      more for the same fruit weighed small lot first).
     - ``multibuy``: every ``qty`` units cost ``value`` cents together ("2 for $5": qty 2,
       value 500); the remaining units pay the unit price. Units sold by unit only.
     - ``per_kg``: ``value`` cents off the price per kg. Sold by weight only.
@@ -171,9 +173,10 @@ def promotions_by_code(promotions: Iterable[Promotion]) -> dict[str, tuple[Promo
 
 
 def price_line(index: int, item: BasketItem, product: PricedProduct | None,
-               promotions: Sequence[Promotion], at: float | None, *, lot_amount_taken: bool = False) -> PricedLine:
-    """One line; see :func:`price_basket`. ``lot_amount_taken``: an earlier weighed lot of the
-    product already had its ``amount`` off."""
+               promotions: Sequence[Promotion], at: float | None, *,
+               amount_left: Mapping[str, int] | None = None) -> PricedLine:
+    """One line; see :func:`price_basket`. ``amount_left``: for a weighed product, what earlier
+    lots left of each ``amount`` promotion (by id; absent: all of it)."""
     if product is None:
         raise PricingError(index, item.code, "no such product in the catalogue")
     if isinstance(item.qty, bool) or not isinstance(item.qty, int) or not 1 <= item.qty <= MAX_QTY:
@@ -201,9 +204,9 @@ def price_line(index: int, item: BasketItem, product: PricedProduct | None,
     for promotion in promotions:
         if promotion.code != product.code or not promotion.active(at):
             continue
-        if lot_amount_taken and promotion.kind == "amount" and product.sold_by == "weight":
-            continue
         saved = _savings(promotion, product.sold_by, unit_price, item.qty, decigrams, gross)
+        if promotion.kind == "amount" and product.sold_by == "weight" and amount_left is not None:
+            saved = min(saved, amount_left.get(promotion.id, promotion.value))
         if saved > best_saved:
             best, best_saved = promotion, saved
     return PricedLine(code=product.code, name=product.name, qty=item.qty, sold_by=product.sold_by,
@@ -222,13 +225,13 @@ def price_basket(items: Sequence[BasketItem], products: ProductSource, at: float
     """
     by_code = promotions if isinstance(promotions, Mapping) else promotions_by_code(promotions)
     priced: list[PricedLine] = []
-    amount_taken: set[str] = set()   # weighed products whose first lot had an amount off
+    amount_left: dict[str, int] = {}   # promotion id -> cents of a weighed product's amount not yet used
     for i, item in enumerate(items):
-        line = price_line(i, item, products.get(item.code), by_code.get(item.code, ()), at,
-                          lot_amount_taken=item.code in amount_taken)
+        line = price_line(i, item, products.get(item.code), by_code.get(item.code, ()), at, amount_left=amount_left)
         if line.sold_by == "weight" and line.promotion and any(
                 p.id == line.promotion and p.kind == "amount" for p in by_code.get(item.code, ())):
-            amount_taken.add(item.code)
+            value = next(p.value for p in by_code[item.code] if p.id == line.promotion)
+            amount_left[line.promotion] = amount_left.get(line.promotion, value) - line.savings_cents
         priced.append(line)
     lines = tuple(priced)
     subtotal = sum(line.gross_cents for line in lines)

@@ -163,8 +163,9 @@ class App:
                                 t=snap.t if snap else 0.0):
             self.note(self.tr("staff.wrong"))
             return
+        # the controller answers it (done, or why not): a note of our own here would say
+        # "done" over a refusal
         self.post("staff", name)
-        self.note(self.tr("staff.done", what=self.tr(f"staff.{name}")))
         if name == "end_session":
             self.ui.open(None)
 

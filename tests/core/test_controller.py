@@ -118,6 +118,54 @@ def test_a_question_answered_at_the_lane_entry_waits_for_the_exit_before_chargin
     assert len(store.orders) == 1
 
 
+def test_an_exit_passed_while_held_is_remembered_across_a_restart(catalogue, tmp_path):
+    store = FakeStore()
+    path = tmp_path / "basket.db"
+    c = make(catalogue, path=str(path), store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 170.0)
+    c.handle(LaneEntered(6.0, lane="lane-1"))
+    c.handle(LaneDetected(8.0, lane="lane-1"))          # through the lane, held for the question
+    assert c.snapshot().checkout.stage == "blocked"
+    c.basket.journal.close()
+    again = make(catalogue, path=str(path), store=store)
+    (q,) = again.snapshot().questions
+    again.handle(ShopperAction(20.0, "choose", "4088", question_id=q.id))
+    again.handle(Tick(30.0))
+    assert len(store.orders) == 1                       # not waiting for an exit already passed
+
+
+def test_a_change_in_the_lane_gets_a_full_cancel_window_and_no_charge_before_the_exit(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 1584.0, code="2410000001415", total=1584.0)
+    c.handle(LaneEntered(6.0, lane="lane-1"))
+    place(c, 8.0, 1584.0, code="2410000001415", total=3168.0)   # one more at the entry
+    c.handle(Tick(30.0))
+    assert not store.orders                             # still in the lane
+    c.handle(LaneDetected(40.0, lane="lane-1"))
+    assert len(store.orders) == 1
+    # answered at the entry, through the exit half a second later: the new total gets its window
+    store2 = FakeStore()
+    d = make(catalogue, store=store2)
+    d.handle(ShopperAction(0.0, "signin", "tok"))
+    place(d, 3.0, 170.0)
+    (q,) = d.snapshot().questions
+    d.handle(LaneEntered(6.0, lane="lane-1"))
+    d.handle(ShopperAction(20.0, "choose", "4088", question_id=q.id))
+    d.handle(LaneDetected(20.5, lane="lane-1"))
+    assert not store2.orders and d.snapshot().checkout.stage == "summary"
+    d.handle(Tick(25.5))
+    assert len(store2.orders) == 1
+
+
+def test_signing_out_when_nobody_is_signed_in_says_nothing(catalogue):
+    c = make(catalogue)
+    c.handle(ShopperAction(1.0, "signout"))
+    assert c.snapshot().message_key == "" and c.log == []
+
+
 def test_signing_out_with_items_in_the_cart_says_why_it_did_not(catalogue):
     c = make(catalogue)
     c.handle(ShopperAction(0.0, "signin", "tok"))

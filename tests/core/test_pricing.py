@@ -53,6 +53,13 @@ def test_an_amount_off_a_weighed_product_is_taken_once_however_it_was_weighed():
     assert one.total_cents == 258 - 50
     assert [line.promotion for line in five.lines] == ["a", "k", "k", "k", "k"]   # then the next best
     assert five.total_cents == 5 * 52 - 50 - 4 * 2
+    # $2 off: one small banana weighed first must not lose the rest of it (lot by lot until used up)
+    big = _catalogue(Promotion("a", "4011", "amount", 200))
+    small_first = price_basket([BasketItem("4011", weight_g=180.0), BasketItem("4011", weight_g=2000.0)], big, None,
+                               big.promotions)
+    together = price_basket([BasketItem("4011", weight_g=2180.0)], big, None, big.promotions)
+    assert small_first.savings_cents == together.savings_cents == 200
+    assert [line.savings_cents for line in small_first.lines] == [23, 177]
 
 
 def test_best_single_promotion_and_validity_window():
