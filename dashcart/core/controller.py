@@ -848,8 +848,7 @@ class Controller:
                 self.basket.close_question(t, q.id, "staff")
             if unsaved:
                 self.unsaved_weight_changes = 0
-            self._note(t, "staff", action=override, questions=len(questions), unsaved=unsaved)
-            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
+            self._staff_done(t, override, questions=len(questions), unsaved=unsaved)
             self._after_question(t)
         elif override == "void_last":
             if not in_session or paying or not self.basket.items:
@@ -857,8 +856,7 @@ class Controller:
                 return
             item = max(self.basket.items, key=lambda i: i.id)   # the newest placement
             self.basket.remove(t, item.id, item.qty)
-            self._note(t, "staff", action=override, code=item.code, qty=item.qty, weight_g=item.weight_g)
-            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
+            self._staff_done(t, override, code=item.code, qty=item.qty, weight_g=item.weight_g)
         elif override == "tare":
             # Zero means "the empty basket": with items in it, or a change or a weighing under
             # way, zeroing would move what the screen shows, never the basket's bill.
@@ -883,8 +881,7 @@ class Controller:
                 self._tell("message.staff_nothing" if state is SessionState.IDLE else "message.staff_wait_store",
                            "nothing to do" if state is SessionState.IDLE else "the order is with the store: wait")
                 return
-            self._note(t, "staff", action=override, items=len(self.basket.items), total_cents=self.basket.total_cents())
-            self._tell("message.staff_done", "done")   # every override is answered: done, or why not
+            self._staff_done(t, override, items=len(self.basket.items), total_cents=self.basket.total_cents())
             self._checkout = None
             self._pending = None
             self.produce_entry = None
@@ -892,6 +889,12 @@ class Controller:
             self.language = self.settings.language
         else:
             self._note(t, "rejected", action="staff", value=override)
+
+    def _staff_done(self, t: float, override: str, **data: Any) -> None:
+        """An override carried out: noted, and answered on the screen (every override is
+        answered, done or why not, so a refusal is never read as done)."""
+        self._note(t, "staff", action=override, **data)
+        self._tell("message.staff_done", "done")
 
     def _tell(self, key: str, text: str, **values: str) -> None:
         """A line for the shopper: ``text`` for the log and English, ``key`` for the screen's translation."""
