@@ -228,10 +228,9 @@ def price_basket(items: Sequence[BasketItem], products: ProductSource, at: float
     amount_left: dict[str, int] = {}   # promotion id -> cents of a weighed product's amount not yet used
     for i, item in enumerate(items):
         line = price_line(i, item, products.get(item.code), by_code.get(item.code, ()), at, amount_left=amount_left)
-        if line.sold_by == "weight" and line.promotion and any(
-                p.id == line.promotion and p.kind == "amount" for p in by_code.get(item.code, ())):
-            value = next(p.value for p in by_code[item.code] if p.id == line.promotion)
-            amount_left[line.promotion] = amount_left.get(line.promotion, value) - line.savings_cents
+        chosen = next((p for p in by_code.get(item.code, ()) if p.id == line.promotion), None)
+        if line.sold_by == "weight" and line.promotion and chosen is not None and chosen.kind == "amount":
+            amount_left[chosen.id] = amount_left.get(chosen.id, chosen.value) - line.savings_cents
         priced.append(line)
     lines = tuple(priced)
     subtotal = sum(line.gross_cents for line in lines)
