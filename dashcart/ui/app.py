@@ -195,7 +195,7 @@ class App:
             return
         if snap.message_key and (snap.message_key, snap.message) != (last.message_key, last.message):
             # The controller's answer to the last action (e.g. a staff zero refused while the
-            # basket holds items) replaces the screen's own note ("Logged: ...").
+            # basket holds items) replaces a note of the screen's own (a wrong PIN, a PLU hint).
             self.ui.note_until = 0.0
         if snap.state == SessionState.IDLE and last.state != SessionState.IDLE:
             self.ui = UiState(language=self.config.cart.language)
