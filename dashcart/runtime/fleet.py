@@ -174,6 +174,35 @@ class Backoff:
         self.failures = 0
 
 
+class OutageWarning:
+    """When to warn that the broker cannot be reached: at the first failed attempt, then every
+    ``every_s`` while it lasts. An unreachable broker is news for the operator once, then every
+    few minutes, not at every attempt (a store's Wi-Fi down would flood the journal)."""
+
+    def __init__(self, every_s: float = RETRY_WARN_EVERY_S) -> None:
+        self.every_s = every_s
+        self._said_at: float | None = None
+        self._unsaid = 0   # failed attempts since the last warning
+
+    def failed(self, now: float) -> int | None:
+        """One more failed attempt: the number of them since the last warning when it is time
+        for the next one, else None (say it at debug level)."""
+        self._unsaid += 1
+        if self._said_at is not None and now - self._said_at < self.every_s:
+            return None
+        count, self._said_at, self._unsaid = self._unsaid, now, 0
+        return count
+
+    def said_lost(self, now: float) -> None:
+        """The lost connection was just warned about: that word covers the attempt that follows
+        it at once; failures after that are said in ``every_s`` if still so."""
+        self._said_at, self._unsaid = now, -1
+
+    def reset(self) -> None:
+        """Connected: the next failure is news again."""
+        self._said_at, self._unsaid = None, 0
+
+
 # -- applied configuration on disk ------------------------------------------------------------
 
 
@@ -408,8 +437,7 @@ class FleetLink:
         self._progress_at = 0.0
         self._resend_after = section.resend_after_s
         self._backoff = Backoff(section.reconnect_max_s, self.rng)
-        self._failures_unsaid = 0   # failed attempts since the last warning (or connection)
-        self._warned_at: float | None = None
+        self._outage = OutageWarning()
         self._next_attempt = 0.0
         self._connecting_since = 0.0
         self._health_sampled = float("-inf")
@@ -590,14 +618,10 @@ class FleetLink:
         self._next_attempt = self.clock() + delay
         self.state = LinkState.WAITING
         self.connected_event.clear()
-        # An unreachable broker is news for the operator once, then every few minutes, not at
-        # every attempt (a store's Wi-Fi down would flood the journal).
-        self._failures_unsaid += 1
-        now = self.clock()
-        if self._warned_at is None or now - self._warned_at >= RETRY_WARN_EVERY_S:
+        attempts = self._outage.failed(self.clock())
+        if attempts is not None:
             log.warning("fleet: cannot reach the broker: %s (%d attempt(s) since the last word; telemetry "
-                        "waits on disk, next attempt in %.0f s)", why, self._failures_unsaid, delay)
-            self._warned_at, self._failures_unsaid = now, 0
+                        "waits on disk, next attempt in %.0f s)", why, attempts, delay)
         else:
             log.debug("fleet: %s; next attempt in %.1f s", why, delay)
 
@@ -611,7 +635,7 @@ class FleetLink:
         self.state = LinkState.CONNECTED
         self.counters.connects += 1
         self._backoff.reset()
-        self._warned_at, self._failures_unsaid = None, 0
+        self._outage.reset()
         t = self.topics
         client.publish(t.status, json.dumps({"state": "online", "session": self.session, "boot_id": self.boot_id,
                                              "software": self.software}), qos=1, retain=True)
@@ -640,8 +664,7 @@ class FleetLink:
             self.counters.connect_failures += 1
         if was is LinkState.CONNECTED:
             log.warning("fleet: lost %s (%s); telemetry waits on disk", self.address, why)
-            # that was the word: attempts that fail from now on are said in 5 minutes, if still so
-            self._warned_at, self._failures_unsaid = self.clock(), -1
+            self._outage.said_lost(self.clock())
         self._retry_later(why)
 
     def _close_client(self) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcart.errors import Misconfigured
-from dashcart.runtime.fleet import PREFIX, RETRY_WARN_EVERY_S, TLS_NAMES, Backoff, BrokerAddress, make_client
+from dashcart.runtime.fleet import PREFIX, TLS_NAMES, Backoff, BrokerAddress, OutageWarning, make_client
 
 log = logging.getLogger("dashcart.fleet.ingest")
 
@@ -184,7 +184,7 @@ class FleetIngest:
         self._backoff = Backoff(reconnect_max_s, random.Random())
         self._client: Any = None
         self._connected = False
-        self._warned_at: float | None = None
+        self._outage = OutageWarning()
         self._store: TelemetryStore | None = None
         self._oldest_uncommitted: float | None = None
         self.connected_event = threading.Event()
@@ -226,11 +226,8 @@ class FleetIngest:
         try:
             client.connect(self.address.host, self.address.port, keepalive=self.keepalive_s)
         except (OSError, ValueError) as exc:
-            # once at once, then every few minutes: as the cart's link does
-            now = self.clock()
-            if self._warned_at is None or now - self._warned_at >= RETRY_WARN_EVERY_S:
+            if self._outage.failed(self.clock()) is not None:
                 log.warning("ingest: cannot reach the broker %s: %s (retrying)", self.address, exc)
-                self._warned_at = now
             else:
                 log.debug("ingest: %s: %s", self.address, exc)
             return False
@@ -247,7 +244,7 @@ class FleetIngest:
         self.counters.connects += 1
         client.subscribe([(f"{PREFIX}/{self.store_id}/+/telemetry", 1)])
         self.connected_event.set()
-        self._warned_at = None
+        self._outage.reset()
         log.info("ingest: connected to %s", self.address)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

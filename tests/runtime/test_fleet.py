@@ -25,6 +25,7 @@ from dashcart.errors import Misconfigured
 from dashcart.runtime.fleet import (
     Backoff,
     FleetLink,
+    OutageWarning,
     make_client,
     parse_broker_url,
     read_applied,
@@ -277,6 +278,20 @@ def test_carts_come_back_spread_out_within_the_cap_after_an_outage_of_any_length
     # whether the broker comes back at once or after a minute (a doubling window sends 0.75 of
     # them in one second after a 1 s restart, 0.25 after 10 s).
     assert max(per_second) <= 0.2, per_second
+
+
+def test_an_outage_is_warned_at_once_then_every_few_minutes_with_the_attempts_between() -> None:
+    outage = OutageWarning(every_s=300.0)
+    assert outage.failed(0.0) == 1                     # news at once
+    assert [outage.failed(t) for t in (8.0, 16.0, 299.0)] == [None, None, None]
+    assert outage.failed(300.0) == 4                   # then the attempts since, every 5 minutes
+    assert outage.failed(310.0) is None
+    outage.reset()                                     # connected: the next failure is news again
+    assert outage.failed(320.0) == 1
+    outage.reset()
+    outage.said_lost(400.0)                            # 'lost the broker' was the word ...
+    assert outage.failed(400.0) is None                # ... for the attempt right after it
+    assert outage.failed(700.0) == 1
 
 
 # -- through a real broker ---------------------------------------------------------------------
