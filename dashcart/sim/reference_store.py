@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import io
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 BODY_DEADLINE_S = 10.0            # the whole body, however it is dripped (a 1 MiB order takes well under this)
+HEAD_DEADLINE_S = 10.0            # the request line and headers, from their first byte
 MAX_LINES = 500
 MAX_CENTS = 100_000_000          # $1M: no basket costs more; bounds every integer the spec allows
 MAX_SEQ = 999_999
@@ -326,6 +328,46 @@ def _allowed(path: str) -> tuple[str, ...] | None:
     return ROUTES.get(route, ("GET",) if ORDER_PATH.fullmatch(route) else None)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads for one request, each given at most what is left of a deadline.
+
+    A socket timeout alone is per read: a client dripping a byte inside every timeout holds its
+    thread for as long as it likes (slowloris). Waiting for a request to start is bounded by
+    the idle timeout only; from its first byte the head must arrive within ``HEAD_DEADLINE_S``,
+    and the body within ``BODY_DEADLINE_S`` of its start."""
+
+    def __init__(self, sock: Any, idle_s: float) -> None:
+        self._sock = sock
+        self.idle_s = idle_s
+        self.deadline: float | None = None
+        self.head_started = False    # the current request's first byte has come
+        self.expired = False
+
+    def readable(self) -> bool:
+        return True
+
+    def next_request(self) -> None:
+        self.deadline, self.head_started, self.expired = None, False, False
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self.idle_s
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+            if wait <= 0:
+                self.expired = True
+                raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(wait)
+        try:
+            got: int = self._sock.recv_into(buffer)
+        except TimeoutError:
+            self.expired = self.deadline is not None
+            raise
+        if got and not self.head_started:
+            self.head_started = True
+            self.deadline = time.monotonic() + HEAD_DEADLINE_S
+        return got
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StoreServer
     raw_requestline: bytes   # set by the stdlib before parse_request
@@ -337,6 +379,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("store: " + format, *args)
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _DeadlineReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.next_request()
+        super().handle_one_request()   # the stdlib closes the connection on a TimeoutError
+        if self._reader.expired and not self.wfile.closed:
+            # the head was dripped past its deadline: say so before closing, as for a body
+            # (what the stdlib's parse_request would have set, for the status line and the log)
+            self.command = getattr(self, "command", None) or ""
+            self.request_version = getattr(self, "request_version", self.default_request_version)
+            self.requestline = getattr(self, "requestline", "")
+            self._send(408, _error("the request's head did not arrive in time"))
 
     def parse_request(self) -> bool:
         if len(self.raw_requestline.split()) == 2:
@@ -376,26 +434,13 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("store: the cart went away before the reply")
 
     def _read_body(self, length: int) -> bytes | None:
-        """The body, or None when it does not all arrive within ``BODY_DEADLINE_S`` in all: a
-        client dripping one byte inside every socket timeout must not hold a thread forever."""
-        deadline = time.monotonic() + BODY_DEADLINE_S
-        chunks, got = [], 0
+        """The body, or None when it does not all arrive within ``BODY_DEADLINE_S`` in all."""
+        self._reader.deadline = time.monotonic() + BODY_DEADLINE_S
         try:
-            while got < length:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.connection.settimeout(left)
-                chunk = self.rfile.read1(length - got)
-                if not chunk:
-                    return None
-                chunks.append(chunk)
-                got += len(chunk)
-        except (TimeoutError, OSError):
+            body = self.rfile.read(length)
+        except OSError:   # TimeoutError included
             return None
-        finally:
-            self.connection.settimeout(self.timeout)
-        return b"".join(chunks)
+        return body if len(body) == length else None
 
     def _drop(self) -> None:
         self.close_connection = True

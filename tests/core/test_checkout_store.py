@@ -364,3 +364,35 @@ def test_a_body_that_does_not_all_arrive_gets_an_answer_in_time(store, monkeypat
         head = sock.recv(65536)
     assert head.split()[1] == b"408" and time.monotonic() - t0 < 3
     assert store.store.charges() == []
+
+
+def test_a_dripped_head_gets_an_answer_in_time_and_an_idle_connection_does_not(store, monkeypatch):
+    # slowloris: a header byte inside every socket timeout held a thread for as long as it went on
+    import socket
+
+    from dashcart.sim import reference_store
+    monkeypatch.setattr(reference_store, "HEAD_DEADLINE_S", 0.5)
+    with socket.create_connection(store.server_address[:2], timeout=5) as sock:
+        t0 = time.monotonic()
+        head = b""
+        for byte in b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break   # the store closed it
+            time.sleep(0.1)
+            sock.setblocking(False)
+            try:
+                head = sock.recv(65536)
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+            if head:
+                break
+    assert head.split()[1:2] == [b"408"] and time.monotonic() - t0 < 3, head
+    # the deadline runs from a request's first byte: waiting longer than it before asking is fine
+    with socket.create_connection(store.server_address[:2], timeout=5) as sock:
+        time.sleep(0.8)
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).split()[1] == b"200"
