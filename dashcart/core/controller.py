@@ -32,9 +32,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dashcart.config import CartSection, CheckoutSection, FusionSection
-from dashcart.core.basket import Basket, JournaledCheckout, JournalWriteFailed, OpenQuestion, QuestionCandidate
+from dashcart.core.basket import Basket, Item, JournaledCheckout, JournalWriteFailed, OpenQuestion, QuestionCandidate
 from dashcart.core.catalogue import Catalogue
-from dashcart.core.fusion import BasketEntry, Decision, Evidence, Fusion, FusionParams, Hypothesis, OpenGain, Part, best_quantity
+from dashcart.core.fusion import (
+    BasketEntry,
+    Decision,
+    Evidence,
+    Fusion,
+    FusionParams,
+    Hypothesis,
+    OpenGain,
+    Part,
+    best_quantity,
+    unexplained_g,
+)
 from dashcart.core.pricing import BasketItem, PricingError, Promotion, price_basket
 from dashcart.events import (
     BarcodeSeen,
@@ -110,6 +121,14 @@ def order_seq(order_id: str) -> int:
     """The sequence number at the end of an order id (``<cart>-<session>-<seq>``); 0 if none."""
     tail = order_id.rpartition("-")[2]
     return int(tail) if tail.isdigit() else 0
+
+
+def left_over(whole_g: float, gone_g: float) -> float | None:
+    """What is still in the basket of something that weighed ``whole_g`` when ``gone_g`` of it
+    left, when that is clearly more than the scale's error (one of two cartons, half a bag of
+    bananas); None when it all left."""
+    rest = whole_g - gone_g
+    return round(rest, 1) if rest > max(10.0, 0.05 * whole_g) else None
 
 
 class LocationPort(Protocol):
@@ -662,9 +681,9 @@ class Controller:
         gain = self.basket.session.questions.get(qid)
         self.basket.close_question(t, qid, "taken_out")
         self._note(t, "answered", id=qid, resolution="taken_out")
-        if gain is not None and loss_g is not None and gain.delta_g - loss_g > max(10.0, 0.05 * gain.delta_g):
-            rest = self.basket.ask(t, gain.kind, round(gain.delta_g - loss_g, 1), list(gain.candidates),
-                                   gain.place, gain.look)
+        left = None if gain is None or loss_g is None else left_over(gain.delta_g, loss_g)
+        if gain is not None and left is not None:
+            rest = self.basket.ask(t, gain.kind, left, list(gain.candidates), gain.place, gain.look)
             self._note(t, "question", id=rest.id, kind=rest.kind, delta_g=rest.delta_g,
                        candidates=[c["code"] for c in rest.candidates])
         self._after_question(t)
@@ -701,7 +720,10 @@ class Controller:
             self._note(t, "removed", code=part.code, qty=qty,
                        weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
 
-    def _ask(self, t: float, decision: Decision) -> None:
+    def _ask(self, t: float, decision: Decision, place: tuple[str, int, int, int, int] | None = None,
+             look: str | None = None) -> None:
+        """Ask about ``decision``; a gain's question keeps where it was seen and how it looked
+        (``place``/``look``, default: the change being decided)."""
         candidates: list[QuestionCandidate] = []
         # One per product (basket item, open question), by the posterior over all its counts.
         for h in decision.candidates:
@@ -718,7 +740,7 @@ class Controller:
                 break
         gain = decision.delta_g > 0
         q = self.basket.ask(t, QuestionKind(decision.question), round(decision.delta_g, 1), candidates,
-                            self._placed if gain else None, self._placed_look if gain else None)
+                            (place or self._placed) if gain else None, (look or self._placed_look) if gain else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
             self._block(t, self._checkout)
@@ -938,15 +960,13 @@ class Controller:
                 return
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
-            if chosen and chosen.get("item_id") in self.basket.session.items:
-                item = self.basket.session.items[chosen["item_id"]]
-                self.basket.remove(t, item.id, item.qty)
-                self._note(t, "removed", code=code, qty=1, weight_g=item.weight_g, by="shopper")
-            elif product.by_weight:
-                lots = [i for i in self.basket.items if i.code == code]
-                lot = min(lots, key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
-                self.basket.remove(t, lot.id, lot.qty)
-                self._note(t, "removed", code=code, qty=1, weight_g=lot.weight_g, by="shopper")
+            if (chosen and chosen.get("item_id") in self.basket.session.items) or product.by_weight:
+                if chosen and chosen.get("item_id") in self.basket.session.items:
+                    lot = self.basket.session.items[chosen["item_id"]]
+                else:
+                    lots = [i for i in self.basket.items if i.code == code]
+                    lot = min(lots, key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
+                self._remove_lot(t, lot, -q.delta_g)
             else:
                 qty = said_qty or (chosen["qty"] if chosen else
                                    best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
@@ -961,8 +981,32 @@ class Controller:
                                    best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
-            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g),), 1.0), q.delta_g, "shopper", q.place, q.look)
+            # A juice named for a juice and a sour cream put in together: the sour cream's grams
+            # are still unnamed and asked about, or the answer would leave it off the bill.
+            rest = unexplained_g(product, qty, q.delta_g, self.fusion.params.scale_noise_g)
+            self._commit_add(t, Hypothesis((Part(code, qty, q.delta_g - rest),), 1.0), q.delta_g - rest, "shopper",
+                             q.place, q.look)
+            if rest:
+                decision = self.fusion.decide(rest, Evidence(zone=self.zone))
+                if decision.action == "ask":
+                    self._ask(t, decision, q.place, q.look)
         self._after_question(t)
+
+    def _remove_lot(self, t: float, lot: Item, loss_g: float) -> None:
+        """The shopper said a loss was from weighed lot ``lot``. Only the part that left comes
+        off the bill: half the bananas taken out leaves the other half charged (the whole lot
+        went before, and what stayed in the cart was never paid for)."""
+        left = left_over(lot.weight_g or 0.0, loss_g)
+        self.basket.remove(t, lot.id, lot.qty)
+        self._note(t, "removed", code=lot.code, qty=1,
+                   weight_g=lot.weight_g if left is None else round(loss_g, 1), by="shopper")
+        if left is not None:
+            product = self.catalogue[lot.code]
+            rest = self.basket.add(t, code=lot.code, name=lot.name, qty=1, sold_by=lot.sold_by,
+                                   unit_price_cents=lot.unit_price_cents, price_cents=product.price_for(1, left),
+                                   weight_g=left, image=lot.image, place=lot.place, look=lot.look)
+            self._note(t, "added", code=rest.code, qty=1, weight_g=rest.weight_g, price_cents=rest.price_cents,
+                       by="shopper")
 
     def _unnamed_answer(self, q: OpenQuestion, code: str, chosen: QuestionCandidate | None) -> int | None:
         """The open gain question a removal answer names: the chosen candidate's, else (for a

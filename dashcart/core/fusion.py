@@ -473,6 +473,16 @@ def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, 
     return inter / union if union > 0 else 0.0
 
 
+def unexplained_g(product: Product, qty: int, delta_g: float, noise_g: float = 2.0) -> float:
+    """The grams of a gain of ``delta_g`` that ``qty`` units of ``product`` cannot account for
+    (more than ``MAX_Z`` sds lighter than the gain): something else went in with them. 0 when
+    they can, and for produce sold by weight (the weight is the quantity)."""
+    if product.by_weight:
+        return 0.0
+    _, z = _units_likelihood(delta_g, ((product, qty),), math.hypot(noise_g, 0.002 * abs(delta_g)))
+    return delta_g - qty * product.unit_weight_g if z > MAX_Z else 0.0
+
+
 def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int:
     """The number of units of ``product`` a gain of ``delta_g`` most likely is (1 for produce by weight)."""
     if product.by_weight:

@@ -217,6 +217,46 @@ def test_removal_question_answered(catalogue):
     assert [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
 
 
+
+@pytest.mark.parametrize("named", [True, False], ids=["candidate", "code"])
+def test_part_of_a_weighed_lot_taken_out_leaves_the_rest_on_the_bill(catalogue, named):
+    # Half the bananas come out: no lot weighs that, so the cart asks; "the bananas" (the
+    # question's candidate, or the code typed) takes off only what left. It took the whole lot
+    # off, and the 750 g still in the cart were never paid for.
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4011"))
+    place(c, 3.0, 1500.0)
+    place(c, 8.0, -750.0, total=750.0)
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and [cand.code for cand in q.candidates] == ["4011"]
+    c.handle(ShopperAction(10.0, "choose", "4011", question_id=q.id if named else None))
+    (line,) = c.snapshot().lines
+    assert (line.code, line.weight_g, line.price_cents) == ("4011", 750.0, round(129 * 0.75))
+    assert c.snapshot().questions == ()
+    place(c, 14.0, -750.0)                              # the rest comes out: the lot leaves whole
+    assert c.basket.items == [] and c.snapshot().questions == ()
+
+
+def test_an_answer_that_accounts_for_part_of_a_placement_asks_about_the_rest(catalogue):
+    # A juice and a sour cream go in together and the shopper names the juice: the 317 g it
+    # leaves unexplained are asked about, not left off the bill without a question.
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 1062.0 + 317.0, JUICE)
+    (q,) = c.snapshot().questions
+    c.handle(ShopperAction(5.0, "choose", JUICE, question_id=q.id))
+    assert [(i.code, i.qty, i.weight_g) for i in c.basket.items] == [(JUICE, 1, 1062.0)]
+    (rest,) = c.snapshot().questions
+    assert rest.kind == "unidentified" and rest.delta_g == 317.0 and "2470000001471" in [x.code for x in rest.candidates]
+    c.handle(ShopperAction(7.0, "choose", "2470000001471", question_id=rest.id))
+    assert [(line.code, line.qty) for line in c.snapshot().lines] == [(JUICE, 1), ("2470000001471", 1)]
+    assert c.snapshot().questions == ()
+    # a count that accounts for the weight leaves nothing to ask (two juices named as two)
+    place(c, 10.0, 2125.0)
+    c.handle(ShopperAction(12.0, "choose", JUICE, qty=2))
+    assert c.snapshot().questions == () and c.basket.quantity(JUICE) == 3
+
 def seen_going_in(catalogue, grams, candidates):
     """A signed-in cart, scores taken as calibrated probabilities: ``grams`` settle at 3 s and
     the recognizer answers 0.2 s later (within the evidence window) with ``candidates``."""
