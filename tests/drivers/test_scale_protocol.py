@@ -313,3 +313,35 @@ def test_liveness_reports_a_mute_scale_and_a_corrupt_flood_with_counts():
     for i in range(400):                             # clean again: the flood ages out of the window
         d.decode(2.7 + i / 80, encode_hx711(120 + i, 0))
     assert live.check(7.7).state == "ok" and d.counters.corrupt == 20
+
+
+def test_liveness_reports_lines_that_carry_no_reading_with_what_they_say():
+    # A hung bridge repeating its last line, a stream of bridge errors, a trade scale answering
+    # S I: lines arrive, so it is not mute, but the weight is as unknown as if it were.
+    d = LineDecoder()
+    live = d.liveness
+    live.connected(0.0)
+    for i in range(80):
+        d.decode(i / 80, encode_hx711(i, 0))
+    stuck = encode_hx711(79, 0)
+    for i in range(120):                               # 1.5 s of the same line
+        d.decode(1.0 + i / 80, stuck)
+    health = live.check(2.5)
+    assert health.state == "down" and "the same reading (seq 79) again" in health.message
+    assert d.counters.silences == 0 and d.counters.duplicates == 120
+    for i in range(120):                               # the bridge reboots: errors only
+        d.decode(2.5 + i / 80, b"E 1 HX711 not ready\n")
+    health = live.check(4.0)
+    assert health.state == "down" and 'E 1 HX711 not ready' in health.message
+    for i in range(10):                                # readings again: ok at once
+        d.decode(4.0 + i / 80, encode_hx711(i, 0))
+    assert live.check(4.2).state == "ok"
+
+    sics = LineDecoder("mt-sics")
+    sics.liveness.connected(0.0)
+    for i in range(8):
+        sics.decode(i / 5, b"S I\r\n")
+    health = sics.liveness.check(1.6)
+    assert health.state == "down" and "'S I'" in health.message and "busy" in health.message
+    sics.decode(1.7, b"S S      1.250 kg\r\n")
+    assert sics.liveness.check(1.8).state == "ok"

@@ -77,7 +77,9 @@ class Health:
 
 
 class Liveness:
-    """Whether a connected scale is really talking: silence and corrupt-line floods.
+    """Whether a connected scale is really talking: silence, corrupt-line floods, and lines that
+    carry no reading (a hung bridge repeating its last line, a stream of bridge errors, a trade
+    scale answering ``S I``): the weight is as unknown as when the scale is mute.
 
     Pure: fed the arrival time of each line and asked at a time; the serial driver asks every
     quarter second, so a mute scale is reported within ``silence_s`` + 0.25 s.
@@ -93,19 +95,27 @@ class Liveness:
         self.corrupt_min = corrupt_min
         self.corrupt_ratio = corrupt_ratio
         self._last_line_t: float | None = None
+        self._last_reading_t: float | None = None
+        self._said = ""          # what the last line without a reading was, for the message
         self._recent: deque[tuple[float, bool]] = deque()   # (t, corrupt) within the window
         self._recent_corrupt = 0
         self._silent = False
 
     def connected(self, t: float) -> None:
         """The port (re)opened at ``t``: silence is counted from now."""
-        self._last_line_t = t
+        self._last_line_t = self._last_reading_t = t
+        self._said = ""
         self._recent.clear()
         self._recent_corrupt = 0
         self._silent = False
 
-    def line(self, t: float, corrupt: bool) -> None:
+    def line(self, t: float, corrupt: bool, said: str | None = None) -> None:
+        """A line arrived at ``t``; ``said`` is None when it gave a reading, else what it was."""
         self._last_line_t = t
+        if said is None:
+            self._last_reading_t = t
+        else:
+            self._said = said
         self._silent = False
         self._recent.append((t, corrupt))
         self._recent_corrupt += corrupt
@@ -133,6 +143,9 @@ class Liveness:
             return Health("degraded", f"{corrupt} of {lines} lines corrupt in the last {self.window_s:g} s "
                                       f"({self.counters.corrupt} of {self.counters.lines} in all): a noisy "
                                       "cable, or the wrong baud rate or protocol")
+        if self._last_reading_t is not None and t - self._last_reading_t > self.silence_s:
+            return Health("down", f"no reading for {t - self._last_reading_t:.1f} s although lines arrive: "
+                                  f"{self._said}")
         slow = self.pace() if self.pace is not None else None
         if slow:
             return Health("degraded", slow)
@@ -167,6 +180,7 @@ class LineDecoder:
         self._banners = 0
         self._anchor_t = 0.0
         self._since_anchor: int | None = None   # readings since the anchor; None: no anchor
+        self._said = ""                         # what the line being decoded said, if not a reading
 
     def reset(self) -> None:
         """The connection was lost: the next sequence number starts afresh."""
@@ -217,8 +231,13 @@ class LineDecoder:
     def decode(self, t: float, line: bytes | str) -> list[Sample | Gap | ScaleZeroed]:
         self.counters.lines += 1
         corrupt_before = self.counters.corrupt
+        self._said = ""
         out = self._sics(t, line) if self.protocol == "mt-sics" else self._hx711(t, line)
-        self.liveness.line(t, self.counters.corrupt != corrupt_before)
+        corrupt = self.counters.corrupt != corrupt_before
+        if corrupt and self.last_corrupt is not None:
+            self._said = f"corrupt lines ({self.last_corrupt.reason}: {self.last_corrupt.line[:40]!r})"
+        reading = any(isinstance(item, Sample) for item in out)
+        self.liveness.line(t, corrupt, None if reading else self._said or "lines without a reading")
         return out
 
     def _hx711(self, t: float, line: bytes | str) -> list[Sample | Gap | ScaleZeroed]:
@@ -228,6 +247,8 @@ class LineDecoder:
             previous, previous_t = self._seq, self._seq_t
             if previous is not None and message.seq == previous:
                 self.counters.duplicates += 1   # the same reading again: nothing new
+                self._said = (f"the same reading (seq {message.seq}) again and again: a hung bridge? "
+                              "unplug its USB cable and plug it back")
                 return out
             self.counters.readings += 1
             lost = seq_gap(previous, message.seq)
@@ -252,6 +273,7 @@ class LineDecoder:
             out.append(Sample(t, raw=message.raw, saturated=message.saturated))
             return out
         if isinstance(message, Info):
+            self._said = f"information lines (# {message.text})"
             if message.is_banner:
                 rate = dict(part.partition("=")[::2] for part in message.text.split()[1:]).get("rate", "")
                 if rate.isdigit() and 0 < int(rate) <= 10000:
@@ -267,6 +289,8 @@ class LineDecoder:
             return []
         if isinstance(message, BridgeError):
             self.counters.bridge_errors += 1
+            self._said = (f"the bridge reports \"E {message.code} {message.text}\": check the HX711's wiring "
+                          "(DT, SCK) and its 3.3 V supply")
             return []
         self.counters.corrupt += 1
         self.last_corrupt = message
@@ -278,6 +302,7 @@ class LineDecoder:
             self.counters.readings += 1
             return [Sample(t, grams=message.grams, stable=message.stable)]
         if isinstance(message, SicsStatus):
+            self._said = f"the scale answers {message.text!r} ({message.kind})"
             if message.kind in ("overload", "underload"):
                 self.counters.saturated += 1
                 return [Sample(t, saturated=True)]
