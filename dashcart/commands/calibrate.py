@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from dashcart.drivers.scale import ScaleDriver
 
 CAPTURE_S = 1.0
+OPEN_S = 3.0   # a port that does not open by then (missing, or held by the cart's service) is said at once
 
 
 def _capture(scale: ScaleDriver, band_counts: float, timeout_s: float, differ_from: float | None = None,
@@ -52,9 +54,36 @@ def _capture(scale: ScaleDriver, band_counts: float, timeout_s: float, differ_fr
         return mean, noise_counts(window)
     if not scale.connected:
         raise RetryLater(f"{scale.describe()}: no readings: {getattr(scale, 'last_error', '') or 'not connected'}")
-    what = "a stable changed reading (was the known weight put on?)" if differ_from is not None else "a stable reading"
-    raise Misconfigured(f"{scale.describe()}: no {what} within {timeout_s:g} s "
-                        f"(counters: {scale.counters.as_dict()})")
+    if not raws:
+        # a mute or hung scale is the scale's trouble, as `dashcart weigh` says, not a bad setting
+        health = getattr(scale, "health", None)
+        why = f": {health.message}" if health is not None and health.state != "ok" else ""
+        raise RetryLater(f"{scale.describe()}: open, but no readings in {timeout_s:g} s{why}")
+    what = "stable changed reading (was the known weight put on?)" if differ_from is not None else "stable reading"
+    raise Misconfigured(f"{scale.describe()}: no {what} within {timeout_s:g} s; is the basket still, or is the "
+                        f"noise wider than --band-counts {band_counts:g}? (counters: {scale.counters.as_dict()})")
+
+
+def _wait_open(scale: ScaleDriver) -> None:
+    """Say at once when the port does not open, rather than after a minute of prompts."""
+    deadline = time.monotonic() + OPEN_S
+    while not scale.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not scale.connected:
+        raise RetryLater(f"{scale.describe()}: cannot open it: {getattr(scale, 'last_error', '') or 'not connected'} "
+                         "(is the cart running? `sudo systemctl stop dashcart` first; is the cable in?)")
+
+
+def _known_grams(answer: str) -> float | None:
+    """The typed weight, or None (said why) when it is not a positive number of grams."""
+    try:
+        grams = float(answer)
+    except ValueError:
+        grams = math.nan
+    if math.isfinite(grams) and grams > 0:
+        return grams
+    print(f"    {answer!r} is not a positive number of grams", file=sys.stdout)
+    return None
 
 
 def _ask(prompt: str) -> str:
@@ -88,6 +117,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     out = sys.stdout
     with open_scale(config) as scale:
         print(f"Calibrating {scale.describe()}; the result goes to {target}.", file=out)
+        _wait_open(scale)
         if interactive:
             _ask("1/2 Empty the basket (leave the bag hooks as in use), then press Enter: ")
         else:
@@ -97,11 +127,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         known = args.known_grams
         if interactive:
             while known is None:
-                answer = _ask("2/2 Put the known weight in the basket, type its weight in grams, press Enter: ")
-                try:
-                    known = float(answer)
-                except ValueError:
-                    print(f"    {answer!r} is not a number of grams", file=out)
+                known = _known_grams(_ask("2/2 Put the known weight in the basket, type its weight in grams, "
+                                          "press Enter: "))
             loaded, _ = _capture(scale, band, args.timeout)
         else:
             print(f"2/2 Put the {known:g} g weight in the basket; waiting for it to settle...", file=out, flush=True)

@@ -1,3 +1,5 @@
+import fcntl
+import os
 import subprocess
 import sys
 import time
@@ -129,3 +131,39 @@ def test_yes_without_known_weight_is_refused(config_file, capsys):
 
     assert main(["calibrate", "--config", str(config_file), "--yes"]) == 2
     assert "--known-grams" in capsys.readouterr().err
+
+
+def test_a_weight_that_is_not_positive_is_asked_again(bridge, config_file):
+    rc, err = _guided(bridge, config_file, "0\n-5\nnan\n1000", 1000.0)
+    assert rc == 0, err
+    assert load_config(config_file).scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
+
+
+@pytest.fixture
+def mute_port(tmp_path):
+    """A pty whose other end says nothing: a scale powered off behind its USB-serial adapter."""
+    master, slave = os.openpty()
+    link = tmp_path / "scale"
+    link.symlink_to(os.ttyname(slave))
+    yield link, slave
+    os.close(master)
+    os.close(slave)
+
+
+def test_a_mute_scale_is_retry_later_not_a_bad_setting(mute_port, config_file):
+    link, _ = mute_port
+    proc = _spawn(["--config", str(config_file), "--port", str(link), "--known-grams", "500", "--yes",
+                   "--timeout", "2"])
+    rc, err = proc.wait(timeout=30), proc.stderr.read()
+    assert rc == 3, err
+    assert "open, but no readings in 2 s" in err and "sends nothing" in err and "Traceback" not in err
+
+
+def test_a_port_held_by_the_cart_is_said_at_once(mute_port, config_file):
+    link, slave = mute_port
+    fcntl.flock(slave, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as the running service's driver holds it
+    started = time.monotonic()
+    proc = _spawn(["--config", str(config_file), "--port", str(link), "--known-grams", "500", "--yes"])
+    rc, err = proc.wait(timeout=60), proc.stderr.read()
+    assert rc == 3 and "systemctl stop dashcart" in err, err
+    assert time.monotonic() - started < 20   # not after --timeout's 60 s
