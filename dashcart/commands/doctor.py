@@ -89,8 +89,10 @@ def _scale_line(config: Config, seconds: float = 2.0) -> Iterator[Finding]:
     elif health.state == "ok":
         yield Finding("scale line", True, counts)
     else:
+        clean = counters.lines and not counters.corrupt   # the lines parse: baud rate and protocol are right
         yield Finding("scale line", False, f"{health.message} ({counts})",
-                      "check scale.protocol and scale.baudrate, the cable, and that the scale is on")
+                      "act on the reason above (the lines arrive clean: scale.protocol and scale.baudrate are right)"
+                      if clean else "check scale.protocol and scale.baudrate, the cable, and that the scale is on")
 
 
 # --- cameras ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dashcart.commands.doctor import (
     check_store,
     run_checks,
 )
+from dashcart.drivers.scale.protocol import encode_hx711
 
 
 def only(findings):
@@ -446,3 +447,52 @@ def test_a_state_directory_that_is_not_there_is_not_created_by_the_doctor(tmp_pa
     found = only(check_state(state))
     assert found.ok and "the cart creates it at start" in found.detail
     assert not state.exists() and not state.parent.exists()
+
+
+def _pty_scale(lines, stop):
+    """A pty whose far end writes ``lines`` (cycled) at 80 Hz until ``stop``: a bridge as the wire sees it."""
+    import itertools
+    import os
+    import time
+
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    os.close(slave)
+
+    def write():
+        for line in itertools.cycle(lines):
+            if stop.is_set():
+                break
+            os.write(master, line)
+            time.sleep(1 / 80)
+        os.close(master)
+
+    threading.Thread(target=write, daemon=True).start()
+    return name
+
+
+@pytest.mark.parametrize("lines, says, fix", [
+    # every reading at the HX711's limit: a loose wire, not a clean line
+    ([encode_hx711(i, 8388607) for i in range(200)], "every reading is at the scale's limit", "lines arrive clean"),
+    # a hung bridge repeating its last line
+    ([encode_hx711(7, 1000)], "the same reading (seq 7) again", "lines arrive clean"),
+    # a flood of junk: the counts said are the line's now, not its first 0.25 s
+    ([b"\xf0\x0f junk\n"], "lines corrupt in the last 2 s", "scale.baudrate"),
+])
+def test_doctor_names_a_scale_line_that_talks_but_cannot_weigh(lines, says, fix):
+    import dataclasses
+    import re
+
+    from dashcart.config import load_config
+
+    stop = threading.Event()
+    try:
+        port = _pty_scale(lines, stop)
+        config = load_config(None)
+        scale = dataclasses.replace(config.scale, backend="serial", port=port)
+        [line] = doctor._scale_line(dataclasses.replace(config, scale=scale), seconds=1.5)
+    finally:
+        stop.set()
+    assert not line.ok and says in line.detail and fix in line.fix, line
+    flood = re.search(r"(\d+) of \d+ lines corrupt", line.detail)
+    assert flood is None or int(flood.group(1)) >= 80, line.detail

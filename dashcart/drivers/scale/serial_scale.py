@@ -306,7 +306,15 @@ def probe(url: str, protocol: str = "hx711-bridge", baudrate: int = 115200,
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             scale.read(timeout=0.1)
-        health = scale.health if scale.connected else Health("down", scale.last_error or "could not open the port")
-        if scale.connected and health.state == "ok" and scale.counters.readings == 0:
+        if not scale.connected:
+            return Health("down", scale.last_error or "could not open the port"), scale.counters, opened
+        # as the line is now: scale.health keeps the words of its last change (a flood's first 19 lines)
+        with scale._reader_lock:
+            health = scale._decoder.liveness.check(time.monotonic())
+        counters = scale.counters
+        if health.state == "ok" and counters.readings == 0 and not counters.saturated:
             health = Health("down", f"no {protocol} readings in {seconds:g} s")
-        return health, scale.counters, opened
+        elif health.state == "ok" and counters.saturated >= counters.readings:
+            health = Health("down", f"every reading is at the scale's limit ({counters.saturated} saturated or "
+                                    "overload): a loose load-cell wire, or a load beyond its capacity")
+        return health, counters, opened
