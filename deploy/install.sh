@@ -166,7 +166,9 @@ default_config() {
             "${#ports[@]}" "$DEV" "$DEV"
     fi
     printf 'baudrate = 115200\n'
-    printf '# offset and counts_per_gram: run `sudo -u dashcart %s/bin/dashcart calibrate` once the bridge is in\n\n' "$VENV"
+    # as root: the service's user may read this file but not write it (root:dashcart, 0640)
+    printf '# offset and counts_per_gram: once the bridge is in, `sudo systemctl stop dashcart`, then\n'
+    printf '# `sudo %s/bin/dashcart calibrate --config %s` (docs/raspberry-pi.md, section 6)\n\n' "$VENV" "$CONF"
     if [ "${#cams[@]}" -eq 0 ] && [ "$CSI" = 0 ]; then
         printf '# NOT FOUND: no USB camera in %s/v4l/by-id: the cart runs on weight and touch.\n' "$DEV"
         printf '# Plug them in and run `sudo deploy/install.sh --reconfigure`, or add [[cameras.devices]] tables.\n\n'

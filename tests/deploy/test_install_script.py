@@ -211,3 +211,11 @@ def test_bluez_experimental_mode_is_switched_on(sandbox, tmp_path):
 def test_time_sync_is_enabled(sandbox):
     steps = _plus_lines(sandbox("--dry-run").stdout)
     assert "systemctl enable --now systemd-timesyncd.service" in steps
+
+
+def test_the_config_tells_how_to_calibrate_as_the_docs_do(sandbox):
+    # The service's user may read the config (root:dashcart, 0640) but not rewrite it, and the
+    # running cart holds the scale's port: calibrate as root with the service stopped.
+    text = sandbox("--print-config").stdout
+    assert "sudo -u dashcart" not in text.split("[scale]")[1].split("\n[")[0]
+    assert "sudo systemctl stop dashcart" in text and "calibrate --config /etc/dashcart/dashcart.toml" in text
