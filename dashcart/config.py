@@ -41,6 +41,10 @@ class CartSection:
     state_dir: str = setting("", doc="where the journal and outbox live; empty: $XDG_STATE_HOME/dashcart or /var/lib/dashcart")
     currency: str = setting("USD", choices=("USD", "EUR", "SEK", "GBP", "KRW", "JPY"))
     language: str = setting("en", choices=("en", "ko"))
+    signin_max_load_g: float = setting(
+        400.0, min=15.0, max=5000.0,
+        doc="the most the basket may hold at a sign-in (the shopper's own bags, never charged); with more in "
+            "it the cart asks to empty it first. 15: an empty basket only")
 
 
 @dataclass(frozen=True)

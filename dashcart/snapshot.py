@@ -98,6 +98,7 @@ class CheckoutView:
     # outbox: charged once the store answers) | local (no store: nothing was charged) | empty.
     status: str = ""
     countdown: bool = False          # seconds_left is running (False: the cart is still in the lane)
+    payable: bool = False            # past the lane's exit: "Pay now" places the order at once
     reason_key: str = ""             # ``reason`` as a message id the screen translates
     # What the store charged (it prices the order itself), once accepted; None: not known yet.
     charged_cents: int | None = None

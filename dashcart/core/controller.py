@@ -79,6 +79,7 @@ from dashcart.snapshot import (
 #: A sign-out waits while the load moves, but not for a scale that never settles (overloaded,
 #: or gone while moving): past this, on the event clock, the empty session may end.
 SETTLING_WAIT_S = 10.0
+ORDER_SETTLE_POLL_S = 0.5   # how often a due order looks again while the basket settles
 # The journaled load follows the scale at rest in steps from 1 g up to below 3 g: under the
 # weighing engine's least reportable change (weighing.min_change_g, 4 g by default), so drift
 # and crumbs are followed and an item never is.
@@ -161,6 +162,7 @@ class ControllerSettings:
     recognizer_score_mid: float = _FUSION.recognizer_score_mid
     recognizer_score_width: float = _FUSION.recognizer_score_width
     language: str = _CART.language
+    signin_max_load_g: float = _CART.signin_max_load_g
     # No store to send orders to: a practice cart, which must never tell anyone they paid.
     practice: bool = not _CHECKOUT.store_url
 
@@ -171,7 +173,8 @@ class ControllerSettings:
                    evidence_after_s=f.evidence_after_s, summary_s=config.checkout.cancel_window_s,
                    recognizer_temperature=f.recognizer_temperature, recognizer_reliability=f.recognizer_reliability,
                    recognizer_score_mid=f.recognizer_score_mid, recognizer_score_width=f.recognizer_score_width,
-                   practice=not config.checkout.store_url, language=config.cart.language)
+                   practice=not config.checkout.store_url, language=config.cart.language,
+                   signin_max_load_g=config.cart.signin_max_load_g)
 
 
 def calibrated_candidates(candidates: tuple[tuple[str, float], ...], temperature: float,
@@ -262,6 +265,7 @@ class Controller:
         # Of those, weight changes: something went in or out that the basket on disk lacks.
         self.unsaved_weight_changes = 0
         self._pending_restored = False                # _pending came from the journal (see handle)
+        self._checkout_restored = False               # a summary past the exit came from the journal (see handle)
         # When this controller took the sign-in, on its own clock (None: restored, or no session)
         self._signed_in_t: float | None = None
         self._pending: _Pending | None = None
@@ -305,6 +309,8 @@ class Controller:
                                        exit_passed=bool(saved.get("exit_passed", False)))
             if self._checkout.stage == CheckoutStage.SUMMARY:
                 self._checkout.stage = CheckoutStage.BLOCKED if self.basket.questions else CheckoutStage.SUMMARY
+            # past the exit, the cancel window starts again at the first event on this clock
+            self._checkout_restored = self._checkout.stage == CheckoutStage.SUMMARY and self._checkout.exit_passed
         elif self.state is SessionState.DONE and saved:
             self._checkout = _Checkout(stage=CheckoutStage.PAID, since=saved.get("since", 0.0),
                                        order_id=saved.get("order_id", ""), status=saved.get("status", ""))
@@ -329,6 +335,11 @@ class Controller:
         if self.basket.in_transaction:   # derived while handling another event (zones, the lane)
             self._handle_event(event)
             return
+        if self._checkout_restored:
+            self._checkout_restored = False
+            co = self._checkout
+            if co is not None and co.stage == CheckoutStage.SUMMARY and co.deadline is None:
+                co.window_from, co.deadline = event.t, event.t + self.settings.summary_s
         if self._pending_restored:
             self._pending_restored = False
             if self._pending is not None and self._pending.deadline > event.t + self.settings.evidence_after_s:
@@ -571,6 +582,15 @@ class Controller:
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
             return
+        if self.state is SessionState.CHECKOUT and self._checkout is not None \
+                and self._checkout.stage == CheckoutStage.PAYING:
+            # The order went past the lane's exit, with the basket at rest; it cannot change now.
+            # What goes in or out while the store answers (unloading at the car) is outside it,
+            # as once the session is done; the basket on screen stays what was ordered.
+            self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason="order placed")
+            if self._pending is None:
+                self.basket.set_pending(change.t, None, change.total_g)
+            return
         if self._signed_in_t is not None and change.t < self._signed_in_t:
             # It came to rest before the sign-in, and only reached us after it (the scale reader
             # lags the camera that read the sign-in). Replay handles events in time order and
@@ -779,19 +799,24 @@ class Controller:
                 self.produce_entry = None
                 # what the scale held at the sign-in, for a restart before any change is decided
                 at_rest = self.live_weight_g if self._weight_seen and self.weight_stable else None
+                if at_rest is not None and at_rest > self.settings.signin_max_load_g:
+                    # What is in the basket at the sign-in is its starting load, never billed:
+                    # the shopper's own bags, up to what the store allows; more is goods put in
+                    # first, or brought back in a paid cart, so the shopper empties it and shows
+                    # the code again. (A load still moving is decided as a change of the session.)
+                    self._tell("message.empty_first", "take everything out of the basket, then show your code again")
+                    self._note(a.t, "rejected", action="signin", value=f"{at_rest:.0f} g in the basket")
+                    return
                 self.basket.begin_session(a.t, a.value, at_rest)
                 self._signed_in_t = a.t
                 self._note(a.t, "signin")
             return
         if a.action == "signout" or (a.action == "confirm" and state is SessionState.DONE):
             empty = state is SessionState.SHOPPING and not self.basket.items and not self.basket.questions
-            moving = not self.weight_stable and a.t - self._moving_since < SETTLING_WAIT_S
-            if empty and (self._pending is not None or moving):
+            if empty and self._settling(a.t):
                 # Something is going in or out: the session ends once the scale has said what.
                 # Else the live cart, whose scale reader lags, would end it and then ignore the
-                # change, while a replay (time order) charges it, or the other way round. (A
-                # scale that never settles, overloaded or gone while moving, stops blocking
-                # after SETTLING_WAIT_S, on the event clock, so replay agrees.)
+                # change, while a replay (time order) charges it, or the other way round.
                 self._tell("message.settling", "one moment: the basket is still settling")
                 self._note(a.t, "rejected", action="signout", value="settling")
                 return
@@ -811,6 +836,11 @@ class Controller:
                 self._checkout = None
                 self._set_state(a.t, SessionState.SHOPPING)
                 self._note(a.t, "checkout", stage="cancelled")
+            elif self._checkout.stage == CheckoutStage.SUMMARY and not self._checkout.exit_passed:
+                # Paid at the entry, a cart could turn back into the store with its session
+                # done, and what went in then would be ignored: the order waits for the exit.
+                self._tell("checkout.pay_at_exit", "paying when you leave the lane")
+                self._note(a.t, "rejected", action="confirm", value="before the exit")
             else:
                 self._place_order(a.t, self._checkout)
             return
@@ -1072,7 +1102,7 @@ class Controller:
                                         deadline=lane.t + self.settings.summary_s if passed else None,
                                         exit_passed=passed)
         self._set_state(lane.t, SessionState.CHECKOUT,
-                        {"stage": CheckoutStage.SUMMARY, "since": lane.t, "lane": lane.lane})
+                        {"stage": CheckoutStage.SUMMARY, "since": lane.t, "lane": lane.lane, "exit_passed": passed})
         self._note(lane.t, "checkout", stage=CheckoutStage.SUMMARY, lane=lane.lane)
         if self._checkout_on_hold():
             self._block(lane.t, co)
@@ -1091,9 +1121,21 @@ class Controller:
         self._note(t, "checkout", stage=CheckoutStage.BLOCKED, open_questions=len(self.basket.questions),
                    unsaved_weight_changes=self.unsaved_weight_changes)
 
+    def _settling(self, t: float) -> bool:
+        """A change is still to be decided, or the load is moving: something is going in or out
+        now. (A scale that never settles, overloaded or gone while moving, stops counting after
+        SETTLING_WAIT_S on the event clock, so that replay agrees.)"""
+        return self._pending is not None or (not self.weight_stable and t - self._moving_since < SETTLING_WAIT_S)
+
     def _place_order(self, t: float, co: _Checkout) -> None:
         if self._checkout_on_hold():
             self._block(t, co)
+            return
+        if self._settling(t):
+            # An item going in as the order goes would be decided after it, outside the order
+            # (and ignored: an order cannot change). Look again shortly: the change, once
+            # decided, gives the new total a whole cancel window.
+            co.deadline = t + ORDER_SETTLE_POLL_S
             return
         co.deadline = None
         if not self.basket.items:
@@ -1263,6 +1305,7 @@ class Controller:
             view = CheckoutView(stage=co.stage, cancellable=co.stage in (CheckoutStage.SUMMARY, CheckoutStage.FAILED),
                                 seconds_left=left, order_id=co.order_id, reason=co.reason, status=co.status,
                                 countdown=co.stage == CheckoutStage.SUMMARY and co.deadline is not None,
+                                payable=co.stage == CheckoutStage.SUMMARY and co.exit_passed,
                                 reason_key=co.reason_key, receipt_to=co.receipt_to, charged_cents=co.charged_cents)
         entry = None
         produce_weight = None

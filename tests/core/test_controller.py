@@ -20,6 +20,7 @@ from dashcart.events import (
     OrderDelayed,
     ShopperAction,
     Tick,
+    WeightLive,
     WeightSettled,
 )
 from dashcart.snapshot import SessionState
@@ -158,6 +159,67 @@ def test_a_change_in_the_lane_gets_a_full_cancel_window_and_no_charge_before_the
     assert not store2.orders and d.snapshot().checkout.stage == "summary"
     d.handle(Tick(25.5))
     assert len(store2.orders) == 1
+
+
+def test_pay_now_before_the_exit_waits_for_it(catalogue):
+    # paid at the entry, a cart could turn back into the store with its session done, and what
+    # went in then was ignored (free)
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(ShopperAction(5.5, "confirm", "checkout"))
+    assert not store.orders and c.snapshot().message_key == "checkout.pay_at_exit"
+    c.handle(LaneLeft(9.0, lane="lane-1"))                # turned back into the store
+    place(c, 12.0, 1061.0, BRAVO_ORANGE, total=2123.0)
+    assert c.state is SessionState.SHOPPING and c.basket.quantity(BRAVO_ORANGE) == 1 and not store.orders
+    c.handle(LaneEntered(20.0, lane="lane-1"))
+    c.handle(LaneDetected(22.0, lane="lane-1"))
+    c.handle(ShopperAction(22.5, "confirm", "checkout"))  # past the exit: now
+    assert [o.total_cents for o in store.orders] == [598]
+
+
+def test_what_goes_in_once_the_order_is_placed_is_not_shown_as_bought(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(15.0))
+    assert len(store.orders) == 1 and c.snapshot().checkout.stage == "paying"
+    place(c, 15.5, 1061.0, BRAVO_ORANGE, total=2123.0)   # while the store answers
+    assert c.basket.quantity(BRAVO_ORANGE) == 0 and c.log[-1]["reason"] == "order placed"
+    c.handle(OrderAcknowledged(17.0, order_id="order-1", status="accepted"))
+    assert c.state is SessionState.DONE and [line.code for line in c.snapshot().lines] == [JUICE]
+
+
+def test_an_order_due_while_an_item_goes_in_waits_for_it(catalogue):
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(WeightLive(14.8, grams=1500.0, stable=False))    # going in as the window ends
+    c.advance_to(15.0)
+    assert not store.orders
+    c.handle(BarcodeSeen(14.9, camera="top", gtin13=BRAVO_ORANGE, format="EAN-13"))
+    c.handle(WeightSettled(15.6, delta_g=1061.0, total_g=2123.0, started_t=14.8))
+    c.handle(WeightLive(15.6, grams=2123.0, stable=True))
+    c.advance_to(16.5)
+    assert c.basket.quantity(BRAVO_ORANGE) == 1 and not store.orders   # a whole window for the new total
+    c.advance_to(30.0)
+    assert [o.total_cents for o in store.orders] == [598]
+
+
+def test_a_sign_in_with_goods_already_in_the_basket_asks_to_empty_it(catalogue):
+    c = make(catalogue, signin_max_load_g=400.0)
+    c.handle(WeightLive(1.0, grams=1062.0, stable=True))      # put in before the session: never billed
+    c.handle(ShopperAction(2.0, "signin", "tok"))
+    assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
+    c.handle(WeightLive(5.0, grams=180.0, stable=True))       # the juice out, the shopper's bags stay
+    c.handle(ShopperAction(6.0, "signin", "tok"))
+    assert c.state is SessionState.SHOPPING and c.expected_load_g == 180.0
 
 
 def test_signing_out_when_nobody_is_signed_in_says_nothing(catalogue):

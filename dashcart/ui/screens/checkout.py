@@ -55,7 +55,8 @@ def build(v: View) -> list[Widget]:
                             size=lay.font("large"), color=(150, 240, 170), align="center"))
     widgets.append(Button(r["cancel"], id="checkout_cancel", label=tr("cancel"), size=lay.font("large"),
                           style="secondary", enabled=co.cancellable, on_tap=lambda: v.post("cancel", "checkout")))
-    if co.stage == CheckoutStage.SUMMARY:
+    if co.stage == CheckoutStage.SUMMARY and co.payable:
+        # only past the lane's exit: before it the order waits for the exit anyway
         widgets.append(Button(r["pay"], id="checkout_pay", label=tr("checkout.pay_now"), size=lay.font("large"),
                               on_tap=lambda: v.post("confirm", "checkout")))
     return widgets
