@@ -200,20 +200,9 @@ class ReferenceShopper:
         self.scripted = {e["id"]: e["t"] for e in reference.log if e["type"] == "question"}
         self.changes = [e for e in reference.log if e["type"] in ("added", "removed")]
         self._seen: set[int] = set()
-        # The shopper paid with "Pay now" in the lane (the demo's lane has no exit beacon). A
-        # crash can move an answer after the lane's entry, where the tap found the checkout held;
-        # once the summary is back, waiting for an exit, the shopper taps it again.
-        self.paid_by_tap = any(e["type"] == "checkout" and e.get("stage") == "paying" for e in reference.log)
-        self._tapped_again = False
 
     def __call__(self, controller: Controller, t: float) -> list[ShopperAction]:
         actions = []
-        co = controller.snapshot().checkout
-        if self.paid_by_tap and not self._tapped_again and co is not None and co.stage == "summary" \
-                and not co.countdown and controller.state.value == "checkout" \
-                and any(e["type"] == "checkout" and e.get("stage") == "blocked" for e in controller.log):
-            self._tapped_again = True
-            actions.append(ShopperAction(t + self.delay_s, "confirm", "checkout"))
         for q in controller.basket.questions:
             if q.id in self._seen or q.kind == "remove_unknown":
                 continue
