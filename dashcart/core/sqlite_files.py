@@ -27,16 +27,18 @@ def quarantine(path: str | Path, stamp: str) -> Path:
 
 
 def cut_short(path: str | Path) -> bool:
-    """Whether the SQLite file ``path`` is empty with nothing beside it to restore it from: cut
-    short, where SQLite would silently open a new, empty database. SQLite writes the header in
-    the file's first transaction, through a rollback journal: a crash in that one leaves an
-    empty file beside its ``-journal``, which SQLite rolls back (nothing was ever committed),
-    and a WAL database's newest commits may all still be in its ``-wal``."""
+    """Whether the SQLite file ``path`` is empty and was not just being made: cut short, where
+    SQLite would silently open a new, empty database. SQLite writes the header in the file's
+    first transaction, through a rollback journal: a crash in that one leaves an empty file
+    beside its ``-journal``, which SQLite rolls back (nothing was ever committed). An empty file
+    beside a ``-wal`` with commits in it is cut short too: SQLite deletes the ``-wal`` of an
+    empty database file when it opens it, so those commits would be lost unseen; refused, the
+    file and its ``-wal`` stay for the on-call engineer."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size:
         return False
     wal, rollback = Path(f"{path}-wal"), Path(f"{path}-journal")
-    return not (wal.is_file() and wal.stat().st_size) and not rollback.is_file()
+    return (wal.is_file() and wal.stat().st_size > 0) or not rollback.is_file()
 
 
 def create_whole(path: str | Path) -> None:

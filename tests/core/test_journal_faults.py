@@ -272,6 +272,36 @@ def test_a_damaged_journal_is_one_line_naming_the_file(tmp_path, how):
     assert str(path) in message and "\n" not in message
 
 
+@pytest.mark.parametrize("name", ["basket.db", "outbox.sqlite"])
+def test_an_emptied_file_beside_its_wal_is_damage_and_the_wal_is_kept(tmp_path, name):
+    """A power cut that leaves the main file empty while its -wal holds the commits: SQLite deletes
+    the -wal of an empty database file when it opens it, so opening it would lose every commit in
+    the log without a word (an empty basket, or an outbox without its pending order). It is
+    damage, said in one line, and the -wal is left as it was for the on-call engineer."""
+    from dashcart.core.checkout.outbox import Outbox
+    from dashcart.errors import PermanentlyBroken
+
+    live = tmp_path / "live" / name
+    live.parent.mkdir()
+    db = sqlite3.connect(live, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")      # the commits stay in the -wal, as between checkpoints
+    db.execute("CREATE TABLE kept (x)")
+    db.execute("INSERT INTO kept VALUES ('a commit')")
+    path = tmp_path / name
+    path.write_bytes(b"")                           # the main file cut to nothing ...
+    wal = live.with_name(f"{name}-wal").read_bytes()
+    db.close()
+    assert wal
+    path.with_name(f"{name}-wal").write_bytes(wal)  # ... beside its whole -wal
+    with pytest.raises(DamagedJournal if name == "basket.db" else PermanentlyBroken) as caught:
+        Basket.open(path) if name == "basket.db" else Outbox(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    if name == "outbox.sqlite":   # moved aside by hand: the line says the orders are in the -wal
+        assert "outbox.sqlite-wal" in str(caught.value)
+    assert path.with_name(f"{name}-wal").read_bytes() == wal
+
+
 @pytest.mark.parametrize("crash_in", ["fsync", "replace"])
 def test_a_new_state_file_appears_whole_or_not_at_all(tmp_path, monkeypatch, crash_in):
     """A cart killed while it makes its journal or outbox leaves no file, never an empty one

@@ -140,7 +140,10 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if cut_short(self.path):
             # SQLite would open it as a new, empty outbox: the orders that were in it, gone unseen.
-            raise PermanentlyBroken(f"{self.path}: the outbox is an empty file (truncated); move it aside for the "
+            # Its -wal, if any, holds the orders: it goes aside with it.
+            wal = Path(f"{self.path}-wal")
+            raise PermanentlyBroken(f"{self.path}: the outbox is an empty file (truncated); move it "
+                                    f"{f'and {wal.name} (its orders) ' if wal.is_file() else ''}aside for the "
                                     "on-call engineer")
         try:
             create_whole(self.path)
