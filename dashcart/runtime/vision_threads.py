@@ -121,15 +121,19 @@ class RecognitionWorker:
 
 def debug_capture(directory: str | Path) -> CaptureHook:
     """The maintainer's debug capture (``cameras.debug_capture_dir``): the frames and crop
-    behind each recognition, written as JPEGs. Off unless configured: frames stay in memory."""
+    behind each recognition, written as JPEGs with every QR code painted over, as in a recorded
+    trip (a shopper's sign-in code held over the basket is their payment credential). Off
+    unless configured: frames stay in memory."""
     folder = Path(directory)
 
     def capture(event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
         import cv2
+
+        from dashcart.trips.recorder import blank_qr_codes
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{int(round(event.t * 1000))}-{camera}"
         for name, image in (("before", before.image), ("after", after.image), ("crop", change.crop)):
-            cv2.imwrite(str(folder / f"{stem}-{name}.jpg"), image)
+            cv2.imwrite(str(folder / f"{stem}-{name}.jpg"), blank_qr_codes(image)[0])
 
     return capture
 

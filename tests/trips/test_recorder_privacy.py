@@ -58,3 +58,20 @@ def test_recorded_frames_hold_no_token(tmp_path):
     assert len(written) == 6 and recorder.qr_blanked >= 6
     for path in written:
         assert _readable(cv2.imread(str(path))) == [], path
+
+
+def test_the_debug_capture_holds_no_token(tmp_path):
+    """``cameras.debug_capture_dir`` writes the frames and crop behind each recognition: a
+    shopper's code held over the basket then must not reach the card either."""
+    from types import SimpleNamespace
+
+    from dashcart.runtime.vision_threads import debug_capture
+    capture = debug_capture(tmp_path / "capture")
+    phone = _basket_with_phone(1.1, 15.0)
+    before, after = SimpleNamespace(image=phone), SimpleNamespace(image=_basket_with_phone(0.9, -10.0))
+    capture(SimpleNamespace(t=12.5), "top", SimpleNamespace(crop=phone[60:460, 120:560].copy()), before, after)
+    written = sorted((tmp_path / "capture").glob("*.jpg"))
+    assert [p.name for p in written] == ["12500-top-after.jpg", "12500-top-before.jpg", "12500-top-crop.jpg"]
+    for path in written:
+        assert _readable(cv2.imread(str(path))) == [], path
+    assert TOKEN in _readable(phone)     # the live frame is not touched
