@@ -415,9 +415,17 @@ class Controller:
         co = self._checkout
         journaled = co.order_id if co is not None else ""
         self._orders = max([self._orders, order_seq(journaled)] + [o.seq for o in mine.values()])
-        if self.state is not SessionState.CHECKOUT or co is None:
-            return notes
         newest = max(mine.values(), key=lambda o: o.seq, default=None)
+        if co is None and self.state is SessionState.SHOPPING and newest is not None and newest.status != "rejected":
+            # The journal's log lost its checkout (a torn -wal) while the outbox kept the order:
+            # the order stands and goes to the store, so the session is at its checkout; shopping
+            # on, the shopper would check out again and be charged twice. (A rejected order is
+            # one the shopper cancelled after, and shopped on.)
+            self._checkout = co = _Checkout(stage=CheckoutStage.SUMMARY, since=t, exit_passed=True)
+            notes.append(f"order {newest.order_id}: in the outbox while the journal said shopping; "
+                         "its checkout resumes")
+        elif self.state is not SessionState.CHECKOUT or co is None:
+            return notes
         if newest is not None and newest.seq > order_seq(journaled):
             record: OrderOnRecord | None = newest     # stored, but the journal never heard of it
         else:
@@ -988,6 +996,21 @@ class Controller:
                 self._tell("message.not_in_basket", f"{product.name} is not in the basket", name=product.name)
                 self._note(t, "rejected", action="choose", value=code)
                 return
+            qty = 0
+            if not product.by_weight:
+                qty = said_qty or (chosen["qty"] if chosen else
+                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
+                unit_g = self._unit_weight_in_basket(code)
+                claimed_g = qty * unit_g
+                if -q.delta_g < (qty - 0.5) * unit_g:
+                    # What left must weigh nearer the units named than one fewer: a 1 kg juice
+                    # named for 25 g that left is still in the cart, and taking it off the bill
+                    # would be an under-charge the weight plainly contradicts.
+                    self._tell("message.weighs_more", f"{product.name} weighs about {claimed_g:.0f} g: only "
+                               f"{-q.delta_g:.0f} g left the basket", name=product.name,
+                               grams=f"{claimed_g:.0f}", left=f"{-q.delta_g:.0f}")
+                    self._note(t, "rejected", action="choose", value=code)
+                    return
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
             if (chosen and chosen.get("item_id") in self.basket.session.items) or product.by_weight:
@@ -998,8 +1021,6 @@ class Controller:
                     lot = min(lots, key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
                 self._remove_lot(t, lot, -q.delta_g)
             else:
-                qty = said_qty or (chosen["qty"] if chosen else
-                                   best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
                 qty = self.basket.remove_units(t, code, qty, -q.delta_g)
                 self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
             self._last_change = (code, t)
@@ -1021,6 +1042,13 @@ class Controller:
                 if decision.action == "ask":
                     self._ask(t, decision, q.place, q.look)
         self._after_question(t)
+
+    def _unit_weight_in_basket(self, code: str) -> float:
+        """What one unit of ``code`` in the basket weighed going in (the catalogue's weight
+        where the scale did not say)."""
+        items = [i for i in self.basket.items if i.code == code and i.weight_g]
+        units = sum(i.qty for i in items)
+        return sum(i.weight_g or 0.0 for i in items) / units if units else self.catalogue[code].unit_weight_g
 
     def _remove_lot(self, t: float, lot: Item, loss_g: float) -> None:
         """The shopper said a loss was from weighed lot ``lot``. Only the part that left comes

@@ -279,6 +279,29 @@ def test_removal_question_answered(catalogue):
     assert [(i.code, i.qty) for i in c.basket.items] == [(JUICE, 1)]
 
 
+def test_a_removal_answer_the_weight_plainly_contradicts_is_refused(catalogue):
+    # a hand lifted off the rim (-25 g) answered "the juice": it is still in the cart
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    place(c, 5.0, -25.0)
+    (q,) = c.snapshot().questions
+    c.handle(ShopperAction(6.0, "choose", JUICE, question_id=q.id))
+    assert c.basket.quantity(JUICE) == 1 and c.snapshot().message_key == "message.weighs_more"
+    assert dict(c.snapshot().message_values) == {"name": "Bravo Apple Juice", "grams": "1062", "left": "25"}
+    c.handle(ShopperAction(7.0, "cancel", question_id=q.id))      # "nothing of ours left"
+    assert c.basket.quantity(JUICE) == 1 and not c.basket.questions
+    # two named for one that left: refused too; one is taken
+    place(c, 9.0, 1062.0, JUICE)
+    place(c, 10.0, 1066.0, BRAVO_ORANGE)
+    place(c, 12.0, -1064.0)                                       # which of the look-alikes?
+    (q,) = c.snapshot().questions
+    c.handle(ShopperAction(13.0, "choose", JUICE, qty=2, question_id=q.id))
+    assert c.basket.quantity(JUICE) == 2 and c.basket.questions
+    c.handle(ShopperAction(14.0, "choose", JUICE, qty=1, question_id=q.id))
+    assert c.basket.quantity(JUICE) == 1 and not c.basket.questions
+
+
 
 @pytest.mark.parametrize("named", [True, False], ids=["candidate", "code"])
 def test_part_of_a_weighed_lot_taken_out_leaves_the_rest_on_the_bill(catalogue, named):

@@ -211,6 +211,28 @@ def test_an_order_stored_but_not_journaled_is_adopted_not_offered_for_change(cat
     assert make(catalogue, path, store).state is SessionState.DONE
 
 
+@pytest.mark.parametrize("status", ["pending", "accepted", "rejected"])
+def test_an_order_in_the_outbox_of_a_session_the_journal_says_is_shopping(catalogue, tmp_path, status):
+    # the journal's -wal torn after the order was stored: the journal says shopping, the outbox
+    # holds the order; shopping on, the shopper would check out again and pay twice
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = make(catalogue, path, store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 1062.0, JUICE)
+    key = c.session_key
+    again = make(catalogue, path, store)
+    assert again.state is SessionState.SHOPPING
+    notes = again.reconcile(11.0, [OrderOnRecord(f"cart-{key}-1", key, 1, status)])
+    if status == "rejected":     # refused by the store, then cancelled: shopping on is right
+        assert again.state is SessionState.SHOPPING and not notes
+        return
+    assert notes and again.state is (SessionState.CHECKOUT if status == "pending" else SessionState.DONE)
+    assert again.snapshot().checkout.order_id == f"cart-{key}-1"
+    again.handle(LaneDetected(20.0, lane="lane-1"))
+    again.handle(Tick(30.0))
+    assert store.orders == []                        # no second order
+
+
 def test_a_journaled_order_missing_from_the_outbox_is_a_question_for_staff(catalogue, tmp_path):
     path, store = tmp_path / "basket.db", FakeStore()
     _paying(catalogue, path, store)
