@@ -15,7 +15,8 @@ How it decides (see docs/basket.md for worked examples):
 * Decision. The posterior's best hypothesis is committed only when its probability is at
   least ``commit_probability``, the weight is plausible for it (|z| <= 3.5), and (for a
   gain) every product in it was identified by a barcode, a PLU entry or a confident
-  recognizer. Otherwise a question lists the likeliest candidates first: ``added`` when
+  recognizer, and the recognizer is not confident of a product it leaves out (a barcode of
+  one carton shown while another goes in). Otherwise a question lists the likeliest candidates first: ``added`` when
   something identified it but not decisively, ``unidentified`` when nothing did, ``removed``
   for an ambiguous loss.
 """
@@ -92,6 +93,7 @@ class FusionParams:
     scale_noise_g: float = _DEFAULTS.scale_noise_g
     min_change_g: float = _DEFAULTS.min_change_g
     recognizer_min_score: float = _DEFAULTS.recognizer_min_score
+    recognizer_veto_score: float = _DEFAULTS.recognizer_veto_score
 
     @classmethod
     def from_config(cls, section: object) -> FusionParams:
@@ -295,13 +297,23 @@ class Fusion:
         scored.append((other * OTHER_DENSITY, (), 0.0))
         ranked = self._rank(scored, identified)
         best = ranked[0]
-        if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z:
+        if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
+                and not self._contradicted(best, evidence.added):
             return Decision("add", delta, ranked)
         # "What did you put in?" when the cameras named something, even too weakly to be
         # charged on its own; "we could not tell" when nothing did
         named = identified or any(score >= SUGGEST_SCORE for score in evidence.added.values())
         kind = "added" if named else "unidentified"
         return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified))
+
+    def _contradicted(self, best: Hypothesis, seen: Mapping[str, float]) -> bool:
+        """The cameras are sure (``recognizer_veto_score``) of a product that ``best`` leaves out:
+        one barcode shown while another product goes in, a PLU typed for cheaper produce than
+        what is bagged, one item out and another in as one change, a "remove" tap on the wrong
+        item. The barcode, the entry or the weight would outvote the recognizer, and the
+        commit would be a silent guess against what the cameras saw: ask instead."""
+        codes = {part.code for part in best.parts}
+        return any(score >= self.params.recognizer_veto_score and code not in codes for code, score in seen.items())
 
     @staticmethod
     def _candidates(scored: list[tuple[float, tuple[Part, ...], float]], identified: set[str]) -> tuple[Hypothesis, ...]:
@@ -444,14 +456,16 @@ class Fusion:
                 scored.append((value * (1.0 if share == 1.0 else unit_prior(2)) * normal_pdf(loss, grams, sd),
                                (part,), (loss - grams) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
-        ranked = self._rank(scored, {k[0] for k in keys})
+        in_basket = {k[0] for k in keys}
+        ranked = self._rank(scored, in_basket)
         best = ranked[0]
         decided_by_weight_alone = any(p.question_id is not None and (p.question_id not in seen_leaving or p in partial)
                                       for p in best.parts)
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
-                and not decided_by_weight_alone:
+                and not decided_by_weight_alone \
+                and not self._contradicted(best, {c: p for c, p in evidence.removed.items() if c in in_basket}):
             return Decision("remove", delta, ranked)
-        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, {k[0] for k in keys}))
+        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, in_basket))
 
 
 def look_factor(similarity: float | None) -> float:

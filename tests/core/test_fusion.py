@@ -260,3 +260,27 @@ def test_a_bag_of_a_few_pieces_is_likelier_than_one_of_many(fusion):
     from dashcart.core.fusion import _lot_likelihood
     apple = fusion.catalogue.get(GOLDEN)
     assert _lot_likelihood(380.0, apple, 2.0)[0] > 5 * _lot_likelihood(3800.0, apple, 2.0)[0]
+
+
+def test_a_sure_recognizer_against_the_barcode_or_the_entry_is_asked_not_outvoted(fusion):
+    # ticket switching: one carton's barcode shown, another of its weight put in
+    d = fusion.decide(1064.0, Evidence(barcodes=(BRAVO_APPLE,), added={BRAVO_ORANGE: 0.93}))
+    assert d.action == "ask" and {h.parts[0].code for h in d.candidates[:2]} == {BRAVO_APPLE, BRAVO_ORANGE}
+    # the banana trick: bananas typed in, mushrooms (7x the price per kg) bagged
+    d = fusion.decide(800.0, Evidence(entered="4011", added={"4648": 0.95}))
+    assert d.action == "ask" and "4648" in [h.parts[0].code for h in d.candidates[:3]]
+    # the recognizer agreeing, or unsure, leaves the barcode and the entry to decide
+    assert fusion.decide(1064.0, Evidence(barcodes=(BRAVO_APPLE,), added={BRAVO_APPLE: 0.93})).action == "add"
+    assert fusion.decide(1064.0, Evidence(barcodes=(BRAVO_APPLE,), added={BRAVO_ORANGE: 0.85})).action == "add"
+    assert fusion.decide(800.0, Evidence(entered="4011", added={"4011": 0.95})).action == "add"
+
+
+def test_a_loss_the_cameras_saw_as_another_basket_item_leaving_is_asked(fusion):
+    # a juice out and mushrooms in as one change (-317 g): a sour cream's weight, but the
+    # cameras saw the juice leave; the sour cream going off the bill would be a silent guess
+    d = fusion.decide(-317.0, Evidence(removed={BRAVO_APPLE: 0.95}), BASKET)
+    assert d.action == "ask" and d.question == "removed"
+    assert fusion.decide(-317.0, Evidence(), BASKET).action == "remove"
+    # sure of a product that is not in the basket: no contradiction (look-alike of what left)
+    d = fusion.decide(-318.0, Evidence(removed={SOUR_CREAM: 0.5, BRAVO_ORANGE: 0.9}), BASKET)
+    assert d.action == "remove" and parts(d) == [(SOUR_CREAM, 1)]
