@@ -440,6 +440,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length)
         except OSError:   # TimeoutError included
             return None
+        finally:
+            # the caller answers a late body (408); handle_one_request must not answer it again
+            # as a head that did not arrive (a second reply, on a connection already closed)
+            self._reader.expired = False
         return body if len(body) == length else None
 
     def _drop(self) -> None:

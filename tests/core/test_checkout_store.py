@@ -364,6 +364,17 @@ def test_a_body_that_does_not_all_arrive_gets_an_answer_in_time(store, monkeypat
         head = sock.recv(65536)
     assert head.split()[1] == b"408" and time.monotonic() - t0 < 3
     assert store.store.charges() == []
+    # answered once: not a second 408 for a head that did not arrive, sent on the closed
+    # connection (a traceback from the handler's thread)
+    errors = []
+    monkeypatch.setattr(store, "handle_error", lambda request, address: errors.append(address))
+    with socket.create_connection(store.server_address[:2], timeout=5) as sock:
+        sock.sendall(b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    time.sleep(0.2)   # the handler's thread has finished with the connection
+    assert reply.count(b"HTTP/1.1 408") == 1 and b"head" not in reply and errors == []
 
 
 def test_a_dripped_head_gets_an_answer_in_time_and_an_idle_connection_does_not(store, monkeypatch):
