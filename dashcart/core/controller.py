@@ -242,6 +242,9 @@ class Controller:
         self.live_weight_g = 0.0
         self.weight_stable = True
         self._weight_seen = False           # a WeightLive came: live_weight_g is the scale's, not a default
+        # The load at the scale's last rest (a stable WeightLive, or a settled change's total): what
+        # a sign-in while the load moves finds in the basket (None: none seen since the start).
+        self._rest_g: float | None = None
         self._moving_since = 0.0            # when the load last began to move (WeightLive)
         self.message = ""
         self.message_key = ""                         # ``message`` as a message id the screen translates
@@ -474,6 +477,7 @@ class Controller:
             self._priced_second = int(self.wall_t)
             self._snapshot = None
         if isinstance(event, WeightSettled):
+            self._rest_g = event.total_g
             self._on_settled(event)
         elif isinstance(event, BarcodeSeen):
             self._barcodes.append(event)
@@ -484,6 +488,8 @@ class Controller:
                 self._moving_since = event.t
             self.live_weight_g, self.weight_stable = event.grams, event.stable
             self._weight_seen = True
+            if event.stable:
+                self._rest_g = event.grams
             self._follow_load(event)
             self._snapshot = None
         elif isinstance(event, (BeaconSighting, Tick)):
@@ -609,6 +615,14 @@ class Controller:
             if self._pending is None:
                 # not charged, so part of the load a restart should find (the sign-in's predates it)
                 self.basket.set_pending(change.t, None, change.total_g)
+            if change.total_g > self.settings.signin_max_load_g and not self.basket.items \
+                    and not self.basket.questions and self.state is SessionState.SHOPPING:
+                # It lay in the basket at the sign-in, which replay (time order) refuses for it:
+                # so does the live cart, or those goods would be the session's unbilled load.
+                self._set_state(self.t, SessionState.IDLE)
+                self._signed_in_t = None
+                self.language = self.settings.language
+                self._refuse_signin(change.t, change.total_g)
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
 
@@ -807,13 +821,16 @@ class Controller:
                 self.produce_entry = None
                 # what the scale held at the sign-in, for a restart before any change is decided
                 at_rest = self.live_weight_g if self._weight_seen and self.weight_stable else None
-                if at_rest is not None and at_rest > self.settings.signin_max_load_g:
+                # While the load moves, what lay in the basket is its last rest: rocking the cart
+                # as the code is shown must not let goods at rest there start the session unbilled
+                # (the engine reports no change when the load comes back to the same rest).
+                held = at_rest if at_rest is not None else self._rest_g
+                if held is not None and held > self.settings.signin_max_load_g:
                     # What is in the basket at the sign-in is its starting load, never billed:
                     # the shopper's own bags, up to what the store allows; more is goods put in
                     # first, or brought back in a paid cart, so the shopper empties it and shows
-                    # the code again. (A load still moving is decided as a change of the session.)
-                    self._tell("message.empty_first", "take everything out of the basket, then show your code again")
-                    self._note(a.t, "rejected", action="signin", value=f"{at_rest:.0f} g in the basket")
+                    # the code again. (A change still moving is decided as a change of the session.)
+                    self._refuse_signin(a.t, held)
                     return
                 self.basket.begin_session(a.t, a.value, at_rest)
                 self._signed_in_t = a.t
@@ -858,9 +875,15 @@ class Controller:
         # produce screen (no question named) it is for the next placement, even while an
         # older question waits: the shopper is not answering that one.
         # ("take it out" is answered by the scale, not by a tap.)
+        # Likewise a Cancel naming no question, with a produce entry or a removal under way (the
+        # weigh screen's Cancel, the remove screen's "keep it"), cancels that: tapped as a question
+        # came up, it closed a removal as "nothing removed", the item still on the bill.
+        cancelling = a.action == "cancel" and bool(self.produce_entry or self.removal_hint)
         if a.action == "plu":
             question = self._question(a.question_id, (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED)) \
                 if a.question_id is not None else None
+        elif cancelling and a.question_id is None:
+            question = None
         else:
             question = self._question(a.question_id)
         if a.action in ("choose", "plu") and question is not None:
@@ -882,9 +905,12 @@ class Controller:
             self._confirm_produce(a.t)
         elif a.action in ("not_in_cart", "cancel") and question is not None:
             self._not_in_cart(a.t, question)
-        elif a.action == "cancel" and self.produce_entry:
-            self.produce_entry = None
-            self._note(a.t, "produce_entry", code="")
+        elif cancelling:
+            # "keep it" leaves the item on the bill: the next loss must not take it off on the tap
+            self.removal_hint = None
+            if self.produce_entry:
+                self.produce_entry = None
+                self._note(a.t, "produce_entry", code="")
         elif a.action == "remove" and a.value in self.catalogue:
             self.removal_hint = a.value
 
@@ -949,6 +975,10 @@ class Controller:
             self.language = self.settings.language
         else:
             self._note(t, "rejected", action="staff", value=override)
+
+    def _refuse_signin(self, t: float, grams: float) -> None:
+        self._tell("message.empty_first", "take everything out of the basket, then show your code again")
+        self._note(t, "rejected", action="signin", value=f"{grams:.0f} g in the basket")
 
     def _staff_done(self, t: float, override: str, **data: Any) -> None:
         """An override carried out: noted, and answered on the screen (every override is

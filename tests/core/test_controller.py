@@ -660,18 +660,47 @@ def test_a_weak_reading_of_a_sliver_does_not_take_a_look_alike_off_the_bill(cata
 def test_a_change_that_settled_before_the_sign_in_is_not_charged_though_it_arrives_after(catalogue):
     """Live, the scale reader lags the sign-in camera: a change that came to rest at 1.9 s may
     reach the controller after the sign-in at 2.0 s. Replay puts it before the sign-in, where it
-    is ignored; the live cart must decide the same, or a recorded trip replays to another bill."""
-    in_time_order, as_it_arrived = make(catalogue), make(catalogue)
-    settled = WeightSettled(1.9, delta_g=1063.0, total_g=1063.0, started_t=1.1)
-    signin = ShopperAction(2.0, "signin", "tok-1")
-    for event in (BarcodeSeen(1.0, camera="top", gtin13=JUICE, format="EAN-13"), settled, signin, Tick(5.0)):
-        in_time_order.handle(event)
-    for event in (BarcodeSeen(1.0, camera="top", gtin13=JUICE, format="EAN-13"), signin, settled, Tick(5.0)):
-        as_it_arrived.handle(event)
-    assert in_time_order.basket.items == [] and as_it_arrived.basket.items == []
-    assert as_it_arrived.state is SessionState.SHOPPING and not as_it_arrived.snapshot().questions
-    place(as_it_arrived, 8.0, 1062.0, JUICE, total=2125.0)     # what goes in after the sign-in still counts
-    assert [(line.code, line.qty) for line in as_it_arrived.snapshot().lines] == [(JUICE, 1)]
+    is ignored; the live cart must decide the same, or a recorded trip replays to another bill.
+    A shopper's bag (250 g) is the session's starting load; a juice (1063 g) is more than
+    cart.signin_max_load_g, so the sign-in is refused in either order: had the live cart kept
+    it, the juice would be the session's unbilled load."""
+    for grams, kept in ((250.0, True), (1063.0, False)):
+        in_time_order, as_it_arrived = make(catalogue), make(catalogue)
+        settled = WeightSettled(1.9, delta_g=grams, total_g=grams, started_t=1.1)
+        signin = ShopperAction(2.0, "signin", "tok-1")
+        for event in (BarcodeSeen(1.0, camera="top", gtin13=JUICE, format="EAN-13"), settled, signin, Tick(5.0)):
+            in_time_order.handle(event)
+        for event in (BarcodeSeen(1.0, camera="top", gtin13=JUICE, format="EAN-13"), signin, settled, Tick(5.0)):
+            as_it_arrived.handle(event)
+        for c in (in_time_order, as_it_arrived):
+            assert c.basket.items == [] and not c.snapshot().questions, grams
+            assert c.state is (SessionState.SHOPPING if kept else SessionState.IDLE), grams
+            assert kept or c.snapshot().message_key == "message.empty_first"
+    place(as_it_arrived, 8.0, 1062.0, JUICE, total=2125.0)     # no session: not billed to anyone
+    assert as_it_arrived.snapshot().lines == ()
+    c = make(catalogue)
+    c.handle(ShopperAction(2.0, "signin", "tok-1"))
+    c.handle(WeightSettled(1.9, delta_g=250.0, total_g=250.0, started_t=1.1))
+    place(c, 8.0, 1062.0, JUICE, total=1312.0)                 # what goes in after the sign-in still counts
+    assert [(line.code, line.qty) for line in c.snapshot().lines] == [(JUICE, 1)]
+
+
+def test_a_sign_in_while_the_cart_is_rocked_still_finds_the_goods_at_rest(catalogue):
+    """Three juices put in before the session; the shopper rocks the cart as the code is shown.
+    The load comes back to the same rest, so the scale reports no change: had the sign-in been
+    taken, the juices would be the session's starting load and the cart would check out empty."""
+    c = make(catalogue, signin_max_load_g=400.0)
+    c.handle(WeightLive(1.0, grams=3186.0, stable=True))
+    c.handle(WeightLive(4.0, grams=3240.0, stable=False))
+    c.handle(ShopperAction(4.5, "signin", "tok"))
+    assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
+    # a load that was light at its last rest may still be moving: that change is the session's
+    c.handle(WeightLive(8.0, grams=150.0, stable=True))              # the juices out, a bag stays
+    c.handle(WeightLive(9.0, grams=600.0, stable=False))             # a juice going in
+    c.handle(ShopperAction(9.2, "signin", "tok"))
+    assert c.state is SessionState.SHOPPING
+    place(c, 10.0, 1062.0, JUICE, total=1212.0)
+    assert [(line.code, line.qty) for line in c.snapshot().lines] == [(JUICE, 1)]
 
 
 def test_after_a_reboot_the_restored_session_takes_changes_on_the_new_clock(catalogue, tmp_path):
@@ -772,3 +801,27 @@ def test_a_sign_out_while_the_load_moves_waits_for_the_scale(catalogue):
     assert c.state is SessionState.SHOPPING
     c.handle(ShopperAction(4.3 + SETTLING_WAIT_S, "signout"))
     assert c.state is SessionState.IDLE
+
+
+def test_a_cancel_naming_no_question_cancels_what_the_shopper_was_doing_not_a_question(catalogue):
+    """The weigh screen's Cancel and the remove screen's "keep it" name no question. Tapped as a
+    removal question came up (the screen a frame behind), Cancel closed it as "nothing removed",
+    the juice that left still on the bill; "keep it" left the tap armed, so a later loss of the
+    look-alike took the kept one off the bill."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE)
+    place(c, 5.0, 1066.0, BRAVO_ORANGE)
+    c.handle(ShopperAction(7.0, "produce", "4048"))                  # limes: the weigh screen
+    place(c, 8.0, -1064.0)                                           # which of the look-alikes?
+    c.handle(ShopperAction(9.2, "cancel", "4048"))
+    assert c.produce_entry is None
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and c.basket.quantity(JUICE) == c.basket.quantity(BRAVO_ORANGE) == 1
+    c.handle(ShopperAction(10.0, "not_in_cart", question_id=q.id))    # the question's own button still answers
+    assert not c.snapshot().questions
+    c.handle(ShopperAction(12.0, "remove", BRAVO_ORANGE))
+    c.handle(ShopperAction(12.5, "cancel", BRAVO_ORANGE))            # "keep it"
+    place(c, 300.0, -1062.0)                                         # minutes later one of them leaves
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and c.basket.quantity(BRAVO_ORANGE) == 1
