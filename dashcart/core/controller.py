@@ -310,7 +310,11 @@ class Controller:
                                        since=saved.get("since", 0.0), lane=saved.get("lane", ""),
                                        order_id=saved.get("order_id", ""),
                                        exit_passed=bool(saved.get("exit_passed", False)))
-            if self._checkout.stage == CheckoutStage.SUMMARY:
+            if self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.BLOCKED):
+                # Held is the summary while questions are open, not a stage of its own: a journal
+                # that says "blocked" (the exit passed while held, as journaled until 2026-12-07)
+                # with the questions since answered would hold the cart with nothing to answer,
+                # no cancel, and nothing for staff's "unblock" to do.
                 self._checkout.stage = CheckoutStage.BLOCKED if self.basket.questions else CheckoutStage.SUMMARY
             # past the exit, the cancel window starts again at the first event on this clock
             self._checkout_restored = self._checkout.stage == CheckoutStage.SUMMARY and self._checkout.exit_passed
@@ -1139,9 +1143,10 @@ class Controller:
             if passed and not co.exit_passed:
                 co.exit_passed = True
                 # journaled (without a note: nothing the shopper sees changed), so that a restart
-                # while held for a question does not wait for an exit already passed
+                # while held for a question does not wait for an exit already passed; the rest of
+                # the journaled checkout stays as it was (a paying order's id)
                 self.basket.set_state(lane.t, SessionState.CHECKOUT.value,
-                                      {"stage": co.stage, "since": co.since, "lane": co.lane, "exit_passed": True})
+                                      {**(self.basket.session.checkout or {}), "exit_passed": True})
             if passed and co.stage == CheckoutStage.SUMMARY:
                 # Through the exit: the order goes once the shopper has had the whole cancel
                 # window since "Checking out..." appeared (or the basket last changed); a brisk

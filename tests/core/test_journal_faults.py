@@ -12,7 +12,7 @@ import pytest
 
 from dashcart.core.basket import Basket, DamagedJournal, Journal, JournalWriteFailed
 from dashcart.core.controller import Controller, ControllerSettings, OrderOnRecord
-from dashcart.events import BarcodeSeen, LaneDetected, OrderAcknowledged, ShopperAction, Tick, WeightSettled
+from dashcart.events import BarcodeSeen, LaneDetected, LaneEntered, OrderAcknowledged, ShopperAction, Tick, WeightSettled
 from dashcart.snapshot import SessionState
 
 JUICE = "2280000001285"
@@ -231,6 +231,42 @@ def test_an_order_in_the_outbox_of_a_session_the_journal_says_is_shopping(catalo
     again.handle(LaneDetected(20.0, lane="lane-1"))
     again.handle(Tick(30.0))
     assert store.orders == []                        # no second order
+
+
+@pytest.mark.parametrize("journal", ["as journaled now", "stage journaled as blocked"])
+def test_a_checkout_freed_after_the_exit_is_not_held_after_a_restart(catalogue, tmp_path, journal):
+    """Through the exit while held for a question, the question answered, then a crash in the
+    cancel window: the journal said "blocked", and the cart came back held with nothing to
+    answer, no cancel, and nothing for staff's "unblock" to do (ending the session, unpaid, was
+    the only way out). Journals written that way (until 2026-12-07) are on carts."""
+    path, store = tmp_path / "basket.db", FakeStore()
+    c = make(catalogue, path, store)
+    c.handle(ShopperAction(0.0, "signin", TOKEN))
+    place(c, 2.0, 170.0)                            # nothing identified it: a question
+    (q,) = c.basket.questions
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(LaneDetected(7.0, lane="lane-1"))      # the exit, held for the question
+    c.handle(ShopperAction(8.0, "choose", "4088", question_id=q.id))
+    if journal == "stage journaled as blocked":
+        c.basket.set_state(8.0, "checkout", {**c.basket.session.checkout, "stage": "blocked"})
+    assert c.basket.session.checkout["stage"] == ("summary" if journal == "as journaled now" else "blocked")
+    c.basket.journal.close()
+    again = make(catalogue, path, store)             # killed within the cancel window
+    assert again.snapshot().checkout.stage == "summary"
+    again.handle(Tick(20.0))
+    again.handle(Tick(26.0))                         # a whole window on the new clock, then paid
+    assert len(store.orders) == 1 and again.snapshot().checkout.stage == "paying"
+
+
+def test_the_exit_heard_again_after_a_restart_keeps_the_paying_order_journaled(catalogue, tmp_path):
+    # restarted while paying (not journaled as past the exit), the lane heard again as the cart
+    # rolls on: the exit's journal row dropped the order's id
+    path, store = tmp_path / "basket.db", FakeStore()
+    order_id = _paying(catalogue, path, store).snapshot().checkout.order_id
+    again = make(catalogue, path, store)
+    again.handle(LaneDetected(30.0, lane="lane-1"))
+    assert again.basket.session.checkout["order_id"] == order_id
+    assert make(catalogue, path, store).snapshot().checkout.order_id == order_id
 
 
 def test_a_journaled_order_missing_from_the_outbox_is_a_question_for_staff(catalogue, tmp_path):
