@@ -90,6 +90,7 @@ class QuestionCandidate(TypedDict):
     score: float
     item_id: NotRequired[int]        # a removal: the basket placement it would take out
     question_id: NotRequired[int]    # a removal: the open question whose unnamed item it would be
+    sure: NotRequired[bool]          # the cameras were sure of it (fusion's veto): see Controller._answer
 
 
 @dataclass(frozen=True)

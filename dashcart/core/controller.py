@@ -781,6 +781,8 @@ class Controller:
                 entry["item_id"] = part.item_id
             if part.question_id is not None:
                 entry["question_id"] = part.question_id   # the item an open question is about
+            if part.code in decision.sure:
+                entry["sure"] = True
             candidates.append(entry)
             if len(candidates) == 5:
                 break
@@ -1024,6 +1026,7 @@ class Controller:
                 # "It was the pepper": the one that went in unnamed, not a basket line.
                 self.basket.close_question(t, q.id, f"chose {code}")
                 self._note(t, "answered", id=q.id, code=code)
+                self._dispute(t, q, code)
                 self._taken_out(t, unnamed, -q.delta_g)
                 return
             if self.basket.quantity(code) == 0:
@@ -1047,6 +1050,7 @@ class Controller:
                     return
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
+            self._dispute(t, q, code)
             if (chosen and chosen.get("item_id") in self.basket.session.items) or product.by_weight:
                 if chosen and chosen.get("item_id") in self.basket.session.items:
                     lot = self.basket.session.items[chosen["item_id"]]
@@ -1066,6 +1070,7 @@ class Controller:
                                    best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
+            self._dispute(t, q, code)
             # A juice named for a juice and a sour cream put in together: the sour cream's grams
             # are still unnamed and asked about, or the answer would leave it off the bill.
             rest = unexplained_g(product, qty, q.delta_g, self.fusion.params.scale_noise_g)
@@ -1076,6 +1081,17 @@ class Controller:
                 if decision.action == "ask":
                     self._ask(t, decision, q.place, q.look)
         self._after_question(t)
+
+    def _dispute(self, t: float, q: OpenQuestion, code: str) -> None:
+        """The shopper's answer is the bill, but one that leaves out every product the cameras
+        were sure of (the bananas typed in again for the mushrooms the veto asked about, the
+        first carton's barcode again for the second) is their word against the cameras: it is
+        journaled and sent to the fleet as a fault, so staff can check the basket at the exit,
+        rather than refused (the recognizer is sometimes sure and wrong, and an honest shopper
+        must not be stuck)."""
+        sure = [c["code"] for c in q.candidates if c.get("sure")]
+        if sure and code not in sure:
+            self._note(t, "disputed", id=q.id, answer=code, seen=sure, delta_g=q.delta_g)
 
     def _unit_weight_in_basket(self, code: str) -> float:
         """What one unit of ``code`` in the basket weighed going in (the catalogue's weight
@@ -1197,8 +1213,12 @@ class Controller:
         if self._settling(t):
             # An item going in as the order goes would be decided after it, outside the order
             # (and ignored: an order cannot change). Look again shortly: the change, once
-            # decided, gives the new total a whole cancel window.
-            co.deadline = t + ORDER_SETTLE_POLL_S
+            # decided, gives the new total a whole cancel window. (A retry after a failed
+            # order has no clock running: the shopper taps again.)
+            if co.stage == CheckoutStage.SUMMARY:
+                co.deadline = t + ORDER_SETTLE_POLL_S
+            else:
+                self._tell("message.settling", "one moment: the basket is still settling")
             return
         co.deadline = None
         if not self.basket.items:

@@ -140,6 +140,9 @@ class Decision:
     ranked: tuple[Hypothesis, ...] = ()
     question: str = ""
     candidates: tuple[Hypothesis, ...] = ()   # what a question offers, best first (see Fusion._candidates)
+    # products the cameras were sure of (``recognizer_veto_score``): an answer leaving them all
+    # out is the shopper's word against the cameras (the controller journals it for staff)
+    sure: tuple[str, ...] = ()
 
     @property
     def best(self) -> Hypothesis | None:
@@ -298,22 +301,25 @@ class Fusion:
         ranked = self._rank(scored, identified)
         best = ranked[0]
         if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
-                and not self._contradicted(best, evidence.added):
+                and not self._sure(evidence.added, best):
             return Decision("add", delta, ranked)
         # "What did you put in?" when the cameras named something, even too weakly to be
         # charged on its own; "we could not tell" when nothing did
         named = identified or any(score >= SUGGEST_SCORE for score in evidence.added.values())
         kind = "added" if named else "unidentified"
-        return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified))
+        return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified),
+                        sure=self._sure(evidence.added))
 
-    def _contradicted(self, best: Hypothesis, seen: Mapping[str, float]) -> bool:
-        """The cameras are sure (``recognizer_veto_score``) of a product that ``best`` leaves out:
-        one barcode shown while another product goes in, a PLU typed for cheaper produce than
-        what is bagged, one item out and another in as one change, a "remove" tap on the wrong
-        item. The barcode, the entry or the weight would outvote the recognizer, and the
-        commit would be a silent guess against what the cameras saw: ask instead."""
-        codes = {part.code for part in best.parts}
-        return any(score >= self.params.recognizer_veto_score and code not in codes for code, score in seen.items())
+    def _sure(self, seen: Mapping[str, float], best: Hypothesis | None = None) -> tuple[str, ...]:
+        """The products the cameras are sure of (``recognizer_veto_score``) that ``best`` leaves
+        out (all of them without ``best``). A commit leaving one out is asked instead: one
+        barcode shown while another product goes in, a PLU typed for cheaper produce than what
+        is bagged, one item out and another in as one change, a "remove" tap on the wrong item.
+        The barcode, the entry or the weight would outvote the recognizer, and the commit would
+        be a silent guess against what the cameras saw."""
+        codes = {part.code for part in best.parts} if best is not None else set()
+        return tuple(sorted(code for code, score in seen.items()
+                            if score >= self.params.recognizer_veto_score and code not in codes))
 
     @staticmethod
     def _candidates(scored: list[tuple[float, tuple[Part, ...], float]], identified: set[str]) -> tuple[Hypothesis, ...]:
@@ -457,15 +463,17 @@ class Fusion:
                                (part,), (loss - grams) / sd))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         in_basket = {k[0] for k in keys}
+        seen_held = {code: score for code, score in evidence.removed.items() if code in in_basket}
         ranked = self._rank(scored, in_basket)
         best = ranked[0]
         decided_by_weight_alone = any(p.question_id is not None and (p.question_id not in seen_leaving or p in partial)
                                       for p in best.parts)
         if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
                 and not decided_by_weight_alone \
-                and not self._contradicted(best, {c: p for c, p in evidence.removed.items() if c in in_basket}):
+                and not self._sure(seen_held, best):
             return Decision("remove", delta, ranked)
-        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, in_basket))
+        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, in_basket),
+                        sure=self._sure(seen_held))
 
 
 def look_factor(similarity: float | None) -> float:

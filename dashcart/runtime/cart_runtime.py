@@ -626,6 +626,9 @@ class CartRuntime:
             for entry in new:
                 if entry.get("type") == "staff_call":
                     log.warning("a shopper calls for staff at this cart (%s)", entry.get("where", ""))
+                elif entry.get("type") == "disputed":
+                    log.warning("an answer (%s) left out what the cameras were sure of (%s): staff may check "
+                                "the basket", entry.get("answer", ""), ", ".join(entry.get("seen", ())))
                 if self.on_note is not None:
                     self.on_note(entry)
                 if self._fleet is not None:

@@ -124,8 +124,9 @@ class CartFleet:
             data = {k: v for k, v in entry.items() if k != "type"}
             if data.get("action") == "signin":
                 data.pop("value", None)   # a refused sign-in's value is the shopper's token: not the fleet's
-            # a shopper calling for staff is kept and sent like a fault: someone must come
-            self.link.telemetry(f"note.{kind}", data, fault=kind == "staff_call")
+            # a shopper calling for staff, or answering against what the cameras were sure of, is
+            # kept and sent like a fault: someone must come, or check the basket at the exit
+            self.link.telemetry(f"note.{kind}", data, fault=kind in ("staff_call", "disputed"))
 
     def device(self, status: DeviceStatus) -> None:
         """A device changed state (controller thread): telemetry; anything but ok is a fault."""

@@ -825,3 +825,30 @@ def test_a_cancel_naming_no_question_cancels_what_the_shopper_was_doing_not_a_qu
     place(c, 300.0, -1062.0)                                         # minutes later one of them leaves
     (q,) = c.snapshot().questions
     assert q.kind == "removed" and c.basket.quantity(BRAVO_ORANGE) == 1
+
+
+def test_an_answer_against_what_the_cameras_were_sure_of_is_journaled_for_staff(catalogue):
+    # the banana trick: bananas typed in, mushrooms bagged; the veto asks, and the shopper
+    # answers bananas again: their word is the bill, but staff hear of it
+    c = make(catalogue, recognizer_temperature=0.0)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4011"))
+    c.handle(WeightSettled(3.0, delta_g=800.0, total_g=800.0, started_t=2.2))
+    c.handle(ItemRecognized(3.2, camera="top", direction="added", candidates=(("4648", 0.95),)))
+    c.handle(Tick(4.0))
+    (q,) = c.snapshot().questions
+    sure = [cand["code"] for cand in c.basket.questions[0].candidates if cand.get("sure")]
+    assert sure == ["4648"] and "4011" in [cand.code for cand in q.candidates]
+    c.handle(ShopperAction(5.0, "choose", "4011", question_id=q.id))
+    assert c.basket.quantity("4011") == 1
+    assert [e for e in c.log if e["type"] == "disputed"] == [
+        {"t": 5.0, "type": "disputed", "id": q.id, "answer": "4011", "seen": ["4648"], "delta_g": 800.0}]
+    # the same answered with what the cameras saw: nothing to dispute
+    d = make(catalogue, recognizer_temperature=0.0)
+    d.handle(ShopperAction(0.0, "signin", "tok"))
+    d.handle(ShopperAction(1.0, "plu", "4011"))
+    d.handle(WeightSettled(3.0, delta_g=800.0, total_g=800.0, started_t=2.2))
+    d.handle(ItemRecognized(3.2, camera="top", direction="added", candidates=(("4648", 0.95),)))
+    d.handle(Tick(4.0))
+    d.handle(ShopperAction(5.0, "choose", "4648", question_id=d.snapshot().questions[0].id))
+    assert d.basket.quantity("4648") == 1 and not [e for e in d.log if e["type"] == "disputed"]
