@@ -304,6 +304,8 @@ class LineDecoder:
         if isinstance(message, SicsStatus):
             self._said = f"the scale answers {message.text!r} ({message.kind})"
             if message.kind in ("overload", "underload"):
+                # a reading, at the limit: counted in both, as the bridge's saturation codes are
+                self.counters.readings += 1
                 self.counters.saturated += 1
                 return [Sample(t, saturated=True)]
             if message.kind in ("syntax", "transmission", "logical"):
