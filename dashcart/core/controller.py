@@ -596,9 +596,19 @@ class Controller:
 
     # -- weight --------------------------------------------------------------------------------
 
+    def _to_idle(self, t: float) -> None:
+        self._set_state(t, SessionState.IDLE)
+        self._checkout = None
+        self.language = self.settings.language   # the next shopper starts in the cart's language
+
     def _on_settled(self, change: WeightSettled) -> None:
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
+            if self.state is SessionState.DONE and change.delta_g >= self.fusion.params.min_change_g:
+                # The paid screen is what staff at the door look at: goods going in after the
+                # payment must not stand under "Paid". The cart goes back to its welcome, and a
+                # sign-in waits for the basket to be emptied (signin_max_load_g).
+                self._to_idle(change.t)
             return
         if self.state is SessionState.CHECKOUT and self._checkout is not None \
                 and self._checkout.stage == CheckoutStage.PAYING:
@@ -852,9 +862,7 @@ class Controller:
                 self._note(a.t, "rejected", action="signout", value="settling")
                 return
             if state is SessionState.DONE or empty:
-                self._set_state(a.t, SessionState.IDLE)
-                self._checkout = None
-                self.language = self.settings.language   # the next shopper starts in the cart's language
+                self._to_idle(a.t)
             elif a.action == "signout" and state in (SessionState.SHOPPING, SessionState.CHECKOUT):
                 # Not silently: a shopper who thinks they signed out and walks off would leave the
                 # session open, and the next person's items on their card.

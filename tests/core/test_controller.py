@@ -852,3 +852,22 @@ def test_an_answer_against_what_the_cameras_were_sure_of_is_journaled_for_staff(
     d.handle(Tick(4.0))
     d.handle(ShopperAction(5.0, "choose", "4648", question_id=d.snapshot().questions[0].id))
     assert d.basket.quantity("4648") == 1 and not [e for e in d.log if e["type"] == "disputed"]
+
+
+def test_goods_put_into_a_paid_cart_take_down_the_paid_screen(catalogue):
+    # the paid screen is what staff at the door see: a cart refilled after paying must not show it
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(15.0))
+    c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
+    assert c.state is SessionState.DONE
+    place(c, 30.0, -1062.0, total=0.0)                    # unloading at the car: still paid
+    assert c.state is SessionState.DONE
+    place(c, 60.0, 3186.0, BRAVO_ORANGE, total=3186.0)    # back in the store, three juices in
+    assert c.state is SessionState.IDLE and c.snapshot().checkout is None
+    c.handle(WeightLive(61.0, grams=3186.0, stable=True))
+    c.handle(ShopperAction(62.0, "signin", "tok"))
+    assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
