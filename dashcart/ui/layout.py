@@ -97,7 +97,10 @@ class Layout:
 
     @property
     def header(self) -> pygame.Rect:
-        return pygame.Rect(0, 0, self.width, max(MIN_TARGET + 8, self.px(64)))
+        # Portrait: two rows, the title (or the cart's message) alone on the first: beside the
+        # practice badge and "Weighing..." a message had a few dozen pixels ("..."), unreadable.
+        row = max(MIN_TARGET + 8, self.px(64))
+        return pygame.Rect(0, 0, self.width, 2 * row - self.pad if self.portrait else row)
 
     @property
     def body(self) -> pygame.Rect:
@@ -107,13 +110,18 @@ class Layout:
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
     def header_parts(self) -> dict[str, pygame.Rect]:
-        """Title, status light, language and help; ``status`` (shown only when a device is in
-        trouble) takes the right end of the title's space."""
+        """Title, status light, language and help; ``side`` is where the practice badge and
+        ``status`` (shown only when a device is in trouble or the load moves) go, from its right
+        end: the title's own space in landscape, the second row's in portrait."""
         inner = self.header.inflate(-2 * self.pad, -2 * self.pad)
-        title, light, lang, help_ = split_cols(inner, [None, self.px(28), self.px(88), self.px(100)], self.pad)
+        title = inner
+        if self.portrait:
+            title, inner = split_rows(inner, [None, None], self.pad)
+        side, light, lang, help_ = split_cols(inner, [None, self.px(28), self.px(88), self.px(100)], self.pad)
+        title = title if self.portrait else side
         light = pygame.Rect(0, 0, light.w, light.w).move(light.x, light.centery - light.w // 2)
-        status = pygame.Rect(title.right - self.px(90), title.y, self.px(90), title.h)
-        return {"title": title, "light": light, "status": status, "language": lang, "help": help_}
+        status = pygame.Rect(side.right - self.px(90), side.y, self.px(90), side.h)
+        return {"title": title, "side": side, "light": light, "status": status, "language": lang, "help": help_}
 
     # ---- screens ----------------------------------------------------------------------
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)

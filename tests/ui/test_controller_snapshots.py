@@ -248,3 +248,81 @@ def test_savings_need_the_wall_clock_for_dated_promotions(catalogue, tmp_path):
     assert c.snapshot().lines[0].savings_cents == 100 and c.snapshot().lines[0].deal == "half price"
     c.handle(Tick(600.0))                                     # 1500 + 595 s: the week is over
     assert c.snapshot().lines[0].savings_cents == 0
+
+
+# -- the controller's answers, as the shopper reads them --------------------------------------
+
+def _reads_in_full(h: Harness, widget_id: str) -> str:
+    from dashcart.ui.widgets import ELLIPSIS
+    text = h.find(widget_id)
+    lines, _ = h.app.ctx.fit(text.text, text.size, text.bold, text.rect.w, text.rect.h, text.wrap)
+    assert not any(line.endswith(ELLIPSIS) for line in lines), (widget_id, h.surface.get_size(), lines)
+    return text.text
+
+
+@pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_controllers_refusals_read_in_full_on_a_practice_cart(catalogue, tmp_path, size, language):
+    """A practice cart with the load moving: the header holds the badge and "Weighing..." too.
+    In portrait the message had a few dozen pixels beside them ("..." for the settling one)."""
+    c = controller(catalogue, tmp_path)
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightLive(1.5, 300.0, False))
+    c.handle(ShopperAction(1.6, "signout"))                  # something is going in: not now
+    settling = c.snapshot()
+    assert settling.message_key == "message.settling" and settling.practice and not settling.weight_stable
+    c.handle(WeightLive(2.5, 1062.0, True))
+    c.handle(WeightSettled(2.6, 1062.0, 1062.0, started_t=1.5))
+    c.handle(Tick(3.5))
+    [gain] = c.snapshot().questions                          # no camera: which item went in?
+    c.handle(ShopperAction(4.0, "choose", "2280000001285", gain.id))
+    c.handle(WeightLive(9.0, 1037.0, True))
+    c.handle(WeightSettled(9.1, -25.0, 1037.0, started_t=8.8))
+    c.handle(Tick(10.0))
+    [q] = c.snapshot().questions
+    c.handle(ShopperAction(11.0, "choose", "2280000001285", q.id))   # a juice for the 25 g that left: refused
+    weighs_more = c.snapshot()
+    assert weighs_more.message_key == "message.weighs_more"
+    for snap in (settling, weighs_more):
+        h = Harness(snap, size=size, language=language, tmp=tmp_path)
+        assert "practice" in h.ids()
+        said = _reads_in_full(h, "note")
+        assert ("1062" in said) == (snap is weighs_more)
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_refused_sign_in_says_what_this_cart_asks_for(catalogue, tmp_path, language):
+    """Goods in the basket at the sign-in: a cart with a camera asks for the code again; one with
+    no camera (signed in by a tap) must not: it has no code to show, only "Start shopping"."""
+    c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(1.0, 1500.0, True))
+    c.handle(ShopperAction(2.0, "signin", "dcs1:practice-cart-guest"))
+    snap = c.snapshot()
+    assert snap.message_key == "message.empty_first"
+    h = Harness(snap, language=language, tmp=tmp_path)
+    assert h.app.tap_signin and h.app.screen == "welcome"
+    said = _reads_in_full(h, "note")
+    start = h.find("start").label
+    assert start in said, (said, start)
+    h.app.tap_signin = False                                   # a cart with a camera
+    h.render()
+    assert start not in h.find("note").text
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_practice_cart_never_promises_a_payment_when_paying_waits_for_the_exit(catalogue, tmp_path, language):
+    from dashcart.events import LaneEntered
+    c = controller(catalogue, tmp_path)
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(ShopperAction(1.5, "plu", "4011"))
+    c.handle(WeightLive(2.0, 500.0, True))
+    c.handle(WeightSettled(2.1, 500.0, 500.0, started_t=1.8))
+    c.handle(Tick(3.0))
+    c.handle(LaneEntered(4.0, "lane1"))
+    c.handle(ShopperAction(5.0, "confirm", "checkout"))        # a tap before the exit: refused
+    snap = c.snapshot()
+    assert snap.message_key == "checkout.pay_at_exit" and snap.practice
+    h = Harness(snap, language=language, tmp=tmp_path)
+    assert h.app.screen == "checkout"
+    # the header says what the summary says: it finishes, nothing is charged
+    assert h.find("note").text == h.find("checkout_status").text

@@ -38,8 +38,13 @@ def test_shopping_regions_are_disjoint(size):
 def test_header_parts(size):
     lay = Layout(*size)
     parts = dict(lay.header_parts())
-    status = parts.pop("status")
-    assert parts["title"].contains(status)   # the trouble button borrows the title's right end
+    status, side = parts.pop("status"), parts.pop("side")
+    assert side.contains(status)   # the trouble button takes the right end of the badge's side
+    if lay.portrait:               # a row of its own: the title (a message) has the whole width
+        assert parts["title"].w > 0.9 * lay.width and not side.colliderect(parts["title"])
+        parts["side"] = side
+    else:                          # the title's right end
+        assert side == parts["title"]
     assert_disjoint_inside(parts, lay.header)
     assert min(parts["help"].size) >= MIN_TARGET and min(parts["language"].size) >= MIN_TARGET
 

@@ -29,26 +29,38 @@ def light_color(v: View) -> tuple[int, int, int]:
     return theme.OK
 
 
+def cart_words(v: View, key: str) -> str:
+    """The controller's message as this cart says it: a practice cart charges nothing, so it
+    promises no payment; a cart with no camera starts with a tap, not a code shown to it."""
+    if v.snap.practice and key == "checkout.pay_at_exit":
+        return "checkout.practice_pay_at_exit"
+    if v.tap_signin and key == "message.empty_first":
+        return "message.empty_first_tap"
+    return key
+
+
 def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
     lay, tr = v.layout, v.tr
     parts = lay.header_parts()
     widgets: list[Widget] = [Panel(lay.header, id="header", color=theme.HEADER_BG, radius=0)]
     note = v.ui.note if v.now < v.ui.note_until else ""
-    message = note or tr.message(v.snap.message_key, v.snap.message_values, v.snap.message)
+    message = note or tr.message(cart_words(v, v.snap.message_key), v.snap.message_values, v.snap.message)
     troubled = troubled_devices(v)
     weighing = not v.snap.weight_stable and v.snap.state == SessionState.SHOPPING
-    title_rect = parts["title"].copy()
+    side = parts["side"].copy()
     if troubled or weighing:
-        title_rect.w = parts["status"].x - lay.pad - title_rect.x
+        side.w = parts["status"].x - lay.pad - side.x
     if v.snap.practice:
         # No store: said on every screen, from the first one, so nobody thinks they paid.
-        badge = title_rect.copy()
-        badge.w = int(parts["title"].w * 0.42)
-        badge.right = title_rect.right
-        title_rect.w = badge.x - lay.pad - title_rect.x
+        badge = side.copy()
+        badge.w = int(parts["side"].w * 0.42)
+        badge.right = side.right
+        side.w = badge.x - lay.pad - side.x
         widgets.append(Panel(badge, id="practice_bg", color=theme.WARN, radius=6))
         widgets.append(Text(badge.inflate(-8, -4), id="practice", text=tr("practice.banner"),
                             size=lay.font("small"), bold=True, wrap=True, align="center"))
+    # Landscape: the badge and the status borrow the title's right end; portrait: a row of their own.
+    title_rect = side if parts["side"] == parts["title"] else parts["title"]
     if message:
         widgets.append(Panel(title_rect, id="note_bg", color=theme.HIGHLIGHT, radius=6))
         widgets.append(Text(title_rect.inflate(-12, 0), id="note", text=message, size=lay.font("body"),
