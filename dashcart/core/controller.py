@@ -494,6 +494,8 @@ class Controller:
             self._weight_seen = True
             if event.stable:
                 self._rest_g = event.grams
+                if self.message_key == "message.empty_first" and event.grams <= self.settings.signin_max_load_g:
+                    self._tell("", "")   # emptied: the next shopper must not read it
             self._follow_load(event)
             self._snapshot = None
         elif isinstance(event, (BeaconSighting, Tick)):
@@ -1166,11 +1168,15 @@ class Controller:
         if self.state is SessionState.CHECKOUT and co is not None:
             if passed and not co.exit_passed:
                 co.exit_passed = True
-                # journaled (without a note: nothing the shopper sees changed), so that a restart
-                # while held for a question does not wait for an exit already passed; the rest of
-                # the journaled checkout stays as it was (a paying order's id)
+                # journaled (without a note), so that a restart while held for a question does
+                # not wait for an exit already passed; the rest of the journaled checkout stays as
+                # it was (a paying order's id). The screen changes: "Pay now", the countdown, and
+                # no more "paying when you leave the lane" from an early tap.
                 self.basket.set_state(lane.t, SessionState.CHECKOUT.value,
                                       {**(self.basket.session.checkout or {}), "exit_passed": True})
+                if self.message_key == "checkout.pay_at_exit":
+                    self._tell("", "")
+                self._snapshot = None
             if passed and co.stage == CheckoutStage.SUMMARY:
                 # Through the exit: the order goes once the shopper has had the whole cancel
                 # window since "Checking out..." appeared (or the basket last changed); a brisk

@@ -454,8 +454,14 @@ class ScriptedTrip:
         snap = self._wait("the checkout", lambda s: s.state in (SessionState.CHECKOUT, SessionState.DONE), 15)
         if snap is not None and snap.state is SessionState.CHECKOUT:
             self._shot("checkout-summary")
-            self.say("shopper confirms on the summary screen")
-            runtime.action("confirm")
+            # "Pay now" is on the summary only past the lane's exit (before it the order waits
+            # for the exit anyway); else the cancel window runs out and the order goes by itself
+            past_exit = self._wait("the lane's exit", lambda s: s.state is SessionState.DONE or (
+                s.checkout is not None and s.checkout.payable), 15)
+            if past_exit is not None and past_exit.state is SessionState.CHECKOUT \
+                    and past_exit.checkout is not None and past_exit.checkout.stage == "summary":
+                self.say("shopper taps Pay now on the summary screen, past the lane's exit")
+                runtime.action("confirm")
         done = self._wait("payment", is_state(SessionState.DONE), 15)
         self._shot("paid")
         receipt = None

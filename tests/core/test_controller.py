@@ -871,3 +871,24 @@ def test_goods_put_into_a_paid_cart_take_down_the_paid_screen(catalogue):
     c.handle(WeightLive(61.0, grams=3186.0, stable=True))
     c.handle(ShopperAction(62.0, "signin", "tok"))
     assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
+
+
+def test_the_screen_follows_the_exit_and_the_emptied_basket(catalogue):
+    c = make(catalogue)
+    published = []
+    c.subscribe(published.append)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(LaneEntered(5.0, lane="lane-1"))
+    c.handle(ShopperAction(5.5, "confirm", "checkout"))       # too early: refused, said
+    assert published[-1].message_key == "checkout.pay_at_exit" and not published[-1].checkout.payable
+    c.handle(LaneDetected(6.5, lane="lane-1"))                # through the exit within the window
+    last = published[-1]
+    assert last.checkout.payable and last.checkout.countdown and last.message_key == ""
+    # a refused sign-in's message goes once the basket is emptied: the next shopper must not read it
+    d = make(catalogue)
+    d.handle(WeightLive(1.0, grams=1062.0, stable=True))
+    d.handle(ShopperAction(2.0, "signin", "tok"))
+    assert d.snapshot().message_key == "message.empty_first"
+    d.handle(WeightLive(5.0, grams=0.0, stable=True))
+    assert d.snapshot().message_key == ""
