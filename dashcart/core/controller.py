@@ -893,8 +893,11 @@ class Controller:
         # ("take it out" is answered by the scale, not by a tap.)
         # Likewise a Cancel naming no question, with a produce entry or a removal under way (the
         # weigh screen's Cancel, the remove screen's "keep it"), cancels that: tapped as a question
-        # came up, it closed a removal as "nothing removed", the item still on the bill.
-        cancelling = a.action == "cancel" and bool(self.produce_entry or self.removal_hint)
+        # came up, it closed a removal as "nothing removed", the item still on the bill. Both
+        # name their product: one tapped after the change used the entry or the tap (a removal
+        # question up, the screen a frame behind) answers nothing either; a bare cancel does.
+        cancelling = a.action == "cancel" and (bool(self.produce_entry or self.removal_hint)
+                                               or (a.question_id is None and a.value in self.catalogue))
         if a.action == "plu":
             question = self._question(a.question_id, (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED)) \
                 if a.question_id is not None else None

@@ -892,3 +892,23 @@ def test_the_screen_follows_the_exit_and_the_emptied_basket(catalogue):
     assert d.snapshot().message_key == "message.empty_first"
     d.handle(WeightLive(5.0, grams=0.0, stable=True))
     assert d.snapshot().message_key == ""
+
+
+def test_keep_it_tapped_as_the_removal_question_comes_up_answers_nothing(catalogue):
+    """The remove screen's "keep it" names its product. The loss used the tap (so none is armed
+    any more) and was asked about, the screen a frame behind: the tap closed that question as
+    "nothing removed", and the juice that left stayed on the bill."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    place(c, 5.0, 1066.0, BRAVO_ORANGE, total=2128.0)
+    c.handle(ShopperAction(7.0, "remove", BRAVO_ORANGE))                  # the orange tapped, the apple taken out
+    c.handle(ItemRecognized(8.2, camera="top", direction="removed", candidates=((JUICE, 0.99),)))
+    c.handle(WeightSettled(8.0, delta_g=-1063.0, total_g=1065.0, started_t=7.2))
+    c.handle(Tick(9.0))
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and c.removal_hint is None
+    c.handle(ShopperAction(9.2, "cancel", BRAVO_ORANGE))                  # "keep it"
+    assert [x.id for x in c.snapshot().questions] == [q.id]
+    c.handle(ShopperAction(10.0, "choose", JUICE, question_id=q.id))      # the question's own answer
+    assert c.basket.quantity(JUICE) == 0 and c.basket.quantity(BRAVO_ORANGE) == 1
