@@ -836,7 +836,9 @@ class Controller:
         if a.action == "signin":
             if state in (SessionState.IDLE, SessionState.DONE):
                 self._checkout = None
-                self.produce_entry = None
+                # the last shopper's produce entry or remove tap (never journaled: a restart or a
+                # replay of this session has none) must not decide this shopper's first change
+                self.produce_entry = self.removal_hint = None
                 # what the scale held at the sign-in, for a restart before any change is decided
                 at_rest = self.live_weight_g if self._weight_seen and self.weight_stable else None
                 # While the load moves, what lay in the basket is its last rest: rocking the cart

@@ -912,3 +912,25 @@ def test_keep_it_tapped_as_the_removal_question_comes_up_answers_nothing(catalog
     assert [x.id for x in c.snapshot().questions] == [q.id]
     c.handle(ShopperAction(10.0, "choose", JUICE, question_id=q.id))      # the question's own answer
     assert c.basket.quantity(JUICE) == 0 and c.basket.quantity(BRAVO_ORANGE) == 1
+
+
+def test_a_remove_tap_of_the_last_session_is_not_the_next_shoppers(catalogue):
+    """A tapped "remove" for the juice and went to the lane instead. The tap stayed armed into
+    B's session (not journaled, so a restart or a replay of B's trip had none): one of B's two
+    look-alike juices leaving, which nothing saw, was taken off the bill as the apple juice
+    instead of asked about."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok-A"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c.handle(ShopperAction(3.0, "remove", JUICE))
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(15.0))
+    c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
+    c.handle(ShopperAction(17.0, "confirm"))
+    place(c, 30.0, -1062.0, total=0.0)                     # unloaded at the car
+    c.handle(ShopperAction(100.0, "signin", "tok-B"))
+    place(c, 102.0, 1062.0, BRAVO_APPLE, total=1062.0)
+    place(c, 105.0, 1066.0, BRAVO_ORANGE, total=2128.0)
+    place(c, 110.0, -1065.0, total=1063.0)
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed" and c.basket.quantity(BRAVO_APPLE) == c.basket.quantity(BRAVO_ORANGE) == 1
