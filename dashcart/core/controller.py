@@ -635,9 +635,8 @@ class Controller:
                     and not self.basket.questions and self.state is SessionState.SHOPPING:
                 # It lay in the basket at the sign-in, which replay (time order) refuses for it:
                 # so does the live cart, or those goods would be the session's unbilled load.
-                self._set_state(self.t, SessionState.IDLE)
+                self._to_idle(self.t)
                 self._signed_in_t = None
-                self.language = self.settings.language
                 self._refuse_signin(change.t, change.total_g)
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
@@ -989,11 +988,9 @@ class Controller:
                            "nothing to do" if state is SessionState.IDLE else "the order is with the store: wait")
                 return
             self._staff_done(t, override, items=len(self.basket.items), total_cents=self.basket.total_cents())
-            self._checkout = None
             self._pending = None
             self.produce_entry = None
-            self._set_state(t, SessionState.IDLE)
-            self.language = self.settings.language
+            self._to_idle(t)
         else:
             self._note(t, "rejected", action="staff", value=override)
 
