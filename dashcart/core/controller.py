@@ -224,6 +224,7 @@ class _Checkout:
     charged_cents: int | None = None   # what the store charged, at its prices
     exit_passed: bool = False          # the lane's exit was seen (journaled: a restart must not wait for it again)
     window_from: float | None = None   # the cancel window counts from here (the entry, or the last change of the basket)
+    paid_load_g: float | None = None   # the load at rest when the order was placed (what was paid for, and bags)
 
 
 class Controller:
@@ -309,7 +310,8 @@ class Controller:
             self._checkout = _Checkout(stage=CheckoutStage(saved.get("stage", CheckoutStage.SUMMARY)),
                                        since=saved.get("since", 0.0), lane=saved.get("lane", ""),
                                        order_id=saved.get("order_id", ""),
-                                       exit_passed=bool(saved.get("exit_passed", False)))
+                                       exit_passed=bool(saved.get("exit_passed", False)),
+                                       paid_load_g=self.basket.session.load_g)
             if self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.BLOCKED):
                 # Held is the summary while questions are open, not a stage of its own: a journal
                 # that says "blocked" (the exit passed while held, as journaled until 2026-12-07)
@@ -320,7 +322,8 @@ class Controller:
             self._checkout_restored = self._checkout.stage == CheckoutStage.SUMMARY and self._checkout.exit_passed
         elif self.state is SessionState.DONE and saved:
             self._checkout = _Checkout(stage=CheckoutStage.PAID, since=saved.get("since", 0.0),
-                                       order_id=saved.get("order_id", ""), status=saved.get("status", ""))
+                                       order_id=saved.get("order_id", ""), status=saved.get("status", ""),
+                                       paid_load_g=self.basket.session.load_g)
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
         """``callback(snapshot)`` after every event that changed what the screen shows."""
@@ -606,10 +609,14 @@ class Controller:
     def _on_settled(self, change: WeightSettled) -> None:
         if self.state not in (SessionState.SHOPPING, SessionState.CHECKOUT):
             self._note(change.t, "ignored", delta_g=round(change.delta_g, 1), reason=f"no session ({self.state.value})")
-            if self.state is SessionState.DONE and change.delta_g >= self.fusion.params.min_change_g:
+            co = self._checkout
+            paid_g = co.paid_load_g if co is not None and co.paid_load_g is not None else 0.0
+            if self.state is SessionState.DONE and change.delta_g > 0 \
+                    and change.total_g > paid_g + self.settings.signin_max_load_g:
                 # The paid screen is what staff at the door look at: goods going in after the
-                # payment must not stand under "Paid". The cart goes back to its welcome, and a
-                # sign-in waits for the basket to be emptied (signin_max_load_g).
+                # payment, beyond what was paid for and the shopper's bags, must not stand under
+                # "Paid" (paid goods lifted out and put back, or keys dropped in, may). The cart
+                # goes back to its welcome, and a sign-in waits for the basket to be emptied.
                 self._to_idle(change.t)
             return
         if self.state is SessionState.CHECKOUT and self._checkout is not None \
@@ -834,10 +841,6 @@ class Controller:
             return
         if a.action == "signin":
             if state in (SessionState.IDLE, SessionState.DONE):
-                self._checkout = None
-                # the last shopper's produce entry or remove tap (never journaled: a restart or a
-                # replay of this session has none) must not decide this shopper's first change
-                self.produce_entry = self.removal_hint = None
                 # what the scale held at the sign-in, for a restart before any change is decided
                 at_rest = self.live_weight_g if self._weight_seen and self.weight_stable else None
                 # While the load moves, what lay in the basket is its last rest: rocking the cart
@@ -849,8 +852,18 @@ class Controller:
                     # the shopper's own bags, up to what the store allows; more is goods put in
                     # first, or brought back in a paid cart, so the shopper empties it and shows
                     # the code again. (A change still moving is decided as a change of the session.)
-                    self._refuse_signin(a.t, held)
+                    if not self.weight_stable:
+                        # moving: emptied or not, only the scale's next rest can tell (a scale
+                        # that never rests again is the scale's fault, which its status says)
+                        self._tell("message.settling", "one moment: the basket is still settling")
+                        self._note(a.t, "rejected", action="signin", value="settling")
+                    else:
+                        self._refuse_signin(a.t, held)
                     return
+                self._checkout = None
+                # the last shopper's produce entry or remove tap (never journaled: a restart or a
+                # replay of this session has none) must not decide this shopper's first change
+                self.produce_entry = self.removal_hint = None
                 self.basket.begin_session(a.t, a.value, at_rest)
                 self._signed_in_t = a.t
                 self._note(a.t, "signin")
@@ -1248,6 +1261,7 @@ class Controller:
             self._note(t, "checkout", stage=CheckoutStage.FAILED, reason=co.reason)
             return
         self._orders += 1
+        co.paid_load_g = self._rest_g
         try:
             placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
                                                     session_id=self.session_key, t=t, seq=self._orders)

@@ -123,7 +123,7 @@ class CartFleet:
         if self.link is not None and kind not in QUIET_NOTES:
             data = {k: v for k, v in entry.items() if k != "type"}
             if data.get("action") == "signin":
-                data.pop("value", None)   # a refused sign-in's value is the shopper's token: not the fleet's
+                data.pop("value", None)   # a sign-in's value may be the shopper's token: never the fleet's
             # a shopper calling for staff, or answering against what the cameras were sure of, is
             # kept and sent like a fault: someone must come, or check the basket at the exit
             self.link.telemetry(f"note.{kind}", data, fault=kind in ("staff_call", "disputed"))

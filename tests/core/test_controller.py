@@ -693,6 +693,11 @@ def test_a_sign_in_while_the_cart_is_rocked_still_finds_the_goods_at_rest(catalo
     c.handle(WeightLive(1.0, grams=3186.0, stable=True))
     c.handle(WeightLive(4.0, grams=3240.0, stable=False))
     c.handle(ShopperAction(4.5, "signin", "tok"))
+    # refused; moving, emptied or not only the next rest can tell (a scale that never rests again
+    # is not told to be emptied)
+    assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.settling"
+    c.handle(WeightLive(5.0, grams=3186.0, stable=True))
+    c.handle(ShopperAction(5.5, "signin", "tok"))
     assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
     # a load that was light at its last rest may still be moving: that change is the session's
     c.handle(WeightLive(8.0, grams=150.0, stable=True))              # the juices out, a bag stays
@@ -864,11 +869,13 @@ def test_goods_put_into_a_paid_cart_take_down_the_paid_screen(catalogue):
     c.handle(Tick(15.0))
     c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
     assert c.state is SessionState.DONE
-    place(c, 30.0, -1062.0, total=0.0)                    # unloading at the car: still paid
+    place(c, 30.0, -1062.0, total=0.0)                    # lifted out at the car, put back: still paid
+    place(c, 32.0, 1062.0, JUICE, total=1062.0)
+    place(c, 34.0, 12.0, total=1074.0)                    # keys dropped in: still paid
     assert c.state is SessionState.DONE
-    place(c, 60.0, 3186.0, BRAVO_ORANGE, total=3186.0)    # back in the store, three juices in
+    place(c, 60.0, 3186.0, BRAVO_ORANGE, total=4260.0)    # back in the store, three juices in
     assert c.state is SessionState.IDLE and c.snapshot().checkout is None
-    c.handle(WeightLive(61.0, grams=3186.0, stable=True))
+    c.handle(WeightLive(61.0, grams=4260.0, stable=True))
     c.handle(ShopperAction(62.0, "signin", "tok"))
     assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
 
