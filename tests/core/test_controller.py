@@ -54,6 +54,15 @@ def place(c, t, grams, code=None, total=0.0):
     c.handle(Tick(t + 1.0))
 
 
+def with_a_juice(catalogue):
+    """A signed-in cart with one juice in it (1062 g, at rest), and the store it checks out to."""
+    store = FakeStore()
+    c = make(catalogue, store=store)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    return c, store
+
+
 def test_idle_to_shopping_to_checkout_to_done(catalogue):
     store = FakeStore()
     c = make(catalogue, store=store)
@@ -164,10 +173,7 @@ def test_a_change_in_the_lane_gets_a_full_cancel_window_and_no_charge_before_the
 def test_pay_now_before_the_exit_waits_for_it(catalogue):
     # paid at the entry, a cart could turn back into the store with its session done, and what
     # went in then was ignored (free)
-    store = FakeStore()
-    c = make(catalogue, store=store)
-    c.handle(ShopperAction(0.0, "signin", "tok"))
-    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c, store = with_a_juice(catalogue)
     c.handle(LaneEntered(5.0, lane="lane-1"))
     c.handle(ShopperAction(5.5, "confirm", "checkout"))
     assert not store.orders and c.snapshot().message_key == "checkout.pay_at_exit"
@@ -181,10 +187,7 @@ def test_pay_now_before_the_exit_waits_for_it(catalogue):
 
 
 def test_what_goes_in_once_the_order_is_placed_is_not_shown_as_bought(catalogue):
-    store = FakeStore()
-    c = make(catalogue, store=store)
-    c.handle(ShopperAction(0.0, "signin", "tok"))
-    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c, store = with_a_juice(catalogue)
     c.handle(LaneDetected(10.0, lane="lane-1"))
     c.handle(Tick(15.0))
     assert len(store.orders) == 1 and c.snapshot().checkout.stage == "paying"
@@ -195,10 +198,7 @@ def test_what_goes_in_once_the_order_is_placed_is_not_shown_as_bought(catalogue)
 
 
 def test_an_order_due_while_an_item_goes_in_waits_for_it(catalogue):
-    store = FakeStore()
-    c = make(catalogue, store=store)
-    c.handle(ShopperAction(0.0, "signin", "tok"))
-    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c, store = with_a_juice(catalogue)
     c.handle(LaneDetected(10.0, lane="lane-1"))
     c.handle(WeightLive(14.8, grams=1500.0, stable=False))    # going in as the window ends
     c.advance_to(15.0)
@@ -832,15 +832,20 @@ def test_a_cancel_naming_no_question_cancels_what_the_shopper_was_doing_not_a_qu
     assert q.kind == "removed" and c.basket.quantity(BRAVO_ORANGE) == 1
 
 
-def test_an_answer_against_what_the_cameras_were_sure_of_is_journaled_for_staff(catalogue):
-    # the banana trick: bananas typed in, mushrooms bagged; the veto asks, and the shopper
-    # answers bananas again: their word is the bill, but staff hear of it
+def _banana_trick(catalogue):
+    """Bananas typed in, 800 g of mushrooms bagged, the cameras 0.95 sure of mushrooms: the veto asks."""
     c = make(catalogue, recognizer_temperature=0.0)
     c.handle(ShopperAction(0.0, "signin", "tok"))
     c.handle(ShopperAction(1.0, "plu", "4011"))
     c.handle(WeightSettled(3.0, delta_g=800.0, total_g=800.0, started_t=2.2))
     c.handle(ItemRecognized(3.2, camera="top", direction="added", candidates=(("4648", 0.95),)))
     c.handle(Tick(4.0))
+    return c
+
+
+def test_an_answer_against_what_the_cameras_were_sure_of_is_journaled_for_staff(catalogue):
+    # the shopper answers bananas again: their word is the bill, but staff hear of it
+    c = _banana_trick(catalogue)
     (q,) = c.snapshot().questions
     sure = [cand["code"] for cand in c.basket.questions[0].candidates if cand.get("sure")]
     assert sure == ["4648"] and "4011" in [cand.code for cand in q.candidates]
@@ -849,22 +854,14 @@ def test_an_answer_against_what_the_cameras_were_sure_of_is_journaled_for_staff(
     assert [e for e in c.log if e["type"] == "disputed"] == [
         {"t": 5.0, "type": "disputed", "id": q.id, "answer": "4011", "seen": ["4648"], "delta_g": 800.0}]
     # the same answered with what the cameras saw: nothing to dispute
-    d = make(catalogue, recognizer_temperature=0.0)
-    d.handle(ShopperAction(0.0, "signin", "tok"))
-    d.handle(ShopperAction(1.0, "plu", "4011"))
-    d.handle(WeightSettled(3.0, delta_g=800.0, total_g=800.0, started_t=2.2))
-    d.handle(ItemRecognized(3.2, camera="top", direction="added", candidates=(("4648", 0.95),)))
-    d.handle(Tick(4.0))
+    d = _banana_trick(catalogue)
     d.handle(ShopperAction(5.0, "choose", "4648", question_id=d.snapshot().questions[0].id))
     assert d.basket.quantity("4648") == 1 and not [e for e in d.log if e["type"] == "disputed"]
 
 
 def test_goods_put_into_a_paid_cart_take_down_the_paid_screen(catalogue):
     # the paid screen is what staff at the door see: a cart refilled after paying must not show it
-    store = FakeStore()
-    c = make(catalogue, store=store)
-    c.handle(ShopperAction(0.0, "signin", "tok"))
-    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    c, store = with_a_juice(catalogue)
     c.handle(LaneDetected(10.0, lane="lane-1"))
     c.handle(Tick(15.0))
     c.handle(OrderAcknowledged(16.0, order_id="order-1", status="accepted"))
