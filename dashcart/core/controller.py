@@ -349,7 +349,7 @@ class Controller:
             self._checkout_restored = False
             co = self._checkout
             if co is not None and co.stage == CheckoutStage.SUMMARY and co.deadline is None:
-                co.window_from, co.deadline = event.t, event.t + self.settings.summary_s
+                self._new_window(co, event.t)
         if self._pending_restored:
             self._pending_restored = False
             if self._pending is not None and self._pending.deadline > event.t + self.settings.evidence_after_s:
@@ -725,10 +725,8 @@ class Controller:
         else:
             self._ask(t, decision)
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
-            # The basket changed in the lane: show the new summary for a full cancel window, counted
-            # down at once past the exit, else from the exit on (no charge before the cart leaves).
-            self._checkout.window_from = t
-            self._checkout.deadline = t + self.settings.summary_s if self._checkout.exit_passed else None
+            # The basket changed in the lane: show the new summary for a full cancel window.
+            self._new_window(self._checkout, t)
 
     def _unnamed(self) -> list[OpenGain]:
         """What went in unnamed (open gain questions): a loss may be one of them leaving, which
@@ -855,8 +853,7 @@ class Controller:
                     if not self.weight_stable:
                         # moving: emptied or not, only the scale's next rest can tell (a scale
                         # that never rests again is the scale's fault, which its status says)
-                        self._tell("message.settling", "one moment: the basket is still settling")
-                        self._note(a.t, "rejected", action="signin", value="settling")
+                        self._refuse_settling(a.t, "signin")
                     else:
                         self._refuse_signin(a.t, held)
                     return
@@ -874,8 +871,7 @@ class Controller:
                 # Something is going in or out: the session ends once the scale has said what.
                 # Else the live cart, whose scale reader lags, would end it and then ignore the
                 # change, while a replay (time order) charges it, or the other way round.
-                self._tell("message.settling", "one moment: the basket is still settling")
-                self._note(a.t, "rejected", action="signout", value="settling")
+                self._refuse_settling(a.t, "signout")
                 return
             if state is SessionState.DONE or empty:
                 self._to_idle(a.t)
@@ -1007,6 +1003,10 @@ class Controller:
         else:
             self._note(t, "rejected", action="staff", value=override)
 
+    def _refuse_settling(self, t: float, action: str) -> None:
+        self._tell("message.settling", "one moment: the basket is still settling")
+        self._note(t, "rejected", action=action, value="settling")
+
     def _refuse_signin(self, t: float, grams: float) -> None:
         self._tell("message.empty_first", "take everything out of the basket, then show your code again")
         self._note(t, "rejected", action="signin", value=f"{grams:.0f} g in the basket")
@@ -1076,12 +1076,10 @@ class Controller:
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
             self._dispute(t, q, code)
-            if (chosen and chosen.get("item_id") in self.basket.session.items) or product.by_weight:
-                if chosen and chosen.get("item_id") in self.basket.session.items:
-                    lot = self.basket.session.items[chosen["item_id"]]
-                else:
-                    lots = [i for i in self.basket.items if i.code == code]
-                    lot = min(lots, key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
+            named = self.basket.session.items.get(chosen["item_id"]) if chosen and "item_id" in chosen else None
+            if named is not None or product.by_weight:
+                lot = named or min((i for i in self.basket.items if i.code == code),
+                                   key=lambda i: abs((i.weight_g or 0.0) + q.delta_g))
                 self._remove_lot(t, lot, -q.delta_g)
             else:
                 qty = self.basket.remove_units(t, code, qty, -q.delta_g)
@@ -1170,10 +1168,8 @@ class Controller:
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.BLOCKED and not self._checkout_on_hold():
             co.stage = CheckoutStage.SUMMARY
-            # A full cancel window on the answered basket: counted down at once past the exit; at
-            # the entry the summary waits for the exit, as it does without a question.
-            co.window_from = t
-            co.deadline = t + self.settings.summary_s if co.exit_passed else None
+            # A full cancel window on the answered basket, as it does without a question.
+            self._new_window(co, t)
             self._note(t, "checkout", stage=CheckoutStage.SUMMARY)
 
     # -- checkout ------------------------------------------------------------------------------
@@ -1228,6 +1224,13 @@ class Controller:
             co.reason, co.reason_key = "changes could not be saved: staff must check the basket", "checkout.unsaved"
         self._note(t, "checkout", stage=CheckoutStage.BLOCKED, open_questions=len(self.basket.questions),
                    unsaved_weight_changes=self.unsaved_weight_changes)
+
+    def _new_window(self, co: _Checkout, t: float) -> None:
+        """A whole cancel window from ``t`` (the basket changed, a question was answered, a
+        restart): counted down at once past the exit; at the entry the summary waits for the
+        exit, which counts the rest of it (no charge before the cart leaves the lane)."""
+        co.window_from = t
+        co.deadline = t + self.settings.summary_s if co.exit_passed else None
 
     def _settling(self, t: float) -> bool:
         """A change is still to be decided, or the load is moving: something is going in or out
