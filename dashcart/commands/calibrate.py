@@ -3,7 +3,8 @@
 Interactive by default (it tells you when to empty the basket and when to put the weight
 on). With ``--known-grams G --yes`` it runs unattended: it takes the first stable reading as
 empty, waits for the load to change and come to rest, and uses that as the known weight.
-Writes ``scale.offset`` and ``scale.counts_per_gram`` to the config file atomically.
+Then it reads the weight again with the new values and writes ``scale.offset`` and
+``scale.counts_per_gram`` to the config file atomically only when that reads what was typed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dashcart.config import DEFAULT_CONFIG_PATH, Config, ScaleSection, update_co
 from dashcart.errors import Misconfigured, RetryLater
 
 if TYPE_CHECKING:
+    from dashcart.core.scale_calibration import Calibration
     from dashcart.drivers.scale import ScaleDriver
 
 CAPTURE_S = 1.0
@@ -98,6 +100,38 @@ def _target(args: argparse.Namespace, config: Config) -> Path:
     return Path(args.config or config.source or DEFAULT_CONFIG_PATH)
 
 
+def _check_direction(result: Calibration, args: argparse.Namespace, config: Config) -> None:
+    """Refuse a gain whose sign is not the cell's: the weight was on at step 1, or off at step 2.
+
+    Counts alone cannot tell (cells mounted upside down, or with A+ and A- swapped, read a load
+    as fewer counts), so the direction is the configured gain's sign (a file the installer wrote
+    has none: the default's, upward) unless --cell says which way the cell reads.
+    """
+    inverted = args.cell == "inverted" if args.cell else config.scale.counts_per_gram < 0
+    if (result.counts_per_gram < 0) == inverted:
+        return
+    went, way, other = ("up", "fewer", "upright") if inverted else ("down", "more", "inverted")
+    raise Misconfigured(f"calibrate: the reading went {went} when the weight went on, where this load cell reads a "
+                        f"load as {way} counts: was the weight already on at step 1, or off at step 2? Run again, "
+                        "the basket empty at step 1 and the weight on at step 2; nothing was written (a cell that "
+                        f"does read the other way: --cell {other})")
+
+
+def _read_back(scale: ScaleDriver, result: Calibration, known: float, band: float, timeout_s: float) -> None:
+    """Read the known weight again with the new values; refuse them when it is not what was typed."""
+    from dashcart.core.scale_calibration import grams, readback_tolerance_g
+
+    print("3/3 Reading it back with the new calibration (leave the weight on)...", flush=True)
+    mean, _ = _capture(scale, band, timeout_s)
+    reads = grams(result, mean)
+    print(f"    reads {reads:.1f} g with the new calibration (you said {known:g} g)", flush=True)
+    allowed = readback_tolerance_g(known, band / abs(result.counts_per_gram))
+    if abs(reads - known) > allowed:
+        raise Misconfigured(f"calibrate: the read-back is {reads - known:+.1f} g off the {known:g} g (more than "
+                            f"{allowed:.1f} g): the load moved or was still settling; keep the weight still on the "
+                            "basket until it says Calibrated, and run again; nothing was written")
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     from dashcart.core.scale_calibration import MIN_SPAN_COUNTS, calibrate
     from dashcart.runtime.devices import open_scale
@@ -119,21 +153,24 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"Calibrating {scale.describe()}; the result goes to {target}.", file=out)
         _wait_open(scale)
         if interactive:
-            _ask("1/2 Empty the basket (leave the bag hooks as in use), then press Enter: ")
+            _ask("1/3 Empty the basket (leave the bag hooks as in use), then press Enter: ")
         else:
-            print("1/2 Reading the empty basket...", file=out, flush=True)
+            print("1/3 Reading the empty basket...", file=out, flush=True)
         empty, noise = _capture(scale, band, args.timeout)
         print(f"    empty: {empty:.0f} counts (noise {noise:.0f})", file=out, flush=True)
         known = args.known_grams
         if interactive:
             while known is None:
-                known = _known_grams(_ask("2/2 Put the known weight in the basket, type its weight in grams, "
-                                          "press Enter: "))
+                known = _known_grams(_ask("2/3 Put the known weight in the basket (leave it on to the end), "
+                                          "type its weight in grams, press Enter: "))
             loaded, _ = _capture(scale, band, args.timeout)
         else:
-            print(f"2/2 Put the {known:g} g weight in the basket; waiting for it to settle...", file=out, flush=True)
+            print(f"2/3 Put the {known:g} g weight in the basket (leave it on to the end); waiting for it to "
+                  "settle...", file=out, flush=True)
             loaded, _ = _capture(scale, band, args.timeout, differ_from=empty, min_span=MIN_SPAN_COUNTS)
-    result = calibrate(empty, loaded, float(known), noise)
+        result = calibrate(empty, loaded, float(known), noise)
+        _check_direction(result, args, config)
+        _read_back(scale, result, float(known), band, args.timeout)
     scale_cfg = dataclasses.replace(config.scale, offset=result.offset, counts_per_gram=result.counts_per_gram)
     if args.port and config.source:
         # --port was for this session only: keep the file's own port and backend
@@ -164,12 +201,17 @@ def _file_scale(config: Config) -> ScaleSection:
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "calibrate", parents=[common], help="tare and known-weight calibration of the scale",
-        description="Guided calibration: read the empty basket, then a known weight; write scale.offset and "
-                    "scale.counts_per_gram to the config file (--config, else the default file) atomically.")
+        description="Guided calibration: read the empty basket, then a known weight, then that weight again with "
+                    "the new values; when it reads what was typed, write scale.offset and scale.counts_per_gram to "
+                    "the config file (--config, else the default file) atomically.")
     parser.add_argument("--port", metavar="URL", help="calibrate the bridge at this port (default: scale.port)")
     parser.add_argument("--known-grams", type=float, metavar="G", help="the known weight in grams")
     parser.add_argument("--yes", action="store_true",
                         help="no prompts: needs --known-grams; waits for the weight to be put on")
+    parser.add_argument("--cell", choices=("upright", "inverted"),
+                        help="which way the load cell reads: upright (a load raises the count, counts_per_gram "
+                             "> 0) or inverted (it lowers it: cells upside down, or A+ and A- swapped); a weight "
+                             "that moves the reading the other way is refused (default: as scale.counts_per_gram)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="how long to wait for each stable reading (default 60)")
     parser.add_argument("--band-counts", type=float, metavar="N",

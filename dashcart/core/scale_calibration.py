@@ -13,6 +13,15 @@ from dashcart.errors import Misconfigured
 # The known weight must move the reading far beyond the noise, or the gain is a guess.
 MIN_SPAN_COUNTS = 200
 MIN_SPAN_NOISE = 20.0
+# The read-back (the known weight read again with the new values) must agree with the typed
+# weight to the larger of these, or of the stable band in grams. Two rests of one load honestly
+# differ by the drift that the band lets through (2 g by default, the cart's own motion band; a
+# noisy basket's wider --band-counts), by the offset and gain rounded as written, and by the
+# cell's creep in the seconds between the captures, a small fraction of 0.5 % of the load. A
+# load that moved (lifted, bumped, a hand on the basket) or a capture taken while it was still
+# settling is off by more.
+READBACK_MIN_G = 3.0
+READBACK_SHARE = 0.005
 
 
 @dataclass(frozen=True)
@@ -53,3 +62,13 @@ def calibrate(empty_mean: float, loaded_mean: float, known_g: float, noise: floa
     if not -8388608 < offset < 8388607:
         raise Misconfigured(f"empty reading {offset} is the HX711's saturation code: check the wiring")
     return Calibration(offset, round(counts_per_gram, 4))
+
+
+def grams(cal: Calibration, raw_mean: float) -> float:
+    """What ``raw_mean`` reads with ``cal``, as the weighing engine converts it."""
+    return (raw_mean - cal.offset) / cal.counts_per_gram
+
+
+def readback_tolerance_g(known_g: float, band_g: float) -> float:
+    """How far the read-back of ``known_g`` may be from it (see READBACK_MIN_G)."""
+    return max(READBACK_MIN_G, READBACK_SHARE * known_g, band_g)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dashcart.config import load_config
-from dashcart.core.scale_calibration import calibrate, stable_mean
+from dashcart.core.scale_calibration import calibrate, readback_tolerance_g, stable_mean
 from dashcart.errors import Misconfigured
 from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 
@@ -36,6 +36,12 @@ def test_calibrate_refuses_nonsense(loaded, known, message):
 def test_span_must_beat_the_noise():
     with pytest.raises(Misconfigured):
         calibrate(0.0, 5000.0, 100.0, noise=400.0)
+
+
+def test_the_read_back_allows_the_noise_and_the_band_not_more():
+    assert readback_tolerance_g(100.0, 2.0) == 3.0            # a few grams on a light weight
+    assert readback_tolerance_g(2000.0, 2.0) == 10.0          # 0.5 % of a heavy one
+    assert readback_tolerance_g(1000.0, 5.2) == 5.2           # what a wide --band-counts calls at rest
 
 
 def test_stable_mean_ignores_a_lone_glitch_but_not_motion():
@@ -66,16 +72,24 @@ def _read_until(proc, text):
     return seen
 
 
+INSTALLED = ('# written by the installer\n[cart]\nid = "cart-0042"\n\n[scale]\nbackend = "serial"\n'
+             '# the bridge\'s stable name\nport = "/dev/ttyUSB0"\nbaudrate = 115200\n')
+
+
 @pytest.fixture
 def config_file(tmp_path):
+    """A cart calibrated before: its gain's sign says which way its (inverted) cell reads."""
     path = tmp_path / "dashcart.toml"
-    path.write_text('# written by the installer\n[cart]\nid = "cart-0042"\n\n[scale]\nbackend = "serial"\n'
-                    '# the bridge\'s stable name\nport = "/dev/ttyUSB0"\nbaudrate = 115200\n')
+    path.write_text(INSTALLED + "offset = 12000\ncounts_per_gram = -380.0\n")
     return path
 
 
-def _guided(bridge, config_file, typed: str, placed_g: float | None) -> tuple[int, str]:
-    """Answer the prompts like a person: Enter on the empty basket, then the weight."""
+def _guided(bridge, config_file, typed: str, placed_g: float | None,
+            preloaded_g: float = 0.0) -> tuple[int, str, str]:
+    """Answer the prompts like a person: Enter on the empty basket, then the weight. A person
+    who left ``preloaded_g`` on at step 1 takes it off at step 2 (``placed_g`` then None)."""
+    if preloaded_g:
+        bridge.place(preloaded_g)
     proc = _spawn(["--config", str(config_file), "--port", bridge.port, "--band-counts", "2000", "--timeout", "30"])
     try:
         _read_until(proc, "press Enter")
@@ -84,17 +98,22 @@ def _guided(bridge, config_file, typed: str, placed_g: float | None) -> tuple[in
         _read_until(proc, "type its weight")
         if placed_g is not None:
             bridge.place(placed_g)
-            time.sleep(0.2)
+        if preloaded_g:
+            bridge.lift(preloaded_g)
+        time.sleep(0.2)
         proc.stdin.write(typed + "\n")
         proc.stdin.flush()
-        return proc.wait(timeout=90), proc.stderr.read()
+        return proc.wait(timeout=90), proc.stdout.read(), proc.stderr.read()
     finally:
         proc.kill()
 
 
 def test_guided_calibration_writes_the_config(bridge, config_file):
-    rc, err = _guided(bridge, config_file, "1000", 1000.0)
+    rc, out, err = _guided(bridge, config_file, "1000", 1000.0)
     assert rc == 0, err
+    # read back with the values written, the weight still on
+    reads = float(out.split("    reads ")[1].split(" g with the new calibration (you said 1000 g)")[0])
+    assert abs(reads - 1000.0) < 1.0 and "Calibrated: offset = " in out
     config = load_config(config_file)
     assert abs(config.scale.offset - TRUE_OFFSET) < 150
     assert config.scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
@@ -118,9 +137,66 @@ def test_unattended_calibration(bridge, config_file):
     assert load_config(config_file).scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
 
 
+def test_a_weight_lifted_before_the_read_back_is_refused_and_the_config_kept(bridge, config_file):
+    before = config_file.read_text()
+    proc = _spawn(["--config", str(config_file), "--port", bridge.port, "--known-grams", "500", "--yes",
+                   "--band-counts", "2000", "--timeout", "30"])
+    try:
+        _read_until(proc, "waiting for it to settle")
+        bridge.place(500.0)
+        _read_until(proc, "3/3 Reading it back")
+        bridge.lift(500.0)   # taken off as soon as the gain was known
+        rc, out, err = proc.wait(timeout=90), proc.stdout.read(), proc.stderr.read()
+    finally:
+        proc.kill()
+    assert rc == 2, err
+    assert abs(float(out.split("    reads ")[1].split(" g")[0])) < 5 and "Calibrated" not in out
+    assert "g off the 500 g" in err and "the load moved" in err and "Traceback" not in err
+    assert config_file.read_text() == before
+
+
+def test_a_weight_left_on_at_the_empty_step_is_refused_and_the_config_kept(bridge, config_file):
+    before = config_file.read_text()
+    # on at "empty the basket", taken off at "put the known weight in": the gain's sign flips
+    rc, _, err = _guided(bridge, config_file, "1000", None, preloaded_g=1000.0)
+    assert rc == 2, err
+    assert "was the weight already on at step 1, or off at step 2?" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert config_file.read_text() == before
+
+
+def test_a_first_calibration_takes_the_cells_direction_from_cell(bridge, config_file):
+    config_file.write_text(INSTALLED)   # no gain yet: a load is taken to raise the count
+    args = ["--config", str(config_file), "--port", bridge.port, "--known-grams", "500", "--yes",
+            "--band-counts", "2000", "--timeout", "30"]
+    for cell, rc in ((), 2), (("--cell", "inverted"), 0):
+        proc = _spawn([*args, *cell])
+        try:
+            _read_until(proc, "waiting for it to settle")
+            bridge.place(500.0)
+            assert proc.wait(timeout=90) == rc
+            err = proc.stderr.read()
+        finally:
+            proc.kill()
+        if rc:
+            assert "the reading went down" in err and "--cell inverted" in err, err
+            assert config_file.read_text() == INSTALLED
+            bridge.lift(500.0)
+    assert load_config(config_file).scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
+
+
+def test_a_trade_scale_is_not_calibrated_by_dashcart(config_file, capsys):
+    from dashcart.cli import main
+
+    # an MT-SICS scale sends grams: offset and counts_per_gram are never applied to it
+    config_file.write_text('[scale]\nbackend = "serial"\nprotocol = "mt-sics"\nport = "/dev/ttyUSB0"\n')
+    assert main(["calibrate", "--config", str(config_file), "--known-grams", "500", "--yes"]) == 2
+    assert "a trade scale is calibrated by its own service" in capsys.readouterr().err
+
+
 def test_a_weight_that_moves_nothing_is_refused_and_the_config_kept(bridge, config_file):
     before = config_file.read_text()
-    rc, err = _guided(bridge, config_file, "500", None)   # typed, but nothing was put on
+    rc, _, err = _guided(bridge, config_file, "500", None)   # typed, but nothing was put on
     assert rc == 2
     assert "moved the reading by only" in err and "Traceback" not in err
     assert config_file.read_text() == before
@@ -134,7 +210,7 @@ def test_yes_without_known_weight_is_refused(config_file, capsys):
 
 
 def test_a_weight_that_is_not_positive_is_asked_again(bridge, config_file):
-    rc, err = _guided(bridge, config_file, "0\n-5\nnan\n1000", 1000.0)
+    rc, _, err = _guided(bridge, config_file, "0\n-5\nnan\n1000", 1000.0)
     assert rc == 0, err
     assert load_config(config_file).scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
 
