@@ -49,6 +49,7 @@ from dashcart.events import (
     WeightSettled,
 )
 from dashcart.runtime.late_evidence import LateEvidenceHold
+from dashcart.runtime.scale_lag import ScaleLagHold
 from dashcart.runtime.sdnotify import Notifier
 from dashcart.runtime.state_lock import StateDirLock
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats, Supervisor, SystemdWatchdog
@@ -82,7 +83,7 @@ LOOP_DEADLINE_S = 5.0
 LIVE_WEIGHT_PERIOD_S = 0.1
 #: Longest wait for an event before the controller loop beats and looks at the clock.
 IDLE_WAIT_S = 0.5
-HOLD_POLL_S = 0.02      # how often a decision waiting for a late recognizer looks again
+HOLD_POLL_S = 0.02      # how often a deadline waiting for a late recognizer or the scale looks again
 #: At a stop, how much longer than every loop's shared 5 s the controller loop may take to
 #: leave the event it is inside (a commit on a slow SD card) before what waits is handed on:
 #: 5 + 4 s leaves systemd's TimeoutStopSec=15s room to close the rest.
@@ -187,6 +188,7 @@ class CartRuntime:
         self._vision: VisionPipeline | None = None
         self._live: LiveVision | None = None
         self._late_evidence: LateEvidenceHold | None = None   # with cameras: waits for a late recognizer
+        self._scale_lag = ScaleLagHold(self._scale_reported_through)   # deadlines wait for the scale reader
         self._signin: QrSignIn | None = None
         self._signin_lock = threading.Lock()
         self._beacons: BeaconScanner | None = None
@@ -502,15 +504,19 @@ class CartRuntime:
     def _controller_loop(self, beat: Heartbeat, stop: threading.Event) -> None:
         controller = self.controller
         assert controller is not None
-        hold = self._late_evidence
+        hold, lag = self._late_evidence, self._scale_lag
         while not stop.is_set():
             # A decision whose recognizer is late waits for it (see late_evidence): what would
             # decide it, and all after, is held back meanwhile, and no Tick is sent.
             if hold is not None and hold.held and not hold.must_wait(controller, self.clock()):
                 self._release_held(controller, hold, stop)
                 continue
+            # A deadline the scale reader has not reported up to waits for it (see scale_lag).
+            for late in lag.release(self.clock()):
+                self._deliver(controller, late)
             deadline = controller.next_deadline()
-            if hold is not None and hold.holding(controller, self.clock()):
+            behind = lag.behind(deadline, self.clock())
+            if behind or (hold is not None and hold.holding(controller, self.clock())):
                 wait = HOLD_POLL_S
             else:
                 wait = IDLE_WAIT_S if deadline is None else max(0.0, min(IDLE_WAIT_S, deadline - self.clock()))
@@ -523,10 +529,21 @@ class CartRuntime:
             if event is None:
                 if hold is not None and (hold.holding(controller, self.clock()) or not self.queue.empty()):
                     continue
+                if lag.held or lag.behind(controller.next_deadline(), self.clock()) or not self.queue.empty():
+                    continue
                 event = Tick(self.clock())
-            if hold is not None and hold.offer(event, controller):
+            elif lag.offer(event, deadline, self.clock()):
                 continue
-            self._dispatch_safely(controller, event)
+            self._deliver(controller, event)
+
+    def _deliver(self, controller: Controller, event: Event) -> None:
+        if self._late_evidence is not None and self._late_evidence.offer(event, controller):
+            return
+        self._dispatch_safely(controller, event)
+
+    def _scale_reported_through(self) -> float | None:
+        source = self.scale_source
+        return None if source is None else source.reported_through()
 
     def _hand_on_before_stopping(self) -> None:
         """Stopping (an update, a restart, staff switching the cart off): what still waits in the
@@ -543,7 +560,7 @@ class CartRuntime:
             # stays unhandled (a restart of a load-cell bridge still finds the load)
             log.warning("controller still busy at stop: %d queued event(s) not handed on", self.queue.qsize())
             return
-        events = (hold.take_all() if hold is not None else []) + self._take_queued()
+        events = (hold.take_all() if hold is not None else []) + self._scale_lag.take_all() + self._take_queued()
         for event in sorted(events, key=lambda e: e.t):
             # no Tick: the stop is not a moment of the trip's clock (a restored change is
             # decided on the next start); a device's status is that of one we are closing

@@ -95,6 +95,7 @@ class ScaleEventSource:
         self.saved_zero = saved_zero
         self._zero_saved_g = engine.zero_g
         self._last_live: tuple[float, float, bool] | None = None   # (t, grams, stable) last sent
+        self._through: float | None = None   # the newest reading whose events are posted
         self._was_state: str | None = None
         # Zero requests from other threads (staff on the screen, the fleet): the engine is this
         # reader's alone, so they are carried out here, between polls.
@@ -119,12 +120,22 @@ class ScaleEventSource:
             self.put(change.to_event())
         if items:
             self._live(items[-1].t)
+            self._through = items[-1].t   # after its events: whoever reads it finds them queued
         self._zero_when_at_rest()
         zero = self.engine.zero_g
         if self.saved_zero is not None and abs(zero - self._zero_saved_g) >= ZERO_SAVE_STEP_G:
             # a card that refuses it is tried again at the next step, not at every poll
             self._zero_saved_g = zero
             self.saved_zero.save(zero)
+
+    def reported_through(self) -> float | None:
+        """The time of the newest reading whose events are posted (any thread), or None while
+        the scale is not talking (not connected, or no readings on its line): then nothing
+        waits for it (:mod:`dashcart.runtime.scale_lag`)."""
+        health = getattr(self.driver, "health", None)
+        if not self.driver.connected or (health is not None and health.state == "down"):
+            return None
+        return self._through
 
     def loop(self, heartbeat: _Beat, stop: threading.Event) -> None:
         """The supervisor's worker body: poll until ``stop``, beating every round."""
