@@ -541,6 +541,11 @@ class Controller:
         if (live.stable and self._pending is None
                 and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT)
                 and (load is None or LOAD_FOLLOW_MIN_G <= abs(live.grams - load) < LOAD_FOLLOW_MAX_G)):
+            if load is None and live.grams > self.settings.signin_max_load_g \
+                    and self._withdraw_signin(live.t, live.grams):
+                # signed in before the scale's first reading (just after a boot) with goods in
+                # the basket: they would be the session's unbilled load
+                return
             self.basket.set_pending(live.t, None, live.grams)
 
     @property
@@ -638,13 +643,10 @@ class Controller:
             if self._pending is None:
                 # not charged, so part of the load a restart should find (the sign-in's predates it)
                 self.basket.set_pending(change.t, None, change.total_g)
-            if change.total_g > self.settings.signin_max_load_g and not self.basket.items \
-                    and not self.basket.questions and self.state is SessionState.SHOPPING:
+            if change.total_g > self.settings.signin_max_load_g:
                 # It lay in the basket at the sign-in, which replay (time order) refuses for it:
                 # so does the live cart, or those goods would be the session's unbilled load.
-                self._to_idle(self.t)
-                self._signed_in_t = None
-                self._refuse_signin(change.t, change.total_g)
+                self._withdraw_signin(change.t, change.total_g)
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
 
@@ -1007,6 +1009,18 @@ class Controller:
         self._tell("message.settling", "one moment: the basket is still settling")
         self._note(t, "rejected", action=action, value="settling")
 
+    def _withdraw_signin(self, t: float, grams: float) -> bool:
+        """A sign-in of this clock whose basket turns out to have held more than the shopper's
+        bags (``grams``) is undone, as :meth:`_on_action` would have refused it, while nothing
+        has happened in the session yet. Returns whether it was."""
+        if self._signed_in_t is None or self.state is not SessionState.SHOPPING \
+                or self.basket.items or self.basket.questions:
+            return False
+        self._to_idle(self.t)
+        self._signed_in_t = None
+        self._refuse_signin(t, grams)
+        return True
+
     def _refuse_signin(self, t: float, grams: float) -> None:
         self._tell("message.empty_first", "take everything out of the basket, then show your code again")
         self._note(t, "rejected", action="signin", value=f"{grams:.0f} g in the basket")
@@ -1068,8 +1082,8 @@ class Controller:
                     # What left must weigh nearer the units named than one fewer: a 1 kg juice
                     # named for 25 g that left is still in the cart, and taking it off the bill
                     # would be an under-charge the weight plainly contradicts.
-                    self._tell("message.weighs_more", f"{product.name} weighs about {claimed_g:.0f} g: only "
-                               f"{-q.delta_g:.0f} g left the basket", name=product.name,
+                    self._tell("message.weighs_more", f"Only {-q.delta_g:.0f} g came out, not {product.name} "
+                               f"(about {claimed_g:.0f} g): choose again or tap Nothing came out", name=product.name,
                                grams=f"{claimed_g:.0f}", left=f"{-q.delta_g:.0f}")
                     self._note(t, "rejected", action="choose", value=code)
                     return
@@ -1103,6 +1117,9 @@ class Controller:
                 decision = self.fusion.decide(rest, Evidence(zone=self.zone))
                 if decision.action == "ask":
                     self._ask(t, decision, q.place, q.look)
+                    # said, or the shopper takes the next question for the one just answered
+                    self._tell("message.rest_unnamed", f"about {rest:.0f} g more went in with {product.name}: "
+                               "what else?", name=product.name, grams=f"{rest:.0f}")
         self._after_question(t)
 
     def _dispute(self, t: float, q: OpenQuestion, code: str) -> None:

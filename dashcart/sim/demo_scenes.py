@@ -92,8 +92,9 @@ class _Player:
         if moving:
             self.at(0.2, WeightLive, self.load_g + delta_g / 2, False)
         self.load_g = round(self.load_g + delta_g, 1)
-        self.at(0.6, WeightLive, self.load_g, True)
-        self.at(0.0, WeightSettled, delta_g, self.load_g, started_t=start)
+        # in the scale reader's order: the change, then "at rest"
+        self.at(0.6, WeightSettled, delta_g, self.load_g, started_t=start)
+        self.at(0.0, WeightLive, self.load_g, True)
         self.at(self.c.settings.evidence_after_s + 0.05, Tick)
 
     def shot(self, name: str, **overlay: Any) -> Snapshot:
@@ -158,6 +159,7 @@ def demo_scenes(catalogue: Catalogue | None = None, config: Config | None = None
 
 
 def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
+    p.at(0.0, WeightLive, 0.0, True)   # the scale's first reading: the basket is empty
     p.shot("welcome")
     p.tap("signin", DEMO_TOKEN)
     p.tap("language", "ko")        # the shopper tries Korean, and back

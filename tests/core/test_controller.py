@@ -222,6 +222,24 @@ def test_a_sign_in_with_goods_already_in_the_basket_asks_to_empty_it(catalogue):
     assert c.state is SessionState.SHOPPING and c.expected_load_g == 180.0
 
 
+def test_a_sign_in_before_the_scale_s_first_reading_is_undone_if_goods_were_in_the_basket(catalogue):
+    # Just after a boot the scale has said nothing yet, so the sign-in is taken with no load
+    # known; its first rest is the goods put in before the session: the sign-in is undone as
+    # it would have been refused, not the goods taken for the session's unbilled load.
+    c = make(catalogue, signin_max_load_g=400.0)
+    c.handle(ShopperAction(1.0, "signin", "tok"))
+    assert c.state is SessionState.SHOPPING and c.expected_load_g is None
+    c.handle(WeightLive(1.4, grams=2124.0, stable=True))
+    assert c.state is SessionState.IDLE and c.snapshot().message_key == "message.empty_first"
+    # the shopper's bags are the starting load, as with a scale that had read
+    c.handle(WeightLive(5.0, grams=180.0, stable=True))
+    c.handle(ShopperAction(6.0, "signin", "tok"))
+    c2 = make(catalogue, signin_max_load_g=400.0)
+    c2.handle(ShopperAction(1.0, "signin", "tok"))
+    c2.handle(WeightLive(1.4, grams=180.0, stable=True))
+    assert c.state is c2.state is SessionState.SHOPPING and c.expected_load_g == c2.expected_load_g == 180.0
+
+
 def test_signing_out_when_nobody_is_signed_in_says_nothing(catalogue):
     c = make(catalogue)
     c.handle(ShopperAction(1.0, "signout"))
@@ -334,6 +352,8 @@ def test_an_answer_that_accounts_for_part_of_a_placement_asks_about_the_rest(cat
     assert [(i.code, i.qty, i.weight_g) for i in c.basket.items] == [(JUICE, 1, 1062.0)]
     (rest,) = c.snapshot().questions
     assert rest.kind == "unidentified" and rest.delta_g == 317.0 and "2470000001471" in [x.code for x in rest.candidates]
+    # the screen says it is a second question about the same placement
+    assert c.snapshot().message_key == "message.rest_unnamed" and dict(c.snapshot().message_values)["grams"] == "317"
     c.handle(ShopperAction(7.0, "choose", "2470000001471", question_id=rest.id))
     assert [(line.code, line.qty) for line in c.snapshot().lines] == [(JUICE, 1), ("2470000001471", 1)]
     assert c.snapshot().questions == ()

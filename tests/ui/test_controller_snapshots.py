@@ -13,6 +13,7 @@ from dashcart.core.basket import Basket
 from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.events import ShopperAction, Tick, WeightLive, WeightSettled
 from dashcart.snapshot import BasketLine, Candidate, CheckoutView, NearbyProduct, Question, Snapshot
+from dashcart.ui.i18n import Strings
 from tests.ui.ui_helpers import Harness, demo_scenes
 
 SNAPSHOT_TYPES = (Snapshot, BasketLine, Candidate, Question, NearbyProduct, CheckoutView)
@@ -266,6 +267,7 @@ def test_the_controllers_refusals_read_in_full_on_a_practice_cart(catalogue, tmp
     """A practice cart with the load moving: the header holds the badge and "Weighing..." too.
     In portrait the message had a few dozen pixels beside them ("..." for the settling one)."""
     c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(0.5, 0.0, True))
     c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
     c.handle(WeightLive(1.5, 300.0, False))
     c.handle(ShopperAction(1.6, "signout"))                  # something is going in: not now
@@ -287,7 +289,28 @@ def test_the_controllers_refusals_read_in_full_on_a_practice_cart(catalogue, tmp
         h = Harness(snap, size=size, language=language, tmp=tmp_path)
         assert "practice" in h.ids()
         said = _reads_in_full(h, "note")
-        assert ("1062" in said) == (snap is weighs_more)
+        assert ("Bravo Apple Juice" in said) == (snap is weighs_more)
+        # and the way on: the removal question's own "nothing came out" button
+        assert (Strings(language, "EUR")("question.nothing_removed") in said) == (snap is weighs_more)
+
+
+@pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_question_about_the_rest_of_a_placement_says_it_is_one(catalogue, tmp_path, size, language):
+    """A juice and a sour cream in together, the juice named: the next question is about the
+    317 g left, and the header says so (else it reads as the same question again)."""
+    c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(0.5, 0.0, True))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightSettled(2.6, 1379.0, 1379.0, started_t=1.5))
+    c.handle(WeightLive(2.6, 1379.0, True))
+    c.handle(Tick(3.5))
+    [q] = c.snapshot().questions
+    c.handle(ShopperAction(4.0, "choose", "2280000001285", q.id))
+    snap = c.snapshot()
+    assert snap.message_key == "message.rest_unnamed" and len(snap.questions) == 1
+    said = _reads_in_full(Harness(snap, size=size, language=language, tmp=tmp_path), "note")
+    assert "317" in said and "Bravo Apple Juice" in said
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
@@ -313,6 +336,7 @@ def test_a_refused_sign_in_says_what_this_cart_asks_for(catalogue, tmp_path, lan
 def test_a_practice_cart_never_promises_a_payment_when_paying_waits_for_the_exit(catalogue, tmp_path, language):
     from dashcart.events import LaneEntered
     c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(0.5, 0.0, True))
     c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
     c.handle(ShopperAction(1.5, "plu", "4011"))
     c.handle(WeightLive(2.0, 500.0, True))
