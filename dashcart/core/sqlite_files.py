@@ -16,14 +16,36 @@ FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 def quarantine(path: str | Path, stamp: str) -> Path:
     """Move a damaged SQLite file (and its -wal, -shm, -journal) aside as ``<name>.damaged-<stamp>``, kept
-    for the on-call engineer; returns the new path of the main file."""
+    for the on-call engineer; returns the new path of the main file. A second one in the same
+    second gets ``-2`` (``-3`` ...) after the stamp rather than replacing the first."""
     path = Path(path)
     target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while any(Path(f"{target}{suffix}").exists() for suffix in FILE_SUFFIXES):
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     for suffix in FILE_SUFFIXES:
         src = Path(f"{path}{suffix}")
         if src.exists():
             os.replace(src, Path(f"{target}{suffix}"))
     return target
+
+
+def prune_quarantined(path: str | Path, keep_s: float, now: float) -> list[Path]:
+    """Delete the files :func:`quarantine` moved aside for ``path`` more than ``keep_s`` before
+    ``now`` (Unix seconds; judged by when they were moved aside: the rename's inode change
+    time). A damaged basket journal holds the open session's sign-in token and basket: kept
+    for the on-call engineer, not for ever (and not to fill the card). Returns what went."""
+    path = Path(path)
+    gone: list[Path] = []
+    for kept in sorted(path.parent.glob(f"{path.name}.damaged-*")):
+        try:
+            if now - kept.stat().st_ctime > keep_s:
+                kept.unlink()
+                gone.append(kept)
+        except FileNotFoundError:
+            continue
+    return gone
 
 
 def cut_short(path: str | Path) -> bool:

@@ -84,6 +84,9 @@ LIVE_WEIGHT_PERIOD_S = 0.1
 #: Longest wait for an event before the controller loop beats and looks at the clock.
 IDLE_WAIT_S = 0.5
 HOLD_POLL_S = 0.02      # how often a deadline waiting for a late recognizer or the scale looks again
+#: How long a damaged basket journal moved aside stays for the on-call engineer: it holds the
+#: open session's sign-in token and basket (privacy), and a card must not fill with them.
+KEEP_DAMAGED_S = 14 * 86400
 #: At a stop, how much longer than every loop's shared 5 s the controller loop may take to
 #: leave the event it is inside (a commit on a slow SD card) before what waits is handed on:
 #: 5 + 4 s leaves systemd's TimeoutStopSec=15s room to close the rest.
@@ -317,8 +320,10 @@ class CartRuntime:
         starts clean with a staff notice on the screen: never a traceback, never a silent empty
         basket."""
         from dashcart.core.basket import DamagedJournal
-        from dashcart.core.sqlite_files import quarantine
+        from dashcart.core.sqlite_files import prune_quarantined, quarantine
         path = Path(self.config.state_dir()) / "basket.db"
+        for gone in prune_quarantined(path, KEEP_DAMAGED_S, time.time()):
+            log.info("%s: deleted, kept aside for %d days already", gone, KEEP_DAMAGED_S // 86400)
         try:
             return basket_cls.for_config(self.config)
         except DamagedJournal as exc:

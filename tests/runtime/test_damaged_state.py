@@ -251,3 +251,28 @@ def test_a_crash_in_a_files_first_commit_is_not_damage(tmp_path, catalogue, name
                                                for d in s.devices), 5)
     finally:
         runtime.stop()
+
+
+def test_a_damaged_journal_kept_aside_goes_after_two_weeks_and_none_replaces_another(tmp_path, catalogue, caplog,
+                                                                                     monkeypatch):
+    """A damaged journal holds the open session's sign-in token and basket: kept aside for the
+    on-call engineer, then deleted at a start two weeks on. Two in one second are both kept."""
+    import time
+
+    from dashcart.core.sqlite_files import prune_quarantined, quarantine
+    path = _journal(tmp_path)
+    first = quarantine(path, "20261207T101010")
+    second = quarantine(_journal(tmp_path), "20261207T101010")
+    assert first != second and first.exists() and second.exists()
+    kept = sorted(tmp_path.glob("basket.db.damaged-*"))
+    assert prune_quarantined(path, 14 * 86400, time.time()) == [] and sorted(tmp_path.glob("basket.db.damaged-*")) == kept
+    assert prune_quarantined(path, 14 * 86400, time.time() + 15 * 86400) == kept
+    assert not list(tmp_path.glob("basket.db.damaged-*")) and not path.exists()
+    # the running cart does it at start, and says so
+    old = quarantine(_journal(tmp_path), "20261101T000000")
+    monkeypatch.setattr("dashcart.runtime.cart_runtime.KEEP_DAMAGED_S", -1.0)   # as if two weeks had passed
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    with caplog.at_level(logging.INFO, logger="dashcart.run"):
+        runtime.start()
+        runtime.stop()
+    assert not old.exists() and any(str(old) in r.getMessage() for r in caplog.records)
