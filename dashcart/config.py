@@ -384,10 +384,12 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def check_id(value: str, where: str) -> str:
-    """A store or cart id that is safe as one topic level (no / + #, not ``_all``) and matches the
-    store API's ``cart_id``."""
-    if not _ID.fullmatch(value) or value == "_all":
-        raise Misconfigured(f"{where}: {value!r} must be 1-64 letters, digits, '.', '_' or '-' (and not '_all')")
+    """A store, cart or camera id: safe as one MQTT topic level (no / + #; a leading letter or
+    digit, so never the fleet's broadcast level ``_all``), as a folder name in a recorded trip
+    (``frames/<id>/``), and the store API's ``cart_id``."""
+    if not _ID.fullmatch(value):
+        raise Misconfigured(f"{where}: {value!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                            "starting with a letter or digit")
     return value
 
 
@@ -473,10 +475,7 @@ def check_settings(config: Config) -> None:
     check_id(config.cart.id, "cart.id")
     seen: set[str] = set()
     for i, camera in enumerate(config.cameras.devices):
-        # the name of its folder in a recorded trip (frames/<id>/), so a plain name
-        if not _ID.fullmatch(camera.id):
-            raise Misconfigured(f"cameras.devices[{i}].id: {camera.id!r} must be 1-64 letters, digits, '.', '_' or "
-                                "'-', starting with a letter or digit")
+        check_id(camera.id, f"cameras.devices[{i}].id")
         if camera.id in seen:
             raise Misconfigured(f"cameras.devices: camera id {camera.id!r} is used more than once")
         seen.add(camera.id)

@@ -58,3 +58,14 @@ def test_write_then_load_round_trips_and_keeps_only_changes(tmp_path):
 
 def test_dump_of_defaults_is_empty():
     assert dump_config(Config()).strip() == ""
+
+
+@pytest.mark.parametrize("text, where", [
+    ('[cart]\nid = "_all"\n', "cart.id"),                                  # the fleet's broadcast topic level
+    ('[cart]\nid = "a/b"\n', "cart.id"),
+    ('[[cameras.devices]]\nid = "../x"\n', "cameras.devices[0].id"),       # a folder of a recorded trip
+])
+def test_ids_that_are_not_one_plain_name_are_refused_naming_the_field(text, where):
+    with pytest.raises(Misconfigured) as info:
+        parse_config(text, "t.toml")
+    assert where in str(info.value) and "starting with a letter or digit" in str(info.value)
