@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dashcart.config import CheckoutSection, LocationSection, parse_config
@@ -49,7 +49,7 @@ from dashcart.events import (
 )
 from dashcart.runtime.checkout_sender import CheckoutService, PendingOrder
 from dashcart.sim.lane_radio import PlacedBeacon, Radio, hear, straight
-from dashcart.sim.reference_store import ReferenceStore, StoreServer
+from dashcart.sim.reference_store import PRICE_GRACE_S, ReferenceStore, StoreServer
 from dashcart.snapshot import BasketLine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,10 +98,11 @@ def service(state: Path, url: str, cart: str = "cart-0001", timeout_s: float = 2
         f'timeout_s = {timeout_s}\nretry_initial_s = 0.05\nretry_max_s = 0.5\n'), wall_clock=lambda: EPOCH)
 
 
-def new_store(workdir: Path, shoppers: int = 0, **kw: float) -> StoreServer:
+def new_store(workdir: Path, shoppers: int = 0, clock: Callable[[], float] = lambda: EPOCH,
+              **kw: float) -> StoreServer:
     store = ReferenceStore(workdir / "store.sqlite", {c: bytes.fromhex(k) for c, k in CARTS.items()},
                            {token(n): f"shopper{n}@example.com" for n in range(shoppers)}, catalogue=CATALOGUE,
-                           clock=lambda: EPOCH)
+                           clock=clock)
     return StoreServer(store, **kw).start()
 
 
@@ -415,7 +416,38 @@ def bench_attacks(workdir: Path, tries: int, seed: int = 5) -> dict[str, tuple[i
         hits += not _json_answer(status, body)
     out["malformed requests without a JSON answer"] = (hits, tries)
     store.stop()
+    out["dated into a promotion the store no longer offers (charged its price)"] = _dated_orders(workdir, tries, rng)
     return out
+
+
+def _dated_orders(workdir: Path, tries: int, rng: random.Random) -> tuple[int, int]:
+    """(accepted, tries): orders dated into the demo store's New Year week on vine tomatoes from
+    outside it, backdated 2 minutes (past the store's grace) to 24 hours after the week ended or
+    forward-dated up to 5 minutes before it began, priced as the cart would price them then."""
+    week = next(p for p in CATALOGUE.promotions if p.starts_at is not None and p.ends_at is not None)
+    assert week.starts_at is not None and week.ends_at is not None
+    received = [0.0]
+    (workdir / "dated").mkdir()
+    store = new_store(workdir / "dated", clock=lambda: received[0])
+    hits = 0
+    for n in range(tries):
+        if n % 2:
+            received[0] = week.ends_at + rng.uniform(PRICE_GRACE_S + 1.0, 24 * 3600.0 - 1.0)
+            placed_at = rng.uniform(max(week.starts_at, received[0] - 24 * 3600.0), week.ends_at - 0.001)
+        else:
+            received[0] = week.starts_at - rng.uniform(1.0, 299.0)
+            placed_at = rng.uniform(week.starts_at, received[0] + 300.0)
+        item = BasketItem(week.code, weight_g=round(rng.uniform(150.0, 1500.0), 1))
+        line, = price_basket([item], CATALOGUE, placed_at, CATALOGUE.promotions).lines
+        doc = _order(100_000 + n, lines=[{"code": line.code, "name": line.name, "qty": 1, "sold_by": "weight",
+                                          "weight_g": line.weight_g, "unit_price_cents": line.unit_price_cents,
+                                          "price_cents": line.price_cents, "savings_cents": line.savings_cents}],
+                     subtotal_cents=line.gross_cents, savings_cents=line.savings_cents,
+                     total_cents=line.price_cents, placed_at=round(placed_at, 3))
+        status, reply = _post(store, doc)
+        hits += status in (200, 201) and reply.get("total_cents") == line.price_cents < line.gross_cents
+    store.stop()
+    return hits, tries
 
 
 _EID_TEMPLATE = bytes([0x02, 0x01, 0x06, 0x03, 0x03, 0xAA, 0xFE])

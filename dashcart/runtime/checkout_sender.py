@@ -65,7 +65,7 @@ def backoff_s(key: str, attempts: int, initial_s: float, max_s: float) -> float:
 
 class CheckoutService:
     """``wall_clock`` (the live cart passes ``time.time``): stamps ``placed_at`` on orders (the
-    store prices promotions at that time) and times the outbox's retention; without it (replays,
+    store prices at that time when the order reaches it within 2 minutes) and times the outbox's retention; without it (replays,
     tests) order bodies depend only on the trip and settled rows are kept."""
 
     def __init__(self, config: Config, *, state_dir: Path | None = None,

@@ -3,9 +3,10 @@
 What it trusts of a cart: nothing but its signature. It checks every field of the order
 against the spec's bounds, that the ids are the ones the cart's id, session and sequence
 derive, and then **prices the order itself** from its own catalogue and promotions
-(:func:`dashcart.core.pricing.price_basket`): the cart's prices are a claim, the store's are
-what is charged, and the answer says so (``repriced``). Idempotency keys belong to the cart that
-signed them; one order id is charged at most once; a shopper token is bound to the first cart
+(:func:`dashcart.core.pricing.price_basket`) as they are when the order arrives (the cart's
+``placed_at`` only within a 2-minute grace: :func:`priced_at`): the cart's prices are a claim,
+the store's are what is charged, and the answer says so (``repriced``, ``priced_at``).
+Idempotency keys belong to the cart that signed them; one order id is charged at most once; a shopper token is bound to the first cart
 and session that use it. The charge and the reply are committed together in SQLite, so a retry
 after a lost reply gets the same reply and no second charge. Orders are readable only by the
 cart that placed them, and the receipt address is always masked.
@@ -44,8 +45,7 @@ HEAD_DEADLINE_S = 10.0            # the request line and headers, from their fir
 MAX_LINES = 500
 MAX_CENTS = 100_000_000          # $1M: no basket costs more; bounds every integer the spec allows
 MAX_SEQ = 999_999
-PRICE_WINDOW_S = 24 * 3600.0     # an order is priced at its placed_at if that is this recent
-CLOCK_AHEAD_S = 300.0            # ... and not further ahead of the store's clock than this
+PRICE_GRACE_S = 120.0            # a price offered this long before an order arrived is still honoured (priced_at)
 # Fault names: what the next request meets.
 FAULTS = ("none", "500", "503", "garbage", "slow", "drop-before-commit", "drop-after-commit", "wrong-order",
           "html-404", "html-400", "drip", "drip-after-commit")
@@ -158,6 +158,41 @@ def check_order_shape(order: Any) -> dict[str, Any]:
     return order
 
 
+def priced_at(placed_at: float | None, received_at: float) -> float:
+    """The time an order is priced at: when the store received it, or the cart's ``placed_at``
+    when that is at most ``PRICE_GRACE_S`` earlier.
+
+    ``placed_at`` is the cart's word. It is signed, but with the cart's key, and whoever lifts
+    that key from one SD card signs any time they like: honouring ``placed_at`` up to a day back
+    let them backdate an order into a promotion that had ended (or forward-date it into one
+    about to start) and pay less. An honest order can be late too: placed while the store was
+    unreachable, it waits in the cart's outbox for minutes or hours, and the shopper saw the
+    prices of the checkout. The store would honour those only on evidence it can check that the
+    checkout happened then, and the order carries none an attacker with the cart's config cannot
+    make: the session id and seq are hashes and counters the cart chooses, and the lane
+    beacon's identifiers are computed with the lane key, which is in the same config (the cart
+    verifies them with it). What the store knows itself is when the order arrived. So:
+
+    * priced at receipt: the store never charges a price it no longer offers, however the
+      order is dated; the reply says when it priced (``priced_at``) and ``repriced`` when that
+      differs from what the cart asked, and the cart's receipt says why;
+    * except within ``PRICE_GRACE_S`` (120 s) of receipt, the store's stated grace: an order
+      whose checkout fell just before a promotion ended, delivered through a network blip (the
+      cart retries 0.5 s doubling, each try at most its 5 s deadline, clocks within 1.5 s), is
+      charged what the shopper saw. A backdater gains at most a price offered 2 minutes ago.
+
+    Weighed and not taken: charging the higher of the two prices never lets backdating win
+    either, but charges an honest late shopper more than the store offers at receipt when a
+    price fell meanwhile (receipt pricing never does); refusing a ``placed_at`` older than the
+    cart's previous order rejects honest ones (a cart delivers up to 4 orders side by side, and
+    retries reorder them), and an order is money that must not be refused for being late.
+    A ``placed_at`` ahead of the store's clock (a cart clock running fast) is priced at receipt.
+    """
+    if placed_at is not None and received_at - PRICE_GRACE_S <= placed_at <= received_at:
+        return placed_at
+    return received_at
+
+
 class ReferenceStore:
     """The store's logic on one SQLite file; :class:`StoreServer` puts HTTP in front of it.
 
@@ -236,11 +271,9 @@ class ReferenceStore:
             raise StoreError(403, "unknown shopper")
         return order
 
-    def _price(self, order: dict[str, Any]) -> dict[str, Any]:
-        """The store's own prices for the order's items: what is charged."""
-        now = self._clock()
-        placed_at = order.get("placed_at")
-        at = placed_at if placed_at is not None and now - PRICE_WINDOW_S <= placed_at <= now + CLOCK_AHEAD_S else now
+    def _price(self, order: dict[str, Any], received_at: float) -> dict[str, Any]:
+        """The store's own prices for the order's items, at :func:`priced_at`: what is charged."""
+        at = priced_at(order.get("placed_at"), received_at)
         items = []
         for i, line in enumerate(order["lines"], start=1):
             product = self.catalogue.get(line["code"])
@@ -261,7 +294,7 @@ class ReferenceStore:
         theirs = [(line["unit_price_cents"], line["savings_cents"], line["price_cents"]) for line in order["lines"]]
         ours = [(line.unit_price_cents, line.savings_cents, line.price_cents) for line in priced.lines]
         return {"subtotal_cents": priced.subtotal_cents, "savings_cents": priced.savings_cents,
-                "total_cents": priced.total_cents, "repriced": theirs != ours,
+                "total_cents": priced.total_cents, "repriced": theirs != ours, "priced_at": round(at, 3),
                 "lines": [{"code": line.code, "qty": line.qty, "weight_g": line.weight_g,
                            "unit_price_cents": line.unit_price_cents, "savings_cents": line.savings_cents,
                            "price_cents": line.price_cents, "promotion": line.label or line.promotion}
@@ -288,12 +321,12 @@ class ReferenceStore:
                                          (token_digest,)).fetchone()
                 if bound is not None and tuple(bound) != (order["cart_id"], order["session_id"]):
                     raise StoreError(403, "this shopper token was used in another session; sign in again")
-                charged = self._price(order)
+                now = self._clock()
+                charged = self._price(order, now)
                 # Charging the card on file happens here, in the same transaction as the record.
                 reply_doc = {"order_id": order["order_id"], "status": "accepted", "currency": self.currency,
                              **charged, "receipt": {"to": mask_email(self._shoppers.get(order["shopper_token"], ""))}}
                 reply = json.dumps(reply_doc)
-                now = self._clock()
                 if bound is None:
                     self._db.execute("INSERT INTO shopper_sessions VALUES (?, ?, ?, ?)",
                                      (token_digest, order["cart_id"], order["session_id"], now))

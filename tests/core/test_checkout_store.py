@@ -12,11 +12,13 @@ import pytest
 
 from dashcart.config import parse_config
 from dashcart.core.canonical import canonical_json
+from dashcart.core.catalogue import Catalogue
 from dashcart.core.checkout.order import order_ids, sign
 from dashcart.core.checkout.outbox import Outbox
+from dashcart.core.pricing import Promotion
 from dashcart.events import OrderAcknowledged, OrderDelayed
 from dashcart.runtime.checkout_sender import CheckoutService
-from dashcart.sim.reference_store import ReferenceStore, StoreServer, read_signature
+from dashcart.sim.reference_store import PRICE_GRACE_S, ReferenceStore, StoreServer, read_signature
 from dashcart.snapshot import BasketLine
 
 KEYS = {"cart-a": bytes.fromhex("11" * 16), "cart-b": bytes.fromhex("22" * 16)}
@@ -407,3 +409,71 @@ def test_a_dripped_head_gets_an_answer_in_time_and_an_idle_connection_does_not(s
         time.sleep(0.8)
         sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).split()[1] == b"200"
+
+
+# --- the cart chooses placed_at: backdating into a promotion that has ended ----------------
+
+ENDS = 1_767_830_400.0               # 2026-01-08T00:00:00Z
+STARTS = ENDS - 7 * 86400            # a week of 25 % off the milk, then list price (2 x 1.99 = 3.98)
+MILK_OFFER = dict(MILK, price_cents=298, savings_cents=100)   # what the cart showed during the week
+
+
+@pytest.fixture
+def promo_store(tmp_path, catalogue):
+    """The store with a week's promotion and a clock the test sets: (server, clock)."""
+    clock = [ENDS + 3600.0]
+    shop = Catalogue(catalogue, promotions=[Promotion("milk-25", MILK["code"], "percent", 25,
+                                                      starts_at=STARTS, ends_at=ENDS, label="25% off")])
+    server = StoreServer(ReferenceStore(tmp_path / "store.sqlite", KEYS, SHOPPERS, catalogue=shop,
+                                        clock=lambda: clock[0])).start()
+    yield server, clock
+    server.stop()
+
+
+def offer_order(placed_at):
+    return order(lines=(MILK_OFFER,), subtotal_cents=398, savings_cents=100, placed_at=placed_at)
+
+
+@pytest.mark.parametrize("received_at, placed_at", [
+    (ENDS + 3600.0, ENDS - 60.0),                   # an hour after the week ended, dated a minute before
+    (ENDS + 23 * 3600.0, ENDS - 1.0),               # almost a day after
+    (STARTS - 240.0, STARTS + 1.0),                 # 4 minutes before it starts, dated into it
+])
+def test_a_cart_key_cannot_date_an_order_into_a_price_the_store_no_longer_offers(promo_store, received_at,
+                                                                                   placed_at):
+    """The attack: a key lifted from one cart signs an order dated inside the promotion."""
+    server, clock = promo_store
+    clock[0] = received_at
+    status, reply = post(server, offer_order(placed_at))
+    assert status == 201 and reply["total_cents"] == 398 and reply["repriced"] is True
+    assert reply["priced_at"] == received_at and reply["lines"][0]["promotion"] == ""
+    assert server.store.charges()[0][2] == 398
+
+
+def test_an_order_delivered_within_the_grace_is_charged_the_price_shown(promo_store):
+    server, clock = promo_store
+    clock[0] = ENDS + PRICE_GRACE_S - 30.0    # checked out just before the end, delivered through a blip
+    status, reply = post(server, offer_order(ENDS - 30.0))
+    assert status == 201 and reply["total_cents"] == 298 and reply["repriced"] is False
+    assert reply["priced_at"] == ENDS - 30.0 and reply["lines"][0]["promotion"] == "25% off"
+
+
+def test_an_honest_late_order_is_charged_at_receipt_and_its_receipt_says_why(tmp_path, promo_store):
+    """Placed during the promotion while the store was unreachable, delivered 3 h later: accepted
+    (an order is money), charged what the store offers when it arrives, and the receipt says so."""
+    server, clock = promo_store
+    service = _service(tmp_path, server.url)
+    shown = BasketLine(MILK["code"], MILK["name"], 2, 298, 199, savings_cents=100, deal="25% off")
+    pending = service.place_order((shown,), shopper_token=TOKEN_A, session_id=SESSION, t=0.0,
+                                  placed_at=ENDS - 600.0)
+    clock[0] = ENDS - 590.0
+    server.inject("503")
+    assert isinstance(service.deliver_due(0.0)[0], OrderDelayed)
+    clock[0] = ENDS + 3 * 3600.0 - 600.0
+    done, = service.deliver_due(10.0)
+    service.close()
+    assert isinstance(done, OrderAcknowledged) and done.status == "accepted" and done.total_cents == 398
+    assert pending.total_cents == 298 and server.store.charges()[0][2] == 398
+    receipt = (tmp_path / "cart" / "receipts" / f"{pending.order_id}.txt").read_text()
+    assert "TOTAL" in receipt and "3.98 USD" in receipt
+    assert "when the order reached it, 3 h 00 min after checkout (the cart had 2.98 USD)" in receipt

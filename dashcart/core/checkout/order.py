@@ -75,8 +75,9 @@ def build_order(lines: Sequence[BasketLine], *, cart_id: str, session_id: str, s
     """Sign an order of priced lines. Raises ValueError for a basket that cannot be charged.
 
     ``placed_at``: the wall clock (Unix seconds) when the order was placed, if the cart knows
-    it; the store prices promotions at that time (within a day), so a delivery delayed by an
-    outage is charged what the shopper saw.
+    it; the store prices at that time when the order reaches it within 2 minutes (a delivery
+    through a network blip is charged what the shopper saw), else at its arrival (the cart's
+    key signs any time, so a late ``placed_at`` is no evidence: docs/checkout.md).
     """
     if not lines:
         raise ValueError("the basket is empty")

@@ -96,12 +96,39 @@ def charged_order(order: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any
     return charged
 
 
+def _priced_late_s(order: dict[str, Any], reply: dict[str, Any]) -> float:
+    """How long after the order's ``placed_at`` the store priced it (its ``priced_at``); 0 when
+    it priced at the checkout, or either time is missing."""
+    placed, priced = order.get("placed_at"), reply.get("priced_at")
+    if (not isinstance(placed, (int, float)) or not isinstance(priced, (int, float))
+            or isinstance(placed, bool) or isinstance(priced, bool)):
+        return 0.0
+    late = float(priced) - float(placed)
+    return late if late >= 1.0 else 0.0
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def store_receipt_text(order: dict[str, Any], reply: dict[str, Any]) -> str:
     """The receipt of an accepted order: what the store charged."""
     text = receipt_text(charged_order(order, reply))
     note = "Charged by the store"
     if reply.get("repriced"):
-        note += f" at its own prices (the cart had {_money(order['total_cents'], order['currency'])})"
+        note += " at its own prices"
+        late = _priced_late_s(order, reply)
+        if late:
+            # a delayed order is priced when it reaches the store, not at the checkout (the
+            # store cannot tell a late order from a backdated one): say so, or the shopper is
+            # left wondering why the promotion they saw is not on the receipt
+            note += f" when the order reached it, {_duration(late)} after checkout"
+        note += f" (the cart had {_money(order['total_cents'], order['currency'])})"
     to = (reply.get("receipt") or {}).get("to", "") if isinstance(reply.get("receipt"), dict) else ""
     if to:
         note += f"; receipt sent to {mask_email(to)}"
