@@ -517,8 +517,15 @@ class CartRuntime:
                 self._release_held(controller, hold, stop)
                 continue
             # A deadline the scale reader has not reported up to waits for it (see scale_lag).
-            for late in lag.release(self.clock()):
-                self._deliver(controller, late)
+            released = lag.release(self.clock())
+            if released:
+                # The reader has caught up, and what it posted may still be queued (posted while
+                # the controller was inside an event): that goes before the held events it
+                # precedes, in time order, or the first held one lets the deadline fall due first.
+                for late in sorted(released + self._take_queued(), key=lambda e: e.t):
+                    if not lag.offer(late, controller.next_deadline(), self.clock()):
+                        self._deliver(controller, late)
+                continue
             deadline = controller.next_deadline()
             behind = lag.behind(deadline, self.clock())
             if behind or (hold is not None and hold.holding(controller, self.clock())):

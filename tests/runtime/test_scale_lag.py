@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from dashcart.core.catalogue import Catalogue
+from dashcart.core.controller import Controller
 from dashcart.drivers.scale.decoder import ScaleCounters
 from dashcart.events import (
     BarcodeSeen,
@@ -98,6 +99,18 @@ class LaggingScale:
         self.connected = False
 
 
+def _past_the_exit_with_a_juice(runtime: CartRuntime) -> tuple[Controller, float]:
+    """Once the juice is on the bill, past the lane's exit: the controller, and when the order falls due."""
+    assert wait_for(runtime, lambda s: [line.code for line in s.lines] == [JUICE], 10) is not None
+    runtime.post(LaneDetected(runtime.clock(), "lane-1"))
+    assert wait_for(runtime, lambda s: s.checkout is not None and s.checkout.countdown, 10) is not None
+    controller = runtime.controller
+    assert controller is not None
+    due = controller.next_deadline()
+    assert due is not None
+    return controller, due
+
+
 def test_an_item_going_in_as_the_order_falls_due_is_waited_for_as_in_the_replay(
         tmp_path: Path, catalogue: Catalogue) -> None:
     # The cart is past the lane's exit with a juice on the bill; a second item starts going in
@@ -114,13 +127,7 @@ def test_an_item_going_in_as_the_order_falls_due_is_waited_for_as_in_the_replay(
         t = runtime.clock()
         runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
         scale.then(t, 1062.0, 0.3)
-        assert wait_for(runtime, lambda s: [line.code for line in s.lines] == [JUICE], 10) is not None
-        runtime.post(LaneDetected(runtime.clock(), "lane-1"))
-        assert wait_for(runtime, lambda s: s.checkout is not None and s.checkout.countdown, 10) is not None
-        controller = runtime.controller
-        assert controller is not None
-        due = controller.next_deadline()
-        assert due is not None
+        controller, due = _past_the_exit_with_a_juice(runtime)
         scale.then(due - 0.35, 1062.0 + 510.0, 0.6)
         time.sleep(max(0.0, due + 0.6 - runtime.clock()))
         snap = runtime.snapshot()
@@ -129,5 +136,59 @@ def test_an_item_going_in_as_the_order_falls_due_is_waited_for_as_in_the_replay(
         # order holds for the answer
         snap = wait_for(runtime, lambda s: bool(s.questions), 10)
         assert snap is not None and snap.checkout is not None and snap.checkout.stage != "paying"
+    finally:
+        runtime.stop()
+
+
+class _Reported:
+    """A scale reader's ``reported_through`` that the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.through: float | None = None
+
+    def reported_through(self) -> float | None:
+        return self.through
+
+
+def test_what_the_scale_posted_while_the_controller_was_busy_goes_before_the_held_events(
+        tmp_path: Path, catalogue: Catalogue) -> None:
+    # A tap past the due order waits for the scale. While the controller is inside another
+    # event, the reader catches up: it posts that the load began to move just before the
+    # deadline, then a reading past it. The tap must not go first: handed on, it lets the
+    # order fall due with the basket "at rest", and the item going in is ignored as "order
+    # placed", while the replay (time order) sees the load moving and waits.
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    runtime.start()
+    reported = _Reported()
+    try:
+        runtime.scale_source = reported  # type: ignore[assignment]
+        runtime.post(WeightLive(runtime.clock(), 0.0, True))
+        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
+        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
+        t = runtime.clock()
+        runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
+        runtime.post(WeightSettled(t + 0.01, 1062.0, 1062.0, started_t=t - 0.3))
+        runtime.post(WeightLive(t + 0.01, 1062.0, True))
+        controller, due = _past_the_exit_with_a_juice(runtime)
+        reported.through = due - 0.3      # the reader lags behind what falls due
+        real = controller.handle
+
+        def handle(event: object) -> None:
+            if isinstance(event, ShopperAction) and event.action == "language" and event.value == "en":
+                # the reader catches up meanwhile, in two polls
+                runtime.post(WeightLive(due - 0.2, 1300.0, False))
+                runtime.post(WeightLive(due + 0.05, 1500.0, False))
+                reported.through = due + 0.05
+            real(event)  # type: ignore[arg-type]
+
+        controller.handle = handle  # type: ignore[method-assign]
+        time.sleep(max(0.0, due + 0.03 - runtime.clock()))
+        runtime.post(ShopperAction(due + 0.02, "language", "ko"))   # held: past the due order
+        time.sleep(0.06)
+        runtime.post(ShopperAction(due - 0.25, "language", "en"))   # before it: goes through
+        time.sleep(0.3)
+        snap = runtime.snapshot()
+        assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
+        assert not [n for n in controller.log if n.get("stage") == "paying"]
     finally:
         runtime.stop()
