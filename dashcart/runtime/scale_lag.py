@@ -3,18 +3,19 @@
 A deadline (a change's decision, the checkout's order) happens at its own time on the event
 clock. In a replay every reading of the recording comes before a deadline that follows it; live,
 the scale reader posts what a reading means (the load began to move, a change settled) a
-little after the reading arrived (up to a poll and a reading's period: about 0.1 s for the
-load-cell bridge). Without a wait, the controller loop sends the deadline's ``Tick`` (or
-hands on a beacon sighting or a tap past it) first: an item that began going in just before
-the order fell due is then outside the order and ignored as "order placed", while the replay
-of the same recording waits for the basket to settle and charges it. Two bills for one trip,
-one of them missing an item.
+little after the reading arrived (a poll later: more on a busy Pi). Without a wait, the
+controller loop sends the deadline's ``Tick`` (or hands on a beacon sighting or a tap past it)
+first: an item that began going in just before the order fell due is then outside the order
+and ignored as "order placed", while the replay of the same recording waits for the basket to
+settle and charges it. Two bills for one trip, one of them missing an item.
 
 :class:`ScaleLagHold` closes that gap in the controller loop: a due deadline waits until the
 scale reader has reported readings up to it. Meanwhile no ``Tick`` is sent, and any event of
 another source at or past the deadline is held back, in time order; the scale's own events go
-through. The wait is bounded by ``max_lag_s``: a scale that falls silent is reported down
-within a second, and the cart must not stall on it.
+through. Once the reader has caught up, what it posted and the loop has not yet taken goes
+before the held events, in time order with them. The wait is bounded by ``max_lag_s``: a
+scale that falls silent is reported down only after a second of silence (its line's health is
+looked at every 0.25 s), and the cart must not stall on it meanwhile.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from collections.abc import Callable
 
 from dashcart.events import DeviceStatus, Event, WeightLive, WeightSettled
 
-#: The longest a due deadline waits for the scale's readings up to it: several of the
-#: bridge's 0.1 s periods, less than the second after which a silent scale is reported down.
+#: The longest a due deadline waits for the scale's readings up to it: many of the bridge's
+#: 12.5 ms readings (80 Hz), less than the second after which a silent scale is reported down.
 MAX_LAG_S = 0.5
 
 
@@ -46,7 +47,8 @@ class ScaleLagHold:
         self._deadline: float | None = None   # what the held events wait behind
 
     def behind(self, deadline: float | None, now: float) -> bool:
-        """Whether ``deadline`` is due at ``now`` but the scale has not yet reported up to it."""
+        """Whether ``deadline`` is due at ``now``, less than ``max_lag_s`` ago, but the scale has
+        not yet reported up to it."""
         if deadline is None or deadline > now or now - deadline >= self.max_lag_s:
             return False
         through = self.reported_through()
