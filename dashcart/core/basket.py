@@ -139,6 +139,9 @@ class SessionRecord:
     # so that something put in or taken out while it was down is a change to decide, not the
     # scale's new zero point (None: not known).
     load_g: float | None = None
+    # What the scale held at rest at the sign-in: the shopper's own bags, never billed (None:
+    # not known, the load moved at the sign-in).
+    start_load_g: float | None = None
 
 
 class Journal:
@@ -522,8 +525,9 @@ class Basket:
         s = self.session
         if kind == "session":
             load = data.get("load_g")
+            start = None if load is None else float(load)
             self.session = SessionRecord(state="shopping", shopper=data["shopper"], started_t=t, seq=seq,
-                                         load_g=None if load is None else float(load))
+                                         load_g=start, start_load_g=start)
         elif kind == "state":
             s.state = data["state"]
             s.checkout = data.get("checkout")

@@ -35,6 +35,7 @@ from dashcart.config import CartSection, CheckoutSection, FusionSection
 from dashcart.core.basket import Basket, Item, JournaledCheckout, JournalWriteFailed, OpenQuestion, QuestionCandidate
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.fusion import (
+    MAX_Z,
     BasketEntry,
     Decision,
     Evidence,
@@ -45,6 +46,7 @@ from dashcart.core.fusion import (
     Part,
     best_quantity,
     unexplained_g,
+    units_z,
 )
 from dashcart.core.pricing import BasketItem, PricingError, Promotion, price_basket
 from dashcart.events import (
@@ -714,8 +716,9 @@ class Controller:
         t = pending.deadline
         # decided: the change leaves the journal, with the load it left (SessionRecord.load_g)
         self.basket.set_pending(t, None, change.total_g)
+        loss = change.delta_g < 0
         decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(),
-                                      self._unnamed() if change.delta_g < 0 else ())
+                                      self._unnamed() if loss else (), self._own_load_g(change) if loss else 0.0)
         if decision.action == "ignore":
             self._note(t, "ignored", delta_g=round(change.delta_g, 1), reason="below min_change_g")
             return
@@ -737,6 +740,19 @@ class Controller:
                          q.place, q.look, told_out=q.kind == QuestionKind.REMOVE_UNKNOWN)
                 for q in self.basket.questions
                 if q.kind in (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED, QuestionKind.REMOVE_UNKNOWN) and q.delta_g > 0]
+
+    def _own_load_g(self, change: WeightSettled) -> float:
+        """What the basket held before ``change`` of the shopper's own (bags, never billed): the
+        load at the sign-in, or more where the load then held more than the bill and the open
+        questions account for (the sign-in's load not known, a placement staff left unnamed).
+        A loss may be some of it leaving; lifted out, the bags weigh what they did at the sign-in,
+        so that stays a possibility all session (a question at worst, never a wrong refund)."""
+        # An open gain question's grams are in the basket, unnamed; an open removal's (negative)
+        # left, though no line has been taken off for them yet. (A line without a weight counts
+        # as none: more of the load is the shopper's, so more is asked, never less.)
+        accounted = sum(i.weight_g or 0.0 for i in self.basket.items) + sum(q.delta_g for q in self.basket.questions)
+        unaccounted = change.total_g - change.delta_g - accounted
+        return max(unaccounted, self.basket.session.start_load_g or 0.0)
 
     def _taken_out(self, t: float, qid: int, loss_g: float | None = None) -> None:
         """The unnamed item of question ``qid`` left the basket: nothing to charge or refund.
@@ -1105,6 +1121,18 @@ class Controller:
             else:
                 qty = said_qty or (chosen["qty"] if chosen else
                                    best_quantity(product, q.delta_g, self.fusion.params.scale_noise_g))
+                if units_z(product, qty, q.delta_g, self.fusion.params.scale_noise_g) < -MAX_Z:
+                    # The units named weigh clearly more than went in: two sour creams (636 g)
+                    # named as a 1,580 g carton of milk were charged as the cheaper milk, without
+                    # a question. (Less than went in is asked about below: the rest.) Produce
+                    # sold by weight is weighed, whatever its name, so only the cameras can
+                    # gainsay that (the veto's question, and a disputed answer).
+                    grams = qty * product.unit_weight_g
+                    self._tell("message.weighs_more_in", f"Only {q.delta_g:.0f} g went in, not {product.name} "
+                               f"(about {grams:.0f} g): choose again or tap That's not in my cart",
+                               name=product.name, grams=f"{grams:.0f}", left=f"{q.delta_g:.0f}")
+                    self._note(t, "rejected", action="choose", value=code)
+                    return
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
             self._dispute(t, q, code)

@@ -217,13 +217,15 @@ class Fusion:
         self._products = list(catalogue)
 
     def decide(self, delta_g: float, evidence: Evidence, basket: Iterable[BasketEntry] = (),
-               unnamed: Iterable[OpenGain] = ()) -> Decision:
-        """``unnamed``: items in the basket that open questions are about (for a loss)."""
+               unnamed: Iterable[OpenGain] = (), own_g: float = 0.0) -> Decision:
+        """``unnamed``: items in the basket that open questions are about (for a loss).
+        ``own_g``: what the basket holds of the shopper's own (the bags at the sign-in, never
+        billed), which a loss may be too."""
         if abs(delta_g) < self.params.min_change_g:
             return Decision("ignore", delta_g)
         if delta_g > 0:
             return self._gain(delta_g, evidence)
-        return self._loss(delta_g, evidence, list(basket), list(unnamed))
+        return self._loss(delta_g, evidence, list(basket), list(unnamed), own_g)
 
     # -- gains ----------------------------------------------------------------------------
 
@@ -351,7 +353,7 @@ class Fusion:
     # -- losses -----------------------------------------------------------------------------
 
     def _loss(self, delta: float, evidence: Evidence, basket: list[BasketEntry],
-              unnamed: list[OpenGain] | None = None) -> Decision:
+              unnamed: list[OpenGain] | None = None, own_g: float = 0.0) -> Decision:
         loss = -delta
         noise = _noise(self.params, loss)
         seen = set(evidence.barcodes)
@@ -377,8 +379,9 @@ class Fusion:
         # they leave unsaid spread over the basket; a barcode read while the item was lifted
         # out is near-certain.
         unnamed = unnamed or []
+        own = own_g >= self.params.min_change_g
         named = sum(evidence.removed.values())
-        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys) + len(unnamed), 1)
+        floor = max(1.0 - named, REMOVED_FLOOR) / max(len(keys) + len(unnamed) + own, 1)
 
         # Where the cameras saw something leave: items lie where they were put (mostly; a
         # pushed cart shuffles them, so the overlap only ever shifts the odds, capped).
@@ -461,6 +464,17 @@ class Fusion:
                     partial.add(part)
                 scored.append((value * (1.0 if share == 1.0 else unit_prior(2)) * normal_pdf(loss, grams, sd),
                                (part,), (loss - grams) / sd))
+        if own:
+            # The shopper's own bags (the starting load, never billed) leaving: all of them, or
+            # something of theirs out of them. Never committed (nothing on the bill changes),
+            # so a loss they may be is asked: a 150 g bag lifted out closed the question about
+            # the 150 g item the shopper was told to take out, which stayed in the cart, and a
+            # 318 g bag took a sour cream still in the cart off the bill.
+            value = (floor if evidence.removed else 1.0) * (PLACE_FLOOR if evidence.removed_place is not None else 1.0)
+            sd = math.sqrt(2 * noise * noise + (0.005 * own_g) ** 2)
+            scored.append((value * normal_pdf(loss, own_g, sd), (), (loss - own_g) / sd))
+            if loss <= own_g:
+                scored.append((value / own_g, (), 0.0))
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         in_basket = {k[0] for k in keys}
         seen_held = {code: score for code, score in evidence.removed.items() if code in in_basket}
@@ -495,14 +509,19 @@ def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, 
     return inter / union if union > 0 else 0.0
 
 
+def units_z(product: Product, qty: int, delta_g: float, noise_g: float = 2.0) -> float:
+    """How many sds a gain of ``delta_g`` is from what ``qty`` units of ``product`` weigh
+    (positive: the gain is heavier)."""
+    return _units_likelihood(delta_g, ((product, qty),), math.hypot(noise_g, 0.002 * abs(delta_g)))[1]
+
+
 def unexplained_g(product: Product, qty: int, delta_g: float, noise_g: float = 2.0) -> float:
     """The grams of a gain of ``delta_g`` that ``qty`` units of ``product`` cannot account for
     (more than ``MAX_Z`` sds lighter than the gain): something else went in with them. 0 when
     they can, and for produce sold by weight (the weight is the quantity)."""
     if product.by_weight:
         return 0.0
-    _, z = _units_likelihood(delta_g, ((product, qty),), math.hypot(noise_g, 0.002 * abs(delta_g)))
-    return delta_g - qty * product.unit_weight_g if z > MAX_Z else 0.0
+    return delta_g - qty * product.unit_weight_g if units_z(product, qty, delta_g, noise_g) > MAX_Z else 0.0
 
 
 def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int:

@@ -958,3 +958,67 @@ def test_a_remove_tap_of_the_last_session_is_not_the_next_shoppers(catalogue):
     place(c, 110.0, -1065.0, total=1063.0)
     (q,) = c.snapshot().questions
     assert q.kind == "removed" and c.basket.quantity(BRAVO_APPLE) == c.basket.quantity(BRAVO_ORANGE) == 1
+
+
+def _signed_in_with_a_bag(catalogue, bag_g):
+    """A signed-in cart whose basket held the shopper's own bag (``bag_g``, at rest) at the sign-in."""
+    c = make(catalogue)
+    c.handle(WeightLive(0.0, bag_g, True))
+    c.handle(ShopperAction(0.5, "signin", "tok"))
+    return c
+
+
+def test_the_shoppers_own_bag_lifted_out_is_not_the_item_told_out(catalogue):
+    # An unnamed 150 g item, "not in my cart": the shopper lifts out their own 150 g bag
+    # instead. It closed the question as taken out, and the item left the store unbilled.
+    c = _signed_in_with_a_bag(catalogue, 150.0)
+    place(c, 3.0, 150.0, total=300.0)
+    c.handle(ShopperAction(5.0, "not_in_cart"))
+    (told,) = c.snapshot().questions
+    place(c, 8.0, -150.0, total=150.0)                  # the bag, or the item? the weight cannot tell
+    assert told.id in [q.id for q in c.snapshot().questions]
+    assert any(q.kind == "removed" for q in c.snapshot().questions)
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(20.0))
+    assert c.snapshot().checkout.stage == "blocked"
+
+
+def test_the_shoppers_own_bag_lifted_out_takes_nothing_off_the_bill(catalogue):
+    # A 318 g bag lifted out weighs a sour cream: it took the sour cream still in the cart off
+    # the bill. Asked instead; a sour cream of another weight than the bag still leaves at once.
+    c = _signed_in_with_a_bag(catalogue, 318.0)
+    place(c, 3.0, 318.0, "2460000001465", total=636.0)
+    place(c, 8.0, -318.0, total=318.0)
+    assert c.basket.quantity("2460000001465") == 1
+    (q,) = c.snapshot().questions
+    assert q.kind == "removed"
+    c.handle(ShopperAction(9.0, "not_in_cart", question_id=q.id))   # "nothing of yours came out"
+    assert c.basket.quantity("2460000001465") == 1 and not c.snapshot().questions
+    light = _signed_in_with_a_bag(catalogue, 150.0)
+    place(light, 3.0, 318.0, "2460000001465", total=468.0)
+    place(light, 8.0, -318.0, total=150.0)
+    assert light.basket.quantity("2460000001465") == 0 and not light.snapshot().questions
+
+
+def test_a_placement_named_as_a_product_heavier_than_it_is_refused(catalogue):
+    # Two sour creams (636 g, 3.98) named as a 1,580 g milk (2.19) were charged as the milk.
+    milk = "2380000001381"
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 3.0, 636.0, total=636.0)
+    (q,) = c.snapshot().questions
+    c.handle(ShopperAction(5.0, "choose", milk, question_id=q.id))
+    assert c.basket.items == [] and [x.id for x in c.snapshot().questions] == [q.id]
+    assert c.snapshot().message_key == "message.weighs_more_in"
+    assert dict(c.snapshot().message_values) == {"name": "Arla Ecological Medium Fat Milk", "grams": "1580",
+                                                 "left": "636"}
+    # more units than went in, said on the screen: refused too
+    c.handle(ShopperAction(6.0, "choose", "2460000001465", qty=3, question_id=q.id))
+    assert c.basket.items == [] and c.snapshot().message_key == "message.weighs_more_in"
+    c.handle(ShopperAction(7.0, "choose", "2460000001465", question_id=q.id))
+    assert [(i.code, i.qty) for i in c.basket.items] == [("2460000001465", 2)] and not c.snapshot().questions
+    # 2,640 g of soyghurts as two milks (3,160 g): nearer two than one, and still not milk
+    place(c, 9.0, 2640.0, total=3276.0)
+    (q,) = c.snapshot().questions
+    c.handle(ShopperAction(10.0, "choose", milk, question_id=q.id))
+    assert c.basket.quantity(milk) == 0 and c.snapshot().message_key == "message.weighs_more_in"

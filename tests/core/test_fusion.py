@@ -284,3 +284,19 @@ def test_a_loss_the_cameras_saw_as_another_basket_item_leaving_is_asked(fusion):
     # sure of a product that is not in the basket: no contradiction (look-alike of what left)
     d = fusion.decide(-318.0, Evidence(removed={SOUR_CREAM: 0.5, BRAVO_ORANGE: 0.9}), BASKET)
     assert d.action == "remove" and parts(d) == [(SOUR_CREAM, 1)]
+
+
+def test_a_loss_the_shoppers_own_bags_may_be_is_asked_never_committed(fusion):
+    # The bags at the sign-in (never billed) may be what left: a 318 g bag weighs a sour cream.
+    basket = [BasketEntry(SOUR_CREAM, 1, 317.0, 1, False)]
+    assert fusion.decide(-317.0, Evidence(), basket).action == "remove"
+    d = fusion.decide(-317.0, Evidence(), basket, own_g=318.0)
+    assert d.action == "ask" and d.question == "removed" and [c.parts[0].code for c in d.candidates] == [SOUR_CREAM]
+    # bags lighter than what left cannot be it; something of the shopper's out of a heavier load
+    # is spread over all its weight, so the sour cream's own weight still decides there
+    assert fusion.decide(-317.0, Evidence(), basket, own_g=200.0).action == "remove"
+    assert fusion.decide(-317.0, Evidence(), basket, own_g=400.0).action == "remove"
+    assert fusion.decide(-317.0, Evidence(), basket, own_g=100.0 + 317.0).action == "remove"
+    # the cameras saw the sour cream leave: committed, bags or not
+    seen = fusion.decide(-317.0, Evidence(removed={SOUR_CREAM: 0.95}), basket, own_g=318.0)
+    assert seen.action == "remove" and parts(seen) == [(SOUR_CREAM, 1)]

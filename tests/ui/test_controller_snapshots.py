@@ -285,13 +285,26 @@ def test_the_controllers_refusals_read_in_full_on_a_practice_cart(catalogue, tmp
     c.handle(ShopperAction(11.0, "choose", "2280000001285", q.id))   # a juice for the 25 g that left: refused
     weighs_more = c.snapshot()
     assert weighs_more.message_key == "message.weighs_more"
-    for snap in (settling, weighs_more):
+    c.handle(ShopperAction(12.0, "cancel", question_id=q.id))        # nothing came out
+    c.handle(WeightLive(14.0, 1673.0, True))
+    c.handle(WeightSettled(14.1, 636.0, 1673.0, started_t=13.5))     # two sour creams
+    c.handle(Tick(15.0))
+    [gain] = c.snapshot().questions
+    c.handle(ShopperAction(16.0, "choose", "2450000001459", gain.id))  # named as a 1,050 g oat milk: refused
+    weighs_more_in = c.snapshot()
+    assert weighs_more_in.message_key == "message.weighs_more_in"
+    # each refusal names the product and the way on: the question's own button
+    # ("nothing came out" for a removal, "that's not in my cart" for a placement)
+    said_for = {id(weighs_more): ("Bravo Apple Juice", "question.nothing_removed"),
+                id(weighs_more_in): ("Oatly Oat Milk", "question.not_in_cart")}
+    for snap in (settling, weighs_more, weighs_more_in):
         h = Harness(snap, size=size, language=language, tmp=tmp_path)
         assert "practice" in h.ids()
         said = _reads_in_full(h, "note")
-        assert ("Bravo Apple Juice" in said) == (snap is weighs_more)
-        # and the way on: the removal question's own "nothing came out" button
-        assert (Strings(language, "EUR")("question.nothing_removed") in said) == (snap is weighs_more)
+        name, button = said_for.get(id(snap), ("", ""))
+        assert (name in said) if name else "Juice" not in said
+        assert (Strings(language, "EUR")(button) in said) if button else \
+            Strings(language, "EUR")("question.nothing_removed") not in said
 
 
 @pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
