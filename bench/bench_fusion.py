@@ -89,6 +89,8 @@ class TripOutcome:
     replay_cpu_s: float = 0.0
     gen_s: float = 0.0
     settled: int = 0
+    returned: int = 0
+    swap_flags: int = 0           # possible_swap notes: on the bench's honest trips, false alarms
     frames: int = 0
     vision: bool = False
     photos: int = 0
@@ -279,6 +281,8 @@ def run_trip(job: Job) -> TripOutcome:
     outcome.wrong_commits = cmp.wrong_commits
     outcome.trip_s = truth.duration_s
     outcome.settled = result.settled
+    outcome.returned = result.returned
+    outcome.swap_flags = sum(e.get("type") == "possible_swap" for e in out["events"])
     outcome.frames = result.frames
     decisions, outcome.ranks = first_decisions(truth, out["events"])
     if vision is not None:
@@ -461,6 +465,8 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
     rows += [
         ("replay speed (trip time / replay CPU time)", f"{trip_s / max(replay_cpu_s, 1e-9):.1f}x", ">= 20x"),
         ("trips that paid at the lane (answered)", f"{total('paid')}/{n}", ""),
+        ("possible swaps flagged (honest trips: false alarms)",
+         f"{total('swap_flags')} of {total('returned')} returns", "0"),
     ]
     for name, value, target in rows:
         print(f"{name:<52}{value:>22}  {target:<12}")

@@ -25,6 +25,16 @@ class WeightSettled(Event):
 
 
 @dataclass(frozen=True)
+class LoadReturned(Event):
+    """The load moved well away from its rest and came back to it, with no change to report:
+    something was lifted and put back, moved in the basket, or swapped for a thing of about its
+    weight in one motion. The cameras look at what changed (a swap leaves the bill wrong)."""
+
+    total_g: float
+    started_t: float = 0.0  # when the load began to move
+
+
+@dataclass(frozen=True)
 class WeightLive(Event):
     """The current (possibly unsettled) load, for the screen; ``stable`` as the indicator says."""
 

@@ -57,6 +57,7 @@ from dashcart.events import (
     LaneDetected,
     LaneEntered,
     LaneLeft,
+    LoadReturned,
     OrderAcknowledged,
     OrderDelayed,
     OrderRejected,
@@ -275,6 +276,10 @@ class Controller:
         # When this controller took the sign-in, on its own clock (None: restored, or no session)
         self._signed_in_t: float | None = None
         self._pending: _Pending | None = None
+        # The load back at its rest after moving, with no change to decide: what the cameras see
+        # there is looked at once they have answered (a swap in one motion), with its deadline.
+        self._returned: tuple[LoadReturned, float] | None = None
+        self._return_times: list[float] = []         # their recognitions are no change's evidence
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
         self._orders = 0                              # orders placed this session (their seq)
@@ -477,6 +482,8 @@ class Controller:
     def _handle_event(self, event: Event) -> None:
         if self._pending is not None and (event.t >= self._pending.deadline or isinstance(event, WeightSettled)):
             self._decide_pending()
+        if self._returned is not None and event.t >= self._returned[1]:
+            self._look_at_return()
         self.t = max(self.t, event.t)
         wall = getattr(event, "wall_t", None)
         if wall is not None:
@@ -492,6 +499,8 @@ class Controller:
             self._barcodes.append(event)
         elif isinstance(event, ItemRecognized):
             self._recognized.append(event)
+        elif isinstance(event, LoadReturned):
+            self._on_returned(event)
         elif isinstance(event, WeightLive):
             if self.weight_stable and not event.stable:
                 self._moving_since = event.t
@@ -567,13 +576,18 @@ class Controller:
         """(when the change came to rest, when it is decided) for a settled change waiting
         for the cameras, else None."""
         p = self._pending
-        return None if p is None else (p.change.t, p.deadline)
+        if p is not None:
+            return p.change.t, p.deadline
+        # a return's look waits for the cameras as a change's decision does (live and replay alike)
+        return None if self._returned is None else (self._returned[0].t, self._returned[1])
 
     def next_deadline(self) -> float | None:
         """The next time something happens without a new event (the loop sends a Tick then)."""
         times = []
         if self._pending is not None:
             times.append(self._pending.deadline)
+        if self._returned is not None:
+            times.append(self._returned[1])
         co = self._checkout
         if self.state is SessionState.CHECKOUT and co and co.stage == CheckoutStage.SUMMARY and co.deadline is not None:
             times.append(co.deadline)
@@ -605,6 +619,8 @@ class Controller:
             self._barcodes = [b for b in self._barcodes if b.t >= horizon]
         if self._recognized and self._recognized[0].t < horizon:
             self._recognized = [r for r in self._recognized if r.t >= horizon]
+        if self._return_times and self._return_times[0] < horizon:
+            self._return_times = [r for r in self._return_times if r >= horizon]
 
     # -- weight --------------------------------------------------------------------------------
 
@@ -651,6 +667,9 @@ class Controller:
                 self._withdraw_signin(change.t, change.total_g)
             return
         self._pending = _Pending(change, change.t + self.settings.evidence_after_s)
+        # something went in or out after the load came back: what the cameras saw there may be
+        # this change's item; the change's own decision judges it
+        self._returned = None
 
     def _evidence(self, change: WeightSettled) -> Evidence:
         start = (change.started_t or change.t) - self.settings.evidence_before_s
@@ -672,19 +691,16 @@ class Controller:
         places: dict[str, tuple[str, int, int, int, int]] = {}
         looks: dict[str, str] = {}
         for r in self._recognized:
-            if rec_start <= r.t <= end and r.direction in cameras:
+            if rec_start <= r.t <= end and r.direction in cameras and r.t not in self._return_times:
                 target = added if r.direction == "added" else removed
                 cameras[r.direction].add(r.camera)
                 if r.box is not None and r.direction not in places:
                     places[r.direction] = (r.camera, *r.box)
                 if r.look and r.direction not in looks:
                     looks[r.direction] = r.look
-                for code, score in calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
-                                                         self.settings.recognizer_reliability,
-                                                         self.settings.recognizer_score_mid,
-                                                         self.settings.recognizer_score_width, r.still_there):
+                for code, score in self._calibrated(r):
                     target.setdefault(code, []).append(score)
-        self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end)]
+        self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end) or r.t in self._return_times]
 
         def mean(scores: dict[str, list[float]], n: int) -> dict[str, float]:
             # Average over the cameras that answered: one camera's confident mistake is diluted.
@@ -703,6 +719,12 @@ class Controller:
         return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
                         removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
                         zone=self.zone, removed_place=places.get("removed"), removed_look=looks.get("removed"))
+
+    def _calibrated(self, r: ItemRecognized) -> list[tuple[str, float]]:
+        """What the recognizer said, as probabilities (the calibration in ``[fusion]``)."""
+        return calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
+                                     self.settings.recognizer_reliability, self.settings.recognizer_score_mid,
+                                     self.settings.recognizer_score_width, r.still_there)
 
     def _basket_entries(self) -> list[BasketEntry]:
         return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place, i.look)
@@ -740,6 +762,49 @@ class Controller:
                          q.place, q.look, told_out=q.kind == QuestionKind.REMOVE_UNKNOWN)
                 for q in self.basket.questions
                 if q.kind in (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED, QuestionKind.REMOVE_UNKNOWN) and q.delta_g > 0]
+
+    def _on_returned(self, event: LoadReturned) -> None:
+        """The load came back to its rest: nothing to charge, but a product swapped for one of
+        about its weight in one motion makes no change the scale can report. The cameras' look
+        at the changed place is judged at the evidence deadline (:meth:`_look_at_return`)."""
+        self._return_times.append(event.t)
+        # (not while a change waits: its item may be what the cameras see, not yet on the bill)
+        if self.state in (SessionState.SHOPPING, SessionState.CHECKOUT) and self.basket.items \
+                and self._pending is None \
+                and not (self._checkout is not None and self._checkout.stage == CheckoutStage.PAYING):
+            self._returned = (event, event.t + self.settings.evidence_after_s)
+
+    def _look_at_return(self) -> None:
+        """A product the cameras are sure of (``recognizer_veto_score``) now lies where the load
+        moved, and none of it is on the bill: something of about its weight was swapped for it
+        (a cheap bottle out, a dear one in). Not charged on the cameras alone (they are
+        sometimes sure and wrong, and the shopper may only have moved things): journaled as
+        ``possible_swap``, logged and sent to the fleet as a fault, so staff check the basket
+        at the exit, as for a disputed answer."""
+        assert self._returned is not None
+        event, t = self._returned
+        self._returned = None
+        mine = [r for r in self._recognized if r.t == event.t]
+        self._recognized = [r for r in self._recognized if r.t != event.t]
+        seen: dict[str, dict[str, list[float]]] = {"added": {}, "removed": {}}
+        cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        for r in mine:
+            if r.direction not in seen:
+                continue
+            cameras[r.direction].add(r.camera)
+            for code, score in self._calibrated(r):
+                seen[r.direction].setdefault(code, []).append(score)
+        now = {code: sum(v) / len(cameras["added"]) for code, v in seen["added"].items()}
+        before = {code: sum(v) / len(cameras["removed"]) for code, v in seen["removed"].items()}
+        veto = self.fusion.params.recognizer_veto_score
+        # what an open question may be about is in the basket too, unnamed yet
+        asked = {c["code"] for q in self.basket.questions for c in q.candidates}
+        appeared = sorted(code for code, score in now.items()
+                          if score >= veto and self.basket.quantity(code) == 0 and code not in asked
+                          and before.get(code, 0.0) < veto)
+        if appeared and self._pending is None and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT):
+            gone = max((c for c in before if self.basket.quantity(c)), key=lambda c: before[c], default="")
+            self._note(t, "possible_swap", seen=appeared, gone=gone, load_g=round(event.total_g, 1))
 
     def _own_load_g(self, change: WeightSettled) -> float:
         """What the basket held before ``change`` of the shopper's own (bags, never billed): the

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from dashcart.config import WeighingSection
 from dashcart.errors import Misconfigured
-from dashcart.events import WeightSettled
+from dashcart.events import LoadReturned, WeightSettled
 from dashcart.readings import Gap, Sample, ScaleZeroed
 
 RAW_SATURATED = (-8388608, 8388607)
@@ -37,6 +37,11 @@ MAX_DIVISION_G = 20.0
 TRADE_REST_READINGS = 5
 # Two stable readings in a row at most this many of its divisions apart are its flicker, not a load change.
 MAX_FLICKER_STEPS = 2
+# The load moved at least this far from its rest and came back to it: something was lifted
+# and put back, moved, or swapped for a thing of about its weight in one motion (a
+# :class:`LoadReturned` for the cameras to look at). Lighter than the smallest unit product;
+# a hand brushing the rim or a cart rolling on a smooth floor stays under it.
+RETURN_MIN_EXCURSION_G = 30.0
 
 
 class ScaleState(enum.Enum):
@@ -60,6 +65,14 @@ class SettledChange:
 
     def to_event(self) -> WeightSettled:
         return WeightSettled(t=self.t, delta_g=self.delta_g, total_g=self.total_g, started_t=self.started_t)
+
+
+def events_of(engine: WeighingEngine, changes: Iterable[SettledChange]) -> list[WeightSettled | LoadReturned]:
+    """The events a feed produced: its settled changes, and the returns to the same rest the
+    engine saw meanwhile (:meth:`WeighingEngine.take_returns`), in time order."""
+    events: list[WeightSettled | LoadReturned] = [change.to_event() for change in changes]
+    events += engine.take_returns()
+    return sorted(events, key=lambda e: e.t)
 
 
 @dataclass
@@ -143,6 +156,8 @@ class WeighingEngine:
         self._reference_g: float | None = None   # gross grams of the last settled load
         self._expected_net_g: float | None = None  # see expect()
         self._moving_since = 0.0
+        self._excursion_g = 0.0     # how far the load has been from its reference since it began to move
+        self._returns: list[LoadReturned] = []
         self._saturated_run = 0
         self._live_gross = 0.0
         self._rate_g_per_s = self.settings.track_rate_d_per_s * self.settings.division_g
@@ -323,12 +338,22 @@ class WeighingEngine:
         at_rest = scale_stable and not jumped
         return self._step(t, dt, at_rest, sum(rest) / len(rest) if at_rest else grams)
 
+    def take_returns(self) -> list[LoadReturned]:
+        """The times the load came back to its rest since the last call, after moving at least
+        ``RETURN_MIN_EXCURSION_G`` away from it (no change to report, but something may have been
+        moved or swapped: the cameras look)."""
+        returns, self._returns = self._returns, []
+        return returns
+
     def _step(self, t: float, dt: float, at_rest: bool, rest_g: float) -> list[SettledChange]:
         state = self.state
         if not at_rest:
             if state is ScaleState.STABLE:
                 self.state = ScaleState.MOVING
                 self._moving_since = t
+                self._excursion_g = 0.0
+            if self._reference_g is not None:
+                self._excursion_g = max(self._excursion_g, abs(rest_g - self._reference_g))
             return []
         mean = rest_g
         # a trade scale's own division or its flicker: a reading flickering by that is no item
@@ -348,7 +373,11 @@ class WeighingEngine:
             self._reference_g = mean
             changes.append(SettledChange(t, delta, mean - self._zero_g - self._tare_g, started))
         else:
+            if state is ScaleState.MOVING and self._excursion_g >= RETURN_MIN_EXCURSION_G:
+                self._returns.append(LoadReturned(t, total_g=mean - self._zero_g - self._tare_g,
+                                                  started_t=self._moving_since))
             self._track(dt, mean)
+        self._excursion_g = 0.0
         self.state = ScaleState.STABLE
         return changes
 

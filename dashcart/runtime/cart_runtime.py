@@ -41,6 +41,7 @@ from dashcart.errors import Misconfigured
 from dashcart.events import (
     DeviceStatus,
     Event,
+    LoadReturned,
     OrderAcknowledged,
     OrderDelayed,
     OrderRejected,
@@ -443,7 +444,7 @@ class CartRuntime:
         source.request_zero().add_done_callback(done)
 
     def _from_scale(self, event: Event) -> None:
-        if isinstance(event, WeightSettled) and self._live is not None:
+        if isinstance(event, (WeightSettled, LoadReturned)) and self._live is not None:
             # The recognizer runs in the vision worker; its answer comes back as an event.
             # Asked first, so the controller loop knows it is at work when the change arrives.
             self._live.worker.submit(event)
@@ -658,6 +659,9 @@ class CartRuntime:
                 elif entry.get("type") == "disputed":
                     log.warning("an answer (%s) left out what the cameras were sure of (%s): staff may check "
                                 "the basket", entry.get("answer", ""), ", ".join(entry.get("seen", ())))
+                elif entry.get("type") == "possible_swap":
+                    log.warning("the load moved and came back while the cameras saw %s appear, which is not on "
+                                "the bill: staff may check the basket", ", ".join(entry.get("seen", ())))
                 if self.on_note is not None:
                     self.on_note(entry)
                 if self._fleet is not None:

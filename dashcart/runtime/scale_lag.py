@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
-from dashcart.events import DeviceStatus, Event, WeightLive, WeightSettled
+from dashcart.events import DeviceStatus, Event, LoadReturned, WeightLive, WeightSettled
 
 #: The longest a due deadline waits for the scale's readings up to it: many of the bridge's
 #: 12.5 ms readings (80 Hz), less than the second after which a silent scale is reported down.
@@ -32,7 +32,7 @@ MAX_LAG_S = 0.5
 
 def from_scale(event: Event) -> bool:
     """Whether the scale reader posted ``event`` (those are what the hold waits for)."""
-    return isinstance(event, (WeightLive, WeightSettled)) or (
+    return isinstance(event, (WeightLive, WeightSettled, LoadReturned)) or (
         isinstance(event, DeviceStatus) and event.device == "scale")
 
 

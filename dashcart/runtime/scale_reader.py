@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
-from dashcart.core.weighing import WeighingEngine, feed_decoded
+from dashcart.core.weighing import WeighingEngine, events_of, feed_decoded
 from dashcart.drivers.scale import ScaleDriver
 from dashcart.events import DeviceStatus, Event, WeightLive
 
@@ -116,8 +116,8 @@ class ScaleEventSource:
         """One round: read what arrived (waiting up to ``timeout``), put the resulting events."""
         items = self.driver.read(timeout=timeout)
         self._health(items[0].t if items else None)
-        for change in feed_decoded(self.engine, items):
-            self.put(change.to_event())
+        for event in events_of(self.engine, feed_decoded(self.engine, items)):
+            self.put(event)
         if items:
             self._live(items[-1].t)
             self._through = items[-1].t   # after its events: whoever reads it finds them queued

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from dashcart.config import Config
 from dashcart.core.vision.change import Change
 from dashcart.core.vision.gallery import Gallery
-from dashcart.core.vision.pipeline import CaptureHook, VisionPipeline
+from dashcart.core.vision.pipeline import CaptureHook, VisionPipeline, WeightEvent
 from dashcart.core.vision.recognizer import Recognizer
 from dashcart.errors import PermanentlyBroken
-from dashcart.events import DeviceStatus, Event, WeightSettled
+from dashcart.events import DeviceStatus, Event
 from dashcart.runtime.watchdog import Heartbeat, Heartbeats
 
 if TYPE_CHECKING:
@@ -80,13 +80,13 @@ class RecognitionWorker:
     def __init__(self, pipeline: VisionPipeline, emit: Callable[[Event], None]) -> None:
         self.pipeline = pipeline
         self.emit = emit
-        self._jobs: queue.Queue[tuple[WeightSettled, float] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[WeightEvent, float] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._in_flight: list[float] = []     # the times of the changes asked about, not yet answered
         self._thread = threading.Thread(target=self._work, name="vision-recognizer", daemon=True)
         self._thread.start()
 
-    def submit(self, event: WeightSettled) -> None:
+    def submit(self, event: WeightEvent) -> None:
         with self._lock:
             self._in_flight.append(event.t)
         self._jobs.put((event, time.monotonic()))
@@ -126,7 +126,7 @@ def debug_capture(directory: str | Path) -> CaptureHook:
     unless configured: frames stay in memory."""
     folder = Path(directory)
 
-    def capture(event: WeightSettled, camera: str, change: Change, before: Frame, after: Frame) -> None:
+    def capture(event: WeightEvent, camera: str, change: Change, before: Frame, after: Frame) -> None:
         import cv2
 
         from dashcart.trips.recorder import blank_qr_codes

@@ -27,7 +27,16 @@ from dashcart.core.controller import Controller, ControllerSettings
 from dashcart.core.fusion import FusionParams
 from dashcart.core.location import GATE_JOIN, Locator, Site
 from dashcart.errors import DashcartError, Misconfigured
-from dashcart.events import BarcodeSeen, BeaconSighting, Event, ShopperAction, Tick, WeightLive, WeightSettled
+from dashcart.events import (
+    BarcodeSeen,
+    BeaconSighting,
+    Event,
+    LoadReturned,
+    ShopperAction,
+    Tick,
+    WeightLive,
+    WeightSettled,
+)
 from dashcart.trips.format import Trip, TripProblem, read_trip
 
 log = logging.getLogger("dashcart.replay")
@@ -38,7 +47,7 @@ class VisionPort(Protocol):
 
     def feed(self, camera_id: str, t: float, frame: Any) -> list[Event]: ...
 
-    def on_settled(self, change: WeightSettled) -> list[Event]: ...
+    def on_settled(self, change: WeightSettled | LoadReturned) -> list[Event]: ...
 
 
 class ReplayCheckout:
@@ -89,6 +98,7 @@ class ReplayResult:
     problems: list[TripProblem] = field(default_factory=list)
     duration_s: float = 0.0
     settled: int = 0
+    returned: int = 0             # times the load came back to its rest after moving (LoadReturned)
     frames: int = 0
     vision: bool = False
 
@@ -236,7 +246,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     ``oracle`` (benchmarks) is asked after every step for shopper actions to schedule, so a
     simulated shopper can answer the questions the cart asks.
     """
-    from dashcart.core.weighing import WeighingEngine, feed_decoded
+    from dashcart.core.weighing import WeighingEngine, events_of, feed_decoded
     from dashcart.drivers.scale.decoder import LineDecoder
     from dashcart.trips.scale_replay import read_scale_log
 
@@ -302,7 +312,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     # the live worker waits (a hand resting on what it put down has mostly gone by then); the
     # cart decides later still (fusion.evidence_after_s). A newer change does not wait.
     look_s = vision_section.look_after_s
-    waiting: list[WeightSettled] = []
+    waiting: list[WeightSettled | LoadReturned] = []
 
     def recognize(before: float) -> None:
         while vision is not None and waiting and waiting[0].t + look_s < before:
@@ -315,10 +325,14 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
         end_t = max(end_t, t)
         recognize(t)
         if kind == 1:
-            for change in feed_decoded(engine, decoder.decode(t, payload)):
-                event = change.to_event()
-                result.settled += 1
-                recognize(math.inf)
+            for event in events_of(engine, feed_decoded(engine, decoder.decode(t, payload))):
+                if isinstance(event, WeightSettled):
+                    result.settled += 1
+                    recognize(math.inf)
+                else:
+                    # the load back at its rest waits its turn: the change before it is looked
+                    # at on its own time, as the live worker does
+                    result.returned += 1
                 deliver(event)
                 waiting.append(event)
             if engine.stable != stable:

@@ -356,3 +356,27 @@ def test_the_expectation_is_net_of_the_restored_zero():
         engine.restore_zero(120.0)
         engine.expect(800.0)
         assert [round(c.delta_g) for c in steady(engine, 0.0, 2.0, gross_g)] == deltas
+
+
+def test_the_load_back_at_its_rest_after_moving_far_is_a_return_not_a_change():
+    """A bottle lifted out and another of its weight put in, in one motion: no change to report,
+    but the engine says the load came back (the cameras then look); a wobble does not."""
+    from dashcart.core.weighing import events_of
+    from dashcart.events import LoadReturned
+    engine = WeighingEngine(OFFSET, CPG)
+    assert steady(engine, 0.0, 1.0, 750.0) == [] and engine.take_returns() == []
+    moved = steady(engine, 1.0, 0.2, 750.0 - 740.0)        # the first bottle out...
+    moved += steady(engine, 1.2, 0.1, 760.0)               # ...the second in, no rest between
+    back = steady(engine, 1.3, 1.0, 752.0)
+    assert moved + back == []
+    [returned] = engine.take_returns()
+    assert isinstance(returned, LoadReturned) and returned.total_g == pytest.approx(752.0, abs=1.0)
+    assert 1.0 <= returned.started_t < 1.1 and returned.t > 1.3 and engine.take_returns() == []
+    # a hand brushing the rim moves the load less than any product
+    steady(engine, 2.3, 0.2, 772.0)
+    steady(engine, 2.5, 1.0, 752.0)
+    assert engine.take_returns() == []
+    # a real change is a change, not a return as well
+    steady(engine, 3.5, 0.2, 300.0)
+    events = events_of(engine, steady(engine, 3.7, 1.0, 1252.0))
+    assert [type(e).__name__ for e in events] == ["WeightSettled"]

@@ -7,6 +7,7 @@ import pytest
 
 from dashcart.cli import main
 from dashcart.core.catalogue import Catalogue
+from dashcart.events import WeightSettled
 from dashcart.trips.format import read_trip
 from dashcart.trips.generator import ShopperOracle, basket_of, compare, generate_trip, load_truth
 from dashcart.trips.replay import replay
@@ -91,16 +92,17 @@ def test_a_change_is_recognized_with_the_frames_up_to_look_after_s_after_it(demo
             return []
 
         def on_settled(self, change):
-            self.asked.append((change.t, max(self.fed, default=0.0)))
+            self.asked.append((change.t, max(self.fed, default=0.0), isinstance(change, WeightSettled)))
             return []
 
     watch = Watch()
     result = replay(trip, catalogue=catalogue, vision=watch)
-    assert len(watch.asked) == result.settled > 0
-    settles = [t for t, _ in watch.asked]
-    for i, (settled_t, fed) in enumerate(watch.asked):
-        # a newer change settling sooner does not wait for this one's frames
-        until = min([settled_t + look] + [t for t in settles[i + 1:i + 2] if t <= settled_t + look])
+    # every settled change, and every time the load came back to its rest (LoadReturned)
+    assert len(watch.asked) == result.settled + result.returned and result.settled > 0
+    settles = [t for t, _, change in watch.asked if change]
+    for settled_t, fed, _ in watch.asked:
+        # a newer change settling sooner does not wait for this one's frames (a return does)
+        until = min([settled_t + look] + [t for t in settles if settled_t < t <= settled_t + look][:1])
         due = [t for t in frame_times if t <= until]
         assert fed == (due[-1] if due else 0.0)
 

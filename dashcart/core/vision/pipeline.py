@@ -36,7 +36,7 @@ from dashcart.core.vision.gallery import Gallery
 from dashcart.core.vision.health import CameraHealth
 from dashcart.core.vision.motion import MotionGate, thumbnail
 from dashcart.core.vision.recognizer import Recognizer
-from dashcart.events import BarcodeSeen, Event, ItemRecognized, WeightSettled
+from dashcart.events import BarcodeSeen, Event, ItemRecognized, LoadReturned, WeightSettled
 from dashcart.readings import Frame
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,10 @@ class FrameBuffer:
         return len(self._frames)
 
 
+#: What the cameras look at: a settled weight change, or the load back at its rest after moving.
+WeightEvent = WeightSettled | LoadReturned
 #: The maintainer's debug capture: (weight event, camera, change, before, after).
-CaptureHook = Callable[[WeightSettled, str, Change, Frame, Frame], None]
+CaptureHook = Callable[[WeightEvent, str, Change, Frame, Frame], None]
 
 
 @dataclass
@@ -127,6 +129,9 @@ class VisionPipeline:
         self.capture = capture
         # A still frame is one whose motion level is at most this: the gate's own threshold.
         self._still_level = vision.motion_threshold
+        # When the last settled change came to rest: the load back at its rest is compared with
+        # the basket after it, never before it (that would be the change's item again).
+        self._settled_t = -float("inf")
         self._cameras: dict[str, _Camera] = {}
         for cam in cameras:
             ring = (rings or {}).get(cam)
@@ -190,10 +195,10 @@ class VisionPipeline:
                     return frame
         return cam.ring.at_or_before(until)
 
-    def find_changes(self, event: WeightSettled) -> list[tuple[str, Change, Frame, Frame]]:
+    def find_changes(self, event: WeightEvent) -> list[tuple[str, Change, Frame, Frame]]:
         """What changed on each camera for ``event``: (camera, change, before, after),
-        biggest change first."""
-        direction = "added" if event.delta_g > 0 else "removed"
+        biggest change first. For a :class:`LoadReturned`, what is there now ("added")."""
+        direction = "removed" if isinstance(event, WeightSettled) and event.delta_g < 0 else "added"
         found = []
         for name, cam in self._cameras.items():
             if 0 < event.started_t <= event.t:
@@ -205,6 +210,8 @@ class VisionPipeline:
             # Before: still, and before the load began to move (minus a frame, since the
             # hand is in view a moment before the item touches the basket).
             before = self._still_frame(cam, began - 0.1)
+            if isinstance(event, LoadReturned) and (before is None or before.t <= self._settled_t):
+                continue   # no still look at the basket since the last change settled
             # After: the newest frame up to look_after_s after the load settled, not the newest
             # *still* one: a hand held still over the item it just put down is still too, and
             # the frame in which it has gone differs from that one (the basket changed), so the
@@ -214,6 +221,12 @@ class VisionPipeline:
             # the newest frame at the settle, 41 with the newest 0.3 s after it; the truth among
             # the recognizer's first three 67.6 %, 71.8 %, 78.7 %).
             after = cam.ring.at_or_before(event.t + self.vision.look_after_s)
+            if isinstance(event, LoadReturned):
+                # only a basket at rest with no hand in view: a hand bringing the next item in
+                # (the load nudged and back) shows that item, not yet in the basket
+                after = self._still_frame(cam, event.t + self.vision.look_after_s)
+                if after is None or after.t <= event.t:
+                    continue
             if before is None or after is None or before.t >= after.t:
                 continue
             change = find_change(before.image, after.image, direction)
@@ -222,18 +235,22 @@ class VisionPipeline:
         found.sort(key=lambda item: -item[1].area)
         return found
 
-    def on_settled(self, event: WeightSettled) -> list[Event]:
+    def on_settled(self, event: WeightEvent) -> list[Event]:
         """Recognize what the settled weight change ``event`` put in or took out, once the
         frames up to ``event.t + vision.look_after_s`` are in (replay feeds them first; live,
         the recognition worker waits that long). Returns the :class:`ItemRecognized` (none
         when no camera saw a change, or without a model)."""
+        if isinstance(event, WeightSettled):
+            self._settled_t = max(self._settled_t, event.t)
         if not self.vision.enabled or self.recognizer is None or self.gallery is None or not self._cameras:
             return []
         return self._recognize(event)
 
-    def _recognize(self, event: WeightSettled) -> list[Event]:
+    def _recognize(self, event: WeightEvent) -> list[Event]:
         """One recognition per camera that saw the change, the biggest change first: each
-        camera sees the item from its own side, and fusion averages what they say."""
+        camera sees the item from its own side, and fusion averages what they say. For the load
+        back at its rest, two per camera: what lies in the changed place now ("added") and what
+        lay there before ("removed"), so that a swap in one motion is seen from both sides."""
         assert self.recognizer is not None and self.gallery is not None
         events: list[Event] = []
         for camera, change, before, after in self.find_changes(event):
@@ -246,6 +263,11 @@ class VisionPipeline:
                 self.capture(event, camera, change, before, after)
             events.append(ItemRecognized(event.t, camera, change.direction, candidates, box=change.box,
                                          look=encode_look(embedding), still_there=still_there))
+            if isinstance(event, LoadReturned):
+                x0, y0, x1, y1 = change.box
+                was = self.recognizer.embed(before.image[y0:y1, x0:x1])
+                events.append(ItemRecognized(event.t, camera, "removed", tuple(self.gallery.rank(was, self.vision.top_k)),
+                                             box=change.box, look=encode_look(was)))
         return events
 
     def _not_still_there(self, candidates: tuple[tuple[str, float], ...], change: Change, after: Frame

@@ -7,7 +7,7 @@ from dashcart.config import VisionSection
 from dashcart.core.vision.gallery import prototypes_gallery
 from dashcart.core.vision.pipeline import VisionPipeline
 from dashcart.core.vision.recognizer import Recognizer
-from dashcart.events import BarcodeSeen, ItemRecognized, MotionChanged
+from dashcart.events import BarcodeSeen, ItemRecognized, LoadReturned, MotionChanged
 from dashcart.runtime.vision_threads import RecognitionWorker, debug_capture
 from tests.vision_helpers import MODEL, PROTOTYPES, iou, tight_box
 from tests.vision_session import GTIN, session_frames
@@ -227,6 +227,22 @@ def test_every_camera_that_saw_the_change_gives_its_recognition(session, model):
     assert [e.camera for e in events] in (["left", "right"], ["right", "left"])
     assert all(isinstance(e, ItemRecognized) and e.direction == "added" and e.t == settled.t for e in events)
     assert all(PRODUCT in [code for code, _ in e.candidates] for e in events)
+
+
+def test_the_load_back_at_its_rest_is_looked_at_from_both_sides(session, model):
+    """A swap in one motion leaves the weight where it was: the cameras say what lies in the
+    changed place now ("added") and what lay there before ("removed"), in the same box."""
+    frames, settled = session
+    recognizer, gallery = model
+    pipeline = VisionPipeline(["left"], recognizer=recognizer, gallery=gallery)
+    for t, frame in frames:
+        pipeline.feed("left", t, frame)
+    returned = LoadReturned(settled.t, total_g=settled.total_g, started_t=settled.started_t)
+    now, before = pipeline.on_settled(returned)
+    assert (now.direction, before.direction) == ("added", "removed") and now.t == before.t == returned.t
+    assert now.box == before.box and now.look != before.look
+    assert PRODUCT in [code for code, _ in now.candidates][:3]          # the milk is there now
+    assert [code for code, _ in before.candidates][:1] != [PRODUCT]     # and was not before
 
 
 def test_what_is_still_there_after_a_removal_is_not_what_left(model):
