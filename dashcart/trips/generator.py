@@ -72,6 +72,9 @@ class TripMix:
     hand_lingers: float = 0.10             # the hand still rests over what was put in as the load settles
     items_shift: float = 0.30              # pushing on shifts what lies in the basket...
     shift_share: float = 0.05              # ... by up to this share of the frame's width, all together
+    # a unit in the basket swapped in one motion for a product of about its weight that is not
+    # there (a dishonest shopper: no change for the scale to report); 0 leaves every trip as it was
+    swap: float = 0.0
 
 
 @dataclass
@@ -82,7 +85,7 @@ class TruthAction:
     code: str
     qty: int
     grams: float                 # true grams that went in or came out
-    how: str = ""                # barcode | hidden | plu | recognizer | removal
+    how: str = ""                # barcode | hidden | plu | recognizer | removal | swap (one motion, out and in)
     lot: int | None = None       # for weighed produce: which lot (removals name the lot taken)
 
 
@@ -203,6 +206,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     # the camera and the hands on streams of their own too
     camera = camera or CameraSetup.draw(random.Random(seed * 104729 + 3))
     hand_rng = random.Random(seed * 15485863 + 5)
+    swap_rng = random.Random(seed * 2750159 + 11)   # drawn from only when mix.swap is set
     # the rear camera films the same basket, so items are as big in its frames (its own
     # height is not drawn); the rest of its set-up is its own
     rear = replace(CameraSetup.draw(random.Random(seed * 104729 + 7)), item_share=camera.item_share) \
@@ -279,6 +283,37 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
         if frames and shift_rng.random() < mix.items_shift:
             scene.shift(shift_rng, mix.shift_share)
         t += walk
+        swap = _swap_of(basket, catalogue, swap_rng) if mix.swap and swap_rng.random() < mix.swap else None
+        if swap is not None:
+            entry, swapped_in = swap
+            gone = catalogue[entry["code"]]
+            if frames:
+                still(t - 0.7)
+            gone_g = entry["unit_g"].pop()
+            entry["qty"] -= 1
+            entry["grams"] -= gone_g
+            unit = entry["units"].pop()
+            if not entry["qty"]:
+                basket.remove(entry)
+            # about its weight: the difference under what the scale reports as a change
+            in_g = round(gone_g + swap_rng.uniform(-2.0, 2.0), 1)
+            lift, place = Lift(t, gone_g), Place(t + 0.2, in_g)
+            load += [lift, place]
+            rest = max(lift.rest_t(), place.rest_t())
+            key = next_key
+            next_key += 1
+            if frames:
+                scene.remove(unit)
+                appearance = look(swapped_in)
+                looks[key] = appearance
+                scene.lay((key, 0), appearance)
+                settling(t + 0.45, rest, (key, 0))
+            basket.append({"key": key, "code": swapped_in.code, "qty": 1, "grams": in_g, "unit_g": [in_g],
+                           "units": [(key, 0)]})
+            truth.actions.append(TruthAction(t, rest, "remove", gone.code, 1, gone_g, "swap"))
+            truth.actions.append(TruthAction(t, rest, "add", swapped_in.code, 1, in_g, "swap"))
+            t = rest + 0.5
+            continue
         roll = rng.random()
         removable = [b for b in basket]
         load_g = sum(b["grams"] for b in basket)
@@ -411,6 +446,17 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     (Path(out) / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
     return truth
 
+
+
+def _swap_of(basket: list[dict[str, Any]], catalogue: Catalogue,
+             rng: random.Random) -> tuple[dict[str, Any], Product] | None:
+    """A unit in the basket and a product not in it whose units weigh about the same (within
+    20 g or two of its spreads), or None when the basket holds no such pair."""
+    there = {b["code"] for b in basket}
+    pairs = [(b, p) for b in basket if not catalogue[b["code"]].by_weight for p in catalogue
+             if not p.by_weight and p.code not in there
+             and abs(p.unit_weight_g - catalogue[b["code"]].unit_weight_g) <= max(20.0, 2 * p.unit_weight_sd_g)]
+    return rng.choice(pairs) if pairs else None
 
 
 class ShopperOracle:

@@ -108,3 +108,26 @@ def test_a_second_camera_films_the_same_basket_from_its_other_end(gsd, tmp_path)
     vision.on_settled = keep
     replay(tmp_path / "two", catalogue=catalogue, vision=vision)
     assert {r.camera for r in seen} == {"top", "rear"}
+
+
+def test_a_swap_in_one_motion_changes_the_basket_but_not_the_weight(gsd, tmp_path):
+    """A dishonest shopper's swap (``TripMix.swap``): a unit out and a product of about its
+    weight in, with no rest between: the truth has both, the scale no change, only a return;
+    trips without swaps are the same as before."""
+    from dashcart.trips.replay import replay
+    data, root = gsd
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    plain = generate_trip(tmp_path / "plain", catalogue, root, 9, events=8, frames=False)
+    assert plain == generate_trip(tmp_path / "again", catalogue, root, 9, events=8, frames=False,
+                                  mix=TripMix(swap=0.0))
+    truth = generate_trip(tmp_path / "swap", catalogue, root, 9, events=8, frames=False,
+                          mix=TripMix(carton=0.9, removal=0.0, swap=0.5))
+    swaps = [a for a in truth.actions if a.how == "swap"]
+    assert swaps and len(swaps) % 2 == 0
+    for out, into in zip(swaps[::2], swaps[1::2]):
+        assert (out.kind, into.kind, out.t) == ("remove", "add", into.t) and out.code != into.code
+        assert abs(out.grams - into.grams) <= 2.0
+    result = replay(tmp_path / "swap", catalogue=catalogue, vision=False)
+    # every placement is one settled change; the swaps are none, but the load came back each time
+    placements = [a for a in truth.actions if a.how != "swap"]
+    assert result.settled == len(placements) and result.returned >= len(swaps) // 2
