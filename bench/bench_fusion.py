@@ -3,7 +3,7 @@
 
     python -m bench.bench_fusion [--trips 200] [--seed 1000] [--min-events 10] [--max-events 40] [--jobs 2]
                                  [--split test] [--plu 0.5] [--plu-by-weight 0.0] [--no-unattended]
-                                 [--cameras 1|2] [--swaps 0.15]
+                                 [--cameras 1|2] [--swaps 0.15] [--rearranges 0.3]
 
 Each trip is generated (dashcart.trips.generator) from the photos of one split of the Grocery
 Store Dataset (``--split test``: held out of the model, its gallery and its calibration; the
@@ -22,7 +22,8 @@ weighing engine, vision, controller, fusion, journal) twice:
 With ``--swaps P`` the shopper also swaps a unit in the basket for a product of about its
 weight in one motion on a share P of actions (no change for the scale: the cart can only flag
 it for staff); the bench counts the swaps flagged (``possible_swap``) and, on every trip, the
-flags where no swap was made (false alarms).
+flags where no swap was made (false alarms); ``--rearranges P`` has an honest shopper move a
+unit within the basket on a share P of actions, what a flag must not take for a swap.
 
 Per kind of event (barcode / unit without a barcode / produce by weight / removal, each with
 or without a PLU entered), the answered replay's first decision is counted: committed
@@ -99,6 +100,7 @@ class TripOutcome:
     swaps: int = 0                # swaps in one motion the trip made (--swaps)
     swaps_flagged: int = 0        # ... with a possible_swap note for staff
     swap_flags: int = 0           # possible_swap notes where no swap was made: false alarms
+    moves: int = 0                # units an honest shopper moved within the basket (--rearranges)
     frames: int = 0
     vision: bool = False
     photos: int = 0
@@ -296,6 +298,7 @@ def run_trip(job: Job) -> TripOutcome:
     swaps = [a for a in truth.actions if a.how == "swap" and a.kind == "add"]
     matched = {f for f in flags for a in swaps if a.t <= f <= a.rest_t + SWAP_LOOK_S}
     outcome.swaps = len(swaps)
+    outcome.moves = truth.moves
     outcome.swaps_flagged = sum(any(a.t <= f <= a.rest_t + SWAP_LOOK_S for f in flags) for a in swaps)
     outcome.swap_flags = len(set(flags) - matched)
     outcome.frames = result.frames
@@ -342,6 +345,9 @@ def main() -> int:
     parser.add_argument("--swaps", type=float, default=0.0,
                         help="share of actions that swap a unit in the basket for another product of about its "
                              "weight in one motion (a dishonest shopper; default 0: honest trips)")
+    parser.add_argument("--rearranges", type=float, default=0.0,
+                        help="share of actions where an honest shopper moves a unit to another place in the "
+                             "basket (what a swap flag must not take for one; default 0)")
     parser.add_argument("--keep", metavar="DIR", help="keep the trips (and failed ones) here")
     parser.add_argument("--reuse", action="store_true",
                         help="replay the trips already kept in --keep DIR instead of generating them again")
@@ -389,7 +395,8 @@ def main() -> int:
     except ValueError:
         parser.error(f"--frame {args.frame}: expected WxH, e.g. 640x480")
     frame_size = (width, height)
-    mix = TripMix(plu_entered=args.plu, plu_entered_by_weight=args.plu_by_weight, swap=args.swaps)
+    mix = TripMix(plu_entered=args.plu, plu_entered_by_weight=args.plu_by_weight, swap=args.swaps,
+                  rearrange=args.rearranges)
     jobs = [Job(args.seed + i, rng.randint(args.min_events, args.max_events), work, data, frame_size,
                 settings, fusion, not args.no_vision, args.reuse, bool(args.keep), args.split, mix, not args.no_unattended,
                 args.cameras)
@@ -484,7 +491,8 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
         ("replay speed (trip time / replay CPU time)", f"{trip_s / max(replay_cpu_s, 1e-9):.1f}x", ">= 20x"),
         ("trips that paid at the lane (answered)", f"{total('paid')}/{n}", ""),
         ("possible swaps flagged where none was (false alarms)",
-         f"{total('swap_flags')} of {total('returned')} returns", "0"),
+         f"{total('swap_flags')} of {total('returned')} returns"
+         + (f", {total('moves')} moves" if total("moves") else ""), "0"),
     ]
     if total("swaps"):
         rows.append(("swaps in one motion flagged for staff", _pct(total("swaps_flagged"), total("swaps")), ""))

@@ -75,6 +75,8 @@ class TripMix:
     # a unit in the basket swapped in one motion for a product of about its weight that is not
     # there (a dishonest shopper: no change for the scale to report); 0 leaves every trip as it was
     swap: float = 0.0
+    # an honest shopper moves a unit to another place in the basket (lifted and put down again)
+    rearrange: float = 0.0
 
 
 @dataclass
@@ -99,17 +101,18 @@ class Truth:
     photos: list[str] = field(default_factory=list)   # the photos used (relative to the dataset)
     camera: dict[str, Any] = field(default_factory=dict)   # the CameraSetup of the trip (the top camera)
     rear_camera: dict[str, Any] = field(default_factory=dict)   # ... of the second camera, if any
+    moves: int = 0                           # units moved within the basket (TripMix.rearrange): nothing to bill
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "duration_s": self.duration_s, "actions": [asdict(a) for a in self.actions],
                 "basket": self.basket, "split": self.split, "photos": self.photos, "camera": self.camera,
-                "rear_camera": self.rear_camera}
+                "rear_camera": self.rear_camera, "moves": self.moves}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Truth:
         return cls([TruthAction(**a) for a in data["actions"]], data["basket"], data["duration_s"], data["seed"],
                    data.get("split", ""), data.get("photos", []), data.get("camera", {}),
-                   data.get("rear_camera", {}))
+                   data.get("rear_camera", {}), data.get("moves", 0))
 
 
 def load_truth(trip_dir: str | Path) -> Truth:
@@ -207,6 +210,7 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
     camera = camera or CameraSetup.draw(random.Random(seed * 104729 + 3))
     hand_rng = random.Random(seed * 15485863 + 5)
     swap_rng = random.Random(seed * 2750159 + 11)   # drawn from only when mix.swap is set
+    move_rng = random.Random(seed * 3021377 + 13)   # ... mix.rearrange
     # the rear camera films the same basket, so items are as big in its frames (its own
     # height is not drawn); the rest of its set-up is its own
     rear = replace(CameraSetup.draw(random.Random(seed * 104729 + 7)), item_share=camera.item_share) \
@@ -312,6 +316,24 @@ def generate_trip(out: str | Path, catalogue: Catalogue, dataset_root: str | Pat
                            "units": [(key, 0)]})
             truth.actions.append(TruthAction(t, rest, "remove", gone.code, 1, gone_g, "swap"))
             truth.actions.append(TruthAction(t, rest, "add", swapped_in.code, 1, in_g, "swap"))
+            t = rest + 0.5
+            continue
+        movable = [b for b in basket if b["units"]] if mix.rearrange and move_rng.random() < mix.rearrange else []
+        if movable:
+            entry = move_rng.choice(movable)
+            unit = entry["units"][-1]
+            grams = entry["unit_g"][-1] if not catalogue[entry["code"]].by_weight else entry["grams"]
+            if frames:
+                still(t - 0.7)
+            lift, place = Lift(t, grams), Place(t + 0.3, grams)
+            load += [lift, place]
+            rest = max(lift.rest_t(), place.rest_t())
+            if frames:
+                placed = scene.remove(unit)
+                if placed is not None:
+                    scene.lay(unit, placed.image)
+                settling(t + 0.45, rest, unit)
+            truth.moves += 1
             t = rest + 0.5
             continue
         roll = rng.random()

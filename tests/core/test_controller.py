@@ -981,8 +981,9 @@ def test_a_swap_in_one_motion_is_flagged_for_staff_and_the_bill_left_as_it_was(c
     assert [(e["type"], e["seen"], e["gone"]) for e in c.log if e["type"] == "possible_swap"] == [
         ("possible_swap", [BRAVO_ORANGE], JUICE)]
     assert c.basket.quantity(JUICE) == 1 and not c.snapshot().questions
-    # The juice only moved (the cameras see it, on the bill), or the cameras hardly name anything: nothing
-    for now in (((JUICE, 0.95),), ((BRAVO_ORANGE, 0.4),)):
+    # The juice only moved (the cameras see it, on the bill), the cameras hardly name anything, or the
+    # crop is little like the product (SWAP_MIN_SIMILARITY: a moved item half on another): nothing
+    for now in (((JUICE, 0.95),), ((BRAVO_ORANGE, 0.4),), ((BRAVO_ORANGE, 0.65),)):
         d = make(catalogue, recognizer_temperature=0.0)
         d.handle(ShopperAction(0.0, "signin", "tok"))
         place(d, 2.0, 1062.0, JUICE, total=1062.0)
@@ -1065,3 +1066,26 @@ def test_a_placement_named_as_a_product_heavier_than_it_is_refused(catalogue):
     (q,) = c.snapshot().questions
     c.handle(ShopperAction(10.0, "choose", milk, question_id=q.id))
     assert c.basket.quantity(milk) == 0 and c.snapshot().message_key == "message.weighs_more_in"
+
+
+def test_an_item_moved_in_the_basket_is_no_swap_though_the_cameras_name_a_look_alike(catalogue):
+    # The apple juice moved to another corner: the cameras take it for the orange juice (not on
+    # the bill), but it looks like itself as it went in, so it is the same item.
+    import numpy as np
+
+    from dashcart.core.appearance import encode_look
+    rng = np.random.default_rng(3)
+    apple, other = encode_look(rng.normal(size=64)), encode_look(rng.normal(size=64))
+    for seen_look, flagged in ((apple, False), (other, True)):
+        c = make(catalogue, recognizer_temperature=0.0)
+        c.handle(ShopperAction(0.0, "signin", "tok"))
+        c.handle(BarcodeSeen(1.0, camera="top", gtin13=JUICE, format="EAN-13"))
+        c.handle(WeightSettled(2.0, delta_g=1062.0, total_g=1062.0, started_t=1.2))
+        c.handle(ItemRecognized(2.0, camera="top", direction="added", candidates=((JUICE, 0.95),), look=apple))
+        c.handle(Tick(3.0))
+        assert c.basket.items[0].look == apple
+        c.handle(LoadReturned(10.0, total_g=1062.0, started_t=9.4))
+        c.handle(ItemRecognized(10.0, camera="top", direction="added", candidates=((BRAVO_ORANGE, 0.95),),
+                                look=seen_look))
+        c.handle(Tick(11.0))
+        assert bool([e for e in c.log if e["type"] == "possible_swap"]) is flagged

@@ -131,3 +131,16 @@ def test_a_swap_in_one_motion_changes_the_basket_but_not_the_weight(gsd, tmp_pat
     # every placement is one settled change; the swaps are none, but the load came back each time
     placements = [a for a in truth.actions if a.how != "swap"]
     assert result.settled == len(placements) and result.returned >= len(swaps) // 2
+
+
+def test_a_unit_moved_in_the_basket_is_no_action_but_the_load_comes_back(gsd, tmp_path):
+    """An honest shopper moving a unit (``TripMix.rearrange``): nothing to bill, a return."""
+    from dashcart.trips.replay import replay
+    data, root = gsd
+    catalogue = Catalogue.from_csv(data / "catalogue" / "demo_store.csv")
+    truth = generate_trip(tmp_path / "move", catalogue, root, 4, events=8, frames=False,
+                          mix=TripMix(removal=0.0, rearrange=0.5))
+    result = replay(tmp_path / "move", catalogue=catalogue, vision=False)
+    assert all(a.how != "swap" for a in truth.actions) and truth.moves > 0
+    assert result.settled == len(truth.actions) and result.returned > 0
+    assert not [e for e in result.as_json()["events"] if e["type"] == "possible_swap"]
