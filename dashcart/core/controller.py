@@ -697,27 +697,17 @@ class Controller:
                     codes.append(product.code)
         # A read belongs to one placement: the next change must not count it again.
         self._barcodes = [b for b in self._barcodes if b not in used]
-        added: dict[str, list[float]] = {}
-        removed: dict[str, list[float]] = {}
         rec_start = (change.started_t or change.t) - 0.5
-        cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        mine = [r for r in self._recognized if rec_start <= r.t <= end and r.t not in self._return_times]
+        self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end) or r.t in self._return_times]
+        shares = self._camera_shares(mine)
         places: dict[str, tuple[str, int, int, int, int]] = {}
         looks: dict[str, str] = {}
-        for r in self._recognized:
-            if rec_start <= r.t <= end and r.direction in cameras and r.t not in self._return_times:
-                target = added if r.direction == "added" else removed
-                cameras[r.direction].add(r.camera)
-                if r.box is not None and r.direction not in places:
-                    places[r.direction] = (r.camera, *r.box)
-                if r.look and r.direction not in looks:
-                    looks[r.direction] = r.look
-                for code, score in self._calibrated(r):
-                    target.setdefault(code, []).append(score)
-        self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end) or r.t in self._return_times]
-
-        def mean(scores: dict[str, list[float]], n: int) -> dict[str, float]:
-            # Average over the cameras that answered: one camera's confident mistake is diluted.
-            return {code: sum(v) / max(n, 1) for code, v in scores.items()}
+        for r in mine:
+            if r.box is not None and r.direction not in places:
+                places[r.direction] = (r.camera, *r.box)
+            if r.look and r.direction not in looks:
+                looks[r.direction] = r.look
 
         entered, count = None, 0
         if change.delta_g > 0 and self.produce_entry:
@@ -729,15 +719,26 @@ class Controller:
             codes.append(self.removal_hint)
             self.removal_hint = None
         self._placed, self._placed_look = places.get("added"), looks.get("added")
-        return Evidence(barcodes=tuple(codes), added=mean(added, len(cameras["added"])),
-                        removed=mean(removed, len(cameras["removed"])), entered=entered, entered_qty=count,
+        return Evidence(barcodes=tuple(codes), added=shares["added"],
+                        removed=shares["removed"], entered=entered, entered_qty=count,
                         zone=self.zone, removed_place=places.get("removed"), removed_look=looks.get("removed"))
 
-    def _calibrated(self, r: ItemRecognized) -> list[tuple[str, float]]:
-        """What the recognizer said, as probabilities (the calibration in ``[fusion]``)."""
-        return calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
-                                     self.settings.recognizer_reliability, self.settings.recognizer_score_mid,
-                                     self.settings.recognizer_score_width, r.still_there)
+    def _camera_shares(self, recognized: Sequence[ItemRecognized]) -> dict[str, dict[str, float]]:
+        """For "added" and "removed": each product's calibrated probability (``[fusion]``),
+        averaged over the cameras that answered, so one camera's confident mistake is diluted."""
+        scores: dict[str, dict[str, list[float]]] = {"added": {}, "removed": {}}
+        cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
+        for r in recognized:
+            if r.direction not in scores:
+                continue
+            cameras[r.direction].add(r.camera)
+            for code, score in calibrated_candidates(r.candidates, self.settings.recognizer_temperature,
+                                                     self.settings.recognizer_reliability,
+                                                     self.settings.recognizer_score_mid,
+                                                     self.settings.recognizer_score_width, r.still_there):
+                scores[r.direction].setdefault(code, []).append(score)
+        return {direction: {code: sum(v) / len(cameras[direction]) for code, v in by_code.items()}
+                for direction, by_code in scores.items()}
 
     def _basket_entries(self) -> list[BasketEntry]:
         return [BasketEntry(i.code, i.qty, i.weight_g, i.id, i.sold_by == "weight", i.place, i.look)
@@ -799,16 +800,8 @@ class Controller:
         self._returned = None
         mine = [r for r in self._recognized if r.t == event.t]
         self._recognized = [r for r in self._recognized if r.t != event.t]
-        seen: dict[str, dict[str, list[float]]] = {"added": {}, "removed": {}}
-        cameras: dict[str, set[str]] = {"added": set(), "removed": set()}
-        for r in mine:
-            if r.direction not in seen:
-                continue
-            cameras[r.direction].add(r.camera)
-            for code, score in self._calibrated(r):
-                seen[r.direction].setdefault(code, []).append(score)
-        now = {code: sum(v) / len(cameras["added"]) for code, v in seen["added"].items()}
-        before = {code: sum(v) / len(cameras["removed"]) for code, v in seen["removed"].items()}
+        shares = self._camera_shares(mine)
+        now, before = shares["added"], shares["removed"]
         # The same physical item looks like itself: one moved to another place in the basket
         # (the recognizer may name a look-alike for it) is no swap.
         looks = [r.look for r in mine if r.direction == "added" and r.look]

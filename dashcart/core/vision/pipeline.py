@@ -220,13 +220,15 @@ class VisionPipeline:
             # going in: 81 reached the frame's edge, an arm in them, with the still rule, 66 with
             # the newest frame at the settle, 41 with the newest 0.3 s after it; the truth among
             # the recognizer's first three 67.6 %, 71.8 %, 78.7 %).
-            after = cam.ring.at_or_before(event.t + self.vision.look_after_s)
+            # For the load back at its rest, though, only a basket at rest with no hand in view:
+            # a hand bringing the next item in (the load nudged and back) shows that item, not
+            # yet in the basket.
             if isinstance(event, LoadReturned):
-                # only a basket at rest with no hand in view: a hand bringing the next item in
-                # (the load nudged and back) shows that item, not yet in the basket
                 after = self._still_frame(cam, event.t + self.vision.look_after_s)
                 if after is None or after.t <= event.t:
                     continue
+            else:
+                after = cam.ring.at_or_before(event.t + self.vision.look_after_s)
             if before is None or after is None or before.t >= after.t:
                 continue
             change = find_change(before.image, after.image, direction)
