@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from dashcart.drivers.scale.decoder import LineDecoder
+from dashcart.drivers.scale.decoder import LineDecoder, Liveness
 from dashcart.drivers.scale.protocol import (
     BridgeError,
     Corrupt,
@@ -298,12 +298,17 @@ def test_lost_readings_stay_right_through_a_stream_with_faults():
     assert true_lost <= c.lost_readings <= true_lost + 4 * c.resyncs
 
 
-def test_liveness_reports_a_mute_scale_and_a_corrupt_flood_with_counts():
+def _talking_for_a_second() -> tuple[LineDecoder, Liveness]:
+    """A bridge connected at 0 s that sent a clean second of readings (80 lines)."""
     d = LineDecoder()
-    live = d.liveness
-    live.connected(0.0)
+    d.liveness.connected(0.0)
     for i in range(80):
         d.decode(i / 80, encode_hx711(i, 0))
+    return d, d.liveness
+
+
+def test_liveness_reports_a_mute_scale_and_a_corrupt_flood_with_counts():
+    d, live = _talking_for_a_second()
     assert live.check(1.0).state == "ok"
     assert live.check(1.9).state == "ok"             # 0.91 s quiet (the last line came at 0.9875)
     assert live.check(2.1).state == "down" and d.counters.silences == 1
@@ -321,11 +326,7 @@ def test_liveness_reports_a_mute_scale_and_a_corrupt_flood_with_counts():
 def test_liveness_reports_lines_that_carry_no_reading_with_what_they_say():
     # A hung bridge repeating its last line, a stream of bridge errors, a trade scale answering
     # S I: lines arrive, so it is not mute, but the weight is as unknown as if it were.
-    d = LineDecoder()
-    live = d.liveness
-    live.connected(0.0)
-    for i in range(80):
-        d.decode(i / 80, encode_hx711(i, 0))
+    d, live = _talking_for_a_second()
     stuck = encode_hx711(79, 0)
     for i in range(120):                               # 1.5 s of the same line
         d.decode(1.0 + i / 80, stuck)
