@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from dashcart.core.canonical import canonical_json
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.checkout.order import ORDER_FORMAT, mask_email, order_ids, sign, signature_valid
 from dashcart.core.pricing import MAX_QTY, MAX_WEIGHT_G, BasketItem, PricingError, price_basket
@@ -253,6 +254,13 @@ class ReferenceStore:
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise StoreError(400, "the body is not JSON") from None
         check_order_shape(order)
+        # One body, one meaning: a key given twice, or numbers spelled another way, would let
+        # a parser other than this one (an auditor's, the payment side's) read a different
+        # order from the same signed bytes. The cart signs canonical_json, so an honest cart
+        # always passes; anything else is refused, not re-read.
+        if canonical_json(order) != body:
+            raise StoreError(400, "the body is not canonical JSON (sorted keys, no spaces, each key once): "
+                                  "sign and send exactly what canonical_json makes")
         if order["idempotency_key"] != headers.get("Idempotency-Key") or order["cart_id"] != cart_id:
             raise StoreError(400, "Idempotency-Key and X-Dashcart-Cart must match the body")
         # Ids are the signing cart's own: derived from its id, the session and the sequence.

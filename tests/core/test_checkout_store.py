@@ -477,3 +477,17 @@ def test_an_honest_late_order_is_charged_at_receipt_and_its_receipt_says_why(tmp
     receipt = (tmp_path / "cart" / "receipts" / f"{pending.order_id}.txt").read_text()
     assert "TOTAL" in receipt and "3.98 USD" in receipt
     assert "when the order reached it, 3 h 00 min after checkout (the cart had 2.98 USD)" in receipt
+
+
+@pytest.mark.parametrize("spelling", [
+    # the same key twice: this parser keeps the last, another may keep the first
+    lambda body: body.replace(b'"total_cents":', b'"total_cents":1,"total_cents":', 1),
+    lambda body: body.replace(b",", b", "),                                     # spaces
+    lambda body: body.replace(b'"placed_t":1.0', b'"placed_t":1.00', 1),          # a number spelled otherwise
+])
+def test_a_signed_body_that_is_not_canonical_json_is_refused(store, spelling):
+    """Signed with a valid cart key, but spelled so that two parsers could read two orders."""
+    body = spelling(canonical_json(order()))
+    assert body != canonical_json(order())
+    status, reply = post(store, order(), body=body)
+    assert status == 400 and "canonical" in reply["error"] and store.store.charges() == []
