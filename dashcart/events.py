@@ -174,7 +174,11 @@ class LaneDetected(Event):
 class OrderAcknowledged(Event):
     """The order is settled: ``status`` accepted (the store took it) | local (no store; a
     receipt file was written). ``receipt_to`` is masked ("k***@example.com"); ``receipt_path``
-    the local receipt, if one was written."""
+    the local receipt, if one was written. ``total_cents`` is what was charged (the store's
+    prices), ``ordered_cents`` the total on the order the cart sent (what the shopper saw at
+    checkout; 0: not told), and ``priced_late_s`` how long after the checkout the store priced
+    an order it repriced (it arrived late, the cart offline: the store charges arrival prices);
+    0 when it charged the checkout's prices or its answer does not say when it priced."""
 
     order_id: str
     status: str
@@ -182,6 +186,8 @@ class OrderAcknowledged(Event):
     receipt_path: str = ""
     total_cents: int = 0
     message: str = ""
+    ordered_cents: int = 0
+    priced_late_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,8 @@ class _Checkout:
     reason_key: str = ""
     receipt_to: str = ""
     charged_cents: int | None = None   # what the store charged, at its prices
+    ordered_cents: int | None = None   # the total on the order sent (what the shopper saw), once answered
+    priced_late_s: float = 0.0         # the store priced it this long after the checkout (arrival prices)
     exit_passed: bool = False          # the lane's exit was seen (journaled: a restart must not wait for it again)
     window_from: float | None = None   # the cancel window counts from here (the entry, or the last change of the basket)
     paid_load_g: float | None = None   # the load at rest when the order was placed (what was paid for, and bags)
@@ -1418,6 +1420,7 @@ class Controller:
             co.receipt_to = ack.receipt_to
         if isinstance(ack, OrderAcknowledged) and ack.status == "accepted":
             co.charged_cents = ack.total_cents   # the store's prices: what the shopper paid
+            co.ordered_cents, co.priced_late_s = ack.ordered_cents or None, ack.priced_late_s
         if self.state is SessionState.CHECKOUT:
             co.stage = CheckoutStage.PAID
             self._set_state(ack.t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since,
@@ -1544,7 +1547,8 @@ class Controller:
                                 seconds_left=left, order_id=co.order_id, reason=co.reason, status=co.status,
                                 countdown=co.stage == CheckoutStage.SUMMARY and co.deadline is not None,
                                 payable=co.stage == CheckoutStage.SUMMARY and co.exit_passed,
-                                reason_key=co.reason_key, receipt_to=co.receipt_to, charged_cents=co.charged_cents)
+                                reason_key=co.reason_key, receipt_to=co.receipt_to, charged_cents=co.charged_cents,
+                                ordered_cents=co.ordered_cents, priced_late_s=co.priced_late_s)
         entry = None
         produce_weight = None
         if self.produce_entry:

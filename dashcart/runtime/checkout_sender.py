@@ -29,8 +29,8 @@ from typing import Any
 from dashcart.config import Config, parse_hex_key
 from dashcart.core.checkout.order import build_order
 from dashcart.core.checkout.outbox import Outbox, OutboxRecord
+from dashcart.core.checkout.receipt import priced_late_s, write_local_receipt, write_store_receipt
 from dashcart.core.checkout.receipt import safe_name as _safe_name
-from dashcart.core.checkout.receipt import write_local_receipt, write_store_receipt
 from dashcart.core.signin import InvalidToken, parse_shopper_token
 from dashcart.errors import Misconfigured
 from dashcart.events import Event, OrderAcknowledged, OrderDelayed, OrderRejected
@@ -188,7 +188,7 @@ class CheckoutService:
             self._purge()
             self._due.pop(key, None)
             return OrderAcknowledged(t, record.order_id, "local", receipt_path=str(path),
-                                     total_cents=record.total_cents)
+                                     total_cents=record.total_cents, ordered_cents=record.total_cents)
         try:
             reply = self._client.submit(record.body, idempotency_key=key, cart_id=record.cart_id,
                                         signature=record.signature, order_id=record.order_id,
@@ -211,19 +211,23 @@ class CheckoutService:
         self._due.pop(key, None)
         if reply.duplicate:
             log.info("order %s: the store had it already (an earlier answer was lost)", record.order_id)
-        message = ""
+        order, answer = json.loads(record.body), json.loads(reply.raw)
+        message, late = "", 0.0
         if reply.repriced:
             message = "charged at the store's prices"
-            log.warning("order %s: the store charged %d cents, the cart had %d", record.order_id,
-                        reply.total_cents, record.total_cents)
+            # priced at arrival (the order came past the store's grace: the cart was offline),
+            # not at the checkout: the paid screen says when, as the receipt does
+            late = priced_late_s(order, answer)
+            log.warning("order %s: the store charged %d cents, the cart had %d%s", record.order_id,
+                        reply.total_cents, record.total_cents, f" (priced {late:.0f} s after checkout)" if late else "")
         receipt_file = ""
         try:
-            receipt_file = str(write_store_receipt(self._state_dir / "receipts", json.loads(record.body),
-                                                   json.loads(reply.raw)))
+            receipt_file = str(write_store_receipt(self._state_dir / "receipts", order, answer))
         except OSError as exc:
             log.warning("order %s: cannot write the receipt file: %s", record.order_id, exc)
         return OrderAcknowledged(t, record.order_id, "accepted", receipt_to=reply.receipt_to, receipt_path=receipt_file,
-                                 total_cents=reply.total_cents, message=message)
+                                 total_cents=reply.total_cents, message=message, ordered_cents=record.total_cents,
+                                 priced_late_s=late)
 
     # The live cart: a sender thread on the monotonic clock.
 

@@ -34,6 +34,7 @@ from dashcart.events import (
     LaneEntered,
     LaneLeft,
     OrderAcknowledged,
+    OrderDelayed,
     OrderRejected,
     ShopperAction,
     Tick,
@@ -53,6 +54,10 @@ MANGO = "4051"
 ONION = "4093"
 #: What the store's answer says about the receipt when a store is configured.
 RECEIPT_TO = "k***@example.com"
+#: The late order of the paid scenes: it reached the store 3 h 10 min after the checkout, when
+#: the milk cost 30c more.
+REPRICED_AFTER_S = 3 * 3600.0 + 600.0
+REPRICED_BY_CENTS = 30
 
 
 def demo_catalogue(data_dir: Path | None = None) -> Catalogue:
@@ -258,8 +263,9 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
 
 def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None,
                 published: list[Snapshot] | None = None) -> list[Scene]:
-    """A cart with a store: the countdown when only the exit beacon was heard, and "Paid" once
-    the store accepted the order (its answer is the event the checkout sender posts)."""
+    """A cart with a store: the countdown when only the exit beacon was heard, "Paid" once
+    the store accepted the order (its answer is the event the checkout sender posts), and a
+    late order the store charged at its prices on arrival."""
     catalogue = catalogue or demo_catalogue()
     config = config or parse_config("")
     config = dataclasses.replace(config, checkout=dataclasses.replace(
@@ -284,8 +290,25 @@ def paid_scenes(catalogue: Catalogue | None = None, config: Config | None = None
             # the same as the cart's here) with the masked receipt address.
             order = p.checkout.status(_order_id(p.c.snapshot()))
             p.at(0.8, OrderAcknowledged, order.order_id, "accepted", receipt_to=RECEIPT_TO,
-                 total_cents=order.total_cents)
+                 total_cents=order.total_cents, ordered_cents=order.total_cents)
             p.shot("checkout_receipt")
+            # The next shopper checks out while the store is unreachable: the order waits in the
+            # outbox, reaches the store hours later and is charged the store's prices then (its
+            # grace for the checkout's prices is 2 minutes): the paid screen says so.
+            p.tap("signout", dt=5.0)
+            p.settle(-p.load_g)
+            p.tap("signin", DEMO_TOKEN, dt=30.0)
+            p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13("2410000001415"), "EAN-13")
+            p.settle(1584.0)
+            p.at(1.0, LaneDetected, "lane1")
+            p.at(0.5, Tick)
+            p.tap("confirm", "checkout", dt=0.5)
+            order = p.checkout.status(_order_id(p.c.snapshot()))
+            p.at(0.8, OrderDelayed, order.order_id, 1, "cannot reach the store")
+            p.at(REPRICED_AFTER_S, OrderAcknowledged, order.order_id, "accepted", receipt_to=RECEIPT_TO,
+                 total_cents=order.total_cents + REPRICED_BY_CENTS, ordered_cents=order.total_cents,
+                 message="charged at the store's prices", priced_late_s=REPRICED_AFTER_S)
+            p.shot("checkout_repriced")
             return p.scenes
 
 

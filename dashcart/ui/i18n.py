@@ -74,6 +74,16 @@ class Strings:
     def weight(self, grams: float) -> str:
         return format_weight(grams)
 
+    def duration(self, seconds: float) -> str:
+        """A span of time as the shopper reads it: "45 s", "12 min", "3 h 5 min" ("3시간 5분")."""
+        whole = max(0, int(seconds))
+        if whole < 60:
+            return self("duration.seconds", s=whole)
+        minutes = whole // 60
+        if minutes < 60:
+            return self("duration.minutes", m=minutes)
+        return self("duration.hours", h=minutes // 60, m=minutes % 60)
+
     def unit_price(self, cents: int, sold_by: str) -> str:
         return self.money(cents) + (self("per_kg") if sold_by == "weight" else "")
 

@@ -74,7 +74,7 @@ def test_accepted_order_shows_the_masked_receipt_address(tmp_path, store):
     pending = place(service)
     (event,) = service.deliver_due(100.0)
     assert event == OrderAcknowledged(100.0, pending.order_id, "accepted", receipt_to="k***@example.com",
-                                      total_cents=TOTAL, receipt_path=event.receipt_path)
+                                      total_cents=TOTAL, receipt_path=event.receipt_path, ordered_cents=TOTAL)
     receipt = (tmp_path / "state" / "receipts" / f"{pending.order_id}.txt").read_text()
     assert "Charged by the store" in receipt and "4.61 USD" in receipt and "k***@example.com" in receipt
     assert service.status(pending.order_id).status == "accepted"

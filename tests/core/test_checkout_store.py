@@ -474,6 +474,8 @@ def test_an_honest_late_order_is_charged_at_receipt_and_its_receipt_says_why(tmp
     service.close()
     assert isinstance(done, OrderAcknowledged) and done.status == "accepted" and done.total_cents == 398
     assert pending.total_cents == 298 and server.store.charges()[0][2] == 398
+    # the controller and the paid screen hear what the shopper saw and when the store priced it
+    assert done.ordered_cents == 298 and done.priced_late_s == 3 * 3600.0
     receipt = (tmp_path / "cart" / "receipts" / f"{pending.order_id}.txt").read_text()
     assert "TOTAL" in receipt and "3.98 USD" in receipt
     assert "when the order reached it, 3 h 00 min after checkout (the cart had 2.98 USD)" in receipt

@@ -54,6 +54,7 @@ def test_scenes_reach_their_screens():
     expected = {"welcome": "welcome", "shopping": "shopping", "question": "question", "none_fits": "none_fits",
                 "question_plu": "question_plu", "produce": "produce", "weigh": "weigh", "remove": "remove",
                 "remove_pending": "remove_pending", "checkout_summary": "checkout", "checkout_receipt": "checkout",
+                "checkout_repriced": "checkout",
                 "help": "help", "staff_pin": "staff_pin", "staff_menu": "staff_menu", "trouble": "trouble"}
     for name, screen in expected.items():
         app, snap = scene_app(SCENES[name], (800, 480), "en", config, fonts_for(config))

@@ -96,9 +96,9 @@ def charged_order(order: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any
     return charged
 
 
-def _priced_late_s(order: dict[str, Any], reply: dict[str, Any]) -> float:
+def priced_late_s(order: dict[str, Any], reply: dict[str, Any]) -> float:
     """How long after the order's ``placed_at`` the store priced it (its ``priced_at``); 0 when
-    it priced at the checkout, or either time is missing."""
+    it priced at the checkout, or either time is missing. The receipt and the paid screen say it."""
     placed, priced = order.get("placed_at"), reply.get("priced_at")
     if (not isinstance(placed, (int, float)) or not isinstance(priced, (int, float))
             or isinstance(placed, bool) or isinstance(priced, bool)):
@@ -122,7 +122,7 @@ def store_receipt_text(order: dict[str, Any], reply: dict[str, Any]) -> str:
     note = "Charged by the store"
     if reply.get("repriced"):
         note += " at its own prices"
-        late = _priced_late_s(order, reply)
+        late = priced_late_s(order, reply)
         if late:
             # a delayed order is priced when it reaches the store, not at the checkout (the
             # store cannot tell a late order from a backdated one): say so, or the shopper is

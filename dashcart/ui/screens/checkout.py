@@ -85,9 +85,18 @@ def _done(v: View, co: CheckoutView) -> list[Widget]:
         lines = [tr("checkout.receipt_to", to=co.receipt_to)]
     # What the store charged (its own prices), once it answered; the basket's total until then.
     paid = co.charged_cents if co.charged_cents is not None else snap.total_cents
-    if paid != snap.total_cents:
+    # What the shopper saw: the order's total as sent (the basket may have been priced anew since).
+    shown = co.ordered_cents if co.ordered_cents is not None else snap.total_cents
+    if co.priced_late_s > 0:
+        # The order reached the store past its grace (the cart was offline) and was charged the
+        # store's prices on arrival: the total charged, then when and by how much that differs.
+        lines.append(f"{tr('total')} {tr.money(paid)}")
+        key = "more" if paid > shown else "less" if paid < shown else "same"
+        lines.append(tr(f"checkout.repriced_{key}", late=tr.duration(co.priced_late_s),
+                        diff=tr.money(abs(paid - shown)), shown=tr.money(shown)))
+    elif paid != shown:
         # the store priced it otherwise (a promotion over, a price changed): said, not slipped in
-        lines.append(tr("checkout.store_charged", charged=tr.money(paid), shown=tr.money(snap.total_cents)))
+        lines.append(tr("checkout.store_charged", charged=tr.money(paid), shown=tr.money(shown)))
     else:
         lines.append(f"{tr('total')} {tr.money(paid)}")
     if co.order_id:
