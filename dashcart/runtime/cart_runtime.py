@@ -600,12 +600,27 @@ class CartRuntime:
             if start is not None and event.t >= start:
                 hold.insert(event)
             else:
-                self._dispatch_safely(controller, event)
+                self._past_the_scale_lag(controller, event)
         while not stop.is_set():
             held = hold.next_held(controller, self.clock())
             if held is None:
                 return
-            self._dispatch_safely(controller, held)
+            self._past_the_scale_lag(controller, held)
+
+    def _past_the_scale_lag(self, controller: Controller, event: Event) -> None:
+        """Hand on ``event`` from behind the late recognizer, unless it is past a due deadline
+        the scale reader has not reported up to: then it waits for the scale (see scale_lag) as
+        it would have, had it not waited for the recognizer first. The deadlines up to it fall
+        due one at a time, since handing it on would pass them all at once (the change the
+        recognizer was late for, then the order), and any of them may be one the scale lags."""
+        for _ in range(100):   # bounded as Controller.advance_to is
+            due = controller.next_deadline()
+            if due is None or due > event.t:
+                break
+            if self._scale_lag.offer(event, due, self.clock()):
+                return
+            self._dispatch_safely(controller, Tick(due))
+        self._dispatch_safely(controller, event)
 
     def _dispatch_safely(self, controller: Controller, event: Event) -> None:
         try:

@@ -16,6 +16,7 @@ from dashcart.events import (
     DeviceStatus,
     ItemRecognized,
     LaneDetected,
+    LoadReturned,
     ShopperAction,
     Tick,
     WeightLive,
@@ -23,6 +24,7 @@ from dashcart.events import (
 )
 from dashcart.readings import Sample
 from dashcart.runtime.cart_runtime import CartRuntime, Devices, wait_for
+from dashcart.runtime.late_evidence import LateEvidenceHold
 from dashcart.runtime.scale_lag import ScaleLagHold
 from dashcart.snapshot import SessionState
 from tests.runtime.test_runtime import _config
@@ -186,6 +188,48 @@ def test_what_the_scale_posted_while_the_controller_was_busy_goes_before_the_hel
         runtime.post(ShopperAction(due + 0.02, "language", "ko"))   # held: past the due order
         time.sleep(0.06)
         runtime.post(ShopperAction(due - 0.25, "language", "en"))   # before it: goes through
+        time.sleep(0.3)
+        snap = runtime.snapshot()
+        assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
+        assert not [n for n in controller.log if n.get("stage") == "paying"]
+    finally:
+        runtime.stop()
+
+
+def test_what_waited_for_a_late_recognizer_still_waits_for_the_scale(tmp_path: Path, catalogue: Catalogue) -> None:
+    # Past the exit, the load is lifted and put back (a return: the cameras look at it) and the
+    # recognizer is late with that look. A tap past the order's due time waits behind it. When
+    # the recognizer answers, the scale reader lags behind the due order: the tap must then
+    # wait for the scale too, or the order falls due with the basket "at rest" while an item
+    # was going in (posted late by the reader), and the item is ignored as "order placed".
+    runtime = CartRuntime(_config(tmp_path), catalogue=catalogue)
+    answered = threading.Event()
+    answered.set()
+    runtime._late_evidence = LateEvidenceHold(lambda t: not answered.is_set(), max_wait_s=5.0)
+    reported = _Reported()
+    runtime._scale_lag = ScaleLagHold(reported.reported_through, max_lag_s=5.0)   # no race with the test's pace
+    runtime.start()
+    try:
+        runtime.scale_source = reported  # type: ignore[assignment]
+        runtime.post(WeightLive(runtime.clock(), 0.0, True))
+        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
+        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
+        t = runtime.clock()
+        runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
+        runtime.post(WeightSettled(t + 0.01, 1062.0, 1062.0, started_t=t - 0.3))
+        runtime.post(WeightLive(t + 0.01, 1062.0, True))
+        controller, due = _past_the_exit_with_a_juice(runtime)
+        assert due - runtime.clock() > 1.0, "the cancel window is too short for this test"
+        answered.clear()                                     # the recognizer is busy from now on
+        reported.through = due - 0.25
+        runtime.post(LoadReturned(due - 0.8, 1062.0, started_t=due - 1.0))   # its look falls due at due - 0.3
+        time.sleep(max(0.0, due + 0.1 - runtime.clock()))
+        runtime.post(ShopperAction(due + 0.05, "language", "ko"))          # behind the recognizer
+        time.sleep(0.1)
+        answered.set()                                       # the look is done; the scale still lags
+        time.sleep(0.2)
+        runtime.post(WeightLive(due - 0.1, 1300.0, False))   # the reader catches up: an item going in
+        reported.through = due + 0.1
         time.sleep(0.3)
         snap = runtime.snapshot()
         assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
