@@ -116,8 +116,14 @@ class ScaleEventSource:
         """One round: read what arrived (waiting up to ``timeout``), put the resulting events."""
         items = self.driver.read(timeout=timeout)
         self._health(items[0].t if items else None)
-        for event in events_of(self.engine, feed_decoded(self.engine, items)):
-            self.put(event)
+        for item in items:
+            # One reading at a time, as a replay feeds them: the load starting or stopping to
+            # move is stamped with the reading that made it so, not with the batch's last one,
+            # which may be past a deadline (the order) that the movement came before.
+            for event in events_of(self.engine, feed_decoded(self.engine, (item,))):
+                self.put(event)
+            if self._last_live is not None and self.engine.stable != self._last_live[2]:
+                self._live(item.t)
         if items:
             self._live(items[-1].t)
             self._through = items[-1].t   # after its events: whoever reads it finds them queued
