@@ -61,6 +61,9 @@ class ScaleSection:
     baudrate: int = setting(115200, min=300, max=4_000_000)
     offset: int = setting(0, min=-8388608, max=8388607, doc="raw count at zero load")
     counts_per_gram: float = setting(420.0, nonzero=True, min=-1e6, max=1e6)
+    capacity_g: float = setting(20000.0, min=2000.0, max=500000.0,
+                                doc="the most the basket is built to weigh (its load cells' rated capacity together); "
+                                    "`dashcart calibrate` refuses a known weight above it")
 
 
 @dataclass(frozen=True)

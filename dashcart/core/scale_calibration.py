@@ -22,6 +22,24 @@ MIN_SPAN_NOISE = 20.0
 # settling is off by more.
 READBACK_MIN_G = 3.0
 READBACK_SHARE = 0.005
+# The known weight must be at least this. The gain carries the captures' error as a share of
+# the weight: each capture may be off by up to the drift the stable band lets through (2 g by
+# default), 0.2 % of 1 kg, which puts a 1.5 kg item within 3 g, the fusion's own scale noise;
+# a 200 g weight would put it 15 g off, and a gain that far off names items wrongly. A trade
+# scale's span calibration asks for a tenth of its capacity or more for the same reason (and a
+# tenth of the cart's 20 kg, 2 kg, is better still); 1 kg is the smallest test weight a store
+# keeps. The floor also catches a weight typed in kilograms ("1" or "2" for a 1 or 2 kg weight)
+# and a zero dropped ("100" for 1000 g). Above it, the basket's capacity (scale.capacity_g).
+MIN_KNOWN_G = 1000.0
+# A recalibration whose gain differs from the calibration it replaces by more than this share
+# is refused unless the engineer says the cells or the bridge are new. Nothing in one cart's
+# weighing chain moves its sensitivity that far: a load cell's span drifts by hundredths of a
+# percent with temperature and age, and the HX711 reads the bridge ratiometrically (its supply
+# does not count). A bigger change is a weight typed wrong (10x: a digit added or dropped,
+# 10000 for a 1 kg weight; kilograms for grams fall under MIN_KNOWN_G already), a basket
+# resting on the frame, or new hardware (cells are made to +-10 % of their rated output, a
+# bridge board to its own gain): only the last is right, and only the engineer knows it.
+MAX_GAIN_CHANGE = 0.10
 
 
 @dataclass(frozen=True)
@@ -72,3 +90,20 @@ def grams(cal: Calibration, raw_mean: float) -> float:
 def readback_tolerance_g(known_g: float, band_g: float) -> float:
     """How far the read-back of ``known_g`` may be from it (see READBACK_MIN_G)."""
     return max(READBACK_MIN_G, READBACK_SHARE * known_g, band_g)
+
+
+def known_weight_problem(known_g: float, capacity_g: float) -> str | None:
+    """Why ``known_g`` cannot be the known weight of a basket of ``capacity_g`` (one line), or None."""
+    if known_g < MIN_KNOWN_G:
+        return (f"a known weight of {known_g:g} g is below the {MIN_KNOWN_G:g} g a precise gain needs: type the "
+                f"weight in grams (1 kg is 1000), and use a weight of at least {MIN_KNOWN_G:g} g")
+    if known_g > capacity_g:
+        return (f"a known weight of {known_g:g} g is more than the basket's capacity ({capacity_g:g} g, "
+                "scale.capacity_g): type the figure on the weight, in grams, and use one the basket can hold")
+    return None
+
+
+def gain_change(counts_per_gram: float, previous: float) -> float:
+    """How far ``counts_per_gram`` is from the ``previous`` calibration's, as a share of it
+    (magnitudes: a cell turned round reads the other way with the same sensitivity)."""
+    return abs(counts_per_gram) / abs(previous) - 1.0
