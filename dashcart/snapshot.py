@@ -53,6 +53,26 @@ class BasketLine:
     deal_terms: tuple[str, int, int] | tuple[()] = ()   # its (kind, value, qty): the screen words it per language
 
 
+#: A removal question's answer that is no product: what came out was the shopper's own (the
+#: bags in the basket at the sign-in, never billed). Catalogue codes are digits, so never one.
+OWN_THINGS = "own"
+_UNNAMED = "unnamed:"
+
+
+def unnamed_choice(question_id: int) -> str:
+    """A removal question's answer naming the item that open question ``question_id`` asks the
+    shopper to take out ("take it out": nobody named it, so it has no product to show)."""
+    return f"{_UNNAMED}{question_id}"
+
+
+def choice_kind(code: str) -> str:
+    """What a candidate's code stands for: ``own`` (:data:`OWN_THINGS`), ``unnamed``
+    (:func:`unnamed_choice`) or ``product`` (a catalogue code)."""
+    if code == OWN_THINGS:
+        return "own"
+    return "unnamed" if code.startswith(_UNNAMED) else "product"
+
+
 @dataclass(frozen=True)
 class Candidate:
     code: str
@@ -62,6 +82,7 @@ class Candidate:
     price_cents: int = 0             # for ``qty`` (promotions applied), or per kg when sold by weight
     image: str | None = None
     sold_by: str = "unit"            # unit | weight
+    kind: str = "product"            # product | own | unnamed: see choice_kind (the screen words the last two)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ class QuestionCandidate(TypedDict):
     item_id: NotRequired[int]        # a removal: the basket placement it would take out
     question_id: NotRequired[int]    # a removal: the open question whose unnamed item it would be
     sure: NotRequired[bool]          # the cameras were sure of it (fusion's veto): see Controller._answer
+    seen: NotRequired[bool]          # a removal: the cameras saw it leave (Controller._unverified)
+    fits: NotRequired[bool]          # a removal: its weight fits what left (within fusion.MAX_Z)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ from dashcart.events import (
     ZoneChanged,
 )
 from dashcart.snapshot import (
+    OWN_THINGS,
     BasketLine,
     Candidate,
     CheckoutStage,
@@ -79,6 +80,8 @@ from dashcart.snapshot import (
     QuestionKind,
     SessionState,
     Snapshot,
+    choice_kind,
+    unnamed_choice,
 )
 
 #: A sign-out waits while the load moves, but not for a scale that never settles (overloaded,
@@ -711,17 +714,16 @@ class Controller:
             if r.look and r.direction not in looks:
                 looks[r.direction] = r.look
 
-        entered, count = None, 0
+        entered, count, tapped = None, 0, None
         if change.delta_g > 0 and self.produce_entry:
             entered, self.produce_entry = self.produce_entry, None
             product = self.catalogue.get(entered)
             # pieces: one tap per piece on the screen (a bag sold by weight has no count)
             count = self.produce_count if product and not product.by_weight else 0
         elif change.delta_g < 0 and self.removal_hint:
-            codes.append(self.removal_hint)
-            self.removal_hint = None
+            tapped, self.removal_hint = self.removal_hint, None
         self._placed, self._placed_look = places.get("added"), looks.get("added")
-        return Evidence(barcodes=tuple(codes), added=shares["added"],
+        return Evidence(barcodes=tuple(codes), added=shares["added"], tapped=tapped,
                         removed=shares["removed"], entered=entered, entered_qty=count,
                         zone=self.zone, removed_place=places.get("removed"), removed_look=looks.get("removed"))
 
@@ -765,6 +767,11 @@ class Controller:
             self._commit_add(t, decision.ranked[0], change.delta_g, "fusion", self._placed, self._placed_look)
         elif decision.action == "remove":
             self._commit_remove(t, decision.ranked[0], "fusion", -change.delta_g)
+            if decision.unverified:
+                # the "remove" tap named it, and the shopper's own things weigh as much: their
+                # word, which the weight cannot check then or later, so staff may check the basket
+                self._note(t, "unverified", id=None, answer=decision.ranked[0].parts[0].code, could_be=[OWN_THINGS],
+                           delta_g=round(change.delta_g, 1))
         else:
             self._ask(t, decision)
         if self.state is SessionState.CHECKOUT and self._checkout and self._checkout.stage == CheckoutStage.SUMMARY:
@@ -883,22 +890,32 @@ class Controller:
              look: str | None = None) -> None:
         """Ask about ``decision``; a gain's question keeps where it was seen and how it looked
         (``place``/``look``, default: the change being decided)."""
-        candidates: list[QuestionCandidate] = []
+        entries: list[QuestionCandidate] = []
         # One per product (basket item, open question), by the posterior over all its counts.
         for h in decision.candidates:
             part = h.parts[0]
-            if not part.code:
+            # the item a "take it out" question is about has no product: the answer names the question
+            code = part.code or (unnamed_choice(part.question_id) if part.question_id is not None else "")
+            if not code:
                 continue
-            entry = QuestionCandidate(code=part.code, qty=part.qty, score=round(h.probability, 4))
+            entry = QuestionCandidate(code=code, qty=part.qty, score=round(h.probability, 4))
             if part.item_id is not None:
                 entry["item_id"] = part.item_id
             if part.question_id is not None:
                 entry["question_id"] = part.question_id   # the item an open question is about
             if part.code in decision.sure:
                 entry["sure"] = True
-            candidates.append(entry)
-            if len(candidates) == 5:
-                break
+            if decision.delta_g < 0:
+                # what an answer may close on the shopper's word alone, and what it is weighed
+                # against (Controller._unverified)
+                if (part.code, part.item_id, part.question_id) in decision.seen:
+                    entry["seen"] = True
+                if code != OWN_THINGS and abs(h.z) <= MAX_Z:
+                    entry["fits"] = True
+            entries.append(entry)
+        # five at most, and the shopper's own things wherever they fit (fusion offers them only then)
+        candidates = [e for e in entries if e["code"] != OWN_THINGS][:5]
+        candidates = sorted(candidates + [e for e in entries if e["code"] == OWN_THINGS], key=lambda e: -e["score"])
         gain = decision.delta_g > 0
         q = self.basket.ask(t, QuestionKind(decision.question), round(decision.delta_g, 1), candidates,
                             (place or self._placed) if gain else None, (look or self._placed_look) if gain else None)
@@ -1146,23 +1163,44 @@ class Controller:
         self._note(t, "rejected", action="confirm", value=self.produce_entry or "")
 
     def _answer(self, t: float, q: OpenQuestion, code: str, said_qty: int = 0) -> None:
+        chosen = next((c for c in q.candidates if c["code"] == code), None)
+        if q.kind == QuestionKind.REMOVE_UNKNOWN:
+            return
+        if q.kind == QuestionKind.REMOVED and chosen is not None and code == OWN_THINGS:
+            # Something of the shopper's own came out: nothing on the bill changes (an item told
+            # out is still to come out), as for "Nothing came out".
+            self.basket.close_question(t, q.id, "own")
+            self._note(t, "answered", id=q.id, resolution="own")
+            self._dispute(t, q, code)
+            self._after_question(t)
+            return
+        unnamed = self._unnamed_answer(q, code, chosen) if q.kind == QuestionKind.REMOVED else None
+        if unnamed is not None:
+            # "It was the pepper": the one that went in unnamed, not a basket line.
+            seen = bool(chosen and chosen.get("seen"))
+            if self.basket.session.questions[unnamed].kind == QuestionKind.REMOVE_UNKNOWN and not seen:
+                # "Take it out" is answered by the scale or the cameras, never by a tap: the
+                # weight fit something else as well (the shopper's own bag, lifted out while
+                # the item stays; a billed item of its weight), and the cameras did not see
+                # the item leave. Staff look; the questions stay until they do.
+                self._tell("message.take_out_unseen", "the cart did not see that item come out: "
+                           "staff are coming to check")
+                self._note(t, "rejected", action="choose", value=code)
+                self._note(t, "staff_call", where=f"question:{q.id}")
+                return
+            self.basket.close_question(t, q.id, f"chose {code}")
+            self._note(t, "answered", id=q.id, code=code)
+            self._dispute(t, q, code)
+            if not seen:
+                self._unverified(t, q, code, lines=True)
+            self._taken_out(t, unnamed, -q.delta_g)
+            return
         product = self.catalogue.get(code)
         if product is None:
             self._tell("message.no_product", f"no product with code {code}", code=code)
             self._note(t, "rejected", action="choose", value=code)
             return
-        chosen = next((c for c in q.candidates if c["code"] == code), None)
-        if q.kind == QuestionKind.REMOVE_UNKNOWN:
-            return
         if q.kind == QuestionKind.REMOVED:
-            unnamed = self._unnamed_answer(q, code, chosen)
-            if unnamed is not None:
-                # "It was the pepper": the one that went in unnamed, not a basket line.
-                self.basket.close_question(t, q.id, f"chose {code}")
-                self._note(t, "answered", id=q.id, code=code)
-                self._dispute(t, q, code)
-                self._taken_out(t, unnamed, -q.delta_g)
-                return
             if self.basket.quantity(code) == 0:
                 self._tell("message.not_in_basket", f"{product.name} is not in the basket", name=product.name)
                 self._note(t, "rejected", action="choose", value=code)
@@ -1185,6 +1223,8 @@ class Controller:
             self.basket.close_question(t, q.id, f"chose {code}")
             self._note(t, "answered", id=q.id, code=code)
             self._dispute(t, q, code)
+            if not (chosen and chosen.get("seen")):
+                self._unverified(t, q, code)
             named = self.basket.session.items.get(chosen["item_id"]) if chosen and "item_id" in chosen else None
             if named is not None or product.by_weight:
                 lot = named or min((i for i in self.basket.items if i.code == code),
@@ -1239,6 +1279,21 @@ class Controller:
         sure = [c["code"] for c in q.candidates if c.get("sure")]
         if sure and code not in sure:
             self._note(t, "disputed", id=q.id, answer=code, seen=sure, delta_g=q.delta_g)
+
+    def _unverified(self, t: float, q: OpenQuestion, code: str, lines: bool = False) -> None:
+        """A removal answer the cameras did not confirm, where something else fit the weight
+        that would leave goods in the cart unbilled: the shopper's own things (a phone out of
+        their bag answered as the 318 g sour cream), or, for an unnamed item (``lines``), a
+        basket line of its weight (the billed lemon out, the unnamed item kept). The answer is
+        the bill (an honest shopper must get through in one tap), but the weight can never
+        tell, then or later: noted ``unverified`` and sent to the fleet like ``disputed``, so
+        staff can check the basket at the exit. (Between two billed lines the bill is right but
+        for the price of the one named, as without bags.)"""
+        could_be = [c["code"] for c in q.candidates if c["code"] != code
+                    and (c["code"] == OWN_THINGS
+                         or (lines and c.get("fits") and "question_id" not in c and choice_kind(c["code"]) == "product"))]
+        if could_be:
+            self._note(t, "unverified", id=q.id, answer=code, could_be=could_be, delta_g=q.delta_g)
 
     def _unit_weight_in_basket(self, code: str) -> float:
         """What one unit of ``code`` in the basket weighed going in (the catalogue's weight
@@ -1450,6 +1505,11 @@ class Controller:
         return self._snapshot
 
     def _candidate(self, code: str, qty: int, score: float = 0.0) -> Candidate:
+        kind = choice_kind(code)
+        if kind != "product":
+            # a removal question's answer that is no product (the screen words it)
+            name = "your own things" if kind == "own" else "the item you were asked to take out"
+            return Candidate(code=code, name=name, score=score, qty=qty, kind=kind)
         product = self.catalogue.get(code)
         # Sold by weight: the price per kg (the screen writes "/kg"); by unit: for the quantity;
         # with the promotions running now, as the basket will price it.

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from dashcart.config import FusionSection
 from dashcart.core.appearance import look_similarity
 from dashcart.core.catalogue import Catalogue, Product
+from dashcart.snapshot import OWN_THINGS
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 MAX_UNITS = 8
@@ -66,7 +67,8 @@ LOOK_PLAIN = 0.90
 LOOK_SURE = 0.95
 LOOK_MATCH = 100.0
 # An unnamed item (an open question's) counts as seen leaving when the recognizer gives what
-# left at least this probability of being one of the products the question suggested.
+# left at least this probability of being one of the products the question suggested; so does
+# a basket line, of its product, where the shopper's own things could be what left.
 UNNAMED_SEEN_SHARE = 0.5
 UNNAMED_SHARES = (1.0, 1 / 2, 1 / 3, 2 / 3, 1 / 4, 3 / 4)   # of an unnamed placement that may leave
 # A recognizer candidate at least this likely makes a question "which of these did you put
@@ -109,6 +111,9 @@ class Evidence:
     removed: Mapping[str, float] = field(default_factory=dict)  # recognizer: code -> score, left
     entered: str | None = None                              # a PLU/code the shopper entered for this placement
     entered_qty: int = 0                                    # ... and how many pieces they said (0: not said)
+    # a loss: the product the shopper tapped "remove" for before lifting it out: their word,
+    # as likely as a barcode read, but not the cameras' (see Fusion._loss)
+    tapped: str | None = None
     zone: str = ""
     removed_place: tuple[str, int, int, int, int] | None = None   # camera and box of what left
     removed_look: str | None = None                               # how what left looked (dashcart.core.appearance)
@@ -143,6 +148,13 @@ class Decision:
     # products the cameras were sure of (``recognizer_veto_score``): an answer leaving them all
     # out is the shopper's word against the cameras (the controller journals it for staff)
     sure: tuple[str, ...] = ()
+    # A loss: what the cameras saw leave, as keys (code, item_id, question_id) of candidates'
+    # parts; whether the shopper's own things fit it (``OWN_THINGS`` is then a candidate); and a
+    # removal committed on the shopper's "remove" tap alone where their own things fit as well
+    # (their word, not the cameras': the controller notes it for staff).
+    seen: frozenset[tuple[str, int | None, int | None]] = frozenset()
+    own_fits: bool = False
+    unverified: bool = False
 
     @property
     def best(self) -> Hypothesis | None:
@@ -357,6 +369,9 @@ class Fusion:
         loss = -delta
         noise = _noise(self.params, loss)
         seen = set(evidence.barcodes)
+        # the shopper's "remove" tap names what they lift out as surely as a read barcode, but
+        # it is their word: it never counts as the cameras having seen it leave (below)
+        named_out = seen | ({evidence.tapped} if evidence.tapped else set())
         # One key per unit product (its units are interchangeable) and per weighed lot, with
         # what the scale measured when they went in: far sharper than the catalogue's spread.
         keys: list[tuple[str, Product, int, float | None, int | None]] = []
@@ -406,7 +421,13 @@ class Fusion:
             if overlap:
                 value *= PLACE_FLOOR + overlap.get((code, item_id), 0.0)
             value *= look_factor(resemblance.get((code, item_id)))
-            return value * (REMOVED_BARCODE_FACTOR if code in seen else 1.0)
+            return value * (REMOVED_BARCODE_FACTOR if code in named_out else 1.0)
+
+        def camera_saw(code: str, item_id: int | None) -> bool:
+            """The cameras saw this basket line leave: its barcode read on the way out, the
+            recognizer's probability of its product, or what left looking like it did going in."""
+            return code in seen or evidence.removed.get(code, 0.0) >= UNNAMED_SEEN_SHARE \
+                or resemblance.get((code, item_id), -1.0) >= LOOK_PLAIN
 
         def options(key: tuple[str, Product, int, float | None, int | None], cap: int):
             code, product, qty, weight, item_id = key
@@ -439,7 +460,8 @@ class Fusion:
         # saw leave, where, how it looked, its weight), but it may only be *decided* on what
         # the cameras saw: a lemon of 149 g taken out must not close the question about a
         # 151 g pepper while the lemon stays on the bill.
-        seen_leaving: set[int] = set()
+        seen_leaving: set[int] = set()    # by the cameras
+        told_out: set[int] = set()
         partial: set[Part] = set()
         for gain in unnamed:
             share = 0.0
@@ -451,8 +473,10 @@ class Fusion:
                 value *= PLACE_FLOOR + _iou(gain.place, evidence.removed_place)
             similarity = look_similarity(gain.look, evidence.removed_look)
             value *= look_factor(similarity)
-            if gain.told_out or share >= UNNAMED_SEEN_SHARE or (similarity is not None and similarity >= LOOK_PLAIN):
+            if share >= UNNAMED_SEEN_SHARE or (similarity is not None and similarity >= LOOK_PLAIN):
                 seen_leaving.add(gain.question_id)
+            if gain.told_out:
+                told_out.add(gain.question_id)
             code = max(gain.candidates, key=lambda c: gain.candidates[c]) if gain.candidates else ""
             # all of it, or some of several units that went in together (two soy milks in
             # unnamed, one out): a part is only ever asked about, never decided
@@ -464,30 +488,54 @@ class Fusion:
                     partial.add(part)
                 scored.append((value * (1.0 if share == 1.0 else unit_prior(2)) * normal_pdf(loss, grams, sd),
                                (part,), (loss - grams) / sd))
+        own_fits = False
         if own:
             # The shopper's own bags (the starting load, never billed) leaving: all of them, or
-            # something of theirs out of them. Never committed (nothing on the bill changes),
-            # so a loss they may be is asked: a 150 g bag lifted out closed the question about
-            # the 150 g item the shopper was told to take out, which stayed in the cart, and a
-            # 318 g bag took a sour cream still in the cart off the bill.
+            # something of theirs out of them (a phone, a purse: anything up to their weight).
+            # Never committed (nothing on the bill changes), so a loss they may be is asked: a
+            # 150 g bag lifted out closed the question about the 150 g item the shopper was told
+            # to take out, which stayed in the cart, and a 318 g bag took a sour cream still in
+            # the cart off the bill. The question offers them (``OWN_THINGS``) where they fit.
             value = (floor if evidence.removed else 1.0) * (PLACE_FLOOR if evidence.removed_place is not None else 1.0)
             sd = math.sqrt(2 * noise * noise + (0.005 * own_g) ** 2)
-            scored.append((value * normal_pdf(loss, own_g, sd), (), (loss - own_g) / sd))
+            z = (loss - own_g) / sd
+            scored.append((value * normal_pdf(loss, own_g, sd), (Part(OWN_THINGS, 1, own_g),), z))
+            own_fits = abs(z) <= MAX_Z
             if loss <= own_g:
-                scored.append((value / own_g, (), 0.0))
+                scored.append((value / own_g, (Part(OWN_THINGS, 1, loss),), 0.0))
+                own_fits = True
         scored.append((0.01 * OTHER_DENSITY, (), 0.0))
         in_basket = {k[0] for k in keys}
         seen_held = {code: score for code, score in evidence.removed.items() if code in in_basket}
         ranked = self._rank(scored, in_basket)
         best = ranked[0]
-        decided_by_weight_alone = any(p.question_id is not None and (p.question_id not in seen_leaving or p in partial)
+        # A "take it out" item may leave on the weight alone (the shopper was told to take it
+        # out), but not where the shopper's own things weigh as much: lifted out of a 400 g bag,
+        # 150 g of the shopper's own closed the question about a 150 g item still in the cart.
+        weighed_out = told_out if not own_fits else set()
+        decided_by_weight_alone = any(p.question_id is not None
+                                      and (p.question_id not in (seen_leaving | weighed_out) or p in partial)
                                       for p in best.parts)
-        if best.parts and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
+        # Where the shopper's own things fit the loss, a basket line leaves only on what the
+        # cameras saw: part of a 400 g bag (a 318 g phone lifted out of it) was taken for the
+        # 318 g sour cream still in the cart, which left the bill with nothing to tell (the
+        # load at rest is the same either way, for the rest of the session).
+        unseen = [p for p in best.parts if p.question_id is None and not camera_saw(p.code, p.item_id)]
+        on_the_tap = bool(unseen) and all(p.code == evidence.tapped for p in unseen)
+        if best.parts and all(p.code != OWN_THINGS for p in best.parts) \
+                and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
                 and not decided_by_weight_alone \
-                and not self._sure(seen_held, best):
-            return Decision("remove", delta, ranked)
-        return Decision("ask", delta, ranked, question="removed", candidates=self._candidates(scored, in_basket),
-                        sure=self._sure(seen_held))
+                and not self._sure(seen_held, best) \
+                and (not own_fits or not unseen or on_the_tap):
+            # (on the "remove" tap alone against the shopper's own things: their word, noted for staff)
+            return Decision("remove", delta, ranked, own_fits=own_fits, unverified=own_fits and bool(unseen))
+        candidates = tuple(h for h in self._candidates(scored, in_basket)
+                           if own_fits or h.parts[0].code != OWN_THINGS)
+        saw: set[tuple[str, int | None, int | None]] = {
+            (code, item_id, None) for code, _, _, _, item_id in keys if camera_saw(code, item_id)}
+        saw |= {(p.code, None, p.question_id) for h in candidates for p in h.parts if p.question_id in seen_leaving}
+        return Decision("ask", delta, ranked, question="removed", candidates=candidates,
+                        sure=self._sure(seen_held), seen=frozenset(saw), own_fits=own_fits)
 
 
 def look_factor(similarity: float | None) -> float:

@@ -674,6 +674,10 @@ class CartRuntime:
                 elif entry.get("type") == "disputed":
                     log.warning("an answer (%s) left out what the cameras were sure of (%s): staff may check "
                                 "the basket", entry.get("answer", ""), ", ".join(entry.get("seen", ())))
+                elif entry.get("type") == "unverified":
+                    log.warning("an answer (%s) the cameras did not confirm may have been %s instead, which the "
+                                "weight cannot tell: staff may check the basket", entry.get("answer", ""),
+                                ", ".join(entry.get("could_be", ())))
                 elif entry.get("type") == "possible_swap":
                     log.warning("the load moved and came back while the cameras saw %s appear, which is not on "
                                 "the bill: staff may check the basket", ", ".join(entry.get("seen", ())))

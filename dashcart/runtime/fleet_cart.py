@@ -124,10 +124,11 @@ class CartFleet:
             data = {k: v for k, v in entry.items() if k != "type"}
             if data.get("action") == "signin":
                 data.pop("value", None)   # a sign-in's value may be the shopper's token: never the fleet's
-            # a shopper calling for staff, answering against what the cameras were sure of, or
-            # perhaps swapping goods in one motion, is kept and sent like a fault: someone must
-            # come, or check the basket at the exit
-            self.link.telemetry(f"note.{kind}", data, fault=kind in ("staff_call", "disputed", "possible_swap"))
+            # a shopper calling for staff, answering against what the cameras were sure of or
+            # what they could not check (their own bags), or perhaps swapping goods in one motion,
+            # is kept and sent like a fault: someone must come, or check the basket at the exit
+            self.link.telemetry(f"note.{kind}", data,
+                                fault=kind in ("staff_call", "disputed", "unverified", "possible_swap"))
 
     def device(self, status: DeviceStatus) -> None:
         """A device changed state (controller thread): telemetry; anything but ok is a fault."""

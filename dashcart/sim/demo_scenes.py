@@ -49,6 +49,8 @@ from dashcart.ui.scenes import Scene
 #: A third milk carton of about the others' weight (1583 g against 1578 and 1584 g): a removal the
 #: scale alone can't tell.
 LOOKALIKE = "2430000001437"
+#: The shopper's own bag, in the basket at the sign-in (never billed: up to cart.signin_max_load_g).
+OWN_BAG_G = 120.0
 #: Promoted in the demo store: mangos "3 for $4.50" (by the piece), onions "30c off per kg".
 MANGO = "4051"
 ONION = "4093"
@@ -166,6 +168,9 @@ def demo_scenes(catalogue: Catalogue | None = None, config: Config | None = None
 def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.at(0.0, WeightLive, 0.0, True)   # the scale's first reading: the basket is empty
     p.shot("welcome")
+    # the shopper's own bag (never billed) goes in the basket before the sign-in
+    p.load_g = OWN_BAG_G
+    p.at(0.5, WeightLive, p.load_g, True)
     p.tap("signin", DEMO_TOKEN)
     p.tap("language", "ko")        # the shopper tries Korean, and back
     p.tap("language", "en")
@@ -220,6 +225,17 @@ def _play(p: _Player, catalogue: Catalogue) -> list[Scene]:
     p.expect_question("remove_unknown")
     p.shot("question_take_out")
     p.settle(-310.0)
+    # Something light nobody can name, refused and taken out again: the scale cannot tell it from
+    # something out of the shopper's own bag, and no camera saw which, so the cart asks; the
+    # item cannot be answered by a tap then, so staff come and look.
+    p.settle(95.0)
+    p.tap("not_in_cart", "", p.expect_question("unidentified").id)
+    p.settle(-95.0)
+    removal = next(q for q in p.c.snapshot().questions if q.kind == "removed")
+    p.shot("question_own_bag")
+    p.tap("choose", next(c.code for c in removal.candidates if c.kind == "unnamed"), removal.id)
+    p.shot("question_take_out_unseen")
+    p.tap("staff", "clear_questions")
     # A third carton of about the two milks' weight goes in; one of the three comes out: which one?
     p.at(0.5, BarcodeSeen, CAMERA, widen_to_gtin13(LOOKALIKE), "EAN-13")
     p.settle(_product(catalogue, LOOKALIKE).unit_weight_g)

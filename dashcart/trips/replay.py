@@ -37,6 +37,7 @@ from dashcart.events import (
     WeightLive,
     WeightSettled,
 )
+from dashcart.snapshot import choice_kind
 from dashcart.trips.format import Trip, TripProblem, read_trip
 
 log = logging.getLogger("dashcart.replay")
@@ -184,7 +185,9 @@ def _check_codes(trip: Trip, catalogue: Catalogue) -> list[tuple[int, ShopperAct
     """Shopper answers naming products the catalogue lacks: the trip and catalogue don't match."""
     kept = []
     for line, action in trip.shopper:
-        if action.action in ("choose", "plu", "produce", "remove") and action.value not in catalogue:
+        if action.action in ("choose", "plu", "produce", "remove") and action.value not in catalogue \
+                and not (action.action == "choose" and choice_kind(action.value) != "product"):
+            # (a removal's answer may be the shopper's own bag, or the item a question asked to take out)
             trip.problems.append(TripProblem(str(trip.path / "shopper.csv"), line,
                                              f"code {action.value!r} is not in the catalogue {catalogue.source}; "
                                              "line skipped"))

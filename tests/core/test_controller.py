@@ -1089,3 +1089,200 @@ def test_an_item_moved_in_the_basket_is_no_swap_though_the_cameras_name_a_look_a
                                 look=seen_look))
         c.handle(Tick(11.0))
         assert bool([e for e in c.log if e["type"] == "possible_swap"]) is flagged
+
+
+# -- the shopper's own bags, "take it out", and answers only the shopper's word backs ----------
+
+SOUR_CREAM = "2460000001465"
+
+
+def _looks(seed, similarity):
+    """A look, and another of what left at about ``similarity`` to it (cosine, as encoded)."""
+    import numpy as np
+
+    from dashcart.core.appearance import encode_look, look_similarity
+    rng = np.random.default_rng(seed)
+    v, noise = rng.normal(size=1280), rng.normal(size=1280)
+    a = math.sqrt(1.0 / similarity ** 2 - 1.0)
+    going_in, leaving = encode_look(v), encode_look(v + a * noise)
+    return going_in, leaving, look_similarity(going_in, leaving)
+
+
+def _told_out(c, t, grams, total, look=None):
+    """``grams`` go in unnamed at ``t`` (the cameras' crop looked like ``look``) and the shopper
+    taps "That's not in my cart": a "take it out" question, which it returns."""
+    c.handle(WeightSettled(t, delta_g=grams, total_g=total, started_t=t - 0.8))
+    if look is not None:
+        c.handle(ItemRecognized(t + 0.1, camera="top", direction="added", candidates=(), look=look))
+    c.handle(Tick(t + 1.0))
+    (q,) = [q for q in c.snapshot().questions if q.kind in ("unidentified", "added")]
+    c.handle(ShopperAction(t + 2.0, "not_in_cart", question_id=q.id))
+    (told,) = [q for q in c.snapshot().questions if q.kind == "remove_unknown"]
+    return told
+
+
+def _taken_out(c, t, grams, total, look=None, removed=()):
+    """``grams`` come out at ``t``; the cameras saw what left look like ``look`` (and named ``removed``)."""
+    c.handle(WeightSettled(t, delta_g=-grams, total_g=total, started_t=t - 0.8))
+    if look is not None or removed:
+        c.handle(ItemRecognized(t + 0.1, camera="top", direction="removed", candidates=removed, look=look))
+    c.handle(Tick(t + 1.0))
+
+
+def _removal(c):
+    return next(q for q in c.basket.questions if q.kind == "removed")
+
+
+def _notes(c, kind):
+    return [e for e in c.log if e["type"] == kind]
+
+
+def test_a_take_it_out_item_and_the_shoppers_bag_of_its_weight_are_both_offered(catalogue):
+    """The shopper's 150 g bag and a 150 g item they were told to take out: a 150 g loss is
+    either. The question offers both (it offered neither: only "Nothing came out", then staff).
+    "My own bag" closes it and the item is still to come out; the item, which a tap cannot
+    close ("take it out" is the scale's, or the cameras'), brings staff when no camera saw it
+    leave, so lifting the bag out and tapping the item leaves the item asked about."""
+    from dashcart.snapshot import OWN_THINGS, unnamed_choice
+    c = _signed_in_with_a_bag(catalogue, 150.0)
+    told = _told_out(c, 3.0, 150.0, 300.0)
+    _taken_out(c, 8.0, 150.0, 150.0)                    # the bag, or the item? no camera saw
+    removal = _removal(c)
+    codes = [cand["code"] for cand in removal.candidates]
+    assert unnamed_choice(told.id) in codes and OWN_THINGS in codes
+    shown = {cand.code: cand for cand in c.snapshot().questions[-1].candidates}
+    assert shown[OWN_THINGS].kind == "own" and shown[unnamed_choice(told.id)].kind == "unnamed"
+    c.handle(ShopperAction(9.0, "choose", unnamed_choice(told.id), question_id=removal.id))
+    assert {q.id for q in c.basket.questions} == {told.id, removal.id}
+    assert c.snapshot().message_key == "message.take_out_unseen"
+    assert _notes(c, "staff_call") == [{"t": 9.0, "type": "staff_call", "where": f"question:{removal.id}"}]
+    c.handle(LaneDetected(10.0, lane="lane-1"))
+    c.handle(Tick(20.0))
+    assert c.snapshot().checkout.stage == "blocked"
+    # "my own bag": nothing billed changes, and the item is still to come out
+    c.handle(ShopperAction(21.0, "choose", OWN_THINGS, question_id=removal.id))
+    assert [q.id for q in c.basket.questions] == [told.id] and c.basket.items == []
+
+
+def test_a_take_it_out_item_the_cameras_saw_leave_closes_against_the_bag(catalogue):
+    """The honest shopper takes the item out and the bag stays: where what left looks like the
+    item did going in, that is the cameras' word. Sure enough, the cart closes it by itself; a
+    little less sure, it asks, and one tap on the item closes both."""
+    from dashcart.snapshot import unnamed_choice
+    for similarity, asked in ((0.97, False), (0.92, True)):
+        going_in, leaving, seen = _looks(5, similarity)
+        c = _signed_in_with_a_bag(catalogue, 150.0)
+        told = _told_out(c, 3.0, 150.0, 300.0, look=going_in)
+        _taken_out(c, 8.0, 150.0, 150.0, look=leaving)
+        if asked:
+            removal = _removal(c)
+            mark = next(cand for cand in removal.candidates if cand["code"] == unnamed_choice(told.id))
+            assert mark.get("seen") and 0.90 <= seen < 0.94
+            c.handle(ShopperAction(9.0, "choose", unnamed_choice(told.id), question_id=removal.id))
+        assert c.snapshot().questions == () and c.basket.items == [], similarity
+        assert not _notes(c, "staff_call") and not _notes(c, "unverified")
+
+
+def test_a_take_it_out_item_is_not_closed_by_something_lifted_out_of_a_heavier_bag(catalogue):
+    """A 400 g bag, and a 150 g item the shopper was told to take out: 150 g of the shopper's
+    own lifted out of the bag closed the question by weight (the item's 150 g fit far better
+    than "some of the bag"), and the item stayed in the cart, never billed."""
+    c = _signed_in_with_a_bag(catalogue, 400.0)
+    told = _told_out(c, 3.0, 150.0, 550.0)
+    _taken_out(c, 8.0, 150.0, 400.0)
+    assert told.id in [q.id for q in c.basket.questions]
+    assert _removal(c)
+    # without the bag the weight is the item's: it closes by itself, as before
+    d = make(catalogue)
+    d.handle(ShopperAction(0.0, "signin", "tok"))
+    _told_out(d, 3.0, 150.0, 150.0)
+    _taken_out(d, 8.0, 150.0, 0.0)
+    assert d.snapshot().questions == ()
+
+
+def test_a_billed_item_out_named_as_the_unnamed_one_of_its_weight_is_noted_for_staff(catalogue):
+    """A lemon on the bill and an unnamed 150 g item (a question open): the lemon comes out and
+    the shopper says it was the unnamed item. The lemon stays billed, the unnamed item stays in
+    the cart unbilled, and nothing told anyone. The answer is still the bill (the honest shopper
+    who did take the unnamed item out gets through in one tap), but staff are told
+    (``unverified``), unless the cameras saw that item leave. A "take it out" item named so is
+    the cameras' or staff's to close, never the tap's."""
+    from dashcart.snapshot import unnamed_choice
+    going_in, leaving, _ = _looks(9, 0.93)
+    for cameras in (False, True):
+        c = make(catalogue)
+        c.handle(ShopperAction(0.0, "signin", "tok"))
+        c.handle(ShopperAction(1.0, "plu", "4053"))
+        place(c, 3.0, 150.0, total=150.0)                    # the lemon, entered: billed
+        c.handle(WeightSettled(6.0, delta_g=150.5, total_g=300.5, started_t=5.2))
+        c.handle(ItemRecognized(6.1, camera="top", direction="added", candidates=(), look=going_in))
+        c.handle(Tick(7.0))
+        (gain,) = c.basket.questions
+        _taken_out(c, 9.0, 150.2, 150.3, look=leaving if cameras else None)
+        removal = _removal(c)
+        unnamed = next(cand for cand in removal.candidates if cand.get("question_id") == gain.id)
+        assert bool(unnamed.get("seen")) is cameras
+        c.handle(ShopperAction(10.0, "choose", unnamed["code"], question_id=removal.id))
+        assert c.snapshot().questions == () and c.basket.quantity("4053") == 1
+        flagged = _notes(c, "unverified")
+        if cameras:
+            assert not flagged
+        else:
+            assert [(e["answer"], e["could_be"]) for e in flagged] == [(unnamed["code"], ["4053"])]
+    # the same with the item told out: the tap is refused and staff come
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(ShopperAction(1.0, "plu", "4053"))
+    place(c, 3.0, 150.0, total=150.0)
+    told = _told_out(c, 5.0, 150.5, 300.5)
+    _taken_out(c, 9.0, 150.2, 150.3)
+    removal = _removal(c)
+    c.handle(ShopperAction(10.0, "choose", unnamed_choice(told.id), question_id=removal.id))
+    assert {q.id for q in c.basket.questions} == {told.id, removal.id} and _notes(c, "staff_call")
+
+
+def test_something_out_of_the_shoppers_bag_is_not_taken_for_a_billed_item_of_its_weight(catalogue):
+    """A 400 g bag (within the sign-in allowance) and a 318 g sour cream on the bill: the
+    shopper lifts their 318 g phone out of the bag. "Some of the bag" is spread over 400 g, so
+    the sour cream's weight made it 98 % likely and the cart took it off the bill, still in
+    the cart; the load at rest is the same either way, for the rest of the session. Now only
+    the cameras may take it off; otherwise the cart asks, offering the sour cream and the bag.
+    The sour cream tapped is the bill, noted for staff (the honest shopper's one tap); the bag
+    tapped keeps it billed."""
+    from dashcart.snapshot import OWN_THINGS
+    c = _signed_in_with_a_bag(catalogue, 400.0)
+    place(c, 3.0, 318.0, SOUR_CREAM, total=718.0)
+    _taken_out(c, 8.0, 318.0, 400.0)
+    assert c.basket.quantity(SOUR_CREAM) == 1
+    removal = _removal(c)
+    assert [cand["code"] for cand in removal.candidates] == [SOUR_CREAM, OWN_THINGS]
+    c.handle(ShopperAction(9.0, "choose", OWN_THINGS, question_id=removal.id))
+    assert c.basket.quantity(SOUR_CREAM) == 1 and not c.basket.questions and not _notes(c, "unverified")
+    _taken_out(c, 12.0, 318.0, 82.0)
+    removal = _removal(c)
+    c.handle(ShopperAction(13.0, "choose", SOUR_CREAM, question_id=removal.id))
+    assert c.basket.quantity(SOUR_CREAM) == 0 and not c.basket.questions
+    assert [(e["answer"], e["could_be"]) for e in _notes(c, "unverified")] == [(SOUR_CREAM, [OWN_THINGS])]
+    # the cameras saw the sour cream leave: off the bill at once, nothing to note
+    seen = make(catalogue, recognizer_temperature=0.0)
+    seen.handle(WeightLive(0.0, 400.0, True))
+    seen.handle(ShopperAction(0.5, "signin", "tok"))
+    place(seen, 3.0, 318.0, SOUR_CREAM, total=718.0)
+    _taken_out(seen, 8.0, 318.0, 400.0, removed=((SOUR_CREAM, 0.9),))
+    assert seen.basket.quantity(SOUR_CREAM) == 0 and not seen.basket.questions and not _notes(seen, "unverified")
+
+
+def test_a_remove_tap_against_the_shoppers_own_bag_is_their_word_noted_for_staff(catalogue):
+    """"Remove" tapped for the sour cream, then the shopper's 318 g phone lifted out of their
+    400 g bag: the tap counted as a barcode read, and the sour cream left the bill, still in the
+    cart. The tap is the shopper's word, not the cameras': the removal stands (no second tap for
+    the honest shopper) but staff are told. Without a bag it is the weight's word too: nothing noted."""
+    from dashcart.snapshot import OWN_THINGS
+    for bag, noted in ((400.0, True), (0.0, False)):
+        c = _signed_in_with_a_bag(catalogue, bag)
+        place(c, 3.0, 318.0, SOUR_CREAM, total=bag + 318.0)
+        c.handle(ShopperAction(5.0, "remove", SOUR_CREAM))
+        _taken_out(c, 8.0, 318.0, bag)
+        assert c.basket.quantity(SOUR_CREAM) == 0 and not c.basket.questions
+        assert [(e["answer"], e["could_be"]) for e in _notes(c, "unverified")] == \
+            ([(SOUR_CREAM, [OWN_THINGS])] if noted else [])

@@ -4,6 +4,7 @@ import pytest
 
 from dashcart.core.catalogue import Catalogue
 from dashcart.core.fusion import BasketEntry, Evidence, Fusion
+from dashcart.snapshot import OWN_THINGS
 
 BRAVO_APPLE, BRAVO_ORANGE = "2280000001285", "2290000001291"
 SOUR_CREAM = "2470000001471"
@@ -291,12 +292,21 @@ def test_a_loss_the_shoppers_own_bags_may_be_is_asked_never_committed(fusion):
     basket = [BasketEntry(SOUR_CREAM, 1, 317.0, 1, False)]
     assert fusion.decide(-317.0, Evidence(), basket).action == "remove"
     d = fusion.decide(-317.0, Evidence(), basket, own_g=318.0)
-    assert d.action == "ask" and d.question == "removed" and [c.parts[0].code for c in d.candidates] == [SOUR_CREAM]
-    # bags lighter than what left cannot be it; something of the shopper's out of a heavier load
-    # is spread over all its weight, so the sour cream's own weight still decides there
-    assert fusion.decide(-317.0, Evidence(), basket, own_g=200.0).action == "remove"
-    assert fusion.decide(-317.0, Evidence(), basket, own_g=400.0).action == "remove"
-    assert fusion.decide(-317.0, Evidence(), basket, own_g=100.0 + 317.0).action == "remove"
+    assert d.action == "ask" and d.question == "removed" and d.own_fits
+    assert [c.parts[0].code for c in d.candidates] == [SOUR_CREAM, OWN_THINGS]
+    # bags lighter than what left cannot be it (and are not offered)
+    light = fusion.decide(-317.0, Evidence(), basket, own_g=200.0)
+    assert light.action == "remove" and not light.own_fits
+    # Something of the shopper's out of a heavier load (a 317 g phone out of a 400 g bag) is
+    # spread over all its weight, so the sour cream's weight makes it 98 % likely; but the weight
+    # can never tell them apart, then or later, so only the cameras may take it off the bill.
+    for own in (400.0, 100.0 + 317.0):
+        d = fusion.decide(-317.0, Evidence(), basket, own_g=own)
+        assert d.action == "ask" and d.own_fits and [c.parts[0].code for c in d.candidates] == [SOUR_CREAM, OWN_THINGS]
+    # the shopper's "remove" tap: their word, committed, but against their own things (noted for staff)
+    tapped = fusion.decide(-317.0, Evidence(tapped=SOUR_CREAM), basket, own_g=400.0)
+    assert tapped.action == "remove" and tapped.unverified
+    assert not fusion.decide(-317.0, Evidence(tapped=SOUR_CREAM), basket).unverified
     # the cameras saw the sour cream leave: committed, bags or not
     seen = fusion.decide(-317.0, Evidence(removed={SOUR_CREAM: 0.95}), basket, own_g=318.0)
     assert seen.action == "remove" and parts(seen) == [(SOUR_CREAM, 1)]

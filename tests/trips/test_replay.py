@@ -457,3 +457,28 @@ def test_a_replayed_sign_out_while_the_load_moves_waits_as_the_live_cart_does(tm
     result = _replayed(path)
     assert {"t": 3.3, "type": "rejected", "action": "signout", "value": "settling"} in result["events"]
     assert [e["type"] for e in result["events"] if e["type"] in ("state", "question")] == ["question"]
+
+
+def test_a_recorded_answer_naming_the_shoppers_bag_or_the_item_to_take_out_replays(tmp_path):
+    """The removal question's answers that are no product ("My own bag", "The item to take
+    out") are recorded as they were tapped and replay as answers, not as codes the catalogue
+    lacks: a 150 g bag at the sign-in, a 150 g item nobody named and told out, 150 g out."""
+    from dashcart.sim.load_script import Lift, LoadScript, Place, format_scale_log, render_scale_log
+    trip = tmp_path / "trip"
+    trip.mkdir()
+    meta = {"format": "dashcart-trip/1", "scale": {"protocol": "hx711-bridge", "offset": 0, "counts_per_gram": 420.0},
+            "cameras": []}
+    (trip / "trip.json").write_text(json.dumps(meta))
+    script = LoadScript(duration_s=14.0, events=(Place(0.2, 150.0), Place(4.0, 150.0), Lift(8.0, 150.0)))
+    (trip / "scale.log").write_text(format_scale_log(render_scale_log(script, seed=5)))
+    (trip / "shopper.csv").write_text("t,action,value\n1.5,signin,dcs1:ReplayShopper0123456\n6.0,not_in_cart,\n"
+                                      "11.0,choose,unnamed:2\n12.0,choose,own\n")
+    (trip / "answers.csv").write_text("line,question,qty\n3,1,\n4,3,\n5,3,\n")
+    assert not read_trip(trip).problems
+    result = _replayed(trip)
+    events = result["events"]
+    # the item: a tap cannot close a "take it out" the weight cannot tell from the bag; the bag can
+    assert [e["value"] for e in events if e["type"] == "rejected"] == ["unnamed:2"]
+    assert [(e["id"], e.get("resolution")) for e in events if e["type"] == "answered"] == [(1, "take_it_out"),
+                                                                                           (3, "own")]
+    assert [q["kind"] for q in result["open_questions"]] == ["remove_unknown"] and not result["basket"]

@@ -363,3 +363,33 @@ def test_a_practice_cart_never_promises_a_payment_when_paying_waits_for_the_exit
     assert h.app.screen == "checkout"
     # the header says what the summary says: it finishes, nothing is charged
     assert h.find("note").text == h.find("checkout_status").text
+
+
+@pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_removal_after_a_take_it_out_comes_first_and_offers_the_item_and_the_bag(catalogue, tmp_path, size,
+                                                                                  language):
+    """A 150 g bag at the sign-in, a 150 g item the shopper was told to take out, and 150 g out:
+    the screen kept showing "take that item out" (answered by the scale: only "Call staff"), the
+    removal question behind it. The removal comes first, with the item and the bag as tiles
+    that read in full; tapping one answers it with its code."""
+    from dashcart.snapshot import OWN_THINGS, unnamed_choice
+    c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(0.5, 150.0, True))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightSettled(2.6, 150.0, 300.0, started_t=1.5))
+    c.handle(Tick(3.5))
+    [q] = c.snapshot().questions
+    c.handle(ShopperAction(4.0, "not_in_cart", question_id=q.id))
+    c.handle(WeightSettled(6.6, -150.0, 150.0, started_t=5.5))
+    c.handle(Tick(7.5))
+    told, removal = c.snapshot().questions
+    assert (told.kind, removal.kind) == ("remove_unknown", "removed")
+    h = Harness(c.snapshot(), size=size, language=language, tmp=tmp_path)
+    tr = Strings(language, "EUR")
+    assert h.find("question_title").text == tr("question.removed")
+    for code, key in ((OWN_THINGS, "question.own_things"), (unnamed_choice(told.id), "question.told_out_item")):
+        assert _reads_in_full(h, f"candidate_name:{code}") == tr(key)
+        _reads_in_full(h, f"candidate_price:{code}")
+        h.tap(f"candidate:{code}")
+        assert (h.actions[-1].action, h.actions[-1].value, h.actions[-1].question_id) == ("choose", code, removal.id)

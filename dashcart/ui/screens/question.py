@@ -15,8 +15,15 @@ TITLES = {"added": "question.added", "removed": "question.removed", "unidentifie
           "produce": "question.produce", "remove_unknown": "question.remove_unknown"}
 
 
+#: Removal answers that are no product (dashcart.snapshot.choice_kind): what the tile says.
+NOT_PRODUCTS = {"own": ("question.own_things", "question.own_things_hint"),
+                "unnamed": ("question.told_out_item", "question.told_out_item_hint")}
+
+
 def current(v: View) -> Question:
-    return v.snap.questions[0]
+    """The oldest question the shopper can answer by a tap: a "take it out" is answered by the
+    scale, so a removal asked since (most likely that item coming out) comes before it."""
+    return next((q for q in v.snap.questions if q.kind != "remove_unknown"), v.snap.questions[0])
 
 
 def build(v: View) -> list[Widget]:
@@ -50,6 +57,9 @@ def build(v: View) -> list[Widget]:
         # the price is for the quantity the weight says ("2 × juice"), or per kg
         price = tr.unit_price(cand.price_cents, cand.sold_by) if cand.price_cents else ""
         name = f"{cand.qty} \u00d7 {cand.name}" if cand.qty > 1 and cand.sold_by == "unit" else cand.name
+        if cand.kind in NOT_PRODUCTS:
+            # the shopper's own bag, or the item they were asked to take out: no product, no price
+            name, price = (tr(key) for key in NOT_PRODUCTS[cand.kind])
         widgets += product_tile(v, rect, cand.code, name, cand.image, price,
                                 on_tap=lambda code=cand.code: v.post("choose", code, q.id), id_prefix="candidate")
     if not q.candidates:
