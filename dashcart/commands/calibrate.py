@@ -98,7 +98,7 @@ def _ask(prompt: str) -> str:
     try:
         return input(prompt)
     except EOFError:
-        raise Misconfigured("calibrate: input ended before calibration finished "
+        raise Misconfigured("input ended before calibration finished "
                             "(use --known-grams G --yes to run unattended)") from None
 
 
@@ -161,7 +161,7 @@ def _check_direction(result: Calibration, args: argparse.Namespace, config: Conf
     if (result.counts_per_gram < 0) == inverted:
         return
     went, way, other = ("up", "fewer", "upright") if inverted else ("down", "more", "inverted")
-    raise Misconfigured(f"calibrate: the reading went {went} when the weight went on, where this load cell reads a "
+    raise Misconfigured(f"the reading went {went} when the weight went on, where this load cell reads a "
                         f"load as {way} counts: was the weight already on at step 1, or off at step 2? Run again, "
                         "the basket empty at step 1 and the weight on at step 2; nothing was written (a cell that "
                         f"does read the other way: --cell {other})")
@@ -178,7 +178,7 @@ def _read_back(scale: ScaleDriver, result: Calibration, known: float, band: floa
     print(f"    reads {reads:.1f} g with the new calibration (you said {known:g} g)", flush=True)
     allowed = readback_tolerance_g(known, band / abs(result.counts_per_gram))
     if abs(reads - known) > allowed:
-        raise Misconfigured(f"calibrate: the read-back is {reads - known:+.1f} g off the {known:g} g (more than "
+        raise Misconfigured(f"the read-back is {reads - known:+.1f} g off the {known:g} g (more than "
                             f"{allowed:.1f} g): the load moved or was still settling; keep the weight still on the "
                             "basket until step 4 asks to take it off, and run again; nothing was written")
     return mean
@@ -200,7 +200,7 @@ def _read_zero(scale: ScaleDriver, result: Calibration, known: float, band: floa
         mean, _ = _capture(scale, band, timeout_s, differ_from=loaded, min_span=abs(loaded - result.offset) / 2,
                            waiting_for="stable reading with the weight off (was it taken off?)")
     reads = grams(result, mean)
-    print(f"    reads {reads:.1f} g with the weight off", flush=True)
+    print(f"    reads {round(reads, 1) + 0.0:.1f} g with the weight off", flush=True)   # + 0.0: never "-0.0"
     allowed = readback_tolerance_g(known, band / abs(result.counts_per_gram))
     if abs(reads) > allowed:
         raise Misconfigured(f"with the weight off the basket reads {reads:+.1f} g, more than {allowed:.1f} g "

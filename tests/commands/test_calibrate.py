@@ -199,6 +199,7 @@ def test_a_weight_lifted_before_the_read_back_is_refused_and_the_config_kept(bri
     assert rc == 2, err
     assert abs(float(out.split("    reads ")[1].split(" g")[0])) < 5 and "Calibrated" not in out
     assert "g off the 1000 g" in err and "the load moved" in err and "Traceback" not in err
+    assert err.startswith("dashcart calibrate: the read-back is"), err   # one prefix, not "calibrate: " twice
     assert config_file.read_text() == before
 
 
@@ -208,6 +209,7 @@ def test_a_weight_left_on_at_the_empty_step_is_refused_and_the_config_kept(bridg
     rc, _, err = _guided(bridge, config_file, "1000", None, preloaded_g=1000.0)
     assert rc == 2, err
     assert "was the weight already on at step 1, or off at step 2?" in err and "Traceback" not in err
+    assert err.startswith("dashcart calibrate: the reading went"), err
     assert len(err.strip().splitlines()) == 1
     assert config_file.read_text() == before
 
