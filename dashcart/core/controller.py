@@ -298,6 +298,9 @@ class Controller:
         # there is looked at once they have answered (a swap in one motion), with its deadline.
         self._returned: tuple[LoadReturned, float] | None = None
         self._return_times: list[float] = []         # their recognitions are no change's evidence
+        # Products the cameras saw appear at a return that an open gain question offers: what
+        # its answer is weighed against (see _dispute). Not journaled, like the notes it makes.
+        self._seen_since: dict[int, set[str]] = {}
         self._placed: tuple[str, int, int, int, int] | None = None   # where the change being decided was seen
         self._placed_look: str | None = None                          # ... and how what went in looked
         self._orders = 0                              # orders placed this session (their seq)
@@ -791,8 +794,9 @@ class Controller:
         about its weight in one motion makes no change the scale can report. The cameras' look
         at the changed place is judged at the evidence deadline (:meth:`_look_at_return`)."""
         self._return_times.append(event.t)
-        # (not while a change waits: its item may be what the cameras see, not yet on the bill)
-        if self.state in (SessionState.SHOPPING, SessionState.CHECKOUT) and self.basket.items \
+        # (not while a change waits: its item may be what the cameras see, not yet on the bill;
+        # an item that went in unnamed may be swapped too)
+        if self.state in (SessionState.SHOPPING, SessionState.CHECKOUT) and (self.basket.items or self.basket.questions) \
                 and self._pending is None \
                 and not (self._checkout is not None and self._checkout.stage == CheckoutStage.PAYING):
             self._returned = (event, event.t + self.settings.evidence_after_s)
@@ -816,13 +820,24 @@ class Controller:
         looks = [r.look for r in mine if r.direction == "added" and r.look]
         if any((look_similarity(item.look, look) or 0.0) >= LOOK_PLAIN for item in self.basket.items for look in looks):
             return
-        # what an open question may be about is in the basket too, unnamed yet
-        asked = {c["code"] for q in self.basket.questions for c in q.candidates}
+        # ... and so does an item that went in unnamed (its question keeps how it looked)
+        if any((look_similarity(q.look, look) or 0.0) >= LOOK_PLAIN for q in self.basket.questions for look in looks):
+            return
         similarity = {code: score for r in mine if r.direction == "added" for code, score in r.candidates}
-        appeared = sorted(code for code, score in now.items()
-                          if score >= SWAP_SEEN_SCORE and similarity.get(code, 0.0) >= SWAP_MIN_SIMILARITY
-                          and self.basket.quantity(code) == 0 and code not in asked
-                          and before.get(code, 0.0) < SWAP_SEEN_SCORE)
+        seen = sorted(code for code, score in now.items()
+                      if score >= SWAP_SEEN_SCORE and similarity.get(code, 0.0) >= SWAP_MIN_SIMILARITY
+                      and self.basket.quantity(code) == 0 and before.get(code, 0.0) < SWAP_SEEN_SCORE)
+        # What an open question may be about is in the basket too, unnamed yet: no swap to flag
+        # now, but its answer is weighed against it. A yoghurt put in unnamed ("the Arla or the
+        # Valio?"), swapped in one motion for the dearer look-alike the question also offered,
+        # and answered as the cheaper one, was charged as that with nothing to tell anyone.
+        gains = [q for q in self.basket.questions if q.kind in (QuestionKind.ADDED, QuestionKind.UNIDENTIFIED)]
+        for q in gains:
+            offered = {c["code"] for c in q.candidates} & set(seen)
+            if offered:
+                self._seen_since.setdefault(q.id, set()).update(offered)
+        asked = {c["code"] for q in self.basket.questions for c in q.candidates}
+        appeared = [code for code in seen if code not in asked]
         if appeared and self._pending is None and self.state in (SessionState.SHOPPING, SessionState.CHECKOUT):
             gone = max((c for c in before if self.basket.quantity(c)), key=lambda c: before[c], default="")
             self._note(t, "possible_swap", seen=appeared, gone=gone, load_g=round(event.total_g, 1))
@@ -976,6 +991,7 @@ class Controller:
                 # replay of this session has none) must not decide this shopper's first change
                 self.produce_entry = self.removal_hint = None
                 self.basket.begin_session(a.t, a.value, at_rest)
+                self._seen_since.clear()   # question ids count from 1 again
                 self._signed_in_t = a.t
                 self._note(a.t, "signin")
             return
@@ -1233,6 +1249,16 @@ class Controller:
             else:
                 qty = self.basket.remove_units(t, code, qty, -q.delta_g)
                 self._note(t, "removed", code=code, qty=qty, weight_g=round(-q.delta_g, 1), by="shopper")
+                # The units named weigh clearly more than what left: something went in as they
+                # came out, in one motion (the juice out, a 150 g pepper in: -912 g, answered
+                # "the juice"), and it is asked about, or it would never be on the bill.
+                if units_z(product, qty, -q.delta_g, self.fusion.params.scale_noise_g) < -MAX_Z:
+                    rest = qty * product.unit_weight_g + q.delta_g
+                    decision = self.fusion.decide(rest, Evidence(zone=self.zone))
+                    if decision.action == "ask":
+                        self._ask(t, decision, None, None)
+                        self._tell("message.rest_in_for_out", f"{product.name} came out, but about {rest:.0f} g "
+                                   "went in as well: what was it?", name=product.name, grams=f"{rest:.0f}")
             self._last_change = (code, t)
         else:
             if product.by_weight:
@@ -1277,6 +1303,8 @@ class Controller:
         rather than refused (the recognizer is sometimes sure and wrong, and an honest shopper
         must not be stuck)."""
         sure = [c["code"] for c in q.candidates if c.get("sure")]
+        # and what the cameras saw appear since, where the load came back (_look_at_return)
+        sure += sorted(self._seen_since.pop(q.id, set()) - set(sure))
         if sure and code not in sure:
             self._note(t, "disputed", id=q.id, answer=code, seen=sure, delta_g=q.delta_g)
 

@@ -149,9 +149,10 @@ class Decision:
     # out is the shopper's word against the cameras (the controller journals it for staff)
     sure: tuple[str, ...] = ()
     # A loss: what the cameras saw leave, as keys (code, item_id, question_id) of candidates'
-    # parts; whether the shopper's own things fit it (``OWN_THINGS`` is then a candidate); and a
-    # removal committed on the shopper's "remove" tap alone where their own things fit as well
-    # (their word, not the cameras': the controller notes it for staff).
+    # parts; whether the shopper's own things fit it, or may have left in the place of a unit of
+    # it (``OWN_THINGS`` is then a candidate); and a removal committed on the shopper's "remove"
+    # tap alone where their own things could be what left (their word, not the cameras': the
+    # controller notes it for staff).
     seen: frozenset[tuple[str, int | None, int | None]] = frozenset()
     own_fits: bool = False
     unverified: bool = False
@@ -519,23 +520,33 @@ class Fusion:
         # Where the shopper's own things fit the loss, a basket line leaves only on what the
         # cameras saw: part of a 400 g bag (a 318 g phone lifted out of it) was taken for the
         # 318 g sour cream still in the cart, which left the bill with nothing to tell (the
-        # load at rest is the same either way, for the rest of the session).
-        unseen = [p for p in best.parts if p.question_id is None and not camera_saw(p.code, p.item_id)]
+        # load at rest is the same either way, for the rest of the session). So where they
+        # may have left in the place of one unit of it (weighing no more than they do): one
+        # sour cream and the phone lifted out together took two sour creams off the bill.
+        def could_be_own(p: Part) -> bool:
+            return own and (own_fits or p.weight_g / max(p.qty, 1) <= own_g + MAX_Z * noise)
+
+        unseen = [p for p in best.parts
+                  if p.question_id is None and could_be_own(p) and not camera_saw(p.code, p.item_id)]
         on_the_tap = bool(unseen) and all(p.code == evidence.tapped for p in unseen)
         if best.parts and all(p.code != OWN_THINGS for p in best.parts) \
                 and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
                 and not decided_by_weight_alone \
                 and not self._sure(seen_held, best) \
-                and (not own_fits or not unseen or on_the_tap):
+                and (not unseen or on_the_tap):
             # (on the "remove" tap alone against the shopper's own things: their word, noted for staff)
-            return Decision("remove", delta, ranked, own_fits=own_fits, unverified=own_fits and bool(unseen))
+            return Decision("remove", delta, ranked, own_fits=own_fits, unverified=bool(unseen))
+        # the question offers the shopper's own things where they fit, or may be part of it
+        offer_own = own_fits or any(could_be_own(p) for p in best.parts if p.question_id is None)
         candidates = tuple(h for h in self._candidates(scored, in_basket)
-                           if own_fits or h.parts[0].code != OWN_THINGS)
+                           if offer_own or h.parts[0].code != OWN_THINGS)
+        if offer_own and all(h.parts[0].code != OWN_THINGS for h in candidates):
+            candidates += (Hypothesis((Part(OWN_THINGS, 1, own_g),), 0.0),)
         saw: set[tuple[str, int | None, int | None]] = {
             (code, item_id, None) for code, _, _, _, item_id in keys if camera_saw(code, item_id)}
         saw |= {(p.code, None, p.question_id) for h in candidates for p in h.parts if p.question_id in seen_leaving}
         return Decision("ask", delta, ranked, question="removed", candidates=candidates,
-                        sure=self._sure(seen_held), seen=frozenset(saw), own_fits=own_fits)
+                        sure=self._sure(seen_held), seen=frozenset(saw), own_fits=offer_own)
 
 
 def look_factor(similarity: float | None) -> float:

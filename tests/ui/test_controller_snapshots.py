@@ -393,3 +393,40 @@ def test_a_removal_after_a_take_it_out_comes_first_and_offers_the_item_and_the_b
         _reads_in_full(h, f"candidate_price:{code}")
         h.tap(f"candidate:{code}")
         assert (h.actions[-1].action, h.actions[-1].value, h.actions[-1].question_id) == ("choose", code, removal.id)
+
+
+@pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_what_a_removal_answer_leads_to_reads_in_full(catalogue, tmp_path, size, language):
+    """The answers a removal may get back: the item to take out, unseen (staff are coming), and
+    a juice named for less than left (something went in as it came out: what?)."""
+    from dashcart.snapshot import unnamed_choice
+    c = controller(catalogue, tmp_path)
+    c.handle(WeightLive(0.5, 150.0, True))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightSettled(2.6, 150.0, 300.0, started_t=1.5))
+    c.handle(Tick(3.5))
+    [q] = c.snapshot().questions
+    c.handle(ShopperAction(4.0, "not_in_cart", question_id=q.id))
+    c.handle(WeightSettled(6.6, -150.0, 150.0, started_t=5.5))
+    c.handle(Tick(7.5))
+    told, removal = c.snapshot().questions
+    c.handle(ShopperAction(8.0, "choose", unnamed_choice(told.id), removal.id))
+    unseen = c.snapshot()
+    assert unseen.message_key == "message.take_out_unseen"
+    c.handle(ShopperAction(9.0, "staff", "clear_questions"))
+    c.handle(WeightSettled(10.6, 1062.0, 1212.0, started_t=9.5))
+    c.handle(Tick(11.5))
+    [gain] = c.snapshot().questions
+    c.handle(ShopperAction(12.0, "choose", "2280000001285", gain.id))
+    c.handle(WeightSettled(14.6, -912.0, 300.0, started_t=13.5))
+    c.handle(Tick(15.5))
+    [out] = c.snapshot().questions
+    c.handle(ShopperAction(16.0, "choose", "2280000001285", out.id))
+    rest = c.snapshot()
+    assert rest.message_key == "message.rest_in_for_out"
+    tr = Strings(language, "EUR")
+    assert _reads_in_full(Harness(unseen, size=size, language=language, tmp=tmp_path), "note") == \
+        tr("message.take_out_unseen")
+    said = _reads_in_full(Harness(rest, size=size, language=language, tmp=tmp_path), "note")
+    assert "150" in said and "Bravo Apple Juice" in said
