@@ -123,8 +123,8 @@ class CheckoutView:
     reason_key: str = ""             # ``reason`` as a message id the screen translates
     # What the store charged (it prices the order itself), once accepted; None: not known yet.
     charged_cents: int | None = None
-    # The total on the order the cart sent (what the shopper saw at checkout), once the store
-    # answered; None: not known (the screen compares with the basket's total then).
+    # The total on the order the cart sent (what the shopper saw at checkout), once it is
+    # placed; None: no order yet (the screen shows the basket's total then).
     ordered_cents: int | None = None
     # The store priced the order this long after the checkout, at its prices then (the order
     # arrived late, the cart offline); 0: at the checkout's prices.

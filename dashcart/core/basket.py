@@ -117,6 +117,9 @@ class JournaledCheckout(TypedDict, total=False):
     order_id: str
     status: str
     exit_passed: bool            # the lane's exit was seen while the checkout was held
+    ordered_cents: int           # the placed order's total (what the shopper saw)
+    charged_cents: int           # what the store charged, once it answered
+    priced_late_s: float         # the store priced it this long after the checkout (arrival prices)
 
 
 @dataclass

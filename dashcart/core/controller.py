@@ -241,7 +241,7 @@ class _Checkout:
     reason_key: str = ""
     receipt_to: str = ""
     charged_cents: int | None = None   # what the store charged, at its prices
-    ordered_cents: int | None = None   # the total on the order sent (what the shopper saw), once answered
+    ordered_cents: int | None = None   # the total on the order sent (what the shopper saw), once placed
     priced_late_s: float = 0.0         # the store priced it this long after the checkout (arrival prices)
     exit_passed: bool = False          # the lane's exit was seen (journaled: a restart must not wait for it again)
     window_from: float | None = None   # the cancel window counts from here (the entry, or the last change of the basket)
@@ -339,7 +339,8 @@ class Controller:
                                        since=saved.get("since", 0.0), lane=saved.get("lane", ""),
                                        order_id=saved.get("order_id", ""),
                                        exit_passed=bool(saved.get("exit_passed", False)),
-                                       paid_load_g=self.basket.session.load_g)
+                                       paid_load_g=self.basket.session.load_g,
+                                       ordered_cents=saved.get("ordered_cents"))
             if self._checkout.stage in (CheckoutStage.SUMMARY, CheckoutStage.BLOCKED):
                 # Held is the summary while questions are open, not a stage of its own: a journal
                 # that says "blocked" (the exit passed while held, as journaled until 2026-12-07)
@@ -351,7 +352,9 @@ class Controller:
         elif self.state is SessionState.DONE and saved:
             self._checkout = _Checkout(stage=CheckoutStage.PAID, since=saved.get("since", 0.0),
                                        order_id=saved.get("order_id", ""), status=saved.get("status", ""),
-                                       paid_load_g=self.basket.session.load_g)
+                                       paid_load_g=self.basket.session.load_g,
+                                       charged_cents=saved.get("charged_cents"), ordered_cents=saved.get("ordered_cents"),
+                                       priced_late_s=saved.get("priced_late_s", 0.0))
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
         """``callback(snapshot)`` after every event that changed what the screen shows."""
@@ -1472,18 +1475,24 @@ class Controller:
             return
         self._orders += 1
         co.paid_load_g = self._rest_g
+        shown = self.snapshot()   # the lines and total as the shopper sees them, promotions priced
         try:
-            placed = self.checkout_port.place_order(self.snapshot().lines, shopper_token=self.basket.session.shopper,
+            placed = self.checkout_port.place_order(shown.lines, shopper_token=self.basket.session.shopper,
                                                     session_id=self.session_key, t=t, seq=self._orders)
         except ValueError as exc:
             co.stage, co.status, co.reason = CheckoutStage.FAILED, "invalid", str(exc)
             co.reason_key = "checkout.invalid"
             self._note(t, "checkout", stage=CheckoutStage.FAILED, reason=co.reason)
             return
-        co.stage, co.order_id = CheckoutStage.PAYING, placed.order_id
+        # The order's total is what the shopper saw, and stays what the paid screen shows until
+        # the store answers: the basket priced again later (a promotion ended while the order
+        # waited in the outbox) is not what was ordered. Journaled, as the answer's figures are,
+        # so a restart on the paid screen shows the same.
+        co.stage, co.order_id, co.ordered_cents = CheckoutStage.PAYING, placed.order_id, shown.total_cents
         self.basket.set_state(t, SessionState.CHECKOUT.value,
-                              {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane, "order_id": co.order_id})
-        self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id, total_cents=self.basket.total_cents())
+                              {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane, "order_id": co.order_id,
+                               "ordered_cents": co.ordered_cents})
+        self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id, total_cents=co.ordered_cents)
 
     def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
         co = self._checkout
@@ -1503,11 +1512,20 @@ class Controller:
             co.receipt_to = ack.receipt_to
         if isinstance(ack, OrderAcknowledged) and ack.status == "accepted":
             co.charged_cents = ack.total_cents   # the store's prices: what the shopper paid
-            co.ordered_cents, co.priced_late_s = ack.ordered_cents or None, ack.priced_late_s
+            co.ordered_cents, co.priced_late_s = ack.ordered_cents or co.ordered_cents, ack.priced_late_s
+        done: JournaledCheckout = {"stage": CheckoutStage.PAID, "since": co.since, "order_id": co.order_id,
+                                   "status": status, "priced_late_s": co.priced_late_s}
+        if co.charged_cents is not None:
+            done["charged_cents"] = co.charged_cents
+        if co.ordered_cents is not None:
+            done["ordered_cents"] = co.ordered_cents
         if self.state is SessionState.CHECKOUT:
             co.stage = CheckoutStage.PAID
-            self._set_state(ack.t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since,
-                                                       "order_id": co.order_id, "status": status})
+            self._set_state(ack.t, SessionState.DONE, done)
+        elif self.state is SessionState.DONE:
+            # the store's answer to an order that waited (the shopper may still be at the paid
+            # screen): journaled too, so a restart shows what was charged, not the basket's total
+            self.basket.set_state(ack.t, SessionState.DONE.value, done)
         self._note(ack.t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=status)
 
     @property

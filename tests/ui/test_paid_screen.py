@@ -157,3 +157,37 @@ def test_a_repriced_total_the_same_as_the_cart_s_says_when_it_was_priced(trip):
     trip.c.handle(ack)
     text = paid_text(trip.c.snapshot(), "en", (800, 480))
     assert "Priced when the order reached the store, 6 min after checkout: the same total the cart showed" in text
+
+
+def test_while_the_order_waits_the_paid_screen_shows_its_total_not_the_basket_priced_anew(trip):
+    """The store cannot be reached; the promotion ends while the order waits in the outbox. The
+    screen still says the order's total (what was ordered), not the basket priced at the cart's
+    clock now: that total was never ordered, and changing it silently reads as a charge."""
+    shown = trip.check_out()
+    trip.server.inject("503")
+    (delayed,) = trip.deliver(14.0)
+    assert isinstance(delayed, OrderDelayed)
+    trip.c.handle(Tick(trip.at(14.0 + 3600.0)))          # an hour on, the promotion over
+    snap = trip.c.snapshot()
+    assert snap.checkout.stage == "paid" and snap.checkout.status == "queued"
+    assert snap.total_cents == 199 and snap.checkout.ordered_cents == shown == 149
+    text = paid_text(snap, "en", (800, 480))
+    assert "Total $1.49" in text and "$1.99" not in text
+
+
+def test_a_restart_on_the_paid_screen_still_says_what_the_store_charged(trip, tmp_path, catalogue):
+    trip.check_out()
+    trip.server.inject("503")
+    trip.deliver(14.0)
+    (ack,) = trip.deliver(14.0 + 3 * 3600.0)
+    assert isinstance(ack, OrderAcknowledged) and ack.priced_late_s > 0
+    before = trip.c.snapshot().checkout
+    trip.c.basket.journal.close()
+    # the cart restarts: a new controller on the same journal
+    config = parse_config(f'[cart]\nid = "cart-0001"\nstate_dir = "{tmp_path / "cart"}"\n')
+    trip.c = Controller.from_config(config, trip.c.catalogue, Basket.open(tmp_path / "basket.db"))
+    after = trip.c.snapshot().checkout
+    assert after is not None and after.stage == "paid"
+    assert (after.charged_cents, after.ordered_cents, after.priced_late_s) == \
+        (before.charged_cents, before.ordered_cents, before.priced_late_s) == (199, 149, 3 * 3600.0)
+    assert "$0.50 more than the cart showed ($1.49)" in paid_text(trip.c.snapshot(), "en", (800, 480))

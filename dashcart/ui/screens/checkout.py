@@ -83,10 +83,10 @@ def _done(v: View, co: CheckoutView) -> list[Widget]:
     lines = [tr(first) if first else ""]
     if first == "checkout.receipt_sent":
         lines = [tr("checkout.receipt_to", to=co.receipt_to)]
-    # What the store charged (its own prices), once it answered; the basket's total until then.
-    paid = co.charged_cents if co.charged_cents is not None else snap.total_cents
     # What the shopper saw: the order's total as sent (the basket may have been priced anew since).
     shown = co.ordered_cents if co.ordered_cents is not None else snap.total_cents
+    # What the store charged (its own prices), once it answered; the order's total until then.
+    paid = co.charged_cents if co.charged_cents is not None else shown
     if co.priced_late_s > 0:
         # The order reached the store past its grace (the cart was offline) and was charged the
         # store's prices on arrival: the total charged, then when and by how much that differs.
