@@ -1522,9 +1522,11 @@ class Controller:
         if self.state is SessionState.CHECKOUT:
             co.stage = CheckoutStage.PAID
             self._set_state(ack.t, SessionState.DONE, done)
-        elif self.state is SessionState.DONE:
+        elif self.state is SessionState.DONE and done != self.basket.session.checkout:
             # the store's answer to an order that waited (the shopper may still be at the paid
-            # screen): journaled too, so a restart shows what was charged, not the basket's total
+            # screen): journaled too, so a restart shows what was charged, not the basket's total.
+            # Only what changes: offline, the sender says "delayed" at every try, for as long as
+            # the cart stands on the paid screen, and each row is a synchronous write.
             self.basket.set_state(ack.t, SessionState.DONE.value, done)
         self._note(ack.t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=status)
 

@@ -191,3 +191,30 @@ def test_a_restart_on_the_paid_screen_still_says_what_the_store_charged(trip, tm
     assert (after.charged_cents, after.ordered_cents, after.priced_late_s) == \
         (before.charged_cents, before.ordered_cents, before.priced_late_s) == (199, 149, 3 * 3600.0)
     assert "$0.50 more than the cart showed ($1.49)" in paid_text(trip.c.snapshot(), "en", (800, 480))
+
+
+def test_the_sender_retrying_while_the_paid_screen_waits_writes_nothing_new_to_the_journal(trip):
+    """Offline, the sender says "delayed" at every try (every minute at most): the paid screen
+    has nothing new to keep, so the journal (synchronous on the SD card) gets no row for it,
+    however long the cart stands there. The store's answer, when it comes, is journaled."""
+    trip.check_out()
+    journal = trip.c.basket.journal
+
+    def state_rows() -> list[dict]:
+        return [data for _, _, kind, data in journal.rows(journal.last_session_start()) if kind == "state"]
+
+    t = 14.0
+    for attempt in range(5):
+        trip.server.inject("503")
+        (delayed,) = trip.deliver(t)
+        assert isinstance(delayed, OrderDelayed) and delayed.attempts == attempt + 1
+        if attempt == 0:
+            journaled = state_rows()
+            assert journaled[-1]["state"] == "done" and journaled[-1]["checkout"]["status"] == "queued"
+        t += 120.0
+    assert state_rows() == journaled
+    (ack,) = trip.deliver(t)
+    assert isinstance(ack, OrderAcknowledged)
+    rows = state_rows()
+    assert rows[:-1] == journaled and rows[-1]["checkout"]["status"] == "accepted"
+    assert rows[-1]["checkout"]["charged_cents"] == ack.total_cents
