@@ -486,6 +486,7 @@ def test_an_honest_late_order_is_charged_at_receipt_and_its_receipt_says_why(tmp
     lambda body: body.replace(b'"total_cents":', b'"total_cents":1,"total_cents":', 1),
     lambda body: body.replace(b",", b", "),                                     # spaces
     lambda body: body.replace(b'"placed_t":1.0', b'"placed_t":1.00', 1),          # a number spelled otherwise
+    lambda body: body.replace(b'"name":"', b'"name":"\\ud800', 1),                  # a lone surrogate: no UTF-8 spelling
 ])
 def test_a_signed_body_that_is_not_canonical_json_is_refused(store, spelling):
     """Signed with a valid cart key, but spelled so that two parsers could read two orders."""
