@@ -215,7 +215,7 @@ class App:
 
     def _view(self, snap: Snapshot) -> View:
         return View(snap=snap, layout=self.layout, tr=self.tr, ui=self.ui, now=self._clock(), post=self.post,
-                    open=self.open, press=self.press, scroll=self.scroll,
+                    open=self.open, press=self.press, scroll=self.scroll, fit=self.ctx.fit,
                     staff_enabled=staff_enabled(self.config.ui), tap_signin=self.tap_signin)
 
     def build(self, snap: Snapshot) -> list[Widget]:

@@ -178,11 +178,13 @@ class Layout:
         return grid(area, cols, rows, self.pad)[:count]
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
-    def choice_screen(self, n_buttons: int) -> dict[str, pygame.Rect]:
-        """A title, lines of explanation and a column of big buttons (none fits, trouble, blocked)."""
+    def choice_screen(self, n_buttons: int, title_lines: int = 1) -> dict[str, pygame.Rect]:
+        """A title (``title_lines`` of it: one naming a product may need more), lines of
+        explanation and a column of big buttons (none fits, trouble, blocked)."""
         b, gap = self.body, self.pad
         bh = self.button_h
-        title, text, buttons = split_rows(b, [self.px(44), None, n_buttons * bh + (n_buttons - 1) * gap], gap)
+        title, text, buttons = split_rows(
+            b, [self.px(44) * title_lines, None, n_buttons * bh + (n_buttons - 1) * gap], gap)
         if not self.portrait:
             buttons = pygame.Rect(0, 0, int(b.w * 0.6), buttons.h).move(b.x + (b.w - int(b.w * 0.6)) // 2, buttons.y)
         rects = {"title": title, "text": text}
@@ -264,12 +266,15 @@ class Layout:
         return keys
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
-    def weigh(self) -> dict[str, pygame.Rect]:
+    def weigh(self, title_lines: int = 1) -> dict[str, pygame.Rect]:
+        """``title_lines``: the title names the item, and a long name takes the picture's height."""
         b, gap = self.body, self.pad
+        title_h = self.px(44) * title_lines
         if self.portrait:
-            title, picture, figures, buttons = split_rows(b, [self.px(44), self.px(420), None, self.button_h], gap)
+            title, picture, figures, buttons = split_rows(
+                b, [title_h, self.px(420) - title_h + self.px(44), None, self.button_h], gap)
         else:
-            title, middle, buttons = split_rows(b, [self.px(44), None, self.button_h], gap)
+            title, middle, buttons = split_rows(b, [title_h, None, self.button_h], gap)
             picture, figures = split_cols(middle, [middle.h, None], gap)
         weight, price, unit = split_rows(figures, [None, None, self.px(34)], gap)
         cancel, add = split_cols(buttons, [None, None], gap)
@@ -286,9 +291,11 @@ class Layout:
         return {"title": title, "list": list_rect, "scroll_up": up, "scroll_down": down, "buttons": buttons}
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 (layouts are few and immutable)
-    def checkout(self) -> dict[str, pygame.Rect]:
+    def checkout(self, status_lines: int = 1) -> dict[str, pygame.Rect]:
+        """``status_lines``: what happens next is said in full, the list gives up the height."""
         b, gap = self.body, self.pad
-        title, status, body, buttons = split_rows(b, [self.px(48), self.px(40), None, self.button_h], gap)
+        title, status, body, buttons = split_rows(
+            b, [self.px(48), self.px(40) * status_lines, None, self.button_h], gap)
         if self.portrait:
             lines, totals = split_rows(body, [None, self.px(90)], gap)
         else:

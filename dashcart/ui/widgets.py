@@ -93,6 +93,12 @@ class DrawContext:
         return [_ellipsize(font, line, w) for line in lines], smallest
 
 
+def reads_in_full(text: str, lines: list[str]) -> bool:
+    """Whether ``lines`` (from ``DrawContext.fit``) say all of ``text``: wrapping only drops the
+    spaces it breaks at, so anything else missing was cut (a "Finishing…" cut to "Fini…" too)."""
+    return "".join(text.split()) == "".join("".join(lines).split())
+
+
 def _for_display(surface: pygame.Surface, alpha: bool) -> pygame.Surface:
     """In the display's pixel format when there is a display: blits then take SDL's fast path."""
     if pygame.display.get_surface() is None:
@@ -169,6 +175,7 @@ class Text(Widget):
     valign: str = "center"   # top | center
     wrap: bool = False
     drawn: pygame.Rect | None = field(default=None, repr=False)  # where the glyphs went (tests)
+    lines: list[str] | None = field(default=None, repr=False)    # what they said (tests: cut off?)
 
     def key(self) -> tuple:
         return super().key() + (self.text, self.size, self.color, self.bold, self.align, self.valign, self.wrap)
@@ -190,7 +197,7 @@ class Text(Widget):
             surface.blit(image, r)
             drawn = r if drawn is None else drawn.union(r)
             y += line_h
-        self.drawn = drawn
+        self.drawn, self.lines = drawn, lines
 
 
 @dataclass(eq=False)
@@ -202,6 +209,7 @@ class Button(Widget):
     selected: bool = False
     icon: str = ""           # up | down | back: an arrow drawn as a shape (no font has to have the glyph)
     drawn: pygame.Rect | None = field(default=None, repr=False)
+    lines: list[str] | None = field(default=None, repr=False)
 
     _STYLES = {
         "primary": (theme.PRIMARY, theme.PRIMARY_INK),
@@ -227,7 +235,7 @@ class Button(Widget):
         inner = self.rect.inflate(-16, -8)
         label = Text(inner, text=self.label, size=self.size, color=ink, bold=True, align="center", wrap=True)
         label.draw(surface, ctx)
-        self.drawn = label.drawn
+        self.drawn, self.lines = label.drawn, label.lines
 
 
 def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, direction: str, color: tuple[int, int, int],

@@ -7,7 +7,7 @@ import math
 from dashcart.snapshot import CheckoutStage, CheckoutView, SessionState, Snapshot
 from dashcart.ui import theme
 from dashcart.ui.layout import split_rows
-from dashcart.ui.screens.common import basket_list, choice, header
+from dashcart.ui.screens.common import basket_list, choice, header, lines_needed
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Panel, Text, Widget
 
@@ -26,7 +26,6 @@ def build(v: View) -> list[Widget]:
             buttons.append(("checkout_cancel", tr("cancel"), "secondary", lambda: v.post("cancel", "checkout")))
         return header(v, tr("checkout.lane")) + choice(v, title, f"{text}\n{tr('checkout.what_now')}".strip(),
                                                         buttons)
-    r = lay.checkout()
     if co.stage == CheckoutStage.LANE:
         title, status = tr("checkout.lane"), tr("checkout.lane_detail")
     else:
@@ -40,9 +39,13 @@ def build(v: View) -> list[Widget]:
         else:
             # Still in the lane: the order goes when the cart passes the exit beacon, not on a clock.
             title, status = tr("checkout.summary"), tr(f"checkout.{practice}pay_at_exit")
+    # What happens next is said in full ("...when you leave the lane (nothing is charged)"): it
+    # wraps, and the list of lines (which scrolls) gives up the height.
+    size = lay.font("large")
+    r = lay.checkout(lines_needed(v, status, size, True, lay.checkout()["status"].w, lay.px(40), 3))
     widgets = header(v, tr("checkout.lane")) + [
         Text(r["title"], id="checkout_title", text=title, size=lay.font("title"), bold=True),
-        Text(r["status"], id="checkout_status", text=status, size=lay.font("large"), color=theme.PRIMARY, bold=True),
+        Text(r["status"], id="checkout_status", text=status, size=size, color=theme.PRIMARY, bold=True, wrap=True),
     ]
     widgets += basket_list(v, r["list"], r["scroll_up"], r["scroll_down"], id_prefix="checkout")
     totals = r["totals"]

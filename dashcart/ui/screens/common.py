@@ -11,7 +11,7 @@ from dashcart.snapshot import BasketLine, SessionState
 from dashcart.ui import theme
 from dashcart.ui.layout import split_cols, split_rows
 from dashcart.ui.view import View
-from dashcart.ui.widgets import Button, Light, Panel, Picture, Tap, Text, Widget
+from dashcart.ui.widgets import Button, Light, Panel, Picture, Tap, Text, Widget, reads_in_full
 
 HIGHLIGHT_SECONDS = 5.0   # how long the last change stays highlighted (snapshot time)
 SERIOUS = ("scale", "network")
@@ -84,6 +84,16 @@ def header(v: View, title: str, show_help: bool = True) -> list[Widget]:
     return widgets
 
 
+def lines_needed(v: View, text: str, size: int, bold: bool, w: int, line_h: int, most: int) -> int:
+    """The fewest rows of ``line_h`` in which ``text`` reads in full at ``w`` wide (wrapped,
+    shrunk to 75 % at most), up to ``most`` (where it may still be cut). The box it is drawn in
+    must be ``w`` wide, that many rows tall, with ``wrap=True``."""
+    for n in range(1, most):
+        if reads_in_full(text, v.fit(text, size, bold, w, n * line_h, True)[0]):
+            return n
+    return most
+
+
 def line_detail(v: View, line: BasketLine) -> str:
     tr = v.tr
     if line.sold_by == "weight" and line.weight_g is not None:
@@ -103,6 +113,15 @@ def basket_row(v: View, rect: pygame.Rect, line: BasketLine, index: int, highlig
     pic, words, price = split_cols(inner, [inner.h, None, lay.px(110)], lay.pad)
     name, detail = split_rows(words, [None, int(words.h * 0.42)])
     price_main, price_save = split_rows(price, [None, int(price.h * 0.42)] if line.savings_cents else [None, 0])
+    if line.savings_cents:
+        # The detail ("510 g x $1.79/kg . $0.30 off per kg") runs on under the price column up to
+        # the savings, which are a few characters: in portrait the words column alone cut it.
+        price_save = pygame.Rect(price.right - lay.px(80), price_save.y, lay.px(80), price_save.h)
+        detail.w = price_save.x - lay.pad - detail.x
+    # The name has one line: a name longer than any in the demo catalogue may end in "..." here
+    # (docs/ui.md): the row's picture, price and detail still tell it apart, and tapping it on
+    # the remove screen leads to "Now take the ... out", which names it in full. Questions and
+    # instructions give a name the lines it needs instead.
     widgets += [
         Picture(pic, id=f"{id_prefix}_pic:{line.code}", path=line.image, name=line.name),
         Text(name, id=f"{id_prefix}_name:{line.code}", text=line.name, size=lay.font("body"), bold=True),
@@ -175,25 +194,60 @@ def keyboard(v: View, area: pygame.Rect) -> list[Widget]:
     return widgets
 
 
+def tile_name_height(v: View, tiles: Sequence[tuple[pygame.Rect, str, str]]) -> int:
+    """The height of name that vertical ``product_tile``s (rect, name, deal) need so every name
+    reads in full: the end of a name ("... Medium Fat Milk" / "... Standard Milk") is often what
+    tells look-alikes apart. Whole lines of full-size type while the picture keeps ``px(64)``;
+    past that the least height that reads in full (smaller type, down to 75 %), the picture
+    giving up what it must. One height for all, so the pictures stay one size."""
+    lay = v.layout
+    body = lay.font("body")
+    line, deal_h = int(body * 1.25), int(lay.font("small") * 1.25)
+    need = line
+    for rect, name, deal in tiles:
+        inner = rect.inflate(-lay.pad, -lay.pad)
+        room = max(line, inner.h - line - (deal_h if deal else 0))   # the price keeps its line
+        lines = lines_needed(v, name, body, True, inner.w, line, max(1, room // line))
+        if lines * line <= need or (lines * line <= room - lay.px(64)
+                                    and reads_in_full(name, v.fit(name, body, True, inner.w, lines * line, True)[0])):
+            need = max(need, lines * line)
+            continue
+        lo, hi = need, room
+        while lo < hi:  # more height never cuts more: the least that reads in full, by bisection
+            mid = (lo + hi) // 2
+            if reads_in_full(name, v.fit(name, body, True, inner.w, mid, True)[0]):
+                hi = mid
+            else:
+                lo = mid + 1
+        need = lo
+    return need
+
+
 def product_tile(v: View, rect: pygame.Rect, code: str, name: str, image: str | None, price: str,
-                 deal: str = "", on_tap=None, id_prefix: str = "tile", vertical: bool = True) -> list[Widget]:
-    """Picture with name and price; ``vertical`` puts the words under the picture."""
+                 deal: str = "", on_tap=None, id_prefix: str = "tile", vertical: bool = True,
+                 name_h: int = 0) -> list[Widget]:
+    """Picture with name and price; ``vertical`` puts the words under the picture, the name in
+    ``name_h`` (``tile_name_height``; 0: one line): the picture gives up the height."""
     lay = v.layout
     widgets: list[Widget] = [Panel(rect, id=f"{id_prefix}_bg:{code}", border=theme.LINE)]
     inner = rect.inflate(-lay.pad, -lay.pad)
     small, body = lay.font("small"), lay.font("body")
     if vertical:
-        pic, name_r, price_r, deal_r = split_rows(inner, [None, int(body * 1.25), int(body * 1.25),
+        line = int(body * 1.25)
+        pic, name_r, price_r, deal_r = split_rows(inner, [None, max(name_h, line), line,
                                                           int(small * 1.25) if deal else 0], 0)
         side = min(pic.w, pic.h)
         pic = pygame.Rect(0, 0, side, side).move(inner.x + (inner.w - side) // 2, inner.y)
     else:
+        # Landscape's side-by-side tiles (nearby, produce results; never a question's): one line
+        # of name, which a name longer than the demo catalogue's may still cut (docs/ui.md).
         side = inner.h
         pic, words = split_cols(inner, [side, None], lay.pad)
         name_r, price_r, deal_r = split_rows(words, [None, None, None if deal else 0], 0)
-    widgets += [Picture(pic, id=f"{id_prefix}_pic:{code}", path=image, name=name),
-                Text(name_r, id=f"{id_prefix}_name:{code}", text=name, size=body, bold=True,
-                     align="center" if vertical else "left"),
+    if side >= lay.px(16):  # a long name may take all of a small tile: no sliver of a picture
+        widgets.append(Picture(pic, id=f"{id_prefix}_pic:{code}", path=image, name=name))
+    widgets += [Text(name_r, id=f"{id_prefix}_name:{code}", text=name, size=body, bold=True,
+                     align="center" if vertical else "left", wrap=vertical),
                 Text(price_r, id=f"{id_prefix}_price:{code}", text=price, size=body,
                      align="center" if vertical else "left")]
     if deal:
@@ -207,9 +261,13 @@ def product_tile(v: View, rect: pygame.Rect, code: str, name: str, image: str | 
 def choice(v: View, title: str, text: str, buttons: Sequence[tuple[str, str, str, Callable[[], None]]]) -> list[Widget]:
     """A title, an explanation and big buttons: (id, label, style, on_tap)."""
     lay = v.layout
-    rects = lay.choice_screen(len(buttons))
+    # A title may name a product ("Now take the ... out of the cart"): it wraps, and the
+    # explanation gives up the height.
+    size = lay.font("title")
+    lines = lines_needed(v, title, size, True, lay.choice_screen(len(buttons))["title"].w, lay.px(44), 3)
+    rects = lay.choice_screen(len(buttons), lines)
     widgets: list[Widget] = [
-        Text(rects["title"], id="choice_title", text=title, size=lay.font("title"), bold=True, align="center"),
+        Text(rects["title"], id="choice_title", text=title, size=size, bold=True, align="center", wrap=True),
         Text(rects["text"], id="choice_text", text=text, size=lay.font("large"), align="center", wrap=True),
     ]
     for i, (bid, label, style, tap) in enumerate(buttons):

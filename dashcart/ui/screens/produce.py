@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashcart.snapshot import NearbyProduct
 from dashcart.ui import theme
-from dashcart.ui.screens.common import header, keyboard, keypad, product_tile
+from dashcart.ui.screens.common import header, keyboard, keypad, lines_needed, product_tile, tile_name_height
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Panel, Picture, Text, Widget
 
@@ -62,11 +62,12 @@ def build(v: View) -> list[Widget]:
     if not found:
         widgets.append(Text(r["results"], id="no_match", text=tr("produce.no_match"), size=lay.font("large"),
                             color=theme.MUTED, align="center", wrap=True))
+    name_h = tile_name_height(v, [(rect, p.name, "") for rect, p in zip(cells, found)]) if lay.portrait else 0
     for rect, product in zip(cells, found):
         widgets += product_tile(v, rect, product.code, product.name, product.image,
                                 tr.unit_price(product.price_cents, product.sold_by),
                                 on_tap=lambda code=product.code: v.post("produce", code), id_prefix="produce",
-                                vertical=lay.portrait)
+                                vertical=lay.portrait, name_h=name_h)
     return widgets + keyboard(v, r["keyboard"])
 
 
@@ -75,7 +76,9 @@ def build_weigh(v: View) -> list[Widget]:
     lay, tr, snap = v.layout, v.tr, v.snap
     item = snap.produce_entry
     assert item is not None
-    r = lay.weigh()
+    title = tr("produce.weigh", name=item.name)
+    # "Put the ... in the cart" names the item: the title wraps, the picture gives up the height
+    r = lay.weigh(lines_needed(v, title, lay.font("title"), True, lay.weigh()["title"].w, lay.px(44), 3))
     grams = snap.produce_weight_g if snap.produce_weight_g is not None else snap.live_weight_g
     grams = max(0.0, grams)
     settled = snap.weight_stable and grams > 0
@@ -88,8 +91,8 @@ def build_weigh(v: View) -> list[Widget]:
         price = item.price_cents
         unit = f"{item.qty} \u00d7 {tr.money(each)}" if each is not None else tr.plural("items", item.qty)
     return header(v, tr("produce.title")) + [
-        Text(r["title"], id="weigh_title", text=tr("produce.weigh", name=item.name), size=lay.font("title"),
-             bold=True, align="center"),
+        Text(r["title"], id="weigh_title", text=title, size=lay.font("title"), bold=True, align="center",
+             wrap=True),
         Picture(r["picture"].inflate(-lay.pad, -lay.pad), id="weigh_pic", path=item.image, name=item.name),
         Text(r["weight"], id="weigh_weight", text=tr.weight(grams) if grams or settled else tr("produce.settling"),
              size=lay.font("huge"), bold=True, align="center"),

@@ -7,7 +7,7 @@ import pygame
 from dashcart.snapshot import Question
 from dashcart.ui import theme
 from dashcart.ui.layout import split_rows
-from dashcart.ui.screens.common import choice, header, keypad, product_tile
+from dashcart.ui.screens.common import choice, header, keypad, product_tile, tile_name_height
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Text, Widget
 
@@ -53,6 +53,7 @@ def build(v: View) -> list[Widget]:
         Text(r["detail"], id="question_detail", text=detail, size=lay.font("body"), color=theme.MUTED,
              align="center"),
     ]
+    tiles = []
     for rect, cand in zip(lay.candidate_cells(len(q.candidates[:6])), q.candidates[:6]):
         # the price is for the quantity the weight says ("2 × juice"), or per kg
         price = tr.unit_price(cand.price_cents, cand.sold_by) if cand.price_cents else ""
@@ -60,7 +61,12 @@ def build(v: View) -> list[Widget]:
         if cand.kind in NOT_PRODUCTS:
             # the shopper's own bag, or the item they were asked to take out: no product, no price
             name, price = (tr(key) for key in NOT_PRODUCTS[cand.kind])
-        widgets += product_tile(v, rect, cand.code, name, cand.image, price,
+        tiles.append((rect, cand, name, price))
+    # Every name in full, however long: the end of a name is often all that tells two
+    # look-alikes apart, and a wrong tap is a wrong bill.
+    name_h = tile_name_height(v, [(rect, name, "") for rect, _, name, _ in tiles])
+    for rect, cand, name, price in tiles:
+        widgets += product_tile(v, rect, cand.code, name, cand.image, price, name_h=name_h,
                                 on_tap=lambda code=cand.code: v.post("choose", code, q.id), id_prefix="candidate")
     if not q.candidates:
         area = r["candidates"]

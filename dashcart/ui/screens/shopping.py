@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashcart.ui import theme
-from dashcart.ui.screens.common import basket_list, header, product_tile
+from dashcart.ui.screens.common import basket_list, header, product_tile, tile_name_height
 from dashcart.ui.screens.produce import is_loose
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Button, Panel, Text, Widget
@@ -32,12 +32,15 @@ def build(v: View) -> list[Widget]:
     if not shown:
         widgets.append(Text(r["nearby"], id="nearby_none", text=tr("nearby.none"), size=lay.font("body"),
                             color=theme.MUTED, align="center"))
-    for rect, product in zip(lay.nearby_tiles(len(shown)), shown):
+    cells = lay.nearby_tiles(len(shown))
+    deals = [tr.deal(product.deal_terms, product.deal) for product in shown]
+    name_h = tile_name_height(v, [(rect, p.name, deal) for rect, p, deal in zip(cells, shown, deals)]) \
+        if lay.portrait else 0
+    for rect, product, deal in zip(cells, shown, deals):
         tap = (lambda code=product.code: v.post("produce", code)) if is_loose(product) else None
         widgets += product_tile(v, rect, product.code, product.name, product.image,
-                                tr.unit_price(product.price_cents, product.sold_by),
-                                tr.deal(product.deal_terms, product.deal),
-                                on_tap=tap, id_prefix="nearby", vertical=lay.portrait)
+                                tr.unit_price(product.price_cents, product.sold_by), deal,
+                                on_tap=tap, id_prefix="nearby", vertical=lay.portrait, name_h=name_h)
     widgets += [
         Button(r["produce"], id="produce", label=tr("produce"), size=lay.font("large"),
                on_tap=lambda: v.open("produce")),
