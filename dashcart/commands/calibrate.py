@@ -82,16 +82,24 @@ def _wait_open(scale: ScaleDriver) -> None:
                          "(is the cart running? `sudo systemctl stop dashcart` first; is the cable in?)")
 
 
-def _known_grams(answer: str) -> float | None:
-    """The typed weight, or None (said why) when it is not a positive number of grams."""
+def _known_grams(answer: str, capacity_g: float) -> float | None:
+    """The typed weight, or None (said why) when it is not a positive number of grams that can
+    be the known weight: asked again, since the empty basket is read already (kilograms typed
+    for grams, a digit missing, is a slip of the keyboard, not a reason to start over)."""
+    from dashcart.core.scale_calibration import known_weight_problem
+
     try:
         grams = float(answer)
     except ValueError:
         grams = math.nan
-    if math.isfinite(grams) and grams > 0:
-        return grams
-    print(f"    {answer!r} is not a positive number of grams", file=sys.stdout)
-    return None
+    if not (math.isfinite(grams) and grams > 0):
+        print(f"    {answer!r} is not a positive number of grams", file=sys.stdout)
+        return None
+    problem = known_weight_problem(grams, capacity_g)
+    if problem:
+        print(f"    {problem}", file=sys.stdout)
+        return None
+    return grams
 
 
 def _ask(prompt: str) -> str:
@@ -189,7 +197,7 @@ def _read_zero(scale: ScaleDriver, result: Calibration, known: float, band: floa
     """The weight off: the basket must read zero again with the new values, within the
     read-back's tolerance. Not zero: something was left in the basket or touches it, or the
     load cell creeps (it does not come back after a load): refuse the values."""
-    from dashcart.core.scale_calibration import grams, readback_tolerance_g
+    from dashcart.core.scale_calibration import grams, zero_tolerance_g
 
     if interactive:
         _ask("4/4 Take the weight off (leave the basket as at step 1), then press Enter: ")
@@ -201,7 +209,7 @@ def _read_zero(scale: ScaleDriver, result: Calibration, known: float, band: floa
                            waiting_for="stable reading with the weight off (was it taken off?)")
     reads = grams(result, mean)
     print(f"    reads {round(reads, 1) + 0.0:.1f} g with the weight off", flush=True)   # + 0.0: never "-0.0"
-    allowed = readback_tolerance_g(known, band / abs(result.counts_per_gram))
+    allowed = zero_tolerance_g(known, band / abs(result.counts_per_gram))
     if abs(reads) > allowed:
         raise Misconfigured(f"with the weight off the basket reads {reads:+.1f} g, more than {allowed:.1f} g "
                             "from zero: was the weight still on, something left in the basket or touching it, or does "
@@ -242,8 +250,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if interactive:
             while known is None:
                 known = _known_grams(_ask("2/4 Put the known weight in the basket (leave it on until step 4), "
-                                          "type its weight in grams, press Enter: "))
-            _known_weight(known, config)
+                                          "type its weight in grams, press Enter: "), config.scale.capacity_g)
             loaded, _ = _capture(scale, band, args.timeout)
         else:
             print(f"2/4 Put the {known:g} g weight in the basket (leave it on until step 4); waiting for it to "

@@ -22,6 +22,9 @@ MIN_SPAN_NOISE = 20.0
 # settling is off by more.
 READBACK_MIN_G = 3.0
 READBACK_SHARE = 0.005
+# With the weight off again (step 4) the basket must read zero to the larger of READBACK_MIN_G,
+# this share of the weight, or the band: see zero_tolerance_g.
+ZERO_SHARE = 0.001
 # The known weight must be at least this. The gain carries the captures' error as a share of
 # the weight: each capture may be off by up to the drift the stable band lets through (2 g by
 # default), 0.2 % of 1 kg, which puts a 1.5 kg item within 3 g, the fusion's own scale noise;
@@ -90,6 +93,15 @@ def grams(cal: Calibration, raw_mean: float) -> float:
 def readback_tolerance_g(known_g: float, band_g: float) -> float:
     """How far the read-back of ``known_g`` may be from it (see READBACK_MIN_G)."""
     return max(READBACK_MIN_G, READBACK_SHARE * known_g, band_g)
+
+
+def zero_tolerance_g(known_g: float, band_g: float) -> float:
+    """How far from zero the basket may read once the known weight is off. Tighter than the
+    read-back's share of the weight: what a load cell does not give back right after a load
+    (creep, hysteresis) is a few hundredths of a per cent of it, while a thing left in the
+    basket weighs what it weighs whatever the weight was (25 g left in passes 0.5 % of a
+    20 kg weight, not 0.1 %)."""
+    return max(READBACK_MIN_G, ZERO_SHARE * known_g, band_g)
 
 
 def known_weight_problem(known_g: float, capacity_g: float) -> str | None:

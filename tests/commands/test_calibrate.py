@@ -15,6 +15,7 @@ from dashcart.core.scale_calibration import (
     known_weight_problem,
     readback_tolerance_g,
     stable_mean,
+    zero_tolerance_g,
 )
 from dashcart.errors import Misconfigured
 from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
@@ -49,6 +50,9 @@ def test_the_read_back_allows_the_noise_and_the_band_not_more():
     assert readback_tolerance_g(100.0, 2.0) == 3.0            # a few grams on a light weight
     assert readback_tolerance_g(2000.0, 2.0) == 10.0          # 0.5 % of a heavy one
     assert readback_tolerance_g(1000.0, 5.2) == 5.2           # what a wide --band-counts calls at rest
+    # zero again with the weight off: a thing left in weighs what it weighs, whatever the weight
+    assert zero_tolerance_g(1000.0, 2.0) == 3.0 and zero_tolerance_g(20000.0, 2.0) == 20.0
+    assert readback_tolerance_g(20000.0, 2.0) == 100.0        # 25 g left in would pass that
 
 
 def test_the_known_weight_s_bounds_and_the_gain_s_change():
@@ -305,13 +309,13 @@ def test_a_known_weight_outside_the_basket_s_range_is_refused_before_anything(co
     assert config_file.read_text() == before
 
 
-def test_a_weight_typed_in_kilograms_is_refused_and_the_config_kept(bridge, config_file):
-    before = config_file.read_text()
-    rc, out, err = _guided(bridge, config_file, "1", 1000.0)   # a 1 kg weight, typed as "1"
-    assert rc == 2, err
-    assert "a known weight of 1 g is below the 1000 g" in err and "(1 kg is 1000)" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "3/4" not in out
-    assert config_file.read_text() == before
+def test_a_weight_typed_in_kilograms_is_asked_again(bridge, config_file):
+    # a 1 kg weight typed as "1": said why, and asked again (the empty basket is read already)
+    rc, out, err = _guided(bridge, config_file, "1\n1000", 1000.0)
+    assert rc == 0, err
+    assert "a known weight of 1 g is below the 1000 g" in out and "(1 kg is 1000)" in out
+    assert out.index("(1 kg is 1000)") < out.index("3/4")
+    assert load_config(config_file).scale.counts_per_gram == pytest.approx(TRUE_CPG, rel=0.005)
 
 
 def test_a_gain_ten_times_off_the_last_calibration_is_refused_unless_the_cell_is_new(bridge, config_file):
