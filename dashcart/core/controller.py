@@ -774,8 +774,8 @@ class Controller:
         elif decision.action == "remove":
             self._commit_remove(t, decision.ranked[0], "fusion", -change.delta_g)
             if decision.unverified:
-                # the "remove" tap named it, and the shopper's own things weigh as much: their
-                # word, which the weight cannot check then or later, so staff may check the basket
+                # the "remove" tap named it, and the shopper's own things could be what left:
+                # their word, which the weight cannot check then or later, so staff may check
                 self._note(t, "unverified", id=None, answer=decision.ranked[0].parts[0].code, could_be=[OWN_THINGS],
                            delta_g=round(change.delta_g, 1))
         else:
@@ -905,9 +905,9 @@ class Controller:
                        weight_g=round(loss_g if loss_g is not None and len(best.parts) == 1 else part.weight_g, 1), by=how)
 
     def _ask(self, t: float, decision: Decision, place: tuple[str, int, int, int, int] | None = None,
-             look: str | None = None) -> None:
+             look: str | None = None, crop: bool = True) -> None:
         """Ask about ``decision``; a gain's question keeps where it was seen and how it looked
-        (``place``/``look``, default: the change being decided)."""
+        (``place``/``look``, default: the change being decided; none without ``crop``)."""
         entries: list[QuestionCandidate] = []
         # One per product (basket item, open question), by the posterior over all its counts.
         for h in decision.candidates:
@@ -934,7 +934,7 @@ class Controller:
         # five at most, and the shopper's own things wherever they fit (fusion offers them only then)
         candidates = [e for e in entries if e["code"] != OWN_THINGS][:5]
         candidates = sorted(candidates + [e for e in entries if e["code"] == OWN_THINGS], key=lambda e: -e["score"])
-        gain = decision.delta_g > 0
+        gain = decision.delta_g > 0 and crop
         q = self.basket.ask(t, QuestionKind(decision.question), round(decision.delta_g, 1), candidates,
                             (place or self._placed) if gain else None, (look or self._placed_look) if gain else None)
         self._note(t, "question", id=q.id, kind=q.kind, delta_g=q.delta_g, candidates=[c["code"] for c in candidates])
@@ -1259,7 +1259,9 @@ class Controller:
                     rest = qty * product.unit_weight_g + q.delta_g
                     decision = self.fusion.decide(rest, Evidence(zone=self.zone))
                     if decision.action == "ask":
-                        self._ask(t, decision, None, None)
+                        # (no crop of its own: the last change's may be another's, and a look
+                        # would let the cameras close it)
+                        self._ask(t, decision, crop=False)
                         self._tell("message.rest_in_for_out", f"{product.name} came out, but about {rest:.0f} g "
                                    "went in as well: what was it?", name=product.name, grams=f"{rest:.0f}")
             self._last_change = (code, t)
