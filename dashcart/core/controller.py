@@ -129,6 +129,9 @@ class OrderOnRecord:
     session_id: str
     seq: int
     status: str              # pending | accepted | rejected | local
+    ordered_cents: int | None = None   # the order's total (what the shopper saw)
+    charged_cents: int | None = None   # what the store charged, once accepted
+    priced_late_s: float = 0.0         # the store priced it this long after the checkout
 
 
 def deal_terms(promotion: Promotion | None) -> tuple[str, int, int] | tuple[()]:
@@ -465,6 +468,19 @@ class Controller:
             self._checkout = co = _Checkout(stage=CheckoutStage.SUMMARY, since=t, exit_passed=True)
             notes.append(f"order {newest.order_id}: in the outbox while the journal said shopping; "
                          "its checkout resumes")
+        elif self.state is SessionState.DONE and co is not None and co.status == "queued":
+            # paid, the order waiting for the store, whose answer came after the last the
+            # controller heard: the paid screen shows it as the answer would have
+            answered = mine.get(co.order_id)
+            if answered is not None and answered.status == "accepted":
+                co.status, co.charged_cents = answered.status, answered.charged_cents
+                if answered.ordered_cents is not None:
+                    co.ordered_cents = answered.ordered_cents
+                co.priced_late_s = answered.priced_late_s
+                done = self._paid_record(co, answered.status)
+                self._saving(t, "reconcile", lambda: self.basket.set_state(t, SessionState.DONE.value, done))
+                notes.append(f"order {co.order_id}: accepted by the store while the cart was down")
+            return notes
         elif self.state is not SessionState.CHECKOUT or co is None:
             return notes
         if newest is not None and newest.seq > order_seq(journaled):
@@ -481,12 +497,17 @@ class Controller:
 
         def settle() -> None:
             co.order_id, co.deadline = record.order_id, None
+            # the outbox's figures for the paid screen: what was ordered and, once settled, charged
+            if record.ordered_cents is not None:
+                co.ordered_cents = record.ordered_cents
             if record.status == "pending":
                 if co.stage != CheckoutStage.PAYING or journaled != record.order_id:
                     co.stage = CheckoutStage.PAYING
-                    self.basket.set_state(t, SessionState.CHECKOUT.value,
-                                          {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane,
-                                           "order_id": co.order_id})
+                    paying: JournaledCheckout = {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane,
+                                                 "order_id": co.order_id}
+                    if co.ordered_cents is not None:
+                        paying["ordered_cents"] = co.ordered_cents
+                    self.basket.set_state(t, SessionState.CHECKOUT.value, paying)
                     self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id)
                     notes.append(f"order {co.order_id}: stored before the crash; now paying")
             elif record.status == "rejected":
@@ -496,8 +517,8 @@ class Controller:
                 notes.append(f"order {co.order_id}: the store had rejected it")
             else:
                 co.stage, co.status = CheckoutStage.PAID, record.status
-                self._set_state(t, SessionState.DONE, {"stage": CheckoutStage.PAID, "since": co.since,
-                                                       "order_id": co.order_id, "status": record.status})
+                co.charged_cents, co.priced_late_s = record.charged_cents, record.priced_late_s
+                self._set_state(t, SessionState.DONE, self._paid_record(co, record.status))
                 self._note(t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=record.status)
                 notes.append(f"order {co.order_id}: settled ({record.status}) before the crash; session closed")
         self._saving(t, "reconcile", settle)
@@ -1515,12 +1536,7 @@ class Controller:
         if isinstance(ack, OrderAcknowledged) and ack.status == "accepted":
             co.charged_cents = ack.total_cents   # the store's prices: what the shopper paid
             co.ordered_cents, co.priced_late_s = ack.ordered_cents or co.ordered_cents, ack.priced_late_s
-        done: JournaledCheckout = {"stage": CheckoutStage.PAID, "since": co.since, "order_id": co.order_id,
-                                   "status": status, "priced_late_s": co.priced_late_s}
-        if co.charged_cents is not None:
-            done["charged_cents"] = co.charged_cents
-        if co.ordered_cents is not None:
-            done["ordered_cents"] = co.ordered_cents
+        done = self._paid_record(co, status)
         if self.state is SessionState.CHECKOUT:
             co.stage = CheckoutStage.PAID
             self._set_state(ack.t, SessionState.DONE, done)
@@ -1531,6 +1547,17 @@ class Controller:
             # the cart stands on the paid screen, and each row is a synchronous write.
             self.basket.set_state(ack.t, SessionState.DONE.value, done)
         self._note(ack.t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=status)
+
+    @staticmethod
+    def _paid_record(co: _Checkout, status: str) -> JournaledCheckout:
+        """A paid checkout as the journal keeps it, with the figures the paid screen shows."""
+        done: JournaledCheckout = {"stage": CheckoutStage.PAID, "since": co.since, "order_id": co.order_id,
+                                   "status": status, "priced_late_s": co.priced_late_s}
+        if co.charged_cents is not None:
+            done["charged_cents"] = co.charged_cents
+        if co.ordered_cents is not None:
+            done["ordered_cents"] = co.ordered_cents
+        return done
 
     @property
     def session_key(self) -> str:

@@ -152,7 +152,16 @@ class CheckoutService:
         for r in self.outbox.all():
             try:
                 body = json.loads(r.body)
-                orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status))
+                charged, late = None, 0.0
+                if r.status == "accepted" and r.receipt:
+                    # the store's reply: what it charged, and when it priced an order it repriced
+                    answer = json.loads(r.receipt)
+                    charged = int(answer["total_cents"])
+                    late = priced_late_s(body, answer) if answer.get("repriced") else 0.0
+                elif r.status == "local":
+                    charged = r.total_cents
+                orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status,
+                                            ordered_cents=r.total_cents, charged_cents=charged, priced_late_s=late))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("%s: order %s has an unreadable body (%s); left out", self.outbox.path, r.order_id, exc)
         return orders

@@ -218,3 +218,44 @@ def test_the_sender_retrying_while_the_paid_screen_waits_writes_nothing_new_to_t
     rows = state_rows()
     assert rows[:-1] == journaled and rows[-1]["checkout"]["status"] == "accepted"
     assert rows[-1]["checkout"]["charged_cents"] == ack.total_cents
+
+
+def test_an_answer_lost_in_a_crash_is_read_back_from_the_outbox(trip, tmp_path):
+    """The store charged the late order, the outbox recorded its reply, and the cart went down
+    before the controller heard it. On the restart, the outbox's record settles the session
+    (Controller.reconcile): the paid screen says what the store charged and when it priced it,
+    as it would have, not the order's total or the basket priced anew."""
+    trip.check_out()
+    trip.server.inject("503")
+    trip.deliver(14.0)
+    events = trip.service.deliver_due(trip.at(14.0 + 3 * 3600.0))   # answered; the controller never hears it
+    assert [type(e) for e in events] == [OrderAcknowledged]
+    assert trip.c.snapshot().checkout.stage == "paid" and trip.c.snapshot().checkout.status == "queued"
+    trip.c.basket.journal.close()
+    config = parse_config(f'[cart]\nid = "cart-0001"\nstate_dir = "{tmp_path / "cart"}"\n')
+    trip.c = Controller.from_config(config, trip.c.catalogue, Basket.open(tmp_path / "basket.db"))
+    trip.c.reconcile(trip.at(14.0 + 3 * 3600.0 + 60.0), trip.service.on_record())
+    view = trip.c.snapshot().checkout
+    assert (view.charged_cents, view.ordered_cents, view.priced_late_s) == (199, 149, 3 * 3600.0)
+    assert "$0.50 more than the cart showed ($1.49)" in paid_text(trip.c.snapshot(), "en", (800, 480))
+
+
+def test_an_order_settled_while_the_journal_said_paying_keeps_its_figures(trip, tmp_path):
+    """No answer reached the controller before the crash (not even "delayed"): the journal says
+    paying, the outbox says accepted. The restart closes the session with the store's figures."""
+    trip.check_out()
+    trip.server.inject("503")
+    trip.service.deliver_due(trip.at(14.0))
+    trip.service.deliver_due(trip.at(14.0 + 3 * 3600.0))
+    assert trip.c.snapshot().checkout.stage == "paying"
+    trip.c.basket.journal.close()
+    config = parse_config(f'[cart]\nid = "cart-0001"\nstate_dir = "{tmp_path / "cart"}"\n')
+    trip.c = Controller.from_config(config, trip.c.catalogue, Basket.open(tmp_path / "basket.db"))
+    trip.c.reconcile(trip.at(14.0 + 3 * 3600.0 + 60.0), trip.service.on_record())
+    view = trip.c.snapshot().checkout
+    assert view.stage == "paid" and (view.charged_cents, view.ordered_cents, view.priced_late_s) == (199, 149, 3 * 3600.0)
+    # and once more after another restart: it was journaled
+    trip.c.basket.journal.close()
+    trip.c = Controller.from_config(config, trip.c.catalogue, Basket.open(tmp_path / "basket.db"))
+    view = trip.c.snapshot().checkout
+    assert (view.charged_cents, view.ordered_cents, view.priced_late_s) == (199, 149, 3 * 3600.0)
