@@ -152,6 +152,20 @@ class _Reported:
         return self.through
 
 
+def _a_juice_billed_past_the_exit(runtime: CartRuntime, reported: _Reported) -> tuple[Controller, float]:
+    """A shopper signed in, a juice in (read and settled) and the cart past the lane's exit, with
+    ``reported`` as the scale reader: the controller, and when the order falls due."""
+    runtime.scale_source = reported  # type: ignore[assignment]
+    runtime.post(WeightLive(runtime.clock(), 0.0, True))
+    runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
+    assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
+    t = runtime.clock()
+    runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
+    runtime.post(WeightSettled(t + 0.01, 1062.0, 1062.0, started_t=t - 0.3))
+    runtime.post(WeightLive(t + 0.01, 1062.0, True))
+    return _past_the_exit_with_a_juice(runtime)
+
+
 def test_what_the_scale_posted_while_the_controller_was_busy_goes_before_the_held_events(
         tmp_path: Path, catalogue: Catalogue) -> None:
     # A tap past the due order waits for the scale. While the controller is inside another
@@ -163,15 +177,7 @@ def test_what_the_scale_posted_while_the_controller_was_busy_goes_before_the_hel
     runtime.start()
     reported = _Reported()
     try:
-        runtime.scale_source = reported  # type: ignore[assignment]
-        runtime.post(WeightLive(runtime.clock(), 0.0, True))
-        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
-        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
-        t = runtime.clock()
-        runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
-        runtime.post(WeightSettled(t + 0.01, 1062.0, 1062.0, started_t=t - 0.3))
-        runtime.post(WeightLive(t + 0.01, 1062.0, True))
-        controller, due = _past_the_exit_with_a_juice(runtime)
+        controller, due = _a_juice_billed_past_the_exit(runtime, reported)
         reported.through = due - 0.3      # the reader lags behind what falls due
         real = controller.handle
 
@@ -210,15 +216,7 @@ def test_what_waited_for_a_late_recognizer_still_waits_for_the_scale(tmp_path: P
     runtime._scale_lag = ScaleLagHold(reported.reported_through, max_lag_s=5.0)   # no race with the test's pace
     runtime.start()
     try:
-        runtime.scale_source = reported  # type: ignore[assignment]
-        runtime.post(WeightLive(runtime.clock(), 0.0, True))
-        runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
-        assert wait_for(runtime, lambda s: s.state is SessionState.SHOPPING, 10) is not None
-        t = runtime.clock()
-        runtime.post(BarcodeSeen(t, "top", JUICE, "EAN-13"))
-        runtime.post(WeightSettled(t + 0.01, 1062.0, 1062.0, started_t=t - 0.3))
-        runtime.post(WeightLive(t + 0.01, 1062.0, True))
-        controller, due = _past_the_exit_with_a_juice(runtime)
+        controller, due = _a_juice_billed_past_the_exit(runtime, reported)
         assert due - runtime.clock() > 1.0, "the cancel window is too short for this test"
         answered.clear()                                     # the recognizer is busy from now on
         reported.through = due - 0.25

@@ -365,6 +365,21 @@ def test_a_practice_cart_never_promises_a_payment_when_paying_waits_for_the_exit
     assert h.find("note").text == h.find("checkout_status").text
 
 
+def _told_out_then_150_g_out(c):
+    """A 150 g bag at the sign-in, a 150 g item the shopper is told to take out ("not in my
+    cart"), then 150 g out: (the "take it out" question, the removal question)."""
+    c.handle(WeightLive(0.5, 150.0, True))
+    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
+    c.handle(WeightSettled(2.6, 150.0, 300.0, started_t=1.5))
+    c.handle(Tick(3.5))
+    [q] = c.snapshot().questions
+    c.handle(ShopperAction(4.0, "not_in_cart", question_id=q.id))
+    c.handle(WeightSettled(6.6, -150.0, 150.0, started_t=5.5))
+    c.handle(Tick(7.5))
+    told, removal = c.snapshot().questions
+    return told, removal
+
+
 @pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
 @pytest.mark.parametrize("language", ["en", "ko"])
 def test_a_removal_after_a_take_it_out_comes_first_and_offers_the_item_and_the_bag(catalogue, tmp_path, size,
@@ -375,15 +390,7 @@ def test_a_removal_after_a_take_it_out_comes_first_and_offers_the_item_and_the_b
     that read in full; tapping one answers it with its code."""
     from dashcart.snapshot import OWN_THINGS, unnamed_choice
     c = controller(catalogue, tmp_path)
-    c.handle(WeightLive(0.5, 150.0, True))
-    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
-    c.handle(WeightSettled(2.6, 150.0, 300.0, started_t=1.5))
-    c.handle(Tick(3.5))
-    [q] = c.snapshot().questions
-    c.handle(ShopperAction(4.0, "not_in_cart", question_id=q.id))
-    c.handle(WeightSettled(6.6, -150.0, 150.0, started_t=5.5))
-    c.handle(Tick(7.5))
-    told, removal = c.snapshot().questions
+    told, removal = _told_out_then_150_g_out(c)
     assert (told.kind, removal.kind) == ("remove_unknown", "removed")
     h = Harness(c.snapshot(), size=size, language=language, tmp=tmp_path)
     tr = Strings(language, "EUR")
@@ -402,15 +409,7 @@ def test_what_a_removal_answer_leads_to_reads_in_full(catalogue, tmp_path, size,
     a juice named for less than left (something went in as it came out: what?)."""
     from dashcart.snapshot import unnamed_choice
     c = controller(catalogue, tmp_path)
-    c.handle(WeightLive(0.5, 150.0, True))
-    c.handle(ShopperAction(1.0, "signin", "dcs1:someone-000000001"))
-    c.handle(WeightSettled(2.6, 150.0, 300.0, started_t=1.5))
-    c.handle(Tick(3.5))
-    [q] = c.snapshot().questions
-    c.handle(ShopperAction(4.0, "not_in_cart", question_id=q.id))
-    c.handle(WeightSettled(6.6, -150.0, 150.0, started_t=5.5))
-    c.handle(Tick(7.5))
-    told, removal = c.snapshot().questions
+    told, removal = _told_out_then_150_g_out(c)
     c.handle(ShopperAction(8.0, "choose", unnamed_choice(told.id), removal.id))
     unseen = c.snapshot()
     assert unseen.message_key == "message.take_out_unseen"
