@@ -1285,6 +1285,11 @@ class Controller:
                         self._ask(t, decision, crop=False)
                         self._tell("message.rest_in_for_out", f"{product.name} came out, but about {rest:.0f} g "
                                    "went in as well: what was it?", name=product.name, grams=f"{rest:.0f}")
+                elif rest := unexplained_g(product, qty, -q.delta_g, self.fusion.params.scale_noise_g):
+                    # ... and clearly less than what left: something else came out with them
+                    # (the juice and a sour cream lifted out together, answered "the juice").
+                    # Decided as a removal of its own, or asked, or it would stay on the bill.
+                    self._rest_out(t, product.name, rest)
             self._last_change = (code, t)
         else:
             if product.by_weight:
@@ -1320,6 +1325,19 @@ class Controller:
                     self._tell("message.rest_unnamed", f"about {rest:.0f} g more went in with {product.name}: "
                                "what else?", name=product.name, grams=f"{rest:.0f}")
         self._after_question(t)
+
+    def _rest_out(self, t: float, name: str, rest_g: float) -> None:
+        """``rest_g`` more came out than the product ``name`` the shopper answered: decided as a
+        loss of its own against what is left in the basket, on the weight alone (no camera
+        evidence of its own), or asked about: "what else came out?"."""
+        decision = self.fusion.decide(-rest_g, Evidence(zone=self.zone), self._basket_entries(), self._unnamed(),
+                                      self.basket.session.start_load_g or 0.0)
+        if decision.action == "remove":
+            self._commit_remove(t, decision.ranked[0], "fusion", rest_g)
+        elif decision.action == "ask":
+            self._ask(t, decision, crop=False)
+            self._tell("message.rest_out", f"{name} came out, and about {rest_g:.0f} g more came out with it: "
+                       "what else?", name=name, grams=f"{rest_g:.0f}")
 
     def _dispute(self, t: float, q: OpenQuestion, code: str) -> None:
         """The shopper's answer is the bill, but one that leaves out every product the cameras

@@ -1389,3 +1389,44 @@ def test_the_shoppers_own_things_lifted_out_with_a_billed_item_do_not_take_anoth
     place(e, 2.0, 1062.0, JUICE, total=1262.0)
     _taken_out(e, 8.0, 1062.0, 200.0)
     assert e.basket.quantity(JUICE) == 0 and not e.basket.questions
+
+
+def _juice_sour_cream_and_bananas_out_answered_juice(catalogue, *more):
+    """A juice (1062 g), a sour cream (318 g), ``more`` (code, grams) and a 1380 g lot of bananas
+    billed; 1380 g out (the bananas, or the juice and the sour cream together: asked), answered
+    "the juice"."""
+    c = make(catalogue)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    place(c, 2.0, 1062.0, JUICE, total=1062.0)
+    total = 1062.0
+    for i, (code, grams) in enumerate(((SOUR_CREAM, 318.0), *more)):
+        total += grams
+        place(c, 4.0 + 2 * i, grams, code, total=total)
+    c.handle(ShopperAction(9.0, "plu", "4011"))
+    place(c, 10.0, 1380.0, total=total + 1380.0)
+    place(c, 14.0, -1380.0, total=total)
+    (q,) = c.basket.questions
+    assert q.kind == "removed" and JUICE in [x["code"] for x in q.candidates]
+    c.handle(ShopperAction(15.0, "choose", JUICE, question_id=q.id))
+    return c
+
+
+def test_a_removal_named_as_less_than_left_takes_off_what_else_came_out(catalogue):
+    """The juice and the sour cream lifted out together, answered "the juice": the sour cream
+    stayed on the bill, gone from the cart, with no question (an overcharge). The 318 g the juice
+    cannot account for are decided as a removal of their own: the sour cream, the one line of
+    that weight."""
+    c = _juice_sour_cream_and_bananas_out_answered_juice(catalogue)
+    assert [(i.code, i.qty) for i in c.basket.items] == [("4011", 1)] and not c.basket.questions
+
+
+def test_what_else_came_out_is_asked_when_the_weight_cannot_tell(catalogue):
+    """Two sour creams of 317 and 318 g in the basket: the rest is asked about, and said."""
+    c = _juice_sour_cream_and_bananas_out_answered_juice(catalogue, ("2470000001471", 317.0))
+    (rest,) = c.snapshot().questions
+    assert rest.kind == "removed" and rest.delta_g == pytest.approx(-318.0)
+    assert {SOUR_CREAM, "2470000001471"} <= {x.code for x in rest.candidates[:2]}
+    assert c.snapshot().message_key == "message.rest_out"
+    assert dict(c.snapshot().message_values) == {"name": "Bravo Apple Juice", "grams": "318"}
+    c.handle(ShopperAction(16.0, "choose", SOUR_CREAM, question_id=rest.id))
+    assert sorted(i.code for i in c.basket.items) == ["2470000001471", "4011"] and not c.basket.questions
