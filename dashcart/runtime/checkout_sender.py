@@ -157,7 +157,7 @@ class CheckoutService:
                     # the store's reply: what it charged, and when it priced an order it repriced
                     answer = json.loads(r.receipt)
                     charged = int(answer["total_cents"])
-                    late = priced_late_s(body, answer) if answer.get("repriced") else 0.0
+                    late = priced_late_s(body, answer)
                 elif r.status == "local":
                     charged = r.total_cents
                 orders.append(OrderOnRecord(r.order_id, str(body["session_id"]), int(body["seq"]), r.status,
@@ -221,12 +221,11 @@ class CheckoutService:
         if reply.duplicate:
             log.info("order %s: the store had it already (an earlier answer was lost)", record.order_id)
         order, answer = json.loads(record.body), json.loads(reply.raw)
-        message, late = "", 0.0
+        # priced at arrival (the order came past the store's grace: the cart was offline), not
+        # at the checkout: the paid screen says when, as the receipt does
+        message, late = "", priced_late_s(order, answer)
         if reply.repriced:
             message = "charged at the store's prices"
-            # priced at arrival (the order came past the store's grace: the cart was offline),
-            # not at the checkout: the paid screen says when, as the receipt does
-            late = priced_late_s(order, answer)
             log.warning("order %s: the store charged %d cents, the cart had %d%s", record.order_id,
                         reply.total_cents, record.total_cents, f" (priced {late:.0f} s after checkout)" if late else "")
         receipt_file = ""

@@ -97,8 +97,11 @@ def charged_order(order: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any
 
 
 def priced_late_s(order: dict[str, Any], reply: dict[str, Any]) -> float:
-    """How long after the order's ``placed_at`` the store priced it (its ``priced_at``); 0 when
-    it priced at the checkout, or either time is missing. The receipt and the paid screen say it."""
+    """How long after the order's ``placed_at`` the store priced an order it repriced (its
+    ``priced_at``); 0 when it did not reprice, priced at the checkout, or either time is missing.
+    The receipt and the paid screen say it."""
+    if not reply.get("repriced"):
+        return 0.0
     placed, priced = order.get("placed_at"), reply.get("priced_at")
     if (not isinstance(placed, (int, float)) or not isinstance(priced, (int, float))
             or isinstance(placed, bool) or isinstance(priced, bool)):
