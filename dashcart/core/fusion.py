@@ -190,8 +190,12 @@ class OpenGain:
 
 
 def _noise(params: FusionParams, delta: float) -> float:
+    return _noise_g(params.scale_noise_g, delta)
+
+
+def _noise_g(base_g: float, delta: float) -> float:
     # Load cells are specified as a fixed noise plus a fraction of the load.
-    return math.hypot(params.scale_noise_g, 0.002 * abs(delta))
+    return math.hypot(base_g, 0.002 * abs(delta))
 
 
 def _units_likelihood(delta: float, parts: Iterable[tuple[Product, int]], noise: float) -> tuple[float, float]:
@@ -571,7 +575,7 @@ def _iou(a: tuple[str, int, int, int, int] | None, b: tuple[str, int, int, int, 
 def units_z(product: Product, qty: int, delta_g: float, noise_g: float = 2.0) -> float:
     """How many sds a gain of ``delta_g`` is from what ``qty`` units of ``product`` weigh
     (positive: the gain is heavier)."""
-    return _units_likelihood(delta_g, ((product, qty),), math.hypot(noise_g, 0.002 * abs(delta_g)))[1]
+    return _units_likelihood(delta_g, ((product, qty),), _noise_g(noise_g, delta_g))[1]
 
 
 def unexplained_g(product: Product, qty: int, delta_g: float, noise_g: float = 2.0) -> float:
@@ -587,6 +591,6 @@ def best_quantity(product: Product, delta_g: float, noise_g: float = 2.0) -> int
     """The number of units of ``product`` a gain of ``delta_g`` most likely is (1 for produce by weight)."""
     if product.by_weight:
         return 1
-    noise = math.hypot(noise_g, 0.002 * abs(delta_g))
+    noise = _noise_g(noise_g, delta_g)
     return max(range(1, 4 * MAX_UNITS + 1),
                key=lambda n: unit_prior(n) * _units_likelihood(abs(delta_g), ((product, n),), noise)[0])
