@@ -503,11 +503,7 @@ class Controller:
             if record.status == "pending":
                 if co.stage != CheckoutStage.PAYING or journaled != record.order_id:
                     co.stage = CheckoutStage.PAYING
-                    paying: JournaledCheckout = {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane,
-                                                 "order_id": co.order_id}
-                    if co.ordered_cents is not None:
-                        paying["ordered_cents"] = co.ordered_cents
-                    self.basket.set_state(t, SessionState.CHECKOUT.value, paying)
+                    self.basket.set_state(t, SessionState.CHECKOUT.value, self._paying_record(co))
                     self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id)
                     notes.append(f"order {co.order_id}: stored before the crash; now paying")
             elif record.status == "rejected":
@@ -840,12 +836,11 @@ class Controller:
         shares = self._camera_shares(mine)
         now, before = shares["added"], shares["removed"]
         # The same physical item looks like itself: one moved to another place in the basket
-        # (the recognizer may name a look-alike for it) is no swap.
+        # (the recognizer may name a look-alike for it) is no swap, nor is an item that went in
+        # unnamed (its question keeps how it looked).
         looks = [r.look for r in mine if r.direction == "added" and r.look]
-        if any((look_similarity(item.look, look) or 0.0) >= LOOK_PLAIN for item in self.basket.items for look in looks):
-            return
-        # ... and so does an item that went in unnamed (its question keeps how it looked)
-        if any((look_similarity(q.look, look) or 0.0) >= LOOK_PLAIN for q in self.basket.questions for look in looks):
+        known = [item.look for item in self.basket.items] + [q.look for q in self.basket.questions]
+        if any((look_similarity(was, look) or 0.0) >= LOOK_PLAIN for was in known for look in looks):
             return
         similarity = {code: score for r in mine if r.direction == "added" for code, score in r.candidates}
         seen = sorted(code for code, score in now.items()
@@ -1530,9 +1525,7 @@ class Controller:
         # waited in the outbox) is not what was ordered. Journaled, as the answer's figures are,
         # so a restart on the paid screen shows the same.
         co.stage, co.order_id, co.ordered_cents = CheckoutStage.PAYING, placed.order_id, shown.total_cents
-        self.basket.set_state(t, SessionState.CHECKOUT.value,
-                              {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane, "order_id": co.order_id,
-                               "ordered_cents": co.ordered_cents})
+        self.basket.set_state(t, SessionState.CHECKOUT.value, self._paying_record(co))
         self._note(t, "checkout", stage=CheckoutStage.PAYING, order_id=co.order_id, total_cents=co.ordered_cents)
 
     def _on_ack(self, ack: OrderAcknowledged | OrderDelayed | OrderRejected) -> None:
@@ -1565,6 +1558,15 @@ class Controller:
             # the cart stands on the paid screen, and each row is a synchronous write.
             self.basket.set_state(ack.t, SessionState.DONE.value, done)
         self._note(ack.t, "checkout", stage=CheckoutStage.PAID, order_id=co.order_id, status=status)
+
+    @staticmethod
+    def _paying_record(co: _Checkout) -> JournaledCheckout:
+        """An order placed and not yet answered, as the journal keeps it."""
+        paying: JournaledCheckout = {"stage": CheckoutStage.PAYING, "since": co.since, "lane": co.lane,
+                                     "order_id": co.order_id}
+        if co.ordered_cents is not None:
+            paying["ordered_cents"] = co.ordered_cents
+        return paying
 
     @staticmethod
     def _paid_record(co: _Checkout, status: str) -> JournaledCheckout:

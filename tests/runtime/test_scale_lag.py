@@ -152,6 +152,13 @@ class _Reported:
         return self.through
 
 
+def _the_order_still_waits(runtime: CartRuntime, controller: Controller) -> None:
+    """The order has not fallen due: the summary is still up, nothing was ever paying."""
+    snap = runtime.snapshot()
+    assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
+    assert not [n for n in controller.log if n.get("stage") == "paying"]
+
+
 def _a_juice_billed_past_the_exit(runtime: CartRuntime, reported: _Reported) -> tuple[Controller, float]:
     """A shopper signed in, a juice in (read and settled) and the cart past the lane's exit, with
     ``reported`` as the scale reader: the controller, and when the order falls due."""
@@ -195,9 +202,7 @@ def test_what_the_scale_posted_while_the_controller_was_busy_goes_before_the_hel
         time.sleep(0.06)
         runtime.post(ShopperAction(due - 0.25, "language", "en"))   # before it: goes through
         time.sleep(0.3)
-        snap = runtime.snapshot()
-        assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
-        assert not [n for n in controller.log if n.get("stage") == "paying"]
+        _the_order_still_waits(runtime, controller)
     finally:
         runtime.stop()
 
@@ -229,8 +234,6 @@ def test_what_waited_for_a_late_recognizer_still_waits_for_the_scale(tmp_path: P
         runtime.post(WeightLive(due - 0.1, 1300.0, False))   # the reader catches up: an item going in
         reported.through = due + 0.1
         time.sleep(0.3)
-        snap = runtime.snapshot()
-        assert snap.checkout is not None and snap.checkout.stage == "summary", snap.checkout
-        assert not [n for n in controller.log if n.get("stage") == "paying"]
+        _the_order_still_waits(runtime, controller)
     finally:
         runtime.stop()
