@@ -780,8 +780,8 @@ class Controller:
         # decided: the change leaves the journal, with the load it left (SessionRecord.load_g)
         self.basket.set_pending(t, None, change.total_g)
         loss = change.delta_g < 0
-        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(),
-                                      self._unnamed() if loss else (), self._own_load_g(change) if loss else 0.0)
+        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(), self._unnamed() if loss else (),
+                                      self._own_load_g(change.total_g - change.delta_g) if loss else 0.0)
         if decision.action == "ignore":
             self._note(t, "ignored", delta_g=round(change.delta_g, 1), reason="below min_change_g")
             return
@@ -861,17 +861,17 @@ class Controller:
             gone = max((c for c in before if self.basket.quantity(c)), key=lambda c: before[c], default="")
             self._note(t, "possible_swap", seen=appeared, gone=gone, load_g=round(event.total_g, 1))
 
-    def _own_load_g(self, change: WeightSettled) -> float:
-        """What the basket held before ``change`` of the shopper's own (bags, never billed): the
-        load at the sign-in, or more where the load then held more than the bill and the open
-        questions account for (the sign-in's load not known, a placement staff left unnamed).
-        A loss may be some of it leaving; lifted out, the bags weigh what they did at the sign-in,
+    def _own_load_g(self, load_before_g: float) -> float:
+        """What the basket held of the shopper's own (bags, never billed) before a loss, when it
+        held ``load_before_g``: the load at the sign-in, or more where the load held more than the
+        bill and the open questions account for (the sign-in's load not known, a placement staff
+        left unnamed). A loss may be some of it leaving; lifted out, the bags weigh what they did at the sign-in,
         so that stays a possibility all session (a question at worst, never a wrong refund)."""
         # An open gain question's grams are in the basket, unnamed; an open removal's (negative)
         # left, though no line has been taken off for them yet. (A line without a weight counts
         # as none: more of the load is the shopper's, so more is asked, never less.)
         accounted = sum(i.weight_g or 0.0 for i in self.basket.items) + sum(q.delta_g for q in self.basket.questions)
-        unaccounted = change.total_g - change.delta_g - accounted
+        unaccounted = load_before_g - accounted
         return max(unaccounted, self.basket.session.start_load_g or 0.0)
 
     def _taken_out(self, t: float, qid: int, loss_g: float | None = None) -> None:
@@ -1325,8 +1325,10 @@ class Controller:
         """``rest_g`` more came out than the product ``name`` the shopper answered: decided as a
         loss of its own against what is left in the basket, on the weight alone (no camera
         evidence of its own), or asked about: "what else came out?"."""
-        decision = self.fusion.decide(-rest_g, Evidence(zone=self.zone), self._basket_entries(), self._unnamed(),
-                                      self.basket.session.start_load_g or 0.0)
+        # what the basket held before the rest came out: the load the answered change left, and it
+        load = self.basket.session.load_g
+        own_g = self._own_load_g(load + rest_g) if load is not None else self.basket.session.start_load_g or 0.0
+        decision = self.fusion.decide(-rest_g, Evidence(zone=self.zone), self._basket_entries(), self._unnamed(), own_g)
         if decision.action == "remove":
             self._commit_remove(t, decision.ranked[0], "fusion", rest_g)
         elif decision.action == "ask":
