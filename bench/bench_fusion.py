@@ -358,6 +358,8 @@ def main() -> int:
     parser.add_argument("--commit-probability", type=float, help="fusion.commit_probability (default: the config's)")
     parser.add_argument("--min-score", type=float, help="fusion.recognizer_min_score (default: the config's)")
     parser.add_argument("--veto-score", type=float, help="fusion.recognizer_veto_score (default: the config's)")
+    parser.add_argument("--produce-score", type=float,
+                        help="fusion.recognizer_produce_score (default: the config's)")
     parser.add_argument("--no-vision", action="store_true")
     parser.add_argument("--no-unattended", action="store_true", help="skip the replay nobody answers")
     parser.add_argument("--frame", default="640x480", help="camera frame size WxH (default: the cameras' default)")
@@ -389,6 +391,8 @@ def main() -> int:
         fusion = replace(fusion, recognizer_min_score=args.min_score)
     if args.veto_score is not None:
         fusion = replace(fusion, recognizer_veto_score=args.veto_score)
+    if args.produce_score is not None:
+        fusion = replace(fusion, recognizer_produce_score=args.produce_score)
     rng = random.Random(args.seed)
     try:
         width, height = (int(v) for v in args.frame.lower().split("x"))
@@ -437,7 +441,8 @@ def report(args: argparse.Namespace, settings: ControllerSettings, fusion: Fusio
           f"by weight, recognizer calibration T {settings.recognizer_temperature} r {settings.recognizer_reliability} "
           f"gate {settings.recognizer_score_mid}/{settings.recognizer_score_width}, "
           f"commit at p >= {fusion.commit_probability}, recognizer identifies at >= {fusion.recognizer_min_score}, "
-          f"vetoes at >= {fusion.recognizer_veto_score}")
+          f"vetoes at >= {fusion.recognizer_veto_score}, names produce by weight alone at >= "
+          f"{fusion.recognizer_produce_score}")
     print(f"photos used: {total('photos')} (per trip, summed), outside split '{args.split}': "
           f"{total('photos_outside_split')}, in the training split (model, gallery): {total('photos_in_train')}, "
           f"in the calib split (calibration): {total('photos_in_calib')}")

@@ -16,7 +16,9 @@ generated trip is replayed through the cart's own vision pipeline and every reco
 an item going *in* is paired with what the truth says went in. (T, r, mid, width) are chosen by maximum
 likelihood of the true product: ``r * gate * softmax`` when it is among the candidates, and the
 remaining ``1 - r * gate`` spread over the rest of the catalogue when it is not. Re-run this for
-every new model, crop size or gallery method, and put the result in the config defaults.
+every new model, crop size or gallery method, and put the result in the config defaults; then
+choose ``fusion.recognizer_min_score`` and ``recognizer_produce_score`` from the table of how
+often the first candidate is right at each calibrated probability.
 
 Looks (dashcart.core.appearance): for every removal the cameras saw, the similarity of what left to each
 basket item's look, split into "the same product" and "another product". Fusion's
@@ -239,6 +241,21 @@ def main() -> int:
     for j, (n, right) in enumerate(rows):
         if n:
             print(f"{f'{edges[j]:.2f}-{min(edges[j + 1], 1.0):.2f}':>26} {n:6d} {100 * right / n:11.1f}%")
+
+    # What fusion.recognizer_min_score (the recognizer alone identifies an item) and
+    # recognizer_produce_score (it alone names produce sold by weight) are chosen from: the
+    # least p at which the first candidate is right 99 % of the time, or every time.
+    print(f"\n{'calibrated p of the first':>26} {'first sold by weight: right':>28} {'any other: right':>17}")
+    for least in (0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99):
+        counts = {True: [0, 0], False: [0, 0]}
+        for candidates, truth in samples:
+            code, p = calibrated_candidates(candidates, temperature, reliability, score_mid, score_width)[0]
+            if p >= least:
+                tally = counts[catalogue.get(code).by_weight]
+                tally[0] += 1
+                tally[1] += code == truth
+        print(f"{f'>= {least:.2f}':>26} {f'{counts[True][1]} / {counts[True][0]}':>28} "
+              f"{f'{counts[False][1]} / {counts[False][0]}':>17}")
 
     print(f"\nlooks: {removals} removals seen by a camera; what left against the basket's lines")
     for name, values in (("its own product", same), ("another product", other)):

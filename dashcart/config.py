@@ -81,11 +81,23 @@ class FusionSection:
     evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
     evidence_after_s: float = setting(0.5, min=0.0, max=5.0,
                                       doc="how long after the load settled the cart waits for vision (more than vision.look_after_s: the recognizer runs after that)")
-    # 0.8, chosen on 60 calib-split fusion-bench trips (seed 7000): at 0.5 the cart committed a
-    # satsuma as a lemon (recognizer 0.61, the lemon's sharp unit weight doing the rest) and a
-    # strawberry yoghurt as a vanilla one of the same weight (0.79); at 0.8, 0 wrong commits
-    # for 3 more questions in 1,332 events.
-    recognizer_min_score: float = setting(0.8, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
+    # 0.95: the least share at which the recognizer's first candidate was right at least 99 % of
+    # the time on the gains of 60 calib-split fusion-bench trips (seed 7000, 348 crops with no
+    # barcode or entry: 191 / 192 at 0.95, 211 / 214 at 0.9, 235 / 241 at 0.8;
+    # bench/fit_recognizer_calibration.py prints the table). Below it the weight did the rest:
+    # at 0.8 a satsuma was charged as a lemon (0.90 sure, and 118 g is a lemon's weight) and a
+    # cantaloupe as a galia melon (0.94) on fresh test trips, since look-alikes weigh alike and
+    # the weight is then no independent witness. (0.5 before 2026-12-06, then 0.8.)
+    recognizer_min_score: float = setting(0.95, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
+    # 0.97: on the same calib crops, where the first candidate was produce sold by weight at this
+    # share it was right 124 times in 124 (130 / 131 at 0.95). A bag's weight cannot tell one
+    # produce from another, so the posterior over weights (where any unit product whose weight
+    # fits competes with the diffuse bag) kept such bags below commit_probability: produce by
+    # weight was charged on 3 % of events.
+    recognizer_produce_score: float = setting(
+        0.97, min=0.0, max=1.0,
+        doc="at or above this the recognizer alone names produce sold by weight: the bag is charged when its weight "
+            "is plausible and no barcode, entry or other sure product says otherwise (1.0: never)")
     # 0.9, chosen on the same 60 calib trips (1,332 events): questions on unit-product events
     # 9.7 % without a veto, 11.3 % at 0.8 (the recognizer sure of another carton than the barcode
     # read on 9 of 496), 10.4 % at 0.9, 10.0 % at 0.95; 0 wrong commits in all. A ticket switch

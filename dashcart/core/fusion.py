@@ -45,6 +45,11 @@ OFF_ENTRY = 1e-5              # a product other than the one the shopper entered
 # sold by weight was charged on 40 % of events instead of 4 %, and a satsuma that both
 # cameras took for a lemon was charged as two lemons.
 RECOGNIZER_FLOOR = 2e-3
+# ... and what a question's candidates are ranked on: the calibrated belief, with no margin.
+# The margin is for charging; in a ranking it let every unit product whose sharp weight fits
+# outrank produce the recognizer was sure of (a bag of pears 0.95 sure behind three 1 kg
+# yoghurts it never named), and the shopper had to look past the first three.
+RANKING_FLOOR = 1e-5
 OTHER_PRIOR = 2e-3            # an item that is not in the catalogue at all (per product)
 OTHER_DENSITY = 1.0 / 5000.0  # ... spread over 0-5 kg
 PAIR_FACTOR = 0.1
@@ -96,6 +101,7 @@ class FusionParams:
     min_change_g: float = _DEFAULTS.min_change_g
     recognizer_min_score: float = _DEFAULTS.recognizer_min_score
     recognizer_veto_score: float = _DEFAULTS.recognizer_veto_score
+    recognizer_produce_score: float = _DEFAULTS.recognizer_produce_score
 
     @classmethod
     def from_config(cls, section: object) -> FusionParams:
@@ -246,9 +252,10 @@ class Fusion:
 
     # -- gains ----------------------------------------------------------------------------
 
-    def _priors(self, evidence: Evidence) -> tuple[dict[str, float], set[str], float]:
+    def _priors(self, evidence: Evidence, least: float) -> tuple[dict[str, float], set[str], float]:
         """Prior x evidence for each product (unnormalized), the identified products, and the
-        same for "something not in the catalogue". Independent evidence multiplies."""
+        same for "something not in the catalogue". Independent evidence multiplies. ``least``:
+        the recognizer's floor (RECOGNIZER_FLOOR to charge, RANKING_FLOOR to rank a question)."""
         identified: set[str] = set()
         priors = {p.code: ZONE_FACTOR if evidence.zone and p.zone == evidence.zone else 1.0 for p in self._products}
         other = OTHER_PRIOR * len(priors)
@@ -271,10 +278,10 @@ class Fusion:
             # products it did not name, so that weight and zone can rank them.
             unnamed = [code for code in priors if code not in evidence.added]
             rest = max(0.0, 1.0 - sum(evidence.added.values()))
-            floor = max(RECOGNIZER_FLOOR, rest / max(len(unnamed) + 1, 1))
+            floor = max(least, rest / max(len(unnamed) + 1, 1))
             for code in priors:
                 named = evidence.added.get(code)
-                priors[code] *= floor if named is None else RECOGNIZER_FLOOR + named
+                priors[code] *= floor if named is None else least + named
             other *= floor
             identified |= {c for c, score in evidence.added.items()
                            if c in priors and score >= self.params.recognizer_min_score}
@@ -282,7 +289,28 @@ class Fusion:
 
     def _gain(self, delta: float, evidence: Evidence) -> Decision:
         noise = _noise(self.params, delta)
-        priors, identified, other = self._priors(evidence)
+        scored, identified = self._gain_hypotheses(delta, evidence, noise, RECOGNIZER_FLOOR)
+        ranked = self._rank(scored, identified)
+        named = self._produce_named(delta, evidence, noise, ranked)
+        if named is not None:
+            return Decision("add", delta, (named, *(h for h in ranked if h.parts != named.parts)))
+        best = ranked[0]
+        if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
+                and not self._sure(evidence.added, best):
+            return Decision("add", delta, ranked)
+        # "What did you put in?" when the cameras named something, even too weakly to be
+        # charged on its own; "we could not tell" when nothing did
+        suggested = identified or any(score >= SUGGEST_SCORE for score in evidence.added.values())
+        kind = "added" if suggested else "unidentified"
+        ranking, _ = self._gain_hypotheses(delta, evidence, noise, RANKING_FLOOR)
+        return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(ranking, identified),
+                        sure=self._sure(evidence.added))
+
+    def _gain_hypotheses(self, delta: float, evidence: Evidence, noise: float,
+                         least: float) -> tuple[list[tuple[float, tuple[Part, ...], float]], set[str]]:
+        """Every hypothesis for a gain, scored (unnormalized posterior, parts, z), and the
+        identified products."""
+        priors, identified, other = self._priors(evidence, least)
         scanned = {c for c in evidence.barcodes if c in priors}
         scored: list[tuple[float, tuple[Part, ...], float]] = []
 
@@ -317,17 +345,35 @@ class Fusion:
                             scored.append((prior * unit_prior(na) * unit_prior(nb) * like,
                                            (Part(a, na, share), Part(b, nb, delta - share)), z))
         scored.append((other * OTHER_DENSITY, (), 0.0))
-        ranked = self._rank(scored, identified)
-        best = ranked[0]
-        if best.parts and best.identified and best.probability >= self.params.commit_probability and abs(best.z) <= MAX_Z \
-                and not self._sure(evidence.added, best):
-            return Decision("add", delta, ranked)
-        # "What did you put in?" when the cameras named something, even too weakly to be
-        # charged on its own; "we could not tell" when nothing did
-        named = identified or any(score >= SUGGEST_SCORE for score in evidence.added.values())
-        kind = "added" if named else "unidentified"
-        return Decision("ask", delta, ranked, question=kind, candidates=self._candidates(scored, identified),
-                        sure=self._sure(evidence.added))
+        return scored, identified
+
+    def _produce_named(self, delta: float, evidence: Evidence, noise: float,
+                       ranked: tuple[Hypothesis, ...]) -> Hypothesis | None:
+        """A bag of produce sold by weight that the recognizer alone names
+        (``recognizer_produce_score``). Its weight says nothing about which produce it is, only
+        that a bag of it is plausible, so the posterior, where every unit product whose weight
+        fits competes with the diffuse bag, is not what decides it. Not when a barcode was read or
+        another code entered (the posterior weighs those), nor when the cameras saw a second
+        product (two items went in)."""
+        if any(code in self.catalogue for code in evidence.barcodes) or not evidence.added:
+            return None
+        code, share = max(evidence.added.items(), key=lambda item: item[1])
+        if share < self.params.recognizer_produce_score or code not in self.catalogue \
+                or evidence.entered not in (None, code):
+            return None
+        product = self.catalogue[code]
+        if not product.by_weight:
+            return None
+        _, z = _lot_likelihood(delta, product, noise)
+        # a second item the cameras named too (another region's recognition: one crop's shares
+        # add up to 1) would be weighed as this produce
+        others = sum(score for other, score in evidence.added.items() if other != code)
+        if z > MAX_Z or others >= SUGGEST_SCORE:
+            return None
+        bag = (Part(code, 1, delta),)
+        # its posterior, for the record (below commit_probability: the recognizer decided)
+        posterior = next((h.probability for h in ranked if h.parts == bag), 0.0)
+        return Hypothesis(bag, posterior, z, True)
 
     def _sure(self, seen: Mapping[str, float], best: Hypothesis | None = None) -> tuple[str, ...]:
         """The products the cameras are sure of (``recognizer_veto_score``) that ``best`` leaves
