@@ -81,19 +81,21 @@ class FusionSection:
     evidence_before_s: float = setting(4.0, min=0.0, max=30.0, doc="how long before the load moved a barcode read still counts")
     evidence_after_s: float = setting(0.5, min=0.0, max=5.0,
                                       doc="how long after the load settled the cart waits for vision (more than vision.look_after_s: the recognizer runs after that)")
-    # 0.95: the least share at which the recognizer's first candidate was right at least 99 % of
-    # the time on the gains of 60 calib-split fusion-bench trips (seed 7000, 348 crops with no
-    # barcode or entry: 191 / 192 at 0.95, 211 / 214 at 0.9, 235 / 241 at 0.8;
-    # bench/fit_recognizer_calibration.py prints the table). Below it the weight did the rest:
-    # at 0.8 a satsuma was charged as a lemon (0.90 sure, and 118 g is a lemon's weight) and a
-    # cantaloupe as a galia melon (0.94) on fresh test trips, since look-alikes weigh alike and
-    # the weight is then no independent witness. (0.5 before 2026-12-06, then 0.8.)
+    # 0.95: the least calibrated probability at which the recognizer's first candidate was right
+    # at least 99 % of the time, on 60 calib-split trips (seed 7000): of 919 crops of items going
+    # in, 483 / 485 at 0.95, 558 / 565 at 0.9, 618 / 638 at 0.8 (bench/fit_recognizer_calibration.py
+    # --seed 7000 --trips 60 prints the table); of the 348 gains there with no barcode read and
+    # nothing entered, at the shipped calibration, 191 / 192, 211 / 214, 235 / 241. Below it the
+    # weight did the rest: at 0.8 fresh test trips had a satsuma bag charged as a lemon (0.90
+    # sure, and 118 g is a lemon's weight) and a cantaloupe as a galia melon (0.94), since
+    # look-alikes weigh alike and the weight is then no independent witness. (0.5 before
+    # 2026-12-06, then 0.8.)
     recognizer_min_score: float = setting(0.95, min=0.0, max=1.0, doc="below this the recognizer alone never identifies an item")
-    # 0.97: on the same calib crops, where the first candidate was produce sold by weight at this
-    # share it was right 124 times in 124 (130 / 131 at 0.95). A bag's weight cannot tell one
-    # produce from another, so the posterior over weights (where any unit product whose weight
-    # fits competes with the diffuse bag) kept such bags below commit_probability: produce by
-    # weight was charged on 3 % of events.
+    # 0.97: on the same calib crops, a first candidate sold by weight was right 118 times in 118
+    # at 0.97 (129 / 129 at 0.95; at the shipped calibration, per gain, 124 / 124). A bag's
+    # weight cannot tell one produce from another, so the posterior over weights (where any
+    # unit product whose weight fits competes with the diffuse bag) kept such bags below
+    # commit_probability: produce by weight was charged on 3 % of events.
     recognizer_produce_score: float = setting(
         0.97, min=0.0, max=1.0,
         doc="at or above this the recognizer alone names produce sold by weight: the bag is charged when its weight "
