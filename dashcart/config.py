@@ -63,6 +63,8 @@ class ScaleSection:
     counts_per_gram: float = setting(420.0, nonzero=True, min=-1e6, max=1e6)
     capacity_g: float = setting(20000.0, min=2000.0, max=500000.0,
                                 doc="the most the basket is built to weigh (its load cells' rated capacity together); "
+                                    "above it + 9 weighing.division_g the scale is overloaded and nothing is weighed "
+                                    "(as a trade scale blanks above Max + 9e); "
                                     "`dashcart calibrate` refuses a known weight above it")
 
 
@@ -145,7 +147,7 @@ class WeighingSection:
     max_gap_s: float = setting(0.25, min=0.02, max=10.0,
                                doc="a longer gap between samples restarts the stability window")
     overload_samples: int = setting(4, min=1, max=1000,
-                                    doc="this many saturated readings in a row mean overload, not a glitch")
+                                    doc="this many saturated (or over-capacity) readings in a row mean overload, not a glitch")
 
 
 @dataclass(frozen=True)

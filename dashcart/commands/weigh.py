@@ -88,7 +88,7 @@ def _replay(args: argparse.Namespace, config: Config) -> int:
 
     scale = config.scale
     result = replay_scale_log(args.replay, scale.protocol, scale.offset, scale.counts_per_gram,
-                              config.weighing, on_problem=problem)
+                              config.weighing, on_problem=problem, capacity_g=scale.capacity_g)
     for change in result.changes:
         print(_change_json(change) if args.json else _change_text(change), flush=False)
     sys.stdout.flush()
@@ -125,7 +125,7 @@ def _live(args: argparse.Namespace, config: Config) -> int:
     from dashcart.runtime.devices import open_scale
 
     scale_cfg = config.scale
-    engine = WeighingEngine(scale_cfg.offset, scale_cfg.counts_per_gram, config.weighing)
+    engine = WeighingEngine(scale_cfg.offset, scale_cfg.counts_per_gram, config.weighing, scale_cfg.capacity_g)
     # times printed are seconds since the command started, like a scale.log's clock
     t0 = time.monotonic()
     deadline = None if args.duration is None else t0 + args.duration

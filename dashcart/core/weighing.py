@@ -5,7 +5,8 @@ grams from a trade scale) and returns the settled changes they complete. Time co
 from the samples, so a recorded ``scale.log`` replays the same way every time.
 
 Pipeline per sample:
-  1. saturation codes are dropped (a run of them is an overload, not a glitch);
+  1. saturation codes, and loads above the scale's capacity + 9 divisions, are dropped (a
+     run of them is an overload, not a glitch);
   2. a short running median outvotes lone glitches (spikes, spurious 2^n-1 codes,
      sign-extension errors) before they can move anything;
   3. a stability window: the load is *stable* while the filtered weight stays inside the
@@ -25,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dashcart.config import WeighingSection
+from dashcart.config import ScaleSection, WeighingSection
 from dashcart.errors import Misconfigured
 from dashcart.events import LoadReturned, WeightSettled
 from dashcart.readings import Gap, Sample, ScaleZeroed
@@ -42,13 +43,18 @@ MAX_FLICKER_STEPS = 2
 # :class:`LoadReturned` for the cameras to look at). Lighter than the smallest unit product;
 # a hand brushing the rim or a cart rolling on a smooth floor stays under it.
 RETURN_MIN_EXCURSION_G = 30.0
+# A trade scale (OIML R 76, MT-SICS indicators) blanks its display above Max + 9e and says
+# overload: up to there a reading is the load over Max by a few divisions; beyond, the load
+# cells are past their rated capacity, non-linear, maybe damaged, and their reading is no weight.
+OVERLOAD_DIVISIONS = 9
+DEFAULT_CAPACITY_G: float = ScaleSection().capacity_g
 
 
 class ScaleState(enum.Enum):
     STARTING = "starting"   # no stable weight seen yet: the first one becomes the reference
     STABLE = "stable"       # at rest at the reference weight
     MOVING = "moving"       # something is moving: a hand, an item, the cart
-    OVERLOAD = "overload"   # the HX711 is saturated: the load is outside its range
+    OVERLOAD = "overload"   # saturated, or above capacity + 9 d: no reading is a weight
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ def events_of(engine: WeighingEngine, changes: Iterable[SettledChange]) -> list[
 class EngineCounters:
     samples: int = 0
     saturated: int = 0
+    over_capacity: int = 0      # readings above capacity + 9 d (dropped like saturation codes)
     gaps: int = 0
     overloads: int = 0
 
@@ -134,18 +141,26 @@ class WeighingEngine:
     """A trade-scale indicator's logic. Feed it samples in time order; it returns settled changes.
 
     ``offset`` and ``counts_per_gram`` convert raw HX711 counts to grams (``feed_raw``);
-    a trade scale's grams go in through ``feed_grams``.
+    a trade scale's grams go in through ``feed_grams``. ``capacity_g`` is the load cells'
+    rated capacity (``scale.capacity_g``): a reading above it by more than 9 divisions
+    (``settings.division_g``) counts as a saturation code does.
     """
 
     def __init__(self, offset: int = 0, counts_per_gram: float = 420.0,
-                 settings: WeighingSection | None = None) -> None:
+                 settings: WeighingSection | None = None, capacity_g: float = DEFAULT_CAPACITY_G) -> None:
         if counts_per_gram == 0:
             raise Misconfigured("scale.counts_per_gram: must not be zero")
+        if not capacity_g > 0:   # also NaN
+            raise Misconfigured(f"scale.capacity_g: must be above 0, got {capacity_g}")
         self.settings = settings or WeighingSection()
         if self.settings.median_samples % 2 == 0:
             raise Misconfigured(f"weighing.median_samples: must be odd, got {self.settings.median_samples}")
         self.offset = offset
         self.counts_per_gram = counts_per_gram
+        self.capacity_g = capacity_g
+        # Gross grams (from the calibrated offset, before zero and tare: what the cells carry)
+        # above which a reading is an overload.
+        self.overload_g = capacity_g + OVERLOAD_DIVISIONS * self.settings.division_g
         self.state = ScaleState.STARTING
         self.counters = EngineCounters()
         self._median: deque[float] = deque(maxlen=self.settings.median_samples)
@@ -274,6 +289,12 @@ class WeighingEngine:
 
     def _saturated(self, t: float) -> list[SettledChange]:
         self.counters.saturated += 1
+        return self._at_limit(t)
+
+    def _at_limit(self, t: float) -> list[SettledChange]:
+        """A reading at the scale's limit (a saturation code, ``S +``/``S -``, a load above
+        capacity + 9 d): dropped; ``overload_samples`` in a row are an overload, whose readings
+        settle nothing until the load is back in range."""
         self._saturated_run += 1
         if self._saturated_run >= self.settings.overload_samples and self.state is not ScaleState.OVERLOAD:
             self.counters.overloads += 1
@@ -286,6 +307,11 @@ class WeighingEngine:
         return []
 
     def _feed(self, t: float, grams: float, scale_stable: bool | None) -> list[SettledChange]:
+        if grams > self.overload_g:
+            # An HX711 does not saturate at the cells' rated capacity: past it the readings go
+            # on, non-linear, and would settle into changes billed from a weight nobody can trust.
+            self.counters.over_capacity += 1
+            return self._at_limit(t)
         self.counters.samples += 1
         self._saturated_run = 0
         dt = 0.0 if self._last_t is None else t - self._last_t

@@ -412,7 +412,7 @@ class CartRuntime:
                 return
         self._scale = scale
         cfg = self.config.scale
-        engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing)
+        engine = WeighingEngine(cfg.offset, cfg.counts_per_gram, self.config.weighing, cfg.capacity_g)
         saved_zero: SavedZero | None = None
         # Only the load-cell bridge reads the same after a restart: a trade scale sets its own
         # zero when it powers up (OIML R 76 initial zero-setting, up to 20 % of its capacity),

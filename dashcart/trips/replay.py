@@ -245,6 +245,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     ``config`` (a :class:`~dashcart.config.Config`): the ``[location]`` settings and the
     ``[checkout]`` lane key that authenticate the trip's ``eddystone-eid`` sightings at
     ``started_at + t``; without it a lane of eddystone-eid beacons cannot be checked and is left out.
+    Its ``scale.capacity_g`` is the scale's, as live (the default's without it).
 
     ``oracle`` (benchmarks) is asked after every step for shopper actions to schedule, so a
     simulated shopper can answer the questions the cart asks.
@@ -257,7 +258,8 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     catalogue = catalogue or resolve_catalogue(trip, catalogue_path)
     shopper = _check_codes(trip, catalogue)
     from dashcart.config import Config
-    vision_section = (config if config is not None else Config()).vision
+    base = config if config is not None else Config()
+    vision_section = base.vision
     if vision is True:
         vision = default_vision(trip.cameras, catalogue, vision_section)
     elif vision is False:
@@ -272,7 +274,7 @@ def replay(trip_dir: str | Path, *, catalogue: Catalogue | None = None, catalogu
     checkout = ReplayCheckout(post, Path(scratch.name))
     location = _trip_locator(trip, config) if trip.site else None
     decoder = LineDecoder(trip.protocol)
-    engine = WeighingEngine(trip.offset, trip.counts_per_gram, weighing)
+    engine = WeighingEngine(trip.offset, trip.counts_per_gram, weighing, base.scale.capacity_g)
     scale = ReplayScale(engine)
     controller = Controller(catalogue, Basket(Journal(":memory:")), fusion=fusion, settings=settings,
                             checkout=checkout, location=location, scale=scale)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from dashcart.config import WeighingSection
-from dashcart.core.weighing import SettledChange, WeighingEngine, feed_decoded
+from dashcart.core.weighing import DEFAULT_CAPACITY_G, SettledChange, WeighingEngine, feed_decoded
 from dashcart.drivers.scale.decoder import LineDecoder, ScaleCounters
 from dashcart.errors import Misconfigured, read_user_file
 
@@ -58,10 +58,11 @@ def read_scale_log(path: str | Path, on_problem: ProblemHandler) -> Iterator[tup
 
 def replay_pairs(pairs: Iterable[tuple[float, bytes | str]], protocol: str = "hx711-bridge",
                  offset: int = 0, counts_per_gram: float = 420.0,
-                 settings: WeighingSection | None = None) -> ScaleReplayResult:
+                 settings: WeighingSection | None = None,
+                 capacity_g: float = DEFAULT_CAPACITY_G) -> ScaleReplayResult:
     """Settled changes for already-split ``(t, line)`` pairs (e.g. from ``render_scale_log``)."""
     decoder = LineDecoder(protocol)
-    engine = WeighingEngine(offset, counts_per_gram, settings)
+    engine = WeighingEngine(offset, counts_per_gram, settings, capacity_g)
     result = ScaleReplayResult(counters=decoder.counters)
     for t, line in pairs:
         result.changes += feed_decoded(engine, decoder.decode(t, line))
@@ -71,7 +72,8 @@ def replay_pairs(pairs: Iterable[tuple[float, bytes | str]], protocol: str = "hx
 
 def replay_scale_log(path: str | Path, protocol: str = "hx711-bridge", offset: int = 0,
                      counts_per_gram: float = 420.0, settings: WeighingSection | None = None,
-                     on_problem: ProblemHandler | None = None) -> ScaleReplayResult:
+                     on_problem: ProblemHandler | None = None,
+                     capacity_g: float = DEFAULT_CAPACITY_G) -> ScaleReplayResult:
     """Settled changes of a whole ``scale.log``; each malformed line is passed to ``on_problem``."""
     malformed = 0
 
@@ -81,7 +83,7 @@ def replay_scale_log(path: str | Path, protocol: str = "hx711-bridge", offset: i
         if on_problem is not None:
             on_problem(message)
 
-    result = replay_pairs(read_scale_log(path, problem), protocol, offset, counts_per_gram, settings)
+    result = replay_pairs(read_scale_log(path, problem), protocol, offset, counts_per_gram, settings, capacity_g)
     result.malformed = malformed
     return result
 

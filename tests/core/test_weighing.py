@@ -263,6 +263,107 @@ def test_overloaded_from_the_start_then_in_range():
     assert engine.stable and [round(c.delta_g) for c in out] == [100]
 
 
+# Cells of ~100 counts/g (SimonHLMC's): the HX711 saturates near 84 kg, so a load past a 20 kg
+# basket's rated capacity reads as a number, not as a saturation code.
+LOW_GAIN = 100.0
+
+
+def ramp(engine, t0, seconds, from_g, to_g, rate=80):
+    out = []
+    n = int(seconds * rate)
+    for k in range(n):
+        out += engine.feed_raw(t0 + k / rate, int(OFFSET + (from_g + (to_g - from_g) * k / n) * LOW_GAIN))
+    return out
+
+
+def steady_low_gain(engine, t0, seconds, grams, rate=80):
+    return [c for k in range(int(seconds * rate))
+            for c in engine.feed_raw(t0 + k / rate, int(OFFSET + grams * LOW_GAIN))]
+
+
+def test_a_load_past_capacity_plus_9d_is_an_overload_not_an_item_and_the_scale_recovers():
+    engine = WeighingEngine(OFFSET, LOW_GAIN, capacity_g=20000.0)
+    out = steady_low_gain(engine, 0, 2, 5000.0)
+    assert engine.stable and out == []
+    # a 20 kg sack on top, 25 kg in all: the readings go on past 20,009 g, none of them a weight
+    out += ramp(engine, 2, 1, 5000.0, 25000.0)
+    out += steady_low_gain(engine, 3, 3, 25000.0)
+    assert out == [] and engine.state is ScaleState.OVERLOAD
+    assert engine.counters.overloads == 1 and engine.counters.over_capacity >= 3 * 80
+    assert engine.total_g == pytest.approx(5000.0, abs=0.5)   # still the last weight it could trust
+    assert not engine.tare() and not engine.zero()             # nothing to set them from
+    # the sack comes out: back at 5 kg, nothing happened
+    out += ramp(engine, 6, 1, 25000.0, 5000.0)
+    out += steady_low_gain(engine, 7, 2, 5000.0)
+    assert out == [] and engine.stable
+    # and the next real change settles as ever
+    out += steady_low_gain(engine, 9, 2, 5300.0)
+    assert [round(c.delta_g) for c in out] == [300] and out[0].total_g == pytest.approx(5300.0, abs=0.5)
+
+
+def test_back_within_capacity_after_an_overload_the_load_then_is_the_change():
+    # 15 kg in, which with the 5 kg already there is 20 kg: never at rest above capacity, so the
+    # 25 kg on the way is no change; the 20 kg it comes to rest at is, from the 5 kg before
+    engine = WeighingEngine(OFFSET, LOW_GAIN, capacity_g=20000.0)
+    out = steady_low_gain(engine, 0, 2, 5000.0)
+    out += steady_low_gain(engine, 2, 1, 25000.0)
+    assert engine.state is ScaleState.OVERLOAD
+    out += steady_low_gain(engine, 3, 2, 20000.0)
+    assert [round(c.delta_g) for c in out] == [15000] and engine.stable
+
+
+@pytest.mark.parametrize("division_g,under_g,over_g", [(1.0, 20008.0, 20010.0), (5.0, 20044.0, 20046.0)])
+def test_a_load_just_under_capacity_plus_9d_weighs_normally(division_g, under_g, over_g):
+    settings = WeighingSection(division_g=division_g)
+    engine = WeighingEngine(OFFSET, LOW_GAIN, settings, capacity_g=20000.0)
+    assert engine.overload_g == 20000.0 + 9 * division_g
+    out = steady_low_gain(engine, 0, 2, 5000.0)
+    out += steady_low_gain(engine, 2, 2, under_g)
+    assert [round(c.delta_g) for c in out] == [round(under_g - 5000.0)] and engine.stable
+    out += steady_low_gain(engine, 4, 2, over_g)
+    assert len(out) == 1 and engine.state is ScaleState.OVERLOAD
+
+
+def test_a_lone_reading_past_capacity_is_a_glitch_not_an_overload():
+    engine = WeighingEngine(OFFSET, LOW_GAIN, capacity_g=20000.0)
+    out = steady_low_gain(engine, 0, 2, 5000.0)
+    for i in range(5):                      # a spike of 60 kg now and then among good readings
+        t = 2 + i * 0.5
+        out += engine.feed_raw(t, int(OFFSET + 60000.0 * LOW_GAIN))
+        out += steady_low_gain(engine, t + 1 / 80, 0.48, 5000.0)
+    assert out == [] and engine.stable and engine.counters.overloads == 0
+
+
+def test_the_capacity_is_the_scale_s_config():
+    from dashcart.config import ScaleSection
+    assert WeighingEngine().capacity_g == ScaleSection().capacity_g == 20000.0
+    with pytest.raises(Misconfigured, match="scale.capacity_g"):
+        WeighingEngine(capacity_g=0.0)
+
+
+def test_a_trade_scale_past_the_basket_s_capacity_is_an_overload():
+    # A 35 kg trade scale under a 20 kg basket: the scale itself says S + only past 35 kg, so
+    # 25 kg comes as "S S 25.000 kg", stable; the engine blanks it as the basket's scale.
+    engine = WeighingEngine(capacity_g=20000.0)
+    out = [c for k in range(10) for c in engine.feed_grams(k * 0.2, 5000.0, True)]
+    out += [c for k in range(10, 20) for c in engine.feed_grams(k * 0.2, 25000.0, k > 12)]
+    assert out == [] and engine.state is ScaleState.OVERLOAD
+    out += [c for k in range(20, 30) for c in engine.feed_grams(k * 0.2, 5000.0, k > 22)]
+    out += [c for k in range(30, 40) for c in engine.feed_grams(k * 0.2, 5355.0, k > 32)]
+    assert [round(c.delta_g) for c in out] == [355] and engine.stable
+
+
+def test_a_load_past_capacity_through_the_decoder_settles_nothing():
+    # the simulated bridge's readings through the real decoder, as a scale.log replays
+    script = LoadScript(16, (Place(1, 5000), Place(4, 20000), Lift(8, 20000), Place(12, 355)), initial_g=800)
+    pairs = render_scale_log(script, seed=2, offset=OFFSET, counts_per_gram=LOW_GAIN)
+    changes = replay_pairs(pairs, "hx711-bridge", OFFSET, LOW_GAIN, capacity_g=20000.0).changes
+    assert [c.delta_g for c in changes] == pytest.approx([5000, 355], abs=3)
+    # a basket built for 30 kg weighs the same 20 kg sack
+    changes = replay_pairs(pairs, "hx711-bridge", OFFSET, LOW_GAIN, capacity_g=30000.0).changes
+    assert [c.delta_g for c in changes] == pytest.approx([5000, 20000, -20000, 355], abs=3)
+
+
 # ---------------------------------------------------------------- a trade scale (MT-SICS)
 
 from dashcart.sim.load_script import SicsProfile, render_sics_log  # noqa: E402
@@ -274,6 +375,14 @@ SIX_DELTAS = [1250.0, 355.0, -355.0, 2000.0, 40.0, -1250.0]
 
 def weigh_sics(script, seed=1, profile=None):
     return replay_pairs(render_sics_log(script, seed=seed, profile=profile), "mt-sics").changes
+
+
+def test_a_trade_scale_past_the_basket_s_capacity_through_the_decoder_settles_nothing():
+    script = LoadScript(20, (Place(1, 5000), Place(5, 20000), Lift(10, 20000), Place(15, 355)))
+    pairs = render_sics_log(script, seed=2)    # a 35 kg x 5 g scale: it says S S 25.000 kg
+    assert any(line.startswith("S S") and float(line.split()[2]) > 24.0 for _, line in pairs)
+    changes = replay_pairs(pairs, "mt-sics", capacity_g=20000.0).changes
+    assert [round(c.delta_g) for c in changes] == [5000, 355]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
