@@ -7,18 +7,24 @@ How it decides (see docs/basket.md for worked examples):
   "a weighed lot of produce p", pairs of two evidenced products placed together, and
   "something not in the catalogue". For a loss: units or weighed lots *from the basket*
   (one kind or two together), and "nothing from the basket" (a hand on the rim).
-* Prior. Each product starts from a small background weight, doubled in the cart's zone; a
-  barcode read adds 1, a PLU the shopper entered adds 1, the recognizer adds 0.3 x its
-  score. For a loss, barcode reads and "removed" recognitions multiply a basket line's prior.
+* Prior. Each product starts from 1, doubled in the cart's zone; a barcode read multiplies
+  every other product by ``OFF_BARCODE``, a PLU the shopper entered by ``OFF_ENTRY``, and the
+  recognizer each product by ``RECOGNIZER_FLOOR`` + its calibrated probability (one it did
+  not name: a share of what it left unsaid, at least the floor). For a loss, barcode reads
+  and "removed" recognitions multiply a basket line's prior.
 * Likelihood. The change under the hypothesis: Normal(delta; sum n*mean, sqrt(sum n*sd^2 +
   scale noise^2)); a weighed lot of produce is a mixture over how many pieces are in the bag.
 * Decision. The posterior's best hypothesis is committed only when its probability is at
   least ``commit_probability``, the weight is plausible for it (|z| <= 3.5), and (for a
   gain) every product in it was identified by a barcode, a PLU entry or a confident
   recognizer, and the recognizer is not confident of a product it leaves out (a barcode of
-  one carton shown while another goes in). Otherwise a question lists the likeliest candidates first: ``added`` when
-  something identified it but not decisively, ``unidentified`` when nothing did, ``removed``
-  for an ambiguous loss.
+  one carton shown while another goes in). A bag of produce sold by weight, whose weight
+  cannot tell one produce from another, is committed on the recognizer's word alone at
+  ``recognizer_produce_score`` (no barcode, no other entry, a plausible weight, none of it on
+  the bill yet). Otherwise a question lists the likeliest candidates first, ranked on the
+  calibrated belief (``RANKING_FLOOR``, not the charging margin): ``added`` when something
+  identified it but not decisively, ``unidentified`` when nothing did, ``removed`` for an
+  ambiguous loss.
 """
 
 from __future__ import annotations
@@ -241,13 +247,15 @@ class Fusion:
 
     def decide(self, delta_g: float, evidence: Evidence, basket: Iterable[BasketEntry] = (),
                unnamed: Iterable[OpenGain] = (), own_g: float = 0.0) -> Decision:
-        """``unnamed``: items in the basket that open questions are about (for a loss).
-        ``own_g``: what the basket holds of the shopper's own (the bags at the sign-in, never
-        billed), which a loss may be too."""
+        """``basket``: what is on the bill (a loss is taken from it; produce it holds is not
+        named for a gain on the recognizer alone, see :meth:`_produce_named`). ``unnamed``:
+        items in the basket that open questions are about (for a loss). ``own_g``: what the
+        basket holds of the shopper's own (the bags at the sign-in, never billed), which a loss
+        may be too."""
         if abs(delta_g) < self.params.min_change_g:
             return Decision("ignore", delta_g)
         if delta_g > 0:
-            return self._gain(delta_g, evidence)
+            return self._gain(delta_g, evidence, basket)
         return self._loss(delta_g, evidence, list(basket), list(unnamed), own_g)
 
     # -- gains ----------------------------------------------------------------------------
@@ -287,11 +295,11 @@ class Fusion:
                            if c in priors and score >= self.params.recognizer_min_score}
         return priors, identified, other
 
-    def _gain(self, delta: float, evidence: Evidence) -> Decision:
+    def _gain(self, delta: float, evidence: Evidence, basket: Iterable[BasketEntry] = ()) -> Decision:
         noise = _noise(self.params, delta)
         scored, identified = self._gain_hypotheses(delta, evidence, noise, RECOGNIZER_FLOOR)
         ranked = self._rank(scored, identified)
-        named = self._produce_named(delta, evidence, noise, ranked)
+        named = self._produce_named(delta, evidence, noise, ranked, {entry.code for entry in basket})
         if named is not None:
             return Decision("add", delta, (named, *(h for h in ranked if h.parts != named.parts)))
         best = ranked[0]
@@ -348,30 +356,41 @@ class Fusion:
         return scored, identified
 
     def _produce_named(self, delta: float, evidence: Evidence, noise: float,
-                       ranked: tuple[Hypothesis, ...]) -> Hypothesis | None:
+                       ranked: tuple[Hypothesis, ...], billed: set[str]) -> Hypothesis | None:
         """A bag of produce sold by weight that the recognizer alone names
         (``recognizer_produce_score``). Its weight says nothing about which produce it is, only
         that a bag of it is plausible, so the posterior, where every unit product whose weight
         fits competes with the diffuse bag, is not what decides it. Not when a barcode was read or
-        another code entered (the posterior weighs those), nor when the cameras saw a second
-        product (two items went in)."""
+        another code entered (the posterior weighs those), nor for produce already on the bill
+        (``billed``): the cameras' crop may show that bag, pushed aside as something else went
+        in, and nothing else would say so."""
         if any(code in self.catalogue for code in evidence.barcodes) or not evidence.added:
             return None
         code, share = max(evidence.added.items(), key=lambda item: item[1])
         if share < self.params.recognizer_produce_score or code not in self.catalogue \
                 or evidence.entered not in (None, code):
             return None
+        if code in billed:
+            # A bag of satsumas on the bill, pushed aside as a 1,062 g juice went in: the crop
+            # showed the bag, 0.98 sure, and the juice was charged as 1,062 g of satsumas. A
+            # second bag of the same produce is left to the posterior (mostly a question), as
+            # every bag was before this rule.
+            return None
         product = self.catalogue[code]
         if not product.by_weight:
             return None
         _, z = _lot_likelihood(delta, product, noise)
-        # a second item the cameras named too (another region's recognition: one crop's shares
-        # add up to 1) would be weighed as this produce
+        # A second product the cameras named would be weighed as this produce. (Each camera
+        # recognizes one crop, the biggest change, whose calibrated shares add up to at most 1,
+        # and the cameras are averaged: so the others come to at most 1 - share and this never
+        # stops a bag, except where the scores are not shares, recognizer_temperature 0, or a
+        # camera's second recognition, a late one of the change before, fell in the window.)
         others = sum(score for other, score in evidence.added.items() if other != code)
         if z > MAX_Z or others >= SUGGEST_SCORE:
             return None
         bag = (Part(code, 1, delta),)
-        # its posterior, for the record (below commit_probability: the recognizer decided)
+        # its posterior, for the record: the recognizer decided, not it (it is mostly below
+        # commit_probability)
         posterior = next((h.probability for h in ranked if h.parts == bag), 0.0)
         return Hypothesis(bag, posterior, z, True)
 

@@ -1430,3 +1430,20 @@ def test_what_else_came_out_is_asked_when_the_weight_cannot_tell(catalogue):
     assert dict(c.snapshot().message_values) == {"name": "Bravo Apple Juice", "grams": "318"}
     c.handle(ShopperAction(16.0, "choose", SOUR_CREAM, question_id=rest.id))
     assert sorted(i.code for i in c.basket.items) == ["2470000001471", "4011"] and not c.basket.questions
+
+
+def test_a_juice_that_pushes_a_billed_bag_of_produce_aside_is_not_charged_as_more_of_it(catalogue):
+    """A bag of satsumas charged on the cameras' word (0.98 sure), then a juice put in beside it,
+    pushing it aside: the cameras' crop of that change shows the bag again. The bag's weight
+    cannot gainsay them, so the juice was charged as 1,062 g of satsumas with no question."""
+    c = make(catalogue, recognizer_temperature=0.0)    # scores taken as calibrated probabilities
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    for t, grams in ((3.0, 300.0), (9.0, 1062.0)):
+        c.handle(WeightSettled(t, delta_g=grams, total_g=grams + (t > 3.0) * 300.0, started_t=t - 0.8))
+        c.handle(ItemRecognized(t + 0.2, camera="top", direction="added", candidates=(("3029", 0.98),)))
+        c.handle(Tick(t + 1.0))
+    assert [(i.code, i.weight_g) for i in c.basket.items] == [("3029", 300.0)]
+    (q,) = c.snapshot().questions
+    assert q.kind == "added" and JUICE in {x.code for x in q.candidates}
+    c.handle(ShopperAction(11.0, "choose", JUICE, question_id=q.id))
+    assert sorted(i.code for i in c.basket.items) == sorted([JUICE, "3029"]) and not c.basket.questions

@@ -376,3 +376,17 @@ def test_a_question_ranks_produce_the_recognizer_is_sure_of_before_cartons_it_ne
     d = fusion.decide(310.0, Evidence(added={LEMON: 0.906, "4416": 0.065, "4288": 0.01, SATSUMAS: 0.009},
                                       zone="dairy"))
     assert d.action == "ask" and SATSUMAS in [h.parts[0].code for h in d.candidates[:3]]
+
+
+def test_produce_already_on_the_bill_is_not_charged_again_on_the_recognizer_alone(fusion):
+    """A bag of satsumas on the bill, pushed aside as a 1,062 g juice goes in: the cameras' crop
+    of the change may show the bag, 0.98 sure, and a bag's weight cannot gainsay that, so on the
+    recognizer's word alone the juice was charged as 1,062 g of satsumas, without a question.
+    Produce the basket already holds is left to the posterior, which asks (juices offered)."""
+    satsumas = [BasketEntry(SATSUMAS, 1, 300.0, 1, True)]
+    seen = Evidence(added={SATSUMAS: 0.98}, zone="chilled-juice")
+    d = fusion.decide(1062.0, seen, satsumas)
+    assert d.action == "ask" and BRAVO_APPLE in [h.parts[0].code for h in d.candidates[:5]]
+    # none on the bill: the recognizer names the bag
+    d = fusion.decide(1062.0, seen, [BasketEntry(BRAVO_ORANGE, 1, 1066.0, 2, False)])
+    assert d.action == "add" and parts(d) == [(SATSUMAS, 1)]
