@@ -725,7 +725,10 @@ class Controller:
                     codes.append(product.code)
         # A read belongs to one placement: the next change must not count it again.
         self._barcodes = [b for b in self._barcodes if b not in used]
-        rec_start = (change.started_t or change.t) - 0.5
+        # A recognition is stamped with the settle of the change it looked at, never before that
+        # change began to move: one stamped earlier belongs to the change before, however late it
+        # came (a bag's, arriving after the bag was decided, would name the next item).
+        rec_start = change.started_t or change.t
         mine = [r for r in self._recognized if rec_start <= r.t <= end and r.t not in self._return_times]
         self._recognized = [r for r in self._recognized if not (rec_start <= r.t <= end) or r.t in self._return_times]
         shares = self._camera_shares(mine)
@@ -780,7 +783,7 @@ class Controller:
         # decided: the change leaves the journal, with the load it left (SessionRecord.load_g)
         self.basket.set_pending(t, None, change.total_g)
         loss = change.delta_g < 0
-        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(), self._unnamed() if loss else (),
+        decision = self.fusion.decide(change.delta_g, evidence, self._basket_entries(), self._unnamed(),
                                       self._own_load_g(change.total_g - change.delta_g) if loss else 0.0)
         if decision.action == "ignore":
             self._note(t, "ignored", delta_g=round(change.delta_g, 1), reason="below min_change_g")

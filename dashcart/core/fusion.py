@@ -249,13 +249,15 @@ class Fusion:
                unnamed: Iterable[OpenGain] = (), own_g: float = 0.0) -> Decision:
         """``basket``: what is on the bill (a loss is taken from it; produce it holds is not
         named for a gain on the recognizer alone, see :meth:`_produce_named`). ``unnamed``:
-        items in the basket that open questions are about (for a loss). ``own_g``: what the
+        items in the basket that open questions are about (a loss may be one of them leaving;
+        for a gain, produce they suggested counts as in the basket). ``own_g``: what the
         basket holds of the shopper's own (the bags at the sign-in, never billed), which a loss
         may be too."""
         if abs(delta_g) < self.params.min_change_g:
             return Decision("ignore", delta_g)
         if delta_g > 0:
-            return self._gain(delta_g, evidence, basket)
+            return self._gain(delta_g, evidence, {entry.code for entry in basket}
+                              | {code for gain in unnamed for code in gain.candidates})
         return self._loss(delta_g, evidence, list(basket), list(unnamed), own_g)
 
     # -- gains ----------------------------------------------------------------------------
@@ -295,11 +297,11 @@ class Fusion:
                            if c in priors and score >= self.params.recognizer_min_score}
         return priors, identified, other
 
-    def _gain(self, delta: float, evidence: Evidence, basket: Iterable[BasketEntry] = ()) -> Decision:
+    def _gain(self, delta: float, evidence: Evidence, in_basket: set[str] | frozenset[str] = frozenset()) -> Decision:
         noise = _noise(self.params, delta)
         scored, identified = self._gain_hypotheses(delta, evidence, noise, RECOGNIZER_FLOOR)
         ranked = self._rank(scored, identified)
-        named = self._produce_named(delta, evidence, noise, ranked, {entry.code for entry in basket})
+        named = self._produce_named(delta, evidence, noise, ranked, in_basket)
         if named is not None:
             return Decision("add", delta, (named, *(h for h in ranked if h.parts != named.parts)))
         best = ranked[0]
@@ -356,13 +358,14 @@ class Fusion:
         return scored, identified
 
     def _produce_named(self, delta: float, evidence: Evidence, noise: float,
-                       ranked: tuple[Hypothesis, ...], billed: set[str]) -> Hypothesis | None:
+                       ranked: tuple[Hypothesis, ...], in_basket: set[str] | frozenset[str]) -> Hypothesis | None:
         """A bag of produce sold by weight that the recognizer alone names
         (``recognizer_produce_score``). Its weight says nothing about which produce it is, only
         that a bag of it is plausible, so the posterior, where every unit product whose weight
         fits competes with the diffuse bag, is not what decides it. Not when a barcode was read or
-        another code entered (the posterior weighs those), nor for produce already on the bill
-        (``billed``): the cameras' crop may show that bag, pushed aside as something else went
+        another code entered (the posterior weighs those), nor for produce already in the basket
+        (``in_basket``: on the bill, or suggested by an open question about something that went
+        in unnamed): the cameras' crop may show that bag, pushed aside as something else went
         in, and nothing else would say so."""
         if any(code in self.catalogue for code in evidence.barcodes) or not evidence.added:
             return None
@@ -370,7 +373,7 @@ class Fusion:
         if share < self.params.recognizer_produce_score or code not in self.catalogue \
                 or evidence.entered not in (None, code):
             return None
-        if code in billed:
+        if code in in_basket:
             # A bag of satsumas on the bill, pushed aside as a 1,062 g juice went in: the crop
             # showed the bag, 0.98 sure, and the juice was charged as 1,062 g of satsumas. A
             # second bag of the same produce is left to the posterior (mostly a question), as

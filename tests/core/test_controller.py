@@ -1447,3 +1447,33 @@ def test_a_juice_that_pushes_a_billed_bag_of_produce_aside_is_not_charged_as_mor
     assert q.kind == "added" and JUICE in {x.code for x in q.candidates}
     c.handle(ShopperAction(11.0, "choose", JUICE, question_id=q.id))
     assert sorted(i.code for i in c.basket.items) == sorted([JUICE, "3029"]) and not c.basket.questions
+
+
+def test_a_juice_that_pushes_aside_a_bag_still_asked_about_is_not_charged_as_its_produce(catalogue):
+    """A 300 g bag goes in, the cameras only 0.9 sure of satsumas: asked. Before it is answered
+    a juice goes in beside it and pushes it aside, and the cameras' crop shows the bag, 0.98
+    sure. The bag is in the basket, if not on the bill: the juice must not be charged as
+    1,062 g of satsumas."""
+    c = make(catalogue, recognizer_temperature=0.0)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    for t, grams, sure in ((3.0, 300.0, 0.9), (9.0, 1062.0, 0.98)):
+        c.handle(WeightSettled(t, delta_g=grams, total_g=grams + (t > 3.0) * 300.0, started_t=t - 0.8))
+        c.handle(ItemRecognized(t + 0.2, camera="top", direction="added", candidates=(("3029", sure),)))
+        c.handle(Tick(t + 1.0))
+    assert c.basket.items == [] and len(c.snapshot().questions) == 2
+
+
+def test_a_late_recognition_of_one_item_does_not_name_the_next(catalogue):
+    """A bag settles at 3.0 s and is decided without the cameras (they are late); their
+    recognition of it, stamped 3.0 s, comes in as a juice starts moving at 3.4 s. It is the
+    bag's, not the juice's: counted for the juice, the juice was charged as 1,062 g of
+    satsumas."""
+    c = make(catalogue, recognizer_temperature=0.0)
+    c.handle(ShopperAction(0.0, "signin", "tok"))
+    c.handle(WeightSettled(3.0, delta_g=300.0, total_g=300.0, started_t=2.2))
+    c.handle(Tick(3.6))                                  # decided: asked, nothing seen
+    c.handle(ItemRecognized(3.0, camera="top", direction="added", candidates=(("3029", 0.98),)))
+    c.handle(WeightSettled(4.2, delta_g=1062.0, total_g=1362.0, started_t=3.4))
+    c.handle(Tick(5.0))
+    assert not any(i.code == "3029" and i.weight_g == 1062.0 for i in c.basket.items)
+    assert all(i.code != "3029" for i in c.basket.items)
