@@ -101,7 +101,8 @@ class FusionSection:
     recognizer_produce_score: float = setting(
         0.97, min=0.0, max=1.0,
         doc="at or above this the recognizer alone names produce sold by weight: the bag is charged when its weight "
-            "is plausible and no barcode, entry or other sure product says otherwise (1.0: never)")
+            "is plausible, no barcode or other entry says otherwise and none of that produce is in the basket yet "
+            "(1.0: never)")
     # 0.9, chosen on the same 60 calib trips (1,332 events): questions on unit-product events
     # 9.7 % without a veto, 11.3 % at 0.8 (the recognizer sure of another carton than the barcode
     # read on 9 of 496), 10.4 % at 0.9, 10.0 % at 0.95; 0 wrong commits in all. A ticket switch
