@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dashcart.snapshot import DeviceFault
+
 
 @dataclass(frozen=True)
 class Event:
@@ -125,12 +127,14 @@ class ShopperAction(Event):
 
 @dataclass(frozen=True)
 class DeviceStatus(Event):
-    """A device's health changed. ``state``: ok | degraded | down; ``message`` says what to do."""
+    """A device's health changed. ``state``: ok | degraded | down; ``message`` says what to do;
+    ``fault``: why, where the screen words it for the shopper (a scale overloaded by too heavy a load)."""
 
     device: str
     state: str
     message: str = ""
     counters: dict[str, int] = field(default_factory=dict, compare=False)
+    fault: DeviceFault = DeviceFault.NONE
 
 
 @dataclass(frozen=True)

@@ -131,11 +131,25 @@ class CheckoutView:
     priced_late_s: float = 0.0
 
 
+class DeviceFault(enum.StrEnum):
+    """Why a device that talks cannot do its job, where the screen says something other than
+    "not working" for it (``DeviceView.fault``). A ``StrEnum``: the empty value is no such fault."""
+
+    NONE = ""
+    # The scale is overloaded by a load above scale.capacity_g + 9 divisions: the shopper takes
+    # the heaviest item out (or stops leaning on the cart), and weighing resumes.
+    TOO_HEAVY = "too_heavy"
+    # The scale is overloaded with readings at the converter's limit (HX711 saturation codes,
+    # MT-SICS S + / S -): a loose load-cell wire or a failing bridge, for staff.
+    SATURATED = "saturated"
+
+
 @dataclass(frozen=True)
 class DeviceView:
     device: str                      # scale | camera:<id> | bluetooth | network
     state: str                       # ok | degraded | down
-    message: str = ""
+    message: str = ""                # for staff and the log, in English
+    fault: DeviceFault = DeviceFault.NONE
 
 
 @dataclass(frozen=True)

@@ -75,17 +75,41 @@ def _serial_ports(config: Config) -> Iterator[Finding]:
 
 
 def _scale_line(config: Config, seconds: float = 2.0) -> Iterator[Finding]:
-    """Listen to the configured scale for a moment: does it talk, and is its line clean?"""
-    port = config.scale.port
-    if config.scale.backend == "sim" or not port or ("://" not in port and not os.access(port, os.R_OK | os.W_OK)):
+    """Listen to the configured scale for a moment: does it talk, is its line clean, and can
+    the cart weigh the load it carries?"""
+    scale = config.scale
+    port = scale.port
+    if scale.backend == "sim" or not port or ("://" not in port and not os.access(port, os.R_OK | os.W_OK)):
         return   # nothing to listen to: _serial_ports said why
+    from dashcart.core.weighing import RAW_SATURATED, WeighingEngine, feed_decoded
     from dashcart.drivers.scale.serial_scale import probe
-    health, counters, opened = probe(port, config.scale.protocol, config.scale.baudrate, seconds)
+    from dashcart.readings import Sample
+    # The readings weighed as the cart weighs them: a load it takes for an overload (above
+    # scale.capacity_g + 9 divisions) comes on a clean line, but the cart weighs nothing.
+    engine = WeighingEngine(scale.offset, scale.counts_per_gram, config.weighing, scale.capacity_g)
+    heaviest = [float("-inf")]   # gross grams, from the calibrated offset
+
+    def weigh(items: list[Any]) -> None:
+        feed_decoded(engine, items)
+        for item in items:
+            if isinstance(item, Sample) and item.raw is not None and item.raw not in RAW_SATURATED:
+                heaviest[0] = max(heaviest[0], (item.raw - scale.offset) / scale.counts_per_gram)
+            elif isinstance(item, Sample) and item.grams is not None:
+                heaviest[0] = max(heaviest[0], item.grams)
+
+    health, counters, opened = probe(port, scale.protocol, scale.baudrate, seconds, on_items=weigh)
     counts = (f"{counters.readings} readings, {counters.corrupt} corrupt of {counters.lines} lines, "
               f"{counters.lost_readings} lost in {counters.seq_gaps} gaps in {seconds:g} s")
     if not opened:
         yield Finding("scale line", False, f"cannot open {port}: {health.message}",
                       "is `dashcart run` using it (see the cart's screen)? is the cable in?")
+    elif health.state == "ok" and engine.too_heavy:
+        yield Finding("scale line", False,
+                      f"the load is above the scale's capacity: it reads up to {heaviest[0]:,.0f} g, over "
+                      f"scale.capacity_g {scale.capacity_g:,.0f} g + 9 divisions ({engine.overload_g:,.0f} g), "
+                      f"so the cart weighs nothing ({counts})",
+                      "take the load out of the basket; if it is empty, scale.offset or scale.counts_per_gram "
+                      "is wrong: run `dashcart calibrate`")
     elif health.state == "ok":
         yield Finding("scale line", True, counts)
     else:

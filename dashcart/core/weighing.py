@@ -174,6 +174,7 @@ class WeighingEngine:
         self._excursion_g = 0.0     # how far the load has been from its reference since it began to move
         self._returns: list[LoadReturned] = []
         self._saturated_run = 0
+        self._heavy_run = False     # a reading of the current run at the limit was above capacity + 9 d
         self._live_gross = 0.0
         self._rate_g_per_s = self.settings.track_rate_d_per_s * self.settings.division_g
         # A trade scale (readings with its own stable flag) is read a few times a second:
@@ -200,6 +201,14 @@ class WeighingEngine:
     @property
     def stable(self) -> bool:
         return self.state is ScaleState.STABLE
+
+    @property
+    def too_heavy(self) -> bool:
+        """In ``OVERLOAD`` with a reading above capacity + 9 d since the last one in range: the
+        load is too heavy, and taking something out ends it. False for an overload of readings at
+        the converter's limit alone (saturation codes, ``S +`` / ``S -``: a loose load-cell wire,
+        a failing bridge), which the shopper cannot fix."""
+        return self.state is ScaleState.OVERLOAD and self._heavy_run
 
     @property
     def zero_g(self) -> float:
@@ -311,9 +320,11 @@ class WeighingEngine:
             # An HX711 does not saturate at the cells' rated capacity: past it the readings go
             # on, non-linear, and would settle into changes billed from a weight nobody can trust.
             self.counters.over_capacity += 1
+            self._heavy_run = True
             return self._at_limit(t)
         self.counters.samples += 1
         self._saturated_run = 0
+        self._heavy_run = False
         dt = 0.0 if self._last_t is None else t - self._last_t
         if scale_stable is not None and 0.0 < dt < 2.0:
             self._interval_s = dt if self._interval_s is None else 0.8 * self._interval_s + 0.2 * dt

@@ -651,7 +651,7 @@ class CartRuntime:
             else:
                 level = logging.INFO if status.state == "ok" else logging.WARNING
             log.log(level, "device %s: %s %s", status.device, status.state, status.message)
-        self.device_states[status.device] = DeviceView(status.device, status.state, status.message)
+        self.device_states[status.device] = DeviceView(status.device, status.state, status.message, status.fault)
         if self._fleet is not None:
             self._fleet.device(status)
 

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
-from dashcart.core.weighing import WeighingEngine, events_of, feed_decoded
+from dashcart.core.weighing import ScaleState, WeighingEngine, events_of, feed_decoded
 from dashcart.drivers.scale import ScaleDriver
 from dashcart.events import DeviceStatus, Event, WeightLive
+from dashcart.snapshot import DeviceFault
 
 #: How long a zero request waits for the scale to be at rest (a cart being pushed is not).
 ZERO_WAIT_S = 5.0
@@ -96,7 +97,7 @@ class ScaleEventSource:
         self._zero_saved_g = engine.zero_g
         self._last_live: tuple[float, float, bool] | None = None   # (t, grams, stable) last sent
         self._through: float | None = None   # the newest reading whose events are posted
-        self._was_state: str | None = None
+        self._was: tuple[str, DeviceFault] | None = None   # the scale's state and fault last posted
         # Zero requests from other threads (staff on the screen, the fleet): the engine is this
         # reader's alone, so they are carried out here, between polls.
         self._zero_requests: queue.Queue[Future[str]] = queue.Queue(16)
@@ -124,6 +125,8 @@ class ScaleEventSource:
                 self.put(event)
             if self._last_live is not None and self.engine.stable != self._last_live[2]:
                 self._live(item.t)
+            if self._was is not None and self._overload() is not self._was[1]:
+                self._health(item.t)   # stamped with the reading that began or ended the overload
         if items:
             self._live(items[-1].t)
             self._through = items[-1].t   # after its events: whoever reads it finds them queued
@@ -181,22 +184,43 @@ class ScaleEventSource:
         self._last_live = (t, grams, stable)
         self.put(WeightLive(t=t, grams=grams, stable=stable))
 
+    def _overload(self) -> DeviceFault:
+        """Whether the engine is overloaded, and by what: a load above capacity + 9 d (the shopper
+        can take something out), or readings at the converter's limit (staff)."""
+        if self.engine.state is not ScaleState.OVERLOAD:
+            return DeviceFault.NONE
+        return DeviceFault.TOO_HEAVY if self.engine.too_heavy else DeviceFault.SATURATED
+
     def _health(self, t: float | None) -> None:
-        """A DeviceStatus when the scale's state changes: connected or not, and while connected
+        """A DeviceStatus when the scale's state changes: connected or not, while connected
         whether it really talks (a mute scale, a flood of corrupt lines; see
-        :class:`dashcart.drivers.scale.decoder.Liveness`)."""
+        :class:`dashcart.drivers.scale.decoder.Liveness`), and while it talks whether it weighs
+        (an overload weighs nothing, as a mute scale does: ``down``, with its fault)."""
         connected = self.driver.connected
         health = getattr(self.driver, "health", None)
         state = "down" if not connected else (health.state if health is not None else "ok")
-        if state == self._was_state:
+        # a line that is down says more than an overload it may have left the engine in
+        fault = self._overload() if state != "down" else DeviceFault.NONE
+        if fault is not DeviceFault.NONE:
+            state = "down"
+        if (state, fault) == self._was:
             return
-        self._was_state = state
+        self._was = (state, fault)
         when = t if t is not None else (self._last_live[0] if self._last_live else 0.0)
         counters = self.driver.counters.as_dict()
         if not connected:
             reason = getattr(self.driver, "last_error", "") or "not connected"
             self.put(DeviceStatus(when, "scale", "down", f"{self.driver.describe()}: {reason}; "
                                   "weighing resumes when it is back", counters))
+        elif fault is DeviceFault.TOO_HEAVY:
+            self.put(DeviceStatus(when, "scale", state, f"{self.driver.describe()}: overloaded: the load is above "
+                                  f"scale.capacity_g + 9 divisions ({self.engine.overload_g:,.0f} g); nothing is "
+                                  "weighed until something is taken out (the screen asks the shopper to)",
+                                  counters, fault))
+        elif fault is DeviceFault.SATURATED:
+            self.put(DeviceStatus(when, "scale", state, f"{self.driver.describe()}: overloaded: the readings are at "
+                                  "the scale's limit (saturation codes, S + or S -); nothing is weighed: check the "
+                                  "load-cell wires and the bridge (or a load far past capacity)", counters, fault))
         elif state == "ok":
             self.put(DeviceStatus(when, "scale", "ok", self.driver.describe(), counters))
         else:

@@ -296,16 +296,20 @@ class SerialScale:
             pass
 
 
-def probe(url: str, protocol: str = "hx711-bridge", baudrate: int = 115200,
-          seconds: float = 2.0) -> tuple[Health, ScaleCounters, bool]:
+def probe(url: str, protocol: str = "hx711-bridge", baudrate: int = 115200, seconds: float = 2.0,
+          on_items: Callable[[list[Sample | Gap | ScaleZeroed]], object] | None = None,
+          ) -> tuple[Health, ScaleCounters, bool]:
     """Listen to a scale for ``seconds`` (``dashcart doctor``): (its line's health, the
     counters, whether the port opened at all). A mute scale or a corrupt-line flood shows as
-    it would on the cart's screen; a port another process holds does not open."""
+    it would on the cart's screen; a port another process holds does not open. ``on_items``
+    gets what each read returned (doctor weighs it, to see the load the readings say)."""
     with SerialScale(url, protocol, baudrate, backoff_s=(0.2, 1.0)) as scale:
         opened = scale.wait_connected(min(1.0, seconds))
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            scale.read(timeout=0.1)
+            items = scale.read(timeout=0.1)
+            if items and on_items is not None:
+                on_items(items)
         if not scale.connected:
             return Health("down", scale.last_error or "could not open the port"), scale.counters, opened
         # as the line is now: scale.health keeps the words of its last change (a flood's first 19 lines)

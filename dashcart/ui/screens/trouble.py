@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashcart.snapshot import DeviceFault
 from dashcart.ui.screens.common import choice, header, troubled_devices
 from dashcart.ui.view import View
 from dashcart.ui.widgets import Widget
@@ -20,6 +21,10 @@ def advice(v: View) -> str:
             lines.append(f"{tr(what)}. {tr('trouble.storage_do')}.")
             if d.message:
                 lines.append(d.message)
+        elif kind == "scale" and d.fault == DeviceFault.TOO_HEAVY:
+            # the scale works: the load is past what the basket is built to weigh, which the
+            # shopper can put right (a saturated bridge is staff's: "not working", below)
+            lines.append(f"{tr('trouble.too_heavy')}. {tr('trouble.too_heavy_do')}.")
         elif kind in ("scale", "camera", "network", "bluetooth"):
             lines.append(f"{tr(f'trouble.{kind}')}. {tr(f'trouble.{kind}_do')}.")
         else:
