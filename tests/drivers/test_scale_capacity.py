@@ -32,16 +32,22 @@ CAPACITY_G = 15000.0
 SACK_G = 20000.0
 
 
+def started_cart(state_dir: Path, bridge: SimulatedBridge, catalogue: Catalogue) -> CartRuntime:
+    """A running cart on ``bridge``'s pseudo-terminal, its basket built for CAPACITY_G."""
+    config = Config()
+    config = dataclasses.replace(
+        config, cart=dataclasses.replace(config.cart, state_dir=str(state_dir)),
+        scale=dataclasses.replace(config.scale, backend="serial", port=bridge.port, offset=OFFSET,
+                                  counts_per_gram=CPG, capacity_g=CAPACITY_G))
+    runtime = CartRuntime(config, catalogue=catalogue)
+    runtime.start()
+    return runtime
+
+
 def test_a_load_past_capacity_is_an_overload_on_the_cart_and_weighing_resumes_below_it(
         tmp_path: Path, catalogue: Catalogue) -> None:
     with SimulatedBridge(LoadScript(duration_s=120.0), seed=3, offset=OFFSET, counts_per_gram=CPG) as bridge:
-        config = Config()
-        config = dataclasses.replace(
-            config, cart=dataclasses.replace(config.cart, state_dir=str(tmp_path)),
-            scale=dataclasses.replace(config.scale, backend="serial", port=bridge.port, offset=OFFSET,
-                                      counts_per_gram=CPG, capacity_g=CAPACITY_G))
-        runtime = CartRuntime(config, catalogue=catalogue)
-        runtime.start()
+        runtime = started_cart(tmp_path, bridge, catalogue)
         try:
             assert wait_for(runtime, lambda s: s.weight_stable and abs(s.live_weight_g) < 5.0, WAIT_S) is not None
             runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pygame
 import pytest
 
-from dashcart.config import Config, parse_config
+from dashcart.config import parse_config
 from dashcart.core.catalogue import Catalogue
 from dashcart.events import ShopperAction
-from dashcart.runtime.cart_runtime import CartRuntime, wait_for
+from dashcart.runtime.cart_runtime import wait_for
 from dashcart.sim.scale_bridge import LoadScript, SimulatedBridge
 from dashcart.snapshot import DeviceFault, DeviceView, SessionState, Snapshot
 from dashcart.ui import theme
@@ -25,12 +25,10 @@ from dashcart.ui.layout import RESOLUTIONS
 from dashcart.ui.scenes import Scene
 from dashcart.ui.screenshots import scene_app
 from dashcart.ui.widgets import Button, Text
+from tests.drivers.test_scale_capacity import CPG, OFFSET, started_cart
 from tests.ui.test_screens import check_layout, cut_off
 from tests.ui.ui_helpers import Harness, demo_scenes, fonts_for
 
-OFFSET = 5000
-CPG = 100.0          # cells of ~100 counts/g: the HX711 saturates near 84 kg
-CAPACITY_G = 15000.0
 SACK_G = 20000.0
 WAIT_S = 20.0
 
@@ -52,13 +50,7 @@ def test_too_heavy_a_load_asks_the_shopper_to_take_something_out_and_a_saturated
     en = Strings("en", "USD")
     too_heavy, take_out = en("trouble.too_heavy"), en("trouble.too_heavy_do")
     with SimulatedBridge(LoadScript(duration_s=120.0), seed=3, offset=OFFSET, counts_per_gram=CPG) as bridge:
-        config = Config()
-        config = dataclasses.replace(
-            config, cart=dataclasses.replace(config.cart, state_dir=str(tmp_path / "state")),
-            scale=dataclasses.replace(config.scale, backend="serial", port=bridge.port, offset=OFFSET,
-                                      counts_per_gram=CPG, capacity_g=CAPACITY_G))
-        runtime = CartRuntime(config, catalogue=catalogue)
-        runtime.start()
+        runtime = started_cart(tmp_path / "state", bridge, catalogue)
         try:
             assert wait_for(runtime, lambda s: s.weight_stable and abs(s.live_weight_g) < 5.0, WAIT_S) is not None
             runtime.post(ShopperAction(runtime.clock(), "signin", "dcs1:test-shopper-00000001"))
