@@ -20,8 +20,8 @@ How it decides (see docs/basket.md for worked examples):
   recognizer, and the recognizer is not confident of a product it leaves out (a barcode of
   one carton shown while another goes in). A bag of produce sold by weight, whose weight
   cannot tell one produce from another, is committed on the recognizer's word alone at
-  ``recognizer_produce_score`` (no barcode, no other entry, a plausible weight, none of it on
-  the bill yet). Otherwise a question lists the likeliest candidates first, ranked on the
+  ``recognizer_produce_score`` (no barcode, no other entry, a plausible weight, none of it in
+  the basket yet). Otherwise a question lists the likeliest candidates first, ranked on the
   calibrated belief (``RANKING_FLOOR``, not the charging margin): ``added`` when something
   identified it but not decisively, ``unidentified`` when nothing did, ``removed`` for an
   ambiguous loss.
@@ -385,9 +385,8 @@ class Fusion:
         _, z = _lot_likelihood(delta, product, noise)
         # A second product the cameras named would be weighed as this produce. (Each camera
         # recognizes one crop, the biggest change, whose calibrated shares add up to at most 1,
-        # and the cameras are averaged: so the others come to at most 1 - share and this never
-        # stops a bag, except where the scores are not shares, recognizer_temperature 0, or a
-        # camera's second recognition, a late one of the change before, fell in the window.)
+        # and the cameras are averaged: so the others come to at most 1 - share and this stops
+        # a bag only where the scores are not shares, recognizer_temperature 0.)
         others = sum(score for other, score in evidence.added.items() if other != code)
         if z > MAX_Z or others >= SUGGEST_SCORE:
             return None
