@@ -93,7 +93,7 @@ def _scale_line(config: Config, seconds: float = 2.0) -> Iterator[Finding]:
         feed_decoded(engine, items)
         for item in items:
             if isinstance(item, Sample) and item.raw is not None and item.raw not in RAW_SATURATED:
-                heaviest[0] = max(heaviest[0], (item.raw - scale.offset) / scale.counts_per_gram)
+                heaviest[0] = max(heaviest[0], engine.gross_g(item.raw))
             elif isinstance(item, Sample) and item.grams is not None:
                 heaviest[0] = max(heaviest[0], item.grams)
 

@@ -245,11 +245,16 @@ class WeighingEngine:
         return True
 
     # ------------------------------------------------------------ samples
+    def gross_g(self, raw: int) -> float:
+        """An HX711 reading (not a saturation code) in gross grams: from the calibrated offset,
+        before zero and tare, what the cells carry."""
+        return (raw - self.offset) / self.counts_per_gram
+
     def feed_raw(self, t: float, raw: int) -> list[SettledChange]:
         """One HX711 reading at ``t`` seconds."""
         if raw in RAW_SATURATED:
             return self._saturated(t)
-        return self._feed(t, (raw - self.offset) / self.counts_per_gram, None)
+        return self._feed(t, self.gross_g(raw), None)
 
     def feed_grams(self, t: float, grams: float, stable: bool | None = None) -> list[SettledChange]:
         """One weight in grams at ``t`` (a trade scale); ``stable=False`` when the scale says dynamic."""
